@@ -1,0 +1,218 @@
+"""Row accounting: rows read = rows analysed + rows excluded, every exclusion explained.
+
+A quality lead must be able to defend every figure: which rows went in, which were left out
+and why. Each excluded row carries exactly one reason (the first that applies, in the order of
+:data:`EXCLUSION_REASONS`), its spreadsheet row number and its incident reference. Warnings
+flag rows that are kept but need a look; a row may carry several.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+EXCLUSION_REASONS: dict[str, str] = {
+    "malformed_row": "the row has the wrong number of cells",
+    "blank_row": "the row is entirely blank",
+    "duplicate_row": "the row is an exact duplicate of an earlier row (one copy kept)",
+    "missing_incident_id": "there is no incident reference",
+    "missing_risk_identified_at": "there is no date and time when risk was identified",
+    "unparseable_risk_identified_at": "the date or time when risk was identified cannot be read",
+    "missing_trigger": "there is no escalation trigger",
+    "unparseable_escalated_at": "the escalation date or time cannot be read",
+    "escalated_before_identified": "escalation is recorded before risk was identified",
+    "outside_period": "risk was identified outside the reporting period",
+}
+"""Why a row can be excluded, in the order they are checked."""
+
+WARNING_REASONS: dict[str, str] = {
+    "missing_team": "the team is blank (counted as 'Not recorded')",
+    "unknown_value": "a value is not in the mapping profile (kept as 'other' or blank)",
+    "responded_before_escalated": "the response is recorded before the escalation",
+    "unparseable_responded_at": "the response date or time cannot be read (treated as blank)",
+    "unparseable_approvals": "approvals before action is not a whole number (treated as blank)",
+    "invalid_nhs_number": "the NHS number fails its check digit",
+    "nonexistent_local_time": "a time falls in the hour skipped when the clocks went forward "
+    "(read as one hour later)",
+    "ambiguous_local_time": "a time falls in the hour repeated when the clocks went back",
+    "repeated_incident_id": "the incident reference appears on more than one row",
+}
+
+ISSUE_COLUMNS = ("row", "incident_id", "reason", "field", "detail")
+
+
+def empty_issues() -> pd.DataFrame:
+    """An issues table with no rows but the right columns and dtypes."""
+    return pd.DataFrame(
+        {
+            "row": pd.Series(dtype="int64"),
+            "incident_id": pd.Series(dtype="str"),
+            "reason": pd.Series(dtype="str"),
+            "field": pd.Series(dtype="str"),
+            "detail": pd.Series(dtype="str"),
+        }
+    )
+
+
+def make_issues(
+    mask: pd.Series | np.ndarray,
+    rows: pd.Series | np.ndarray,
+    incident_ids: pd.Series,
+    reason: str,
+    field: str | None,
+    detail: str | pd.Series,
+) -> pd.DataFrame:
+    """Issue records for the rows where ``mask`` is true (vectorised, no loops)."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return empty_issues()
+    details = detail[mask] if isinstance(detail, pd.Series) else detail
+    return pd.DataFrame(
+        {
+            "row": np.asarray(rows)[mask].astype("int64"),
+            "incident_id": pd.Series(np.asarray(incident_ids, dtype=object)[mask], dtype="str"),
+            "reason": reason,
+            "field": field,
+            "detail": pd.Series(np.asarray(details, dtype=object), dtype="str")
+            if isinstance(details, pd.Series)
+            else details,
+        }
+    ).astype({"reason": "str", "field": "str", "detail": "str"})
+
+
+def concat_issues(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack issue tables, ordered by row number."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_issues()
+    return pd.concat(frames, ignore_index=True).sort_values(["row", "reason"], kind="stable", ignore_index=True)
+
+
+@dataclass
+class RowAccounting:
+    """Where every row of an export went.
+
+    Attributes
+    ----------
+    rows_read
+        Data rows in the file (the header is not counted).
+    excluded
+        One record per excluded row: row, incident_id, reason, field, detail.
+    warnings
+        Records for kept rows that need a look (a row may have several).
+    source, encoding
+        The profile's source label and the text encoding detected.
+    unknown_values
+        Field -> local values not in the mapping, so the profile can be completed.
+    """
+
+    rows_read: int
+    excluded: pd.DataFrame = field(default_factory=empty_issues)
+    warnings: pd.DataFrame = field(default_factory=empty_issues)
+    source: str = ""
+    encoding: str = ""
+    unknown_values: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def rows_excluded(self) -> int:
+        return len(self.excluded)
+
+    @property
+    def rows_analysed(self) -> int:
+        return self.rows_read - self.rows_excluded
+
+    def excluded_by_reason(self) -> dict[str, int]:
+        counts = self.excluded["reason"].value_counts()
+        return {r: int(counts[r]) for r in EXCLUSION_REASONS if r in counts.index}
+
+    def warnings_by_reason(self) -> dict[str, int]:
+        counts = self.warnings["reason"].value_counts()
+        return {r: int(counts[r]) for r in WARNING_REASONS if r in counts.index}
+
+    def exclude(self, more: pd.DataFrame) -> RowAccounting:
+        """A new accounting with more excluded rows (e.g. outside the reporting period).
+
+        Warnings on newly excluded rows are dropped: they no longer describe analysed data.
+        """
+        kept_warnings = self.warnings[~self.warnings["row"].isin(more["row"])]
+        return RowAccounting(
+            self.rows_read,
+            concat_issues([self.excluded, more]),
+            kept_warnings.reset_index(drop=True),
+            self.source,
+            self.encoding,
+            self.unknown_values,
+        )
+
+    def to_dict(self, *, with_rows: bool = True, examples: int = 5) -> dict:
+        """The ``data_quality`` object of summary.json (product.md section 4).
+
+        With ``with_rows`` (internal use) the first row numbers of each reason are included
+        so the export can be corrected; external reports leave them out.
+        """
+        result = {
+            "source": self.source,
+            "encoding": self.encoding,
+            "rows_read": self.rows_read,
+            "rows_analysed": self.rows_analysed,
+            "rows_excluded": self.rows_excluded,
+            "excluded_by_reason": self.excluded_by_reason(),
+            "warnings": self.warnings_by_reason(),
+            "unknown_values": self.unknown_values,
+        }
+        if with_rows:
+            result["first_rows"] = {
+                "excluded": _first_rows(self.excluded, examples),
+                "warnings": _first_rows(self.warnings, examples),
+            }
+        return result
+
+    def statement(self, examples: int = 5) -> str:
+        """A plain-English data-quality statement for people, not machines."""
+        lines = [
+            f"Source: {self.source or 'export'} (text encoding: {self.encoding}).",
+            f"{self.rows_read:,} rows read: {self.rows_analysed:,} analysed, "
+            f"{self.rows_excluded:,} excluded.",
+        ]
+        first = _first_rows(self.excluded, examples)
+        for reason, n in self.excluded_by_reason().items():
+            lines.append(
+                f"  Excluded {n:,} because {EXCLUSION_REASONS[reason]} "
+                f"({_row_list(first[reason], n, examples)})."
+            )
+        warnings = self.warnings_by_reason()
+        if warnings:
+            first_w = _first_rows(self.warnings, examples)
+            lines.append("Warnings (rows kept):")
+            for reason, n in warnings.items():
+                lines.append(
+                    f"  {n:,} where {WARNING_REASONS[reason]} "
+                    f"({_row_list(first_w[reason], n, examples)})."
+                )
+        for field_name, values in self.unknown_values.items():
+            shown = ", ".join(f"'{v}'" for v in values[:10])
+            more = f" and {len(values) - 10} more" if len(values) > 10 else ""
+            lines.append(
+                f"Values of {field_name} not in the mapping profile: {shown}{more}. "
+                "Add them under 'values:' in the profile."
+            )
+        if self.rows_analysed == 0:
+            lines.append("Nothing usable remains: fix the problems above and try again.")
+        return "\n".join(lines)
+
+
+def _first_rows(issues: pd.DataFrame, examples: int) -> dict[str, list[int]]:
+    if issues.empty:
+        return {}
+    firsts = issues.sort_values("row").groupby("reason", sort=False)["row"].apply(
+        lambda s: [int(r) for r in s.drop_duplicates().head(examples)]
+    )
+    return firsts.to_dict()
+
+
+def _row_list(rows: list[int], n: int, examples: int) -> str:
+    label = "row" if len(rows) == 1 else "rows"
+    more = " and others" if n > examples else ""
+    return f"{label} {', '.join(str(r) for r in rows)}{more}"

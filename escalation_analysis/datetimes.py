@@ -1,0 +1,156 @@
+"""Turning export date and time cells into real instants on the Europe/London clock.
+
+Exports hold local wall-clock times written many ways: ``03/04/2025`` (3 April: UK dates are
+day first), ``2025-04-03 14:05:00`` (Excel date cells), ``45750`` (an Excel serial number),
+``1405``, ``14.05`` or ``2:05 pm`` in a separate time column. Everything is parsed vectorised:
+each candidate format is tried only on the cells still unparsed.
+
+The clocks change twice a year, so a local time is not always one instant:
+
+* **Spring forward** (last Sunday of March, 01:00 -> 02:00): a time such as 01:30 never
+  happened. It is read as if written on a clock not yet put forward, i.e. one hour later
+  (02:30 BST, which is 01:30 GMT), and a warning is recorded.
+* **Fall back** (last Sunday of October, 02:00 -> 01:00): 01:00-01:59 happens twice. It is
+  read as the first occurrence (BST) unless that would put an escalation or response before
+  the moment risk was identified and the second occurrence (GMT) would not; a warning is
+  recorded either way.
+
+Delays are then real elapsed minutes, correct across the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+_DAYFIRST_DATES = ("%d/%m/%Y", "%d/%m/%y", "%d-%m-%Y", "%d.%m.%Y", "%d %b %Y", "%d-%b-%Y", "%d %B %Y", "%d-%b-%y")
+_MONTHFIRST_DATES = ("%m/%d/%Y", "%m/%d/%y", "%m-%d-%Y", "%b %d %Y", "%B %d %Y")
+_TIME_SUFFIXES = ("", " %H:%M", " %H:%M:%S", " %H.%M")
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_TIME_PATTERN = (
+    r"^(?:\d{4}-\d{2}-\d{2}[ T])?"  # Excel sometimes gives a time cell as 1899-12-30 14:05:00
+    r"(?P<h>\d{1,2})[:.]?(?P<m>\d{2})(?:[:.](?P<s>\d{2}))?(?:\.\d+)?\s*(?P<ampm>[AaPp]\.?[Mm]\.?)?$"
+)
+
+
+def candidate_formats(dayfirst: bool) -> list[str]:
+    """Formats tried in order; ISO dates always count as year-month-day."""
+    dates = _DAYFIRST_DATES if dayfirst else _MONTHFIRST_DATES
+    return [d + t for d in dates for t in _TIME_SUFFIXES]
+
+
+def parse_dates(cells: pd.Series, *, dayfirst: bool = True, fmt: str | None = None) -> pd.Series:
+    """Parse date or date-time text to naive timestamps; unreadable cells become NaT."""
+    result = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[us]")
+    todo = cells.notna()
+    if fmt is not None:
+        return pd.to_datetime(cells, format=fmt, errors="coerce").astype("datetime64[us]")
+    iso = cells.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).astype(bool) & todo
+    if iso.any():
+        result[iso] = pd.to_datetime(cells[iso], format="ISO8601", errors="coerce")
+        todo &= result.isna()
+    for candidate in candidate_formats(dayfirst):
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(cells[todo], format=candidate, errors="coerce")
+        hit = parsed.notna()
+        if hit.any():
+            result[parsed.index[hit]] = parsed[hit]
+            todo[parsed.index[hit]] = False
+    serial = todo & cells.str.fullmatch(r"\d{5}(\.\d+)?").fillna(False).astype(bool)
+    if serial.any():
+        days = pd.to_numeric(cells[serial], errors="coerce")
+        result[serial] = _EXCEL_EPOCH + pd.to_timedelta(days, unit="D").dt.round("s")
+    return result
+
+
+def parse_times(cells: pd.Series) -> pd.Series:
+    """Parse time-of-day text (``14:05``, ``1405``, ``14.05``, ``2:05 pm``) to timedeltas."""
+    parts = cells.str.extract(_TIME_PATTERN)
+    hours = pd.to_numeric(parts["h"], errors="coerce")
+    minutes = pd.to_numeric(parts["m"], errors="coerce")
+    seconds = pd.to_numeric(parts["s"], errors="coerce").fillna(0)
+    ampm = parts["ampm"].str.lower().str[0]
+    hours = hours.where(~((ampm == "p") & (hours < 12)), hours + 12)
+    hours = hours.where(~((ampm == "a") & (hours == 12)), 0)
+    valid = (hours < 24) & (minutes < 60) & (seconds < 60)
+    total = (hours * 3600 + minutes * 60 + seconds).where(valid)
+    return pd.to_timedelta(total, unit="s")
+
+
+@dataclass
+class LocalTimes:
+    """Naive local timestamps plus why each one is missing, before localisation."""
+
+    naive: pd.Series
+    blank: pd.Series
+    unreadable: pd.Series
+
+
+def combine_date_time(
+    date_cells: pd.Series,
+    time_cells: pd.Series | None,
+    *,
+    dayfirst: bool = True,
+    fmt: str | None = None,
+) -> LocalTimes:
+    """Join a date column and an optional time column into naive local timestamps.
+
+    A value counts as *blank* when every part is blank, and as *unreadable* when something
+    was written but a date (or, with a time column, the time) cannot be read.
+    """
+    dates = parse_dates(date_cells, dayfirst=dayfirst, fmt=fmt)
+    if time_cells is None:
+        blank = date_cells.isna()
+        unreadable = ~blank & dates.isna()
+        return LocalTimes(dates, blank, unreadable)
+    times = parse_times(time_cells)
+    # A date cell that carries its own non-midnight time (and a blank time cell) keeps it.
+    own_time = dates - dates.dt.normalize()
+    times = times.fillna(own_time.where(own_time > pd.Timedelta(0)))
+    blank = date_cells.isna() & time_cells.isna()
+    naive = dates.dt.normalize() + times
+    unreadable = ~blank & naive.isna()
+    return LocalTimes(naive, blank, unreadable)
+
+
+@dataclass
+class Localised:
+    """Timezone-aware instants with flags for times the clocks made odd."""
+
+    instants: pd.Series
+    nonexistent: pd.Series
+    ambiguous: pd.Series
+
+
+def localise(naive: pd.Series, timezone: str, *, not_before: pd.Series | None = None) -> Localised:
+    """Attach the time zone to wall-clock times, resolving the clock-change hours.
+
+    Parameters
+    ----------
+    naive
+        Local wall-clock timestamps without a zone.
+    timezone
+        IANA zone name, normally ``Europe/London``.
+    not_before
+        For escalation and response times: the instant risk was identified. A repeated
+        (fall-back) hour is then read as its second occurrence when only that keeps the
+        time from falling before ``not_before``.
+    """
+    naive = naive.astype("datetime64[us]")
+    first = naive.dt.tz_localize(timezone, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="NaT")
+    second = naive.dt.tz_localize(timezone, ambiguous=np.zeros(len(naive), dtype=bool), nonexistent="NaT")
+    nonexistent = naive.notna() & first.isna()
+    ambiguous = naive.notna() & first.notna() & (first != second)
+    instants = first.copy()
+    if nonexistent.any():
+        shifted = naive[nonexistent].dt.tz_localize(
+            timezone, ambiguous="NaT", nonexistent=pd.Timedelta(hours=1)
+        )
+        instants[nonexistent] = shifted
+    if not_before is not None and ambiguous.any():
+        use_second = ambiguous & (first < not_before) & (second >= not_before)
+        instants[use_second] = second[use_second]
+    return Localised(instants.astype(pd.DatetimeTZDtype("us", timezone)), nonexistent, ambiguous)

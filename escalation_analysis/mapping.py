@@ -1,0 +1,198 @@
+"""Mapping profiles: how one provider's export layout maps onto the canonical fields.
+
+A new export layout needs only a new YAML profile, never new code. The format is the contract
+in ``shared/docs/product.md`` section 2::
+
+    source: Datix-style export
+    encoding: auto            # or utf-8, cp1252, ...
+    dayfirst: true            # 03/04/2025 is 3 April
+    timezone: Europe/London
+    columns:
+      incident_id: Ref
+      risk_identified_at: [Incident Date, Incident Time]
+    values:
+      trigger: {"Imminent risk": imminent_risk}
+    lists:
+      barriers: ";"
+
+Validation names the bad key and says what to do, in one sentence.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import MappingError
+from .schema import DATETIME_FIELDS, FIELDS, LIST_FIELDS, REQUIRED_FIELDS
+
+DEFAULT_MISSING_VALUES = ("", "NULL", "null", "N/A", "n/a", "#N/A", "-", "--", "None")
+
+
+class MappingProfile(BaseModel):
+    """A validated mapping profile (see the module docstring for the YAML format)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = "Incident export"
+    encoding: str = "auto"
+    dayfirst: bool = True
+    timezone: str = "Europe/London"
+    delimiter: str | None = None
+    sheet: str | int | None = None
+    columns: dict[str, str | list[str]]
+    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    lists: dict[str, str] = Field(default_factory=dict)
+    missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
+    nhs_number: str | None = None
+    date_formats: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError as exc:
+                raise ValueError(f"'{value}' is not an encoding Python knows; use auto") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"'{value}' is not a time zone name such as Europe/London") from exc
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _columns_are_canonical(cls, columns: dict[str, str | list[str]]) -> dict:
+        for field, local in columns.items():
+            if field not in FIELDS:
+                raise ValueError(
+                    f"'{field}' is not a canonical field; choose from {', '.join(FIELDS)}"
+                )
+            if isinstance(local, list):
+                if field not in DATETIME_FIELDS or len(local) != 2:
+                    raise ValueError(
+                        f"'{field}' takes one column name"
+                        + (" or [date column, time column]" if field in DATETIME_FIELDS else "")
+                    )
+        missing = [f for f in REQUIRED_FIELDS if f not in columns]
+        if missing:
+            raise ValueError(f"required field(s) {', '.join(missing)} must be mapped to a column")
+        return columns
+
+    @field_validator("values")
+    @classmethod
+    def _values_for_known_fields(cls, values: dict[str, dict[str, Any]]) -> dict:
+        for field, mapping in values.items():
+            spec = FIELDS.get(field)
+            if spec is None:
+                raise ValueError(f"'{field}' is not a canonical field")
+            if spec.categories is not None:
+                bad = [v for v in mapping.values() if str(v) not in spec.categories]
+                if bad:
+                    raise ValueError(
+                        f"{field} value '{bad[0]}' is not one of {', '.join(spec.categories)}"
+                    )
+            if spec.kind == "bool":
+                bad = [v for v in mapping.values() if not isinstance(v, bool)]
+                if bad:
+                    raise ValueError(f"lone_worker values must be true or false, not '{bad[0]}'")
+        return values
+
+    @field_validator("lists")
+    @classmethod
+    def _lists_for_list_fields(cls, lists: dict[str, str]) -> dict:
+        for field, sep in lists.items():
+            if field not in LIST_FIELDS:
+                raise ValueError(f"'{field}' is not a list field; lists apply to {LIST_FIELDS}")
+            if not sep:
+                raise ValueError(f"the separator for {field} is empty")
+        return lists
+
+    @model_validator(mode="after")
+    def _nhs_number_field_is_mapped(self) -> MappingProfile:
+        if self.nhs_number is not None and self.nhs_number not in self.columns:
+            raise ValueError(f"nhs_number names '{self.nhs_number}', which is not mapped")
+        return self
+
+    def local_columns(self, field: str) -> list[str]:
+        """The export column(s) a canonical field comes from (empty when not mapped)."""
+        local = self.columns.get(field)
+        if local is None:
+            return []
+        return list(local) if isinstance(local, list) else [local]
+
+    def value_map(self, field: str) -> dict[str, Any]:
+        """Local value -> canonical value, keys normalised for matching.
+
+        YAML reads unquoted ``Yes``/``No`` keys as booleans; they are matched as the words
+        they were written as.
+        """
+        normalised: dict[str, Any] = {}
+        for key, value in self.values.get(field, {}).items():
+            if isinstance(key, bool):
+                words = ("true", "yes", "on") if key else ("false", "no", "off")
+                normalised.update({w: value for w in words})
+            else:
+                normalised[normalise_value(str(key))] = value
+        return normalised
+
+
+def normalise_value(text: str) -> str:
+    """Case-, space- and dash-insensitive form used to match local category values."""
+    text = text.replace("\u2013", "-").replace("\u2014", "-").replace("\u2019", "'")
+    return " ".join(text.split()).casefold()
+
+
+def read_mapping(path: str | Path) -> MappingProfile:
+    """Read and validate a mapping profile YAML file.
+
+    Raises
+    ------
+    MappingError
+        One sentence naming the bad key and what to do.
+    """
+    data = _read_yaml(Path(path), "mapping profile", MappingError)
+    try:
+        return MappingProfile.model_validate(data)
+    except ValidationError as exc:
+        raise MappingError(describe_validation_error(Path(path), exc)) from None
+
+
+def _read_yaml(path: Path, what: str, error: type[Exception]) -> dict:
+    if not path.is_file():
+        raise error(f"The {what} '{path}' does not exist; check the path.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise error(f"The {what} '{path.name}' is not valid YAML{where}; fix its syntax.") from None
+    if not isinstance(data, dict):
+        raise error(f"The {what} '{path.name}' must be a YAML mapping of keys to values.")
+    return data
+
+
+def describe_validation_error(path: Path, exc: ValidationError) -> str:
+    """Turn pydantic's report into one sentence that names the first bad key."""
+    first = exc.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "is not a setting this file understands; check its spelling"
+    elif first["type"] == "missing":
+        message = "is required but missing"
+    extra = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    if message.startswith("is "):
+        return f"{path.name}: '{location}' {message}{extra}."
+    return f"{path.name}, {location}: {message}{extra}."
