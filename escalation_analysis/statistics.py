@@ -81,7 +81,7 @@ def wilson_interval(
     n: ArrayLike | pd.Series,
     confidence: float = 0.95,
 ) -> tuple[Any, Any]:
-    """Wilson score interval for a proportion, e.g. compliance = within target / episodes.
+    r"""Wilson score interval for a proportion, e.g. compliance = within target / episodes.
 
     The Wilson interval is used rather than the textbook normal ("Wald") interval because it
     stays inside [0, 1] and keeps close to its nominal coverage for the small counts and
@@ -109,9 +109,9 @@ def wilson_interval(
 
     Notes
     -----
-    With :math:`\\hat p = x/n` and :math:`z` the normal quantile,
+    With :math:`\hat p = x/n` and :math:`z` the normal quantile,
 
-    .. math:: \\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat p)/n + z^2/4n^2}}{1 + z^2/n}
+    .. math:: \frac{\hat p + z^2/2n \pm z\sqrt{\hat p(1-\hat p)/n + z^2/4n^2}}{1 + z^2/n}
 
     identical to ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
 
@@ -250,7 +250,7 @@ def _survival_frame(
 
 
 def _event_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Counts per (group, distinct time) plus a time-0 row, with the number at risk.
+    """Count removals and escalations per (group, time), add time 0 and the number at risk.
 
     At risk at time t means duration >= t: an episode censored at t is still at risk of
     escalating at t, the usual convention that events precede censoring at tied times.
@@ -262,8 +262,12 @@ def _event_table(frame: pd.DataFrame) -> pd.DataFrame:
     )
     group_sizes = frame.groupby("group", observed=True, sort=True).size()
     starts = pd.DataFrame(
-        {"group": group_sizes.index.to_series().reset_index(drop=True), "time": 0.0,
-         "removed": 0, "events": 0}
+        {
+            "group": group_sizes.index.to_series().reset_index(drop=True),
+            "time": 0.0,
+            "removed": 0,
+            "events": 0,
+        }
     )
     table = (
         pd.concat([starts, counts], ignore_index=True)
@@ -359,19 +363,16 @@ def kaplan_meier(
     if frame.empty:
         return pd.DataFrame({name: pd.Series(dtype=float) for name in KM_COLUMNS})
     table = _event_table(frame)
-    by_group = table.groupby("group", observed=True)
     at_risk = table["at_risk"].to_numpy(dtype=float)
     events = table["events"].to_numpy(dtype=float)
-    table["survival"] = (1.0 - events / at_risk)
-    table["survival"] = by_group["survival"].cumprod()
     with np.errstate(divide="ignore", invalid="ignore"):
         # When everyone left at risk escalates the term is infinite; S is then 0 and so is its
         # variance. lifelines drops the term the same way.
-        term = np.where(at_risk > events, events / (at_risk * (at_risk - events)), 0.0)
-    table["greenwood_sum"] = term
-    greenwood_sum = by_group["greenwood_sum"].cumsum().to_numpy()
-    survival = table["survival"].to_numpy()
+        greenwood_term = np.where(at_risk > events, events / (at_risk * (at_risk - events)), 0.0)
+    survival = _cumulative_by_group(1.0 - events / at_risk, table["group"], "cumprod")
+    greenwood_sum = _cumulative_by_group(greenwood_term, table["group"], "cumsum")
     low, high = _log_log_interval(survival, greenwood_sum, confidence)
+    table["survival"] = survival
     table["cumulative_escalated"] = 1.0 - survival
     table["greenwood_variance"] = survival**2 * greenwood_sum
     table["survival_ci_low"] = low
@@ -379,6 +380,12 @@ def kaplan_meier(
     table["cumulative_escalated_ci_low"] = 1.0 - high
     table["cumulative_escalated_ci_high"] = 1.0 - low
     return table[list(KM_COLUMNS)]
+
+
+def _cumulative_by_group(values: np.ndarray, group: pd.Series, how: str) -> np.ndarray:
+    """Running product or sum of ``values`` within each group (rows already in time order)."""
+    running = pd.Series(values, index=group.index).groupby(group, observed=True, sort=False)
+    return getattr(running, how)().to_numpy()
 
 
 def _ordered_km(km_frame: pd.DataFrame) -> pd.DataFrame:
@@ -578,13 +585,14 @@ _TOO_SMALL = "The numbers are too small to say whether this difference is real."
 
 
 def _verdict(p_value: float, too_small: bool, alpha: float) -> str:
-    """The sentence that says whether a difference is likely to be real, without overclaiming."""
+    """Say whether a difference is likely to be real, without overclaiming."""
     if too_small or np.isnan(p_value):
         return _TOO_SMALL
+    p_text = format_p_value(p_value, alpha)
     if p_value < alpha:
-        return f"A difference this large is unlikely to be chance ({format_p_value(p_value, alpha)})."
+        return f"A difference this large is unlikely to be chance ({p_text})."
     return (
-        f"This difference could be due to chance ({format_p_value(p_value, alpha)}): "
+        f"This difference could be due to chance ({p_text}): "
         "the numbers are too small to say whether it is real."
     )
 
@@ -605,8 +613,8 @@ def _format_percent(proportion: float) -> str:
 
 
 def _format_minutes(minutes: float) -> str:
-    """Minutes for wording: whole minutes from 10 up, one decimal below, singular for 1."""
-    text = f"{minutes:.0f}" if abs(minutes) >= 10 else f"{minutes:.1f}".removesuffix(".0")
+    """Minutes for wording: at most one decimal (medians of whole minutes end in .5)."""
+    text = f"{minutes:.1f}".removesuffix(".0")
     return f"{text} minute" if text == "1" else f"{text} minutes"
 
 
@@ -616,7 +624,7 @@ def _format_points(points: float) -> str:
 
 
 def _is_too_small(n_a: int, n_b: int) -> bool:
-    """True when either group is below :data:`MIN_GROUP_SIZE`."""
+    """Tell whether either group is below :data:`MIN_GROUP_SIZE`."""
     return min(n_a, n_b) < MIN_GROUP_SIZE
 
 
@@ -679,7 +687,7 @@ def compare_delays(
     measure: str = "delay to escalate",
     confidence: float = 0.95,
 ) -> Comparison:
-    """Compare delays between two groups: are delays in one group typically longer?
+    """Compare delays between two groups: are delays in one group typically longer.
 
     Uses the two-sided Mann-Whitney U test because delays are skewed (a few very long waits),
     so a t-test on means would be dominated by outliers.
@@ -724,8 +732,14 @@ def compare_delays(
     alpha = 1 - confidence
     too_small = _is_too_small(len(a), len(b))
     if len(a) == 0 or len(b) == 0:
-        return _empty_comparison("Mann-Whitney U", label_a, label_b, len(a), len(b), confidence,
-                                 f"There are no delays to compare {label_a if len(a) == 0 else label_b}.")
+        missing = label_a if len(a) == 0 else label_b
+        return _empty_comparison(
+            "Mann-Whitney U",
+            (label_a, label_b),
+            (len(a), len(b)),
+            confidence,
+            wording=f"There are no delays to compare {missing}.",
+        )
     result = stats.mannwhitneyu(a, b, alternative="two-sided", method="auto")
     effects = _delay_effects(a, b, float(result.statistic), label_a, label_b)
     median_a, median_b = np.median(a), np.median(b)
@@ -758,18 +772,22 @@ def _finite_values(values: ArrayLike | pd.Series) -> np.ndarray:
 
 
 def _empty_comparison(
-    test: str, label_a: str, label_b: str, n_a: int, n_b: int, confidence: float, wording: str
+    test: str,
+    labels: tuple[str, str],
+    sizes: tuple[int, int],
+    confidence: float,
+    wording: str,
 ) -> Comparison:
-    """A result for when a group has nothing to compare: no test, NaN statistic and p-value."""
+    """Build the result for a group with nothing to compare: no test, NaN p-value."""
     return Comparison(
         test=test,
         statistic=float("nan"),
         p_value=float("nan"),
         effects={},
-        label_a=label_a,
-        label_b=label_b,
-        n_a=n_a,
-        n_b=n_b,
+        label_a=labels[0],
+        label_b=labels[1],
+        n_a=int(sizes[0]),
+        n_b=int(sizes[1]),
         confidence=confidence,
         significant=False,
         too_small=True,
@@ -785,7 +803,7 @@ def _empty_comparison(
 def _at_risk_and_events(
     time: np.ndarray, observed: np.ndarray, event_times: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Number at risk (duration >= t) and number escalating at each of ``event_times``."""
+    """Count those at risk (duration >= t) and those escalating at each of ``event_times``."""
     all_times = np.sort(time)
     escalation_times = np.sort(time[observed])
     at_risk = len(all_times) - np.searchsorted(all_times, event_times, side="left")
@@ -817,8 +835,11 @@ def _logrank(
     if variance <= 0:
         return float("nan"), float("nan"), float(observed_b), float(expected_b)
     statistic = (observed_b - expected_b) ** 2 / variance
-    return float(statistic), float(stats.chi2.sf(statistic, df=1)), float(observed_b), float(
-        expected_b
+    return (
+        float(statistic),
+        float(stats.chi2.sf(statistic, df=1)),
+        float(observed_b),
+        float(expected_b),
     )
 
 
@@ -840,7 +861,7 @@ def _median_phrase(median_a: float, median_b: float, label_a: str, label_b: str)
             f"{start}half of episodes had been escalated by {_format_minutes(median_b)} "
             f"{label_b}; {label_a}, fewer than half were seen to be escalated."
         )
-    return f"{_sentence_start(start)}fewer than half of episodes were seen to be escalated in either group."
+    return f"{start}fewer than half of episodes were seen to be escalated in either group."
 
 
 def compare_time_to_escalation(
@@ -900,35 +921,26 @@ def compare_time_to_escalation(
     n_b = int(in_b.sum())
     n_a = len(in_b) - n_b
     if n_a == 0 or n_b == 0:
-        empty = label_a if n_a == 0 else label_b
-        return _empty_comparison("log-rank", label_a, label_b, n_a, n_b, confidence,
-                                 f"There are no episodes to compare {empty}.")
+        missing = label_a if n_a == 0 else label_b
+        return _empty_comparison(
+            "log-rank",
+            (label_a, label_b),
+            (n_a, n_b),
+            confidence,
+            wording=f"There are no episodes to compare {missing}.",
+        )
     time = frame["time"].to_numpy()
     escalated = frame["observed"].to_numpy()
     statistic, p_value, observed_b, expected_b = _logrank(time, escalated, in_b)
     observed_a, expected_a = escalated.sum() - observed_b, escalated.sum() - expected_b
     with np.errstate(divide="ignore", invalid="ignore"):
         hazard_ratio = float((observed_b / expected_b) / (observed_a / expected_a))
-    km = kaplan_meier(time, escalated, np.where(in_b, "b", "a"))
-    medians = median_time_to_escalate(km)
+    medians = median_time_to_escalate(kaplan_meier(time, escalated, np.where(in_b, "b", "a")))
     median_a, median_b = float(medians.get("a", np.inf)), float(medians.get("b", np.inf))
-    effects = {
-        "hazard_ratio": EffectSize(
-            "hazard_ratio",
-            hazard_ratio,
-            f"at any moment, episodes {label_b} were being escalated at {hazard_ratio:.2g} "
-            f"times the rate of episodes {label_a} (log-rank estimate of the hazard ratio)",
-        ),
-        "median_minutes_a": EffectSize(
-            "median_minutes_a", median_a, f"minutes by which half of episodes {label_a} were escalated"
-        ),
-        "median_minutes_b": EffectSize(
-            "median_minutes_b", median_b, f"minutes by which half of episodes {label_b} were escalated"
-        ),
-    }
+    effects = _survival_effects(hazard_ratio, median_a, median_b, label_a, label_b)
     alpha = 1 - confidence
     too_small = _is_too_small(n_a, n_b)
-    wording = f"{_median_phrase(median_a, median_b, label_a, label_b)} {_verdict(p_value, too_small, alpha)}"
+    verdict = _verdict(p_value, too_small, alpha)
     return Comparison(
         test="log-rank",
         statistic=statistic,
@@ -941,13 +953,37 @@ def compare_time_to_escalation(
         confidence=confidence,
         significant=bool(p_value < alpha),
         too_small=too_small,
-        wording=wording,
+        wording=f"{_median_phrase(median_a, median_b, label_a, label_b)} {verdict}",
         extra={"observed_b": observed_b, "expected_b": expected_b},
     )
 
 
+def _survival_effects(
+    hazard_ratio: float, median_a: float, median_b: float, label_a: str, label_b: str
+) -> dict[str, EffectSize]:
+    """Hazard ratio (B vs A) and the two Kaplan-Meier medians, with plain labels."""
+    return {
+        "hazard_ratio": EffectSize(
+            "hazard_ratio",
+            hazard_ratio,
+            f"at any moment, episodes {label_b} were being escalated at {hazard_ratio:.2g} "
+            f"times the rate of episodes {label_a} (log-rank estimate of the hazard ratio)",
+        ),
+        "median_minutes_a": EffectSize(
+            "median_minutes_a",
+            median_a,
+            f"minutes by which half of episodes {label_a} were escalated",
+        ),
+        "median_minutes_b": EffectSize(
+            "median_minutes_b",
+            median_b,
+            f"minutes by which half of episodes {label_b} were escalated",
+        ),
+    }
+
+
 def _two_groups(group: pd.Series, order: Sequence[Any] | None) -> tuple[Any, Any]:
-    """The (A, B) group values: ``order`` if given, else the two distinct values sorted."""
+    """Pick the (A, B) group values: ``order`` if given, else the two distinct values sorted."""
     if order is not None:
         if len(order) != 2:
             raise ValueError("order must name exactly two groups.")
@@ -979,8 +1015,13 @@ def _proportion_test(table: np.ndarray) -> tuple[str, float, float]:
 
 
 def _proportion_effects(
-    successes_a: int, n_a: int, successes_b: int, n_b: int,
-    label_a: str, label_b: str, confidence: float,
+    successes_a: int,
+    n_a: int,
+    successes_b: int,
+    n_b: int,
+    label_a: str,
+    label_b: str,
+    confidence: float,
 ) -> dict[str, EffectSize]:
     """Difference in percentage points (Newcombe interval), relative risk and odds ratio."""
     p_a, p_b = successes_a / n_a, successes_b / n_b
@@ -1010,15 +1051,17 @@ def _proportion_effects(
 
 
 def _difference_phrase(effect: EffectSize, confidence: float) -> str:
-    """'a difference of 21 percentage points, 95% CI 12 to 30', as a positive difference."""
+    """Phrase a difference as positive: 'a difference of 21 percentage points, 95% CI 12 to 30'."""
     sign = -1 if effect.value < 0 else 1
     low, high = sorted([sign * effect.ci_low, sign * effect.ci_high])
     points = abs(effect.value)
     size = (
-        "less than 1 percentage point" if round(points) == 0 and points > 0
+        "less than 1 percentage point"
+        if round(points) == 0 and points > 0
         else f"{_format_points(points)} percentage point{'' if round(points) == 1 else 's'}"
     )
-    return f"a difference of {size}, {confidence:.0%} CI {_format_points(low)} to {_format_points(high)}"
+    interval = f"{confidence:.0%} CI {_format_points(low)} to {_format_points(high)}"
+    return f"a difference of {size}, {interval}"
 
 
 def compare_proportions(
@@ -1070,9 +1113,14 @@ def compare_proportions(
         if not 0 <= successes <= total:
             raise ValueError("Counts must satisfy 0 <= successes <= total.")
     if n_a == 0 or n_b == 0:
-        empty = label_a if n_a == 0 else label_b
-        return _empty_comparison("none", label_a, label_b, n_a, n_b, confidence,
-                                 f"There are no episodes to compare {empty}.")
+        missing = label_a if n_a == 0 else label_b
+        return _empty_comparison(
+            "none",
+            (label_a, label_b),
+            (n_a, n_b),
+            confidence,
+            wording=f"There are no episodes to compare {missing}.",
+        )
     table = np.array([[success_a, n_a - success_a], [success_b, n_b - success_b]])
     test, statistic, p_value = _proportion_test(table)
     effects = _proportion_effects(success_a, n_a, success_b, n_b, label_a, label_b, confidence)

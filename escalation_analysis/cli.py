@@ -1,0 +1,137 @@
+"""The ``escalation-review`` command line: a thin layer over the package's functions.
+
+Every error a user can cause is printed as one sentence saying what to fix, with exit code 2
+for a bad file or setting and 1 when nothing usable remains; never a traceback
+(``--debug`` shows one, for developers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import EscalationAnalysisError
+
+logger = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one plain sentence and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"escalation-review: {message}. Run '{self.prog} --help' for usage.\n")
+
+
+def _iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2025-04-01") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="escalation-review", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (for developers)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sample = commands.add_parser("sample", help="write a synthetic export with planted effects")
+    sample.add_argument("--rows", type=int, default=5000, help="rows in the export (default 5000)")
+    sample.add_argument("--seed", type=int, default=2025, help="random seed (default 2025)")
+    sample.add_argument("--out", type=Path, required=True, help="folder to write into")
+    sample.add_argument("--no-xlsx", action="store_true", help="skip the Excel copy (faster)")
+    sample.add_argument("--no-logs", action="store_true", help="skip step, action and training logs")
+
+    validate = commands.add_parser("validate", help="check an export and account for every row")
+    validate.add_argument("export", type=Path, help="CSV or XLSX export")
+    validate.add_argument("--mapping", type=Path, required=True, help="mapping profile (YAML)")
+    validate.add_argument("--json", type=Path, help="also write the data-quality object as JSON")
+
+    _add_analysis_commands(commands)
+    return parser
+
+
+def _add_analysis_commands(commands) -> None:
+    """Commands that need the pathway too (added when their modules are present)."""
+    try:
+        from . import summary as _summary  # noqa: F401
+    except ImportError:
+        return
+    summary = commands.add_parser("summary", help="timeliness summary as summary.json and CSV tables")
+    summary.add_argument("export", type=Path)
+    summary.add_argument("--mapping", type=Path, required=True)
+    summary.add_argument("--pathway", type=Path, required=True)
+    summary.add_argument("--start", type=_iso_date, required=True, help="first day, e.g. 2025-04-01")
+    summary.add_argument("--end", type=_iso_date, required=True, help="last day, e.g. 2026-03-31")
+    summary.add_argument("--out", type=Path, required=True, help="summary.json path (tables beside it)")
+    summary.add_argument("--steps", type=Path, help="optional step log (CSV)")
+    summary.add_argument("--actions", type=Path, help="optional learning-actions log (CSV)")
+    summary.add_argument("--training", type=Path, help="optional training log (CSV)")
+    summary.add_argument("--audience", choices=["internal", "external", "partners"], default="internal")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``escalation-review``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return _run(args)
+    except EscalationAnalysisError as exc:
+        print(f"escalation-review: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("escalation-review: stopped.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not the user's fault: say so in one line
+        if args.debug:
+            raise
+        print(
+            f"escalation-review: internal error ({type(exc).__name__}: {str(exc)[:200]}); "
+            "please report it with --debug output.",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "sample":
+        return _sample(args)
+    if args.command == "validate":
+        return _validate(args)
+    if args.command == "summary":
+        from .summary import run_summary_command
+
+        return run_summary_command(args)
+    raise AssertionError(args.command)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from .synthetic import write_sample
+
+    if args.rows < 200:
+        print("escalation-review: --rows must be at least 200.", file=sys.stderr)
+        return 2
+    sample = write_sample(args.out, args.rows, args.seed, xlsx=not args.no_xlsx, logs=not args.no_logs)
+    print(f"Wrote a synthetic export of {len(sample.export):,} rows to {args.out}/ "
+          "(incidents.csv, mapping.yaml, pathway.yaml and logs).")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .load import load_export
+
+    loaded = load_export(args.export, args.mapping)
+    accounting = loaded.accounting
+    print(accounting.statement())
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(accounting.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return 1 if accounting.rows_analysed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
