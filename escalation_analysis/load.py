@@ -26,61 +26,9 @@ from .mapping import MappingProfile, normalise_value, read_mapping
 from .pseudonym import load_key, nhs_number_is_valid, pseudonymise
 from .read import RawTable, read_export
 from .schema import FIELDS, LIST_DTYPE, NOT_RECORDED, category_dtype, episode_schema
+from .vocabulary import map_values
 
 logger = logging.getLogger(__name__)
-
-SYNONYMS: dict[str, dict[str, object]] = {
-    "trigger": {
-        "imminent risk": "imminent_risk",
-        "imminent risk of suicide": "imminent_risk",
-        "imminent risk of self-harm": "imminent_risk",
-        "loss of contact": "loss_of_contact",
-        "lost contact": "loss_of_contact",
-        "deterioration": "deterioration",
-        "sudden deterioration": "deterioration",
-    },
-    "outcome": {
-        "near miss": "near_miss",
-        "nearmiss": "near_miss",
-        "near-miss": "near_miss",
-        "no harm (impact prevented)": "near_miss",
-        "incident": "incident",
-        "adverse event": "incident",
-    },
-    "harm": {
-        "no harm": "none",
-        "nil": "none",
-        "low harm": "low",
-        "minor": "low",
-        "moderate harm": "moderate",
-        "severe harm": "severe",
-        "major": "severe",
-        "catastrophic": "death",
-        "fatal": "death",
-        "death": "death",
-    },
-    "lone_worker": {
-        "y": True, "yes": True, "true": True, "1": True,
-        "n": False, "no": False, "false": False, "0": False,
-    },
-    "escalated_to": {
-        "duty senior": "duty_senior",
-        "duty worker": "duty_senior",
-        "crisis team": "crisis_team",
-        "crisis resolution team": "crisis_team",
-        "crhtt": "crisis_team",
-        "999": "emergency_services",
-        "emergency services": "emergency_services",
-        "police": "police",
-        "ambulance": "ambulance",
-        "local authority safeguarding": "la_safeguarding",
-        "la safeguarding": "la_safeguarding",
-        "safeguarding": "la_safeguarding",
-        "gp": "gp",
-    },
-}
-"""Common local spellings understood without a profile entry; the profile always wins."""
-
 
 @dataclass
 class LoadedExport:
@@ -295,33 +243,13 @@ class _EpisodeBuilder:
 
     # -- kept fields, with warnings --------------------------------------------------------
 
-    def _lookup(self, field: str) -> dict[str, object]:
-        spec = FIELDS[field]
-        table: dict[str, object] = {}
-        if spec.categories:
-            table.update({normalise_value(c.replace("_", " ")): c for c in spec.categories})
-            table.update({c: c for c in spec.categories})
-        table.update(SYNONYMS.get(field, {}))
-        table.update(self.profile.value_map(field))
-        return table
-
     def _map_values(self, values: pd.Series, field: str, keep: np.ndarray | None) -> tuple[pd.Series, pd.Series]:
-        """Map local values to canonical ones via distinct values only; returns (mapped, unknown)."""
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        table = self._lookup(field)
-        mapped_uniques = np.array([table.get(normalise_value(str(u))) for u in uniques], dtype=object)
-        mapped = pd.Series(
-            np.where(codes >= 0, mapped_uniques[np.clip(codes, 0, None)] if len(uniques) else None, None),
-            index=values.index,
-            dtype=object,
-        )
-        unknown = values.notna() & mapped.isna()
+        """Map local values to canonical ones, remembering unknown values for the statement."""
+        mapped, unknown = map_values(values, field, self.profile.value_map(field))
         flagged = unknown if keep is None else unknown & keep
         if flagged.any():
-            self.unknown.setdefault(field, [])
-            for value in pd.unique(values[flagged]):
-                if value not in self.unknown[field]:
-                    self.unknown[field].append(str(value))
+            known = self.unknown.setdefault(field, [])
+            known.extend(str(v) for v in pd.unique(values[flagged]) if str(v) not in known)
         return mapped, unknown
 
     def _category(self, field: str, keep: np.ndarray) -> pd.Series:
@@ -392,6 +320,9 @@ class _EpisodeBuilder:
             self._warn(flagged_rows & keep, "unknown_value", field,
                        f"{field} '" + unknown_text + "' has values kept as 'other'")
             flat_series = mapped.where(~unknown, "other").astype("str")
+        elif self.profile.value_map(field):  # open list: map what the profile names, keep the rest
+            mapped, unknown = map_values(flat_series, field, self.profile.value_map(field))
+            flat_series = mapped.where(~unknown, flat_series).astype("str")
         counts = np.bincount(parents[non_empty], minlength=self.n)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
         list_array = pa.ListArray.from_arrays(

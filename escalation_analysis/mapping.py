@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import codecs
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -32,6 +32,52 @@ from .errors import MappingError
 from .schema import DATETIME_FIELDS, FIELDS, LIST_FIELDS, REQUIRED_FIELDS
 
 DEFAULT_MISSING_VALUES = ("", "NULL", "null", "N/A", "n/a", "#N/A", "-", "--", "None")
+
+
+class LogMapping(BaseModel):
+    """Columns (and value maps) of an optional log: step log, learning actions, training."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: ClassVar[tuple[str, ...]] = ()
+
+    columns: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = [f for f in columns if f not in cls.fields]
+        if unknown:
+            raise ValueError(f"'{unknown[0]}' is not one of {', '.join(cls.fields)}")
+        return columns
+
+    def column(self, field: str) -> str:
+        """The log's column for a field (the canonical name unless mapped)."""
+        return self.columns.get(field, field)
+
+    def value_map(self, field: str) -> dict[str, Any]:
+        return {normalise_value(str(k)): v for k, v in self.values.get(field, {}).items()}
+
+
+class StepLogMapping(LogMapping):
+    """One row per step: which episode, what happened (contacted/responded), who, when."""
+
+    fields: ClassVar[tuple[str, ...]] = ("incident_id", "step", "agency", "at")
+
+
+class ActionsLogMapping(LogMapping):
+    """One row per learning action, optionally linked to an incident."""
+
+    fields: ClassVar[tuple[str, ...]] = ("action", "owner", "raised", "due", "status", "incident_id")
+
+
+class TrainingLogMapping(LogMapping):
+    """One row per course completion; scenario courses are matched by these names."""
+
+    fields: ClassVar[tuple[str, ...]] = ("staff_id", "course", "completed_on")
+    scenario_courses: list[str] = Field(
+        default_factory=lambda: ["Scenario-based escalation training"]
+    )
 
 
 class MappingProfile(BaseModel):
@@ -51,6 +97,9 @@ class MappingProfile(BaseModel):
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
     nhs_number: str | None = None
     date_formats: dict[str, str] = Field(default_factory=dict)
+    step_log: StepLogMapping = Field(default_factory=StepLogMapping)
+    learning_actions: ActionsLogMapping = Field(default_factory=ActionsLogMapping)
+    training_log: TrainingLogMapping = Field(default_factory=TrainingLogMapping)
 
     @field_validator("encoding")
     @classmethod

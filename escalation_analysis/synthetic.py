@@ -202,6 +202,15 @@ lists:
   escalated_to: ";"
   barriers: ";"
   information_shared: ";"
+# Optional logs (steps.csv, learning_actions.csv, training.csv). Agencies in the step log use
+# the escalated_to values above.
+step_log:
+  columns: {incident_id: Ref, step: Step, agency: Agency, at: At}
+learning_actions:
+  columns: {action: Action, owner: Owner, raised: Raised, due: Due, status: Status, incident_id: Linked Incident}
+training_log:
+  columns: {staff_id: Staff, course: Course, completed_on: Completed On}
+  scenario_courses: ["Scenario-based escalation training"]
 """
 
 
@@ -236,8 +245,9 @@ def make_sample(rows: int = 5000, seed: int = 2025, *, logs: bool = True) -> Sam
     actions = _actions(rng, ep) if logs else pd.DataFrame()
     truth = _truth(ep, export, truth_rows, seed)
     training_out = training.merge(staff[["staff_id", "name"]], on="staff_id")[["name", "course", "completed_on"]]
-    training_out = training_out.rename(columns={"name": "Staff"}).sort_values(["completed_on", "Staff"], ignore_index=True)
+    training_out = training_out.sort_values(["completed_on", "name"], ignore_index=True)
     training_out["completed_on"] = training_out["completed_on"].dt.strftime("%d/%m/%Y")
+    training_out = training_out.rename(columns={"name": "Staff", "course": "Course", "completed_on": "Completed On"})
     return Sample(export, steps, actions, training_out, truth)
 
 

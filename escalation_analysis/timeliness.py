@@ -110,7 +110,7 @@ def compliance_table(prepared: pd.DataFrame, by: str | list[str] | None = None) 
         Output of :func:`prepare_episodes`.
     by
         None for one overall row, or names from :data:`GROUPINGS` (e.g. ``"team"``,
-        ``["team", "quarter"]``). ``escalated_to`` counts an episode once for each agency
+        ``["team", "quarter"]``) or of any other column of ``prepared``. ``escalated_to`` counts an episode once for each agency
         contacted.
 
     Returns
@@ -122,7 +122,7 @@ def compliance_table(prepared: pd.DataFrame, by: str | list[str] | None = None) 
         delay among escalated episodes (linear interpolation).
     """
     keys = [by] if isinstance(by, str) else list(by or [])
-    columns = [GROUPINGS[k] for k in keys]
+    columns = [GROUPINGS.get(k, k) for k in keys]
     frame = prepared
     if "escalated_to" in columns:
         frame = prepared.explode("escalated_to") if prepared["escalated_to"].dtype == object else _explode_list(prepared, "escalated_to")
@@ -185,7 +185,6 @@ def group_entry(row: pd.Series) -> dict:
         "within_target_pct": number(row["within_target_pct"]),
         "ci95_pct": [number(row["ci95_low_pct"]), number(row["ci95_high_pct"])],
         "not_escalated": int(row["not_escalated"]),
-        "escalated_late": int(row["escalated_late"]),
         "median_delay_minutes": number(row["median_delay_minutes"]),
         "p90_delay_minutes": number(row["p90_delay_minutes"]),
     }

@@ -1,0 +1,94 @@
+"""Multi-agency response: how fast each receiving service responded, and hand-off delays.
+
+With a step log, each agency contacted in an episode has a contact time and (usually) a
+response time: the response time is the first ``responded`` step of that agency at or after
+its contact. Hand-off delays are the gaps between one contact and the next in the same
+episode (e.g. duty senior -> crisis team). Without a step log, the export's own
+``responded_at`` is used against the first agency contacted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .pathway import Pathway
+
+
+def _quantiles(grouped: pd.core.groupby.SeriesGroupBy) -> pd.DataFrame:
+    return grouped.quantile([0.5, 0.9]).unstack().rename(columns={0.5: "median_minutes", 0.9: "p90_minutes"})
+
+
+def agency_responses(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per (episode, agency contacted): contacted_at, responded_at, response_minutes."""
+    if steps is None or steps.empty:
+        first_agency = prepared["escalated_to"].list.get(0) if prepared["escalated_to"].notna().any() else None
+        frame = pd.DataFrame(
+            {
+                "incident_id": prepared["incident_id"],
+                "agency": first_agency if first_agency is not None else pd.Series(pd.NA, index=prepared.index),
+                "contacted_at": prepared["escalated_at"],
+                "responded_at": prepared["responded_at"],
+            }
+        )
+        frame = frame[frame["contacted_at"].notna()].copy()
+    else:
+        kept = steps[steps["incident_id"].isin(prepared["incident_id"])]
+        contacted = kept[kept["step"] == "contacted"].groupby(["incident_id", "agency"], as_index=False)["at"].min()
+        responded = kept[kept["step"] == "responded"][["incident_id", "agency", "at"]]
+        pairs = contacted.merge(responded, on=["incident_id", "agency"], how="left", suffixes=("_contact", "_response"))
+        pairs = pairs[pairs["at_response"].isna() | (pairs["at_response"] >= pairs["at_contact"])]
+        first = pairs.groupby(["incident_id", "agency"], as_index=False).agg(
+            contacted_at=("at_contact", "first"), responded_at=("at_response", "min")
+        )
+        frame = first
+    frame["agency"] = frame["agency"].astype("str")
+    frame["response_minutes"] = (frame["responded_at"] - frame["contacted_at"]).dt.total_seconds() / 60
+    team = prepared.set_index("incident_id")["team"]
+    frame["team"] = frame["incident_id"].map(team[~team.index.duplicated()])
+    return frame.reset_index(drop=True)
+
+
+def response_by_agency(responses: pd.DataFrame, pathway: Pathway) -> pd.DataFrame:
+    """Per agency: contacts, responses recorded, median and 90th-percentile response, share within target."""
+    grouped = responses.groupby("agency", sort=True)
+    table = grouped.agg(contacts=("incident_id", "size"), responses_recorded=("response_minutes", "count"))
+    table = table.join(_quantiles(grouped["response_minutes"]))
+    targets = pd.Series(pathway.response_targets_minutes, dtype="float64")
+    table["target_minutes"] = table.index.map(targets)
+    within = responses["response_minutes"] <= responses["agency"].map(targets)
+    table["within_target"] = within.groupby(responses["agency"]).sum().astype(int)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["within_target_pct"] = np.where(
+            table["target_minutes"].notna(), 100 * table["within_target"] / table["responses_recorded"], np.nan
+        )
+    return table.reset_index()
+
+
+def handoff_delays(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.DataFrame:
+    """Gaps between consecutive contacts in each episode: one row per hand-off."""
+    columns = ["incident_id", "from_agency", "to_agency", "handoff", "minutes"]
+    if steps is None or steps.empty:
+        return pd.DataFrame(columns=columns)
+    contacts = steps[(steps["step"] == "contacted") & steps["incident_id"].isin(prepared["incident_id"])]
+    contacts = contacts.sort_values(["incident_id", "at"], kind="stable")
+    previous = contacts.groupby("incident_id")[["agency", "at"]].shift(1)
+    handoffs = pd.DataFrame(
+        {
+            "incident_id": contacts["incident_id"],
+            "from_agency": previous["agency"],
+            "to_agency": contacts["agency"],
+            "minutes": (contacts["at"] - previous["at"]).dt.total_seconds() / 60,
+        }
+    ).dropna(subset=["from_agency"])
+    handoffs["handoff"] = handoffs["from_agency"].astype("str") + " → " + handoffs["to_agency"].astype("str")
+    return handoffs[columns].reset_index(drop=True)
+
+
+def handoff_summary(handoffs: pd.DataFrame) -> pd.DataFrame:
+    """Per hand-off type: count, median and 90th-percentile minutes."""
+    if handoffs.empty:
+        return pd.DataFrame(columns=["handoff", "n", "median_minutes", "p90_minutes"])
+    grouped = handoffs.groupby("handoff", sort=False)
+    table = grouped.agg(n=("minutes", "size")).join(_quantiles(grouped["minutes"]))
+    return table.sort_values("n", ascending=False).reset_index()
