@@ -389,7 +389,7 @@ def _people_and_text(rng: np.random.Generator, ep: pd.DataFrame, steps: pd.DataF
     n = len(ep)
     n_people = max(50, n // 3)
     people = _nhs_numbers(rng, n_people)
-    weights = 1.0 / np.arange(1, n_people + 1) ** 0.6
+    weights = 1.0 / np.arange(1, n_people + 1) ** 0.3
     who = rng.choice(n_people, size=n, p=weights / weights.sum())
     ep["nhs"] = people[who]
     ep["ethnicity"] = np.array(ETHNICITIES)[rng.choice(len(ETHNICITIES), size=n_people, p=ETHNICITY_P)][who]
