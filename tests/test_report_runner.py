@@ -1,0 +1,613 @@
+"""Tests for the report runner (escalation_analysis.report) and the notebook helpers
+(escalation_analysis.display).
+
+Fast tests check parameter handling, escaping and the HTML checks without a kernel.
+Tests marked ``slow`` execute the fixture notebooks in tests/notebooks/ and, where a
+Chromium-family browser is installed, print and render the report.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import papermill
+import pytest
+
+from escalation_analysis import display, report
+from escalation_analysis.report import (
+    BrowserError,
+    ReportExecutionError,
+    ReportOutputError,
+    ReportParameterError,
+    ReportResult,
+    ReportsFailedError,
+    check_parameters,
+    check_report_html,
+    find_browser,
+    run_report,
+    run_reports,
+)
+
+NOTEBOOKS = Path(__file__).parent / "notebooks"
+FIXTURE = NOTEBOOKS / "report_fixture.ipynb"
+FAILING = NOTEBOOKS / "failing.ipynb"
+MINIMAL = NOTEBOOKS / "minimal.ipynb"
+
+FIXTURE_FIGURES = 2  # display.show calls in report_fixture.ipynb
+
+# A value that would run os.system if it were pasted into the notebook unquoted.
+INJECTION = "x'); import os; os.system('touch {marker}'); ('"
+INJECTION_DQ = (
+    'y"); import os; os.system("touch {marker}"); ("\n__import__("os").system("touch {marker}")\\'
+)
+
+
+def _browser() -> str | None:
+    try:
+        return find_browser()
+    except BrowserError:
+        return None
+
+
+BROWSER = _browser()
+needs_browser = pytest.mark.skipif(BROWSER is None, reason="no Chromium-family browser installed")
+
+
+def _no_network_prefix() -> list[str]:
+    """`unshare -n` (a network namespace with no interfaces) when we may use it."""
+    unshare = shutil.which("unshare")
+    if (
+        unshare
+        and subprocess.run([unshare, "-n", "true"], check=False, capture_output=True).returncode
+        == 0
+    ):
+        return [unshare, "-n"]
+    return []
+
+
+# ------------------------------------------------------------------------------------------
+# Parameters (no kernel)
+# ------------------------------------------------------------------------------------------
+
+
+class TestCheckParameters:
+    def test_accepts_declared_names_and_plain_literals(self):
+        params = {"site": "North", "note": "", "n_points": 3, "output_dir": None}
+        assert check_parameters(FIXTURE, params) == params
+
+    def test_refuses_an_unknown_name_and_lists_the_accepted_ones(self):
+        with pytest.raises(ReportParameterError) as err:
+            check_parameters(FIXTURE, {"site": "North", "stie": "typo"})
+        message = str(err.value)
+        assert "'stie'" in message
+        assert "n_points, note, output_dir, site" in message
+
+    def test_refuses_parameters_for_a_notebook_without_a_parameters_cell(self):
+        with pytest.raises(ReportParameterError, match="no cell tagged 'parameters'"):
+            check_parameters(FAILING, {"site": "North"})
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            {"a": 1},
+            {1, 2},
+            object(),
+            b"bytes",
+            [[1, 2]],
+            float("nan"),
+            float("inf"),
+            type("Sneaky", (str,), {"__repr__": lambda self: "__import__('os')"})("x"),
+        ],
+        ids=["dict", "set", "object", "bytes", "nested-list", "nan", "inf", "str-subclass"],
+    )
+    def test_refuses_values_that_are_not_plain_literals(self, value):
+        with pytest.raises(ReportParameterError, match="'site'"):
+            check_parameters(FIXTURE, {"site": value})
+
+    def test_error_message_does_not_echo_the_value(self):
+        with pytest.raises(ReportParameterError) as err:
+            check_parameters(FIXTURE, {"site": {"patient": "Jane Doe"}})
+        assert "Jane Doe" not in str(err.value)
+
+    def test_converts_paths_dates_and_numpy_scalars_to_builtins(self):
+        params = check_parameters(
+            FIXTURE,
+            {
+                "site": Path("data") / "x.csv",
+                "note": dt.date(2025, 4, 1),
+                "n_points": np.int64(4),
+                "output_dir": [np.float64(1.5), np.bool_(True), "a"],
+            },
+        )
+        assert params == {
+            "site": str(Path("data") / "x.csv"),
+            "note": "2025-04-01",
+            "n_points": 4,
+            "output_dir": [1.5, True, "a"],
+        }
+        assert type(params["n_points"]) is int
+        assert [type(v) for v in params["output_dir"]] == [float, bool, str]
+
+    def test_missing_notebook_is_a_clear_error(self, tmp_path):
+        with pytest.raises(report.ReportError, match="does not exist"):
+            check_parameters(tmp_path / "nope.ipynb", {"a": 1})
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            INJECTION.format(marker="/tmp/m"),
+            INJECTION_DQ.format(marker="/tmp/m"),
+            "line1\nline2\r\n\x00\t\\",
+            "café – ü 🚑 \u2028",
+            '"""',
+            "'''",
+            "\\",
+            ["a'); os.system('x", 'b"); os.system("y'],
+        ],
+    )
+    def test_values_are_written_into_the_notebook_as_one_literal_assignment(self, value):
+        # What papermill will inject, without running a kernel.
+        nb = papermill.execute_notebook(
+            str(FIXTURE),
+            None,
+            parameters=check_parameters(FIXTURE, {"site": value}),
+            prepare_only=True,
+            progress_bar=False,
+            kernel_name="python3",
+            language="python",
+        )
+        injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert len(injected) == 1
+        tree = ast.parse(injected[0].source)
+        assert len(tree.body) == 1
+        statement = tree.body[0]
+        assert isinstance(statement, ast.Assign)
+        assert [t.id for t in statement.targets] == ["site"]
+        assert ast.literal_eval(statement.value) == value
+
+
+# ------------------------------------------------------------------------------------------
+# display helpers (no kernel)
+# ------------------------------------------------------------------------------------------
+
+
+class TestTableHtml:
+    def test_escapes_every_text_value(self):
+        df = pd.DataFrame(
+            {
+                "<th>col": ["<script>alert(1)</script>", 'a "quoted" & <b>bold</b>'],
+                "n": [1, 2],
+            }
+        )
+        html = display.table_html(df, caption="<i>cap</i>")
+        assert "<script>" not in html and "<b>" not in html and "<i>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert "&lt;th&gt;col" in html
+        assert "&lt;i&gt;cap&lt;/i&gt;" in html
+        assert "&quot;quoted&quot; &amp;" in html
+
+    def test_uk_number_formatting_and_no_index_by_default(self):
+        df = pd.DataFrame(
+            {"count": [1234567, 2], "rate": [0.123, -0.04], "pct": [85.25, None]},
+            index=["secret-index-a", "secret-index-b"],
+        )
+        html = display.table_html(df, decimals={"rate": 2}, percent=["pct"])
+        assert "1,234,567" in html
+        assert "0.12" in html and "-0.04" in html
+        assert "85.2%" in html or "85.3%" in html
+        assert display.MISSING in html
+        assert "secret-index-a" not in html
+        assert "secret-index-a" in display.table_html(df, index=True)
+
+    def test_float_counts_with_gaps_show_without_decimals(self):
+        html = display.table_html(pd.DataFrame({"n": [1200.0, None, 3.0]}))
+        assert "1,200<" in html and "3<" in html and "1,200.0" not in html
+
+    def test_dates_booleans_and_row_limit(self):
+        df = pd.DataFrame(
+            {
+                "when": [pd.Timestamp("2025-04-01"), pd.Timestamp("2025-04-02 14:05")],
+                "ok": [True, False],
+            }
+        )
+        html = display.table_html(df, max_rows=1)
+        assert "1 Apr 2025<" in html
+        assert "Yes" in html and "No<" not in html
+        assert "Showing the first 1 of 2 rows." in html
+
+    def test_empty_table(self):
+        html = display.table_html(pd.DataFrame({"a": []}), caption="Nothing")
+        assert "No rows to show." in html
+
+
+class TestMarkdownText:
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "<script>alert(1)</script>",
+            "<img src=x onerror=alert(1)>",
+            "[click](javascript:alert(1))",
+            "*not emphasis* _nor this_",
+            "# not a heading",
+            "$x$ not maths",
+            "line one\n\n<script>alert(2)</script>",
+        ],
+    )
+    def test_values_render_as_literal_text(self, value):
+        from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+        text = display.markdown_text("Team: {team}.", team=value)
+        html = markdown2html_mistune(text)
+        assert "<script" not in html and "<img" not in html and "<a " not in html
+        assert "<em>" not in html and "<h1" not in html
+        # the visible text is the value, with whitespace collapsed
+        visible = re.sub(r"<[^>]+>", "", html)
+        import html as html_lib
+
+        assert html_lib.unescape(visible).strip() == f"Team: {' '.join(value.split())}."
+
+    def test_numbers_and_format_specs(self):
+        assert display.markdown_text("{n} and {r:.1f}%", n=12345, r=85.25) == "12,345 and 85\\.2%"
+        assert display.markdown_text("{d}", d=dt.date(2025, 4, 1)) == "1 April 2025"
+
+    def test_template_markdown_is_kept(self):
+        assert display.markdown_text("**{n}** rows", n=3) == "**3** rows"
+
+
+class TestCheckReportHtml:
+    PLOTLYJS = "<script>/**\n* plotly.js v4.1.1\n*/ var Plotly = {};</script>"
+    CHART = '<div id="f"></div><script>Plotly.newPlot("f", [], {})</script>'
+
+    def test_counts_charts(self):
+        assert check_report_html(self.PLOTLYJS + self.CHART + self.CHART) == 2
+
+    def test_refuses_a_cdn_script(self):
+        html = self.PLOTLYJS + '<script src="https://cdn.example.org/x.js"></script>'
+        with pytest.raises(ReportOutputError, match="network"):
+            check_report_html(html)
+
+    def test_refuses_protocol_relative_and_remote_images(self):
+        for tag in ('<script src="//cdn.example.org/x.js">', "<img src='http://x.org/a.png'>"):
+            with pytest.raises(ReportOutputError, match="network"):
+                check_report_html(tag)
+
+    def test_refuses_plotlyjs_twice(self):
+        with pytest.raises(ReportOutputError, match="2 times"):
+            check_report_html(self.PLOTLYJS + self.CHART + self.PLOTLYJS)
+
+    def test_refuses_charts_without_plotlyjs(self):
+        with pytest.raises(ReportOutputError, match="no plotly.js"):
+            check_report_html(self.CHART)
+
+    def test_refuses_visible_code(self):
+        with pytest.raises(ReportOutputError, match="code cells"):
+            check_report_html('<div class="jp-InputArea-editor">x = 1</div>')
+
+    def test_allows_links_and_local_content(self):
+        html = '<a href="https://www.nhs.uk">NHS</a><img src="data:image/png;base64,AAAA">'
+        assert check_report_html(html) == 0
+
+
+class TestFindBrowser:
+    def test_override_that_does_not_exist_is_a_clear_error(self, monkeypatch, tmp_path):
+        monkeypatch.setenv(report.BROWSER_ENV_VAR, str(tmp_path / "no-such-browser"))
+        with pytest.raises(BrowserError, match=report.BROWSER_ENV_VAR):
+            find_browser()
+
+    def test_override_wins(self, monkeypatch, tmp_path):
+        fake = tmp_path / "my-chrome"
+        fake.write_text("#!/bin/sh\n")
+        fake.chmod(0o755)
+        monkeypatch.setenv(report.BROWSER_ENV_VAR, str(fake))
+        assert find_browser() == str(fake)
+
+    def test_finds_a_browser_on_path(self, monkeypatch, tmp_path):
+        fake = tmp_path / "msedge"
+        fake.write_text("#!/bin/sh\n")
+        fake.chmod(0o755)
+        monkeypatch.delenv(report.BROWSER_ENV_VAR, raising=False)
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.setattr(report, "_known_browser_paths", list)
+        assert find_browser() == str(fake)
+
+    def test_none_when_there_is_no_browser(self, monkeypatch, tmp_path):
+        monkeypatch.delenv(report.BROWSER_ENV_VAR, raising=False)
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.setattr(report, "_known_browser_paths", list)
+        assert find_browser() is None
+
+
+def test_errors_survive_a_trip_between_processes():
+    import pickle
+
+    err = ReportExecutionError("failed", executed_notebook=Path("x.ipynb"), cell_number=3)
+    copy = pickle.loads(pickle.dumps(err))
+    assert str(copy) == "failed" and copy.cell_number == 3
+
+
+# ------------------------------------------------------------------------------------------
+# Running notebooks (slow)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fixture_run(tmp_path_factory):
+    """Run report_fixture.ipynb once with hostile parameter values."""
+    out = tmp_path_factory.mktemp("fixture-report")
+    marker = out / "PWNED"
+    params = {
+        "site": INJECTION.format(marker=marker),
+        "note": INJECTION_DQ.format(marker=marker),
+        "n_points": 5,
+    }
+    result = run_report(FIXTURE, out / "out", params, pdf=True)
+    html = result.html.read_text(encoding="utf-8")
+    kernel = json.loads((result.out_dir / "kernel.json").read_text(encoding="utf-8"))
+    return {"result": result, "html": html, "kernel": kernel, "marker": marker, "params": params}
+
+
+@pytest.mark.slow
+class TestFixtureReport:
+    def test_writes_the_executed_notebook_and_html(self, fixture_run):
+        result = fixture_run["result"]
+        assert isinstance(result, ReportResult)
+        assert result.executed_notebook.is_file()
+        assert result.html.is_file() and result.html.name == "report.html"
+        assert result.figures == FIXTURE_FIGURES
+
+    def test_plotlyjs_is_embedded_exactly_once(self, fixture_run):
+        html = fixture_run["html"]
+        assert len(re.findall(r"\* plotly\.js v\d", html)) == 1
+        assert html.count('data-escalation="plotlyjs"') == 1
+
+    def test_every_figure_is_an_offline_div(self, fixture_run):
+        html = fixture_run["html"]
+        assert html.count("Plotly.newPlot(") == FIXTURE_FIGURES
+        assert html.count('class="plotly-graph-div"') == FIXTURE_FIGURES
+        assert "application/vnd.plotly.v1+json" not in html
+        assert not re.search(
+            r"<script[^>]*\bsrc\s*=", html, re.IGNORECASE
+        )  # no script files at all
+
+    def test_nothing_is_loaded_from_the_network(self, fixture_run):
+        html = fixture_run["html"]
+        assert not re.search(r"<script[^>]+src=[\"']?(https?:)?//", html, re.IGNORECASE)
+        assert not re.search(r"<link[^>]+href=[\"']?(https?:)?//", html, re.IGNORECASE)
+        assert "require.js" not in html and "cdnjs" not in html
+
+    def test_free_text_script_is_escaped_and_inert(self, fixture_run):
+        html = fixture_run["html"]
+        assert "<script>alert(1)</script>" not in html
+        assert "North &lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert "<img src=x" not in html
+        assert "Caption for &lt;the trend&gt;" in html
+
+    def test_code_is_not_shown(self, fixture_run):
+        html = fixture_run["html"]
+        for code in ("display.show_table(", "px.bar(", "import plotly", "display.setup()"):
+            assert code not in html
+        assert "In&nbsp;[" not in html and "Out[" not in html
+
+    def test_parameter_injection_is_harmless(self, fixture_run):
+        kernel, params = fixture_run["kernel"], fixture_run["params"]
+        assert not fixture_run["marker"].exists()
+        assert kernel["site"] == params["site"]
+        assert kernel["note"] == params["note"]
+
+    def test_kernel_runs_this_python_in_the_notebook_folder(self, fixture_run):
+        kernel = fixture_run["kernel"]
+        assert Path(kernel["executable"]).resolve() == Path(sys.executable).resolve()
+        assert Path(kernel["cwd"]) == NOTEBOOKS.resolve()
+
+    def test_kernel_does_not_import_nbformat_or_jsonschema(self, fixture_run):
+        assert fixture_run["kernel"]["heavy_modules"] == []
+
+    def test_output_dir_parameter_is_filled_in(self, fixture_run):
+        result = fixture_run["result"]
+        assert (result.out_dir / "kernel.json").is_file()
+
+    def test_page_is_titled_and_marked_british_english(self, fixture_run):
+        html = fixture_run["html"]
+        assert "<title>Fixture report</title>" in html
+        assert '<html lang="en-GB">' in html
+
+    @needs_browser
+    def test_pdf_is_written_on_a4(self, fixture_run):
+        result = fixture_run["result"]
+        assert result.pdf is not None and result.pdf_note is None
+        assert result.pdf.read_bytes()[:5] == b"%PDF-"
+        if shutil.which("pdfinfo"):
+            info = subprocess.run(
+                ["pdfinfo", str(result.pdf)], capture_output=True, text=True, check=True
+            ).stdout
+            assert "(A4)" in info
+        if shutil.which("pdftotext"):
+            text = subprocess.run(
+                ["pdftotext", str(result.pdf), "-"], capture_output=True, text=True, check=True
+            ).stdout
+            assert "Fixture report" in text
+            assert "<script>alert(1)" in text  # printed as text, not run
+
+    @needs_browser
+    def test_browser_draws_every_chart_with_no_network(self, fixture_run, tmp_path):
+        result = fixture_run["result"]
+        command = [
+            *_no_network_prefix(),
+            BROWSER,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--proxy-server=http://127.0.0.1:9",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            result.html.as_uri(),
+        ]
+        dom = subprocess.run(
+            command, check=False, capture_output=True, text=True, timeout=180
+        ).stdout
+        assert dom.count("plotly-graph-div js-plotly-plot") == FIXTURE_FIGURES
+        assert dom.count('class="main-svg"') >= FIXTURE_FIGURES
+        assert 'data-pwned="1"' not in dom
+
+
+@pytest.mark.slow
+def test_a_failing_cell_raises_a_clear_error_and_publishes_nothing(tmp_path):
+    out = tmp_path / "failed"
+    out.mkdir()
+    (out / "report.html").write_text("stale report from an earlier run")
+    with pytest.raises(ReportExecutionError) as err:
+        run_report(FAILING, out, pdf=True)
+    message = str(err.value)
+    assert "failing.ipynb failed in cell 3" in message
+    assert "values = [1, 2, 3]" in message
+    assert "IndexError" in message
+    assert err.value.cell_number == 3
+    assert err.value.executed_notebook == (out / "report.ipynb").resolve()
+    assert (out / "report.ipynb").is_file()
+    assert not (out / "report.html").exists()
+    assert not (out / "report.pdf").exists()
+
+
+@pytest.mark.slow
+def test_unknown_parameter_is_refused_before_running(tmp_path):
+    with pytest.raises(ReportParameterError, match="'colour'"):
+        run_report(FIXTURE, tmp_path / "never", {"colour": "blue"})
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_without_a_browser_the_html_is_written_with_a_plain_note(tmp_path, monkeypatch):
+    monkeypatch.delenv(report.BROWSER_ENV_VAR, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(report, "_known_browser_paths", list)
+    result = run_report(MINIMAL, tmp_path / "out", pdf=True)
+    assert result.html.is_file()
+    assert result.pdf is None and not (tmp_path / "out" / "report.pdf").exists()
+    assert result.pdf_note == report.NO_BROWSER_NOTE
+    assert "\n" not in result.pdf_note and "Save as PDF" in result.pdf_note
+
+
+@pytest.mark.slow
+def test_default_kernel_ignores_a_python3_kernelspec_for_another_python(tmp_path, monkeypatch):
+    # A user-level "python3" kernelspec pointing elsewhere, found first on the Jupyter path.
+    spec_dir = tmp_path / "jupyter" / "kernels" / "python3"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [
+                    "/nonexistent/python",
+                    "-m",
+                    "ipykernel_launcher",
+                    "-f",
+                    "{connection_file}",
+                ],
+                "display_name": "Some other Python",
+                "language": "python",
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    assert KernelSpecManager().get_kernel_spec("python3").argv[0] == "/nonexistent/python"
+
+    result = run_report(MINIMAL, tmp_path / "out", pdf=False)
+    import nbformat
+
+    nb = nbformat.read(result.executed_notebook, as_version=4)
+    printed = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
+    executable, cwd = printed.split()[:2]
+    assert Path(executable).resolve() == Path(sys.executable).resolve()
+    assert Path(cwd) == NOTEBOOKS.resolve()
+
+
+@pytest.mark.slow
+def test_run_reports_runs_in_parallel_and_reports_every_failure(tmp_path, capsys):
+    jobs = [
+        report.ReportJob(FIXTURE, tmp_path / "a", {"site": "North"}, pdf=False),
+        {"notebook_path": FAILING, "out_dir": tmp_path / "b", "pdf": False},
+        report.ReportJob(MINIMAL, tmp_path / "c", pdf=False),
+    ]
+    with pytest.raises(ReportsFailedError) as err:
+        run_reports(jobs, max_workers=2, progress=True)
+    results = err.value.results
+    assert isinstance(results[0], ReportResult) and results[0].figures == FIXTURE_FIGURES
+    assert isinstance(results[1], ReportExecutionError) and results[1].cell_number == 3
+    assert isinstance(results[2], ReportResult)
+    assert "1 of 3 reports failed" in str(err.value)
+    assert (tmp_path / "a" / "report.html").is_file()
+    assert (tmp_path / "c" / "report.html").is_file()
+    assert not (tmp_path / "b" / "report.html").exists()
+    assert "3/3" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_run_reports_returns_results_in_job_order(tmp_path):
+    jobs = [report.ReportJob(MINIMAL, tmp_path / name, pdf=False) for name in ("x", "y")]
+    results = run_reports(jobs, max_workers=2, progress=False)
+    assert [r.out_dir.name for r in results] == ["x", "y"]
+
+
+def test_run_reports_refuses_bad_parameters_before_running_anything(tmp_path):
+    jobs = [
+        report.ReportJob(MINIMAL, tmp_path / "ok"),
+        report.ReportJob(FIXTURE, tmp_path / "bad", {"nope": 1}),
+    ]
+    with pytest.raises(ReportParameterError, match="'nope'"):
+        run_reports(jobs, progress=False)
+    assert not (tmp_path / "ok").exists()
+
+
+def test_template_ships_inside_the_package():
+    template = report.TEMPLATE_DIR / report.TEMPLATE_NAME
+    assert (template / "conf.json").is_file()
+    assert (template / "index.html.j2").is_file()
+    text = (template / "index.html.j2").read_text()
+    assert "size: A4" in text and "#005EB8" in text
+
+
+def test_display_helpers_do_not_import_nbformat_or_jsonschema():
+    # Touching plotly.io.renderers imports nbformat (and jsonschema): seconds per kernel.
+    code = (
+        "import sys\n"
+        "import pandas as pd, plotly.express as px\n"
+        "from escalation_analysis import display\n"
+        "display._publish = lambda *a: None\n"
+        "display.setup()\n"
+        "display.show(px.bar(x=[1, 2], y=[3, 4]))\n"
+        "display.table_html(pd.DataFrame({'a': [1]}))\n"
+        "display.markdown_text('{x}', x=1)\n"
+        "print(sorted(m for m in ('nbformat', 'jsonschema', 'plotly.io._renderers')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_run_reports_refuses_two_reports_in_one_folder(tmp_path):
+    jobs = [
+        report.ReportJob(MINIMAL, tmp_path / "same"),
+        report.ReportJob(MINIMAL, tmp_path / "same"),
+    ]
+    with pytest.raises(report.ReportError, match="same folder"):
+        run_reports(jobs, progress=False)
