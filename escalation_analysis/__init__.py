@@ -1,21 +1,47 @@
 """escalation-analysis: did we escalate crisis risk in time, and if not, why?
 
 Load an incident export through a mapping profile, account for every row, and measure
-escalation against the local crisis pathway.
+escalation against the local crisis pathway::
+
+    from escalation_analysis import analyse, build_summary
+    analysis = analyse("export.csv", "mapping.yaml", "pathway.yaml", "2025-04-01", "2026-03-31")
+    summary = build_summary(analysis, audience="external")
+
+Names are imported lazily, so a report kernel that only needs
+:mod:`escalation_analysis.display` does not pay for pandera and pydantic.
 """
 
-from .errors import EscalationAnalysisError
-from .load import LoadedExport, load_export
-from .mapping import MappingProfile, read_mapping
-from .pathway import Pathway, read_pathway
+from __future__ import annotations
 
-__all__ = [
-    "EscalationAnalysisError",
-    "LoadedExport",
-    "MappingProfile",
-    "Pathway",
-    "load_export",
-    "read_mapping",
-    "read_pathway",
-]
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "EscalationAnalysisError": "errors",
+    "LoadedExport": "load",
+    "load_export": "load",
+    "MappingProfile": "mapping",
+    "read_mapping": "mapping",
+    "Pathway": "pathway",
+    "read_pathway": "pathway",
+    "Analysis": "analysis",
+    "analyse": "analysis",
+    "Summary": "summary",
+    "build_summary": "summary",
+    "prepare_episodes": "timeliness",
+    "compliance_table": "timeliness",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'escalation_analysis' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

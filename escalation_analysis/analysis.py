@@ -53,6 +53,27 @@ class Analysis:
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
+    def history(self) -> pd.DataFrame:
+        """Prepared episodes from the start of the export to the end of the period (for trends)."""
+        day = self.all_episodes["risk_identified_at"].dt.tz_convert(self.pathway.timezone).dt.date
+        return self.all_episodes[(day <= self.end).to_numpy()].reset_index(drop=True)
+
+    @property
+    def steps_frame(self) -> pd.DataFrame | None:
+        """The step log's rows, or None when no step log was given."""
+        return self.steps.frame if self.steps is not None else None
+
+    @property
+    def actions_frame(self) -> pd.DataFrame | None:
+        """The learning actions, or None when no log was given."""
+        return self.actions.frame if self.actions is not None else None
+
+    @property
+    def training_frame(self) -> pd.DataFrame | None:
+        """The training log, or None when no log was given."""
+        return self.training.frame if self.training is not None else None
+
+    @property
     def as_of(self) -> dt.date:
         """The date the review looks from: the end of the period."""
         return self.end

@@ -54,23 +54,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_inputs(parser: argparse.ArgumentParser, *, export_flag: bool) -> None:
+    if export_flag:
+        parser.add_argument("--data", dest="export", type=Path, required=True, help="CSV or XLSX export")
+    else:
+        parser.add_argument("export", type=Path, help="CSV or XLSX export")
+    parser.add_argument("--mapping", type=Path, required=True, help="mapping profile (YAML)")
+    parser.add_argument("--pathway", type=Path, required=True, help="pathway definition (YAML)")
+    parser.add_argument("--start", type=_iso_date, required=True, help="first day, e.g. 2025-04-01")
+    parser.add_argument("--end", type=_iso_date, required=True, help="last day, e.g. 2026-03-31")
+    parser.add_argument("--steps", type=Path, help="optional step log (CSV)")
+    parser.add_argument("--actions", type=Path, help="optional learning-actions log (CSV)")
+    parser.add_argument("--training", type=Path, help="optional training log (CSV)")
+
+
 def _add_analysis_commands(commands) -> None:
-    """Commands that need the pathway too (added when their modules are present)."""
-    try:
-        from . import summary as _summary  # noqa: F401
-    except ImportError:
-        return
+    """Commands that analyse an export against a pathway."""
     summary = commands.add_parser("summary", help="timeliness summary as summary.json and CSV tables")
-    summary.add_argument("export", type=Path)
-    summary.add_argument("--mapping", type=Path, required=True)
-    summary.add_argument("--pathway", type=Path, required=True)
-    summary.add_argument("--start", type=_iso_date, required=True, help="first day, e.g. 2025-04-01")
-    summary.add_argument("--end", type=_iso_date, required=True, help="last day, e.g. 2026-03-31")
+    _add_inputs(summary, export_flag=False)
     summary.add_argument("--out", type=Path, required=True, help="summary.json path (tables beside it)")
-    summary.add_argument("--steps", type=Path, help="optional step log (CSV)")
-    summary.add_argument("--actions", type=Path, help="optional learning-actions log (CSV)")
-    summary.add_argument("--training", type=Path, help="optional training log (CSV)")
     summary.add_argument("--audience", choices=["internal", "external", "partners"], default="internal")
+
+    from .reviews import KINDS
+
+    report = commands.add_parser("report", help="make one review report (HTML, PDF, summary.json, tables)")
+    report.add_argument("kind", choices=list(KINDS), help="which report")
+    _add_inputs(report, export_flag=True)
+    report.add_argument("--out", type=Path, required=True, help="output folder")
+    report.add_argument("--team", default="", help="supervision: the team")
+    report.add_argument("--staff", default="", help="supervision: the practitioner's identifier as in the export")
+    report.add_argument("--no-pdf", action="store_true", help="skip the PDF")
+
+    demo = commands.add_parser("demo", help="all four reports from the sample data into reports/demo/")
+    demo.add_argument("--sample", type=Path, default=Path("data/sample"), help="sample folder (default data/sample)")
+    demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="output folder (default reports/demo)")
+    demo.add_argument("--no-pdf", action="store_true", help="skip the PDFs")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +124,43 @@ def _run(args: argparse.Namespace) -> int:
         from .summary import run_summary_command
 
         return run_summary_command(args)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "demo":
+        return _demo(args)
     raise AssertionError(args.command)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .reviews import ReviewInputs, run_review
+
+    inputs = ReviewInputs(args.export, args.mapping, args.pathway, args.start, args.end,
+                          args.steps, args.actions, args.training, {"team": args.team, "staff": args.staff})
+    result = run_review(args.kind, inputs, args.out, pdf=not args.no_pdf)
+    _print_result(result)
+    return 0
+
+
+def _print_result(result) -> None:
+    made = [result.html.name] + ([result.pdf.name] if result.pdf else []) + ["summary.json", "tables/"]
+    print(f"{result.out_dir}: {', '.join(made)} ({result.figures} charts).")
+    if result.pdf_note:
+        print(result.pdf_note)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .reviews import run_demo
+
+    if not (args.sample / "incidents.csv").is_file():
+        from .synthetic import write_sample
+
+        print(f"No sample data in {args.sample}/: generating it (5,000 rows).")
+        write_sample(args.sample)
+    results = run_demo(args.sample, args.out, pdf=not args.no_pdf)
+    for result in results:
+        _print_result(result)
+    print(f"Open {args.out}/<report>/report.html in a browser.")
+    return 0
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -116,8 +170,10 @@ def _sample(args: argparse.Namespace) -> int:
         print("escalation-review: --rows must be at least 200.", file=sys.stderr)
         return 2
     sample = write_sample(args.out, args.rows, args.seed, xlsx=not args.no_xlsx, logs=not args.no_logs)
-    print(f"Wrote a synthetic export of {len(sample.export):,} rows to {args.out}/ "
-          "(incidents.csv, mapping.yaml, pathway.yaml and logs).")
+    files = ["incidents.csv"] + ([] if args.no_xlsx or args.rows > 1_048_575 else ["incidents.xlsx"])
+    files += ["mapping.yaml", "pathway.yaml", "truth.json"]
+    files += [] if args.no_logs else ["steps.csv", "learning_actions.csv", "training.csv"]
+    print(f"Wrote a synthetic export of {len(sample.export):,} rows to {args.out}/: {', '.join(files)}.")
     return 0
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "markdown_text",
     "setup",
     "show",
+    "show_markdown",
     "show_table",
     "table_html",
 ]
@@ -401,3 +402,14 @@ def markdown(template: str, /, **values: Any) -> None:
     text = markdown_text(template, **values)
     plain = _ValueFormatter(escape=False).vformat(template, (), values)
     display({"text/markdown": text, "text/plain": plain}, raw=True)
+
+
+def show_markdown(text: str) -> None:
+    """Show Markdown that is already safe, i.e. built by :func:`markdown_text`.
+
+    Use it for sentences the package writes (``escalation_analysis.narrative``): their values
+    are escaped already, so they are shown as they are, without filling in fields again.
+    """
+    from IPython.display import display
+
+    display({"text/markdown": text, "text/plain": text}, raw=True)

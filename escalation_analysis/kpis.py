@@ -17,7 +17,10 @@ import pandas as pd
 from .agencies import agency_responses
 from .analysis import Analysis
 from .learning import action_status
-from .suppression import SuppressionPolicy, suppress_count
+from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
+
+EXTERNAL_POLICY = DEFAULT_POLICY
+"""The suppression policy external reports use (1 to 7 hidden)."""
 
 
 @dataclass(frozen=True)
@@ -128,3 +131,11 @@ def kpi_table(analysis: Analysis, targets: Targets = Targets(), policy: Suppress
     table.attrs["period"] = (analysis.start, analysis.end)
     table.attrs["previous_period"] = (prev_start, prev_end)
     return table
+
+
+def for_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The KPI table with plain-English column names, for a report."""
+    return table.drop(columns=["kpi"]).rename(
+        columns={"indicator": "Indicator", "this_period": "This period", "previous_period": "Previous period",
+                 "change": "Change", "target": "Target", "target_met": "Target met"}
+    )

@@ -37,6 +37,15 @@ def action_status(actions: pd.DataFrame, prepared: pd.DataFrame, as_of: dt.date)
     return out
 
 
+def overdue_actions(actions: pd.DataFrame | None, prepared: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Overdue actions (internal use: carries incident references), most overdue first."""
+    columns = ["action", "owner", "due", "days_overdue", "incident_id"]
+    if actions is None:
+        return pd.DataFrame(columns=columns)
+    status = action_status(actions, prepared, as_of)
+    return status[status["overdue"]].sort_values("days_overdue", ascending=False)[columns].reset_index(drop=True)
+
+
 def action_summary(status: pd.DataFrame) -> dict:
     """Counts for the headline: total, linked, open, closed, overdue."""
     return {

@@ -30,6 +30,7 @@ from .adherence import adherence_summary, episode_adherence
 from .agencies import agency_responses, handoff_delays, handoff_summary, response_by_agency
 from .analysis import Analysis, analyse
 from .comparisons import compare_factor, share_by_target
+from .equity import available_equity_fields, equity_table
 from .learning import action_status, action_summary, training_association
 from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count, suppress_table, suppress_timeliness, timeliness_spec
 from .timeliness import compliance_table, timeliness_summary
@@ -55,6 +56,12 @@ class Summary:
 
     data: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table by name, or an empty one saying the data held none (e.g. no ethnicity field)."""
+        if name in self.tables:
+            return self.tables[name]
+        return pd.DataFrame({"note": ["Not available: the export does not hold this information."]})
 
     def write(self, json_path: str | Path) -> list[Path]:
         """Write ``summary.json`` and ``tables/*.csv`` beside it; returns the paths written."""
@@ -92,9 +99,10 @@ def build_summary(
         "data_quality": analysis.accounting.to_dict(with_rows=not external),
     }
     if external:
-        data["data_quality"]["unknown_values"] = {
-            k: len(v) for k, v in data["data_quality"]["unknown_values"].items()
-        }
+        quality = data["data_quality"]
+        quality["unknown_values"] = {k: len(v) for k, v in quality["unknown_values"].items()}
+        for section in ("excluded_by_reason", "warnings"):
+            quality[section] = {k: suppress_count(v, policy) for k, v in quality[section].items()}
     timeliness = timeliness_summary(episodes)
     data["timeliness"] = suppress_timeliness(timeliness, policy) if external else timeliness
     near_misses = int((episodes["outcome"] == "near_miss").sum())
@@ -108,7 +116,10 @@ def build_summary(
     tables: dict[str, pd.DataFrame] = {}
     for name, by in TIMELINESS_TABLES.items():
         table = compliance_table(episodes, by)
-        tables[name] = _suppress_timeliness_table(table, by, policy) if external else table
+        tables[name] = suppress_timeliness_table(table, by, policy) if external else table
+    for field_name in available_equity_fields(episodes):
+        table = equity_table(episodes, field_name)
+        tables[f"timeliness_by_{field_name}"] = suppress_timeliness_table(table, field_name, policy) if external else table
     shares = share_by_target(episodes, "band", analysis.as_of)
     tables["share_escalated_by_target"] = shares
     data["time_to_escalation"] = {
@@ -119,7 +130,7 @@ def build_summary(
     if steps is not None:
         adherence = episode_adherence(episodes, steps, analysis.pathway)
         adherence_table = adherence_summary(adherence)
-        tables["adherence"] = _suppress_simple(adherence_table, ["checked", "passed"], ["passed_pct", "ci95_low_pct", "ci95_high_pct"], policy) if external else adherence_table
+        tables["adherence"] = suppress_simple(adherence_table, ["checked", "passed"], ["passed_pct", "ci95_low_pct", "ci95_high_pct"], policy) if external else adherence_table
         data["adherence"] = {
             row["check"]: {"checked": row["checked"], "passed": row["passed"], "passed_pct": row["passed_pct"]}
             for _, row in tables["adherence"].iterrows()
@@ -127,7 +138,7 @@ def build_summary(
         data["step_log"] = analysis.steps.to_dict()
     responses = agency_responses(episodes, steps)
     agency_table = response_by_agency(responses, analysis.pathway)
-    tables["agency_response"] = _suppress_simple(
+    tables["agency_response"] = suppress_simple(
         agency_table, ["contacts", "responses_recorded", "within_target"], ["within_target_pct", "median_minutes", "p90_minutes"], policy
     ) if external else agency_table
     data["multi_agency"] = {
@@ -135,7 +146,7 @@ def build_summary(
         for _, row in tables["agency_response"].iterrows()
     }
     handoffs = handoff_summary(handoff_delays(episodes, steps))
-    tables["handoffs"] = _suppress_simple(handoffs, ["n"], ["median_minutes", "p90_minutes"], policy) if external else handoffs
+    tables["handoffs"] = suppress_simple(handoffs, ["n"], ["median_minutes", "p90_minutes"], policy) if external else handoffs
 
     if analysis.actions is not None:
         status = action_status(analysis.actions.frame, episodes, analysis.as_of)
@@ -146,7 +157,7 @@ def build_summary(
     if analysis.training is not None:
         association = training_association(episodes, analysis.training.frame)
         table = association["table"]
-        tables["timeliness_by_training"] = _suppress_timeliness_table(table, "training", policy) if external else table
+        tables["timeliness_by_training"] = suppress_timeliness_table(table, "training", policy) if external else table
         data["training"] = {"caveat": association["caveat"]}
         if "compliance" in association and not external:
             data["training"]["compliance"] = association["compliance"].wording
@@ -178,21 +189,42 @@ def _comparisons(analysis: Analysis, external: bool, policy: SuppressionPolicy) 
     return result
 
 
-def _suppress_timeliness_table(table: pd.DataFrame, by: str | None, policy: SuppressionPolicy) -> pd.DataFrame:
+def suppress_timeliness_table(
+    table: pd.DataFrame, by: str | None, policy: SuppressionPolicy = DEFAULT_POLICY
+) -> pd.DataFrame:
+    """A :func:`~escalation_analysis.timeliness.compliance_table` made safe for external readers."""
     labels = [by] if by else []
     shown = table.drop(columns=["escalated_late", "escalated"])
     return suppress_table(shown, timeliness_spec(labels=labels), policy)
 
 
-def _suppress_simple(table: pd.DataFrame, counts: list[str], dependent: list[str], policy: SuppressionPolicy) -> pd.DataFrame:
-    """Primary suppression for tables without additive structure: small counts hidden, and
-    every figure in a row whose denominator is small is withheld too."""
+def suppress_simple(
+    table: pd.DataFrame,
+    counts: list[str],
+    dependent: list[str],
+    policy: SuppressionPolicy = DEFAULT_POLICY,
+) -> pd.DataFrame:
+    """Suppression for tables whose rows do not add up to a published total.
+
+    Counts of 1 to the threshold are hidden, and so is every dependent figure (rate, median)
+    in that row. When the first count is a total and another a part of it (e.g. ``checked``
+    and ``passed``), a part whose complement is small is hidden too, since subtracting would
+    reveal it.
+    """
     out = table.astype(object).copy()
     small = pd.Series(False, index=table.index)
+    values = {c: table[c].fillna(0).astype(int) for c in counts}
     for column in counts:
-        values = table[column].fillna(0).astype(int)
-        small |= (values >= 1) & (values <= policy.threshold)
-        out[column] = [suppress_count(int(v), policy) for v in values]
+        small |= (values[column] >= 1) & (values[column] <= policy.threshold)
+    total = values[counts[0]]
+    for column in counts[1:]:
+        complement = total - values[column]
+        risky = (complement >= 1) & (complement <= policy.threshold)
+        small |= risky
+        out[column] = out[column].where(~risky, policy.marker)
+    for column in counts:
+        shown = [suppress_count(int(v), policy) for v in values[column]]
+        out[column] = [policy.marker if o == policy.marker else v for o, v in zip(out[column], shown)]
     for column in dependent:
         out[column] = out[column].where(~small, None)
     return out

@@ -1,0 +1,170 @@
+"""The four review reports, their audiences, and running them end to end.
+
+Each kind is a parameterised notebook in ``notebooks/`` with a fixed audience. The audience
+is decided here, by the kind, never by a parameter a user can change, and it decides:
+
+* the ``summary.json`` and ``tables/*.csv`` written beside the report (suppressed for
+  external and partner audiences, by :func:`~escalation_analysis.summary.build_summary`);
+* the privacy gate run on every output afterwards (:mod:`~escalation_analysis.privacy`).
+
+``run_review`` checks the inputs in-process first (so a wrong path or a bad profile is one
+clear sentence, before any kernel starts), runs the notebook through
+:func:`~escalation_analysis.report.run_report`, writes the summary, and runs the gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .analysis import Analysis, analyse
+from .errors import EscalationAnalysisError
+from .privacy import check_outputs, sensitive_values
+from .pseudonym import load_key, pseudonymise
+from .report import ReportJob, ReportResult, run_report, run_reports
+from .summary import build_summary
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReviewKind:
+    """One kind of review report."""
+
+    name: str
+    notebook: str
+    audience: str
+    title: str
+    reader: str
+
+
+KINDS: dict[str, ReviewKind] = {
+    k.name: k
+    for k in (
+        ReviewKind("near-miss-review", "near-miss-review.ipynb", "internal",
+                   "Near-miss learning review", "quality and patient-safety leads"),
+        ReviewKind("contract-monitoring", "contract-monitoring.ipynb", "external",
+                   "Crisis escalation: contract-monitoring report", "commissioners"),
+        ReviewKind("supervision", "supervision.ipynb", "internal",
+                   "Supervision preparation pack", "team managers and clinical supervisors"),
+        ReviewKind("pathway-review", "pathway-review.ipynb", "partners",
+                   "Crisis escalation pathway review", "the pathway owner and partner agencies"),
+    )
+}
+
+
+def notebooks_dir() -> Path:
+    """Where the report notebooks live: ``ESCALATION_NOTEBOOKS`` or the repository's ``notebooks/``."""
+    if os.environ.get("ESCALATION_NOTEBOOKS"):
+        return Path(os.environ["ESCALATION_NOTEBOOKS"])
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "notebooks", Path.cwd() / "notebooks"):
+        if (candidate / KINDS["near-miss-review"].notebook).is_file():
+            return candidate
+    raise EscalationAnalysisError(
+        "The report notebooks were not found; run from the escalation-analysis folder or set "
+        "ESCALATION_NOTEBOOKS to its notebooks/ folder."
+    )
+
+
+@dataclass
+class ReviewInputs:
+    """The files and period a review is made from."""
+
+    export: Path
+    mapping: Path
+    pathway: Path
+    start: dt.date
+    end: dt.date
+    steps: Path | None = None
+    actions: Path | None = None
+    training: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def parameters(self) -> dict[str, Any]:
+        """Notebook parameters: absolute paths and ISO dates (plain literals only)."""
+        def path(p: Path | None) -> str:
+            return str(Path(p).resolve()) if p else ""
+
+        return {
+            "export": path(self.export), "mapping": path(self.mapping), "pathway": path(self.pathway),
+            "steps": path(self.steps), "actions": path(self.actions), "training": path(self.training),
+            "start": self.start.isoformat(), "end": self.end.isoformat(),
+        }
+
+    def analyse(self, key: bytes | None = None) -> Analysis:
+        return analyse(self.export, self.mapping, self.pathway, self.start, self.end,
+                       steps=self.steps, actions=self.actions, training=self.training, key=key)
+
+
+def _kind(name: str) -> ReviewKind:
+    if name not in KINDS:
+        raise EscalationAnalysisError(f"'{name}' is not a report; choose one of {', '.join(KINDS)}.")
+    return KINDS[name]
+
+
+def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
+    parameters = inputs.parameters()
+    if kind.name == "supervision":
+        team = inputs.options.get("team") or ""
+        staff = inputs.options.get("staff") or ""
+        # The notebook only ever sees the staff member's pseudonym, never their name.
+        import pandas as pd
+
+        parameters["team"] = team
+        parameters["staff_pseudonym"] = (
+            str(pseudonymise(pd.Series([staff], dtype="str"), "staff_id", key).iloc[0]) if staff else ""
+        )
+    return parameters
+
+
+def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf: bool = True) -> ReportResult:
+    """Make one review report in ``out_dir``: HTML, PDF, executed notebook, summary.json, tables."""
+    kind = _kind(kind_name)
+    key = load_key()
+    analysis = inputs.analyse(key)  # fails fast, in one sentence, on bad inputs
+    out = Path(out_dir)
+    result = run_report(notebooks_dir() / kind.notebook, out, _notebook_parameters(kind, inputs, key),
+                        pdf=pdf, title=kind.title)
+    _finish(kind, inputs, analysis, out, key)
+    return result
+
+
+def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Path, key: bytes) -> None:
+    build_summary(analysis, report=kind.name, audience=kind.audience).write(out / "summary.json")
+    check_outputs(out, sensitive_values(inputs.export, analysis.profile, key), kind.audience)
+
+
+def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, max_workers: int = 2,
+             progress: bool = True) -> list[ReportResult]:
+    """All four reports from the sample data, two at a time, into ``out_dir/<kind>/``."""
+    sample = Path(sample_dir)
+    base = ReviewInputs(
+        export=sample / "incidents.csv", mapping=sample / "mapping.yaml", pathway=sample / "pathway.yaml",
+        start=dt.date(2025, 10, 1), end=dt.date(2025, 12, 31), steps=sample / "steps.csv",
+        actions=sample / "learning_actions.csv", training=sample / "training.csv",
+    )
+    periods = {"pathway-review": (dt.date(2025, 4, 1), dt.date(2026, 3, 31))}
+    key = load_key()
+    jobs, plans = [], []
+    for name, kind in KINDS.items():
+        start, end = periods.get(name, (base.start, base.end))
+        options = {"team": "Riverside CMHT"} if name == "supervision" else {}
+        inputs = ReviewInputs(base.export, base.mapping, base.pathway, start, end,
+                              base.steps, base.actions, base.training, options)
+        target = Path(out_dir) / name
+        jobs.append(ReportJob(notebooks_dir() / kind.notebook, target,
+                              _notebook_parameters(kind, inputs, key), pdf=pdf, title=kind.title))
+        plans.append((kind, inputs, target))
+    results = run_reports(jobs, max_workers=max_workers, progress=progress)
+    analyses: dict[tuple, Analysis] = {}
+    for kind, inputs, target in plans:
+        period = (inputs.start, inputs.end)
+        if period not in analyses:
+            analyses[period] = inputs.analyse(key)
+        _finish(kind, inputs, analyses[period], target, key)
+    return results
