@@ -33,6 +33,7 @@ _TIME_PATTERN = (
     r"^(?:\d{4}-\d{2}-\d{2}[ T])?"  # Excel sometimes gives a time cell as 1899-12-30 14:05:00
     r"(?P<h>\d{1,2})[:.]?(?P<m>\d{2})(?:[:.](?P<s>\d{2}))?(?:\.\d+)?\s*(?P<ampm>[AaPp]\.?[Mm]\.?)?$"
 )
+_ISO_OFFSET = r"[T ]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
 def candidate_formats(dayfirst: bool) -> list[str]:
@@ -41,15 +42,36 @@ def candidate_formats(dayfirst: bool) -> list[str]:
     return [d + t for d in dates for t in _TIME_SUFFIXES]
 
 
-def parse_dates(cells: pd.Series, *, dayfirst: bool = True, fmt: str | None = None) -> pd.Series:
-    """Parse date or date-time text to naive timestamps; unreadable cells become NaT."""
+def parse_dates(
+    cells: pd.Series,
+    *,
+    dayfirst: bool = True,
+    fmt: str | None = None,
+    timezone: str = "Europe/London",
+) -> pd.Series:
+    """Parse date or date-time text to naive local timestamps; unreadable cells become NaT.
+
+    An ISO value with a UTC offset (``2025-04-03T09:00:00Z``) is an instant, not a wall-clock
+    time: it is converted to the wall clock of ``timezone``. Precision finer than a
+    microsecond is dropped.
+    """
     result = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[us]")
     todo = cells.notna()
     if fmt is not None:
-        return pd.to_datetime(cells, format=fmt, errors="coerce").astype("datetime64[us]")
+        zoned_format = "%z" in fmt or "%Z" in fmt
+        parsed = pd.to_datetime(cells, format=fmt, errors="coerce", utc=zoned_format)
+        return _wall_clock(parsed, timezone)
     iso = cells.str.match(r"^\d{4}-\d{2}-\d{2}").fillna(False).astype(bool) & todo
     if iso.any():
-        result[iso] = pd.to_datetime(cells[iso], format="ISO8601", errors="coerce")
+        text = cells[iso].str.replace(r"(\.\d{6})\d+", r"\1", regex=True)
+        zoned = text.str.contains(_ISO_OFFSET, regex=True).fillna(False).astype(bool)
+        result[text.index[~zoned]] = _wall_clock(
+            pd.to_datetime(text[~zoned], format="ISO8601", errors="coerce"), timezone
+        )
+        if zoned.any():
+            result[text.index[zoned]] = _wall_clock(
+                pd.to_datetime(text[zoned], format="ISO8601", errors="coerce", utc=True), timezone
+            )
         todo &= result.isna()
     for candidate in candidate_formats(dayfirst):
         if not todo.any():
@@ -64,6 +86,13 @@ def parse_dates(cells: pd.Series, *, dayfirst: bool = True, fmt: str | None = No
         days = pd.to_numeric(cells[serial], errors="coerce")
         result[serial] = _EXCEL_EPOCH + pd.to_timedelta(days, unit="D").dt.round("s")
     return result
+
+
+def _wall_clock(parsed: pd.Series, timezone: str) -> pd.Series:
+    """Naive microsecond timestamps; zone-aware ones are first put on ``timezone``'s clock."""
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert(timezone).dt.tz_localize(None)
+    return parsed.dt.floor("us").astype("datetime64[us]")
 
 
 def parse_times(cells: pd.Series) -> pd.Series:
@@ -95,13 +124,14 @@ def combine_date_time(
     *,
     dayfirst: bool = True,
     fmt: str | None = None,
+    timezone: str = "Europe/London",
 ) -> LocalTimes:
     """Join a date column and an optional time column into naive local timestamps.
 
     A value counts as *blank* when every part is blank, and as *unreadable* when something
     was written but a date (or, with a time column, the time) cannot be read.
     """
-    dates = parse_dates(date_cells, dayfirst=dayfirst, fmt=fmt)
+    dates = parse_dates(date_cells, dayfirst=dayfirst, fmt=fmt, timezone=timezone)
     if time_cells is None:
         blank = date_cells.isna()
         unreadable = ~blank & dates.isna()

@@ -251,6 +251,7 @@ def table_html(
     decimals: int | Mapping[str, int] = 1,
     percent: Iterable[str] = (),
     max_rows: int | None = None,
+    readable: bool = True,
 ) -> str:
     """Return a DataFrame as an HTML table with every value escaped.
 
@@ -269,6 +270,10 @@ def table_html(
         Columns holding percentages (``85.3`` for 85.3%): a ``%`` sign is added.
     max_rows : int, optional
         Show at most this many rows, with a note saying how many there are.
+    readable : bool, default True
+        Show plain-English column names and values (:mod:`escalation_analysis.labels`):
+        ``ooh_sub_band`` becomes "When", ``weekday_evening_night`` "weekday evening or
+        night". Columns ending in ``_pct`` get a % sign.
 
     Returns
     -------
@@ -277,27 +282,34 @@ def table_html(
     """
     import pandas as pd
 
+    from .labels import VALUES, column_label
+
     frame = df.to_frame() if isinstance(df, pd.Series) else df
     if index:
         frame = frame.reset_index()
-    percent_cols = set(percent)
+    percent_cols = {str(c) for c in percent}
+    if readable:
+        percent_cols |= {str(c) for c in frame.columns if str(c).endswith("_pct")}
+        frame = frame.copy()
+        for column in frame.columns:
+            series = frame[column]
+            if series.dtype == object or isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(series):
+                frame[column] = series.astype(object).replace(VALUES)
     total_rows = len(frame)
     if max_rows is not None and total_rows > max_rows:
         frame = frame.head(max_rows)
 
     columns = list(frame.columns)
-    names = [_column_name(c) for c in columns]
-    numeric = [
-        pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-        for c in columns
-    ]
+    keys = [_column_name(c) for c in columns]
+    names = [column_label(c) if readable else k for c, k in zip(columns, keys)]
+    numeric = [_looks_numeric(frame[c]) for c in columns]
     places = []
-    for column, name in zip(columns, names):
-        d = decimals.get(name, 1) if isinstance(decimals, Mapping) else decimals
+    for column, key in zip(columns, keys):
+        d = decimals.get(key, 1) if isinstance(decimals, Mapping) else decimals
         series = frame[column]
         if pd.api.types.is_float_dtype(series):
             values = series.dropna()
-            if len(values) and bool(((values % 1) == 0).all()) and name not in percent_cols:
+            if len(values) and bool(((values % 1) == 0).all()) and key not in percent_cols:
                 d = 0
         places.append(d)
 
@@ -313,9 +325,9 @@ def table_html(
         out.append(f'<tr><td colspan="{max(len(columns), 1)}">No rows to show.</td></tr>')
     for row in frame.itertuples(index=False, name=None):
         out.append("<tr>")
-        for value, name, is_num, d in zip(row, names, numeric, places):
+        for value, key, is_num, d in zip(row, keys, numeric, places):
             text = format_value(value, decimals=d)
-            if name in percent_cols and text != MISSING and not isinstance(value, str):
+            if key in percent_cols and text != MISSING and not isinstance(value, str):
                 text += "%"
             cls = ' class="num"' if is_num else ""
             out.append(f"<td{cls}>{_escape(text)}</td>")
@@ -327,6 +339,22 @@ def table_html(
         )
     out.append("</div>")
     return "".join(out)
+
+
+def _looks_numeric(series: Any) -> bool:
+    """Numbers (right-aligned), including suppressed count columns holding "*"."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return False
+    if pd.api.types.is_numeric_dtype(series):
+        return True
+    if series.dtype != object:
+        return False
+    values = series.dropna()
+    return bool(len(values)) and all(
+        (isinstance(v, numbers.Number) and not isinstance(v, bool)) or v == "*" for v in values
+    )
 
 
 def _column_name(column: Any) -> str:

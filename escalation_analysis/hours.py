@@ -65,7 +65,7 @@ def classify_hours(timestamps: pd.Series, pathway: Pathway) -> pd.DataFrame:
 
     window = pathway.in_hours
     working_days = np.array([WEEKDAYS.index(d) for d in window.days])
-    working_day = local.dt.dayofweek.isin(working_days)
+    working_day = local.dt.day_of_week.isin(working_days)
     minutes = local.dt.hour * 60 + local.dt.minute + local.dt.second / 60
     start = window.start.hour * 60 + window.start.minute
     end = window.end.hour * 60 + window.end.minute

@@ -30,6 +30,10 @@ from .vocabulary import map_values
 
 logger = logging.getLogger(__name__)
 
+_MAX_COUNT = 2**31 - 1
+"""Larger 'whole numbers' (1e308, inf) are typing errors, warned about and left blank."""
+
+
 @dataclass
 class LoadedExport:
     """Canonical episodes plus the accounting of every row read."""
@@ -238,7 +242,11 @@ class _EpisodeBuilder:
         dates = self.cells[names[0]].astype("str")
         times = self.cells[names[1]].astype("str") if len(names) > 1 else None
         return datetimes.combine_date_time(
-            dates, times, dayfirst=self.profile.dayfirst, fmt=self.profile.date_formats.get(field)
+            dates,
+            times,
+            dayfirst=self.profile.dayfirst,
+            fmt=self.profile.date_formats.get(field),
+            timezone=self.profile.timezone,
         )
 
     # -- kept fields, with warnings --------------------------------------------------------
@@ -289,8 +297,8 @@ class _EpisodeBuilder:
 
     def _integer(self, field: str, keep: np.ndarray) -> pd.Series:
         values = self._text(field)
-        numbers = pd.to_numeric(values, errors="coerce")
-        whole = numbers.notna() & (numbers >= 0) & (numbers == numbers.round())
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        whole = numbers.between(0, _MAX_COUNT) & (numbers == numbers.round())
         bad = values.notna() & ~whole
         self._warn(bad & keep, "unparseable_approvals", field, f"{field} '" + values + "'")
         return numbers.where(whole).astype("Int64")

@@ -20,11 +20,11 @@ Validation names the bad key and says what to do, in one sentence.
 
 from __future__ import annotations
 
-import codecs
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -92,7 +92,7 @@ class MappingProfile(BaseModel):
     delimiter: str | None = None
     sheet: str | int | None = None
     columns: dict[str, str | list[str]]
-    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    values: dict[str, dict[str | bool, Any]] = Field(default_factory=dict)
     lists: dict[str, str] = Field(default_factory=dict)
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING_VALUES))
     nhs_number: str | None = None
@@ -106,10 +106,37 @@ class MappingProfile(BaseModel):
     def _known_encoding(cls, value: str) -> str:
         if value != "auto":
             try:
-                codecs.lookup(value)
+                "a".encode(value)  # rot13, base64...: known codecs, but not text encodings
             except LookupError as exc:
-                raise ValueError(f"'{value}' is not an encoding Python knows; use auto") from exc
+                raise ValueError(
+                    f"'{value}' is not a text encoding Python knows; use auto"
+                ) from exc
         return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character_delimiter(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 1 or value in "\r\n\""):
+            raise ValueError(
+                f"the delimiter must be one character such as ',' or ';', not {value!r}"
+            )
+        return value
+
+    @field_validator("date_formats")
+    @classmethod
+    def _date_formats_are_usable(cls, formats: dict[str, str]) -> dict[str, str]:
+        for field, fmt in formats.items():
+            if field not in DATETIME_FIELDS:
+                raise ValueError(
+                    f"'{field}' is not a date-time field; use {', '.join(DATETIME_FIELDS)}"
+                )
+            try:
+                pd.to_datetime(pd.Series(["01/01/2025"]), format=fmt, errors="coerce")
+            except ValueError as exc:
+                raise ValueError(
+                    f"{field} format '{fmt}' is not a date format such as %d/%m/%Y %H:%M"
+                ) from exc
+        return formats
 
     @field_validator("timezone")
     @classmethod
@@ -139,9 +166,24 @@ class MappingProfile(BaseModel):
             raise ValueError(f"required field(s) {', '.join(missing)} must be mapped to a column")
         return columns
 
+    @field_validator("values", mode="before")
+    @classmethod
+    def _local_values_as_written(cls, values: Any) -> Any:
+        """YAML reads unquoted local values such as 999 as numbers: match them as text.
+
+        Unquoted Yes/No stay booleans here; :meth:`value_map` matches them as those words.
+        """
+        if not isinstance(values, dict):
+            return values
+        return {
+            field: {k if isinstance(k, bool) else str(k): v for k, v in mapping.items()}
+            if isinstance(mapping, dict) else mapping
+            for field, mapping in values.items()
+        }
+
     @field_validator("values")
     @classmethod
-    def _values_for_known_fields(cls, values: dict[str, dict[str, Any]]) -> dict:
+    def _values_for_known_fields(cls, values: dict[str, dict[str | bool, Any]]) -> dict:
         for field, mapping in values.items():
             spec = FIELDS.get(field)
             if spec is None:
@@ -215,7 +257,7 @@ def read_mapping(path: str | Path) -> MappingProfile:
     try:
         return MappingProfile.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(describe_validation_error(Path(path), exc)) from None
+        raise MappingError(describe_validation_error(Path(path), exc, data)) from None
 
 
 def _read_yaml(path: Path, what: str, error: type[Exception]) -> dict:
@@ -232,16 +274,49 @@ def _read_yaml(path: Path, what: str, error: type[Exception]) -> dict:
     return data
 
 
-def describe_validation_error(path: Path, exc: ValidationError) -> str:
-    """Turn pydantic's report into one sentence that names the first bad key."""
-    first = exc.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+def describe_validation_error(path: Path, exc: ValidationError, data: Any = None) -> str:
+    """Turn pydantic's report into one sentence that names the first bad key.
+
+    Given the ``data`` that was validated, locations are read against it: parts that are not
+    keys of the file (pydantic's names for the alternatives of a setting that may take several
+    forms, such as ``constrained-float`` or ``BandTargets``) are left out, and of those
+    alternatives the one that got furthest into the file is reported, as one problem.
+    """
+    errors = exc.errors()
+    problems: dict[tuple, tuple[list[str], dict]] = {}
+    for number, error in enumerate(errors):
+        if data is None:
+            problems[(number,)] = ([str(part) for part in error["loc"]], error)
+            continue
+        keys, alternatives_at = _key_path(error["loc"], data, error["type"] == "missing")
+        anchor = tuple(keys[:alternatives_at]) if alternatives_at is not None else (number,)
+        if anchor not in problems or len(keys) > len(problems[anchor][0]):
+            problems[anchor] = (keys, error)
+    keys, first = next(iter(problems.values()))
+    location = ".".join(keys) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "is not a setting this file understands; check its spelling"
     elif first["type"] == "missing":
         message = "is required but missing"
-    extra = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    extra = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     if message.startswith("is "):
         return f"{path.name}: '{location}' {message}{extra}."
     return f"{path.name}, {location}: {message}{extra}."
+
+
+def _key_path(loc: tuple, data: Any, missing: bool) -> tuple[list[str], int | None]:
+    """The parts of an error location that are keys in ``data``, and where the first
+    alternative's name was skipped (``None`` when there was none)."""
+    node, keys, alternatives_at = data, [], None
+    for i, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+            keys.append(str(part))
+        elif missing and i == len(loc) - 1:
+            keys.append(str(part))
+        elif alternatives_at is None:
+            alternatives_at = len(keys)
+    return keys, alternatives_at

@@ -122,7 +122,7 @@ def late_heatmap(prepared: pd.DataFrame, timezone: str = "Europe/London") -> pd.
     Long format: ``weekday`` (Mon..Sun), ``hour`` (0-23), ``episodes``, ``late``, ``late_pct``.
     """
     local = prepared["risk_identified_at"].dt.tz_convert(timezone)
-    work = pd.DataFrame({"weekday": local.dt.dayofweek, "hour": local.dt.hour, "late": _late(prepared).astype(int)})
+    work = pd.DataFrame({"weekday": local.dt.day_of_week, "hour": local.dt.hour, "late": _late(prepared).astype(int)})
     grid = pd.MultiIndex.from_product([range(7), range(24)], names=["weekday", "hour"])
     table = work.groupby(["weekday", "hour"]).agg(episodes=("late", "size"), late=("late", "sum")).reindex(grid, fill_value=0)
     table = table.reset_index()
@@ -191,16 +191,34 @@ def pathway_themes(prepared: pd.DataFrame, adherence: pd.DataFrame | None = None
 def cases_to_review(prepared: pd.DataFrame, limit: int = 15) -> pd.DataFrame:
     """The late escalations most worth a case review: no escalation first, then harm, then delay.
 
-    Internal use only: carries pseudonyms and free-text descriptions.
+    Internal use only: carries pseudonyms and free-text descriptions. Columns are ready to
+    show: reference, when risk was identified, team, trigger, when (in/out of hours), the
+    delay (or "not escalated"), target, outcome with harm, service user pseudonym and the
+    description.
     """
-    late = prepared[~prepared["within_target"]].copy()
+    late = prepared[~prepared["within_target"]]
     harm_rank = late["harm"].map({"death": 5, "severe": 4, "moderate": 3, "low": 2, "none": 1}).astype("float").fillna(0)
-    late["_not_escalated"] = (~late["escalated"]).astype(int)
-    late["_harm"] = harm_rank
-    late["times_target"] = late["delay_minutes"] / late["target_minutes"]
-    late = late.sort_values(["_not_escalated", "_harm", "times_target"], ascending=False)
-    columns = [
-        "incident_id", "risk_identified_at", "team", "trigger", "band", "ooh_sub_band", "lone_worker_label",
-        "delay_minutes", "target_minutes", "outcome", "harm", "service_user_id", "description",
-    ]
-    return late[columns].head(limit).reset_index(drop=True)
+    order = pd.DataFrame(
+        {"not_escalated": (~late["escalated"]).astype(int), "harm": harm_rank,
+         "times_target": late["delay_minutes"] / late["target_minutes"]},
+        index=late.index,
+    ).sort_values(["not_escalated", "harm", "times_target"], ascending=False)
+    chosen = late.loc[order.index[:limit]]
+    delay = chosen["delay_minutes"].round(0).astype("Int64").astype("str").fillna("not escalated")
+    harm = chosen["harm"].astype("str")
+    outcome = chosen["outcome"].astype("str").str.replace("_", " ")
+    outcome = outcome.where(~((chosen["outcome"] == "incident") & chosen["harm"].notna()), outcome + ", " + harm + " harm")
+    return pd.DataFrame(
+        {
+            "Reference": chosen["incident_id"],
+            "Risk identified": chosen["risk_identified_at"].dt.tz_localize(None),
+            "Team": chosen["team"],
+            "Trigger": chosen["trigger"].astype("str"),
+            "When": chosen["ooh_sub_band"].astype("str"),
+            "Delay (min)": delay,
+            "Target (min)": chosen["target_minutes"],
+            "Outcome": outcome,
+            "Service user": chosen["service_user_id"],
+            "Description": chosen["description"],
+        }
+    ).reset_index(drop=True)

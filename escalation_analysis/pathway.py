@@ -34,6 +34,23 @@ class InHours(_Strict):
     start: dt.time = dt.time(9, 0)
     end: dt.time = dt.time(17, 0)
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _unquoted_yaml_time(cls, value: object) -> object:
+        """YAML reads an unquoted 9:00 as the number 540 (base 60): read it back as 09:00."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if 0 <= value < 24 * 60:
+                return dt.time(value // 60, value % 60)
+            raise ValueError('write the time of day in quotes, like "09:00"')
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _wall_clock_time(cls, value: dt.time) -> dt.time:
+        if value.tzinfo is not None:
+            raise ValueError('give a local clock time such as "09:00", without a time zone')
+        return value
+
     @model_validator(mode="after")
     def _start_before_end(self) -> InHours:
         if self.start >= self.end:
@@ -160,4 +177,4 @@ def read_pathway(path: str | Path) -> Pathway:
     try:
         return Pathway.model_validate(data)
     except ValidationError as exc:
-        raise PathwayError(describe_validation_error(Path(path), exc)) from None
+        raise PathwayError(describe_validation_error(Path(path), exc, data)) from None

@@ -130,7 +130,7 @@ def detect_encoding(data: bytes) -> str:
 
 def _to_utf8(path: Path, data: bytes, encoding: str) -> tuple[bytes, str]:
     name = detect_encoding(data) if encoding == "auto" else encoding
-    if name == "utf-8":
+    if name == "utf-8" and encoding == "auto":  # detect_encoding has checked that it decodes
         return data, name
     try:
         text = data.decode(name)

@@ -152,3 +152,12 @@ def episode_schema(timezone: str = "Europe/London") -> pa.DataFrameSchema:
 
 
 EPISODE_COLUMNS = tuple(["row", *FIELDS])
+
+
+def lists_as_text(values: pd.Series, separator: str = "; ") -> pd.Series:
+    """A list column as text ("a; b"), vectorised in Arrow; missing lists become ""."""
+    import pyarrow.compute as pc
+
+    arrow = pa_arrow.array(values.array)  # zero-copy via __arrow_array__
+    joined = pc.binary_join(arrow, separator)
+    return pd.Series(joined.to_pandas(types_mapper=pd.ArrowDtype).to_numpy(), index=values.index, dtype="str").fillna("")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .pathway import Pathway
+from .schema import lists_as_text
 from .timeliness import compliance_table
 
 PROMPTS = {
@@ -69,7 +70,7 @@ def episode_list(selected: pd.DataFrame) -> pd.DataFrame:
             "Target (minutes)": selected["target_minutes"],
             "Within target": selected["within_target"],
             "Outcome": selected["outcome"].astype("str").str.replace("_", " "),
-            "Barriers": selected["barriers"].list.join("; ") if selected["barriers"].notna().any() else "",
+            "Barriers": lists_as_text(selected["barriers"]),
         }
     )
     return table.sort_values("Risk identified", ascending=False, ignore_index=True)

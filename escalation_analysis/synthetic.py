@@ -674,3 +674,7 @@ def _write_xlsx(export: pd.DataFrame, path: Path) -> None:
     frame = frame.astype(object).where(frame.astype("str") != "", None)
     with pd.ExcelWriter(path, engine="openpyxl", date_format="DD/MM/YYYY") as writer:
         frame.to_excel(writer, index=False, sheet_name="Incidents")
+        for cells in writer.sheets["Incidents"].iter_rows(min_row=2):
+            for cell in cells:
+                if cell.data_type == "f":  # text such as "=HYPERLINK(...)" stays text, not a formula
+                    cell.data_type = "s"

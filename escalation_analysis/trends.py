@@ -77,3 +77,13 @@ def team_funnel(
             "allow for chance variation only."
         )
     return result
+
+
+def lowest_team(prepared: pd.DataFrame, min_episodes: int = 20) -> str:
+    """The team with the lowest share within target among teams with enough episodes."""
+    frame = prepared[prepared["team"] != "Not recorded"]
+    table = frame.groupby("team").agg(n=("within_target", "size"), share=("within_target", "mean"))
+    table = table[table["n"] >= min_episodes]
+    if table.empty:
+        return ""
+    return str(table["share"].idxmin())

@@ -1,0 +1,162 @@
+"""Benchmarks: the full pipeline against the I/O limit, at 100k, 1M and 10M rows.
+
+Run from the repository root (one command)::
+
+    python benchmarks/run.py                       # 100k, 1M and 10M rows
+    python benchmarks/run.py --sizes 100000 1000000 --demo
+
+For each size it generates a synthetic export with the sample generator (cached under
+``benchmarks/data/``), then measures in fresh processes, side by side:
+
+(a) reading the CSV with pandas' pyarrow engine alone;
+(b) the full pipeline: load through the mapping profile, validate, account for every row,
+    and compute every summary KPI (``analyse`` + ``build_summary``).
+
+It reports b/a, peak resident memory and rows per second, and writes everything to
+``benchmarks/results/latest.json``. With ``--demo`` it also times ``escalation-review demo``
+against the kernel-start floor (the same number of empty notebooks through the same runner).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+
+_READ = """
+import resource, sys, time
+import pandas as pd
+t = time.perf_counter()
+frame = pd.read_csv(sys.argv[1], engine="pyarrow")
+seconds = time.perf_counter() - t
+print({"seconds": seconds, "rows": len(frame), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+"""
+
+_PIPELINE = """
+import resource, sys, time
+from escalation_analysis.analysis import analyse
+from escalation_analysis.summary import build_summary
+t = time.perf_counter()
+analysis = analyse(sys.argv[1], sys.argv[2], sys.argv[3], "2024-04-01", "2026-03-31")
+loaded = time.perf_counter() - t
+summary = build_summary(analysis)
+seconds = time.perf_counter() - t
+quality = summary.data["data_quality"]
+print({"seconds": seconds, "load_seconds": loaded, "rows": quality["rows_read"],
+       "rows_analysed": quality["rows_analysed"], "rows_excluded": quality["rows_excluded"],
+       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+"""
+
+
+def _child(code: str, *args: str) -> dict:
+    env = {**os.environ, "ESCALATION_ANALYSIS_KEY": os.environ.get("ESCALATION_ANALYSIS_KEY", "benchmark-key")}
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark step failed:\n{result.stderr[-2000:]}")
+    return eval(result.stdout.strip().splitlines()[-1], {})  # our own child's dict literal
+
+
+def generate(rows: int) -> Path:
+    """The export for a size, generated once and cached."""
+    folder = DATA / f"{rows}"
+    if not (folder / "incidents.csv").is_file():
+        print(f"generating {rows:,} rows ...", flush=True)
+        t = time.perf_counter()
+        code = (
+            "import resource, sys; from escalation_analysis.synthetic import write_sample; "
+            "write_sample(sys.argv[1], int(sys.argv[2]), 2025, xlsx=False, logs=False); "
+            "print({'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})"
+        )
+        info = _child(code, str(folder), str(rows))
+        print(f"  generated in {time.perf_counter() - t:.1f} s, peak {info['peak_rss_mb']:,.0f} MB", flush=True)
+    return folder
+
+
+def measure(rows: int, repeats: int) -> dict:
+    folder = generate(rows)
+    export = str(folder / "incidents.csv")
+    reads = [_child(_READ, export) for _ in range(repeats)]
+    pipelines = [_child(_PIPELINE, export, str(folder / "mapping.yaml"), str(folder / "pathway.yaml")) for _ in range(repeats)]
+    read = min(reads, key=lambda r: r["seconds"])
+    pipeline = min(pipelines, key=lambda r: r["seconds"])
+    result = {
+        "rows": rows,
+        "file_mb": (folder / "incidents.csv").stat().st_size / 1e6,
+        "pyarrow_read_seconds": read["seconds"],
+        "pipeline_seconds": pipeline["seconds"],
+        "pipeline_load_seconds": pipeline["load_seconds"],
+        "ratio_pipeline_to_read": pipeline["seconds"] / read["seconds"],
+        "rows_per_second": rows / pipeline["seconds"],
+        "read_peak_rss_mb": read["peak_rss_mb"],
+        "pipeline_peak_rss_mb": pipeline["peak_rss_mb"],
+        "rows_analysed": pipeline["rows_analysed"],
+        "rows_excluded": pipeline["rows_excluded"],
+    }
+    print(
+        f"{rows:>12,} rows: read {read['seconds']:.2f} s, pipeline {pipeline['seconds']:.2f} s "
+        f"(ratio {result['ratio_pipeline_to_read']:.2f}), {result['rows_per_second']:,.0f} rows/s, "
+        f"peak {pipeline['peak_rss_mb']:,.0f} MB",
+        flush=True,
+    )
+    return result
+
+
+def demo_timing() -> dict:
+    """``escalation-review demo`` against four empty notebooks through the same runner."""
+    from escalation_analysis.report import ReportJob, run_reports
+
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = Path(tmp) / "empty.ipynb"
+        empty.write_text(json.dumps({
+            "cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "x = 1",
+                       "outputs": [], "execution_count": None}],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+            "nbformat": 4, "nbformat_minor": 5,
+        }))
+        results = {}
+        for pdf in (False, True):
+            t = time.perf_counter()
+            run_reports([ReportJob(empty, Path(tmp) / f"floor{pdf}{i}", pdf=pdf) for i in range(4)], progress=False)
+            floor = time.perf_counter() - t
+            t = time.perf_counter()
+            args = [sys.executable, "-m", "escalation_analysis.cli", "demo", "--out", str(Path(tmp) / f"demo{pdf}")]
+            subprocess.run(args + ([] if pdf else ["--no-pdf"]), check=True, cwd=ROOT, capture_output=True)
+            demo = time.perf_counter() - t
+            label = "with_pdf" if pdf else "html_only"
+            results[label] = {"demo_seconds": demo, "floor_seconds": floor, "ratio": demo / floor}
+            print(f"demo ({label}): {demo:.1f} s vs floor {floor:.1f} s: ratio {demo / floor:.2f}", flush=True)
+        sizes = {p.parent.name: p.stat().st_size / 1e6 for p in (Path(tmp) / "demoTrue").glob("*/report.html")}
+        results["html_mb"] = sizes
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--repeats", type=int, default=2, help="best of N runs per measure")
+    parser.add_argument("--demo", action="store_true", help="also time the demo reports")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args()
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "sizes": [measure(rows, args.repeats if rows < 5_000_000 else 1) for rows in args.sizes],
+    }
+    if args.demo:
+        report["demo"] = demo_timing()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Shared fixtures: an isolated pseudonymisation key, the shipped sample, export builders.
+
+Every test runs with ``ESCALATION_ANALYSIS_KEY_FILE`` pointing into its own temporary folder
+(and ``ESCALATION_ANALYSIS_KEY`` unset), so no test reads or creates a key in the user's home.
+Hypothesis runs the "ci" profile (modest example counts, no deadline) unless
+``HYPOTHESIS_PROFILE`` names another.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from escalation_analysis.load import LoadedExport, load_export
+from escalation_analysis.mapping import MappingProfile
+
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,  # the key-file fixture is the same for every example
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+TEST_KEY = b"test-pseudonymisation-key-not-secret"
+
+# The small layout most tests build their exports in; PROFILE maps it.
+HEADER = ["Ref", "Date", "Time", "Escalated", "Responded", "Team", "Category", "Result",
+          "Lone", "Contacted", "NHS Number", "Staff"]
+PROFILE = {
+    "source": "Test export",
+    "columns": {
+        "incident_id": "Ref",
+        "risk_identified_at": ["Date", "Time"],
+        "escalated_at": "Escalated",
+        "responded_at": "Responded",
+        "team": "Team",
+        "trigger": "Category",
+        "outcome": "Result",
+        "lone_worker": "Lone",
+        "escalated_to": "Contacted",
+        "service_user_id": "NHS Number",
+        "staff_id": "Staff",
+    },
+    "nhs_number": "service_user_id",
+    "values": {"trigger": {"Imminent risk": "imminent_risk", "Lost contact": "loss_of_contact"}},
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_key(tmp_path_factory, monkeypatch) -> Path:
+    """Point the key file at a fresh temporary folder and clear any key in the environment."""
+    key_file = tmp_path_factory.mktemp("key") / "escalation-analysis" / "pseudonym.key"
+    monkeypatch.setenv("ESCALATION_ANALYSIS_KEY_FILE", str(key_file))
+    monkeypatch.delenv("ESCALATION_ANALYSIS_KEY", raising=False)
+    return key_file
+
+
+@pytest.fixture(scope="session")
+def truth() -> dict:
+    """The planted answers of the shipped sample."""
+    return json.loads((SAMPLE / "truth.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def sample_csv() -> LoadedExport:
+    """The shipped CSV sample, loaded once for the session (with a fixed test key)."""
+    return load_export(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", key=TEST_KEY)
+
+
+@pytest.fixture(scope="session")
+def sample_xlsx() -> LoadedExport:
+    """The shipped Excel sample, loaded once for the session (with a fixed test key)."""
+    return load_export(SAMPLE / "incidents.xlsx", SAMPLE / "mapping.yaml", key=TEST_KEY)
+
+
+def csv_bytes(rows: list[list[str]], header: list[str] | None = None, *, delimiter: str = ",",
+              encoding: str = "utf-8") -> bytes:
+    """A CSV file's bytes, quoted as spreadsheet programs write them."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(HEADER if header is None else header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+def row(ref: str = "R1", date: str = "03/04/2025", time: str = "10:00",
+        escalated: str = "03/04/2025 10:30", responded: str = "", team: str = "North",
+        category: str = "Imminent risk", result: str = "Near Miss", lone: str = "N",
+        contacted: str = "Crisis Team", nhs: str = "943 476 5919", staff: str = "Sam Patel") -> list[str]:
+    """One record of the test layout; every field can be overridden by name."""
+    return [ref, date, time, escalated, responded, team, category, result, lone, contacted, nhs, staff]
+
+
+@pytest.fixture
+def profile() -> MappingProfile:
+    """The mapping profile of the test layout."""
+    return MappingProfile.model_validate(PROFILE)
+
+
+@pytest.fixture
+def export(tmp_path, profile) -> Callable[..., LoadedExport]:
+    """Write records of the test layout to a CSV in tmp_path and load them."""
+
+    def build(rows: list[list[str]], *, name: str = "export.csv", key: bytes = TEST_KEY,
+              **options) -> LoadedExport:
+        path = tmp_path / name
+        path.write_bytes(csv_bytes(rows, **options))
+        return load_export(path, profile, key=key)
+
+    return build
+
+
+def balanced(loaded: LoadedExport) -> bool:
+    """rows read = rows analysed + rows excluded, and the episodes are the analysed rows."""
+    accounting = loaded.accounting
+    return (
+        accounting.rows_read == accounting.rows_analysed + accounting.rows_excluded
+        and len(loaded.episodes) == accounting.rows_analysed
+    )
