@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .labels import VALUES
 from .pathway import Pathway
+from .schema import first_in_list
 
 
 def _quantiles(grouped: pd.core.groupby.SeriesGroupBy) -> pd.DataFrame:
@@ -22,11 +24,10 @@ def _quantiles(grouped: pd.core.groupby.SeriesGroupBy) -> pd.DataFrame:
 def agency_responses(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.DataFrame:
     """One row per (episode, agency contacted): contacted_at, responded_at, response_minutes."""
     if steps is None or steps.empty:
-        first_agency = prepared["escalated_to"].list.get(0) if prepared["escalated_to"].notna().any() else None
         frame = pd.DataFrame(
             {
                 "incident_id": prepared["incident_id"],
-                "agency": first_agency if first_agency is not None else pd.Series(pd.NA, index=prepared.index),
+                "agency": first_in_list(prepared["escalated_to"]).fillna("not recorded"),
                 "contacted_at": prepared["escalated_at"],
                 "responded_at": prepared["responded_at"],
             }
@@ -81,7 +82,10 @@ def handoff_delays(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.Dat
             "minutes": (contacts["at"] - previous["at"]).dt.total_seconds() / 60,
         }
     ).dropna(subset=["from_agency"])
-    handoffs["handoff"] = handoffs["from_agency"].astype("str") + " → " + handoffs["to_agency"].astype("str")
+    names = pd.Series(VALUES)
+    readable_from = handoffs["from_agency"].astype("str").replace(names)
+    readable_to = handoffs["to_agency"].astype("str").replace(names)
+    handoffs["handoff"] = readable_from + " → " + readable_to
     return handoffs[columns].reset_index(drop=True)
 
 

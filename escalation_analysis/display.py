@@ -289,7 +289,7 @@ def table_html(
         frame = frame.reset_index()
     percent_cols = {str(c) for c in percent}
     if readable:
-        percent_cols |= {str(c) for c in frame.columns if str(c).endswith("_pct")}
+        percent_cols |= {str(c) for c in frame.columns if str(c).endswith(("_pct", "(%)"))}
         frame = frame.copy()
         for column in frame.columns:
             series = frame[column]

@@ -122,3 +122,34 @@ def for_readers(table: pd.DataFrame) -> pd.DataFrame:
         ):
             out[column] = out[column].astype(object).replace(VALUES)
     return out.rename(columns=column_label)
+
+
+def timeliness_for_readers(table: pd.DataFrame, group: str | None = None) -> pd.DataFrame:
+    """A compliance table cut to what a reader needs, with the interval in one column.
+
+    Works on raw and suppressed tables alike (suppressed values stay "*" or blank).
+    """
+    def ci(low: object, high: object) -> str:
+        if low is None or high is None or pd.isna(low) or pd.isna(high):
+            return ""
+        return f"{float(low):.0f}–{float(high):.0f}%"
+
+    out = pd.DataFrame(index=table.index)
+    if group:
+        words = table[group].astype("str").replace(VALUES)
+        out[column_label(group)] = words.str[:1].str.upper() + words.str[1:]
+    out["Episodes"] = table["n"]
+    out["Within target"] = table["within_target"]
+    out["Within target (%)"] = table["within_target_pct"]
+    out["95% CI"] = [ci(lo, hi) for lo, hi in zip(table["ci95_low_pct"], table["ci95_high_pct"])]
+    out["No escalation recorded"] = table["not_escalated"]
+    out["Median delay (min)"] = table["median_delay_minutes"]
+    return out.reset_index(drop=True)
+
+
+def equity_for_readers(summary, field: str) -> pd.DataFrame:
+    """An equity breakdown from a summary, for readers (or a note when the export lacks it)."""
+    name = f"timeliness_by_{field}"
+    if name not in summary.tables:
+        return pd.DataFrame({"Note": [f"The export does not record {column_label(field).lower()}."]})
+    return timeliness_for_readers(summary.tables[name], field)

@@ -267,7 +267,7 @@ def _read_excel(path: Path, data: bytes, sheet: str | int | None) -> RawTable:
                 f"The workbook '{path.name}' has no sheet '{sheet}'; fix 'sheet' in the mapping."
             ) from None
         raise ExportError(f"The workbook '{path.name}' could not be read ({exc}).") from None
-    except (zipfile.BadZipFile, OSError, KeyError, TypeError) as exc:
+    except (zipfile.BadZipFile, OSError, KeyError, TypeError, OverflowError) as exc:
         raise ExportError(
             f"The file '{path.name}' is not a readable Excel workbook ({type(exc).__name__}); "
             "save it again as .xlsx or export it as CSV."

@@ -161,3 +161,17 @@ def lists_as_text(values: pd.Series, separator: str = "; ") -> pd.Series:
     arrow = pa_arrow.array(values.array)  # zero-copy via __arrow_array__
     joined = pc.binary_join(arrow, separator)
     return pd.Series(joined.to_pandas(types_mapper=pd.ArrowDtype).to_numpy(), index=values.index, dtype="str").fillna("")
+
+
+def first_in_list(values: pd.Series) -> pd.Series:
+    """The first element of each list (missing for empty or missing lists), vectorised."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    arrow = pa_arrow.array(values.array)
+    heads = pc.list_slice(arrow, 0, 1)
+    firsts = pc.list_flatten(heads).to_numpy(zero_copy_only=False)
+    owners = pc.list_parent_indices(heads).to_numpy()
+    out = np.full(len(values), None, dtype=object)
+    out[owners] = firsts
+    return pd.Series(out, index=values.index, dtype="str")

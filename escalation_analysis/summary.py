@@ -57,12 +57,6 @@ class Summary:
     data: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
-    def table(self, name: str) -> pd.DataFrame:
-        """A table by name, or an empty one saying the data held none (e.g. no ethnicity field)."""
-        if name in self.tables:
-            return self.tables[name]
-        return pd.DataFrame({"note": ["Not available: the export does not hold this information."]})
-
     def write(self, json_path: str | Path) -> list[Path]:
         """Write ``summary.json`` and ``tables/*.csv`` beside it; returns the paths written."""
         json_path = Path(json_path)
@@ -100,7 +94,7 @@ def build_summary(
     }
     if external:
         quality = data["data_quality"]
-        quality["unknown_values"] = {k: len(v) for k, v in quality["unknown_values"].items()}
+        quality.pop("unknown_values")  # local spellings to fix in the profile: an internal matter
         for section in ("excluded_by_reason", "warnings"):
             quality[section] = {k: suppress_count(v, policy) for k, v in quality[section].items()}
     timeliness = timeliness_summary(episodes)

@@ -31,7 +31,7 @@ end = "2025-12-31"  # last day of the reporting period
 compliance_target_pct = 90.0  # contract target: escalations within target (%)
 
 # %%
-from escalation_analysis import charts, definitions, display, kpis, narrative, trends
+from escalation_analysis import charts, definitions, display, kpis, labels, narrative, trends
 from escalation_analysis.analysis import analyse
 from escalation_analysis.summary import build_summary
 
@@ -81,7 +81,8 @@ display.show(charts.spc_chart(trends.median_delay_xmr(analysis.history),
 display.show(charts.compliance_by_group(tables["timeliness_by_ooh_sub_band"], "ooh_sub_band",
                                         title="Escalated within target, in and out of hours",
                                         target_pct=compliance_target_pct))
-display.show_table(tables["timeliness_by_ooh_sub_band"], caption="In and out of hours")
+display.show_table(labels.timeliness_for_readers(tables["timeliness_by_ooh_sub_band"], "ooh_sub_band"),
+                   caption="In and out of hours")
 
 # %% [markdown]
 # ## By team
@@ -89,7 +90,7 @@ display.show_table(tables["timeliness_by_ooh_sub_band"], caption="In and out of 
 # %%
 display.show(charts.compliance_by_group(tables["timeliness_by_team"], "team",
                                         title="Escalated within target, by team", target_pct=compliance_target_pct))
-display.show_table(tables["timeliness_by_team"], caption="Timeliness by team")
+display.show_table(labels.timeliness_for_readers(tables["timeliness_by_team"], "team"), caption="Timeliness by team")
 
 # %% [markdown]
 # ## Multi-agency response
@@ -114,9 +115,9 @@ display.show_markdown(narrative.learning_actions(analysis, external=True))
 # asks. Small groups are hidden; differences between small groups should not be over-read.
 
 # %%
-display.show_table(summary.table("timeliness_by_ethnicity"), caption="By ethnicity")
-display.show_table(summary.table("timeliness_by_age_band"), caption="By age band")
-display.show_table(summary.table("timeliness_by_gender"), caption="By gender")
+display.show_table(labels.equity_for_readers(summary, "ethnicity"), caption="By ethnicity")
+display.show_table(labels.equity_for_readers(summary, "age_band"), caption="By age band")
+display.show_table(labels.equity_for_readers(summary, "gender"), caption="By gender")
 
 # %% [markdown]
 # ## Data quality

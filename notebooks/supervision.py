@@ -28,7 +28,7 @@ team = "Riverside CMHT"  # the team ("" for all teams)
 staff_pseudonym = ""  # one practitioner's pseudonym (the runner makes it from --staff NAME)
 
 # %%
-from escalation_analysis import charts, display, narrative, near_miss, supervision
+from escalation_analysis import charts, display, labels, narrative, near_miss, supervision
 from escalation_analysis.analysis import analyse
 from escalation_analysis.timeliness import compliance_table
 
@@ -49,8 +49,8 @@ display.markdown("This pack covers **{who}**, {period}: {n} escalation episodes.
 # ## Timeliness against the team and the service
 
 # %%
-display.show_table(supervision.compared_with_team(analysis.episodes, selected, team),
-                   caption="Escalated within target", percent=["within_target_pct", "ci95_low_pct", "ci95_high_pct"])
+display.show_table(labels.timeliness_for_readers(supervision.compared_with_team(analysis.episodes, selected, team), "group"),
+                   caption="Escalated within target")
 display.show(charts.compliance_by_group(compliance_table(selected, "trigger"), "trigger",
                                         title="Within target, by trigger"))
 

@@ -3,7 +3,7 @@
 Every test runs with ``ESCALATION_ANALYSIS_KEY_FILE`` pointing into its own temporary folder
 (and ``ESCALATION_ANALYSIS_KEY`` unset), so no test reads or creates a key in the user's home.
 Hypothesis runs the "ci" profile (modest example counts, no deadline) unless
-``HYPOTHESIS_PROFILE`` names another.
+``HYPOTHESIS_PROFILE`` names another ("thorough" runs ten times as many examples).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ settings.register_profile(
         HealthCheck.data_too_large,
     ],
 )
+settings.register_profile("thorough", parent=settings.get_profile("ci"), max_examples=400)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ def run(*args: str | Path, timeout: int = 120) -> subprocess.CompletedProcess:
     """The command line as users run it, in a fresh process."""
     return subprocess.run(
         [sys.executable, "-m", "escalation_analysis.cli", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout,
+        check=False, capture_output=True, text=True, timeout=timeout,
     )
 
 
@@ -57,16 +57,6 @@ def test_validate_json_matches_the_planted_truth(tmp_path, truth):
     assert "Excluded 15 because the row is an exact duplicate" in result.stdout
 
 
-def test_console_script_and_module_both_run():
-    script = Path(sys.executable).with_name("escalation-review")
-    module = run("--help")
-
-    assert module.returncode == 0 and "validate" in module.stdout
-    if script.exists():
-        console = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
-        assert console.returncode == 0 and console.stdout == module.stdout
-
-
 def test_missing_required_column_is_one_line_exit_2(tmp_path):
     export = tmp_path / "export.csv"
     export.write_bytes(csv_bytes([row()], header=["Ref", "Date", "Time", "Escalated", "Responded", "Team",
@@ -74,7 +64,10 @@ def test_missing_required_column_is_one_line_exit_2(tmp_path):
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text("columns: {incident_id: Ref, risk_identified_at: [Date, Time], trigger: Category}\n")
 
-    result = run("validate", export, "--mapping", mapping)
+    script = Path(sys.executable).with_name("escalation-review")  # the installed console script
+    assert script.exists()
+    result = subprocess.run([str(script), "validate", str(export), "--mapping", str(mapping)],
+                            check=False, capture_output=True, text=True, timeout=120)
 
     line = assert_one_line_error(result.returncode, result.stderr)
     assert "no column 'Category' (mapped to trigger)" in line

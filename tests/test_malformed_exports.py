@@ -73,6 +73,11 @@ XLSX_CELL = st.one_of(
 )
 
 
+def share(fraction: float) -> settings:
+    """A fraction of the profile's examples, for the slower properties (at least 3)."""
+    return settings(max_examples=max(3, int(settings.default.max_examples * fraction)))
+
+
 @pytest.fixture
 def mapping(tmp_path) -> Path:
     path = tmp_path / "mapping.yaml"
@@ -173,6 +178,17 @@ def test_ragged_rows_are_counted_not_lost(tmp_path, mapping):
     assert loaded.accounting.excluded_by_reason() == {"malformed_row": 2}
 
 
+def test_workbook_with_a_number_too_large_for_excel_fails_cleanly(tmp_path, mapping):
+    book = openpyxl.Workbook()
+    book.active.append(HEADER)
+    book.active.append(["R1", 1.7976931348623155e308])
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+
+    with pytest.raises(EscalationAnalysisError, match="not a readable Excel workbook"):
+        load_export(path, mapping, key=TEST_KEY)
+
+
 def test_huge_cells_are_kept_whole(tmp_path, mapping):
     path = tmp_path / "huge.csv"
     path.write_bytes(huge_cell_export(3_000_000))
@@ -186,7 +202,7 @@ def test_huge_cells_are_kept_whole(tmp_path, mapping):
 
 @pytest.mark.parametrize(
     ("name", "expected_code"),
-    [("empty.csv", 2), ("text.xlsx", 2), ("zip.csv", 2), ("header_only.csv", 1)],
+    [("text.xlsx", 2), ("zip.csv", 2), ("header_only.csv", 1)],
 )
 def test_command_line_in_a_fresh_process(tmp_path, mapping, name, expected_code):
     path = tmp_path / name
@@ -194,7 +210,7 @@ def test_command_line_in_a_fresh_process(tmp_path, mapping, name, expected_code)
 
     result = subprocess.run(
         [sys.executable, "-m", "escalation_analysis.cli", "validate", str(path), "--mapping", str(mapping)],
-        capture_output=True, text=True, timeout=120,
+        check=False, capture_output=True, text=True, timeout=120,
     )
 
     assert result.returncode == expected_code
@@ -214,7 +230,7 @@ def test_random_bytes(tmp_path, mapping, data, suffix):
     check_load(path, mapping)
 
 
-@settings(max_examples=25)
+@share(0.5)
 @given(
     rows=st.lists(st.lists(CELL, min_size=len(HEADER), max_size=len(HEADER)), max_size=12),
     encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16"]),
@@ -230,7 +246,7 @@ def test_well_formed_exports_with_any_cell_values(tmp_path, mapping, rows, encod
         assert loaded.accounting.rows_read == len(rows)
 
 
-@settings(max_examples=20)
+@share(0.4)
 @given(
     rows=st.lists(st.lists(CELL, max_size=len(HEADER) + 3), max_size=10),
     encoding=st.sampled_from(["utf-8", "cp1252", "utf-16"]),
@@ -242,7 +258,7 @@ def test_ragged_exports_through_the_command_line(tmp_path, mapping, rows, encodi
     check_cli(path, mapping, tmp_path / "dq.json")
 
 
-@settings(max_examples=25)
+@share(0.5)
 @given(
     text=st.text(
         alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=2000
@@ -256,7 +272,7 @@ def test_random_unicode_text(tmp_path, mapping, text, encoding):
     check_load(path, mapping)
 
 
-@settings(max_examples=12)
+@share(0.3)
 @given(rows=st.lists(st.lists(XLSX_CELL, min_size=1, max_size=len(HEADER) + 2), max_size=8),
        header=st.booleans())
 def test_workbooks_with_any_cell_types(tmp_path, mapping, rows, header):
@@ -274,7 +290,7 @@ def test_workbooks_with_any_cell_types(tmp_path, mapping, rows, header):
     check_cli(path, mapping, tmp_path / "dq.json")
 
 
-@settings(max_examples=3)
+@share(0.08)
 @given(size=st.integers(1_000_000, 5_000_000), column=st.sampled_from(["Date", "Time", "Category", "NHS"]))
 def test_huge_cells_anywhere(tmp_path, mapping, size, column):
     cells = {name: "" for name in HEADER} | {"Ref": "R1", "Date": "03/04/2025", "Time": "10:00",

@@ -8,12 +8,13 @@ import json
 import stat
 
 import pandas as pd
-from conftest import SAMPLE, row
+from conftest import PROFILE, SAMPLE, csv_bytes, row
 from hypothesis import given
 from hypothesis import strategies as st
 
 from escalation_analysis import cli
 from escalation_analysis.load import load_export
+from escalation_analysis.mapping import MappingProfile
 from escalation_analysis.pseudonym import load_key, nhs_number_is_valid, pseudonymise
 
 
@@ -124,13 +125,15 @@ class TestKey:
         assert not isolated_key.exists()
 
     def test_key_never_appears_in_any_output(self, isolated_key, tmp_path):
+        small = tmp_path / "small.csv"
+        small.write_bytes(csv_bytes([row(ref="A"), row(ref="B", nhs="9434765918", team="")]))
         out = tmp_path / "dq.json"
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = cli.main(["validate", str(SAMPLE / "incidents.csv"),
                              "--mapping", str(SAMPLE / "mapping.yaml"), "--json", str(out)])
         key = isolated_key.read_text().strip()
-        loaded = load_export(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml")
+        loaded = load_export(small, MappingProfile.model_validate(PROFILE))
 
         assert code == 0, stderr.getvalue()
         assert len(key) >= 32

@@ -42,7 +42,7 @@ class TestEncodings:
 
         table = read_export(path)
 
-        assert list(table.cells.columns)[0] == "Ref"
+        assert table.cells.columns[0] == "Ref"
         assert not any("\ufeff" in name for name in table.cells.columns)
         assert table.encoding == "utf-8-sig"
         assert table.cells.loc[0, "Ref"] == "R1"
