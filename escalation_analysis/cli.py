@@ -50,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--mapping", type=Path, required=True, help="mapping profile (YAML)")
     validate.add_argument("--json", type=Path, help="also write the data-quality object as JSON")
 
+    profile = commands.add_parser("profile", help="draft a mapping profile for an export nobody has mapped yet")
+    profile.add_argument("export", type=Path, help="CSV or XLSX export")
+    profile.add_argument("--out", type=Path, required=True, help="where to write the draft (YAML)")
+
+    pathway = commands.add_parser("pathway", help="pathway files")
+    pathway_commands = pathway.add_subparsers(dest="pathway_command", required=True, parser_class=_Parser)
+    init = pathway_commands.add_parser("init", help="write a commented pathway template to fill in")
+    init.add_argument("--out", type=Path, required=True, help="where to write it (YAML)")
+
     _add_analysis_commands(commands)
     return parser
 
@@ -126,9 +135,46 @@ def _run(args: argparse.Namespace) -> int:
         return run_summary_command(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "profile":
+        return _profile(args)
+    if args.command == "pathway":
+        return _pathway_init(args)
     if args.command == "demo":
         return _demo(args)
     raise AssertionError(args.command)
+
+
+def _refuse_overwrite(path: Path) -> None:
+    if path.exists():
+        raise EscalationAnalysisError(f"'{path}' already exists; choose another --out or remove it first.")
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from .profiling import draft_profile, render_profile, todo_lines
+
+    _refuse_overwrite(args.out)
+    text = render_profile(draft_profile(args.export))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    todos = todo_lines(text)
+    print(f"Wrote a draft mapping profile to {args.out}.")
+    if todos:
+        print(f"{len(todos)} line(s) need your answer (marked TODO):")
+        for line in todos:
+            print(f"  {line}")
+    print(f"Next: escalation-review validate {args.export} --mapping {args.out}")
+    return 0
+
+
+def _pathway_init(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    _refuse_overwrite(args.out)
+    template = resources.files("escalation_analysis").joinpath("resources/pathway_template.yaml").read_text("utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(template, encoding="utf-8")
+    print(f"Wrote a pathway template to {args.out}: replace every TODO with your pathway's own values.")
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
