@@ -84,6 +84,8 @@ VALUES = {
     "emergency_services": "999",
     "la_safeguarding": "LA safeguarding",
     "gp": "GP",
+    "lone worker": "Lone worker",
+    "accompanied": "Accompanied",
     "first_contact_correct": "First contact as the pathway expects",
     "in_order": "Steps in the expected order",
     "no_steps_skipped": "No expected step skipped",

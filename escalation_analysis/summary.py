@@ -67,7 +67,9 @@ class Summary:
         table_dir.mkdir(exist_ok=True)
         for name, table in self.tables.items():
             path = table_dir / f"{name}.csv"
-            safe_csv_frame(table.round(2)).to_csv(path, index=False, encoding="utf-8")
+            numbers = table.select_dtypes("number").columns
+            rounded = table.assign(**{c: table[c].round(2) for c in numbers})
+            safe_csv_frame(rounded).to_csv(path, index=False, encoding="utf-8")
             written.append(path)
         return written
 

@@ -59,7 +59,10 @@ def subject(team: str = "", staff_pseudonym: str = "") -> str:
 
 
 def episode_list(selected: pd.DataFrame) -> pd.DataFrame:
-    """The selected episodes, newest first, in words a practitioner recognises."""
+    """The selected episodes, late or missed first and then newest first, in plain words.
+
+    Supervision time is short: the episodes worth discussing (not within target) come first.
+    """
     table = pd.DataFrame(
         {
             "Reference": selected["incident_id"],
@@ -73,14 +76,18 @@ def episode_list(selected: pd.DataFrame) -> pd.DataFrame:
             "Barriers": lists_as_text(selected["barriers"]),
         }
     )
-    return table.sort_values("Risk identified", ascending=False, ignore_index=True)
+    return table.sort_values(["Within target", "Risk identified"], ascending=[True, False], ignore_index=True)
 
 
-def compared_with_team(prepared: pd.DataFrame, selected: pd.DataFrame, team: str = "") -> pd.DataFrame:
-    """Timeliness of the selection beside its team and the whole service."""
-    rows = {"This selection": selected}
+def compared_with_team(
+    prepared: pd.DataFrame, selected: pd.DataFrame, team: str = "", staff_pseudonym: str = ""
+) -> pd.DataFrame:
+    """Timeliness of the practitioner (if chosen) beside their team and the whole service."""
+    rows = {}
+    if staff_pseudonym:
+        rows[f"Practitioner {staff_pseudonym}"] = selected
     if team:
-        rows[f"All of {team}"] = prepared[prepared["team"] == team]
+        rows[team] = prepared[prepared["team"] == team]
     rows["Whole service"] = prepared
     frames = []
     for label, frame in rows.items():  # three rows

@@ -49,18 +49,20 @@ display.markdown("This pack covers **{who}**, {period}: {n} escalation episodes.
 # ## Timeliness against the team and the service
 
 # %%
-display.show_table(labels.timeliness_for_readers(supervision.compared_with_team(analysis.episodes, selected, team), "group"),
-                   caption="Escalated within target")
+display.show_table(labels.timeliness_for_readers(
+    supervision.compared_with_team(analysis.episodes, selected, team, staff_pseudonym), "group"),
+    caption="Escalated within target")
 display.show(charts.compliance_by_group(compliance_table(selected, "trigger"), "trigger",
                                         title="Within target, by trigger"))
 
 # %% [markdown]
-# ## Episodes
+# ## Episodes to discuss
 #
-# Newest first. References are the incident system's own, so the supervisor can open the record.
+# Late or missed escalations first, then the newest. References are the incident system's own,
+# so the supervisor can open the record.
 
 # %%
-display.show_table(supervision.episode_list(selected), caption="Episodes in the period")
+display.show_table(supervision.episode_list(selected), caption="Episodes in the period", max_rows=25)
 
 # %% [markdown]
 # ## Near misses and barriers met
