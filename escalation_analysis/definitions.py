@@ -83,8 +83,9 @@ REGISTER: dict[str, Definition] = {
         Definition("crisis_team_response_pct", "Crisis team responded within target (%)",
                    "Crisis team contacts with a response within the pathway's response target",
                    "Crisis team contacts with a recorded response"),
-        Definition("overdue_actions", "Learning actions overdue", "Open actions linked to episodes in the period, "
-                   "past their due date at the end of the period", "-"),
+        Definition("overdue_actions", "Learning actions overdue", "Actions raised by the end of the period that are "
+                   "still open and were due before the end of the period", "-",
+                   "Status is the log's current status."),
         Definition("data_quality", "Data quality", "Rows read, analysed and excluded, with reasons", "-",
                    "Rows read = rows analysed + rows excluded."),
         Definition("suppression", "Small numbers", "Counts from 1 to 7 are shown as * in external and partner "

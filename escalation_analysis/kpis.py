@@ -35,10 +35,18 @@ class Targets:
 
 
 def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
-    """The period of the same length ending the day before ``start``."""
-    length = end - start
+    """The comparison period: the same calendar months before, or the same number of days.
+
+    A quarter (1 October to 31 December) compares with the quarter before (1 July to
+    30 September); a period that is not whole months compares with as many days just before.
+    """
     prev_end = start - dt.timedelta(days=1)
-    return prev_end - length, prev_end
+    next_day = end + dt.timedelta(days=1)
+    if start.day == 1 and next_day.day == 1:
+        months = (next_day.year - start.year) * 12 + next_day.month - start.month
+        index = start.year * 12 + start.month - 1 - months
+        return dt.date(index // 12, index % 12 + 1, 1), prev_end
+    return prev_end - (end - start), prev_end
 
 
 def _period_episodes(analysis: Analysis, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -74,7 +82,7 @@ def _kpis_for(episodes: pd.DataFrame, analysis: Analysis, as_of: dt.date) -> dic
         kpis["crisis_team_response_pct"] = (_pct(within, len(crisis)), within, len(crisis))
     if analysis.actions is not None:
         status = action_status(analysis.actions.frame, episodes, as_of)
-        overdue = int(status.loc[status["linked"], "overdue"].sum())
+        overdue = int(status["overdue"].sum())
         kpis["overdue_actions"] = (float(overdue), overdue, None)
     return kpis
 

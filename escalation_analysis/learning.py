@@ -26,12 +26,18 @@ TRAINING_CAVEAT = (
 
 
 def action_status(actions: pd.DataFrame, prepared: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """Actions with ``linked`` (to an analysed episode), ``team``, ``overdue`` and ``days_overdue``."""
-    out = actions.copy()
+    """Actions raised by ``as_of``, with ``linked`` (to an analysed episode), ``team``,
+    ``overdue`` (open and past due on ``as_of``) and ``days_overdue``.
+
+    Actions raised after ``as_of`` did not exist yet at the end of the period and are left
+    out. The status is the log's current one: an action closed after the period end counts
+    as closed.
+    """
+    as_of_ts = pd.Timestamp(as_of)
+    out = actions[~(actions["raised"] > as_of_ts)].copy()
     teams = prepared.drop_duplicates("incident_id").set_index("incident_id")["team"]
     out["linked"] = out["incident_id"].isin(teams.index)
     out["team"] = out["incident_id"].map(teams)
-    as_of_ts = pd.Timestamp(as_of)
     out["overdue"] = (out["status"] == "open") & (out["due"] < as_of_ts)
     out["days_overdue"] = ((as_of_ts - out["due"]).dt.days).where(out["overdue"])
     return out
