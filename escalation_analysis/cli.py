@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     except EscalationAnalysisError as exc:
         print(f"escalation-review: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a path the user gave cannot be read or written
+        where = f" '{exc.filename}'" if exc.filename else ""
+        print(f"escalation-review: could not read or write{where} ({exc.strerror or exc}); check the path and its permissions.",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("escalation-review: stopped.", file=sys.stderr)
         return 130

@@ -228,6 +228,7 @@ def _arrow_read(
                 parse_options=pacsv.ParseOptions(
                     delimiter=delimiter,
                     newlines_in_values=True,
+                    ignore_empty_lines=False,  # a blank line is a row: excluded as blank, row numbers stay true
                     invalid_row_handler=on_invalid,
                 ),
                 convert_options=pacsv.ConvertOptions(

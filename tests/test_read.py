@@ -183,3 +183,13 @@ class TestExcel:
         assert read_export(path, sheet="Incidents").cells["Ref"].tolist() == ["R9"]
         with pytest.raises(ExportError, match="no sheet 'Data'"):
             read_export(path, sheet="Data")
+
+
+def test_a_blank_line_keeps_later_row_numbers_true(tmp_path):
+    """A blank line in the middle is a row of its own, so row numbers match the spreadsheet."""
+    path = tmp_path / "gappy.csv"
+    path.write_bytes(b"a,b,c\n1,2,3\n\n4,5,6\n7,8\n")
+    table = read_export(path)
+    assert table.rows.tolist() == [2, 3, 4]
+    assert table.malformed["row"].tolist() == [5]
+    assert table.rows_read == 4
