@@ -38,7 +38,8 @@ def agency_responses(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.D
         contacted = kept[kept["step"] == "contacted"].groupby(["incident_id", "agency"], as_index=False)["at"].min()
         responded = kept[kept["step"] == "responded"][["incident_id", "agency", "at"]]
         pairs = contacted.merge(responded, on=["incident_id", "agency"], how="left", suffixes=("_contact", "_response"))
-        pairs = pairs[pairs["at_response"].isna() | (pairs["at_response"] >= pairs["at_contact"])]
+        # A response logged before the contact is not its response, but the contact still counts.
+        pairs["at_response"] = pairs["at_response"].where(pairs["at_response"] >= pairs["at_contact"])
         first = pairs.groupby(["incident_id", "agency"], as_index=False).agg(
             contacted_at=("at_contact", "first"), responded_at=("at_response", "min")
         )

@@ -104,21 +104,29 @@ def learning_actions(analysis: Analysis, *, external: bool = False, policy: Supp
 def data_quality(analysis: Analysis, *, external: bool = False) -> str:
     """One paragraph: rows read, analysed, excluded (outside the period separately)."""
     accounting = analysis.accounting
+    if external:
+        from .summary import external_data_quality
+
+        shown = external_data_quality(accounting)
+        return markdown_text(
+            "The export '{source}' had {read} rows, of which {analysed} episodes were analysed. The rest fell "
+            "outside the period or were excluded because of data problems, listed below with their reasons.",
+            source=accounting.source or "export", read=_shown(shown["rows_read"]), analysed=_shown(shown["rows_analysed"]),
+        )
     by_reason = accounting.excluded_by_reason()
     outside = by_reason.pop("outside_period", 0)
-    problems = sum(by_reason.values())
     warnings = sum(accounting.warnings_by_reason().values())
     return markdown_text(
         "The export '{source}' had {read} rows. {outside} fell outside the period and {problems} were "
         "excluded because of data problems (listed below), leaving {analysed} episodes analysed. "
         "{warnings} kept rows carry a warning worth checking at source.",
-        source=accounting.source or "export",
-        read=f"{accounting.rows_read:,}",
-        outside=f"{outside:,}",
-        problems=_count(problems, external, DEFAULT_POLICY),
-        analysed=f"{accounting.rows_analysed:,}",
-        warnings=_count(warnings, external, DEFAULT_POLICY).capitalize(),
+        source=accounting.source or "export", read=f"{accounting.rows_read:,}", outside=f"{outside:,}",
+        problems=f"{sum(by_reason.values()):,}", analysed=f"{accounting.rows_analysed:,}", warnings=f"{warnings:,}",
     )
+
+
+def _shown(value: int | str) -> str:
+    return f"{value:,}" if isinstance(value, int) else "fewer than 8"
 
 
 def data_quality_table(
@@ -127,12 +135,13 @@ def data_quality_table(
     """Exclusion and warning reasons with counts, in plain English (no row numbers)."""
     from .accounting import EXCLUSION_REASONS, WARNING_REASONS
 
-    def shown(n: int):
-        return suppress_count(n, policy) if external else n
-
     accounting = analysis.accounting
-    rows = [{"Rows": "Excluded", "Reason": EXCLUSION_REASONS[r], "Number": shown(n)}
-            for r, n in accounting.excluded_by_reason().items()]
-    rows += [{"Rows": "Kept, with a warning", "Reason": WARNING_REASONS[r], "Number": shown(n)}
-             for r, n in accounting.warnings_by_reason().items()]
+    excluded, warnings = accounting.excluded_by_reason(), accounting.warnings_by_reason()
+    if external:
+        from .summary import external_data_quality
+
+        shown = external_data_quality(accounting, policy)
+        excluded, warnings = shown["excluded_by_reason"], shown["warnings"]
+    rows = [{"Rows": "Excluded", "Reason": EXCLUSION_REASONS[r], "Number": n} for r, n in excluded.items()]
+    rows += [{"Rows": "Kept, with a warning", "Reason": WARNING_REASONS[r], "Number": n} for r, n in warnings.items()]
     return pd.DataFrame(rows, columns=["Rows", "Reason", "Number"])

@@ -26,13 +26,22 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .accounting import RowAccounting
 from .adherence import adherence_summary, episode_adherence
 from .agencies import agency_responses, handoff_delays, handoff_summary, response_by_agency
 from .analysis import Analysis, analyse
 from .comparisons import compare_factor, share_by_target
 from .equity import available_equity_fields, equity_table
 from .learning import action_status, action_summary, training_association
-from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count, suppress_table, suppress_timeliness, timeliness_spec
+from .suppression import (
+    DEFAULT_POLICY,
+    SuppressionPolicy,
+    SuppressionSpec,
+    suppress_count,
+    suppress_table,
+    suppress_timeliness,
+    timeliness_spec,
+)
 from .timeliness import compliance_table, timeliness_summary
 
 Audience = Literal["internal", "external", "partners"]
@@ -97,8 +106,7 @@ def build_summary(
     if external:
         quality = data["data_quality"]
         quality.pop("unknown_values")  # local spellings to fix in the profile: an internal matter
-        for section in ("excluded_by_reason", "warnings"):
-            quality[section] = {k: suppress_count(v, policy) for k, v in quality[section].items()}
+        quality.update(external_data_quality(analysis.accounting, policy))
     timeliness = timeliness_summary(episodes)
     data["timeliness"] = suppress_timeliness(timeliness, policy) if external else timeliness
     near_misses = int((episodes["outcome"] == "near_miss").sum())
@@ -131,7 +139,8 @@ def build_summary(
             row["check"]: {"checked": row["checked"], "passed": row["passed"], "passed_pct": row["passed_pct"]}
             for _, row in tables["adherence"].iterrows()
         }
-        data["step_log"] = analysis.steps.to_dict()
+        if not external:
+            data["step_log"] = analysis.steps.to_dict()
     responses = agency_responses(episodes, steps)
     agency_table = response_by_agency(responses, analysis.pathway)
     tables["agency_response"] = suppress_simple(
@@ -161,7 +170,28 @@ def build_summary(
     if not external:
         tables["excluded_rows"] = analysis.accounting.excluded
         tables["warnings"] = analysis.accounting.warnings
-    return Summary(data, tables)
+    return Summary(_jsonable(data), tables)
+
+
+def external_data_quality(accounting: RowAccounting, policy: SuppressionPolicy = DEFAULT_POLICY) -> dict[str, Any]:
+    """Row counts for external readers: small counts hidden, and hidden reasons protected.
+
+    The excluded rows add up to ``rows_excluded`` and ``rows_read = rows_analysed +
+    rows_excluded``, so the reasons are suppressed as a table with a total row: a single
+    hidden reason gets a partner hidden too (or the total), as in every other table.
+    """
+    excluded = accounting.excluded_by_reason()
+    table = pd.DataFrame({"rows": [*excluded.values(), accounting.rows_excluded]}, index=[*excluded, "__total__"])
+    spec = SuppressionSpec(counts=("rows",))
+    shown = suppress_table(table, spec, policy, total_row="__total__")["rows"]
+    total = shown.loc["__total__"]
+    return {
+        "rows_read": suppress_count(accounting.rows_read, policy),
+        "rows_analysed": accounting.rows_analysed if total != policy.marker else policy.marker,
+        "rows_excluded": total,
+        "excluded_by_reason": {reason: shown.loc[reason] for reason in excluded},
+        "warnings": {k: suppress_count(v, policy) for k, v in accounting.warnings_by_reason().items()},
+    }
 
 
 def _comparisons(analysis: Analysis, external: bool, policy: SuppressionPolicy) -> dict[str, Any]:
