@@ -26,7 +26,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import MappingError
 from .schema import DATETIME_FIELDS, FIELDS, LIST_FIELDS, REQUIRED_FIELDS
@@ -155,12 +162,11 @@ class MappingProfile(BaseModel):
                 raise ValueError(
                     f"'{field}' is not a canonical field; choose from {', '.join(FIELDS)}"
                 )
-            if isinstance(local, list):
-                if field not in DATETIME_FIELDS or len(local) != 2:
-                    raise ValueError(
-                        f"'{field}' takes one column name"
-                        + (" or [date column, time column]" if field in DATETIME_FIELDS else "")
-                    )
+            if isinstance(local, list) and (field not in DATETIME_FIELDS or len(local) != 2):
+                raise ValueError(
+                    f"'{field}' takes one column name"
+                    + (" or [date column, time column]" if field in DATETIME_FIELDS else "")
+                )
         missing = [f for f in REQUIRED_FIELDS if f not in columns]
         if missing:
             raise ValueError(f"required field(s) {', '.join(missing)} must be mapped to a column")
@@ -253,11 +259,16 @@ def read_mapping(path: str | Path) -> MappingProfile:
     MappingError
         One sentence naming the bad key and what to do.
     """
-    data = _read_yaml(Path(path), "mapping profile", MappingError)
+    return read_validated(Path(path), "mapping profile", MappingProfile, MappingError)
+
+
+def read_validated(path: Path, what: str, model: type[BaseModel], error: type[Exception]):
+    """Read a YAML settings file into ``model``, turning problems into one-sentence ``error``s."""
+    data = _read_yaml(path, what, error)
     try:
-        return MappingProfile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(describe_validation_error(Path(path), exc, data)) from None
+        raise error(describe_validation_error(path, exc, data)) from None
 
 
 def _read_yaml(path: Path, what: str, error: type[Exception]) -> dict:

@@ -12,10 +12,17 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    field_validator,
+    model_validator,
+)
 
 from .errors import PathwayError
-from .mapping import _read_yaml, describe_validation_error
+from .mapping import read_validated
 from .schema import AGENCIES, TRIGGERS
 
 Nation = Literal["england-and-wales", "scotland", "northern-ireland"]
@@ -173,8 +180,4 @@ def read_pathway(path: str | Path) -> Pathway:
     PathwayError
         One sentence naming the bad key and what to do.
     """
-    data = _read_yaml(Path(path), "pathway file", PathwayError)
-    try:
-        return Pathway.model_validate(data)
-    except ValidationError as exc:
-        raise PathwayError(describe_validation_error(Path(path), exc, data)) from None
+    return read_validated(Path(path), "pathway file", Pathway, PathwayError)
