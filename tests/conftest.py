@@ -77,6 +77,19 @@ def truth() -> dict:
 
 
 @pytest.fixture(scope="session")
+def sample(truth):
+    """The shipped sample, whole period, with every log, analysed once per test run."""
+    from escalation_analysis.analysis import analyse
+
+    return analyse(
+        SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
+        truth["period"]["start"], truth["period"]["end"],
+        steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv", training=SAMPLE / "training.csv",
+        key=TEST_KEY,
+    )
+
+
+@pytest.fixture(scope="session")
 def sample_csv() -> LoadedExport:
     """The shipped CSV sample, loaded once for the session (with a fixed test key)."""
     return load_export(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", key=TEST_KEY)

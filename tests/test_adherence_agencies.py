@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import SAMPLE, TEST_KEY
+from conftest import TEST_KEY
 
 from escalation_analysis.adherence import (
     CHECKS,
@@ -46,17 +46,6 @@ def tiny():
     T-002 imminent risk in hours, T-003 loss of contact out of hours, never escalated."""
     return analyse(FIXTURES / "tiny_export.csv", FIXTURES / "tiny_mapping.yaml", FIXTURES / "tiny_pathway.yaml",
                    "2025-03-01", "2025-04-30", key=TEST_KEY)
-
-
-@pytest.fixture(scope="module")
-def sample(truth, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ESCALATION_ANALYSIS_KEY_FILE", str(tmp_path_factory.mktemp("key") / "pseudonym.key"))
-        mp.delenv("ESCALATION_ANALYSIS_KEY", raising=False)
-        return analyse(
-            SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
-            truth["period"]["start"], truth["period"]["end"], steps=SAMPLE / "steps.csv", key=TEST_KEY,
-        )
 
 
 @pytest.fixture(scope="module")

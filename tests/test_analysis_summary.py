@@ -165,19 +165,6 @@ def test_external_summary_of_a_tiny_export_hides_every_small_count(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def sample(truth, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ESCALATION_ANALYSIS_KEY_FILE", str(tmp_path_factory.mktemp("key") / "pseudonym.key"))
-        mp.delenv("ESCALATION_ANALYSIS_KEY", raising=False)
-        return analyse(
-            SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
-            truth["period"]["start"], truth["period"]["end"],
-            steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv", training=SAMPLE / "training.csv",
-            key=TEST_KEY,
-        )
-
-
-@pytest.fixture(scope="module")
 def internal(sample):
     return build_summary(sample, audience="internal")
 

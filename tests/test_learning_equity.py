@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import SAMPLE, TEST_KEY
+from conftest import TEST_KEY
 
 from escalation_analysis.analysis import analyse
 from escalation_analysis.equity import EQUITY_FIELDS, available_equity_fields, equity_table
@@ -32,18 +32,6 @@ def tiny():
     target), T-002 and T-003 by Ann Other on 01/04/2025 (late) and 18/04/2025 (not escalated)."""
     return analyse(FIXTURES / "tiny_export.csv", FIXTURES / "tiny_mapping.yaml", FIXTURES / "tiny_pathway.yaml",
                    "2025-03-01", "2025-04-30", key=TEST_KEY)
-
-
-@pytest.fixture(scope="module")
-def sample(truth, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ESCALATION_ANALYSIS_KEY_FILE", str(tmp_path_factory.mktemp("key") / "pseudonym.key"))
-        mp.delenv("ESCALATION_ANALYSIS_KEY", raising=False)
-        return analyse(
-            SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
-            truth["period"]["start"], truth["period"]["end"],
-            actions=SAMPLE / "learning_actions.csv", training=SAMPLE / "training.csv", key=TEST_KEY,
-        )
 
 
 def training_log(tiny, *rows: tuple[str, str, str]) -> pd.DataFrame:

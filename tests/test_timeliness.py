@@ -70,18 +70,6 @@ def by_ref(tiny) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def sample(truth, tmp_path_factory):
-    """The shipped sample, whole period, analysed once for this module."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ESCALATION_ANALYSIS_KEY_FILE", str(tmp_path_factory.mktemp("key") / "pseudonym.key"))
-        mp.delenv("ESCALATION_ANALYSIS_KEY", raising=False)
-        return analyse(
-            SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
-            truth["period"]["start"], truth["period"]["end"], key=TEST_KEY,
-        )
-
-
-@pytest.fixture(scope="module")
 def sample_pathway():
     return read_pathway(SAMPLE / "pathway.yaml")
 

@@ -7,10 +7,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLE, TEST_KEY
 
 from escalation_analysis.adherence import episode_adherence
-from escalation_analysis.analysis import analyse
 from escalation_analysis.near_miss import (
     THEMES,
     WEEKDAY_NAMES,
@@ -32,17 +30,6 @@ from escalation_analysis.trends import (
 )
 
 Q3_MONTHS = ["2025-10", "2025-11", "2025-12"]
-
-
-@pytest.fixture(scope="module")
-def sample(truth, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ESCALATION_ANALYSIS_KEY_FILE", str(tmp_path_factory.mktemp("key") / "pseudonym.key"))
-        mp.delenv("ESCALATION_ANALYSIS_KEY", raising=False)
-        return analyse(
-            SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
-            truth["period"]["start"], truth["period"]["end"], steps=SAMPLE / "steps.csv", key=TEST_KEY,
-        )
 
 
 @pytest.fixture(scope="module")
