@@ -91,6 +91,151 @@ REGISTER: dict[str, Definition] = {
         Definition("suppression", "Small numbers", "Counts from 1 to 7 are shown as * in external and partner "
                    "reports, with further cells hidden so they cannot be worked out from totals", "-",
                    "Percentages and medians built on hidden counts are not shown."),
+        # Timeliness tables (tables/timeliness_*.csv): the parts that add up to the episodes.
+        Definition("escalated", "Escalated", "Episodes with an escalation date and time recorded", "-",
+                   "Episodes = escalated + no escalation recorded."),
+        Definition("escalated_late", "Escalated late", "Episodes escalated after the pathway's target for the "
+                   "trigger and band", "-"),
+        Definition("not_within_target", "Not escalated within target", "Episodes escalated late plus episodes "
+                   "with no escalation recorded", "-", "Episodes = within target + not within target."),
+        Definition("ci95_low_pct", "95% confidence interval: lower end (%)", "Lower end of the Wilson score "
+                   "interval of the percentage beside it", "As for that percentage"),
+        Definition("ci95_high_pct", "95% confidence interval: upper end (%)", "Upper end of the Wilson score "
+                   "interval of the percentage beside it", "As for that percentage"),
+        Definition("target_minutes", "Target (minutes)", "The pathway's target: the longest time from risk "
+                   "identified to first contact for the trigger and band, or, for an agency, the longest time "
+                   "from contact to its response", "-",
+                   "From triggers: target_minutes and response_targets_minutes in the pathway file. The trigger "
+                   "'other' uses the strictest target when the pathway gives it none."),
+        Definition("share_escalated_pct", "Share escalated by the target time (%)",
+                   "Kaplan-Meier estimate of the percentage escalated by the trigger's target time",
+                   "All episodes of the trigger and band; those not (yet) escalated count as censored",
+                   "The same measure as time_to_escalation, per trigger, band and group."),
+        # Breakdowns: how episodes are grouped.
+        Definition("ooh_sub_band", "In hours and out-of-hours periods", "Each episode's band, with out of hours "
+                   "split into weekday evening or night (a working day, outside the in-hours window), weekend, "
+                   "and bank holiday of the pathway's nation", "-"),
+        Definition("quarter", "Quarter", "NHS financial quarter of the date risk was identified: Q1 April to June, "
+                   "Q2 July to September, Q3 October to December, Q4 January to March", "-",
+                   "Written like 2025/26 Q3."),
+        Definition("month", "Month", "Calendar month of the date risk was identified (pathway's time zone)", "-"),
+        Definition("handoff", "Hand-off", "Minutes from one contact to the next contact in the same episode, "
+                   "by pair of agencies (e.g. duty senior to crisis team)", "Consecutive contacts in the step log"),
+        # Comparisons (summary.json "comparisons"): the first group is in hours / accompanied staff,
+        # the second out of hours / lone workers.
+        Definition("p_value", "p-value", "The chance of seeing a difference at least this large if there were "
+                   "no real difference between the two groups", "-",
+                   "From the test named beside it. Below 0.05 is worded as unlikely to be chance; small groups "
+                   "are worded as too small to judge."),
+        Definition("difference_pp", "Difference (percentage points)", "Percentage within target in the second "
+                   "group minus the percentage in the first", "-",
+                   "First group: in hours, or accompanied staff; second: out of hours, or lone workers. "
+                   "The wording gives a Newcombe 95% interval."),
+        Definition("relative_risk", "Relative risk", "Proportion within target in the second group",
+                   "Proportion within target in the first group", "Below 1: the second group does worse."),
+        Definition("odds_ratio", "Odds ratio", "Odds of being within target in the second group",
+                   "Odds of being within target in the first group"),
+        Definition("median_difference_minutes", "Difference in median delay (minutes)", "Median delay to "
+                   "escalate in the second group minus the median in the first", "Episodes with an escalation "
+                   "recorded"),
+        Definition("median_ratio", "Ratio of median delays", "Median delay to escalate in the second group",
+                   "Median delay to escalate in the first group", "Episodes with an escalation recorded."),
+        Definition("rank_biserial", "Rank-biserial correlation", "How often a delay picked at random from the "
+                   "second group is longer than one from the first, on a scale from -1 to 1", "-",
+                   "0: neither is typically longer; positive: the second group's delays tend to be longer. "
+                   "From the Mann-Whitney test."),
+        Definition("hazard_ratio", "Hazard ratio", "Rate at which episodes in the second group were being "
+                   "escalated at any moment", "The same rate in the first group",
+                   "Below 1: the second group is escalated more slowly. Log-rank estimate; episodes not yet "
+                   "escalated count as censored."),
+        Definition("median_minutes_a", "Median time to escalate, first group (minutes)", "Minutes by which half "
+                   "of the first group's episodes were escalated (Kaplan-Meier)",
+                   "All episodes in the group, not yet escalated censored"),
+        Definition("median_minutes_b", "Median time to escalate, second group (minutes)", "Minutes by which "
+                   "half of the second group's episodes were escalated (Kaplan-Meier)",
+                   "All episodes in the group, not yet escalated censored"),
+        # Pathway adherence (summary.json "adherence", tables/adherence.csv).
+        Definition("checked", "Episodes checked", "Episodes where the check could be made", "-",
+                   "The step checks need the episode in the step log; approvals and information need those "
+                   "columns filled in. Episodes that cannot be checked are not counted as failures."),
+        Definition("passed", "Episodes passing", "Episodes checked that passed the check", "-"),
+        Definition("passed_pct", "Passing (%)", "Episodes passing", "Episodes checked",
+                   "Tables add a Wilson 95% interval."),
+        Definition("first_contact_correct", "First contact as the pathway expects", "Episodes whose first "
+                   "contact in the step log is the pathway's first step for the trigger and band",
+                   "Episodes in the step log"),
+        Definition("in_order", "Steps in the expected order", "Episodes whose expected steps, of those that "
+                   "happened, happened in the pathway's order", "Episodes in the step log"),
+        Definition("no_steps_skipped", "No expected step skipped", "Episodes where every expected step for the "
+                   "trigger and band appears in the step log", "Episodes in the step log"),
+        Definition("approvals_within_limit", "Approvals within the limit", "Episodes with no more approvals "
+                   "before action than the pathway's max_approvals_before_action",
+                   "Episodes with approvals recorded"),
+        Definition("information_complete", "Required information shared", "Episodes where every item of the "
+                   "pathway's required_information was recorded as shared",
+                   "Episodes with information shared recorded"),
+        Definition("adherent", "All checks passed", "Episodes passing every check that could be made",
+                   "Episodes where at least one check could be made"),
+        # Multi-agency response (summary.json "multi_agency", tables/agency_response.csv, handoffs.csv).
+        Definition("contacts", "Contacts", "Agencies contacted, once per episode and agency (the first contact)",
+                   "-", "From the step log; without one, the first agency in the export's escalated-to column "
+                   "and its escalation time."),
+        Definition("responses_recorded", "Responses recorded", "Contacts with a response from that agency "
+                   "recorded at or after the contact", "-"),
+        Definition("median_minutes", "Median minutes", "Middle value of the minutes from contact to the agency's "
+                   "response (or, for hand-offs, from one contact to the next)",
+                   "Contacts with a recorded response (hand-offs: consecutive contacts)"),
+        Definition("p90_minutes", "90th percentile minutes", "The time that 90% of responses (or hand-offs) were "
+                   "within", "Contacts with a recorded response (hand-offs: consecutive contacts)"),
+        # Learning actions (summary.json "learning_actions", tables/learning_actions.csv).
+        Definition("total", "Learning actions raised", "Actions in the learning-actions log raised by the end "
+                   "of the period", "-", "Actions with no raised date are counted."),
+        Definition("linked_to_episodes", "Actions linked to episodes", "Actions whose linked incident is an "
+                   "episode analysed in the period", "-"),
+        Definition("open", "Open actions", "Actions whose status is open (for example Open, In progress, Not "
+                   "started)", "-", "Status is the log's current status."),
+        Definition("closed", "Closed actions", "Actions whose status is closed (for example Completed, Done)", "-",
+                   "Status is the log's current status."),
+        Definition("overdue", "Overdue actions", "Open actions due before the end of the period", "-",
+                   "The same count as overdue_actions."),
+        Definition("days_overdue", "Days overdue", "Days from an overdue action's due date to the end of the "
+                   "period", "-"),
+        # Near-miss review.
+        Definition("late", "Late or missed", "Episodes not escalated within target, including those with no "
+                   "escalation recorded", "-"),
+        Definition("late_pct", "Late or missed (%)", "Episodes late or missed", "Episodes in the group"),
+        Definition("barrier_frequency", "Barriers met", "Episodes where staff recorded the barrier (each "
+                   "episode counted once per barrier)", "Episodes in the group",
+                   "Barriers are free-text list items as recorded; spelling variants count separately."),
+        Definition("repeat_episodes", "Service users with repeated episodes", "Service users (pseudonymised) with "
+                   "three or more episodes in the period", "-", "Internal reports only."),
+        Definition("spc", "Statistical process control (SPC) charts", "Monthly within-target percentage "
+                   "(p-chart, limits per month) and monthly median delay (XmR chart: mean plus or minus 2.66 "
+                   "times the mean moving range)", "-",
+                   "Making Data Count rules: a point beyond the limits, a run of 7 on one side of the mean, a "
+                   "trend of 7, two of three points beyond the near limits."),
+        Definition("funnel", "Funnel plot", "Each team's within-target percentage plotted against its number of "
+                   "episodes, with 95% and 99.8% limits around the service's overall percentage",
+                   "Teams with at least 5 episodes", "Allows for team size: small teams vary more by chance. "
+                   "'Not recorded' is never a team."),
+        # Data quality (summary.json "data_quality", and each optional log's "step_log").
+        Definition("rows_read", "Rows read", "Data rows in the file (the header row is not counted)", "-",
+                   "Rows read = rows analysed + rows excluded."),
+        Definition("rows_analysed", "Rows analysed", "Rows read minus rows excluded", "-"),
+        Definition("rows_excluded", "Rows excluded", "Rows left out, each with one reason (the first that "
+                   "applies), including rows outside the period", "-"),
+        Definition("rows_used", "Log rows used", "Rows of an optional log (such as the step log) that could be "
+                   "used", "Rows read from that log", "Unusable rows are counted by reason."),
+        Definition("excluded_by_reason", "Rows excluded, by reason", "Excluded rows counted by their reason", "-",
+                   "The reasons are listed in docs/definitions.md."),
+        Definition("warnings", "Warnings", "Rows kept but flagged for a look, counted by reason", "-",
+                   "A row may have several warnings."),
+        Definition("unknown_values", "Values not in the mapping profile", "Local values that matched nothing in "
+                   "the mapping profile or the common spellings, by field", "-",
+                   "Internal only: add them under 'values:' in the mapping profile."),
+        Definition("first_rows", "First rows with each problem", "Spreadsheet row numbers (the header is row 1) "
+                   "of the first five rows for each exclusion or warning", "-",
+                   "Internal only, to find and fix the rows in the export."),
     )
 }
 

@@ -38,7 +38,7 @@ NAME_PATTERNS: dict[str, list[str]] = {
     "lone_worker": [r"lone", r"alone", r"worked alone"],
     "escalated_to": [r"escalated to", r"contacted", r"agenc", r"referred to"],
     "barriers": [r"barrier", r"delay reason", r"obstacle", r"reason for delay"],
-    "information_shared": [r"information", r"info shared", r"shared"],
+    "information_shared": [r"information", r"info shared", r"info\w* (passed|given|provided)", r"shared"],
     "approvals_before_action": [r"approval", r"sign.?off", r"authoris"],
     "description": [r"description", r"details", r"narrative", r"inc notes", r"what happened", r"notes"],
     "service_user_id": [r"nhs ?(no|number)", r"patient", r"service user", r"client", r"^mrn", r"hospital number"],
@@ -234,7 +234,9 @@ def render_profile(draft: Draft) -> str:
         for field_name, mapping in draft.values.items():
             choices = FIELDS[field_name].categories or ("true", "false")
             guessed = any(guess is not None for guess in mapping.values())
-            lines.append(f"  {field_name}:" + ("" if guessed else " {}"))
+            lines.append(f"  {field_name}:")
+            if not guessed:  # a section of comments only would read as blank, and '{}' breaks once filled in
+                lines.append("    <<: {}   # keeps this section valid while every line below is a TODO; leave it")
             for local, guess in mapping.items():
                 if guess is None:
                     lines.append(f"    # {_quote(local)}: TODO   # one of {', '.join(map(str, choices))}")
