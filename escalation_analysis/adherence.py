@@ -17,9 +17,12 @@ marked ``no_steps_recorded`` and left out of the step checks (not counted as fai
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
+from .labels import VALUES
 from .pathway import Pathway
 from .schema import TRIGGERS
 from .statistics import wilson_interval
@@ -94,12 +97,12 @@ def episode_adherence(prepared: pd.DataFrame, steps: pd.DataFrame | None, pathwa
     episodes["approvals_before_action"] = approvals
     episodes["approvals_within_limit"] = (approvals <= pathway.max_approvals_before_action).astype("boolean")
 
-    required = list(pathway.required_information)
+    required = [_item_key(r) for r in pathway.required_information]
     if required and prepared["information_shared"].notna().any():
         shared = prepared["information_shared"]
         lengths = shared.list.len().fillna(0).astype(int).to_numpy()
         owner = np.repeat(np.arange(len(prepared)), lengths)
-        items = pd.Series(shared.list.flatten().to_numpy(), dtype="str")
+        items = _item_keys(pd.Series(shared.list.flatten().to_numpy(), dtype="str"))
         hits = pd.DataFrame({"owner": owner, "item": items})
         hits = hits[hits["item"].isin(required)].drop_duplicates()
         shared_count = np.bincount(hits["owner"].to_numpy(), minlength=len(prepared))
@@ -117,24 +120,33 @@ def episode_adherence(prepared: pd.DataFrame, steps: pd.DataFrame | None, pathwa
     return episodes.drop(columns=["n_expected"])
 
 
+def _item_key(text: str) -> str:
+    """'Risk summary', 'risk-summary' and 'risk_summary' are the same information item."""
+    return re.sub(r"[\s\-_]+", "_", text.strip().casefold())
+
+
+def _item_keys(items: pd.Series) -> pd.Series:
+    return items.str.strip().str.casefold().str.replace(r"[\s_-]+", "_", regex=True)
+
+
 def adherence_summary(adherence: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Share of episodes passing each check (of those where it could be checked), with Wilson CIs.
 
     Returns one row per (group, check): ``check``, ``checked`` (denominator), ``passed``,
     ``passed_pct``, ``ci95_low_pct``, ``ci95_high_pct``.
     """
-    columns = list(CHECKS) + ["adherent"]
+    columns = [*list(CHECKS), "adherent"]
     keys = [by] if by else []
     long = adherence[keys + columns].melt(id_vars=keys, var_name="check", value_name="passed")
     long = long.dropna(subset=["passed"])
     long["passed"] = long["passed"].astype(int)
-    table = long.groupby(keys + ["check"], sort=False, observed=True)["passed"].agg(checked="size", passed="sum").reset_index()
+    table = long.groupby([*keys, "check"], sort=False, observed=True)["passed"].agg(checked="size", passed="sum").reset_index()
     low, high = wilson_interval(table["passed"].to_numpy(), table["checked"].to_numpy())
     table["passed_pct"] = 100 * table["passed"] / table["checked"]
     table["ci95_low_pct"] = 100 * np.asarray(low)
     table["ci95_high_pct"] = 100 * np.asarray(high)
     order = {c: i for i, c in enumerate(columns)}
-    return table.sort_values(keys + ["check"], key=lambda s: s.map(order) if s.name == "check" else s, ignore_index=True)
+    return table.sort_values([*keys, "check"], key=lambda s: s.map(order) if s.name == "check" else s, ignore_index=True)
 
 
 def route_variants(adherence: pd.DataFrame, steps: pd.DataFrame | None, top: int = 10) -> pd.DataFrame:
@@ -145,6 +157,7 @@ def route_variants(adherence: pd.DataFrame, steps: pd.DataFrame | None, top: int
     contacts = contacts[contacts["incident_id"].isin(adherence["incident_id"])]
     position = contacts.groupby("incident_id").cumcount()
     wide = contacts.assign(position=position).pivot(index="incident_id", columns="position", values="agency")
+    wide = wide.replace(VALUES)
     route = wide[0].astype("str")
     for column in wide.columns[1:]:
         route = route + (" → " + wide[column].astype("str")).fillna("")

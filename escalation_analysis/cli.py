@@ -194,7 +194,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _print_result(result) -> None:
     made = [result.html.name] + ([result.pdf.name] if result.pdf else []) + ["summary.json", "tables/"]
-    print(f"{result.out_dir}: {', '.join(made)} ({result.figures} charts).")
+    charts = f"{result.figures} chart{'' if result.figures == 1 else 's'}"
+    print(f"{result.out_dir}: {', '.join(made)} ({charts}).")
     if result.pdf_note:
         print(result.pdf_note)
 

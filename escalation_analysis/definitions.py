@@ -246,3 +246,11 @@ def register_table(names: list[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(
         [{"Measure": d.label, "Counted": d.numerator, "Out of": d.denominator, "Notes": d.notes} for d in entries]
     )
+
+
+CONTRACT_MONITORING = (
+    "n", "within_target_pct", "ci95_pct", "not_escalated", "median_delay_minutes", "p90_delay_minutes",
+    "band", "compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct",
+    "crisis_team_response_pct", "overdue_actions", "near_misses", "multi_agency", "data_quality", "suppression",
+)
+"""The register entries behind the contract-monitoring report, for its appendix."""

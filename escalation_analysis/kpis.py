@@ -134,8 +134,12 @@ def kpi_table(analysis: Analysis, targets: Targets = Targets(), policy: Suppress
                 row.update(this_period="*" if denominator is None else None, change=None, target_met=None)
             if prev_small:
                 row.update(previous_period="*" if denominator is None else None, change=None)
+        if denominator is None and not key.endswith("minutes"):  # counts read as whole numbers
+            for column in ("this_period", "previous_period", "change"):
+                if isinstance(row[column], float) and not np.isnan(row[column]):
+                    row[column] = int(row[column])
         rows.append(row)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).astype({"this_period": object, "previous_period": object, "change": object})
     table.attrs["period"] = (analysis.start, analysis.end)
     table.attrs["previous_period"] = (prev_start, prev_end)
     return table

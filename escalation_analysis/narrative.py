@@ -42,7 +42,7 @@ def headline(analysis: Analysis, *, external: bool = False, policy: SuppressionP
     not_escalated = int((~episodes["escalated"]).sum())
     near = int((episodes["outcome"] == "near_miss").sum())
     return markdown_text(
-        "Between {period}, **{n}** escalation episodes were analysed. **{pct}%** were escalated within "
+        "From {period}, **{n}** escalation episodes were analysed. **{pct}%** were escalated within "
         "the pathway's target (95% confidence interval {low}% to {high}%). {not_escalated} had no "
         "escalation recorded at all. {near} were recorded as near misses.",
         period=period_text(analysis.start, analysis.end),

@@ -8,6 +8,7 @@ error names the bad key, e.g. ``triggers.imminent_risk.target_minutes.out_of_hou
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,8 @@ from pydantic import (
 from .errors import PathwayError
 from .mapping import read_validated
 from .schema import AGENCIES, TRIGGERS
+
+logger = logging.getLogger(__name__)
 
 Nation = Literal["england-and-wales", "scotland", "northern-ireland"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -180,4 +183,7 @@ def read_pathway(path: str | Path) -> Pathway:
     PathwayError
         One sentence naming the bad key and what to do.
     """
-    return read_validated(Path(path), "pathway file", Pathway, PathwayError)
+    pathway = read_validated(Path(path), "pathway file", Pathway, PathwayError)
+    if "TODO" in pathway.model_dump_json():
+        logger.warning("The pathway file %s still has TODO values: fill them in before sending a report.", Path(path).name)
+    return pathway

@@ -134,4 +134,4 @@ display.show_table(narrative.data_quality_table(analysis, external=True), captio
 # NHS England's rule for sub-national figures (1 to 7 hidden) with secondary suppression.
 
 # %%
-display.show_table(definitions.register_table(), caption="Definitions register")
+display.show_table(definitions.register_table(list(definitions.CONTRACT_MONITORING)), caption="Definitions")

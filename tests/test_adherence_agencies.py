@@ -123,7 +123,7 @@ class TestAdherenceByHand:
     def test_route_variants_show_the_routes_taken(self, tiny):
         result = episode_adherence(tiny.episodes, step_log(*TINY_STEPS), tiny.pathway)
         routes = route_variants(result, step_log(*TINY_STEPS)).set_index("route")["episodes"]
-        assert routes.to_dict() == {"crisis_team": 1, "crisis_team → duty_senior": 1}
+        assert routes.to_dict() == {"crisis team": 1, "crisis team → duty senior": 1}  # reader-facing words
 
 
 # ---------------------------------------------------------------------------------------------
