@@ -35,13 +35,15 @@ class LoadedLog:
     frame: pd.DataFrame
     rows_read: int
     excluded: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_used(self) -> int:
         return len(self.frame)
 
     def to_dict(self) -> dict:
-        return {"rows_read": self.rows_read, "rows_used": self.rows_used, "excluded_by_reason": self.excluded}
+        return {"rows_read": self.rows_read, "rows_used": self.rows_used, "excluded_by_reason": self.excluded,
+                "warnings": self.warnings}
 
 
 def _cells(path: str | Path, profile: MappingProfile, log: LogMapping, name: str) -> tuple[pd.DataFrame, int]:
@@ -77,7 +79,7 @@ def load_step_log(path: str | Path, profile: MappingProfile) -> LoadedLog:
     at = datetimes.localise(_dates(cells["at"], profile), profile.timezone).instants
     agency, agency_unknown = map_values(cells["agency"], "escalated_to", profile.value_map("escalated_to"))
     agency = agency.where(~agency_unknown, "other")
-    step, _ = map_values(cells["step"], "step", profile.step_log.value_map("step"))
+    step, step_unknown = map_values(cells["step"], "step", profile.step_log.value_map("step"))
     step = step.fillna("contacted")  # a log without a step column lists contacts only
     reasons = {
         "missing_incident_id": cells["incident_id"].isna(),
@@ -89,6 +91,10 @@ def load_step_log(path: str | Path, profile: MappingProfile) -> LoadedLog:
     )
     log = _account(frame, rows_read, reasons)
     log.frame = log.frame.sort_values(["incident_id", "at"], kind="stable", ignore_index=True)
+    if step_unknown.any():  # read as contacts, but say so: add the wording under step_log.values
+        log.warnings["unknown_step_read_as_contact"] = int(step_unknown.sum())
+    if agency_unknown.any():
+        log.warnings["unknown_agency_read_as_other"] = int(agency_unknown.sum())
     return log
 
 

@@ -78,11 +78,15 @@ def sensitive_values(export: str | Path, profile: MappingProfile, key: bytes) ->
     return SensitiveValues(found)
 
 
-def output_texts(folder: str | Path) -> dict[str, str]:
-    """The readable text of each report output in a folder (HTML without plotly.js, PDF text)."""
+def output_texts(folder: str | Path, paths: list[Path] | None = None) -> dict[str, str]:
+    """The readable text of each report output in a folder (HTML without plotly.js, PDF text).
+
+    ``paths`` limits the reading to files a run wrote (e.g. by ``summary`` into a folder
+    that holds other things too).
+    """
     folder = Path(folder)
     texts: dict[str, str] = {}
-    for path in sorted(folder.rglob("*")):
+    for path in sorted(paths if paths is not None else folder.rglob("*")):
         if path.suffix in (".json", ".csv"):
             texts[str(path.relative_to(folder))] = path.read_text(encoding="utf-8", errors="replace")
         elif path.suffix == ".html":
@@ -121,13 +125,17 @@ def find_leaks(texts: dict[str, str], sensitive: SensitiveValues, audience: str)
     return leaks
 
 
-def check_outputs(folder: str | Path, sensitive: SensitiveValues, audience: str, *, remove: bool = True) -> None:
+def check_outputs(
+    folder: str | Path, sensitive: SensitiveValues, audience: str, *, remove: bool = True,
+    paths: list[Path] | None = None,
+) -> None:
     """Raise :class:`PrivacyError` (removing the outputs) if a forbidden value appears."""
-    leaks = find_leaks(output_texts(folder), sensitive, audience)
+    leaks = find_leaks(output_texts(folder, paths), sensitive, audience)
     if not leaks:
         return
-    if remove:
-        for name in {name for name, _ in leaks} | {"report.html", "report.pdf"}:
+    if remove:  # the leaking files, and a report's HTML and PDF made from the same run
+        names = {name for name, _ in leaks} | ({"report.html", "report.pdf"} if paths is None else set())
+        for name in names:
             (Path(folder) / name).unlink(missing_ok=True)
     where = "; ".join(sorted({f"a {kind} in {name}" for name, kind in leaks}))
     raise PrivacyError(f"The {audience} report was not published because its outputs contain {where}.")

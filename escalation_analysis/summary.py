@@ -293,6 +293,13 @@ def run_summary_command(args: argparse.Namespace) -> int:
     )
     summary = build_summary(analysis, audience=args.audience)
     written = summary.write(args.out)
+    if args.audience != "internal":
+        from .privacy import check_outputs, sensitive_values
+        from .pseudonym import load_key
+
+        folder = written[0].parent
+        check_outputs(folder, sensitive_values(args.export, analysis.profile, load_key()), args.audience,
+                      paths=written)
     overall = summary.data["timeliness"]["overall"]
     print(
         f"{analysis.accounting.rows_analysed:,} episodes analysed between {analysis.start:%d/%m/%Y} and "
