@@ -574,7 +574,7 @@ def _audit(
         if not exposed.any():
             return
         target = int(np.flatnonzero(exposed)[0])
-        partners = (system[system[:, target] != 0] != 0).any(axis=0)
+        partners = _connected_cells(system, target, unknown)
         # Only shown cells: a derived cell is never shown, so it cannot be withheld further.
         candidates = partners & ~hidden.ravel() & eligible.ravel() & ~derived_cells
         if not candidates.any():
@@ -588,6 +588,24 @@ def _audit(
         pick = np.flatnonzero(candidates)[np.argmin(v.ravel()[candidates])]
         hidden[np.unravel_index(pick, v.shape)] = True
         _settle(v, hidden, eligible, groups, column_sums=column_sums)
+
+
+def _connected_cells(system: np.ndarray, target: int, unknown: np.ndarray) -> np.ndarray:
+    """Cells in any equation reachable from ``target`` through unknown cells.
+
+    Withholding one of these can make the target unsolvable. Looking only at the target's own
+    equations misses cases where it is pinned through a derived cell (e.g. escalated late =
+    n - within target - not escalated, with not escalated fixed by a published total).
+    """
+    reached = np.zeros(system.shape[1], dtype=bool)
+    reached[target] = True
+    while True:
+        rows = (system[:, reached] != 0).any(axis=1)
+        cells = (system[rows] != 0).any(axis=0)
+        grown = reached | (cells & unknown)
+        if (grown == reached).all():
+            return cells
+        reached = grown
 
 
 def _solvable(system: np.ndarray, unknown: np.ndarray) -> np.ndarray:

@@ -102,7 +102,7 @@ class TestTrainingByHand:
         )
         analysis = analyse(FIXTURES / "tiny_export.csv", FIXTURES / "tiny_mapping.yaml", FIXTURES / "tiny_pathway.yaml",
                            "2025-03-01", "2025-04-30", training=path, key=TEST_KEY)
-        assert analysis.training.to_dict() == {"rows_read": 3, "rows_used": 2, "excluded_by_reason": {"missing_staff_id": 1}}
+        assert analysis.training.to_dict() == {"rows_read": 3, "rows_used": 2, "excluded_by_reason": {"missing_staff_id": 1}, "warnings": {}}
         assert trained_within_year(analysis.episodes, analysis.training_frame).tolist() == [True, False, False]
 
 

@@ -429,3 +429,18 @@ def test_the_attack_finds_an_unprotected_table():
     truth = [*truth, {"n": 80, "within_target": 76, "not_escalated": 0}]
     naive = [{"n": t["n"], "within_target": t["within_target"], "not_escalated": 0} for t in truth]
     assert _exposed_small_counts(truth, naive)
+
+
+def test_a_late_count_pinned_through_a_published_total_is_protected():
+    """Found by the property test: team 0's 'escalated late' (17 - 8 - 8 = 1) could be worked
+    out once its not-escalated count was recovered from the overall total and zero partners."""
+    overall = {"n": 26, "within_target": 10, "not_escalated": 8}
+    teams = {
+        "team 0": {"n": 17, "within_target": 8, "not_escalated": 8},
+        "team 1": {"n": 0, "within_target": 0, "not_escalated": 0},
+        "team 2": {"n": 2, "within_target": 1, "not_escalated": 0},
+        "team 3": {"n": 7, "within_target": 1, "not_escalated": 0},
+    }
+    out = suppress_timeliness({"overall": overall, "by_team": teams})
+    shown = [*out["by_team"].values(), out["overall"]]
+    assert _exposed_small_counts([*teams.values(), overall], shown) == []
