@@ -769,9 +769,10 @@ def run_report(
     engine_kwargs: dict[str, Any] = {}
     if kernel_name is None:
         engine_kwargs["kernel_manager_class"] = _current_interpreter_kernel_manager_class()
-        # Keep ipykernel's routine warnings (e.g. "running over TCP without encryption" on
-        # localhost) out of the terminal; real errors still show.
-        engine_kwargs["extra_arguments"] = ["--IPKernelApp.log_level=ERROR"]
+        # Keep ipykernel's routine log lines (e.g. "running over TCP without encryption" on
+        # localhost, "KeyboardInterrupt caught in kernel" at shutdown) out of the terminal. A
+        # failing cell is still reported, from the executed notebook, with its cell number.
+        engine_kwargs["extra_arguments"] = ["--IPKernelApp.log_level=CRITICAL"]
         run_kernel, language = "python3", "python"
     else:
         run_kernel, language = kernel_name, None

@@ -14,6 +14,7 @@ clear sentence, before any kernel starts), runs the notebook through
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -127,14 +128,37 @@ def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf
     kind = _kind(kind_name)
     key = load_key()
     analysis = inputs.analyse(key)  # fails fast, in one sentence, on bad inputs
+    parameters = _notebook_parameters(kind, inputs, key)
+    if kind.name == "supervision":
+        _check_selection(analysis, parameters, inputs)
     out = Path(out_dir)
-    result = run_report(notebooks_dir() / kind.notebook, out, _notebook_parameters(kind, inputs, key),
-                        pdf=pdf, title=kind.title)
-    _finish(kind, inputs, analysis, out, key)
+    result = run_report(notebooks_dir() / kind.notebook, out, parameters, pdf=pdf, title=kind.title)
+    _finish(kind, inputs, analysis, out, key, parameters)
     return result
 
 
-def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Path, key: bytes) -> None:
+def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: ReviewInputs) -> None:
+    """A supervision pack about nobody is a mistake in --team or --staff: say so before running."""
+    from .supervision import select
+
+    team, staff = parameters["team"], parameters["staff_pseudonym"]
+    if (team or staff) and select(analysis.episodes, team=team, staff_pseudonym=staff).empty:
+        who = " and ".join(filter(None, [f"team '{team}'" if team else "", "that practitioner" if staff else ""]))
+        teams = ", ".join(sorted(analysis.episodes["team"].unique())[:20])
+        raise EscalationAnalysisError(
+            f"No episodes for {who} between {inputs.start:%d/%m/%Y} and {inputs.end:%d/%m/%Y}; write the name "
+            f"exactly as in the export (teams in this period: {teams})."
+        )
+
+
+def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Path, key: bytes,
+            parameters: dict[str, Any] | None = None) -> None:
+    """Write summary.json and tables (of the selection, for a supervision pack), then run the gate."""
+    if kind.name == "supervision" and parameters:
+        from .supervision import select
+
+        chosen = select(analysis.episodes, team=parameters["team"], staff_pseudonym=parameters["staff_pseudonym"])
+        analysis = dataclasses.replace(analysis, episodes=chosen.reset_index(drop=True))
     build_summary(analysis, report=kind.name, audience=kind.audience).write(out / "summary.json")
     check_outputs(out, sensitive_values(inputs.export, analysis.profile, key), kind.audience)
 
@@ -157,14 +181,14 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
         inputs = ReviewInputs(base.export, base.mapping, base.pathway, start, end,
                               base.steps, base.actions, base.training, options)
         target = Path(out_dir) / name
-        jobs.append(ReportJob(notebooks_dir() / kind.notebook, target,
-                              _notebook_parameters(kind, inputs, key), pdf=pdf, title=kind.title))
-        plans.append((kind, inputs, target))
+        parameters = _notebook_parameters(kind, inputs, key)
+        jobs.append(ReportJob(notebooks_dir() / kind.notebook, target, parameters, pdf=pdf, title=kind.title))
+        plans.append((kind, inputs, target, parameters))
     results = run_reports(jobs, max_workers=max_workers, progress=progress)
     analyses: dict[tuple, Analysis] = {}
-    for kind, inputs, target in plans:
+    for kind, inputs, target, parameters in plans:
         period = (inputs.start, inputs.end)
         if period not in analyses:
             analyses[period] = inputs.analyse(key)
-        _finish(kind, inputs, analyses[period], target, key)
+        _finish(kind, inputs, analyses[period], target, key, parameters)
     return results

@@ -255,3 +255,20 @@ def test_the_privacy_gate_blocks_a_leaking_report(tmp_path):
     with pytest.raises(PrivacyError, match="staff identifier"):
         check_outputs(tmp_path, sensitive, "external")
     assert not (tmp_path / "report.html").exists()
+
+
+def test_a_supervision_pack_about_nobody_is_refused_before_running(tmp_path):
+    from escalation_analysis.errors import EscalationAnalysisError
+    from escalation_analysis.reviews import ReviewInputs, run_review
+
+    inputs = ReviewInputs(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
+                          pd.Timestamp("2025-10-01").date(), pd.Timestamp("2025-12-31").date(),
+                          options={"team": "North CMHT", "staff": "Nobody Atall"})
+    with pytest.raises(EscalationAnalysisError, match="No episodes for team 'North CMHT' and that practitioner"):
+        run_review("supervision", inputs, tmp_path / "out", pdf=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_supervision_summary_describes_the_team_chosen(demo):
+    summary = json.loads((demo / "supervision" / "summary.json").read_text())
+    assert list(summary["timeliness"]["by_team"]) == ["Riverside CMHT"]
