@@ -66,9 +66,10 @@ def _child(code: str, *args: str) -> dict:
     return eval(result.stdout.strip().splitlines()[-1], {})  # our own child's dict literal
 
 
-def generate(rows: int) -> Path:
-    """The export for a size, generated once and cached."""
+def generate(rows: int) -> tuple[Path, dict | None]:
+    """The export for a size, generated once and cached (with the generator's figures when made now)."""
     folder = DATA / f"{rows}"
+    info = None
     if not (folder / "incidents.csv").is_file():
         print(f"generating {rows:,} rows ...", flush=True)
         t = time.perf_counter()
@@ -78,12 +79,13 @@ def generate(rows: int) -> Path:
             "print({'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})"
         )
         info = _child(code, str(folder), str(rows))
-        print(f"  generated in {time.perf_counter() - t:.1f} s, peak {info['peak_rss_mb']:,.0f} MB", flush=True)
-    return folder
+        info["seconds"] = time.perf_counter() - t
+        print(f"  generated in {info['seconds']:.1f} s, peak {info['peak_rss_mb']:,.0f} MB", flush=True)
+    return folder, info
 
 
 def measure(rows: int, repeats: int) -> dict:
-    folder = generate(rows)
+    folder, generated = generate(rows)
     export = str(folder / "incidents.csv")
     reads = [_child(_READ, export) for _ in range(repeats)]
     pipelines = [_child(_PIPELINE, export, str(folder / "mapping.yaml"), str(folder / "pathway.yaml")) for _ in range(repeats)]
@@ -101,7 +103,11 @@ def measure(rows: int, repeats: int) -> dict:
         "pipeline_peak_rss_mb": pipeline["peak_rss_mb"],
         "rows_analysed": pipeline["rows_analysed"],
         "rows_excluded": pipeline["rows_excluded"],
+        "load_average_1min": os.getloadavg()[0],  # other work on the machine makes both measures noisy
     }
+    if generated is not None:
+        result["generator_seconds"] = generated["seconds"]
+        result["generator_peak_rss_mb"] = generated["peak_rss_mb"]
     print(
         f"{rows:>12,} rows: read {read['seconds']:.2f} s, pipeline {pipeline['seconds']:.2f} s "
         f"(ratio {result['ratio_pipeline_to_read']:.2f}), {result['rows_per_second']:,.0f} rows/s, "

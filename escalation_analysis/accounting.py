@@ -8,6 +8,7 @@ flag rows that are kept but need a look; a row may carry several.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,22 +63,30 @@ def make_issues(
     incident_ids: pd.Series,
     reason: str,
     field: str | None,
-    detail: str | pd.Series,
+    detail: str | pd.Series | Callable[[np.ndarray], pd.Series],
 ) -> pd.DataFrame:
-    """Issue records for the rows where ``mask`` is true (vectorised, no loops)."""
+    """Issue records for the rows where ``mask`` is true (vectorised, no loops).
+
+    ``detail`` is one text for every record, a Series aligned with ``mask``, or a function
+    of the flagged positions returning their details: with a million rows and a handful
+    flagged, only those few details are ever written.
+    """
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return empty_issues()
-    details = detail[mask] if isinstance(detail, pd.Series) else detail
+    positions = np.flatnonzero(mask)
+    if callable(detail):
+        detail = pd.Series(np.asarray(detail(positions), dtype=object), dtype="str")
+    elif isinstance(detail, pd.Series):
+        detail = pd.Series(np.asarray(detail.iloc[positions], dtype=object), dtype="str")
+    ids = incident_ids.iloc[positions] if isinstance(incident_ids, pd.Series) else np.asarray(incident_ids)[positions]
     return pd.DataFrame(
         {
-            "row": np.asarray(rows)[mask].astype("int64"),
-            "incident_id": pd.Series(np.asarray(incident_ids, dtype=object)[mask], dtype="str"),
+            "row": np.asarray(rows)[positions].astype("int64"),
+            "incident_id": pd.Series(np.asarray(ids, dtype=object), dtype="str"),
             "reason": reason,
             "field": field,
-            "detail": pd.Series(np.asarray(details, dtype=object), dtype="str")
-            if isinstance(details, pd.Series)
-            else details,
+            "detail": detail,
         }
     ).astype({"reason": "str", "field": "str", "detail": "str"})
 

@@ -21,7 +21,7 @@ from .load import load_export
 from .logs import LoadedLog, load_actions, load_step_log, load_training
 from .mapping import MappingProfile, read_mapping
 from .pathway import Pathway, read_pathway
-from .timeliness import filter_period, prepare_episodes
+from .timeliness import exclude_outside, in_period, prepare_episodes
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ class Analysis:
     @property
     def history(self) -> pd.DataFrame:
         """Prepared episodes from the start of the export to the end of the period (for trends)."""
-        day = self.all_episodes["risk_identified_at"].dt.tz_convert(self.pathway.timezone).dt.date
-        return self.all_episodes[(day <= self.end).to_numpy()].reset_index(drop=True)
+        inside = in_period(self.all_episodes, dt.date.min, self.end, self.pathway.timezone)
+        return self.all_episodes[inside].reset_index(drop=True)
 
     @property
     def steps_frame(self) -> pd.DataFrame | None:
@@ -115,13 +115,15 @@ def analyse(
     path_way = pathway if isinstance(pathway, Pathway) else read_pathway(pathway)
     loaded = load_export(export, profile, key=key)
     all_prepared = prepare_episodes(loaded.episodes, path_way)
-    in_period, accounting = filter_period(loaded.episodes, loaded.accounting, start, end, path_way.timezone)
+    inside = in_period(loaded.episodes, start, end, path_way.timezone)
+    accounting = exclude_outside(loaded.episodes, loaded.accounting, inside, start, end)
     if accounting.rows_analysed == 0:
         raise NothingUsableError(
             f"No usable episodes fall between {start:%d/%m/%Y} and {end:%d/%m/%Y} in '{Path(export).name}'; "
             "check the dates or run 'escalation-review validate'."
         )
-    prepared = all_prepared[all_prepared["row"].isin(in_period["row"])].reset_index(drop=True)
+    # (a shallow copy when the whole export is in the period: copy-on-write keeps them apart)
+    prepared = all_prepared.copy(deep=False) if inside.all() else all_prepared[inside].reset_index(drop=True)
     return Analysis(
         episodes=prepared,
         all_episodes=all_prepared,

@@ -15,6 +15,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from .schema import as_text
 from .statistics import (
     Comparison,
     compare_delays,
@@ -41,18 +42,23 @@ def time_to_escalate(prepared: pd.DataFrame, as_of: dt.date) -> tuple[np.ndarray
     return np.clip(durations, 0, None), observed
 
 
+_SURVIVAL_COLUMNS = ["risk_identified_at", "escalated", "delay_minutes"]
+"""What :func:`time_to_escalate` reads: comparisons carry only these, not whole episodes."""
+
+
 def escalation_curves(prepared: pd.DataFrame, by: str | None, as_of: dt.date) -> pd.DataFrame:
     """Kaplan-Meier curves of time to escalate, per group of column ``by`` (or overall)."""
     durations, observed = time_to_escalate(prepared, as_of)
-    groups = prepared[by].astype("str").to_numpy() if by else None
+    groups = as_text(prepared[by]) if by else None
     return kaplan_meier(durations, observed, groups)
 
 
 def share_by_target(prepared: pd.DataFrame, by: str, as_of: dt.date) -> pd.DataFrame:
     """Share escalated by the target time, read off each trigger's curve, per group."""
     rows = []
-    for trigger, subset in prepared.groupby(prepared["trigger"].astype("str"), sort=True):
-        for band, part in subset.groupby(subset["band"].astype("str")):
+    prepared = prepared[list(dict.fromkeys(["trigger", "band", "target_minutes", *_SURVIVAL_COLUMNS, *([by] if by else [])]))]
+    for trigger, subset in prepared.groupby(as_text(prepared["trigger"]), sort=True):
+        for band, part in subset.groupby(as_text(subset["band"])):
             target = float(part["target_minutes"].iloc[0])
             curves = escalation_curves(part, by, as_of)
             shares = share_escalated_by(curves, target)
@@ -66,7 +72,7 @@ def share_by_target(prepared: pd.DataFrame, by: str, as_of: dt.date) -> pd.DataF
 def compare_factor(prepared: pd.DataFrame, factor: str, as_of: dt.date) -> dict[str, Comparison]:
     """Delays, time to escalate and compliance compared across the two levels of a factor."""
     column, ref, other, ref_label, other_label = FACTORS[factor]
-    values = prepared[column].astype("str")
+    values = as_text(prepared[column])
     return _compare_masks(prepared, values == ref, values == other, ref_label, other_label, as_of)
 
 
@@ -79,10 +85,12 @@ def compare_team(prepared: pd.DataFrame, team: str, as_of: dt.date) -> dict[str,
 def _compare_masks(
     prepared: pd.DataFrame, mask_a: pd.Series, mask_b: pd.Series, label_a: str, label_b: str, as_of: dt.date
 ) -> dict[str, Comparison]:
+    prepared = prepared[["within_target", *_SURVIVAL_COLUMNS]]
     a, b = prepared[mask_a.to_numpy()], prepared[mask_b.to_numpy()]
     both = prepared[(mask_a | mask_b).to_numpy()]
     durations, observed = time_to_escalate(both, as_of)
-    group = np.where(mask_b[(mask_a | mask_b)].to_numpy(), "b", "a")
+    in_b = mask_b[(mask_a | mask_b)].to_numpy().astype(np.int8)
+    group = pd.Categorical.from_codes(in_b, categories=["a", "b"])  # "a"/"b" without a string per row
     return {
         "compliance": compare_proportions(
             int(a["within_target"].sum()), len(a), int(b["within_target"].sum()), len(b), label_a, label_b

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .timeliness import compliance_table
+from .timeliness import TimelinessTables, compliance_table
 
 EQUITY_FIELDS = ("ethnicity", "age_band", "gender")
 
 
-def equity_table(prepared: pd.DataFrame, field: str) -> pd.DataFrame:
-    """Timeliness by one equity field; blanks are grouped as "Not recorded"."""
+def equity_table(prepared: pd.DataFrame, field: str, *, tables: TimelinessTables | None = None) -> pd.DataFrame:
+    """Timeliness by one equity field; blanks are grouped as "Not recorded".
+
+    ``tables`` (built on ``prepared``) shares its sorted delays with the other tables.
+    """
     if field not in EQUITY_FIELDS:
         raise ValueError(f"field must be one of {EQUITY_FIELDS}")
-    labelled = prepared.assign(**{field: prepared[field].fillna("Not recorded")})
-    return compliance_table(labelled, field)
+    labels = pd.DataFrame({field: prepared[field].fillna("Not recorded")}, index=prepared.index)
+    if tables is None:
+        return compliance_table(prepared.assign(**{field: labels[field]}), field)
+    return tables.table(field, frame=labels)
 
 
 def available_equity_fields(prepared: pd.DataFrame) -> list[str]:

@@ -11,9 +11,12 @@ Nothing here interprets values: dates, categories and identifiers are the job of
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
+import mmap
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .errors import ExportError
@@ -82,26 +86,147 @@ def read_export(
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"The export '{path}' does not exist; check the path.")
-    data = path.read_bytes()
-    if not data.strip():
+    data = _file_bytes(path)
+    if _is_blank(data):
         raise ExportError(f"The export '{path.name}' is empty; export the data again.")
-    if data.startswith(_ZIP_MAGIC) or path.suffix.lower() in EXCEL_SUFFIXES:
-        table = _read_excel(path, data, sheet)
+    if bytes(data[:4]) == _ZIP_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES:
+        table = _read_excel(path, bytes(data), sheet)
     else:
         table = _read_csv(path, data, encoding, delimiter)
+    del data
     table.cells = _blank_to_missing(table.cells, missing_values)
     logger.info("Read %d records from %s", table.rows_read, path.name)
     return table
 
 
+def _file_bytes(path: Path) -> memoryview:
+    """The file's bytes, memory-mapped: read in place by the CSV parser, never copied whole.
+
+    A multi-gigabyte export is not duplicated in memory, and its pages are read by the
+    parser's own threads. The map is released when the last view of it goes.
+    """
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return memoryview(b"")
+        return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+
+
+def _is_blank(data: memoryview) -> bool:
+    """Empty or only whitespace (``bytes.strip()`` would copy the whole file to say so)."""
+    if len(data) == 0:
+        return True
+    if not bytes(data[: 64 * 1024]).isspace():
+        return False
+    return bytes(data).isspace()
+
+
+# -- text columns in Arrow ------------------------------------------------------------------
+# pandas' "str" dtype is an Arrow large_string array underneath, so the loader works on the
+# Arrow arrays directly (pyarrow.compute), and wraps the results back without copying.
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+"""pandas' default string dtype ("str"): Arrow large_string with NaN as the missing value."""
+
+
+def arrow_text(values: pd.Series) -> pa.ChunkedArray:
+    """The Arrow large_string array behind a text column (zero-copy for "str" columns)."""
+    if not isinstance(values.array, pd.arrays.ArrowStringArray) or values.dtype != _STR:
+        values = values.astype("str")
+    return values.array.__arrow_array__()
+
+
+def text_series(values: pa.Array | pa.ChunkedArray, index: pd.Index | None = None) -> pd.Series:
+    """A pandas "str" Series over Arrow text, without copying large_string data."""
+    if not isinstance(values, pa.ChunkedArray):
+        values = pa.chunked_array([values])
+    if values.type != pa.large_string():
+        values = values.cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(values, dtype=_STR), index=index, copy=False)
+
+
+def keep_text_rows(values: pd.Series, keep: np.ndarray) -> pd.Series:
+    """The kept rows of a text column, renumbered from 0, sharing its text where it can.
+
+    Excluded rows are usually a handful among millions: the kept rows are then a few long
+    runs, taken as zero-copy slices instead of copying every cell (a free-text column can be
+    hundreds of megabytes).
+    """
+    if keep.all():
+        return values.reset_index(drop=True)
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], keep, [False]]).astype(np.int8)))
+    if values.dtype != _STR or len(edges) > 2_000:
+        return values[keep].reset_index(drop=True)
+    arrow = arrow_text(values)
+    pieces = [c for start, end in edges.reshape(-1, 2) for c in arrow.slice(start, end - start).chunks]
+    return text_series(pa.chunked_array(pieces, type=pa.large_string()))
+
+
+def take_text_rows(values: pd.Series, positions: np.ndarray) -> pd.Series:
+    """Rows at ascending ``positions`` of a text column, gathered chunk by chunk.
+
+    Taking a few rows from a column read in many blocks would otherwise join the blocks.
+    """
+    arrow = arrow_text(values)
+    bounds = np.cumsum([0] + [len(c) for c in arrow.chunks])
+    chunk = np.searchsorted(bounds, positions, side="right") - 1
+    pieces = [
+        arrow.chunk(int(i)).take(pa.array(positions[chunk == i] - bounds[i])) for i in np.unique(chunk)
+    ]
+    return text_series(pa.chunked_array(pieces, type=pa.large_string()) if pieces else pa.array([], pa.large_string()))
+
+
 def _blank_to_missing(cells: pd.DataFrame, missing_values) -> pd.DataFrame:
-    """Trim whitespace and turn blank-like cells ('', 'NULL', 'N/A', ...) into missing."""
+    """Trim whitespace and turn blank-like cells ('', 'NULL', 'N/A', ...) into missing.
+
+    Done in Arrow, a block of rows at a time: whitespace is trimmed with the kernel behind
+    pandas' ``str.strip`` (only in blocks where some cell starts or ends with a byte that can
+    begin or end whitespace), and blank-like cells are marked missing in the validity
+    bitmap, without copying the text.
+    """
+    missing = pa.array([str(v) for v in missing_values], type=pa.large_string())
     out = {}
-    missing = list(missing_values)
     for name in cells.columns:
-        column = cells[name].astype("str").str.strip()
-        out[name] = column.where(~column.isin(missing))
-    return pd.DataFrame(out, index=cells.index)
+        column = arrow_text(cells[name])
+        chunks = [_blank_chunk(chunk, missing) for chunk in column.chunks]
+        out[name] = text_series(pa.chunked_array(chunks, type=pa.large_string()), cells.index)
+    return pd.DataFrame(out, index=cells.index, copy=False)
+
+
+_SPACE_BYTES = np.zeros(256, dtype=bool)
+_SPACE_BYTES[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True  # ASCII whitespace to str.strip
+_SPACE_BYTES[0x80:] = True  # any byte of a multi-byte character: maybe Unicode whitespace
+
+
+def _blank_chunk(chunk: pa.Array, missing: pa.Array) -> pa.Array:
+    """One block of a text column, trimmed, with blank-like cells missing."""
+    if _may_need_trimming(chunk):
+        chunk = pc.utf8_trim_whitespace(chunk)
+    blank = pc.is_in(chunk, value_set=missing)
+    if not pc.any(blank).as_py():
+        return chunk
+    if chunk.offset or blank.offset:
+        return pc.if_else(blank, pa.scalar(None, pa.large_string()), chunk)
+    valid = pc.invert(blank)
+    if chunk.null_count:
+        valid = pc.and_(valid, pc.is_valid(chunk))
+    _, offsets, data = chunk.buffers()
+    return pa.Array.from_buffers(pa.large_string(), len(chunk), [valid.buffers()[1], offsets, data])
+
+
+def _may_need_trimming(chunk: pa.Array) -> bool:
+    """Whether any cell starts or ends with a byte that may be whitespace (cheap, conservative)."""
+    if chunk.type != pa.large_string() or len(chunk) == 0:
+        return True
+    _, offset_buffer, data_buffer = chunk.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64)[chunk.offset: chunk.offset + len(chunk) + 1]
+    if data_buffer is None or offsets[-1] == offsets[0]:
+        return False
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[: offsets[-1]]
+    # First byte of each cell and last byte of each cell; an empty cell reads a neighbour's
+    # byte instead, which can only make the answer "yes" more often (still correct).
+    first = data[np.minimum(offsets[:-1], len(data) - 1)]
+    last = data[np.maximum(offsets[1:] - 1, 0)]
+    return bool(_SPACE_BYTES[first].any() or _SPACE_BYTES[last].any())
 
 
 def detect_encoding(data: bytes) -> str:
@@ -112,28 +237,48 @@ def detect_encoding(data: bytes) -> str:
     first and falling back to Windows-1252 is deterministic and right for UK exports,
     where a statistical guesser can be fooled by short files.
     """
+    head = bytes(memoryview(data)[:4])
     for bom, name in _BOMS:
-        if data.startswith(bom):
+        if head.startswith(bom):
             return name
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
+    if _is_utf8(data):
         return "utf-8"
     try:
-        data.decode("cp1252")
+        codecs.decode(data, "cp1252")
     except UnicodeDecodeError:
         return "latin-1"
     return "cp1252"
 
 
-def _to_utf8(path: Path, data: bytes, encoding: str) -> tuple[bytes, str]:
+def _is_utf8(data) -> bool:
+    """Whether bytes are valid UTF-8, exactly as a strict ``bytes.decode("utf-8")`` decides.
+
+    Arrow validates in place at gigabytes per second; decoding a large export into a Python
+    string only to learn that it decodes would cost seconds and several times its size.
+    """
+    view = memoryview(data)
+    offsets = np.array([0, view.nbytes], dtype=np.int64)
+    try:
+        pa.LargeStringArray.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(view)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _to_utf8(path: Path, data: bytes, encoding: str) -> tuple[memoryview | bytes, str]:
     name = detect_encoding(data) if encoding == "auto" else encoding
     if name == "utf-8" and encoding == "auto":  # detect_encoding has checked that it decodes
         return data, name
+    if _codec_name(name) in ("utf-8", "utf-8-sig"):
+        # UTF-8 already: check it rather than decode and re-encode; the decoder's own
+        # message (with the byte offset) is produced below only when the check fails.
+        body = memoryview(data)
+        if _codec_name(name) == "utf-8-sig" and body[:3] == b"\xef\xbb\xbf":
+            body = body[3:]
+        if _is_utf8(body):
+            return body, name
     try:
-        text = data.decode(name)
+        text = codecs.decode(data, name)
     except UnicodeDecodeError as exc:
         raise ExportError(
             f"The export '{path.name}' is not valid {name} text (byte {exc.start}); "
@@ -142,8 +287,15 @@ def _to_utf8(path: Path, data: bytes, encoding: str) -> tuple[bytes, str]:
     return text.encode("utf-8"), name
 
 
-def _header(path: Path, text: bytes, delimiter: str | None) -> tuple[list[str], str]:
-    first_line = text[: 64 * 1024].decode("utf-8", errors="replace").lstrip("\ufeff")
+def _codec_name(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return name
+
+
+def _header(path: Path, text, delimiter: str | None) -> tuple[list[str], str]:
+    first_line = bytes(text[: 64 * 1024]).decode("utf-8", errors="replace").lstrip("\ufeff")
     first_line = first_line.splitlines()[0] if first_line.splitlines() else ""
     if "\x00" in first_line:
         raise ExportError(
@@ -179,7 +331,8 @@ def _dedupe(names: list[str]) -> list[str]:
 
 def _read_csv(path: Path, data: bytes, encoding: str, delimiter: str | None) -> RawTable:
     text, used = _to_utf8(path, data, encoding)
-    if text.startswith(b"\xef\xbb\xbf"):
+    text = memoryview(text)  # slices below share the file's bytes instead of copying them
+    if text[:3] == b"\xef\xbb\xbf":
         text = text[3:]
     names, delimiter = _header(path, text, delimiter)
     table, bad = _arrow_read(path, text, names, delimiter, use_threads=True)
@@ -191,8 +344,7 @@ def _read_csv(path: Path, data: bytes, encoding: str, delimiter: str | None) -> 
             "detail": pd.Series([d for _, d in bad], dtype="str"),
         }
     )
-    cells = table.to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow") if t == pa.string() else None)
-    cells.columns = names
+    cells = pd.DataFrame({name: text_series(column) for name, column in zip(names, table.columns, strict=True)}, copy=False)
     rows_read = len(cells) + len(malformed)
     all_rows = np.arange(2, rows_read + 2, dtype=np.int64)
     rows = np.setdiff1d(all_rows, malformed["row"].to_numpy(), assume_unique=True)
@@ -202,7 +354,7 @@ def _read_csv(path: Path, data: bytes, encoding: str, delimiter: str | None) -> 
 
 
 def _arrow_read(
-    path: Path, text: bytes, names: list[str], delimiter: str, use_threads: bool
+    path: Path, text: memoryview, names: list[str], delimiter: str, use_threads: bool
 ) -> tuple[pa.Table, list[tuple[int | None, str]]]:
     bad: list[tuple[int | None, str]] = []
     expected = len(names)
@@ -218,7 +370,7 @@ def _arrow_read(
         bad.clear()
         try:
             table = pacsv.read_csv(
-                io.BytesIO(text),
+                pa.BufferReader(pa.py_buffer(text)),
                 read_options=pacsv.ReadOptions(
                     column_names=[f"c{i}" for i in range(expected)],
                     skip_rows=1,
@@ -232,7 +384,7 @@ def _arrow_read(
                     invalid_row_handler=on_invalid,
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types={f"c{i}": pa.string() for i in range(expected)},
+                    column_types={f"c{i}": pa.large_string() for i in range(expected)},
                     strings_can_be_null=False,
                     quoted_strings_can_be_null=False,
                 ),
@@ -240,11 +392,11 @@ def _arrow_read(
             return table, list(bad)
         except pa.ArrowInvalid as exc:
             message = str(exc)
-            if "straddling" in message and block_size < len(text) + 1:
-                block_size = len(text) + 1
+            if "straddling" in message and block_size < text.nbytes + 1:
+                block_size = text.nbytes + 1
                 continue
             if "Empty CSV file" in message:
-                return pa.table({f"c{i}": pa.array([], pa.string()) for i in range(expected)}), []
+                return pa.table({f"c{i}": pa.array([], pa.large_string()) for i in range(expected)}), []
             reason = message.splitlines()[0][:200]
             raise ExportError(
                 f"The export '{path.name}' could not be read as CSV ({reason}); "

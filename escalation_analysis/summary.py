@@ -42,7 +42,7 @@ from .suppression import (
     suppress_timeliness,
     timeliness_spec,
 )
-from .timeliness import compliance_table, timeliness_summary
+from .timeliness import TimelinessTables, timeliness_summary
 
 Audience = Literal["internal", "external", "partners"]
 AUDIENCES = ("internal", "external", "partners")
@@ -107,7 +107,8 @@ def build_summary(
         quality = data["data_quality"]
         quality.pop("unknown_values")  # local spellings to fix in the profile: an internal matter
         quality.update(external_data_quality(analysis.accounting, policy))
-    timeliness = timeliness_summary(episodes)
+    timeliness_tables = TimelinessTables(episodes)  # delays sorted once for every table
+    timeliness = timeliness_summary(episodes, tables=timeliness_tables)
     data["timeliness"] = suppress_timeliness(timeliness, policy) if external else timeliness
     near_misses = int((episodes["outcome"] == "near_miss").sum())
     data["near_misses"] = {
@@ -119,10 +120,10 @@ def build_summary(
 
     tables: dict[str, pd.DataFrame] = {}
     for name, by in TIMELINESS_TABLES.items():
-        table = compliance_table(episodes, by)
+        table = timeliness_tables.table(by)
         tables[name] = suppress_timeliness_table(table, by, policy) if external else table
     for field_name in available_equity_fields(episodes):
-        table = equity_table(episodes, field_name)
+        table = equity_table(episodes, field_name, tables=timeliness_tables)
         tables[f"timeliness_by_{field_name}"] = suppress_timeliness_table(table, field_name, policy) if external else table
     shares = share_by_target(episodes, "band", analysis.as_of)
     tables["share_escalated_by_target"] = shares

@@ -108,8 +108,7 @@ def map_values(
     Only distinct values are looked up (``pd.factorize``), so this is fast on millions of rows.
     """
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = lookup_table(field, overrides)
-    mapped_uniques = np.array([table.get(normalise_value(str(u))) for u in uniques], dtype=object)
+    mapped_uniques = map_distinct(uniques, field, overrides)
     if len(uniques):
         mapped_values = np.where(codes >= 0, mapped_uniques[np.clip(codes, 0, None)], None)
     else:
@@ -117,3 +116,13 @@ def map_values(
     mapped = pd.Series(mapped_values, index=values.index, dtype=object)
     unknown = values.notna() & mapped.isna()
     return mapped, unknown
+
+
+def map_distinct(uniques, field: str, overrides: dict[str, object] | None = None) -> np.ndarray:
+    """The canonical value (or None) of each distinct local value, as an object array.
+
+    The building block of :func:`map_values`: the loader keeps the factorize codes and
+    spreads per-value results to rows itself, without an object array the length of the file.
+    """
+    table = lookup_table(field, overrides)
+    return np.array([table.get(normalise_value(str(u))) for u in uniques], dtype=object)

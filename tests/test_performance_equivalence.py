@@ -1,0 +1,270 @@
+"""The fast paths give exactly what the straightforward versions give, on awkward inputs.
+
+The loader and the summary work on distinct values, Arrow buffers and sorted orders instead
+of row-by-row pandas operations (see benchmarks/). Each test here pits one of those fast
+paths against the plain pandas or Python way of computing the same thing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TEST_KEY
+from hypothesis import given
+from hypothesis import strategies as st
+
+from escalation_analysis import datetimes, read, statistics
+from escalation_analysis.load import load_export
+from escalation_analysis.mapping import DEFAULT_MISSING_VALUES, MappingProfile
+from escalation_analysis.pseudonym import _keyed_digests, nhs_number_is_valid, pseudonymise
+from escalation_analysis.schema import as_text
+from escalation_analysis.synthetic import _write_csv
+from escalation_analysis.timeliness import TimelinessTables, compliance_table
+
+WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+
+
+def texts(values) -> pd.Series:
+    return pd.Series(list(values), dtype="str")
+
+
+class TestText:
+    @pytest.mark.parametrize(
+        "data",
+        [b"", b"plain", "caf\u00e9 \U0001F642".encode(), b"\xed\xa0\x80", b"\xc0\x80", b"\xf4\x90\x80\x80",
+         b"\xff", b"a\xe2\x82", b"\xef\xbf\xbe", b"\xef\xbb\xbfRef", "\u00a3".encode("cp1252")],
+    )
+    def test_utf8_check_agrees_with_strict_decoding(self, data):
+        try:
+            data.decode("utf-8")
+            expected = True
+        except UnicodeDecodeError:
+            expected = False
+        assert read._is_utf8(data) is expected
+
+    @given(st.binary(max_size=40))
+    def test_utf8_check_agrees_on_any_bytes(self, data):
+        try:
+            data.decode("utf-8")
+            expected = True
+        except UnicodeDecodeError:
+            expected = False
+        assert read._is_utf8(data) is expected
+
+    def test_blank_to_missing_is_strip_then_blank_like_values(self):
+        rng = random.Random(4)
+        pieces = ["", "x", "N/A", "NULL", "-", "caf\u00e9", "a b", *WHITESPACE]
+        cells = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 4))) for _ in range(3000)]
+        frame = pd.DataFrame({"A": cells, "B": cells[::-1]}, dtype="str")
+
+        fast = read._blank_to_missing(frame, DEFAULT_MISSING_VALUES)
+
+        for name in frame.columns:
+            stripped = frame[name].str.strip()
+            expected = stripped.where(~stripped.isin(list(DEFAULT_MISSING_VALUES)))
+            pd.testing.assert_series_equal(fast[name], expected)
+
+    def test_kept_and_taken_rows_are_plain_filters(self):
+        values = texts(["a", None, "c", "d", "e"] * 40)
+        keep = np.ones(len(values), dtype=bool)
+        keep[[0, 7, 8, 150]] = False
+
+        pd.testing.assert_series_equal(read.keep_text_rows(values, keep), values[keep].reset_index(drop=True))
+        at = np.array([1, 2, 99, 150, 199])
+        pd.testing.assert_series_equal(read.take_text_rows(values, at), values.iloc[at].reset_index(drop=True))
+
+    def test_categories_as_text_are_astype_str(self):
+        values = pd.Series(pd.Categorical(["b", None, "a", "b"], categories=["b", "a", "zz"]), name="x")
+
+        pd.testing.assert_series_equal(as_text(values), values.astype("str"))
+
+
+class TestDistinctParsing:
+    """Parsing distinct cells then spreading them equals parsing every cell on its own."""
+
+    CELLS = ("03/04/2025", "3/4/25", "2025-04-03T09:00:00Z", "45750.5", "TBC", None, "31/02/2025", "1405",
+             "2:05 pm", "12:30 am", "14.05", "25:99", "1899-12-30 14:05:00", "3 Apr 2025", "", "03/04/2025 14:05")
+
+    def test_dates_and_times(self):
+        cells = texts(list(self.CELLS) * 3)
+        one_by_one_dates = pd.concat([datetimes._parse_dates(cells.iloc[[i]], True, None, "Europe/London")
+                                      for i in range(len(cells))])
+        one_by_one_times = pd.concat([datetimes._parse_times(cells.iloc[[i]]) for i in range(len(cells))])
+
+        pd.testing.assert_series_equal(datetimes.parse_dates(cells), one_by_one_dates, check_dtype=False)
+        pd.testing.assert_series_equal(datetimes.parse_times(cells), one_by_one_times)
+
+    def test_localise_resolves_only_the_odd_times_and_agrees_with_resolving_all(self):
+        naive = pd.Series(pd.date_range("2025-10-25 23:00", "2025-10-26 03:00", freq="7min").tolist()
+                          + pd.date_range("2025-03-30 00:00", "2025-03-30 03:00", freq="11min").tolist() + [pd.NaT])
+        not_before = (naive - pd.Timedelta(minutes=45)).dt.tz_localize("UTC")
+        result = datetimes.localise(naive, "Europe/London", not_before=not_before)
+
+        first = naive.dt.tz_localize("Europe/London", ambiguous=np.ones(len(naive), bool), nonexistent="NaT")
+        second = naive.dt.tz_localize("Europe/London", ambiguous=np.zeros(len(naive), bool), nonexistent="NaT")
+        nonexistent = naive.notna() & first.isna()
+        ambiguous = naive.notna() & first.notna() & (first != second)
+        expected = first.copy()
+        expected[nonexistent] = naive[nonexistent].dt.tz_localize(
+            "Europe/London", ambiguous="NaT", nonexistent=pd.Timedelta(hours=1))
+        use_second = ambiguous & (first < not_before) & (second >= not_before)
+        expected[use_second] = second[use_second]
+
+        pd.testing.assert_series_equal(result.instants, expected.astype("datetime64[us, Europe/London]"))
+        assert result.nonexistent.tolist() == nonexistent.tolist()
+        assert result.ambiguous.tolist() == ambiguous.tolist()
+
+
+class TestPeople:
+    @pytest.mark.parametrize("key", [b"", b"k", b"k" * 64, b"k" * 65, b"\xff" * 200])
+    def test_keyed_digests_are_hmac_sha256(self, key):
+        messages = ["", "9434765919", "STRASSE", "\u00e9\U0001F642"]
+        expected = ["SU-" + hmac.new(key, b"f:" + m.encode(), hashlib.sha256).hexdigest()[:10] for m in messages]
+
+        assert _keyed_digests(key, b"f:", [m.encode() for m in messages], "SU-") == expected
+
+    def test_pseudonyms_normalise_as_pythons_str_methods_do(self):
+        values = texts(["943 476 5919", "943\u00a0476\u20035919", "Stra\u00dfe", "STRASSE", "sam-patel", "a\x1cb",
+                        "a\x0bb", None, "", "\ufb01sh"])
+        normalised = values.str.replace(r"[\s\-]", "", regex=True).str.upper()
+        expected = [None if pd.isna(v) else "ST-" + hmac.new(TEST_KEY, b"staff_id:" + v.encode(), hashlib.sha256)
+                    .hexdigest()[:10] for v in normalised]
+
+        assert pseudonymise(values, "staff_id", TEST_KEY).tolist() == [e if e else np.nan for e in expected]
+
+    def test_nhs_numbers_checked_as_strings_of_ten_digits(self):
+        rng = random.Random(9)
+        values = ["".join(rng.choice("0123456789 -x") for _ in range(rng.randint(0, 13))) for _ in range(4000)]
+        values += ["9434765919", "943 476 5919", "9434765918", "0000000604", "", None]
+
+        def reference(value):
+            if value is None:
+                return True
+            digits = value.replace(" ", "").replace("-", "")
+            if digits == "":
+                return True
+            if len(digits) != 10 or not digits.isdigit():
+                return False
+            check = (11 - sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True)) % 11) % 11
+            return check != 10 and check == int(digits[9])
+
+        assert nhs_number_is_valid(texts(values)).tolist() == [reference(v) for v in values]
+
+
+class TestLoading:
+    HEADER = "Ref,Date,Cat,Team,Note\r\n"
+
+    def load(self, tmp_path, body: str):
+        path = tmp_path / "x.csv"
+        path.write_bytes((self.HEADER + body).encode())
+        profile = {"columns": {"incident_id": "Ref", "risk_identified_at": "Date", "trigger": "Cat", "team": "Team"}}
+        return load_export(path, MappingProfile.model_validate(profile), key=TEST_KEY)
+
+    def test_duplicates_compare_every_cell_after_trimming_and_blanks(self, tmp_path):
+        body = (
+            "A,03/04/2025 10:00,other,T,one\r\n"
+            "A,03/04/2025 10:00,other,T,two\r\n"       # differs in the last column only: kept
+            " A ,03/04/2025 10:00, other,T,one\r\n"    # equal once trimmed: a duplicate of row 2
+            "B,03/04/2025 10:00,other,,N/A\r\n"
+            "B,03/04/2025 10:00,other,NULL,\r\n"       # blanks equal blanks: a duplicate of row 5
+        )
+        loaded = self.load(tmp_path, body)
+
+        excluded = loaded.accounting.excluded
+        assert excluded[["row", "reason", "detail"]].values.tolist() == [
+            [4, "duplicate_row", "same as row 2"], [6, "duplicate_row", "same as row 5"]]
+        assert loaded.accounting.warnings_by_reason() == {"repeated_incident_id": 2, "missing_team": 1}
+
+    def test_duplicates_found_when_the_first_column_says_nothing(self, tmp_path):
+        rows = [f"R,03/04/2025 10:00,other,T,{i % 7}\r\n" for i in range(30)]
+        loaded = self.load(tmp_path, "".join(rows))
+
+        excluded = loaded.accounting.excluded
+        assert len(excluded) == 23
+        assert excluded["detail"].str.removeprefix("same as row ").astype(int).tolist() == [
+            2 + i % 7 for i in range(7, 30)]
+
+
+class TestTimelinessTables:
+    def frame(self, n: int, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        delay = rng.integers(0, 50, n).astype(float) + rng.choice([0.0, 0.25, 0.5], n)
+        escalated = rng.random(n) < 0.9
+        delay[~escalated] = np.nan
+        return pd.DataFrame({
+            "team": pd.Series(rng.choice(["N", "S", "E", "Ze", None], n), dtype="str"),
+            "band": pd.Categorical(rng.choice(["out_of_hours", "in_hours"], n), categories=["out_of_hours", "in_hours"]),
+            "escalated": escalated,
+            "within_target": escalated & (rng.random(n) < 0.6),
+            "delay_minutes": delay,
+        })
+
+    @pytest.mark.parametrize(("n", "seed"), [(1, 1), (2, 2), (7, 3), (500, 4), (20_000, 5)])
+    def test_counts_and_quantiles_are_a_groupby(self, n, seed):
+        frame = self.frame(n, seed)
+        tables = TimelinessTables(frame)
+        for by in ("team", "band"):
+            table = tables.table(by).set_index(by)
+            keys = as_text(frame[by])
+            grouped = frame.groupby(keys, dropna=False, sort=True)
+            expected = grouped["delay_minutes"].quantile([0.5, 0.9]).unstack()
+            assert table.index.tolist() == grouped.size().index.tolist()
+            assert table["n"].tolist() == grouped.size().tolist()
+            assert table["within_target"].tolist() == grouped["within_target"].sum().tolist()
+            for q, column in ((0.5, "median_delay_minutes"), (0.9, "p90_delay_minutes")):
+                np.testing.assert_array_equal(table[column].to_numpy(), expected.reindex(table.index)[q].to_numpy())
+        pd.testing.assert_frame_equal(tables.table(), compliance_table(frame))
+
+
+class TestSurvival:
+    @pytest.mark.parametrize("seed", [1, 2, 3])
+    def test_event_table_is_a_groupby_on_group_and_time(self, seed):
+        rng = np.random.default_rng(seed)
+        n = 400
+        frame = pd.DataFrame({"group": pd.Series(rng.choice(["a", "b", "c"], n), dtype="str"),
+                              "time": rng.integers(0, 30, n).astype(float), "observed": rng.random(n) < 0.7})
+        table = statistics._event_table(frame)
+
+        counts = frame.groupby(["group", "time"])["observed"].agg(["size", "sum"]).reset_index()
+        merged = table.merge(counts, on=["group", "time"], how="left").fillna({"size": 0, "sum": 0})
+        assert (merged["removed"] == merged["size"]).all() and (merged["events"] == merged["sum"]).all()
+        for group, part in table.groupby("group"):
+            times = frame.loc[frame["group"] == group, "time"]
+            assert part["time"].iloc[0] == 0.0
+            assert part["at_risk"].tolist() == [int((times >= t).sum()) for t in part["time"]]
+
+    def test_logrank_counts_are_the_sorted_search_ones(self):
+        rng = np.random.default_rng(7)
+        time = rng.integers(0, 40, 300).astype(float)
+        observed = rng.random(300) < 0.8
+        in_b = rng.random(300) < 0.4
+        _, _, observed_b, expected_b = statistics._logrank(time, observed, in_b)
+
+        event_times = np.unique(time[observed])
+        at_risk = np.array([(time >= t).sum() for t in event_times], dtype=float)
+        at_risk_b = np.array([(time[in_b] >= t).sum() for t in event_times], dtype=float)
+        events = np.array([((time == t) & observed).sum() for t in event_times], dtype=float)
+        assert observed_b == ((in_b & observed).sum())
+        assert expected_b == pytest.approx(np.sum(events * at_risk_b / at_risk), rel=1e-12)
+
+
+def test_fast_csv_writer_writes_what_pandas_writes(tmp_path):
+    rng = random.Random(3)
+    alphabet = ["a", ",", '"', "\r", "\n", " ", "\u00e9", "\u2013", "\U0001F642", "=", ";"]
+    values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(2000)]
+    frame = pd.DataFrame({"A": values, "B,x": values[::-1], "C": ["plain"] * len(values)}, dtype="str")
+    frame.loc[5, "A"] = np.nan
+
+    frame.to_csv(tmp_path / "pandas.csv", index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    _write_csv(frame, tmp_path / "fast.csv", rows_per_block=333)
+
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+    rows = list(csv.reader(io.StringIO((tmp_path / "fast.csv").read_text("utf-8-sig"), newline="")))
+    assert len(rows) == len(values) + 1
