@@ -30,6 +30,7 @@ def agency_responses(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.D
                 "agency": first_in_list(prepared["escalated_to"]).fillna("not recorded"),
                 "contacted_at": prepared["escalated_at"],
                 "responded_at": prepared["responded_at"],
+                "team": prepared["team"],  # by position: no look-up by reference needed
             }
         )
         frame = frame[frame["contacted_at"].notna()].copy()
@@ -43,28 +44,33 @@ def agency_responses(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.D
         first = pairs.groupby(["incident_id", "agency"], as_index=False).agg(
             contacted_at=("at_contact", "first"), responded_at=("at_response", "min")
         )
-        frame = first
-    frame["agency"] = frame["agency"].astype("str")
+        teams = prepared[["incident_id", "team"]].drop_duplicates("incident_id")
+        frame = first.merge(teams, on="incident_id", how="left")
+    # Few distinct agencies: a categorical makes the grouping and target look-ups cheap.
+    frame["agency"] = frame["agency"].astype("category")
     frame["response_minutes"] = (frame["responded_at"] - frame["contacted_at"]).dt.total_seconds() / 60
-    team = prepared.set_index("incident_id")["team"]
-    frame["team"] = frame["incident_id"].map(team[~team.index.duplicated()])
     return frame.reset_index(drop=True)
 
 
 def response_by_agency(responses: pd.DataFrame, pathway: Pathway) -> pd.DataFrame:
     """Per agency: contacts, responses recorded, median and 90th-percentile response, share within target."""
-    grouped = responses.groupby("agency", sort=True)
+    agency = responses["agency"].astype("category")
+    grouped = responses.groupby(agency, sort=True, observed=True)
     table = grouped.agg(contacts=("incident_id", "size"), responses_recorded=("response_minutes", "count"))
     table = table.join(_quantiles(grouped["response_minutes"]))
     targets = pd.Series(pathway.response_targets_minutes, dtype="float64")
     table["target_minutes"] = table.index.map(targets)
-    within = responses["response_minutes"] <= responses["agency"].map(targets)
-    table["within_target"] = within.groupby(responses["agency"]).sum().astype(int)
+    per_category = np.array([targets.get(c, np.nan) for c in agency.cat.categories] + [np.nan])  # a few agencies
+    agency_target = per_category[agency.cat.codes.to_numpy()]  # code -1 (missing) reads the final NaN
+    within = responses["response_minutes"].to_numpy() <= agency_target
+    within = pd.Series(within, index=responses.index)
+    table["within_target"] = within.groupby(agency, observed=True).sum().astype(int)
     with np.errstate(invalid="ignore", divide="ignore"):
         table["within_target_pct"] = np.where(
             table["target_minutes"].notna(), 100 * table["within_target"] / table["responses_recorded"], np.nan
         )
-    return table.reset_index()
+    table.index = table.index.astype("str")
+    return table.rename_axis("agency").reset_index()
 
 
 def handoff_delays(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.DataFrame:
