@@ -504,7 +504,7 @@ def _line_labels(
     overflow = positions[-1] - plot_h if positions else 0
     if overflow > 0:  # pushed off the top: shift the stack down
         positions = [p - overflow for p in positions]
-    for (pixel, value, text, colour), new_pixel in zip(placed, positions):
+    for (pixel, value, text, colour), new_pixel in zip(placed, positions, strict=False):
         fig.add_annotation(
             x=x,
             y=value,
@@ -704,7 +704,7 @@ def spc_chart(
             x=x[mask], y=y[mask], name=label, mode="markers",
             marker={"color": MDC_COLOURS[point_type], "symbol": symbol, "size": size,
                     "line": {"color": "#FFFFFF", "width": 1}},
-            hovertext=[h for h, m in zip(hover, mask) if m], hoverinfo="text",
+            hovertext=[h for h, m in zip(hover, mask, strict=False) if m], hoverinfo="text",
         )
 
     # explicit y range, so that the line labels can be placed without overlapping
@@ -839,7 +839,7 @@ def funnel_plot(
             f"<b>{name}</b><br>{_fmt_count(num)} of {_fmt_count(den)} episodes "
             f"({p * 100:.1f}%)<br>{legend_label}"
             for name, num, den, p in zip(
-                names, chunk["numerator"], chunk["denominator"], chunk["proportion"]
+                names, chunk["numerator"], chunk["denominator"], chunk["proportion"], strict=False
             )
         ]
         show_text = label == "all" or (label == "outliers" and position != "within")
@@ -950,7 +950,7 @@ def delay_distribution(
 
     fig = go.Figure()
     if kind == "box":
-        for i, g in enumerate(order):
+        for g in order:
             mask = (groups == g).to_numpy()
             fig.add_box(
                 x=drawn[mask], y=[names[g]] * int(mask.sum()), name=names[g],
@@ -980,7 +980,7 @@ def delay_distribution(
             hovertext=[
                 f"Target {_fmt_minutes(t)}<br>{tr} ({b})<br>{n:,} escalated episodes"
                 for t, tr, b, n in zip(targets["target_minutes"], targets["triggers"],
-                                       targets["bands"], targets["episodes"])
+                                       targets["bands"], targets["episodes"], strict=False)
             ],
             hoverinfo="text", cliponaxis=False,
         )
@@ -1115,7 +1115,7 @@ def km_curves(
                 part["time"], part["cumulative_escalated"],
                 part.get("cumulative_escalated_ci_low", part["cumulative_escalated"]),
                 part.get("cumulative_escalated_ci_high", part["cumulative_escalated"]),
-                part.get("at_risk", pd.Series(0, index=part.index)).astype(int),
+                part.get("at_risk", pd.Series(0, index=part.index)).astype(int), strict=False,
             )
         ]
         fig.add_scatter(
@@ -1422,7 +1422,7 @@ def compliance_by_group(
     count_columns = [c for c in ("n", "within_target", "not_within_target", "not_escalated")
                      if c in work.columns]
     names = []
-    for i, row in work.iterrows():
+    for _, row in work.iterrows():  # one row per group, not per episode
         name = _label(row[group_column], labels)
         n_value = _numbers([row["n"]])[0] if "n" in work else np.nan
         names.append(f"{name} (n = {n_value:,.0f})" if np.isfinite(n_value) else name)
@@ -1463,7 +1463,7 @@ def compliance_by_group(
             name="Suppressed" if SUPPRESSED_LABEL in reasons else "Not shown",
             text=[f"<i>{r}</i>" for r in reasons], textposition="middle right",
             textfont={"size": 12, "color": NHS_GREY},
-            hovertext=[f"<b>{names[i]}</b><br>{r}" for i, r in zip(missing_rows, reasons)],
+            hovertext=[f"<b>{names[i]}</b><br>{r}" for i, r in zip(missing_rows, reasons, strict=False)],
             hoverinfo="text", cliponaxis=False,
         )
     notes = [
@@ -1598,7 +1598,7 @@ def bar_counts(
     # value labels sit past the bar end, or past the target tick when that is further
     label_text = [  # an en space keeps the label off the bar end
         "\u2002" + fmt(v) + (f" ({_esc(target_label).lower()} {fmt(t)})" if h else "")
-        for v, t, h in zip(vals, tvals, has)
+        for v, t, h in zip(vals, tvals, has, strict=False)
     ]
     label_at = np.where(has, np.fmax(vals, np.nan_to_num(tvals)), vals)
     fig = go.Figure()
@@ -1609,14 +1609,14 @@ def bar_counts(
     )
     legend = bool(has.any())
     if legend:
-        t_cats = [c for c, h in zip(cats, has) if h]
+        t_cats = [c for c, h in zip(cats, has, strict=False) if h]
         fig.add_scatter(
             x=tvals[has] if horizontal else t_cats, y=t_cats if horizontal else tvals[has],
             mode="markers", name=_esc(target_label),
             marker={"symbol": "line-ns" if horizontal else "line-ew", "size": 24,
                     "line": {"color": TARGET_RED, "width": 3}},
             hovertext=[f"<b>{c}</b><br>{_esc(target_label)}: {fmt(t)}"
-                       for c, t in zip(t_cats, tvals[has])],
+                       for c, t in zip(t_cats, tvals[has], strict=False)],
             hoverinfo="text",
         )
     fig.add_scatter(
@@ -1648,10 +1648,10 @@ def bar_counts(
     if horizontal:  # room for the longest label past its bar, at A4 width
         plot_w = PAGE_WIDTH - left - 28
         needed = [a * plot_w / max(plot_w - _text_px(t) - 12, plot_w * 0.3)
-                  for a, t in zip(label_at, label_text)]
-        top = max(needed + [line_value * 1.05, 1e-9])
+                  for a, t in zip(label_at, label_text, strict=False)]
+        top = max([*needed, line_value * 1.05, 1e-09])
     else:
-        top = max(list(label_at * 1.12) + [line_value * 1.05, 1e-9])
+        top = max([*list(label_at * 1.12), line_value * 1.05, 1e-09])
     value_axis = {"title_text": _esc(value_title), "range": [0, top], "ticksuffix": suffix}
     cat_axis = {"title_text": None, "type": "category", "categoryorder": "array",
                 "categoryarray": [names[i] for i in order], "showgrid": False}
@@ -1760,7 +1760,7 @@ def trend_line(
                     fillcolor=_rgba(colour, 0.15) if fill else None, hoverinfo="skip",
                 )
         hover = [f"<b>{_fmt_period(p, date_format)}</b><br>{name}: "
-                 f"{_fmt_number(v, decimals, suffix)}" for p, v in zip(px, vals)]
+                 f"{_fmt_number(v, decimals, suffix)}" for p, v in zip(px, vals, strict=False)]
         fig.add_scatter(
             x=px, y=vals, name=name, legendgroup=str(i),
             mode="lines+markers+text" if value_labels else "lines+markers",

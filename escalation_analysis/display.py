@@ -301,10 +301,10 @@ def table_html(
 
     columns = list(frame.columns)
     keys = [_column_name(c) for c in columns]
-    names = [column_label(c) if readable else k for c, k in zip(columns, keys)]
+    names = [column_label(c) if readable else k for c, k in zip(columns, keys, strict=False)]
     numeric = [_looks_numeric(frame[c]) for c in columns]
     places = []
-    for column, key in zip(columns, keys):
+    for column, key in zip(columns, keys, strict=False):
         d = decimals.get(key, 1) if isinstance(decimals, Mapping) else decimals
         series = frame[column]
         if pd.api.types.is_float_dtype(series):
@@ -317,7 +317,7 @@ def table_html(
     if caption:
         out.append(f"<caption>{_escape(caption)}</caption>")
     out.append("<thead><tr>")
-    for name, is_num in zip(names, numeric):
+    for name, is_num in zip(names, numeric, strict=False):
         cls = ' class="num"' if is_num else ""
         out.append(f'<th scope="col"{cls}>{_escape(name)}</th>')
     out.append("</tr></thead><tbody>")
@@ -325,7 +325,7 @@ def table_html(
         out.append(f'<tr><td colspan="{max(len(columns), 1)}">No rows to show.</td></tr>')
     for row in frame.itertuples(index=False, name=None):
         out.append("<tr>")
-        for value, key, is_num, d in zip(row, keys, numeric, places):
+        for value, key, is_num, d in zip(row, keys, numeric, places, strict=False):
             text = format_value(value, decimals=d)
             if key in percent_cols and text != MISSING and not isinstance(value, str):
                 text += "%"
@@ -400,10 +400,7 @@ class _ValueFormatter(string.Formatter):
         self._escape = escape
 
     def format_field(self, value: Any, format_spec: str) -> str:
-        if format_spec:
-            text = format(value, format_spec)
-        else:
-            text = format_value(value, long_dates=True)
+        text = format(value, format_spec) if format_spec else format_value(value, long_dates=True)
         return _escape_markdown(text) if self._escape else " ".join(text.split())
 
 

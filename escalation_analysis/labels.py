@@ -143,7 +143,7 @@ def timeliness_for_readers(table: pd.DataFrame, group: str | None = None) -> pd.
     out["Episodes"] = table["n"]
     out["Within target"] = table["within_target"]
     out["Within target (%)"] = table["within_target_pct"]
-    out["95% CI"] = [ci(lo, hi) for lo, hi in zip(table["ci95_low_pct"], table["ci95_high_pct"])]
+    out["95% CI"] = [ci(lo, hi) for lo, hi in zip(table["ci95_low_pct"], table["ci95_high_pct"], strict=False)]
     out["No escalation recorded"] = table["not_escalated"]
     out["Median delay (min)"] = table["median_delay_minutes"]
     return out.reset_index(drop=True)

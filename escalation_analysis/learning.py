@@ -55,7 +55,7 @@ def overdue_actions(actions: pd.DataFrame | None, prepared: pd.DataFrame, as_of:
 def action_summary(status: pd.DataFrame) -> dict:
     """Counts for the headline: total, linked, open, closed, overdue."""
     return {
-        "total": int(len(status)),
+        "total": len(status),
         "linked_to_episodes": int(status["linked"].sum()),
         "open": int((status["status"] == "open").sum()),
         "closed": int((status["status"] == "closed").sum()),

@@ -176,10 +176,10 @@ def pathway_themes(prepared: pd.DataFrame, adherence: pd.DataFrame | None = None
         hit = exploded["barrier"].str.contains(pattern, case=False, regex=True)
         episodes = exploded.loc[hit, "episode"].unique()
         if theme == "approvals_before_action" and adherence is not None:
-            exceeded = np.flatnonzero((adherence["approvals_within_limit"] == False).fillna(False).to_numpy())  # noqa: E712
+            exceeded = np.flatnonzero((adherence["approvals_within_limit"] == False).fillna(False).to_numpy())
             episodes = np.union1d(episodes, exceeded)
         late = int((~prepared["within_target"].to_numpy()[episodes]).sum()) if len(episodes) else 0
-        rows.append({"theme": theme, "episodes": int(len(episodes)), "late": late, "question": question})
+        rows.append({"theme": theme, "episodes": len(episodes), "late": late, "question": question})
     table = pd.DataFrame(rows)
     low, high = wilson_interval(table["late"].to_numpy(), table["episodes"].to_numpy())
     with np.errstate(invalid="ignore", divide="ignore"):

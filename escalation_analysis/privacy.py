@@ -47,7 +47,7 @@ class SensitiveValues:
         internal = ["service user identifier", "staff identifier"]
         if audience == "internal":
             return internal
-        return internal + ["incident reference", "pseudonym", "description"]
+        return [*internal, "incident reference", "pseudonym", "description"]
 
 
 def sensitive_values(export: str | Path, profile: MappingProfile, key: bytes) -> SensitiveValues:

@@ -191,7 +191,7 @@ def draft_profile(path: str | Path) -> Draft:
         distinct = pd.Series(values.value_counts().head(40).index.astype("str"), dtype="str")
         mapped, unknown = map_values(distinct, field_name)
         draft.values[field_name] = {
-            value: (None if bad else str(guess)) for value, guess, bad in zip(distinct, mapped, unknown)
+            value: (None if bad else str(guess)) for value, guess, bad in zip(distinct, mapped, unknown, strict=False)
         }
     draft.unmatched = [c for c in facts if c not in used]
     return draft

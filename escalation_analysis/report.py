@@ -26,6 +26,7 @@ incident data.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import copy
 import datetime as _dt
 import functools
@@ -528,10 +529,8 @@ def _stop_process(proc: subprocess.Popen) -> None:
             proc.kill()
     except (ProcessLookupError, PermissionError):
         pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,7 +608,7 @@ def _package_version() -> str:
         from importlib.metadata import version
 
         return version("escalation-analysis")
-    except Exception:  # noqa: BLE001 - any failure just means "unknown"
+    except Exception:
         return "unknown version"
 
 
@@ -926,7 +925,7 @@ def _run_job_safely(job: ReportJob) -> ReportResult | ReportError:
         return _run_job(job)
     except ReportError as exc:
         return exc
-    except Exception as exc:  # noqa: BLE001 - a bug: pass on its message, picklable
+    except Exception as exc:
         return ReportError(f"{type(exc).__name__}: {exc}")
 
 
@@ -990,7 +989,7 @@ def run_reports(
                         i = futures[future]
                         try:
                             outcomes[i] = future.result()
-                        except Exception as exc:  # noqa: BLE001 - the worker process died
+                        except Exception as exc:
                             outcomes[i] = ReportError(
                                 f"The process running this report stopped ({type(exc).__name__})."
                             )
@@ -999,7 +998,7 @@ def run_reports(
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
 
-    failures = [(job, o) for job, o in zip(job_list, outcomes) if not isinstance(o, ReportResult)]
+    failures = [(job, o) for job, o in zip(job_list, outcomes, strict=False) if not isinstance(o, ReportResult)]
     if failures:
         lines = "; ".join(
             f"{Path(job.out_dir).name or job.out_dir}: {err}" for job, err in failures

@@ -251,7 +251,7 @@ def suppress_simple(
         out[column] = out[column].where(~risky, policy.marker)
     for column in counts:
         shown = [suppress_count(int(v), policy) for v in values[column]]
-        out[column] = [policy.marker if o == policy.marker else v for o, v in zip(out[column], shown)]
+        out[column] = [policy.marker if o == policy.marker else v for o, v in zip(out[column], shown, strict=False)]
     for column in dependent:
         out[column] = out[column].where(~small, None)
     return out

@@ -301,8 +301,8 @@ def _text_from_codes(codes: np.ndarray, labels: list[str]) -> pd.Series:
 
 
 def _staff(rng: np.random.Generator) -> pd.DataFrame:
-    teams = list(TEAMS) + [SMALL_TEAM]
-    names = [f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES]
+    teams = [*list(TEAMS), SMALL_TEAM]
+    names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
     chosen = rng.choice(len(names), size=12 * len(teams), replace=False)
     return pd.DataFrame(
         {
@@ -314,7 +314,7 @@ def _staff(rng: np.random.Generator) -> pd.DataFrame:
 
 
 def _assign_staff(rng: np.random.Generator, ep: pd.DataFrame, staff: pd.DataFrame) -> pd.DataFrame:
-    team_codes = pd.Categorical(ep["team"], categories=list(TEAMS) + [SMALL_TEAM]).codes
+    team_codes = pd.Categorical(ep["team"], categories=[*list(TEAMS), SMALL_TEAM]).codes
     ep["staff_id"] = team_codes * 12 + rng.integers(0, 12, size=len(ep))
     return ep
 
@@ -390,7 +390,7 @@ def _steps(rng: np.random.Generator, ep: pd.DataFrame, pathway: Pathway) -> pd.D
         gaps[:, 0] = 0
         base = group["escalated_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
         at = base[:, None] + (gaps.cumsum(axis=1) * 60_000_000).astype("timedelta64[us]")
-        keep = route != None  # noqa: E711 (element-wise on an object array)
+        keep = pd.notna(route)  # element-wise over the route matrix
         refs = np.repeat(group["ref"].to_numpy(), m).reshape(k, m)
         frames.append(pd.DataFrame({"ref": refs[keep], "agency": route[keep].astype(str), "at": at[keep], "step": "contacted"}))
     contacts = pd.concat(frames, ignore_index=True)
@@ -677,7 +677,7 @@ def _truth(ep: pd.DataFrame, export: pd.DataFrame, rows: dict, seed: int) -> dic
     warnings = {**EXPECTED_WARNINGS, **rows["clock_warnings"]}
     return {
         "seed": seed,
-        "rows_read": int(len(export)),
+        "rows_read": len(export),
         "rows_excluded": int(sum(excluded.values())),
         "rows_analysed": int(len(export) - sum(excluded.values())),
         "excluded_by_reason": excluded,

@@ -115,7 +115,7 @@ class TestAdherenceByHand:
     def test_summary_shares_use_only_checkable_episodes(self, tiny):
         result = episode_adherence(tiny.episodes, step_log(*TINY_STEPS), tiny.pathway)
         summary = adherence_summary(result).set_index("check")
-        assert list(summary.index) == list(CHECKS[:3]) + ["adherent"]  # approvals/information unknown
+        assert list(summary.index) == [*CHECKS[:3], "adherent"]  # approvals/information unknown
         assert summary.loc["first_contact_correct", ["checked", "passed"]].tolist() == [2, 1]
         assert summary.loc["in_order", "passed_pct"] == 50
         assert summary.loc["adherent", ["checked", "passed"]].tolist() == [2, 1]

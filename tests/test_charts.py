@@ -194,7 +194,7 @@ class TestSpcChart:
         assert not fig.layout.images
 
     def test_concern_badge_when_the_last_point_is_a_concern(self):
-        values = list(_concern_series().iloc[:14]) + [40.0]
+        values = [*list(_concern_series().iloc[:14]), 40.0]
         result = compute_xmr_chart(pd.Series(values))
         assert result.variation_icon == "concern_low"
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
@@ -290,7 +290,7 @@ class TestDelayDistribution:
             escalated["target_minutes"]).unique()}
         expected |= {("Out of hours", t) for t in
                      escalated.loc[escalated["band"] == "out_of_hours", "target_minutes"]}
-        assert set(zip(targets.y, targets.x)) == expected
+        assert set(zip(targets.y, targets.x, strict=False)) == expected
         assert fig.layout.xaxis.type == "log"
         assert "1 h" in fig.layout.xaxis.ticktext
         assert any("no escalation recorded" in text for text in annotation_texts(fig))

@@ -59,7 +59,7 @@ class TestKpiTable:
 
     def test_lower_is_better_for_overdue_actions(self, quarter):
         table = kpis.kpi_table(quarter, kpis.Targets(overdue_actions=10_000)).set_index("kpi")
-        assert table.loc["overdue_actions", "target_met"] == True  # noqa: E712
+        assert table.loc["overdue_actions", "target_met"] == True
 
     def test_external_table_hides_small_counts(self, quarter):
         table = kpis.kpi_table(quarter, policy=DEFAULT_POLICY).set_index("kpi")

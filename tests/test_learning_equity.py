@@ -37,8 +37,8 @@ def tiny():
 def training_log(tiny, *rows: tuple[str, str, str]) -> pd.DataFrame:
     """A loaded-style training log from (staff name as in the tiny export, course, ISO date)."""
     raw = pd.read_csv(FIXTURES / "tiny_export.csv", sep=";", encoding="cp1252")
-    staff = dict(zip(raw["Case No"], raw["Clinician"]))
-    pseudonym = {staff[ref]: pid for ref, pid in zip(tiny.episodes["incident_id"], tiny.episodes["staff_id"])}
+    staff = dict(zip(raw["Case No"], raw["Clinician"], strict=False))
+    pseudonym = {staff[ref]: pid for ref, pid in zip(tiny.episodes["incident_id"], tiny.episodes["staff_id"], strict=False)}
     return pd.DataFrame({
         "staff_id": [pseudonym[name] for name, _, _ in rows],
         "course": [course for _, course, _ in rows],

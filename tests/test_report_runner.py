@@ -285,7 +285,7 @@ class TestCheckReportHtml:
             check_report_html(self.PLOTLYJS + self.CHART + self.PLOTLYJS)
 
     def test_refuses_charts_without_plotlyjs(self):
-        with pytest.raises(ReportOutputError, match="no plotly.js"):
+        with pytest.raises(ReportOutputError, match=r"no plotly\.js"):
             check_report_html(self.CHART)
 
     def test_refuses_visible_code(self):

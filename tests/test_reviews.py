@@ -173,7 +173,7 @@ class _Tables(HTMLParser):
         elif tag == "thead":
             self._in_head = False
         elif tag == "tr" and not self._in_head:
-            self.cells.extend(zip(self._headers, self._row))
+            self.cells.extend(zip(self._headers, self._row, strict=False))
 
     def handle_data(self, data):
         if self._text is not None:
