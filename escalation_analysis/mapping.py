@@ -41,6 +41,15 @@ from .schema import DATETIME_FIELDS, FIELDS, LIST_FIELDS, REQUIRED_FIELDS
 DEFAULT_MISSING_VALUES = ("", "NULL", "null", "N/A", "n/a", "#N/A", "-", "--", "None")
 
 
+def known_timezone(value: str) -> str:
+    """Validator shared by profiles and pathways: an IANA zone name such as Europe/London."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"'{value}' is not a time zone name such as Europe/London") from exc
+    return value
+
+
 class LogMapping(BaseModel):
     """Columns (and value maps) of an optional log: step log, learning actions, training."""
 
@@ -145,14 +154,7 @@ class MappingProfile(BaseModel):
                 ) from exc
         return formats
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"'{value}' is not a time zone name such as Europe/London") from exc
-        return value
+    _known_timezone = field_validator("timezone")(known_timezone)
 
     @field_validator("columns")
     @classmethod

@@ -11,7 +11,6 @@ import datetime as dt
 import logging
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -23,7 +22,7 @@ from pydantic import (
 )
 
 from .errors import PathwayError
-from .mapping import read_validated
+from .mapping import known_timezone, read_validated
 from .schema import AGENCIES, TRIGGERS
 
 logger = logging.getLogger(__name__)
@@ -128,14 +127,7 @@ class Pathway(_Strict):
     max_approvals_before_action: int = Field(default=1, ge=0)
     response_targets_minutes: dict[str, PositiveFloat] = Field(default_factory=dict)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"'{value}' is not a time zone name such as Europe/London") from exc
-        return value
+    _known_timezone = field_validator("timezone")(known_timezone)
 
     @field_validator("triggers")
     @classmethod
