@@ -194,11 +194,13 @@ class RowAccounting:
         warnings = self.warnings_by_reason()
         if warnings:
             first_w = _first_rows(self.warnings, examples)
-            lines.append("Warnings (rows kept):")
+            lines.append("Warnings (rows kept; a row can carry more than one):")
             for reason, n in warnings.items():
+                rows = self.warnings.loc[self.warnings["reason"] == reason, "row"].nunique()
+                times = f"{n:,} times in {rows:,} rows" if rows != n else f"{n:,} rows"
                 lines.append(
-                    f"  {n:,} where {WARNING_REASONS[reason]} "
-                    f"({_row_list(first_w[reason], n, examples)})."
+                    f"  {times}: {WARNING_REASONS[reason]} "
+                    f"({_row_list(first_w[reason], rows, examples)})."
                 )
         for field_name, values in self.unknown_values.items():
             shown = ", ".join(f"'{v}'" for v in values[:10])
