@@ -52,11 +52,15 @@ class Analysis:
     training: LoadedLog | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
+    def episodes_between(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Prepared episodes of the whole export whose risk was identified from ``start`` to ``end``."""
+        inside = in_period(self.all_episodes, start, end, self.pathway.timezone)
+        return self.all_episodes[inside].reset_index(drop=True)
+
     @property
     def history(self) -> pd.DataFrame:
         """Prepared episodes from the start of the export to the end of the period (for trends)."""
-        inside = in_period(self.all_episodes, dt.date.min, self.end, self.pathway.timezone)
-        return self.all_episodes[inside].reset_index(drop=True)
+        return self.episodes_between(dt.date.min, self.end)
 
     @property
     def steps_frame(self) -> pd.DataFrame | None:

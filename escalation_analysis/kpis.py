@@ -49,12 +49,6 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     return prev_end - (end - start), prev_end
 
 
-def _period_episodes(analysis: Analysis, start: dt.date, end: dt.date) -> pd.DataFrame:
-    episodes = analysis.all_episodes
-    day = episodes["risk_identified_at"].dt.tz_convert(analysis.pathway.timezone).dt.date
-    return episodes[((day >= start) & (day <= end)).to_numpy()]
-
-
 def _pct(numerator: int, denominator: int) -> float:
     return 100.0 * numerator / denominator if denominator else np.nan
 
@@ -109,7 +103,7 @@ def kpi_table(analysis: Analysis, targets: Targets = Targets(), policy: Suppress
     """
     prev_start, prev_end = previous_period(analysis.start, analysis.end)
     now = _kpis_for(analysis.episodes, analysis, analysis.end)
-    before = _kpis_for(_period_episodes(analysis, prev_start, prev_end), analysis, prev_end)
+    before = _kpis_for(analysis.episodes_between(prev_start, prev_end), analysis, prev_end)
     rows = []
     for key, label in KPI_LABELS.items():
         if key not in now:

@@ -29,8 +29,12 @@ def period_text(start: dt.date, end: dt.date) -> str:
 
 
 def _count(value: int, external: bool, policy: SuppressionPolicy) -> str:
-    shown = suppress_count(int(value), policy) if external else int(value)
-    return f"{shown:,}" if isinstance(shown, int) else "fewer than 8"
+    return _shown(suppress_count(int(value), policy) if external else int(value), policy)
+
+
+def _shown(value: int | str, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
+    """A count as words: '1,234', or 'fewer than 8' where it was suppressed."""
+    return f"{value:,}" if isinstance(value, int) else f"fewer than {policy.threshold + 1}"
 
 
 def headline(analysis: Analysis, *, external: bool = False, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
@@ -58,9 +62,7 @@ def headline(analysis: Analysis, *, external: bool = False, policy: SuppressionP
 def change_since_previous(analysis: Analysis) -> str:
     """Compliance now against the previous period of the same length, and whether it differs."""
     prev_start, prev_end = previous_period(analysis.start, analysis.end)
-    everything = analysis.all_episodes
-    day = everything["risk_identified_at"].dt.tz_convert(analysis.pathway.timezone).dt.date
-    before = everything[((day >= prev_start) & (day <= prev_end)).to_numpy()]
+    before = analysis.episodes_between(prev_start, prev_end)
     now = analysis.episodes
     if before.empty:
         return markdown_text("There are no episodes in the previous period ({period}) to compare with.",
@@ -123,10 +125,6 @@ def data_quality(analysis: Analysis, *, external: bool = False) -> str:
         source=accounting.source or "export", read=f"{accounting.rows_read:,}", outside=f"{outside:,}",
         problems=f"{sum(by_reason.values()):,}", analysed=f"{accounting.rows_analysed:,}", warnings=f"{warnings:,}",
     )
-
-
-def _shown(value: int | str) -> str:
-    return f"{value:,}" if isinstance(value, int) else "fewer than 8"
 
 
 def data_quality_table(

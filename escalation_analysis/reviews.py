@@ -24,7 +24,7 @@ from typing import Any
 
 from .analysis import Analysis, analyse
 from .errors import EscalationAnalysisError
-from .privacy import check_outputs, sensitive_values
+from .privacy import SensitiveValues, check_outputs, sensitive_values
 from .pseudonym import load_key, pseudonymise
 from .report import ReportJob, ReportResult, run_report, run_reports
 from .summary import build_summary
@@ -152,7 +152,7 @@ def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: Rev
 
 
 def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Path, key: bytes,
-            parameters: dict[str, Any] | None = None) -> None:
+            parameters: dict[str, Any] | None = None, sensitive: SensitiveValues | None = None) -> None:
     """Write summary.json and tables (of the selection, for a supervision pack), then run the gate."""
     if kind.name == "supervision" and parameters:
         from .supervision import select
@@ -160,7 +160,9 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Pat
         chosen = select(analysis.episodes, team=parameters["team"], staff_pseudonym=parameters["staff_pseudonym"])
         analysis = dataclasses.replace(analysis, episodes=chosen.reset_index(drop=True))
     build_summary(analysis, report=kind.name, audience=kind.audience).write(out / "summary.json")
-    check_outputs(out, sensitive_values(inputs.export, analysis.profile, key), kind.audience)
+    if sensitive is None:
+        sensitive = sensitive_values(inputs.export, analysis.profile, key)
+    check_outputs(out, sensitive, kind.audience)
 
 
 def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, max_workers: int = 2,
@@ -186,9 +188,12 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
         plans.append((kind, inputs, target, parameters))
     results = run_reports(jobs, max_workers=max_workers, progress=progress)
     analyses: dict[tuple, Analysis] = {}
+    sensitive: SensitiveValues | None = None
     for kind, inputs, target, parameters in plans:
         period = (inputs.start, inputs.end)
         if period not in analyses:
             analyses[period] = inputs.analyse(key)
-        _finish(kind, inputs, analyses[period], target, key, parameters)
+        if sensitive is None:  # every report reads the same export
+            sensitive = sensitive_values(inputs.export, analyses[period].profile, key)
+        _finish(kind, inputs, analyses[period], target, key, parameters, sensitive)
     return results

@@ -74,8 +74,9 @@ display.show(charts.km_curves(comparisons.escalation_curves(episodes, "band", an
 
 # %%
 display.show(charts.funnel_plot(trends.team_funnel(episodes), title="Teams' share escalated within target"))
-display.show(charts.spc_chart(trends.compliance_p_chart(analysis.history, team=trends.lowest_team(episodes)),
-                              title=f"Escalated within target by month: {trends.lowest_team(episodes)}",
+lowest = trends.lowest_team(episodes)
+display.show(charts.spc_chart(trends.compliance_p_chart(analysis.history, team=lowest),
+                              title=f"Escalated within target by month: {lowest}",
                               y_title="Within target (%)", percent=True))
 
 # %% [markdown]
