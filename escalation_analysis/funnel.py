@@ -57,7 +57,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special
 
 __all__ = [
     "FUNNEL_POSITIONS",
@@ -72,10 +72,10 @@ LimitMethod = Literal["exact", "normal", "arcsine"]
 Scale = Literal["arcsine", "normal"]
 Adjustment = Literal["additive", "multiplicative"]
 
-Z_95: float = float(stats.norm.ppf(0.975))
+Z_95: float = float(special.ndtri(0.975))
 """Two-sided 95% normal quantile, 1.959964 (PHEindicatormethods' ``qnorm(0.975)``)."""
 
-Z_998: float = float(stats.norm.ppf(0.999))
+Z_998: float = float(special.ndtri(0.999))
 """Two-sided 99.8% normal quantile, 3.090232 (PHEindicatormethods' ``qnorm(0.999)``)."""
 
 _LEVELS: tuple[tuple[str, float, float], ...] = (
@@ -485,13 +485,31 @@ def _check_counts(numerator: ArrayLike, denominator: ArrayLike) -> tuple[np.ndar
     return num, den
 
 
+def _binomial_quantile(p: float, n: np.ndarray, theta: float) -> np.ndarray:
+    """The smallest r with P(Y <= r) >= p for Y ~ Binomial(n, theta), as ``scipy.stats.binom.ppf``.
+
+    From the incomplete-beta functions in ``scipy.special`` (``bdtrik`` inverts the CDF in r,
+    then the integer either side is checked), so reports need not import ``scipy.stats``.
+    """
+    n = np.asarray(n).astype(np.int64)  # counts: bdtr takes whole numbers
+    guess = np.ceil(special.bdtrik(p, n, theta))
+    below = np.maximum(guess - 1, 0)
+    chosen = np.where(_binomial_cdf(below, n, theta) >= p, below, guess)
+    return np.clip(chosen, 0, n).astype(float)
+
+
+def _binomial_cdf(k: np.ndarray, n: np.ndarray, theta: float) -> np.ndarray:
+    """P(Y <= k) for Y ~ Binomial(n, theta), k whole numbers from 0 to n."""
+    return special.bdtr(np.asarray(k).astype(np.int64), np.asarray(n).astype(np.int64), theta)
+
+
 def _binomial_limit(n: np.ndarray, theta: float, p: float, interpolate: bool) -> np.ndarray:
     """Spiegelhalter's interpolated binomial p-quantile of Y/n (2005, appendix A.1.1)."""
-    r = stats.binom.ppf(p, n, theta)
+    r = _binomial_quantile(p, n, theta)
     if not interpolate:
         return r / n
-    at_r = stats.binom.cdf(r, n, theta)
-    below_r = stats.binom.cdf(r - 1, n, theta)
+    at_r = _binomial_cdf(r, n, theta)
+    below_r = np.where(r >= 1, _binomial_cdf(np.maximum(r - 1, 0), n, theta), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         alpha = np.where(at_r > below_r, (at_r - p) / (at_r - below_r), 0.0)
     return (r - alpha) / n

@@ -108,7 +108,12 @@ def _file_bytes(path: Path) -> memoryview:
     with path.open("rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             return memoryview(b"")
-        return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
+            # Ask for the whole file up front: faulting it in page by page from the parser's
+            # threads costs about as much again as parsing it.
+            mapped.madvise(mmap.MADV_WILLNEED)
+        return memoryview(mapped)
 
 
 def _is_blank(data: memoryview) -> bool:
@@ -178,39 +183,49 @@ def take_text_rows(values: pd.Series, positions: np.ndarray) -> pd.Series:
 def _blank_to_missing(cells: pd.DataFrame, missing_values) -> pd.DataFrame:
     """Trim whitespace and turn blank-like cells ('', 'NULL', 'N/A', ...) into missing.
 
-    Done in Arrow, a block of rows at a time: whitespace is trimmed with the kernel behind
+    Done in Arrow, on each whole column: whitespace is trimmed with the kernel behind
     pandas' ``str.strip`` (only in blocks where some cell starts or ends with a byte that can
     begin or end whitespace), and blank-like cells are marked missing in the validity
-    bitmap, without copying the text.
+    bitmap of the blocks that have any, without copying the text. A column is a few hundred
+    blocks at ten million rows, so per-block work is kept to a cheap look at the bytes.
     """
     missing = pa.array([str(v) for v in missing_values], type=pa.large_string())
     out = {}
     for name in cells.columns:
         column = arrow_text(cells[name])
-        chunks = [_blank_chunk(chunk, missing) for chunk in column.chunks]
-        out[name] = text_series(pa.chunked_array(chunks, type=pa.large_string()), cells.index)
+        chunks = [pc.utf8_trim_whitespace(c) if _may_need_trimming(c) else c for c in column.chunks]
+        column = pa.chunked_array(chunks, type=pa.large_string())
+        out[name] = text_series(_blank_like_missing(column, missing), cells.index)
     return pd.DataFrame(out, index=cells.index, copy=False)
+
+
+def _blank_like_missing(column: pa.ChunkedArray, missing: pa.Array) -> pa.ChunkedArray:
+    """The column with cells found in ``missing`` made null (validity bitmaps only)."""
+    blank = pc.is_in(column, value_set=missing)
+    if not pc.any(blank).as_py():
+        return column
+    flags = blank.to_numpy(zero_copy_only=False)
+    bounds = np.cumsum([0] + [len(c) for c in column.chunks])
+    per_block = np.add.reduceat(flags, bounds[:-1]) if len(flags) else np.zeros(0)
+    chunks = []
+    for i, chunk in enumerate(column.chunks):
+        if len(chunk) == 0 or not per_block[i]:
+            chunks.append(chunk)
+            continue
+        valid = pa.array(~flags[bounds[i]: bounds[i + 1]])
+        if chunk.offset:
+            chunks.append(pc.if_else(valid, chunk, pa.scalar(None, pa.large_string())))
+            continue
+        if chunk.null_count:
+            valid = pc.and_(valid, pc.is_valid(chunk))
+        _, offsets, data = chunk.buffers()
+        chunks.append(pa.Array.from_buffers(pa.large_string(), len(chunk), [valid.buffers()[1], offsets, data]))
+    return pa.chunked_array(chunks, type=pa.large_string())
 
 
 _SPACE_BYTES = np.zeros(256, dtype=bool)
 _SPACE_BYTES[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True  # ASCII whitespace to str.strip
 _SPACE_BYTES[0x80:] = True  # any byte of a multi-byte character: maybe Unicode whitespace
-
-
-def _blank_chunk(chunk: pa.Array, missing: pa.Array) -> pa.Array:
-    """One block of a text column, trimmed, with blank-like cells missing."""
-    if _may_need_trimming(chunk):
-        chunk = pc.utf8_trim_whitespace(chunk)
-    blank = pc.is_in(chunk, value_set=missing)
-    if not pc.any(blank).as_py():
-        return chunk
-    if chunk.offset or blank.offset:
-        return pc.if_else(blank, pa.scalar(None, pa.large_string()), chunk)
-    valid = pc.invert(blank)
-    if chunk.null_count:
-        valid = pc.and_(valid, pc.is_valid(chunk))
-    _, offsets, data = chunk.buffers()
-    return pa.Array.from_buffers(pa.large_string(), len(chunk), [valid.buffers()[1], offsets, data])
 
 
 def _may_need_trimming(chunk: pa.Array) -> bool:

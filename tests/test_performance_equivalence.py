@@ -71,6 +71,24 @@ class TestText:
             expected = stripped.where(~stripped.isin(list(DEFAULT_MISSING_VALUES)))
             pd.testing.assert_series_equal(fast[name], expected)
 
+    def test_blank_to_missing_across_blocks_of_a_read(self):
+        """A read is many Arrow blocks, some sliced: each block is cleaned like the whole."""
+        import pyarrow as pa
+
+        rng = random.Random(5)
+        pieces = ["", "x", "N/A", "None", " y ", "--", "caf\u00e9", "\u00a0"]
+        cells = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))) for _ in range(5000)]
+        whole = pa.array(cells, type=pa.large_string())
+        blocks = [whole.slice(0, 1000), whole.slice(1000, 1), whole.slice(1001, 0), whole.slice(1001, 3999)]
+        blocks.append(pa.array(["NULL", None, " ", "z"], type=pa.large_string()))
+        frame = pd.DataFrame({"A": read.text_series(pa.chunked_array(blocks))})
+
+        fast = read._blank_to_missing(frame, DEFAULT_MISSING_VALUES)
+
+        plain = pd.Series([*cells, "NULL", None, " ", "z"], dtype="str").str.strip()
+        expected = plain.where(~plain.isin(list(DEFAULT_MISSING_VALUES)))
+        pd.testing.assert_series_equal(fast["A"], expected.rename("A"))
+
     def test_kept_and_taken_rows_are_plain_filters(self):
         values = texts(["a", None, "c", "d", "e"] * 40)
         keep = np.ones(len(values), dtype=bool)
@@ -253,6 +271,58 @@ class TestSurvival:
         events = np.array([((time == t) & observed).sum() for t in event_times], dtype=float)
         assert observed_b == ((in_b & observed).sum())
         assert expected_b == pytest.approx(np.sum(events * at_risk_b / at_risk), rel=1e-12)
+
+
+class TestTests:
+    """The hand-written test arithmetic agrees with scipy.stats, which reports no longer import."""
+
+    @given(
+        st.lists(st.integers(0, 30), min_size=1, max_size=60),
+        st.lists(st.integers(0, 30), min_size=1, max_size=60),
+        st.sampled_from([1.0, 0.5, 7.25]),
+    )
+    def test_mann_whitney_u_is_scipys(self, a, b, scale):
+        from scipy import stats
+
+        a, b = np.array(a) * scale, np.array(b) * scale
+        statistic, p_value = statistics.mann_whitney_u(a, b)
+        reference = stats.mannwhitneyu(a, b, alternative="two-sided", method="auto")
+        assert statistic == pytest.approx(reference.statistic, rel=1e-12)
+        np.testing.assert_allclose(p_value, reference.pvalue, rtol=1e-9, atol=1e-15)
+
+    def test_mann_whitney_u_on_a_million_delays_is_scipys(self):
+        from scipy import stats
+
+        rng = np.random.default_rng(3)
+        a, b = rng.lognormal(3, 1, 600_000).round(), rng.lognormal(3.05, 1, 400_000).round()
+        statistic, p_value = statistics.mann_whitney_u(a, b)
+        reference = stats.mannwhitneyu(a, b, alternative="two-sided")
+        assert statistic == pytest.approx(reference.statistic, rel=1e-12)
+        assert p_value == pytest.approx(reference.pvalue, rel=1e-9, abs=1e-300)
+
+    @given(st.lists(st.integers(0, 40), min_size=4, max_size=4))
+    def test_chi_square_without_correction_is_scipys(self, cells):
+        from scipy import stats
+
+        table = np.array(cells, dtype=float).reshape(2, 2) + 5  # expected counts of 5 or more
+        name, statistic, p_value = statistics._proportion_test(table)
+        if name.startswith("chi-square"):
+            reference, reference_p, _, _ = stats.chi2_contingency(table, correction=False)
+            assert statistic == pytest.approx(reference, rel=1e-9, abs=1e-12)
+            assert p_value == pytest.approx(reference_p, rel=1e-9)
+
+    def test_report_modules_do_not_import_scipy_stats(self):
+        """scipy.stats costs about a second per report kernel; the reports' imports avoid it."""
+        import subprocess
+        import sys
+
+        code = (
+            "import sys\n"
+            "from escalation_analysis import analysis, charts, display, kpis, narrative, near_miss, summary, trends\n"
+            "print('scipy.stats' in sys.modules)"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert result.stdout.strip() == "False"
 
 
 def test_fast_csv_writer_writes_what_pandas_writes(tmp_path):
