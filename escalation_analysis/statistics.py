@@ -783,15 +783,15 @@ def mann_whitney_u(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     ``method="auto"`` arithmetic without its generic machinery, which costs several times
     more on a million delays. Tiny samples without ties (exact p-values) go to scipy.
     """
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = np.sort(np.asarray(a, dtype=float)), np.asarray(b, dtype=float)
     n_a, n_b = len(a), len(b)
     values = np.sort(np.concatenate([a, b]))
-    starts = np.searchsorted(values, a, side="left")
-    ends = np.searchsorted(values, a, side="right")
-    rank_sum_a = float(np.sum((starts + ends + 1) / 2))  # average rank of each value of A
+    distinct_a, count_a = _runs(a)
+    starts = np.searchsorted(values, distinct_a, side="left")
+    ends = np.searchsorted(values, distinct_a, side="right")
+    rank_sum_a = float(np.sum(count_a * (starts + ends + 1) / 2))  # average rank of each value of A
     u_a = rank_sum_a - n_a * (n_a + 1) / 2
-    run_starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
-    ties = np.diff(np.append(run_starts, len(values))).astype(float)
+    ties = _runs(values)[1].astype(float)
     if (n_a <= 8 or n_b <= 8) and not (ties > 1).any():
         from scipy import stats  # exact distribution, only for tiny samples
 
@@ -802,6 +802,12 @@ def mann_whitney_u(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (max(u_a, n_a * n_b - u_a) - n_a * n_b / 2 - 0.5) / spread
     return u_a, float(np.clip(2 * special.ndtr(-z), 0.0, 1.0))
+
+
+def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a sorted array and how many times each occurs."""
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])) if len(ordered) else np.zeros(0, int)
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
 
 
 def _finite_values(values: ArrayLike | pd.Series) -> np.ndarray:
