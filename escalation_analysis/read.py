@@ -91,10 +91,11 @@ def read_export(
         raise ExportError(f"The export '{path.name}' is empty; export the data again.")
     if bytes(data[:4]) == _ZIP_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES:
         table = _read_excel(path, bytes(data), sheet)
-    else:
-        table = _read_csv(path, data, encoding, delimiter)
+        table.cells = _blank_to_missing(table.cells, missing_values)
+    else:  # the CSV parser marks exact blank-like cells itself, in its own threads
+        table = _read_csv(path, data, encoding, delimiter, missing_values)
+        table.cells = _blank_to_missing(table.cells, missing_values, trimmed_only=True)
     del data
-    table.cells = _blank_to_missing(table.cells, missing_values)
     logger.info("Read %d records from %s", table.rows_read, path.name)
     return table
 
@@ -180,7 +181,7 @@ def take_text_rows(values: pd.Series, positions: np.ndarray) -> pd.Series:
     return text_series(pa.chunked_array(pieces, type=pa.large_string()) if pieces else pa.array([], pa.large_string()))
 
 
-def _blank_to_missing(cells: pd.DataFrame, missing_values) -> pd.DataFrame:
+def _blank_to_missing(cells: pd.DataFrame, missing_values, *, trimmed_only: bool = False) -> pd.DataFrame:
     """Trim whitespace and turn blank-like cells ('', 'NULL', 'N/A', ...) into missing.
 
     Done in Arrow, on each whole column: whitespace is trimmed with the kernel behind
@@ -188,14 +189,22 @@ def _blank_to_missing(cells: pd.DataFrame, missing_values) -> pd.DataFrame:
     begin or end whitespace), and blank-like cells are marked missing in the validity
     bitmap of the blocks that have any, without copying the text. A column is a few hundred
     blocks at ten million rows, so per-block work is kept to a cheap look at the bytes.
+    With ``trimmed_only`` (the CSV parser has already made exact blank-like cells missing)
+    only the blocks that were trimmed are looked at again.
     """
     missing = pa.array([str(v) for v in missing_values], type=pa.large_string())
     out = {}
     for name in cells.columns:
         column = arrow_text(cells[name])
-        chunks = [pc.utf8_trim_whitespace(c) if _may_need_trimming(c) else c for c in column.chunks]
+        chunks = []
+        for chunk in column.chunks:
+            if _may_need_trimming(chunk):
+                trimmed = pa.chunked_array([pc.utf8_trim_whitespace(chunk)], type=pa.large_string())
+                chunks.extend(_blank_like_missing(trimmed, missing).chunks if trimmed_only else trimmed.chunks)
+            else:
+                chunks.append(chunk)
         column = pa.chunked_array(chunks, type=pa.large_string())
-        out[name] = text_series(_blank_like_missing(column, missing), cells.index)
+        out[name] = text_series(column if trimmed_only else _blank_like_missing(column, missing), cells.index)
     return pd.DataFrame(out, index=cells.index, copy=False)
 
 
@@ -344,15 +353,18 @@ def _dedupe(names: list[str]) -> list[str]:
     return out
 
 
-def _read_csv(path: Path, data: bytes, encoding: str, delimiter: str | None) -> RawTable:
+def _read_csv(
+    path: Path, data: bytes, encoding: str, delimiter: str | None, missing_values=("",)
+) -> RawTable:
     text, used = _to_utf8(path, data, encoding)
     text = memoryview(text)  # slices below share the file's bytes instead of copying them
     if text[:3] == b"\xef\xbb\xbf":
         text = text[3:]
     names, delimiter = _header(path, text, delimiter)
-    table, bad = _arrow_read(path, text, names, delimiter, use_threads=True)
+    missing = [str(v) for v in missing_values]
+    table, bad = _arrow_read(path, text, names, delimiter, missing, use_threads=True)
     if any(number is None for number, _ in bad):
-        table, bad = _arrow_read(path, text, names, delimiter, use_threads=False)
+        table, bad = _arrow_read(path, text, names, delimiter, missing, use_threads=False)
     malformed = pd.DataFrame(
         {
             "row": pd.Series([n for n, _ in bad], dtype="int64"),
@@ -369,7 +381,7 @@ def _read_csv(path: Path, data: bytes, encoding: str, delimiter: str | None) -> 
 
 
 def _arrow_read(
-    path: Path, text: memoryview, names: list[str], delimiter: str, use_threads: bool
+    path: Path, text: memoryview, names: list[str], delimiter: str, missing: list[str], use_threads: bool
 ) -> tuple[pa.Table, list[tuple[int | None, str]]]:
     bad: list[tuple[int | None, str]] = []
     expected = len(names)
@@ -400,8 +412,9 @@ def _arrow_read(
                 ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={f"c{i}": pa.large_string() for i in range(expected)},
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
+                    null_values=missing,  # exact blank-like cells, quoted or not, are missing
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
                 ),
             )
             return table, list(bad)

@@ -71,6 +71,27 @@ class TestText:
             expected = stripped.where(~stripped.isin(list(DEFAULT_MISSING_VALUES)))
             pd.testing.assert_series_equal(fast[name], expected)
 
+    def test_csv_cells_are_stripped_then_blank_like_values_missing(self, tmp_path):
+        """The CSV parser's own missing-value marking plus trimming is the plain definition."""
+        rng = random.Random(6)
+        pieces = ["", "x", "N/A", "NULL", "-", "None", "caf\u00e9", "a b", " ", "\t", "\u00a0", '"q"', ","]
+        columns = [["".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))) for _ in range(3000)] for _ in range(3)]
+
+        def cell(text: str) -> str:
+            quoted = rng.random() < 0.5 or any(c in text for c in ',"')
+            return '"' + text.replace('"', '""') + '"' if quoted else text
+
+        lines = ["A,B,C"] + [",".join(cell(c[i]) for c in columns) for i in range(3000)]
+        path = tmp_path / "export.csv"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+        cells = read.read_export(path, missing_values=DEFAULT_MISSING_VALUES).cells
+
+        for name, values in zip("ABC", columns, strict=True):
+            stripped = texts(values).str.strip()
+            expected = stripped.where(~stripped.isin(list(DEFAULT_MISSING_VALUES)))
+            pd.testing.assert_series_equal(cells[name], expected.rename(name))
+
     def test_blank_to_missing_across_blocks_of_a_read(self):
         """A read is many Arrow blocks, some sliced: each block is cleaned like the whole."""
         import pyarrow as pa
