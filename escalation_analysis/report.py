@@ -16,6 +16,12 @@ For each report the runner
 If a cell fails, the executed notebook (with the error in it) is kept and no HTML or PDF
 is published.
 
+:func:`run_reports` spends as little as it can around the notebooks themselves: each kernel
+is forked from one process that has already imported ipykernel, pandas and the analysis
+modules (a "warm" kernel: still a process of its own, started afresh for its report), each
+worker process keeps one headless browser for all the PDFs it prints, and a job's ``after``
+step (a review's summary and privacy gate) runs in the worker right after its report.
+
 Notes
 -----
 Logging goes to ``logging.getLogger(__name__)``. It records stages, timings, file names,
@@ -30,19 +36,23 @@ import contextlib
 import copy
 import datetime as _dt
 import functools
+import json
 import logging
 import math
 import multiprocessing
 import numbers
 import os
 import re
+import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -122,6 +132,10 @@ _BROWSER_FLAGS = (
     "--no-pdf-header-footer",
     "--print-to-pdf-no-header",
 )
+
+#: Virtual time a report's scripts get to draw the charts, and wall-clock seconds to print it.
+PDF_BUDGET_MS = 15000
+PDF_TIMEOUT = 180
 
 _PLOTLYJS_BANNER = re.compile(r"\*\s*plotly\.js v\d+\.\d+")
 _EXTERNAL_RESOURCE = re.compile(
@@ -232,7 +246,15 @@ class ReportResult:
 
 @dataclass(frozen=True)
 class ReportJob:
-    """One report for :func:`run_reports` (the arguments of :func:`run_report`)."""
+    """One report for :func:`run_reports` (the arguments of :func:`run_report`).
+
+    ``after``, if given, is called with the :class:`ReportResult` in the process that made the
+    report, right after it is published (for example to write a summary beside it and check
+    every output), so that work runs in parallel too. It must be picklable (a module-level
+    function or an instance of a module-level class); an error it raises fails the job. The
+    worker processes import its module, and the modules named in its ``preload`` attribute
+    if it has one, before they start.
+    """
 
     notebook_path: str | os.PathLike
     out_dir: str | os.PathLike
@@ -240,6 +262,8 @@ class ReportJob:
     kernel_name: str | None = None
     pdf: bool = True
     title: str | None = None
+    cell_timeout: int | None = 900
+    after: Callable[[ReportResult], Any] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,12 +390,18 @@ def _current_interpreter_kernel_manager_class() -> type:
     """A kernel manager class that always starts ipykernel on ``sys.executable``.
 
     A kernelspec named ``python3`` found earlier on the Jupyter path (for example one in the
-    user's home folder) may point at another Python; this one never does.
+    user's home folder) may point at another Python; this one never does. While warm kernels
+    are on (see :func:`_warm_kernels`) it forks each kernel from the kernel template instead of
+    starting a new interpreter, and falls back to starting one if that cannot be done.
     """
+    import uuid
+
     from ipykernel.kernelspec import RESOURCES, get_kernel_dict
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
+
+    warm_provisioner = _warm_kernel_provisioner_class()
 
     class CurrentInterpreterKernelSpecManager(KernelSpecManager):
         def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
@@ -383,7 +413,657 @@ def _current_interpreter_kernel_manager_class() -> type:
         def _kernel_spec_manager_default(self) -> KernelSpecManager:
             return CurrentInterpreterKernelSpecManager(data_dir=self.data_dir)
 
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            # jupyter_client keeps a provisioner that is already set; the default one is a
+            # LocalProvisioner, which starts `python -m ipykernel_launcher` with Popen.
+            if self.provisioner is None and _warm_kernel_address is not None:
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+                provisioner = warm_provisioner(
+                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+                )
+                provisioner.address = _warm_kernel_address
+                self.provisioner = provisioner
+                self.client_factory = _quick_ready_client_class()
+            return await super()._async_pre_start_kernel(**kw)
+
+        async def _async_finish_shutdown(
+            self, waittime: float | None = None, pollinterval: float = 0.1, restart: bool = False
+        ) -> None:
+            # The template reports a warm kernel's exit at once: look for it every 10 ms
+            # rather than every 100 ms.
+            if isinstance(getattr(self.provisioner, "process", None), _ForkedKernel):
+                pollinterval = min(pollinterval, 0.01)
+            await super()._async_finish_shutdown(waittime, pollinterval, restart)
+
     return CurrentInterpreterKernelManager
+
+
+# --------------------------------------------------------------------------------------------
+# Warm kernels: ipykernel forked from a process that has already imported the analysis stack
+# --------------------------------------------------------------------------------------------
+#
+# Starting a kernel and importing pandas, scipy, pandera and plotly costs each report about
+# two seconds before its first line of analysis. While several reports run, one "kernel
+# template" process imports all that once; each kernel is a fork of it that then becomes
+# `python -m ipykernel_launcher ...` with the environment, working directory and standard
+# output of the report's process. Every report still gets a kernel of its own, started
+# afresh and never reused. The template is POSIX-only; wherever it is missing or fails, the
+# kernel is started the standard way.
+#
+# A warm kernel also ends faster: after a shutdown request it lets its control thread finish
+# answering (ipykernel's exit can otherwise wait on itself until jupyter_client sends SIGTERM
+# 2.5 s later), runs the atexit handlers and flushes its output, but skips tearing down the
+# modules it inherited. Its client is ready as soon as the kernel answers on both channels.
+#
+# Who cleans up what: the template waits for (reaps) its kernels and reports each exit to
+# the process that asked for the kernel, over the connection that asked. When that
+# connection closes first (the report's process ended), the template kills the kernel. When
+# the template's lifeline (its stdin, held by the process that started it) closes, it kills
+# every kernel left and ends. A kernel also ends by itself if the template dies (ipykernel's
+# parent poller).
+
+#: What a warm kernel has imported before the notebook's first cell: ipykernel and what the
+#: report notebooks import (never nbformat or jsonschema, which a notebook does not need).
+WARM_KERNEL_MODULES = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.debugger",
+    "pandas",
+    "plotly.graph_objects",
+    "escalation_analysis.analysis",
+    "escalation_analysis.charts",
+    "escalation_analysis.comparisons",
+    "escalation_analysis.definitions",
+    "escalation_analysis.display",
+    "escalation_analysis.kpis",
+    "escalation_analysis.labels",
+    "escalation_analysis.learning",
+    "escalation_analysis.narrative",
+    "escalation_analysis.near_miss",
+    "escalation_analysis.pathway_review",
+    "escalation_analysis.summary",
+    "escalation_analysis.supervision",
+    "escalation_analysis.timeliness",
+    "escalation_analysis.trends",
+)
+
+#: Seconds to wait for the template to fork a kernel (it may still be importing).
+WARM_KERNEL_TIMEOUT = 60
+
+#: The template's socket while warm kernels are on in this process (see :func:`_warm_kernels`).
+_warm_kernel_address: str | None = None
+
+_TEMPLATE_CODE = "from escalation_analysis.report import _template_main; _template_main()"
+_LAUNCHER = ["-m", "ipykernel_launcher"]
+
+
+def _kernel_launch_prefix() -> list[str] | None:
+    """``[python, interpreter options]`` of ipykernel's own kernelspec, before ``-m``."""
+    try:
+        from ipykernel.kernelspec import get_kernel_dict
+
+        argv = list(get_kernel_dict()["argv"])
+    except Exception:
+        return None
+    for i in range(len(argv) - 1):
+        if argv[i : i + 2] == _LAUNCHER:
+            return argv[:i]
+    return None
+
+
+def _warm_kernels_supported() -> bool:
+    return os.name == "posix" and hasattr(os, "fork") and hasattr(socket, "send_fds")
+
+
+class _KernelTemplate:
+    """The process kernels are forked from (started by :func:`_warm_kernels`)."""
+
+    def __init__(self, process: subprocess.Popen, folder: str, address: str) -> None:
+        self.process = process
+        self.folder = folder
+        self.address = address
+
+    @classmethod
+    def start(cls) -> _KernelTemplate | None:
+        prefix = _kernel_launch_prefix()
+        if prefix is None or not _warm_kernels_supported():
+            return None
+        folder = tempfile.mkdtemp(prefix="escalation-kernels-")  # private to this user (0700)
+        address = os.path.join(folder, "template")
+        # Bound here, so that requests can queue from now on while the template imports.
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(address)
+            listener.listen(64)
+            process = subprocess.Popen(
+                [*prefix, "-c", _TEMPLATE_CODE, str(listener.fileno())],
+                stdin=subprocess.PIPE,  # the lifeline
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=[listener.fileno()],
+            )
+        except OSError as exc:
+            logger.info("Warm kernels are off (%s); kernels start the standard way", exc)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        finally:
+            listener.close()  # the template has its own copy
+        return cls(process, folder, address)
+
+    def stop(self) -> None:
+        """Close the lifeline: the template kills any kernel left, and ends."""
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _warm_kernels() -> Iterator[str | None]:
+    """Reports run in this process inside the block get warm kernels; yields the address.
+
+    The address (None when warm kernels are not available here) can be handed to worker
+    processes, which set :data:`_warm_kernel_address` to it while they run a report.
+    """
+    global _warm_kernel_address
+    template = _KernelTemplate.start()
+    previous = _warm_kernel_address
+    _warm_kernel_address = template.address if template else None
+    try:
+        yield _warm_kernel_address
+    finally:
+        _warm_kernel_address = previous
+        if template is not None:
+            template.stop()
+
+
+@contextlib.contextmanager
+def _using_warm_kernels(address: str | None) -> Iterator[None]:
+    """Use the template at ``address`` (or the standard launch, for None) inside the block."""
+    global _warm_kernel_address
+    previous, _warm_kernel_address = _warm_kernel_address, address
+    try:
+        yield
+    finally:
+        _warm_kernel_address = previous
+
+
+class _ForkedKernel:
+    """What a kernel provisioner needs of :class:`subprocess.Popen`, for a forked kernel.
+
+    The kernel is the template's child, not ours: the template waits for it and writes
+    ``exit <code>`` on the connection that asked for it. Closing that connection while the
+    kernel runs makes the template kill it, so a kernel never outlives the handle on it.
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, connection: socket.socket, buffer: bytes = b"") -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._connection: socket.socket | None = connection
+        self._buffer = buffer
+        self._read(0)
+
+    def _read(self, timeout: float | None) -> None:
+        """Take in what the template wrote, waiting up to ``timeout`` seconds for it."""
+        if self.returncode is not None:
+            return
+        if self._connection is None:  # the template is gone: look at the process itself
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.returncode = -signal.SIGKILL
+            except PermissionError:
+                pass
+            return
+        if b"\n" not in self._buffer:
+            ready, _, _ = select.select([self._connection], [], [], timeout)
+            if ready:
+                data = self._connection.recv(4096)
+                if not data:
+                    self._connection.close()
+                    self._connection = None
+                    self._read(0)
+                    return
+                self._buffer += data
+        if b"\n" in self._buffer:
+            line = self._buffer.split(b"\n", 1)[0]
+            self.returncode = int(line.removeprefix(b"exit ")) if line.startswith(b"exit ") else 1
+            self._connection.close()
+            self._connection = None
+
+    def poll(self) -> int | None:
+        self._read(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
+            self._read(0.1 if self._connection is None else left)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _fork_warm_kernel(
+    address: str | None, cmd: list[str], options: dict[str, Any]
+) -> _ForkedKernel | None:
+    """Ask the template for a kernel running ``cmd``; None if it cannot give one."""
+    prefix = _kernel_launch_prefix()
+    if address is None or prefix is None:
+        return None
+    n = len(prefix)
+    if cmd[:n] != prefix or cmd[n : n + 2] != _LAUNCHER:
+        return None  # not this Python's ipykernel: start it the standard way
+    if options.get("independent") or any(options.get(s) is not None for s in ("stdin", "stdout", "stderr")):
+        return None
+    request = json.dumps({
+        "args": list(cmd[n + 2 :]),
+        "env": dict(options.get("env") or os.environ),
+        "cwd": str(options.get("cwd") or os.getcwd()),
+    }).encode("utf-8")
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.settimeout(WARM_KERNEL_TIMEOUT)
+        connection.connect(address)
+        # The kernel writes to this process's standard output and error, as a child would.
+        socket.send_fds(connection, [struct.pack("!I", len(request))], [1, 2])
+        connection.sendall(request)
+        reply = b""
+        while b"\n" not in reply:
+            data = connection.recv(4096)
+            if not data:
+                break
+            reply += data
+        line, _, rest = reply.partition(b"\n")
+        if not line.startswith(b"pid "):
+            raise OSError("the kernel template could not start a kernel")
+        pid = int(line.removeprefix(b"pid "))
+        connection.settimeout(None)
+    except (OSError, ValueError) as exc:
+        connection.close()
+        logger.info("No warm kernel (%s); starting one the standard way", exc)
+        return None
+    return _ForkedKernel(pid, connection, rest)
+
+
+@functools.cache
+def _warm_kernel_provisioner_class() -> type:
+    """A LocalProvisioner that forks the kernel from the template when it can."""
+    from jupyter_client.provisioning import LocalProvisioner
+
+    class WarmKernelProvisioner(LocalProvisioner):
+        address: str | None = None
+
+        async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+            process = _fork_warm_kernel(self.address, cmd, kwargs)
+            if process is None:
+                return await super().launch_kernel(cmd, **kwargs)
+            # The rest of LocalProvisioner (poll, wait, interrupt, kill) works on this handle;
+            # the kernel leads its own process group, as a Popen-started kernel does.
+            self.process = process
+            self.pid = self.pgid = process.pid
+            self.cwd = kwargs.get("cwd", Path.cwd())
+            return self.connection_info
+
+    return WarmKernelProvisioner
+
+
+@functools.cache
+def _quick_ready_client_class() -> type:
+    """The asynchronous kernel client, ready as soon as the kernel answers on both channels."""
+    from queue import Empty
+
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    class QuickReadyKernelClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            """jupyter_client's check, without its last step: waiting until IOPub has been
+            silent for 0.2 s. nbclient does not need that: it reads only the IOPub messages
+            of the cell it runs."""
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    reply = None
+                if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                    try:  # IOPub is connected once it delivers the kernel's status
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(reply)
+                        return
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if deadline is not None and time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    return QuickReadyKernelClient
+
+
+def _template_main() -> None:
+    """Entry point of the template process (see :class:`_KernelTemplate`)."""
+    request = _template_serve(int(sys.argv[1]))
+    if request is None:
+        # The template has nothing to save: skip the ~0.4 s of tearing down what it imported.
+        os._exit(0)
+    try:  # in a forked child
+        _prepare_kernel(request)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        os._exit(1)
+    from ipykernel import kernelapp
+
+    code = 0
+    try:
+        kernelapp.launch_new_instance()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    # The control thread may still be answering the shutdown request, which flushes output
+    # through the IOPub thread; ipykernel's atexit handler stops IOPub, then waits for the
+    # control thread. Let the control thread finish first, or each waits for the other.
+    app = kernelapp.IPKernelApp.instance() if kernelapp.IPKernelApp.initialized() else None
+    control = getattr(app, "control_thread", None)
+    if control is not None and control.is_alive():
+        control.join(timeout=5)
+    _end_process(code)
+
+
+def _template_serve(listener_fd: int) -> dict | None:
+    """Import the kernel's modules, then fork a kernel per request until the lifeline closes.
+
+    Returns only in a forked child, with the request it is to carry out.
+    """
+    import gc
+    import importlib
+    import selectors
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the reports' processes
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]  # as ipykernel_launcher does; IPython puts the notebook folder back
+    listener = socket.socket(fileno=listener_fd)  # requests wait on it while the imports run
+    available = True
+    for name in WARM_KERNEL_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            available = available and not name.startswith("ipykernel")
+    # What is imported now lives as long as any kernel: keep it out of the kernels' garbage
+    # collections (which then scan only the notebook's objects) and of copy-on-write.
+    gc.collect()
+    gc.freeze()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "listener")
+    selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
+    selector.register(wake_read, selectors.EVENT_READ, "wake")
+    kernels: dict[int, socket.socket | None] = {}  # None once the asker has gone
+
+    def reap() -> None:
+        while kernels:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            connection = kernels.pop(pid, None)
+            if connection is not None:
+                selector.unregister(connection)
+                with contextlib.suppress(OSError):
+                    connection.sendall(b"exit %d\n" % os.waitstatus_to_exitcode(status))
+                connection.close()
+
+    while True:
+        for key, _ in selector.select(timeout=1.0):
+            if key.data == "lifeline":
+                if not os.read(key.fd, 4096):
+                    for pid in list(kernels):
+                        with contextlib.suppress(OSError):
+                            os.killpg(pid, signal.SIGKILL)
+                    for pid in list(kernels):
+                        with contextlib.suppress(ChildProcessError):
+                            os.waitpid(pid, 0)
+                    return None
+            elif key.data == "wake":
+                with contextlib.suppress(OSError):
+                    os.read(wake_read, 4096)
+            elif key.data == "listener":
+                received = _template_receive(listener)
+                if received is None:
+                    continue
+                connection, request, fds = received
+                if not available:
+                    with contextlib.suppress(OSError):
+                        connection.sendall(b"unavailable\n")
+                    connection.close()
+                    for fd in fds:
+                        os.close(fd)
+                    continue
+                for stream in (sys.stdout, sys.stderr):
+                    stream.flush()  # or the kernel would write what is buffered here again
+                pid = os.fork()
+                if pid == 0:  # the kernel-to-be: drop everything of the template's
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    selector.close()
+                    for other in (listener, connection, *filter(None, kernels.values())):
+                        other.close()
+                    os.close(wake_read)
+                    os.close(wake_write)
+                    request["fds"] = fds
+                    return request
+                for fd in fds:
+                    os.close(fd)
+                kernels[pid] = connection
+                selector.register(connection, selectors.EVENT_READ, pid)
+                with contextlib.suppress(OSError):
+                    connection.sendall(b"pid %d\n" % pid)
+            else:  # the process that asked for this kernel closed its end: kill the kernel
+                try:
+                    gone = not key.fileobj.recv(4096)
+                except OSError:
+                    gone = True
+                if gone:
+                    selector.unregister(key.fileobj)
+                    key.fileobj.close()
+                    kernels[key.data] = None
+                    with contextlib.suppress(OSError):
+                        os.killpg(key.data, signal.SIGKILL)
+        reap()
+
+
+def _template_receive(listener: socket.socket) -> tuple[socket.socket, dict, list[int]] | None:
+    """Accept one request: its length, standard output and error, then the JSON itself."""
+    connection, _ = listener.accept()
+    fds: list[int] = []
+    try:
+        connection.settimeout(10)
+        header, fds, _, _ = socket.recv_fds(connection, 4, 2)
+        while len(header) < 4:
+            more = connection.recv(4 - len(header))
+            if not more:
+                raise OSError("short request")
+            header += more
+        size = struct.unpack("!I", header)[0]
+        payload = b""
+        while len(payload) < size:
+            more = connection.recv(min(size - len(payload), 1 << 20))
+            if not more:
+                raise OSError("short request")
+            payload += more
+        request = json.loads(payload)
+        if len(fds) != 2:
+            raise OSError("no standard output and error")
+        connection.settimeout(None)
+        return connection, request, fds
+    except (OSError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        connection.close()
+        return None
+
+
+def _prepare_kernel(request: dict) -> None:
+    """In a fork of the template: set up as ``python -m ipykernel_launcher <args>`` would be."""
+    import importlib.util
+
+    os.setsid()  # its own process group, as jupyter_client starts kernels
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    for target, fd in zip((1, 2), request["fds"], strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ["JPY_PARENT_PID"] = str(os.getppid())
+    if "numpy" in sys.modules:  # a fresh process has a fresh global random state
+        sys.modules["numpy"].random.seed()
+    spec = importlib.util.find_spec("ipykernel_launcher")
+    sys.argv = [
+        spec.origin if spec and spec.origin else "ipykernel_launcher",
+        *request["args"],
+        # ipykernel read JPY_PARENT_PID when the template imported it: say it again, so the
+        # kernel ends by itself if the template dies.
+        f"--IPKernelApp.parent_handle={os.getppid()}",
+    ]
+
+
+def _end_process(code: int) -> None:
+    """End as a finished Python process does, without tearing down every module.
+
+    Threads are joined, ``atexit`` handlers run (IPython's clears the user namespace, which
+    closes and flushes what the notebook left open) and output is flushed; the ~0.4 s of
+    module teardown that follows at a normal exit with pandas, scipy and pandera loaded is
+    skipped, as a multiprocessing child skips it.
+    """
+    import atexit
+    import gc
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_functions is None:
+        sys.exit(code)
+    run_exit_functions()
+    gc.collect()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+# --------------------------------------------------------------------------------------------
+# Papermill engine: save the executed notebook when it matters, not around every cell
+# --------------------------------------------------------------------------------------------
+
+ENGINE_NAME = "escalation-analysis"
+
+
+@functools.cache
+def _papermill_engine() -> str:
+    """Register (once) papermill's nbclient engine with fewer saves; return its name.
+
+    The standard engine writes the whole executed notebook (with the embedded plotly.js, about
+    5 MB) before and after every cell: some 60 writes and a second of work per report. This one
+    writes it when execution starts, during a cell that runs for long (papermill's autosave),
+    and when execution ends *however it ends*: papermill then writes the finished notebook, or
+    the notebook with the failing cell's error; after a timeout or a dead kernel this engine
+    saves the partly executed notebook itself before the error propagates.
+    """
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class FewerSavesManager(NotebookExecutionManager):
+        saving = True
+
+        def save(self, **kwargs: Any) -> None:
+            if self.saving:
+                super().save(**kwargs)
+
+        def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            self.saving = False
+            try:
+                super().cell_start(cell, cell_index, **kwargs)
+            finally:
+                self.saving = True
+
+        def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            self.saving = False
+            try:
+                super().cell_complete(cell, cell_index, **kwargs)
+            finally:
+                self.saving = True
+
+    class FewerSavesEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(
+            cls,
+            nb: Any,
+            kernel_name: str,
+            output_path: str | None = None,
+            progress_bar: bool = True,
+            log_output: bool = False,
+            autosave_cell_every: int = 30,
+            **kwargs: Any,
+        ) -> Any:
+            nb_man = FewerSavesManager(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            except BaseException:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()  # saves the partly executed notebook
+                raise
+            nb_man.cleanup_pbar()
+            # papermill writes the finished notebook (or the one with the failing cell) next.
+            nb_man.saving = False
+            nb_man.notebook_complete()
+            nb_man.saving = True
+            return nb_man.nb
+
+    papermill_engines.register(ENGINE_NAME, FewerSavesEngine)
+    return ENGINE_NAME
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,8 +1137,8 @@ def print_pdf(
     pdf_path: str | os.PathLike,
     browser: str,
     *,
-    budget_ms: int = 15000,
-    timeout: float = 180,
+    budget_ms: int = PDF_BUDGET_MS,
+    timeout: float = PDF_TIMEOUT,
 ) -> None:
     """Print an HTML report to an A4 PDF with a headless Chromium-family browser.
 
@@ -531,6 +1211,251 @@ def _stop_process(proc: subprocess.Popen) -> None:
         pass
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.communicate(timeout=10)
+
+
+# Switches that put Chromium in its one-command mode (print, then quit): a browser kept open to
+# print several reports gets these settings with each print instead.
+_ONE_SHOT_FLAGS = ("--no-pdf-header-footer", "--print-to-pdf-no-header")
+
+#: The browser kept open in this process while it prints several reports (see _print_pdf).
+_kept_browsers: dict[str, _KeptBrowser] = {}
+_keep_browser = False
+
+
+class _BrowserGone(Exception):
+    """The kept browser closed its DevTools pipe or answered with an error."""
+
+
+class _KeptBrowser:
+    """A headless browser kept open to print several reports, driven over its DevTools pipe.
+
+    Each print takes the steps Chromium's own ``--print-to-pdf`` takes (its headless command
+    handler): a new tab of the window size, load the page, give its scripts the virtual-time
+    budget, then ``Page.printToPDF`` with the page's CSS page size and backgrounds, tagged, with
+    no header or footer; so the PDF is the same. Starting the browser once per process instead
+    of once per report saves about a second of CPU per report, and later pages reuse the
+    compiled plotly.js. The browser has a profile of its own, deleted when it closes, and quits
+    by itself if this process ends without closing it (its pipe closes).
+    """
+
+    def __init__(self, browser: str) -> None:
+        import fcntl
+
+        self.profile = tempfile.mkdtemp(prefix="escalation-browser-")
+        to_browser, self._write = os.pipe()
+        self._read, from_browser = os.pipe()
+        # The browser reads commands on fd 3 and writes replies on fd 4; numbers >= 10 here
+        # keep the two from overwriting each other while they are moved there.
+        commands = fcntl.fcntl(to_browser, fcntl.F_DUPFD_CLOEXEC, 10)
+        replies = fcntl.fcntl(from_browser, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(to_browser)
+        os.close(from_browser)
+        flags = [flag for flag in _BROWSER_FLAGS if flag not in _ONE_SHOT_FLAGS]
+        argv = [browser, *flags, f"--user-data-dir={self.profile}", "--remote-debugging-pipe"]
+        try:
+            self.pid = os.posix_spawn(
+                browser,
+                [*argv, "about:blank"],
+                dict(os.environ),
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, commands, 3),
+                    (os.POSIX_SPAWN_DUP2, replies, 4),
+                ],
+                setsid=True,  # its helpers share its process group, to be stopped together
+            )
+        except OSError:
+            for fd in (self._write, self._read):
+                os.close(fd)
+            shutil.rmtree(self.profile, ignore_errors=True)
+            raise
+        finally:
+            os.close(commands)
+            os.close(replies)
+        self._buffer = b""
+        self._last_id = 0
+        self._events: list[dict] = []
+        self.alive = True
+
+    # DevTools protocol: JSON messages, each ended by a NUL byte --------------------------------
+
+    def _receive(self, deadline: float) -> dict:
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self._read], [], [], left)
+            if ready:
+                data = os.read(self._read, 1 << 20)
+                if not data:
+                    raise _BrowserGone("the browser closed its DevTools pipe")
+                self._buffer += data
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def _call(self, method: str, params: dict | None, deadline: float, session: str | None = None):
+        self._last_id += 1
+        message: dict[str, Any] = {"id": self._last_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._write, json.dumps(message).encode("utf-8") + b"\0")
+        while True:
+            reply = self._receive(deadline)
+            if reply.get("id") == self._last_id:
+                if "error" in reply:
+                    raise _BrowserGone(f"{method}: {reply['error'].get('message', 'error')}")
+                return reply.get("result", {})
+            if "method" in reply:
+                self._events.append(reply)
+
+    def _wait_for(self, session: str, method: str, deadline: float, **params: Any) -> dict:
+        def wanted(event: dict) -> bool:
+            found = event.get("params", {})
+            return (
+                event.get("sessionId") == session
+                and event.get("method") == method
+                and all(found.get(k) == v for k, v in params.items())
+            )
+
+        for i, event in enumerate(self._events):
+            if wanted(event):
+                return self._events.pop(i)
+        while True:
+            event = self._receive(deadline)
+            if wanted(event):
+                return event
+            if "method" in event:
+                self._events.append(event)
+
+    # Printing ----------------------------------------------------------------------------------
+
+    def print_pdf(self, html_path: Path, pdf_path: Path, budget_ms: int, timeout: float) -> None:
+        """Print one page; TimeoutError after ``timeout`` s, _BrowserGone if the browser fails."""
+        import base64
+
+        deadline = time.monotonic() + timeout
+        target = self._call("Target.createTarget", {"url": "about:blank"}, deadline)["targetId"]
+        try:
+            session = self._call(
+                "Target.attachToTarget", {"targetId": target, "flatten": True}, deadline
+            )["sessionId"]
+            self._call("Page.enable", None, deadline, session)
+            self._call("Page.setLifecycleEventsEnabled", {"enabled": True}, deadline, session)
+            loaded = self._call("Page.navigate", {"url": html_path.as_uri()}, deadline, session)
+            if loaded.get("errorText"):
+                raise _BrowserGone(f"the page did not load ({loaded['errorText']})")
+            self._wait_for(
+                session, "Page.lifecycleEvent", deadline, name="load", frameId=loaded["frameId"]
+            )
+            self._call(
+                "Emulation.setVirtualTimePolicy",
+                {
+                    "budget": int(budget_ms),
+                    "maxVirtualTimeTaskStarvationCount": 9999,
+                    "policy": "pauseIfNetworkFetchesPending",
+                },
+                deadline,
+                session,
+            )
+            self._wait_for(session, "Emulation.virtualTimeBudgetExpired", deadline)
+            printed = self._call(
+                "Page.printToPDF",
+                {
+                    "displayHeaderFooter": False,
+                    "generateTaggedPDF": True,
+                    "printBackground": True,
+                    "preferCSSPageSize": True,
+                },
+                deadline,
+                session,
+            )
+        finally:
+            self._events.clear()
+        data = base64.b64decode(printed["data"])
+        if not data.startswith(b"%PDF-"):
+            raise _BrowserGone("the browser printed something that is not a PDF")
+        pdf_path.write_bytes(data)
+        self._call("Target.closeTarget", {"targetId": target}, deadline)
+
+    def close(self, *, kill: bool = False) -> None:
+        """Quit the browser (kill it, with its helpers, if it does not quit at once)."""
+        if not self.alive:
+            return
+        self.alive = False
+        if not kill:
+            with contextlib.suppress(_BrowserGone, TimeoutError, OSError, ValueError):
+                self._call("Browser.close", None, time.monotonic() + 5)
+        for fd in (self._write, self._read):
+            with contextlib.suppress(OSError):
+                os.close(fd)  # a browser that is still there quits when its pipe closes
+        deadline = time.monotonic() + (0 if kill else 10)
+        with contextlib.suppress(ChildProcessError):
+            while not os.waitpid(self.pid, os.WNOHANG)[0]:
+                if time.monotonic() >= deadline:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    break
+                time.sleep(0.02)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def _close_kept_browsers() -> None:
+    while _kept_browsers:
+        _kept_browsers.popitem()[1].close()
+
+
+@functools.cache
+def _close_kept_browsers_at_exit() -> None:
+    """Close the kept browsers when this process ends, a worker process too (which skips
+    ``atexit`` but runs multiprocessing's finalizers)."""
+    from multiprocessing.util import Finalize
+
+    Finalize(None, _close_kept_browsers, exitpriority=10)
+
+
+@contextlib.contextmanager
+def _keeping_browser(keep: bool) -> Iterator[None]:
+    """Inside the block, PDFs printed in this process share one kept browser (if ``keep``)."""
+    global _keep_browser
+    previous, _keep_browser = _keep_browser, keep
+    try:
+        yield
+    finally:
+        _keep_browser = previous
+
+
+def _print_pdf(html_path: Path, pdf_path: Path, browser: str) -> None:
+    """:func:`print_pdf`, in the kept browser when this process prints several reports.
+
+    If the kept browser cannot be started or fails, this report is printed the one-shot way
+    (and the next one gets a new kept browser).
+    """
+    usable = _keep_browser and os.name == "posix" and hasattr(os, "posix_spawn")
+    if not usable:
+        print_pdf(html_path, pdf_path, browser)
+        return
+    html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path).resolve()
+    pdf_path.unlink(missing_ok=True)
+    kept = _kept_browsers.get(browser)
+    try:
+        if kept is None:
+            kept = _kept_browsers[browser] = _KeptBrowser(browser)
+            _close_kept_browsers_at_exit()
+        kept.print_pdf(html_path, pdf_path, budget_ms=PDF_BUDGET_MS, timeout=PDF_TIMEOUT)
+    except TimeoutError:
+        _kept_browsers.pop(browser).close(kill=True)
+        raise ReportError(
+            f"The browser did not finish printing the PDF within {PDF_TIMEOUT:.0f} seconds."
+        ) from None
+    except (_BrowserGone, OSError, ValueError, KeyError) as exc:
+        if kept is not None:
+            _kept_browsers.pop(browser, None)
+            kept.close(kill=True)
+        logger.info("The kept browser failed (%s); printing this report the one-shot way", exc)
+        print_pdf(html_path, pdf_path, browser)
 
 
 # --------------------------------------------------------------------------------------------
@@ -792,6 +1717,7 @@ def run_report(
             _pm_path(notebook),
             _pm_path(executed_path),
             parameters=params or None,
+            engine_name=_papermill_engine(),
             kernel_name=run_kernel,
             language=language,
             progress_bar=progress,
@@ -863,7 +1789,7 @@ def run_report(
             logger.warning(NO_BROWSER_NOTE)
         else:
             try:
-                print_pdf(html_path, pdf_path, browser)
+                _print_pdf(html_path, pdf_path, browser)
                 pdf_written = pdf_path
                 logger.info("Wrote %s with %s", pdf_path, Path(browser).name)
             except ReportError as exc:
@@ -886,15 +1812,17 @@ def run_report(
     )
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
+def _process_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseContext:
     """Fresh worker processes: forkserver where there is one (POSIX), else spawn.
 
     Both start workers without copying this process's threads. The forkserver imports the
-    runner once and forks each worker from it, which saves each worker ~1-2 s of imports.
+    runner (and ``preload``) once and forks each worker from it, which saves each worker the
+    imports. Its preload list counts when it starts, at the first :func:`run_reports` of
+    this process.
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__, "papermill", "nbconvert"])
+        context.set_forkserver_preload([__name__, "papermill", "nbconvert", *preload])
         return context
     return multiprocessing.get_context("spawn")
 
@@ -908,7 +1836,7 @@ def _job(job: ReportJob | Mapping[str, Any]) -> ReportJob:
 
 
 def _run_job(job: ReportJob) -> ReportResult:
-    return run_report(
+    result = run_report(
         job.notebook_path,
         job.out_dir,
         job.parameters,
@@ -916,23 +1844,112 @@ def _run_job(job: ReportJob) -> ReportResult:
         pdf=job.pdf,
         title=job.title,
         progress=False,
+        cell_timeout=job.cell_timeout,
     )
+    if job.after is not None:
+        job.after(result)
+    return result
 
 
-def _run_job_safely(job: ReportJob) -> ReportResult | ReportError:
-    """Worker entry point: return the error instead of raising, so it crosses processes."""
+@contextlib.contextmanager
+def _environment(environ: Mapping[str, str] | None) -> Iterator[None]:
+    """Run with the caller's environment variables.
+
+    A worker is forked from the forkserver, which keeps the environment of the moment it
+    started (the first :func:`run_reports` of the process); the kernel inherits the worker's.
+    """
+    if environ is None:
+        yield
+        return
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environ)
     try:
-        return _run_job(job)
-    except ReportError as exc:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process exists and has not ended (a zombie has ended)."""
+    if os.path.exists("/proc/self/stat"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+@functools.cache
+def _end_with(caller: int) -> None:
+    """Make this worker process end within a second of the process that runs the reports.
+
+    A pool worker otherwise waits for more work for ever once that process is killed, with its
+    kept browser; ended, its browser and kernel follow (the browser when its pipe closes, a
+    kernel when its parent or the template goes).
+    """
+    import threading
+
+    def watch() -> None:
+        while _process_alive(caller):
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="escalation-watch-caller", daemon=True).start()
+
+
+def _run_job_safely(
+    job: ReportJob,
+    warm_kernel_address: str | None = None,
+    keep_browser: bool = False,
+    environ: Mapping[str, str] | None = None,
+    caller: int | None = None,
+) -> ReportResult | EscalationAnalysisError:
+    """Worker entry point: return the error instead of raising, so it crosses processes.
+
+    A :class:`ReportError`, or an error a user can act on raised by ``job.after`` (e.g. the
+    privacy gate's), comes back as it is; anything else as a :class:`ReportError`.
+    """
+    if caller is not None and caller != os.getpid():
+        _end_with(caller)
+    try:
+        with (
+            _environment(environ),
+            _using_warm_kernels(warm_kernel_address),
+            _keeping_browser(keep_browser),
+        ):
+            return _run_job(job)
+    except EscalationAnalysisError as exc:
         return exc
     except Exception as exc:
         return ReportError(f"{type(exc).__name__}: {exc}")
+
+
+def _hook_modules(job: ReportJob) -> list[str]:
+    """What a job's ``after`` hook imports, for the workers to import in advance.
+
+    That is the module defining it, and the modules in its ``preload`` attribute, if any.
+    """
+    if job.after is None:
+        return []
+    module = getattr(job.after, "__module__", None) or type(job.after).__module__
+    modules = [module] if module and module != "__main__" else []
+    return [*modules, *getattr(job.after, "preload", ())]
 
 
 def run_reports(
     jobs: Iterable[ReportJob | Mapping[str, Any]],
     max_workers: int = 2,
     progress: bool = True,
+    warm_kernels: bool = True,
 ) -> list[ReportResult]:
     """Run several reports, in parallel processes, each with a fresh kernel.
 
@@ -944,6 +1961,12 @@ def run_reports(
         Reports run at the same time (each uses about one core while executing).
     progress : bool, default True
         Show a progress bar of reports completed.
+    warm_kernels : bool, default True
+        On POSIX, when two or more reports use the default kernel, fork each of their
+        kernels from one process that has already imported ipykernel, pandas and the
+        analysis modules, instead of starting a new Python and importing them per report
+        (about two seconds each). Each report still gets a kernel of its own. Reports
+        with a ``kernel_name`` always start that kernelspec the standard way.
 
     Returns
     -------
@@ -967,36 +1990,56 @@ def run_reports(
             f"Two reports would write to the same folder ({', '.join(repeated)}); "
             "give each report its own output folder."
         )
-    for job in job_list:
-        check_parameters(job.notebook_path, job.parameters)
-    outcomes: list[ReportResult | ReportError | None] = [None] * len(job_list)
-    if not job_list:
-        return []
-    workers = max(1, min(int(max_workers), len(job_list)))
-    logger.info("Running %d report(s), %d at a time", len(job_list), workers)
-
-    with tqdm(total=len(job_list), desc="Reports", unit="report", disable=not progress) as bar:
-        if workers == 1:
-            for i, job in enumerate(job_list):
-                outcomes[i] = _run_job_safely(job)
-                bar.update(1)
-        else:
-            context = _process_context()
-            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {pool.submit(_run_job_safely, job): i for i, job in enumerate(job_list)}
+    warm = warm_kernels and sum(job.kernel_name is None for job in job_list) >= 2
+    # The kernel template imports while the parameters are checked and the workers start.
+    with _warm_kernels() if warm else contextlib.nullcontext() as address:
+        for job in job_list:
+            check_parameters(job.notebook_path, job.parameters)
+        outcomes: list[ReportResult | EscalationAnalysisError | None] = [None] * len(job_list)
+        if not job_list:
+            return []
+        workers = max(1, min(int(max_workers), len(job_list)))
+        logger.info(
+            "Running %d report(s), %d at a time%s",
+            len(job_list),
+            workers,
+            ", in warm kernels" if address else "",
+        )
+        # Several PDFs: each process keeps one browser open for all it prints.
+        keep_browser = sum(bool(job.pdf) for job in job_list) >= 2
+        with tqdm(total=len(job_list), desc="Reports", unit="report", disable=not progress) as bar:
+            if workers == 1:
                 try:
-                    for future in cf.as_completed(futures):
-                        i = futures[future]
-                        try:
-                            outcomes[i] = future.result()
-                        except Exception as exc:
-                            outcomes[i] = ReportError(
-                                f"The process running this report stopped ({type(exc).__name__})."
-                            )
+                    for i, job in enumerate(job_list):
+                        outcomes[i] = _run_job_safely(job, address, keep_browser)
                         bar.update(1)
-                except BaseException:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+                finally:
+                    _close_kept_browsers()
+            else:
+                preload = sorted({m for job in job_list for m in _hook_modules(job)})
+                environ = dict(os.environ)
+                context = _process_context(preload)
+                with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                    futures = {
+                        pool.submit(
+                            _run_job_safely, job, address, keep_browser, environ, os.getpid()
+                        ): i
+                        for i, job in enumerate(job_list)
+                    }
+                    try:
+                        for future in cf.as_completed(futures):
+                            i = futures[future]
+                            try:
+                                outcomes[i] = future.result()
+                            except Exception as exc:
+                                outcomes[i] = ReportError(
+                                    "The process running this report stopped "
+                                    f"({type(exc).__name__})."
+                                )
+                            bar.update(1)
+                    except BaseException:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise
 
     failures = [(job, o) for job, o in zip(job_list, outcomes, strict=False) if not isinstance(o, ReportResult)]
     if failures:

@@ -10,6 +10,11 @@ is decided here, by the kind, never by a parameter a user can change, and it dec
 ``run_review`` checks the inputs in-process first (so a wrong path or a bad profile is one
 clear sentence, before any kernel starts), runs the notebook through
 :func:`~escalation_analysis.report.run_report`, writes the summary, and runs the gate.
+``run_demo`` runs the four reports in parallel worker processes, and each worker writes its
+report's summary and runs the gate right after the report (:class:`FinishReview`).
+
+The analysis modules are imported where they are used, so the command line starts the
+reports without first importing pandas itself.
 """
 
 from __future__ import annotations
@@ -20,14 +25,13 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .analysis import Analysis, analyse
 from .errors import EscalationAnalysisError
-from .privacy import SensitiveValues, check_outputs, sensitive_values
-from .pseudonym import load_key, pseudonymise
-from .report import ReportJob, ReportResult, run_report, run_reports
-from .summary import build_summary
+from .report import ReportError, ReportJob, ReportResult, ReportsFailedError, run_report, run_reports
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +102,8 @@ class ReviewInputs:
         }
 
     def analyse(self, key: bytes | None = None) -> Analysis:
+        from .analysis import analyse
+
         return analyse(self.export, self.mapping, self.pathway, self.start, self.end,
                        steps=self.steps, actions=self.actions, training=self.training, key=key)
 
@@ -116,6 +122,8 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
         # The notebook only ever sees the staff member's pseudonym, never their name.
         import pandas as pd
 
+        from .pseudonym import pseudonymise
+
         parameters["team"] = team
         parameters["staff_pseudonym"] = (
             str(pseudonymise(pd.Series([staff], dtype="str"), "staff_id", key).iloc[0]) if staff else ""
@@ -125,6 +133,8 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
 
 def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf: bool = True) -> ReportResult:
     """Make one review report in ``out_dir``: HTML, PDF, executed notebook, summary.json, tables."""
+    from .pseudonym import load_key
+
     kind = _kind(kind_name)
     key = load_key()
     analysis = inputs.analyse(key)  # fails fast, in one sentence, on bad inputs
@@ -152,22 +162,54 @@ def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: Rev
 
 
 def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Path, key: bytes,
-            parameters: dict[str, Any] | None = None, sensitive: SensitiveValues | None = None) -> None:
+            parameters: dict[str, Any] | None = None) -> None:
     """Write summary.json and tables (of the selection, for a supervision pack), then run the gate."""
+    from .privacy import check_outputs, sensitive_values
+    from .summary import build_summary
+
     if kind.name == "supervision" and parameters:
         from .supervision import select
 
         chosen = select(analysis.episodes, team=parameters["team"], staff_pseudonym=parameters["staff_pseudonym"])
         analysis = dataclasses.replace(analysis, episodes=chosen.reset_index(drop=True))
     build_summary(analysis, report=kind.name, audience=kind.audience).write(out / "summary.json")
-    if sensitive is None:
-        sensitive = sensitive_values(inputs.export, analysis.profile, key)
-    check_outputs(out, sensitive, kind.audience)
+    check_outputs(out, sensitive_values(inputs.export, analysis.profile, key), kind.audience)
+
+
+@dataclass(frozen=True)
+class FinishReview:
+    """A report's summary.json, tables and privacy gate, run where the report was made.
+
+    Given to :func:`~escalation_analysis.report.run_reports` as a job's ``after``: the worker
+    process analyses the inputs itself, with the kind's audience rules (never the notebook's),
+    writes the summary and runs the gate on every output, which removes a leaking report.
+    """
+
+    kind: str
+    inputs: ReviewInputs
+    key: bytes
+    parameters: dict[str, Any]
+
+    #: What it imports when called; the worker processes import these in advance.
+    preload = ("escalation_analysis.analysis", "escalation_analysis.privacy", "escalation_analysis.summary",
+               "escalation_analysis.supervision")
+
+    def __call__(self, result: ReportResult) -> None:
+        kind = KINDS[self.kind]
+        _finish(kind, self.inputs, self.inputs.analyse(self.key), result.out_dir, self.key, self.parameters)
 
 
 def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, max_workers: int = 2,
              progress: bool = True) -> list[ReportResult]:
-    """All four reports from the sample data, two at a time, into ``out_dir/<kind>/``."""
+    """All four reports from the sample data, two at a time, into ``out_dir/<kind>/``.
+
+    Each report's summary and privacy gate run in the process that made it, right after it.
+    When a report cannot be made, :class:`~escalation_analysis.report.ReportsFailedError` says
+    which; when only the summaries or gates failed, the first such error (in the order of
+    :data:`KINDS`) is raised as it is, e.g. the gate's :class:`~escalation_analysis.privacy.PrivacyError`.
+    """
+    from .pseudonym import load_key
+
     sample = Path(sample_dir)
     base = ReviewInputs(
         export=sample / "incidents.csv", mapping=sample / "mapping.yaml", pathway=sample / "pathway.yaml",
@@ -176,24 +218,19 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     )
     periods = {"pathway-review": (dt.date(2025, 4, 1), dt.date(2026, 3, 31))}
     key = load_key()
-    jobs, plans = [], []
+    jobs = []
     for name, kind in KINDS.items():
         start, end = periods.get(name, (base.start, base.end))
         options = {"team": "Riverside CMHT"} if name == "supervision" else {}
         inputs = ReviewInputs(base.export, base.mapping, base.pathway, start, end,
                               base.steps, base.actions, base.training, options)
-        target = Path(out_dir) / name
         parameters = _notebook_parameters(kind, inputs, key)
-        jobs.append(ReportJob(notebooks_dir() / kind.notebook, target, parameters, pdf=pdf, title=kind.title))
-        plans.append((kind, inputs, target, parameters))
-    results = run_reports(jobs, max_workers=max_workers, progress=progress)
-    analyses: dict[tuple, Analysis] = {}
-    sensitive: SensitiveValues | None = None
-    for kind, inputs, target, parameters in plans:
-        period = (inputs.start, inputs.end)
-        if period not in analyses:
-            analyses[period] = inputs.analyse(key)
-        if sensitive is None:  # every report reads the same export
-            sensitive = sensitive_values(inputs.export, analyses[period].profile, key)
-        _finish(kind, inputs, analyses[period], target, key, parameters, sensitive)
-    return results
+        jobs.append(ReportJob(notebooks_dir() / kind.notebook, Path(out_dir) / name, parameters, pdf=pdf,
+                              title=kind.title, after=FinishReview(name, inputs, key, parameters)))
+    try:
+        return run_reports(jobs, max_workers=max_workers, progress=progress)
+    except ReportsFailedError as exc:
+        failed = [o for o in exc.results if isinstance(o, Exception)]
+        if failed and not any(isinstance(o, ReportError) for o in failed):
+            raise failed[0] from None
+        raise

@@ -11,10 +11,13 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -611,3 +614,238 @@ def test_run_reports_refuses_two_reports_in_one_folder(tmp_path):
     ]
     with pytest.raises(report.ReportError, match="same folder"):
         run_reports(jobs, progress=False)
+
+
+# ------------------------------------------------------------------------------------------
+# Warm kernels, fewer notebook saves, one browser for several PDFs (slow)
+# ------------------------------------------------------------------------------------------
+
+
+def _notebook(path: Path, *sources: str, parameters: str = 'output_dir = ""') -> Path:
+    """A notebook with a parameters cell and the given code cells."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(nb, path)
+    return path
+
+
+# What a kernel found when the notebook started, written to probe.json in the output folder.
+PROBE = """
+import sys
+warm = "pandas" in sys.modules
+import json, os
+from pathlib import Path
+from escalation_analysis import display
+seen = getattr(display, "_left_by_another_report", None)
+display._left_by_another_report = os.getpid()
+Path(output_dir, "probe.json").write_text(json.dumps({
+    "pid": os.getpid(), "parent": os.getppid(), "seen": seen, "warm": warm,
+    "executable": sys.executable, "cwd": os.getcwd(), "mark": os.environ.get("ESCALATION_TEST_MARK"),
+    "heavy_modules": sorted(m for m in ("nbformat", "jsonschema", "plotly.io._renderers") if m in sys.modules),
+}))
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process exists and has not ended."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        try:
+            return stat.read_bytes().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _gone(pids, seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(_alive(p) for p in pids)
+
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="warm kernels are POSIX-only")
+
+
+@pytest.mark.slow
+@posix_only
+def test_each_report_gets_a_fresh_kernel_and_none_is_left_behind(tmp_path, monkeypatch):
+    monkeypatch.setenv("ESCALATION_TEST_MARK", "set by the caller")
+    probe = _notebook(tmp_path / "probe.ipynb", PROBE)
+    jobs = [report.ReportJob(probe, tmp_path / f"r{i}", pdf=False) for i in range(3)]
+    results = run_reports(jobs, max_workers=2, progress=False)
+    found = [json.loads((r.out_dir / "probe.json").read_text()) for r in results]
+    assert len({f["pid"] for f in found}) == 3
+    assert all(f["seen"] is None for f in found)  # nothing left over from another report
+    assert all(f["warm"] for f in found)  # forked from the template, imports done
+    for f in found:
+        assert Path(f["executable"]).resolve() == Path(sys.executable).resolve()
+        assert Path(f["cwd"]) == tmp_path.resolve()
+        assert f["mark"] == "set by the caller"
+        assert f["heavy_modules"] == []
+    kernels_and_template = {f["pid"] for f in found} | {f["parent"] for f in found}
+    assert _gone(kernels_and_template)
+    for result in results:  # the executed notebook is complete
+        nb = json.loads(result.executed_notebook.read_text())
+        assert nb["metadata"]["papermill"]["end_time"]
+        assert all(c["execution_count"] for c in nb["cells"] if c["cell_type"] == "code")
+
+
+@pytest.mark.slow
+@posix_only
+def test_a_chosen_kernelspec_is_started_the_standard_way(tmp_path):
+    probe = _notebook(tmp_path / "probe.ipynb", PROBE)
+    jobs = [report.ReportJob(probe, tmp_path / f"r{i}", pdf=False, kernel_name="python3") for i in range(2)]
+    results = run_reports(jobs, max_workers=2, progress=False)
+    found = [json.loads((r.out_dir / "probe.json").read_text()) for r in results]
+    assert not any(f["warm"] for f in found)
+    assert _gone({f["pid"] for f in found})
+
+
+@pytest.mark.slow
+@posix_only
+def test_a_failing_cell_in_a_warm_kernel_is_reported_with_its_cell_number(tmp_path):
+    jobs = [report.ReportJob(FAILING, tmp_path / "failed", pdf=False),
+            report.ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
+    with pytest.raises(ReportsFailedError) as err:
+        run_reports(jobs, max_workers=2, progress=False)
+    failed = err.value.results[0]
+    assert isinstance(failed, ReportExecutionError)
+    assert failed.cell_number == 3 and failed.error_name == "IndexError"
+    assert "failing.ipynb failed in cell 3" in str(failed)
+    nb = json.loads(failed.executed_notebook.read_text())
+    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"] if o["output_type"] == "error"]
+    assert [e["ename"] for e in errors] == ["IndexError"]
+    assert not (tmp_path / "failed" / "report.html").exists()
+    assert isinstance(err.value.results[1], ReportResult)
+
+
+@pytest.mark.slow
+@posix_only
+def test_a_cell_over_its_time_limit_stops_the_warm_kernel_and_keeps_the_notebook(tmp_path):
+    sleepy = _notebook(
+        tmp_path / "sleepy.ipynb",
+        'import os\nfrom pathlib import Path\nPath(output_dir, "pid").write_text(str(os.getpid()))',
+        "import time\ntime.sleep(120)",
+    )
+    jobs = [report.ReportJob(sleepy, tmp_path / "slow", pdf=False, cell_timeout=3),
+            report.ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
+    started = time.monotonic()
+    with pytest.raises(ReportsFailedError) as err:
+        run_reports(jobs, max_workers=2, progress=False)
+    assert time.monotonic() - started < 60  # interrupted, not waited out
+    failed = err.value.results[0]
+    assert isinstance(failed, ReportExecutionError) and "Timeout" in str(failed)
+    assert failed.executed_notebook == (tmp_path / "slow" / "report.ipynb").resolve()
+    nb = json.loads(failed.executed_notebook.read_text())
+    assert nb["cells"][1]["execution_count"]  # the cells that ran are in the kept notebook
+    assert _gone([int((tmp_path / "slow" / "pid").read_text())])
+
+
+@pytest.mark.slow
+@posix_only
+def test_a_warm_kernel_can_be_interrupted_and_killed(tmp_path):
+    import asyncio
+
+    async def scenario():
+        manager = report._current_interpreter_kernel_manager_class()(kernel_name="python3")
+        await manager.start_kernel(cwd=str(tmp_path))
+        assert isinstance(manager.provisioner.process, report._ForkedKernel)
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            msg_id = client.execute("import time; time.sleep(120)")
+            await asyncio.sleep(1)
+            await manager.interrupt_kernel()
+            while True:
+                reply = await client.get_shell_msg(timeout=30)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+            assert reply["content"]["status"] == "error"
+            assert reply["content"]["ename"] == "KeyboardInterrupt"
+            pid = manager.provisioner.pid
+            await manager.shutdown_kernel(now=True)
+            return pid
+        finally:
+            client.stop_channels()
+
+    with report._warm_kernels() as address:
+        assert address is not None
+        pid = asyncio.run(scenario())
+    assert _gone([pid])
+
+
+@pytest.mark.slow
+@posix_only
+def test_warm_kernels_shut_down_promptly(tmp_path):
+    """A report's kernel ends as soon as its last cell has run. (ipykernel's own exit can wait on
+    itself for seconds: its control thread flushing output through the IOPub thread it stops.)"""
+    import datetime as dt
+
+    empty = _notebook(tmp_path / "empty.ipynb", "x = 1")
+    waits = []
+    for round_ in range(4):
+        jobs = [report.ReportJob(empty, tmp_path / f"{round_}-{i}", pdf=False) for i in range(4)]
+        for result in run_reports(jobs, max_workers=2, progress=False):
+            nb = json.loads(result.executed_notebook.read_text())
+            last_cell = dt.datetime.fromisoformat(nb["cells"][-1]["metadata"]["papermill"]["end_time"])
+            ended = dt.datetime.fromisoformat(nb["metadata"]["papermill"]["end_time"])
+            waits.append((ended - last_cell).total_seconds())
+    assert max(waits) < 2  # jupyter_client would have had to SIGTERM the kernel at 2.5 s
+
+
+@pytest.mark.slow
+@needs_browser
+@pytest.mark.skipif(not (shutil.which("pdftoppm") and shutil.which("pdftotext")), reason="needs poppler-utils")
+@posix_only
+def test_a_kept_browser_prints_the_same_pdf_as_a_browser_started_for_it(fixture_run, tmp_path):
+    html = fixture_run["result"].html
+    one_shot, kept = tmp_path / "one-shot.pdf", tmp_path / "kept.pdf"
+    report.print_pdf(html, one_shot, BROWSER)
+    with report._keeping_browser(True):
+        report._print_pdf(html, tmp_path / "first.pdf", BROWSER)
+        report._print_pdf(html, kept, BROWSER)  # the second print in the same browser
+    browsers = [b.pid for b in report._kept_browsers.values()]
+    report._close_kept_browsers()
+    assert browsers and _gone(browsers)
+
+    def pages(pdf: Path) -> list[bytes]:
+        prefix = tmp_path / pdf.stem
+        subprocess.run(["pdftoppm", "-r", "60", "-png", str(pdf), str(prefix)], check=True)
+        return [p.read_bytes() for p in sorted(tmp_path.glob(f"{pdf.stem}-*.png"))]
+
+    def text(pdf: Path) -> str:
+        return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+    assert text(kept) == text(one_shot)
+    assert pages(kept) == pages(one_shot) != []
+
+
+@pytest.mark.slow
+@needs_browser
+@posix_only
+def test_several_pdfs_leave_no_browser_behind(tmp_path, monkeypatch):
+    # The workers' temporary folder, where the browsers' profiles go (short: Chromium puts
+    # sockets under it).
+    temp = Path(tempfile.mkdtemp(prefix="t", dir="/tmp" if Path("/tmp").is_dir() else None))
+    monkeypatch.setenv("TMPDIR", str(temp))
+    before = temp.stat().st_mtime_ns
+    try:
+        jobs = [report.ReportJob(MINIMAL, tmp_path / f"r{i}", pdf=True) for i in range(3)]
+        results = run_reports(jobs, max_workers=2, progress=False)
+        assert all(r.pdf is not None and r.pdf.read_bytes().startswith(b"%PDF-") for r in results)
+        assert temp.stat().st_mtime_ns != before  # the browsers' profiles were made here...
+        assert list(temp.glob("escalation-browser-*")) == []  # ...and removed, each browser closed
+        running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        assert str(temp) not in running
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)

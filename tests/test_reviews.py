@@ -272,3 +272,28 @@ def test_a_supervision_pack_about_nobody_is_refused_before_running(tmp_path):
 def test_supervision_summary_describes_the_team_chosen(demo):
     summary = json.loads((demo / "supervision" / "summary.json").read_text())
     assert list(summary["timeliness"]["by_team"]) == ["Riverside CMHT"]
+
+
+def test_a_leaking_report_in_the_demo_is_not_published_and_the_others_are(tmp_path, monkeypatch):
+    """Each report's summary and gate run right after it, in parallel; the gate's own error is raised."""
+    import nbformat
+
+    from escalation_analysis.reviews import run_demo
+
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", notebooks)
+    staff = pd.read_csv(SAMPLE / "incidents.csv", dtype=str, encoding="utf-8-sig")["Reported By"].dropna().iloc[0]
+    leaky = notebooks / KINDS["contract-monitoring"].notebook
+    nb = nbformat.read(leaky, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"Reported by {staff}."))
+    nbformat.write(nb, leaky)
+    monkeypatch.setenv("ESCALATION_NOTEBOOKS", str(notebooks))
+    out = tmp_path / "out"
+    with pytest.raises(PrivacyError, match="The external report was not published because its outputs contain a staff"):
+        run_demo(SAMPLE, out, pdf=False, progress=False)
+    assert not (out / "contract-monitoring" / "report.html").exists()
+    assert not (out / "contract-monitoring" / "report.ipynb").exists()
+    for kind in ("near-miss-review", "supervision", "pathway-review"):
+        assert (out / kind / "report.html").is_file()
+        summary = json.loads((out / kind / "summary.json").read_text())
+        assert summary["report"] == kind and summary["audience"] == KINDS[kind].audience
