@@ -25,7 +25,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from escalation_analysis import display, report
+from escalation_analysis import display, kernels, report
 from escalation_analysis.report import (
     BrowserError,
     ReportExecutionError,
@@ -756,9 +756,9 @@ def test_a_warm_kernel_can_be_interrupted_and_killed(tmp_path):
     import asyncio
 
     async def scenario():
-        manager = report._current_interpreter_kernel_manager_class()(kernel_name="python3")
+        manager = kernels._current_interpreter_kernel_manager_class()(kernel_name="python3")
         await manager.start_kernel(cwd=str(tmp_path))
-        assert isinstance(manager.provisioner.process, report._ForkedKernel)
+        assert isinstance(manager.provisioner.process, kernels._ForkedKernel)
         client = manager.client()
         client.start_channels()
         try:
@@ -778,7 +778,7 @@ def test_a_warm_kernel_can_be_interrupted_and_killed(tmp_path):
         finally:
             client.stop_channels()
 
-    with report._warm_kernels() as address:
+    with kernels._warm_kernels() as address:
         assert address is not None
         pid = asyncio.run(scenario())
     assert _gone([pid])
