@@ -241,6 +241,23 @@ def _using_warm_kernels(address: str | None) -> Iterator[None]:
         _warm_kernel_address = previous
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process exists and has not ended (a zombie has ended)."""
+    if os.path.exists("/proc/self/stat"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 class _ForkedKernel:
     """What a kernel provisioner needs of :class:`subprocess.Popen`, for a forked kernel.
 
@@ -263,12 +280,8 @@ class _ForkedKernel:
         if self.returncode is not None:
             return
         if self._connection is None:  # the template is gone: look at the process itself
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
+            if not process_alive(self.pid):
                 self.returncode = -signal.SIGKILL
-            except PermissionError:
-                pass
             return
         if b"\n" not in self._buffer:
             ready, _, _ = select.select([self._connection], [], [], timeout)

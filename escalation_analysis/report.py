@@ -56,7 +56,12 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from escalation_analysis.errors import EscalationAnalysisError
-from escalation_analysis.kernels import _current_interpreter_kernel_manager_class, _using_warm_kernels, _warm_kernels
+from escalation_analysis.kernels import (
+    _current_interpreter_kernel_manager_class,
+    _using_warm_kernels,
+    _warm_kernels,
+    process_alive,
+)
 
 __all__ = [
     "BROWSER_ENV_VAR",
@@ -1262,23 +1267,6 @@ def _environment(environ: Mapping[str, str] | None) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _process_alive(pid: int) -> bool:
-    """Whether a process exists and has not ended (a zombie has ended)."""
-    if os.path.exists("/proc/self/stat"):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-        except OSError:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
 @functools.cache
 def _end_with(caller: int) -> None:
     """Make this worker process end within a second of the process that runs the reports.
@@ -1290,7 +1278,7 @@ def _end_with(caller: int) -> None:
     import threading
 
     def watch() -> None:
-        while _process_alive(caller):
+        while process_alive(caller):
             time.sleep(0.5)
         os._exit(1)
 

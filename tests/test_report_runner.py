@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -650,26 +649,11 @@ Path(output_dir, "probe.json").write_text(json.dumps({
 """
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process exists and has not ended."""
-    stat = Path(f"/proc/{pid}/stat")
-    if Path("/proc/self/stat").exists():
-        try:
-            return stat.read_bytes().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-        except OSError:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _gone(pids, seconds: float = 5) -> bool:
     deadline = time.monotonic() + seconds
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(kernels.process_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return not any(_alive(p) for p in pids)
+    return not any(kernels.process_alive(p) for p in pids)
 
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="warm kernels are POSIX-only")
