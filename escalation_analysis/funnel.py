@@ -499,8 +499,9 @@ def _binomial_quantile(p: float, n: np.ndarray, theta: float) -> np.ndarray:
 
 
 def _binomial_cdf(k: np.ndarray, n: np.ndarray, theta: float) -> np.ndarray:
-    """P(Y <= k) for Y ~ Binomial(n, theta), k whole numbers from 0 to n."""
-    return special.bdtr(np.asarray(k).astype(np.int64), np.asarray(n).astype(np.int64), theta)
+    """P(Y <= k) for Y ~ Binomial(n, theta), k whole numbers up to n (0 below 0, as scipy.stats)."""
+    k = np.asarray(k).astype(np.int64)
+    return np.where(k < 0, 0.0, special.bdtr(np.maximum(k, 0), np.asarray(n).astype(np.int64), theta))
 
 
 def _binomial_limit(n: np.ndarray, theta: float, p: float, interpolate: bool) -> np.ndarray:
@@ -509,7 +510,7 @@ def _binomial_limit(n: np.ndarray, theta: float, p: float, interpolate: bool) ->
     if not interpolate:
         return r / n
     at_r = _binomial_cdf(r, n, theta)
-    below_r = np.where(r >= 1, _binomial_cdf(np.maximum(r - 1, 0), n, theta), 0.0)
+    below_r = _binomial_cdf(r - 1, n, theta)
     with np.errstate(invalid="ignore", divide="ignore"):
         alpha = np.where(at_r > below_r, (at_r - p) / (at_r - below_r), 0.0)
     return (r - alpha) / n
