@@ -50,8 +50,8 @@ print({"seconds": seconds, "rows": len(frame), "peak_rss_mb": resource.getrusage
 
 _PIPELINE = """
 import resource, sys, time
-from escalation_analysis.analysis import analyse
-from escalation_analysis.summary import build_summary
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.reviews.summary import build_summary
 t = time.perf_counter()
 analysis = analyse(sys.argv[1], sys.argv[2], sys.argv[3], "2024-04-01", "2026-03-31")
 loaded = time.perf_counter() - t
@@ -68,10 +68,10 @@ _REQUIRED = """
 import resource, sys, time
 import numpy as np
 import pandas as pd
-from escalation_analysis.datetimes import combine_date_time
-from escalation_analysis.mapping import read_mapping
-from escalation_analysis.pseudonym import load_key, pseudonymise
-from escalation_analysis.read import read_export
+from escalation_analysis.ingest.datetimes import combine_date_time
+from escalation_analysis.ingest.mapping import read_mapping
+from escalation_analysis.ingest.pseudonyms import load_key, pseudonymise
+from escalation_analysis.ingest.files import read_export
 profile = read_mapping(sys.argv[2])
 key = load_key()
 t = time.perf_counter()
@@ -157,7 +157,7 @@ def measure(rows: int, repeats: int) -> dict:
 _FLOOR = """
 import json, sys, tempfile, time
 from pathlib import Path
-from escalation_analysis.report import ReportJob, run_reports
+from escalation_analysis.publish.runner import ReportJob, run_reports
 if __name__ == "__main__":
     pdf, warm = sys.argv[1] == "pdf", sys.argv[2] == "runner"
     with tempfile.TemporaryDirectory() as tmp:

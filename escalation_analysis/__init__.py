@@ -8,7 +8,7 @@ escalation against the local crisis pathway::
     summary = build_summary(analysis, audience="external")
 
 Names are imported lazily, so a report kernel that only needs
-:mod:`escalation_analysis.display` does not pay for pandera and pydantic.
+:mod:`escalation_analysis.reviews.display` does not pay for pandera and pydantic.
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "EscalationAnalysisError": "errors",
-    "LoadedExport": "load",
-    "load_export": "load",
-    "MappingProfile": "mapping",
-    "read_mapping": "mapping",
-    "Pathway": "pathway",
-    "read_pathway": "pathway",
-    "Analysis": "analysis",
-    "analyse": "analysis",
-    "Summary": "summary",
-    "build_summary": "summary",
-    "prepare_episodes": "timeliness",
-    "compliance_table": "timeliness",
+    "LoadedExport": "ingest.export",
+    "load_export": "ingest.export",
+    "MappingProfile": "ingest.mapping",
+    "read_mapping": "ingest.mapping",
+    "Pathway": "ingest.pathway",
+    "read_pathway": "ingest.pathway",
+    "Analysis": "measures.analysis",
+    "analyse": "measures.analysis",
+    "Summary": "reviews.summary",
+    "build_summary": "reviews.summary",
+    "prepare_episodes": "measures.timeliness",
+    "compliance_table": "measures.timeliness",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -84,7 +84,7 @@ def _add_analysis_commands(commands) -> None:
     summary.add_argument("--out", type=Path, required=True, help="summary.json path (tables beside it)")
     summary.add_argument("--audience", choices=["internal", "external", "partners"], default="internal")
 
-    from .reviews import KINDS
+    from .publish.review_runs import KINDS
 
     report = commands.add_parser("report", help="make one review report (HTML, PDF, summary.json, tables)")
     report.add_argument("kind", choices=list(KINDS), help="which report")
@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "validate":
         return _validate(args)
     if args.command == "summary":
-        from .summary import run_summary_command
+        from .publish.review_runs import run_summary_command
 
         return run_summary_command(args)
     if args.command == "report":
@@ -155,7 +155,7 @@ def _refuse_overwrite(path: Path) -> None:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from .profiling import draft_profile, render_profile, todo_lines
+    from .ingest.profiling import draft_profile, render_profile, todo_lines
 
     _refuse_overwrite(args.out)
     text = render_profile(draft_profile(args.export))
@@ -183,7 +183,7 @@ def _pathway_init(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .reviews import ReviewInputs, run_review
+    from .publish.review_runs import ReviewInputs, run_review
 
     inputs = ReviewInputs(args.export, args.mapping, args.pathway, args.start, args.end,
                           args.steps, args.actions, args.training, {"team": args.team, "staff": args.staff})
@@ -201,7 +201,7 @@ def _print_result(result) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .reviews import run_demo
+    from .publish.review_runs import run_demo
 
     if not (args.sample / "incidents.csv").is_file():
         from .synthetic import write_sample
@@ -230,7 +230,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .load import load_export
+    from .ingest.export import load_export
 
     loaded = load_export(args.export, args.mapping)
     accounting = loaded.accounting

@@ -32,11 +32,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .hours import classify_hours
-from .pathway import Pathway
-from .read import arrow_text, text_series
-from .schema import TRIGGERS, as_text
-from .targets import target_minutes
+from .ingest.contract import TRIGGERS, as_text
+from .ingest.files import arrow_text, text_series
+from .ingest.pathway import Pathway
+from .measures.hours import classify_hours
+from .measures.targets import target_minutes
 
 OOH_DELAY_FACTOR = 1.8
 LONE_DELAY_FACTOR = 1.5

@@ -31,9 +31,10 @@ end = "2025-12-31"  # last day of the reporting period
 compliance_target_pct = 90.0  # contract target: escalations within target (%)
 
 # %%
-from escalation_analysis import charts, definitions, display, kpis, labels, narrative, trends
-from escalation_analysis.analysis import analyse
-from escalation_analysis.summary import build_summary
+from escalation_analysis.reviews import charts, definitions, display, kpis, labels, narrative
+from escalation_analysis.measures import trends
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.reviews.summary import build_summary
 
 display.setup()
 analysis = analyse(export, mapping, pathway, start, end,

@@ -28,9 +28,10 @@ start = "2025-10-01"  # first day of the review period
 end = "2025-12-31"  # last day of the review period
 
 # %%
-from escalation_analysis import charts, comparisons, display, learning, narrative, near_miss, trends
-from escalation_analysis.analysis import analyse
-from escalation_analysis.timeliness import compliance_table
+from escalation_analysis.reviews import charts, display, narrative
+from escalation_analysis.measures import comparisons, learning, near_misses as near_miss, trends
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.measures.timeliness import compliance_table
 
 display.setup()
 analysis = analyse(export, mapping, pathway, start, end,

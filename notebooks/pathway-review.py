@@ -29,8 +29,8 @@ start = "2025-04-01"  # first day of the review period
 end = "2026-03-31"  # last day of the review period
 
 # %%
-from escalation_analysis import charts, display, labels, narrative, pathway_review
-from escalation_analysis.analysis import analyse
+from escalation_analysis.reviews import charts, display, labels, narrative, pathway as pathway_review
+from escalation_analysis.measures.analysis import analyse
 
 display.setup()
 analysis = analyse(export, mapping, pathway, start, end,

@@ -28,9 +28,10 @@ team = "Riverside CMHT"  # the team ("" for all teams)
 staff_pseudonym = ""  # one practitioner's pseudonym (the runner makes it from --staff NAME)
 
 # %%
-from escalation_analysis import charts, display, labels, narrative, near_miss, supervision
-from escalation_analysis.analysis import analyse
-from escalation_analysis.timeliness import compliance_table
+from escalation_analysis.reviews import charts, display, labels, narrative, supervision
+from escalation_analysis.measures import near_misses as near_miss
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.measures.timeliness import compliance_table
 
 display.setup()
 analysis = analyse(export, mapping, pathway, start, end,

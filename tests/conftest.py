@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from escalation_analysis.load import LoadedExport, load_export
-from escalation_analysis.mapping import MappingProfile
+from escalation_analysis.ingest.export import LoadedExport, load_export
+from escalation_analysis.ingest.mapping import MappingProfile
 
 settings.register_profile(
     "ci",
@@ -79,7 +79,7 @@ def truth() -> dict:
 @pytest.fixture(scope="session")
 def sample(truth):
     """The shipped sample, whole period, with every log, analysed once per test run."""
-    from escalation_analysis.analysis import analyse
+    from escalation_analysis.measures.analysis import analyse
 
     return analyse(
         SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",

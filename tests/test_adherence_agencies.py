@@ -11,20 +11,20 @@ import pyarrow as pa
 import pytest
 from conftest import TEST_KEY
 
-from escalation_analysis.adherence import (
+from escalation_analysis.measures.adherence import (
     CHECKS,
     adherence_summary,
     episode_adherence,
     expected_steps_table,
     route_variants,
 )
-from escalation_analysis.agencies import (
+from escalation_analysis.measures.agencies import (
     agency_responses,
     handoff_delays,
     handoff_summary,
     response_by_agency,
 )
-from escalation_analysis.analysis import analyse
+from escalation_analysis.measures.analysis import analyse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analytics"
 PLANTED_RESPONSE_MEDIANS = {"crisis_team": 120, "police": 45, "duty_senior": 15, "emergency_services": 40}
@@ -123,7 +123,10 @@ class TestAdherenceByHand:
     def test_route_variants_show_the_routes_taken(self, tiny):
         result = episode_adherence(tiny.episodes, step_log(*TINY_STEPS), tiny.pathway)
         routes = route_variants(result, step_log(*TINY_STEPS)).set_index("route")["episodes"]
-        assert routes.to_dict() == {"crisis team": 1, "crisis team → duty senior": 1}  # reader-facing words
+        assert routes.to_dict() == {"crisis_team": 1, "crisis_team → duty_senior": 1}  # canonical: reviews label them
+        from escalation_analysis.reviews.labels import routes_for_readers
+
+        assert routes_for_readers(routes.index.to_series()).tolist() == ["crisis team", "crisis team → duty senior"]
 
 
 # ---------------------------------------------------------------------------------------------

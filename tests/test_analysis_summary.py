@@ -20,9 +20,9 @@ import pytest
 from conftest import SAMPLE, TEST_KEY
 from statsmodels.stats.proportion import proportion_confint
 
-from escalation_analysis.analysis import analyse
-from escalation_analysis.summary import build_summary
-from escalation_analysis.timeliness import GROUPINGS, compliance_table
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.measures.timeliness import GROUPINGS, compliance_table
+from escalation_analysis.reviews.summary import build_summary
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analytics"
 THRESHOLD = 7

@@ -1,4 +1,4 @@
-"""Tests for escalation_analysis.charts: each builder draws the frame it is given, faithfully.
+"""Tests for escalation_analysis.reviews.charts: each builder draws the frame it is given, faithfully.
 
 Inputs are the package's own frames, from the synthetic sample in ``data/sample/`` or from
 small hand-made frames whose answers can be read off by eye.
@@ -17,19 +17,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from escalation_analysis import charts
-from escalation_analysis.analysis import analyse
-from escalation_analysis.funnel import compute_funnel
-from escalation_analysis.near_miss import (
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.measures.funnels import compute_funnel
+from escalation_analysis.measures.near_misses import (
     barrier_cooccurrence,
     barrier_frequency,
     late_heatmap,
     near_miss_ratio,
 )
-from escalation_analysis.spc import compute_p_chart, compute_xmr_chart
-from escalation_analysis.statistics import kaplan_meier
-from escalation_analysis.suppression import suppress_table, timeliness_spec
-from escalation_analysis.timeliness import compliance_table
+from escalation_analysis.measures.spc import compute_p_chart, compute_xmr_chart
+from escalation_analysis.measures.statistics import kaplan_meier
+from escalation_analysis.measures.timeliness import compliance_table
+from escalation_analysis.reviews import charts
+from escalation_analysis.reviews.suppression import suppress_table, timeliness_spec
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -106,7 +106,7 @@ class TestStyle:
         # plotly.io.renderers imports nbformat and jsonschema: 2 s per report kernel
         code = (
             "import sys, pandas as pd\n"
-            "from escalation_analysis import charts\n"
+            "from escalation_analysis.reviews import charts\n"
             "t = pd.DataFrame({'team': ['A', 'B'], 'n': [10, 20], 'within_target': [5, 15],"
             " 'within_target_pct': [50.0, 75.0], 'ci95_low_pct': [20.0, 50.0],"
             " 'ci95_high_pct': [80.0, 90.0]})\n"

@@ -10,7 +10,7 @@ from conftest import balanced, row
 from hypothesis import given
 from hypothesis import strategies as st
 
-from escalation_analysis.datetimes import combine_date_time, localise, parse_dates, parse_times
+from escalation_analysis.ingest.datetimes import combine_date_time, localise, parse_dates, parse_times
 
 LONDON = "Europe/London"
 

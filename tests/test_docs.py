@@ -1,7 +1,7 @@
 """The documentation stays true: definitions, links and commands.
 
 * Every figure in ``summary.json`` and its CSV tables has an entry in the definitions register
-  (:mod:`escalation_analysis.definitions`), so a commissioner's "how exactly is this counted?"
+  (:mod:`escalation_analysis.reviews.definitions`), so a commissioner's "how exactly is this counted?"
   always has an answer. Only structural keys (report, period, group names...) are exempt.
 * ``docs/definitions.md`` shows the whole register and the exclusion and warning reasons, as
   generated from the code. After adding to the register, regenerate it from the repository
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from escalation_analysis import kpis
-from escalation_analysis.accounting import EXCLUSION_REASONS, ISSUE_COLUMNS, WARNING_REASONS
-from escalation_analysis.definitions import REGISTER
-from escalation_analysis.mapping import ActionsLogMapping
-from escalation_analysis.schema import AGENCIES, BANDS, FIELDS, TRIGGERS
+from escalation_analysis.ingest.accounting import EXCLUSION_REASONS, ISSUE_COLUMNS, WARNING_REASONS
+from escalation_analysis.ingest.contract import AGENCIES, BANDS, FIELDS, TRIGGERS
+from escalation_analysis.ingest.mapping import ActionsLogMapping
+from escalation_analysis.reviews import kpis
+from escalation_analysis.reviews.definitions import REGISTER
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -101,7 +101,7 @@ def unregistered_columns(name: str, columns: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def summaries(sample) -> dict:
     """The sample (conftest: whole period, every log) summarised for each audience."""
-    from escalation_analysis.summary import build_summary
+    from escalation_analysis.reviews.summary import build_summary
 
     return {audience: build_summary(sample, report="contract-monitoring", audience=audience)
             for audience in ("internal", "external", "partners")}
@@ -182,7 +182,7 @@ def fields_markdown() -> str:
 
 
 def spellings_markdown() -> str:
-    from escalation_analysis.vocabulary import SYNONYMS
+    from escalation_analysis.ingest.vocabulary import SYNONYMS
 
     lines = ["| Field | Canonical value | Also understood (any case, spacing or dash) |", "|---|---|---|"]
     for field, synonyms in SYNONYMS.items():

@@ -1,4 +1,4 @@
-"""Tests for escalation_analysis.funnel against published and independently computed limits.
+"""Tests for escalation_analysis.measures.funnels against published and independently computed limits.
 
 Sources of the expected values:
 
@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from escalation_analysis.funnel import (
+from escalation_analysis.measures.funnels import (
     FUNNEL_POSITIONS,
     Z_95,
     Z_998,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from escalation_analysis.hours import bank_holidays, classify_hours
-from escalation_analysis.pathway import Pathway
+from escalation_analysis.ingest.pathway import Pathway
+from escalation_analysis.measures.hours import bank_holidays, classify_hours
 
 LONDON = "Europe/London"
 

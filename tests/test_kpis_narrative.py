@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from escalation_analysis import kpis, labels, narrative
-from escalation_analysis.analysis import analyse
-from escalation_analysis.suppression import DEFAULT_POLICY
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.reviews import kpis, labels, narrative
+from escalation_analysis.reviews.suppression import DEFAULT_POLICY
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 

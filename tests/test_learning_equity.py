@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import TEST_KEY
 
-from escalation_analysis.analysis import analyse
-from escalation_analysis.equity import EQUITY_FIELDS, available_equity_fields, equity_table
-from escalation_analysis.learning import (
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.measures.equity import EQUITY_FIELDS, available_equity_fields, equity_table
+from escalation_analysis.measures.learning import (
     TRAINING_CAVEAT,
     action_status,
     action_summary,
@@ -19,8 +19,8 @@ from escalation_analysis.learning import (
     trained_within_year,
     training_association,
 )
-from escalation_analysis.summary import build_summary
-from escalation_analysis.timeliness import compliance_table
+from escalation_analysis.measures.timeliness import compliance_table
+from escalation_analysis.reviews.summary import build_summary
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analytics"
 SCENARIO = "Scenario-based escalation training"

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE, TEST_KEY, balanced, csv_bytes, row
 
-from escalation_analysis.accounting import EXCLUSION_REASONS, WARNING_REASONS
 from escalation_analysis.errors import MappingError, NothingUsableError
-from escalation_analysis.load import load_export
-from escalation_analysis.schema import EPISODE_COLUMNS, episode_schema
+from escalation_analysis.ingest.accounting import EXCLUSION_REASONS, WARNING_REASONS
+from escalation_analysis.ingest.contract import EPISODE_COLUMNS, episode_schema
+from escalation_analysis.ingest.export import load_export
 
 
 def accounting_summary(loaded) -> dict:
@@ -176,7 +176,7 @@ class TestWarnings:
                          b"3,03/04/2025 10:00,x,1e308\r\n4,03/04/2025 10:00,x,inf\r\n5,03/04/2025 10:00,x,-1\r\n")
         profile = {"columns": {"incident_id": "Ref", "risk_identified_at": "Date", "trigger": "Cat",
                                "approvals_before_action": "Approvals"}}
-        from escalation_analysis.mapping import MappingProfile
+        from escalation_analysis.ingest.mapping import MappingProfile
 
         loaded = load_export(path, MappingProfile.model_validate(profile), key=TEST_KEY)
 

@@ -27,7 +27,7 @@ from openpyxl.utils.exceptions import IllegalCharacterError
 
 from escalation_analysis import cli
 from escalation_analysis.errors import EscalationAnalysisError
-from escalation_analysis.load import load_export
+from escalation_analysis.ingest.export import load_export
 
 HEADER = ["Ref", "Date", "Time", "Escalated", "Responded", "Team", "Category", "Result", "Harm",
           "Lone", "Contacted", "Barriers", "Approvals", "NHS", "Staff", "Notes"]

@@ -11,9 +11,9 @@ import yaml
 from conftest import SAMPLE, TEST_KEY
 
 from escalation_analysis.errors import MappingError, PathwayError
-from escalation_analysis.load import load_export
-from escalation_analysis.mapping import read_mapping
-from escalation_analysis.pathway import read_pathway
+from escalation_analysis.ingest.export import load_export
+from escalation_analysis.ingest.mapping import read_mapping
+from escalation_analysis.ingest.pathway import read_pathway
 from escalation_analysis.synthetic import example_pathway
 
 MINIMAL = {"columns": {"incident_id": "Ref", "risk_identified_at": ["Date", "Time"], "trigger": "Cat"}}

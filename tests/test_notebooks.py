@@ -16,7 +16,7 @@ import jupytext
 import papermill
 import pytest
 
-from escalation_analysis.reviews import KINDS
+from escalation_analysis.publish.review_runs import KINDS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))

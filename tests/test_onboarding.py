@@ -29,9 +29,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from escalation_analysis.mapping import read_mapping
-from escalation_analysis.pathway import read_pathway
-from escalation_analysis.profiling import todo_lines
+from escalation_analysis.ingest.mapping import read_mapping
+from escalation_analysis.ingest.pathway import read_pathway
+from escalation_analysis.ingest.profiling import todo_lines
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"

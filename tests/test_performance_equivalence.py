@@ -20,13 +20,15 @@ from conftest import TEST_KEY
 from hypothesis import given
 from hypothesis import strategies as st
 
-from escalation_analysis import datetimes, read, statistics
-from escalation_analysis.load import load_export
-from escalation_analysis.mapping import DEFAULT_MISSING_VALUES, MappingProfile
-from escalation_analysis.pseudonym import _keyed_digests, nhs_number_is_valid, pseudonymise
-from escalation_analysis.schema import as_text
+from escalation_analysis.ingest import datetimes
+from escalation_analysis.ingest import files as read
+from escalation_analysis.ingest.contract import as_text
+from escalation_analysis.ingest.export import load_export
+from escalation_analysis.ingest.mapping import DEFAULT_MISSING_VALUES, MappingProfile
+from escalation_analysis.ingest.pseudonyms import _keyed_digests, nhs_number_is_valid, pseudonymise
+from escalation_analysis.measures import statistics
+from escalation_analysis.measures.timeliness import TimelinessTables, compliance_table
 from escalation_analysis.synthetic import _write_csv
-from escalation_analysis.timeliness import TimelinessTables, compliance_table
 
 WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]
 
@@ -339,7 +341,7 @@ class TestTests:
 
         code = (
             "import sys\n"
-            "from escalation_analysis import analysis, charts, display, kpis, narrative, near_miss, summary, trends\n"
+            "from escalation_analysis.measures import analysis, near_misses as near_miss, trends\nfrom escalation_analysis.reviews import charts, display, kpis, narrative, summary\n"
             "print('scipy.stats' in sys.modules)"
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from escalation_analysis import cli
-from escalation_analysis.load import load_export
-from escalation_analysis.mapping import MappingProfile
-from escalation_analysis.pseudonym import load_key, nhs_number_is_valid, pseudonymise
+from escalation_analysis.ingest.export import load_export
+from escalation_analysis.ingest.mapping import MappingProfile
+from escalation_analysis.ingest.pseudonyms import load_key, nhs_number_is_valid, pseudonymise
 
 
 def ids(*values) -> pd.Series:

@@ -9,8 +9,8 @@ import pytest
 from conftest import HEADER, csv_bytes, row
 
 from escalation_analysis.errors import ExportError
-from escalation_analysis.load import load_export
-from escalation_analysis.read import detect_encoding, read_export
+from escalation_analysis.ingest.export import load_export
+from escalation_analysis.ingest.files import detect_encoding, read_export
 
 
 class TestEncodings:

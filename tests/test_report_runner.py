@@ -1,5 +1,5 @@
-"""Tests for the report runner (escalation_analysis.report) and the notebook helpers
-(escalation_analysis.display).
+"""Tests for the report runner (escalation_analysis.publish.runner) and the notebook helpers
+(escalation_analysis.reviews.display).
 
 Fast tests check parameter handling, escaping and the HTML checks without a kernel.
 Tests marked ``slow`` execute the fixture notebooks in tests/notebooks/ and, where a
@@ -24,8 +24,9 @@ import pandas as pd
 import papermill
 import pytest
 
-from escalation_analysis import display, kernels, report
-from escalation_analysis.report import (
+from escalation_analysis.publish import kernels
+from escalation_analysis.publish import runner as report
+from escalation_analysis.publish.runner import (
     BrowserError,
     ReportExecutionError,
     ReportOutputError,
@@ -38,6 +39,7 @@ from escalation_analysis.report import (
     run_report,
     run_reports,
 )
+from escalation_analysis.reviews import display
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 FIXTURE = NOTEBOOKS / "report_fixture.ipynb"
@@ -591,7 +593,7 @@ def test_display_helpers_do_not_import_nbformat_or_jsonschema():
     code = (
         "import sys\n"
         "import pandas as pd, plotly.express as px\n"
-        "from escalation_analysis import display\n"
+        "from escalation_analysis.reviews import display\n"
         "display._publish = lambda *a: None\n"
         "display.setup()\n"
         "display.show(px.bar(x=[1, 2], y=[3, 4]))\n"
@@ -638,7 +640,7 @@ import sys
 warm = "pandas" in sys.modules
 import json, os
 from pathlib import Path
-from escalation_analysis import display
+from escalation_analysis.reviews import display
 seen = getattr(display, "_left_by_another_report", None)
 display._left_by_another_report = os.getpid()
 Path(output_dir, "probe.json").write_text(json.dumps({

@@ -20,10 +20,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from escalation_analysis.mapping import read_mapping
-from escalation_analysis.privacy import PrivacyError, check_outputs, output_texts, sensitive_values
-from escalation_analysis.report import BrowserError, find_browser
-from escalation_analysis.reviews import KINDS
+from escalation_analysis.ingest.mapping import read_mapping
+from escalation_analysis.publish.gate import PrivacyError, check_outputs, output_texts, sensitive_values
+from escalation_analysis.publish.review_runs import KINDS
+from escalation_analysis.publish.runner import BrowserError, find_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -217,7 +217,7 @@ def test_external_outputs_show_no_count_from_1_to_7(demo, kind):
 
 def test_hostile_description_stays_inert_text_in_the_internal_review(tmp_path):
     """Every description replaced by a script: the review shows it as text, never runs it."""
-    from escalation_analysis.reviews import ReviewInputs, run_review
+    from escalation_analysis.publish.review_runs import ReviewInputs, run_review
 
     export = pd.read_csv(SAMPLE / "incidents.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False)
     export["Description"] = "<script>document.title='pwned'</script><img src=x onerror=alert(1)> visit"
@@ -259,7 +259,7 @@ def test_the_privacy_gate_blocks_a_leaking_report(tmp_path):
 
 def test_a_supervision_pack_about_nobody_is_refused_before_running(tmp_path):
     from escalation_analysis.errors import EscalationAnalysisError
-    from escalation_analysis.reviews import ReviewInputs, run_review
+    from escalation_analysis.publish.review_runs import ReviewInputs, run_review
 
     inputs = ReviewInputs(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
                           pd.Timestamp("2025-10-01").date(), pd.Timestamp("2025-12-31").date(),
@@ -278,7 +278,7 @@ def test_a_leaking_report_in_the_demo_is_not_published_and_the_others_are(tmp_pa
     """Each report's summary and gate run right after it, in parallel; the gate's own error is raised."""
     import nbformat
 
-    from escalation_analysis.reviews import run_demo
+    from escalation_analysis.publish.review_runs import run_demo
 
     notebooks = tmp_path / "notebooks"
     shutil.copytree(ROOT / "notebooks", notebooks)

@@ -1,4 +1,4 @@
-"""Tests for escalation_analysis.spc against NHSRplotthedots and qicharts2 known answers.
+"""Tests for escalation_analysis.measures.spc against NHSRplotthedots and qicharts2 known answers.
 
 Sources of the expected values:
 
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from escalation_analysis.spc import (
+from escalation_analysis.measures.spc import (
     POINT_TYPES,
     SHORT_SERIES_WARNING,
     _shift_points,

@@ -1,4 +1,4 @@
-"""Tests for escalation_analysis.statistics: known answers, hand-checkable cases, wording."""
+"""Tests for escalation_analysis.measures.statistics: known answers, hand-checkable cases, wording."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lifelines.statistics import logrank_test
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from escalation_analysis.statistics import (
+from escalation_analysis.measures.statistics import (
     KM_COLUMNS,
     MIN_GROUP_SIZE,
     Comparison,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from escalation_analysis.suppression import (
+from escalation_analysis.reviews.suppression import (
     NHS_DIGITAL_SUBNATIONAL,
     Rate,
     SumRule,

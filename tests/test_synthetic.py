@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE, TEST_KEY
 
-from escalation_analysis.load import load_export
+from escalation_analysis.ingest.export import load_export
 from escalation_analysis.synthetic import make_sample, write_sample
 
 TEXT_FILES = ("incidents.csv", "steps.csv", "learning_actions.csv", "training.csv",

@@ -31,14 +31,14 @@ import pytest
 from conftest import PROFILE, SAMPLE, TEST_KEY, csv_bytes, row
 from statsmodels.stats.proportion import proportion_confint
 
-from escalation_analysis.analysis import analyse
-from escalation_analysis.comparisons import compare_factor
 from escalation_analysis.errors import EscalationAnalysisError, NothingUsableError
-from escalation_analysis.hours import classify_hours
-from escalation_analysis.mapping import MappingProfile
-from escalation_analysis.near_miss import barrier_frequency
-from escalation_analysis.pathway import read_pathway
-from escalation_analysis.timeliness import (
+from escalation_analysis.ingest.mapping import MappingProfile
+from escalation_analysis.ingest.pathway import read_pathway
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.measures.comparisons import compare_factor
+from escalation_analysis.measures.hours import classify_hours
+from escalation_analysis.measures.near_misses import barrier_frequency
+from escalation_analysis.measures.timeliness import (
     GROUPINGS,
     TABLE_COLUMNS,
     compliance_table,

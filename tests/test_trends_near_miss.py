@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from escalation_analysis.adherence import episode_adherence
-from escalation_analysis.near_miss import (
+from escalation_analysis.measures.adherence import episode_adherence
+from escalation_analysis.measures.near_misses import (
     THEMES,
     WEEKDAY_NAMES,
     barrier_cooccurrence,
@@ -21,7 +21,7 @@ from escalation_analysis.near_miss import (
     pathway_themes,
     repeat_service_users,
 )
-from escalation_analysis.trends import (
+from escalation_analysis.measures.trends import (
     compliance_p_chart,
     lowest_team,
     median_delay_xmr,

@@ -1,0 +1,207 @@
+"""The data contract: canonical fields, their vocabularies and the pandera schema.
+
+Every export, whatever its local layout, is turned by :mod:`escalation_analysis.ingest.export` into one
+frame of *episodes* with the canonical columns below. This module is the single place that says
+what those columns are, which are required and which values they may hold
+(``shared/docs/product.md`` section 2). Later modules trust these columns and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+
+FieldKind = Literal["id", "datetime", "category", "bool", "list", "int", "text", "pseudonym"]
+
+TRIGGERS = ("imminent_risk", "loss_of_contact", "deterioration", "other")
+OUTCOMES = ("incident", "near_miss")
+HARMS = ("none", "low", "moderate", "severe", "death")
+AGENCIES = (
+    "duty_senior",
+    "crisis_team",
+    "emergency_services",
+    "police",
+    "ambulance",
+    "la_safeguarding",
+    "gp",
+    "other",
+)
+BANDS = ("in_hours", "out_of_hours")
+OUT_OF_HOURS_SUB_BANDS = ("in_hours", "weekday_evening_night", "weekend", "bank_holiday")
+
+NOT_RECORDED = "Not recorded"
+"""What a blank team becomes: kept, counted and warned about, never dropped."""
+
+
+@dataclass(frozen=True)
+class CanonicalField:
+    """One field of the contract: its kind, whether rows need it, and its allowed values."""
+
+    name: str
+    kind: FieldKind
+    required: bool = False
+    categories: tuple[str, ...] | None = None
+    meaning: str = ""
+
+
+FIELDS: dict[str, CanonicalField] = {
+    f.name: f
+    for f in (
+        CanonicalField("incident_id", "id", True, meaning="the source system's reference"),
+        CanonicalField(
+            "risk_identified_at",
+            "datetime",
+            True,
+            meaning="when staff judged an escalation threshold was met: the clock starts",
+        ),
+        CanonicalField("trigger", "category", True, TRIGGERS, "which threshold was met"),
+        CanonicalField(
+            "escalated_at",
+            "datetime",
+            meaning="first contact along the pathway; blank means no escalation recorded",
+        ),
+        CanonicalField(
+            "responded_at", "datetime", meaning="when the receiving service responded"
+        ),
+        CanonicalField("team", "text", meaning="the team; blank becomes 'Not recorded'"),
+        CanonicalField("outcome", "category", categories=OUTCOMES, meaning="incident or near miss"),
+        CanonicalField("harm", "category", categories=HARMS, meaning="NRLS/LFPSE-style harm level"),
+        CanonicalField("lone_worker", "bool", meaning="staff member working alone"),
+        CanonicalField(
+            "escalated_to", "list", categories=AGENCIES, meaning="who was contacted"
+        ),
+        CanonicalField("barriers", "list", meaning="what delayed or blocked escalation"),
+        CanonicalField(
+            "information_shared", "list", meaning="items of required information passed on"
+        ),
+        CanonicalField(
+            "approvals_before_action", "int", meaning="sign-offs sought before acting"
+        ),
+        CanonicalField("service_user_id", "pseudonym", meaning="pseudonymised on load"),
+        CanonicalField("staff_id", "pseudonym", meaning="pseudonymised on load"),
+        CanonicalField("description", "text", meaning="free text: internal reports only"),
+        CanonicalField("ethnicity", "text", meaning="for equity breakdowns (PCREF)"),
+        CanonicalField("age_band", "text", meaning="for equity breakdowns"),
+        CanonicalField("gender", "text", meaning="for equity breakdowns"),
+    )
+}
+
+REQUIRED_FIELDS = tuple(name for name, f in FIELDS.items() if f.required)
+DATETIME_FIELDS = tuple(name for name, f in FIELDS.items() if f.kind == "datetime")
+LIST_FIELDS = tuple(name for name, f in FIELDS.items() if f.kind == "list")
+
+LIST_DTYPE = pd.ArrowDtype(pa_arrow.list_(pa_arrow.string()))
+"""Multi-valued cells are kept as Arrow lists of strings: vectorised and compact."""
+
+
+def category_dtype(field: str) -> pd.CategoricalDtype:
+    """The categorical dtype of a closed-vocabulary field."""
+    categories = FIELDS[field].categories
+    assert categories is not None, f"{field} has no fixed vocabulary"
+    return pd.CategoricalDtype(list(categories))
+
+
+def datetime_dtype(timezone: str) -> pd.DatetimeTZDtype:
+    """Timestamps are kept timezone-aware in the pathway's zone, at microsecond resolution."""
+    return pd.DatetimeTZDtype("us", timezone)
+
+
+def episode_schema(timezone: str = "Europe/London") -> pa.DataFrameSchema:
+    """The pandera schema every loaded episode frame satisfies.
+
+    ``row`` is the row number in the source file as a spreadsheet shows it (the header is
+    row 1), so every figure can be traced back to the export.
+    """
+    ts = datetime_dtype(timezone)
+    return pa.DataFrameSchema(
+        {
+            "row": pa.Column("int64", pa.Check.ge(2), unique=True),
+            "incident_id": pa.Column(str, nullable=False),
+            "risk_identified_at": pa.Column(ts, nullable=False),
+            "trigger": pa.Column(category_dtype("trigger"), nullable=False),
+            "escalated_at": pa.Column(ts, nullable=True),
+            "responded_at": pa.Column(ts, nullable=True),
+            "team": pa.Column(str, nullable=False),
+            "outcome": pa.Column(category_dtype("outcome"), nullable=True),
+            "harm": pa.Column(category_dtype("harm"), nullable=True),
+            "lone_worker": pa.Column("boolean", nullable=True),
+            "escalated_to": pa.Column(LIST_DTYPE, nullable=True),
+            "barriers": pa.Column(LIST_DTYPE, nullable=True),
+            "information_shared": pa.Column(LIST_DTYPE, nullable=True),
+            "approvals_before_action": pa.Column("Int64", pa.Check.ge(0), nullable=True),
+            "service_user_id": pa.Column(str, nullable=True),
+            "staff_id": pa.Column(str, nullable=True),
+            "description": pa.Column(str, nullable=True),
+            "ethnicity": pa.Column(str, nullable=True),
+            "age_band": pa.Column(str, nullable=True),
+            "gender": pa.Column(str, nullable=True),
+        },
+        checks=[
+            pa.Check(
+                lambda df: df["escalated_at"].isna() | (df["escalated_at"] >= df["risk_identified_at"]),
+                error="escalated_at must not be before risk_identified_at",
+            )
+        ],
+        strict=True,
+        ordered=True,
+    )
+
+
+EPISODE_COLUMNS = tuple(["row", *FIELDS])
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """``values.astype("str")``, without converting a categorical column value by value.
+
+    A categorical's labels are converted once and its rows take their label by code (in
+    Arrow), which is what ``astype("str")`` means but hundreds of times faster on a million
+    rows. Other columns are converted with ``astype`` as usual.
+    """
+    if not isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.cat.categories):
+        return values.astype("str")  # (numeric labels are written as astype writes them)
+    from .files import text_series
+
+    labels = pa_arrow.array(values.cat.categories.to_numpy(dtype=object), pa_arrow.large_string())
+    codes = values.cat.codes.to_numpy()
+    text = text_series(labels.take(pa_arrow.array(codes, mask=codes < 0, type=pa_arrow.int64())), values.index)
+    return text.rename(values.name)
+
+
+def lists_as_text(values: pd.Series, separator: str = "; ") -> pd.Series:
+    """A list column as text ("a; b"), vectorised in Arrow; missing lists become ""."""
+    import pyarrow.compute as pc
+
+    arrow = pa_arrow.array(values.array)  # zero-copy via __arrow_array__
+    joined = pc.binary_join(arrow, separator)
+    return pd.Series(joined.to_pandas(types_mapper=pd.ArrowDtype).to_numpy(), index=values.index, dtype="str").fillna("")
+
+
+def first_in_list(values: pd.Series) -> pd.Series:
+    """The first element of each list (missing for empty or missing lists), vectorised."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from .files import text_series
+
+    arrow = pa_arrow.array(values.array)
+    heads = pc.list_slice(arrow, 0, 1)
+    firsts = pc.list_flatten(heads)
+    owners = pc.list_parent_indices(heads).to_numpy()
+    at = np.full(len(values), -1, dtype=np.int64)
+    at[owners] = np.arange(len(firsts))
+    return text_series(firsts.take(pa_arrow.array(at, mask=at < 0)), values.index)
+
+
+def validate_episodes(episodes: pd.DataFrame, timezone: str = "Europe/London") -> pd.DataFrame:
+    """Check loaded episodes against the contract (:func:`episode_schema`), every row of it.
+
+    The whole schema is kept: columns and their order, dtypes, missing values, unique row
+    numbers, counts >= 0 and escalation not before identification. pandera runs each of
+    these as one vectorised operation per column, about 50 ms for a million episodes (plus
+    its one-time set-up on first use), so there is nothing to gain by sampling rows.
+    """
+    return episode_schema(timezone).validate(episodes, lazy=True)

@@ -1,0 +1,462 @@
+"""Reading export files into a table of text cells, whatever their encoding or format.
+
+Exports arrive as CSV (UTF-8, UTF-8 with a byte-order mark, Windows-1252 from older systems,
+UTF-16 "Unicode text" from Excel) or as Excel workbooks. This module turns any of them into
+a frame of strings with the spreadsheet row number of every record, plus the records that could
+not be read at all (a row with the wrong number of cells), so that every row is accounted for.
+
+Nothing here interprets values: dates, categories and identifiers are the job of
+:mod:`escalation_analysis.ingest.export`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import mmap
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ..errors import ExportError
+
+logger = logging.getLogger(__name__)
+
+EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+_ZIP_MAGIC = b"PK\x03\x04"
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+@dataclass
+class RawTable:
+    """An export as text cells, before any interpretation.
+
+    Attributes
+    ----------
+    cells
+        One column per export column, string dtype, blanks as missing.
+    rows
+        Spreadsheet row number of each record in ``cells`` (the header is row 1).
+    malformed
+        Records that could not be split into the header's columns: row number and detail.
+    rows_read
+        Every data record in the file, malformed ones included.
+    encoding
+        The text encoding used (``xlsx`` for workbooks).
+    """
+
+    cells: pd.DataFrame
+    rows: np.ndarray
+    malformed: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"row": pd.Series(dtype="int64"), "detail": pd.Series(dtype="str")})
+    )
+    rows_read: int = 0
+    encoding: str = "utf-8"
+
+
+def read_export(
+    path: str | Path,
+    *,
+    encoding: str = "auto",
+    delimiter: str | None = None,
+    sheet: str | int | None = None,
+    missing_values: tuple[str, ...] | list[str] = ("",),
+) -> RawTable:
+    """Read a CSV or Excel export into text cells.
+
+    Raises
+    ------
+    ExportError
+        When the file is missing, empty, binary or otherwise not a table, with one sentence
+        saying what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"The export '{path}' does not exist; check the path.")
+    data = _file_bytes(path)
+    if _is_blank(data):
+        raise ExportError(f"The export '{path.name}' is empty; export the data again.")
+    if bytes(data[:4]) == _ZIP_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES:
+        table = _read_excel(path, bytes(data), sheet)
+        table.cells = _blank_to_missing(table.cells, missing_values)
+    else:  # the CSV parser marks exact blank-like cells itself, in its own threads
+        table = _read_csv(path, data, encoding, delimiter, missing_values)
+        table.cells = _blank_to_missing(table.cells, missing_values, trimmed_only=True)
+    del data
+    logger.info("Read %d records from %s", table.rows_read, path.name)
+    return table
+
+
+def _file_bytes(path: Path) -> memoryview:
+    """The file's bytes, memory-mapped: read in place by the CSV parser, never copied whole.
+
+    A multi-gigabyte export is not duplicated in memory, and its pages are read by the
+    parser's own threads. The map is released when the last view of it goes.
+    """
+    with path.open("rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return memoryview(b"")
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
+            # Ask for the whole file up front: faulting it in page by page from the parser's
+            # threads costs about as much again as parsing it.
+            mapped.madvise(mmap.MADV_WILLNEED)
+        return memoryview(mapped)
+
+
+def _is_blank(data: memoryview) -> bool:
+    """Empty or only whitespace (``bytes.strip()`` would copy the whole file to say so)."""
+    if len(data) == 0:
+        return True
+    if not bytes(data[: 64 * 1024]).isspace():
+        return False
+    return bytes(data).isspace()
+
+
+# -- text columns in Arrow ------------------------------------------------------------------
+# pandas' "str" dtype is an Arrow large_string array underneath, so the loader works on the
+# Arrow arrays directly (pyarrow.compute), and wraps the results back without copying.
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+"""pandas' default string dtype ("str"): Arrow large_string with NaN as the missing value."""
+
+
+def arrow_text(values: pd.Series) -> pa.ChunkedArray:
+    """The Arrow large_string array behind a text column (zero-copy for "str" columns)."""
+    if not isinstance(values.array, pd.arrays.ArrowStringArray) or values.dtype != _STR:
+        values = values.astype("str")
+    return values.array.__arrow_array__()
+
+
+def text_series(values: pa.Array | pa.ChunkedArray, index: pd.Index | None = None) -> pd.Series:
+    """A pandas "str" Series over Arrow text, without copying large_string data."""
+    if not isinstance(values, pa.ChunkedArray):
+        values = pa.chunked_array([values])
+    if values.type != pa.large_string():
+        values = values.cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(values, dtype=_STR), index=index, copy=False)
+
+
+def keep_text_rows(values: pd.Series, keep: np.ndarray) -> pd.Series:
+    """The kept rows of a text column, renumbered from 0, sharing its text where it can.
+
+    Excluded rows are usually a handful among millions: the kept rows are then a few long
+    runs, taken as zero-copy slices instead of copying every cell (a free-text column can be
+    hundreds of megabytes).
+    """
+    if keep.all():
+        return values.reset_index(drop=True)
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], keep, [False]]).astype(np.int8)))
+    if values.dtype != _STR or len(edges) > 2_000:
+        return values[keep].reset_index(drop=True)
+    arrow = arrow_text(values)
+    pieces = [c for start, end in edges.reshape(-1, 2) for c in arrow.slice(start, end - start).chunks]
+    return text_series(pa.chunked_array(pieces, type=pa.large_string()))
+
+
+def take_text_rows(values: pd.Series, positions: np.ndarray) -> pd.Series:
+    """Rows at ascending ``positions`` of a text column, gathered chunk by chunk.
+
+    Taking a few rows from a column read in many blocks would otherwise join the blocks.
+    """
+    arrow = arrow_text(values)
+    bounds = np.cumsum([0] + [len(c) for c in arrow.chunks])
+    chunk = np.searchsorted(bounds, positions, side="right") - 1
+    pieces = [
+        arrow.chunk(int(i)).take(pa.array(positions[chunk == i] - bounds[i])) for i in np.unique(chunk)
+    ]
+    return text_series(pa.chunked_array(pieces, type=pa.large_string()) if pieces else pa.array([], pa.large_string()))
+
+
+def _blank_to_missing(cells: pd.DataFrame, missing_values, *, trimmed_only: bool = False) -> pd.DataFrame:
+    """Trim whitespace and turn blank-like cells ('', 'NULL', 'N/A', ...) into missing.
+
+    Done in Arrow, on each whole column: whitespace is trimmed with the kernel behind
+    pandas' ``str.strip`` (only in blocks where some cell starts or ends with a byte that can
+    begin or end whitespace), and blank-like cells are marked missing in the validity
+    bitmap of the blocks that have any, without copying the text. A column is a few hundred
+    blocks at ten million rows, so per-block work is kept to a cheap look at the bytes.
+    With ``trimmed_only`` (the CSV parser has already made exact blank-like cells missing)
+    only the blocks that were trimmed are looked at again.
+    """
+    missing = pa.array([str(v) for v in missing_values], type=pa.large_string())
+    out = {}
+    for name in cells.columns:
+        column = arrow_text(cells[name])
+        chunks = []
+        for chunk in column.chunks:
+            if _may_need_trimming(chunk):
+                trimmed = pa.chunked_array([pc.utf8_trim_whitespace(chunk)], type=pa.large_string())
+                chunks.extend(_blank_like_missing(trimmed, missing).chunks if trimmed_only else trimmed.chunks)
+            else:
+                chunks.append(chunk)
+        column = pa.chunked_array(chunks, type=pa.large_string())
+        out[name] = text_series(column if trimmed_only else _blank_like_missing(column, missing), cells.index)
+    return pd.DataFrame(out, index=cells.index, copy=False)
+
+
+def _blank_like_missing(column: pa.ChunkedArray, missing: pa.Array) -> pa.ChunkedArray:
+    """The column with cells found in ``missing`` made null (validity bitmaps only)."""
+    blank = pc.is_in(column, value_set=missing)
+    if not pc.any(blank).as_py():
+        return column
+    flags = blank.to_numpy(zero_copy_only=False)
+    bounds = np.cumsum([0] + [len(c) for c in column.chunks])
+    per_block = np.add.reduceat(flags, bounds[:-1]) if len(flags) else np.zeros(0)
+    chunks = []
+    for i, chunk in enumerate(column.chunks):
+        if len(chunk) == 0 or not per_block[i]:
+            chunks.append(chunk)
+            continue
+        valid = pa.array(~flags[bounds[i]: bounds[i + 1]])
+        if chunk.offset:
+            chunks.append(pc.if_else(valid, chunk, pa.scalar(None, pa.large_string())))
+            continue
+        if chunk.null_count:
+            valid = pc.and_(valid, pc.is_valid(chunk))
+        _, offsets, data = chunk.buffers()
+        chunks.append(pa.Array.from_buffers(pa.large_string(), len(chunk), [valid.buffers()[1], offsets, data]))
+    return pa.chunked_array(chunks, type=pa.large_string())
+
+
+_SPACE_BYTES = np.zeros(256, dtype=bool)
+_SPACE_BYTES[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True  # ASCII whitespace to str.strip
+_SPACE_BYTES[0x80:] = True  # any byte of a multi-byte character: maybe Unicode whitespace
+
+
+def _may_need_trimming(chunk: pa.Array) -> bool:
+    """Whether any cell starts or ends with a byte that may be whitespace (cheap, conservative)."""
+    if chunk.type != pa.large_string() or len(chunk) == 0:
+        return True
+    _, offset_buffer, data_buffer = chunk.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64)[chunk.offset: chunk.offset + len(chunk) + 1]
+    if data_buffer is None or offsets[-1] == offsets[0]:
+        return False
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[: offsets[-1]]
+    # First byte of each cell and last byte of each cell; an empty cell reads a neighbour's
+    # byte instead, which can only make the answer "yes" more often (still correct).
+    first = data[np.minimum(offsets[:-1], len(data) - 1)]
+    last = data[np.maximum(offsets[1:] - 1, 0)]
+    return bool(_SPACE_BYTES[first].any() or _SPACE_BYTES[last].any())
+
+
+def detect_encoding(data: bytes) -> str:
+    """UTF-8 (with or without BOM) or UTF-16 by BOM; otherwise Windows-1252.
+
+    Strict UTF-8 decoding almost never succeeds on Windows-1252 text that has any
+    non-ASCII character (a '£' is byte 0xA3, invalid on its own in UTF-8), so trying UTF-8
+    first and falling back to Windows-1252 is deterministic and right for UK exports,
+    where a statistical guesser can be fooled by short files.
+    """
+    head = bytes(memoryview(data)[:4])
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    if _is_utf8(data):
+        return "utf-8"
+    try:
+        codecs.decode(data, "cp1252")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
+
+
+def _is_utf8(data) -> bool:
+    """Whether bytes are valid UTF-8, exactly as a strict ``bytes.decode("utf-8")`` decides.
+
+    Arrow validates in place at gigabytes per second; decoding a large export into a Python
+    string only to learn that it decodes would cost seconds and several times its size.
+    """
+    view = memoryview(data)
+    offsets = np.array([0, view.nbytes], dtype=np.int64)
+    try:
+        pa.LargeStringArray.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(view)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _to_utf8(path: Path, data: bytes, encoding: str) -> tuple[memoryview | bytes, str]:
+    name = detect_encoding(data) if encoding == "auto" else encoding
+    if name == "utf-8" and encoding == "auto":  # detect_encoding has checked that it decodes
+        return data, name
+    if _codec_name(name) in ("utf-8", "utf-8-sig"):
+        # UTF-8 already: check it rather than decode and re-encode; the decoder's own
+        # message (with the byte offset) is produced below only when the check fails.
+        body = memoryview(data)
+        if _codec_name(name) == "utf-8-sig" and body[:3] == b"\xef\xbb\xbf":
+            body = body[3:]
+        if _is_utf8(body):
+            return body, name
+    try:
+        text = codecs.decode(data, name)
+    except UnicodeDecodeError as exc:
+        raise ExportError(
+            f"The export '{path.name}' is not valid {name} text (byte {exc.start}); "
+            "set 'encoding: auto' in the mapping profile or name the right encoding."
+        ) from None
+    return text.encode("utf-8"), name
+
+
+def _codec_name(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return name
+
+
+def _header(path: Path, text, delimiter: str | None) -> tuple[list[str], str]:
+    first_line = bytes(text[: 64 * 1024]).decode("utf-8", errors="replace").lstrip("\ufeff")
+    first_line = first_line.splitlines()[0] if first_line.splitlines() else ""
+    if "\x00" in first_line:
+        raise ExportError(
+            f"The export '{path.name}' contains binary data, not text; "
+            "export it again as CSV or as an Excel .xlsx workbook."
+        )
+    if delimiter is None:
+        counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+        delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    names = next(csv.reader([first_line], delimiter=delimiter), [])
+    names = [n.strip() for n in names]
+    if not any(names):
+        raise ExportError(
+            f"The export '{path.name}' has no header row; the first line must name the columns."
+        )
+    return _dedupe(names), delimiter
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    """Blank or repeated headers get a position suffix, so every column can be named."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names, start=1):
+        name = name or f"Column {i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name} ({seen[name]})"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out
+
+
+def _read_csv(
+    path: Path, data: bytes, encoding: str, delimiter: str | None, missing_values=("",)
+) -> RawTable:
+    text, used = _to_utf8(path, data, encoding)
+    text = memoryview(text)  # slices below share the file's bytes instead of copying them
+    if text[:3] == b"\xef\xbb\xbf":
+        text = text[3:]
+    names, delimiter = _header(path, text, delimiter)
+    missing = [str(v) for v in missing_values]
+    table, bad = _arrow_read(path, text, names, delimiter, missing, use_threads=True)
+    if any(number is None for number, _ in bad):
+        table, bad = _arrow_read(path, text, names, delimiter, missing, use_threads=False)
+    malformed = pd.DataFrame(
+        {
+            "row": pd.Series([n for n, _ in bad], dtype="int64"),
+            "detail": pd.Series([d for _, d in bad], dtype="str"),
+        }
+    )
+    cells = pd.DataFrame({name: text_series(column) for name, column in zip(names, table.columns, strict=True)}, copy=False)
+    rows_read = len(cells) + len(malformed)
+    all_rows = np.arange(2, rows_read + 2, dtype=np.int64)
+    rows = np.setdiff1d(all_rows, malformed["row"].to_numpy(), assume_unique=True)
+    if len(rows) != len(cells):  # pyarrow numbered differently (e.g. blank lines): fall back
+        rows = np.arange(2, len(cells) + 2, dtype=np.int64)
+    return RawTable(cells, rows, malformed, rows_read, used)
+
+
+def _arrow_read(
+    path: Path, text: memoryview, names: list[str], delimiter: str, missing: list[str], use_threads: bool
+) -> tuple[pa.Table, list[tuple[int | None, str]]]:
+    bad: list[tuple[int | None, str]] = []
+    expected = len(names)
+
+    def on_invalid(row) -> str:
+        bad.append(
+            (row.number, f"has {row.actual_columns} cells where the header has {expected}")
+        )
+        return "skip"
+
+    block_size = 1 << 22
+    while True:
+        bad.clear()
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(pa.py_buffer(text)),
+                read_options=pacsv.ReadOptions(
+                    column_names=[f"c{i}" for i in range(expected)],
+                    skip_rows=1,
+                    use_threads=use_threads,
+                    block_size=block_size,
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter,
+                    newlines_in_values=True,
+                    ignore_empty_lines=False,  # a blank line is a row: excluded as blank, row numbers stay true
+                    invalid_row_handler=on_invalid,
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={f"c{i}": pa.large_string() for i in range(expected)},
+                    null_values=missing,  # exact blank-like cells, quoted or not, are missing
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+            return table, list(bad)
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            if "straddling" in message and block_size < text.nbytes + 1:
+                block_size = text.nbytes + 1
+                continue
+            if "Empty CSV file" in message:
+                return pa.table({f"c{i}": pa.array([], pa.large_string()) for i in range(expected)}), []
+            reason = message.splitlines()[0][:200]
+            raise ExportError(
+                f"The export '{path.name}' could not be read as CSV ({reason}); "
+                "check it opens in a spreadsheet and export it again."
+            ) from None
+
+
+def _read_excel(path: Path, data: bytes, sheet: str | int | None) -> RawTable:
+    try:
+        frame = pd.read_excel(
+            io.BytesIO(data),
+            sheet_name=0 if sheet is None else sheet,
+            dtype=str,
+            header=None,
+            engine="openpyxl",
+            na_filter=False,
+        )
+    except ValueError as exc:
+        if sheet is not None and "not found" in str(exc).lower():
+            raise ExportError(
+                f"The workbook '{path.name}' has no sheet '{sheet}'; fix 'sheet' in the mapping."
+            ) from None
+        raise ExportError(f"The workbook '{path.name}' could not be read ({exc}).") from None
+    except (zipfile.BadZipFile, OSError, KeyError, TypeError, OverflowError) as exc:
+        raise ExportError(
+            f"The file '{path.name}' is not a readable Excel workbook ({type(exc).__name__}); "
+            "save it again as .xlsx or export it as CSV."
+        ) from None
+    if frame.empty:
+        raise ExportError(f"The workbook '{path.name}' has no rows; export the data again.")
+    names = _dedupe([str(v).strip() for v in frame.iloc[0].tolist()])
+    cells = frame.iloc[1:].reset_index(drop=True).astype("str")
+    cells.columns = names
+    rows = np.arange(2, len(cells) + 2, dtype=np.int64)
+    return RawTable(cells, rows, rows_read=len(cells), encoding="xlsx")

@@ -1,0 +1,101 @@
+"""Multi-agency response: how fast each receiving service responded, and hand-off delays.
+
+With a step log, each agency contacted in an episode has a contact time and (usually) a
+response time: the response time is the first ``responded`` step of that agency at or after
+its contact. Hand-off delays are the gaps between one contact and the next in the same
+episode (e.g. duty senior -> crisis team). Without a step log, the export's own
+``responded_at`` is used against the first agency contacted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..ingest.contract import first_in_list
+from ..ingest.pathway import Pathway
+
+
+def _quantiles(grouped: pd.core.groupby.SeriesGroupBy) -> pd.DataFrame:
+    return grouped.quantile([0.5, 0.9]).unstack().rename(columns={0.5: "median_minutes", 0.9: "p90_minutes"})
+
+
+def agency_responses(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per (episode, agency contacted): contacted_at, responded_at, response_minutes."""
+    if steps is None or steps.empty:
+        frame = pd.DataFrame(
+            {
+                "incident_id": prepared["incident_id"],
+                "agency": first_in_list(prepared["escalated_to"]).fillna("not recorded"),
+                "contacted_at": prepared["escalated_at"],
+                "responded_at": prepared["responded_at"],
+                "team": prepared["team"],  # by position: no look-up by reference needed
+            }
+        )
+        frame = frame[frame["contacted_at"].notna()].copy()
+    else:
+        kept = steps[steps["incident_id"].isin(prepared["incident_id"])]
+        contacted = kept[kept["step"] == "contacted"].groupby(["incident_id", "agency"], as_index=False)["at"].min()
+        responded = kept[kept["step"] == "responded"][["incident_id", "agency", "at"]]
+        pairs = contacted.merge(responded, on=["incident_id", "agency"], how="left", suffixes=("_contact", "_response"))
+        # A response logged before the contact is not its response, but the contact still counts.
+        pairs["at_response"] = pairs["at_response"].where(pairs["at_response"] >= pairs["at_contact"])
+        first = pairs.groupby(["incident_id", "agency"], as_index=False).agg(
+            contacted_at=("at_contact", "first"), responded_at=("at_response", "min")
+        )
+        teams = prepared[["incident_id", "team"]].drop_duplicates("incident_id")
+        frame = first.merge(teams, on="incident_id", how="left")
+    # Few distinct agencies: a categorical makes the grouping and target look-ups cheap.
+    frame["agency"] = frame["agency"].astype("category")
+    frame["response_minutes"] = (frame["responded_at"] - frame["contacted_at"]).dt.total_seconds() / 60
+    return frame.reset_index(drop=True)
+
+
+def response_by_agency(responses: pd.DataFrame, pathway: Pathway) -> pd.DataFrame:
+    """Per agency: contacts, responses recorded, median and 90th-percentile response, share within target."""
+    agency = responses["agency"].astype("category")
+    grouped = responses.groupby(agency, sort=True, observed=True)
+    table = grouped.agg(contacts=("incident_id", "size"), responses_recorded=("response_minutes", "count"))
+    table = table.join(_quantiles(grouped["response_minutes"]))
+    targets = pd.Series(pathway.response_targets_minutes, dtype="float64")
+    table["target_minutes"] = table.index.map(targets)
+    per_category = np.array([targets.get(c, np.nan) for c in agency.cat.categories] + [np.nan])  # a few agencies
+    agency_target = per_category[agency.cat.codes.to_numpy()]  # code -1 (missing) reads the final NaN
+    within = responses["response_minutes"].to_numpy() <= agency_target
+    within = pd.Series(within, index=responses.index)
+    table["within_target"] = within.groupby(agency, observed=True).sum().astype(int)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["within_target_pct"] = np.where(
+            table["target_minutes"].notna(), 100 * table["within_target"] / table["responses_recorded"], np.nan
+        )
+    table.index = table.index.astype("str")
+    return table.rename_axis("agency").reset_index()
+
+
+def handoff_delays(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.DataFrame:
+    """Gaps between consecutive contacts in each episode: one row per hand-off."""
+    columns = ["incident_id", "from_agency", "to_agency", "handoff", "minutes"]
+    if steps is None or steps.empty:
+        return pd.DataFrame(columns=columns)
+    contacts = steps[(steps["step"] == "contacted") & steps["incident_id"].isin(prepared["incident_id"])]
+    contacts = contacts.sort_values(["incident_id", "at"], kind="stable")
+    previous = contacts.groupby("incident_id")[["agency", "at"]].shift(1)
+    handoffs = pd.DataFrame(
+        {
+            "incident_id": contacts["incident_id"],
+            "from_agency": previous["agency"],
+            "to_agency": contacts["agency"],
+            "minutes": (contacts["at"] - previous["at"]).dt.total_seconds() / 60,
+        }
+    ).dropna(subset=["from_agency"])
+    handoffs["handoff"] = handoffs["from_agency"].astype("str") + " → " + handoffs["to_agency"].astype("str")
+    return handoffs[columns].reset_index(drop=True)
+
+
+def handoff_summary(handoffs: pd.DataFrame) -> pd.DataFrame:
+    """Per hand-off type: count, median and 90th-percentile minutes."""
+    if handoffs.empty:
+        return pd.DataFrame(columns=["handoff", "n", "median_minutes", "p90_minutes"])
+    grouped = handoffs.groupby("handoff", sort=False)
+    table = grouped.agg(n=("minutes", "size")).join(_quantiles(grouped["minutes"]))
+    return table.sort_values("n", ascending=False).reset_index()

@@ -1,0 +1,143 @@
+"""One call that loads everything a review needs: :func:`analyse`.
+
+Reports, the ``summary`` command and people exploring in JupyterLab all start here: the
+export through its mapping profile, the pathway, the reporting period, and the optional step,
+learning-actions and training logs. The result holds prepared episodes (band, target, delay,
+within target) and the row accounting, ready for the tables and charts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import EscalationAnalysisError, NothingUsableError
+from ..ingest.accounting import RowAccounting
+from ..ingest.export import load_export
+from ..ingest.logs import LoadedLog, load_actions, load_step_log, load_training
+from ..ingest.mapping import MappingProfile, read_mapping
+from ..ingest.pathway import Pathway, read_pathway
+from .timeliness import exclude_outside, in_period, prepare_episodes
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Analysis:
+    """Everything loaded for one review period.
+
+    Attributes
+    ----------
+    episodes
+        Prepared episodes in the period (see :func:`~escalation_analysis.measures.timeliness.prepare_episodes`).
+    all_episodes
+        Prepared episodes of the whole export (for trends and "previous quarter" comparisons).
+    accounting
+        Row accounting for the period: rows outside it are excluded as ``outside_period``.
+    """
+
+    episodes: pd.DataFrame
+    all_episodes: pd.DataFrame
+    accounting: RowAccounting
+    pathway: Pathway
+    profile: MappingProfile
+    start: dt.date
+    end: dt.date
+    steps: LoadedLog | None = None
+    actions: LoadedLog | None = None
+    training: LoadedLog | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def episodes_between(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        """Prepared episodes of the whole export whose risk was identified from ``start`` to ``end``."""
+        inside = in_period(self.all_episodes, start, end, self.pathway.timezone)
+        return self.all_episodes[inside].reset_index(drop=True)
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Prepared episodes from the start of the export to the end of the period (for trends)."""
+        return self.episodes_between(dt.date.min, self.end)
+
+    @property
+    def steps_frame(self) -> pd.DataFrame | None:
+        """The step log's rows, or None when no step log was given."""
+        return self.steps.frame if self.steps is not None else None
+
+    @property
+    def actions_frame(self) -> pd.DataFrame | None:
+        """The learning actions, or None when no log was given."""
+        return self.actions.frame if self.actions is not None else None
+
+    @property
+    def training_frame(self) -> pd.DataFrame | None:
+        """The training log, or None when no log was given."""
+        return self.training.frame if self.training is not None else None
+
+    @property
+    def as_of(self) -> dt.date:
+        """The date the review looks from: the end of the period."""
+        return self.end
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise EscalationAnalysisError(f"'{value}' is not a date like 2025-04-01.") from None
+
+
+def analyse(
+    export: str | Path,
+    mapping: str | Path | MappingProfile,
+    pathway: str | Path | Pathway,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    steps: str | Path | None = None,
+    actions: str | Path | None = None,
+    training: str | Path | None = None,
+    key: bytes | None = None,
+) -> Analysis:
+    """Load an export and its companions for the period ``start`` to ``end`` inclusive.
+
+    Raises
+    ------
+    EscalationAnalysisError
+        For unreadable files or settings (one sentence saying what to fix), or
+        :class:`NothingUsableError` when no episode falls in the period.
+    """
+    start, end = _as_date(start), _as_date(end)
+    if end < start:
+        raise EscalationAnalysisError(f"The period ends ({end}) before it starts ({start}); swap the dates.")
+    profile = mapping if isinstance(mapping, MappingProfile) else read_mapping(mapping)
+    path_way = pathway if isinstance(pathway, Pathway) else read_pathway(pathway)
+    loaded = load_export(export, profile, key=key)
+    all_prepared = prepare_episodes(loaded.episodes, path_way)
+    inside = in_period(loaded.episodes, start, end, path_way.timezone)
+    accounting = exclude_outside(loaded.episodes, loaded.accounting, inside, start, end)
+    if accounting.rows_analysed == 0:
+        raise NothingUsableError(
+            f"No usable episodes fall between {start:%d/%m/%Y} and {end:%d/%m/%Y} in '{Path(export).name}'; "
+            "check the dates or run 'escalation-review validate'."
+        )
+    # (a shallow copy when the whole export is in the period: copy-on-write keeps them apart)
+    prepared = all_prepared.copy(deep=False) if inside.all() else all_prepared[inside].reset_index(drop=True)
+    return Analysis(
+        episodes=prepared,
+        all_episodes=all_prepared,
+        accounting=accounting,
+        pathway=path_way,
+        profile=profile,
+        start=start,
+        end=end,
+        steps=load_step_log(steps, profile) if steps else None,
+        actions=load_actions(actions, profile) if actions else None,
+        training=load_training(training, profile, key=key) if training else None,
+        sources={"export": Path(export).name},
+    )

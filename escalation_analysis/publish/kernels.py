@@ -1,0 +1,650 @@
+"""Kernels for report notebooks: on this interpreter, and warm (forked from a template).
+
+A report's kernel always runs on the Python running the report (never another interpreter a
+stray ``python3`` kernelspec points at). While several reports run, each kernel is forked from
+one "kernel template" process that has already imported the analysis stack, which saves each
+report about two seconds; see the section comment below for who cleans up what.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------
+# Kernel: the interpreter running this code
+# --------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _current_interpreter_kernel_manager_class() -> type:
+    """A kernel manager class that always starts ipykernel on ``sys.executable``.
+
+    A kernelspec named ``python3`` found earlier on the Jupyter path (for example one in the
+    user's home folder) may point at another Python; this one never does. While warm kernels
+    are on (see :func:`_warm_kernels`) it forks each kernel from the kernel template instead of
+    starting a new interpreter, and falls back to starting one if that cannot be done.
+    """
+    import uuid
+
+    from ipykernel.kernelspec import RESOURCES, get_kernel_dict
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    warm_provisioner = _warm_kernel_provisioner_class()
+
+    class CurrentInterpreterKernelSpecManager(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            spec = get_kernel_dict()  # argv: [sys.executable, "-m", "ipykernel_launcher", ...]
+            return KernelSpec(resource_dir=RESOURCES, name=kernel_name, **spec)
+
+    class CurrentInterpreterKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self) -> KernelSpecManager:
+            return CurrentInterpreterKernelSpecManager(data_dir=self.data_dir)
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            # jupyter_client keeps a provisioner that is already set; the default one is a
+            # LocalProvisioner, which starts `python -m ipykernel_launcher` with Popen.
+            if self.provisioner is None and _warm_kernel_address is not None:
+                self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+                provisioner = warm_provisioner(
+                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+                )
+                provisioner.address = _warm_kernel_address
+                self.provisioner = provisioner
+                self.client_factory = _quick_ready_client_class()
+            return await super()._async_pre_start_kernel(**kw)
+
+        async def _async_finish_shutdown(
+            self, waittime: float | None = None, pollinterval: float = 0.1, restart: bool = False
+        ) -> None:
+            # The template reports a warm kernel's exit at once: look for it every 10 ms
+            # rather than every 100 ms.
+            if isinstance(getattr(self.provisioner, "process", None), _ForkedKernel):
+                pollinterval = min(pollinterval, 0.01)
+            await super()._async_finish_shutdown(waittime, pollinterval, restart)
+
+    return CurrentInterpreterKernelManager
+
+
+# --------------------------------------------------------------------------------------------
+# Warm kernels: ipykernel forked from a process that has already imported the analysis stack
+# --------------------------------------------------------------------------------------------
+#
+# Starting a kernel and importing pandas, scipy, pandera and plotly costs each report about
+# two seconds before its first line of analysis. While several reports run, one "kernel
+# template" process imports all that once; each kernel is a fork of it that then becomes
+# `python -m ipykernel_launcher ...` with the environment, working directory and standard
+# output of the report's process. Every report still gets a kernel of its own, started
+# afresh and never reused. The template is POSIX-only; wherever it is missing or fails, the
+# kernel is started the standard way.
+#
+# A warm kernel also ends faster: after a shutdown request it lets its control thread finish
+# answering (ipykernel's exit can otherwise wait on itself until jupyter_client sends SIGTERM
+# 2.5 s later), runs the atexit handlers and flushes its output, but skips tearing down the
+# modules it inherited. Its client is ready as soon as the kernel answers on both channels.
+#
+# Who cleans up what: the template waits for (reaps) its kernels and reports each exit to
+# the process that asked for the kernel, over the connection that asked. When that
+# connection closes first (the report's process ended), the template kills the kernel. When
+# the template's lifeline (its stdin, held by the process that started it) closes, it kills
+# every kernel left and ends. A kernel also ends by itself if the template dies (ipykernel's
+# parent poller).
+
+#: What a warm kernel has imported before the notebook's first cell: ipykernel and what the
+#: report notebooks import (never nbformat or jsonschema, which a notebook does not need).
+WARM_KERNEL_MODULES = (
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.debugger",
+    "pandas",
+    "plotly.graph_objects",
+    "escalation_analysis.measures.analysis",
+    "escalation_analysis.reviews.charts",
+    "escalation_analysis.measures.comparisons",
+    "escalation_analysis.reviews.definitions",
+    "escalation_analysis.reviews.display",
+    "escalation_analysis.reviews.kpis",
+    "escalation_analysis.reviews.labels",
+    "escalation_analysis.measures.learning",
+    "escalation_analysis.reviews.narrative",
+    "escalation_analysis.measures.near_misses",
+    "escalation_analysis.reviews.pathway",
+    "escalation_analysis.reviews.summary",
+    "escalation_analysis.reviews.supervision",
+    "escalation_analysis.measures.timeliness",
+    "escalation_analysis.measures.trends",
+)
+
+#: Seconds to wait for the template to fork a kernel (it may still be importing).
+WARM_KERNEL_TIMEOUT = 60
+
+#: The template's socket while warm kernels are on in this process (see :func:`_warm_kernels`).
+_warm_kernel_address: str | None = None
+
+_TEMPLATE_CODE = "from escalation_analysis.publish.kernels import _template_main; _template_main()"
+_LAUNCHER = ["-m", "ipykernel_launcher"]
+
+
+def _kernel_launch_prefix() -> list[str] | None:
+    """``[python, interpreter options]`` of ipykernel's own kernelspec, before ``-m``."""
+    try:
+        from ipykernel.kernelspec import get_kernel_dict
+
+        argv = list(get_kernel_dict()["argv"])
+    except Exception:
+        return None
+    for i in range(len(argv) - 1):
+        if argv[i : i + 2] == _LAUNCHER:
+            return argv[:i]
+    return None
+
+
+def _warm_kernels_supported() -> bool:
+    return os.name == "posix" and hasattr(os, "fork") and hasattr(socket, "send_fds")
+
+
+class _KernelTemplate:
+    """The process kernels are forked from (started by :func:`_warm_kernels`)."""
+
+    def __init__(self, process: subprocess.Popen, folder: str, address: str) -> None:
+        self.process = process
+        self.folder = folder
+        self.address = address
+
+    @classmethod
+    def start(cls) -> _KernelTemplate | None:
+        prefix = _kernel_launch_prefix()
+        if prefix is None or not _warm_kernels_supported():
+            return None
+        folder = tempfile.mkdtemp(prefix="escalation-kernels-")  # private to this user (0700)
+        address = os.path.join(folder, "template")
+        # Bound here, so that requests can queue from now on while the template imports.
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(address)
+            listener.listen(64)
+            process = subprocess.Popen(
+                [*prefix, "-c", _TEMPLATE_CODE, str(listener.fileno())],
+                stdin=subprocess.PIPE,  # the lifeline
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=[listener.fileno()],
+            )
+        except OSError as exc:
+            logger.info("Warm kernels are off (%s); kernels start the standard way", exc)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+        finally:
+            listener.close()  # the template has its own copy
+        return cls(process, folder, address)
+
+    def stop(self) -> None:
+        """Close the lifeline: the template kills any kernel left, and ends."""
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _warm_kernels() -> Iterator[str | None]:
+    """Reports run in this process inside the block get warm kernels; yields the address.
+
+    The address (None when warm kernels are not available here) can be handed to worker
+    processes, which set :data:`_warm_kernel_address` to it while they run a report.
+    """
+    global _warm_kernel_address
+    template = _KernelTemplate.start()
+    previous = _warm_kernel_address
+    _warm_kernel_address = template.address if template else None
+    try:
+        yield _warm_kernel_address
+    finally:
+        _warm_kernel_address = previous
+        if template is not None:
+            template.stop()
+
+
+@contextlib.contextmanager
+def _using_warm_kernels(address: str | None) -> Iterator[None]:
+    """Use the template at ``address`` (or the standard launch, for None) inside the block."""
+    global _warm_kernel_address
+    previous, _warm_kernel_address = _warm_kernel_address, address
+    try:
+        yield
+    finally:
+        _warm_kernel_address = previous
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process exists and has not ended (a zombie has ended)."""
+    if os.path.exists("/proc/self/stat"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+class _ForkedKernel:
+    """What a kernel provisioner needs of :class:`subprocess.Popen`, for a forked kernel.
+
+    The kernel is the template's child, not ours: the template waits for it and writes
+    ``exit <code>`` on the connection that asked for it. Closing that connection while the
+    kernel runs makes the template kill it, so a kernel never outlives the handle on it.
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, connection: socket.socket, buffer: bytes = b"") -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._connection: socket.socket | None = connection
+        self._buffer = buffer
+        self._read(0)
+
+    def _read(self, timeout: float | None) -> None:
+        """Take in what the template wrote, waiting up to ``timeout`` seconds for it."""
+        if self.returncode is not None:
+            return
+        if self._connection is None:  # the template is gone: look at the process itself
+            if not process_alive(self.pid):
+                self.returncode = -signal.SIGKILL
+            return
+        if b"\n" not in self._buffer:
+            ready, _, _ = select.select([self._connection], [], [], timeout)
+            if ready:
+                data = self._connection.recv(4096)
+                if not data:
+                    self._connection.close()
+                    self._connection = None
+                    self._read(0)
+                    return
+                self._buffer += data
+        if b"\n" in self._buffer:
+            line = self._buffer.split(b"\n", 1)[0]
+            self.returncode = int(line.removeprefix(b"exit ")) if line.startswith(b"exit ") else 1
+            self._connection.close()
+            self._connection = None
+
+    def poll(self) -> int | None:
+        self._read(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
+            self._read(0.1 if self._connection is None else left)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _fork_warm_kernel(
+    address: str | None, cmd: list[str], options: dict[str, Any]
+) -> _ForkedKernel | None:
+    """Ask the template for a kernel running ``cmd``; None if it cannot give one."""
+    prefix = _kernel_launch_prefix()
+    if address is None or prefix is None:
+        return None
+    n = len(prefix)
+    if cmd[:n] != prefix or cmd[n : n + 2] != _LAUNCHER:
+        return None  # not this Python's ipykernel: start it the standard way
+    if options.get("independent") or any(options.get(s) is not None for s in ("stdin", "stdout", "stderr")):
+        return None
+    request = json.dumps({
+        "args": list(cmd[n + 2 :]),
+        "env": dict(options.get("env") or os.environ),
+        "cwd": str(options.get("cwd") or os.getcwd()),
+    }).encode("utf-8")
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connection.settimeout(WARM_KERNEL_TIMEOUT)
+        connection.connect(address)
+        # The kernel writes to this process's standard output and error, as a child would.
+        socket.send_fds(connection, [struct.pack("!I", len(request))], [1, 2])
+        connection.sendall(request)
+        reply = b""
+        while b"\n" not in reply:
+            data = connection.recv(4096)
+            if not data:
+                break
+            reply += data
+        line, _, rest = reply.partition(b"\n")
+        if not line.startswith(b"pid "):
+            raise OSError("the kernel template could not start a kernel")
+        pid = int(line.removeprefix(b"pid "))
+        connection.settimeout(None)
+    except (OSError, ValueError) as exc:
+        connection.close()
+        logger.info("No warm kernel (%s); starting one the standard way", exc)
+        return None
+    return _ForkedKernel(pid, connection, rest)
+
+
+@functools.cache
+def _warm_kernel_provisioner_class() -> type:
+    """A LocalProvisioner that forks the kernel from the template when it can."""
+    from jupyter_client.provisioning import LocalProvisioner
+
+    class WarmKernelProvisioner(LocalProvisioner):
+        address: str | None = None
+
+        async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+            process = _fork_warm_kernel(self.address, cmd, kwargs)
+            if process is None:
+                return await super().launch_kernel(cmd, **kwargs)
+            # The rest of LocalProvisioner (poll, wait, interrupt, kill) works on this handle;
+            # the kernel leads its own process group, as a Popen-started kernel does.
+            self.process = process
+            self.pid = self.pgid = process.pid
+            self.cwd = kwargs.get("cwd", Path.cwd())
+            return self.connection_info
+
+    return WarmKernelProvisioner
+
+
+@functools.cache
+def _quick_ready_client_class() -> type:
+    """The asynchronous kernel client, ready as soon as the kernel answers on both channels."""
+    from queue import Empty
+
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    class QuickReadyKernelClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            """jupyter_client's check, without its last step: waiting until IOPub has been
+            silent for 0.2 s. nbclient does not need that: it reads only the IOPub messages
+            of the cell it runs."""
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    reply = None
+                if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                    try:  # IOPub is connected once it delivers the kernel's status
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(reply)
+                        return
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if deadline is not None and time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    return QuickReadyKernelClient
+
+
+def _template_main() -> None:
+    """Entry point of the template process (see :class:`_KernelTemplate`)."""
+    request = _template_serve(int(sys.argv[1]))
+    if request is None:
+        # The template has nothing to save: skip the ~0.4 s of tearing down what it imported.
+        os._exit(0)
+    try:  # in a forked child
+        _prepare_kernel(request)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        os._exit(1)
+    from ipykernel import kernelapp
+
+    code = 0
+    try:
+        kernelapp.launch_new_instance()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    # The control thread may still be answering the shutdown request, which flushes output
+    # through the IOPub thread; ipykernel's atexit handler stops IOPub, then waits for the
+    # control thread. Let the control thread finish first, or each waits for the other.
+    app = kernelapp.IPKernelApp.instance() if kernelapp.IPKernelApp.initialized() else None
+    control = getattr(app, "control_thread", None)
+    if control is not None and control.is_alive():
+        control.join(timeout=5)
+    _end_process(code)
+
+
+def _template_serve(listener_fd: int) -> dict | None:
+    """Import the kernel's modules, then fork a kernel per request until the lifeline closes.
+
+    Returns only in a forked child, with the request it is to carry out.
+    """
+    import gc
+    import importlib
+    import selectors
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is for the reports' processes
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]  # as ipykernel_launcher does; IPython puts the notebook folder back
+    listener = socket.socket(fileno=listener_fd)  # requests wait on it while the imports run
+    available = True
+    for name in WARM_KERNEL_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            available = available and not name.startswith("ipykernel")
+    # What is imported now lives as long as any kernel: keep it out of the kernels' garbage
+    # collections (which then scan only the notebook's objects) and of copy-on-write.
+    gc.collect()
+    gc.freeze()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "listener")
+    selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
+    selector.register(wake_read, selectors.EVENT_READ, "wake")
+    kernels: dict[int, socket.socket | None] = {}  # None once the asker has gone
+
+    def reap() -> None:
+        while kernels:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            connection = kernels.pop(pid, None)
+            if connection is not None:
+                selector.unregister(connection)
+                with contextlib.suppress(OSError):
+                    connection.sendall(b"exit %d\n" % os.waitstatus_to_exitcode(status))
+                connection.close()
+
+    while True:
+        for key, _ in selector.select(timeout=1.0):
+            if key.data == "lifeline":
+                if not os.read(key.fd, 4096):
+                    for pid in list(kernels):
+                        with contextlib.suppress(OSError):
+                            os.killpg(pid, signal.SIGKILL)
+                    for pid in list(kernels):
+                        with contextlib.suppress(ChildProcessError):
+                            os.waitpid(pid, 0)
+                    return None
+            elif key.data == "wake":
+                with contextlib.suppress(OSError):
+                    os.read(wake_read, 4096)
+            elif key.data == "listener":
+                received = _template_receive(listener)
+                if received is None:
+                    continue
+                connection, request, fds = received
+                if not available:
+                    with contextlib.suppress(OSError):
+                        connection.sendall(b"unavailable\n")
+                    connection.close()
+                    for fd in fds:
+                        os.close(fd)
+                    continue
+                for stream in (sys.stdout, sys.stderr):
+                    stream.flush()  # or the kernel would write what is buffered here again
+                pid = os.fork()
+                if pid == 0:  # the kernel-to-be: drop everything of the template's
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    selector.close()
+                    for other in (listener, connection, *filter(None, kernels.values())):
+                        other.close()
+                    os.close(wake_read)
+                    os.close(wake_write)
+                    request["fds"] = fds
+                    return request
+                for fd in fds:
+                    os.close(fd)
+                kernels[pid] = connection
+                selector.register(connection, selectors.EVENT_READ, pid)
+                with contextlib.suppress(OSError):
+                    connection.sendall(b"pid %d\n" % pid)
+            else:  # the process that asked for this kernel closed its end: kill the kernel
+                try:
+                    gone = not key.fileobj.recv(4096)
+                except OSError:
+                    gone = True
+                if gone:
+                    selector.unregister(key.fileobj)
+                    key.fileobj.close()
+                    kernels[key.data] = None
+                    with contextlib.suppress(OSError):
+                        os.killpg(key.data, signal.SIGKILL)
+        reap()
+
+
+def _template_receive(listener: socket.socket) -> tuple[socket.socket, dict, list[int]] | None:
+    """Accept one request: its length, standard output and error, then the JSON itself."""
+    connection, _ = listener.accept()
+    fds: list[int] = []
+    try:
+        connection.settimeout(10)
+        header, fds, _, _ = socket.recv_fds(connection, 4, 2)
+        while len(header) < 4:
+            more = connection.recv(4 - len(header))
+            if not more:
+                raise OSError("short request")
+            header += more
+        size = struct.unpack("!I", header)[0]
+        payload = b""
+        while len(payload) < size:
+            more = connection.recv(min(size - len(payload), 1 << 20))
+            if not more:
+                raise OSError("short request")
+            payload += more
+        request = json.loads(payload)
+        if len(fds) != 2:
+            raise OSError("no standard output and error")
+        connection.settimeout(None)
+        return connection, request, fds
+    except (OSError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        connection.close()
+        return None
+
+
+def _prepare_kernel(request: dict) -> None:
+    """In a fork of the template: set up as ``python -m ipykernel_launcher <args>`` would be."""
+    import importlib.util
+
+    os.setsid()  # its own process group, as jupyter_client starts kernels
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    for target, fd in zip((1, 2), request["fds"], strict=True):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.environ["JPY_PARENT_PID"] = str(os.getppid())
+    if "numpy" in sys.modules:  # a fresh process has a fresh global random state
+        sys.modules["numpy"].random.seed()
+    spec = importlib.util.find_spec("ipykernel_launcher")
+    sys.argv = [
+        spec.origin if spec and spec.origin else "ipykernel_launcher",
+        *request["args"],
+        # ipykernel read JPY_PARENT_PID when the template imported it: say it again, so the
+        # kernel ends by itself if the template dies.
+        f"--IPKernelApp.parent_handle={os.getppid()}",
+    ]
+
+
+def _end_process(code: int) -> None:
+    """End as a finished Python process does, without tearing down every module.
+
+    Threads are joined, ``atexit`` handlers run (IPython's clears the user namespace, which
+    closes and flushes what the notebook left open) and output is flushed; the ~0.4 s of
+    module teardown that follows at a normal exit with pandas, scipy and pandera loaded is
+    skipped, as a multiprocessing child skips it.
+    """
+    import atexit
+    import gc
+    import threading
+
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_functions is None:
+        sys.exit(code)
+    run_exit_functions()
+    gc.collect()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -1,0 +1,1802 @@
+"""Plotly figures for the review reports: they draw the package's frames and compute nothing.
+
+Every builder takes a frame (or result object) that another module already produced and
+returns a :class:`plotly.graph_objects.Figure` in one house style (:data:`TEMPLATE`):
+
+=========================  ====================================================================
+builder                    draws
+=========================  ====================================================================
+:func:`spc_chart`          a Making Data Count XmR or p-chart (:mod:`~escalation_analysis.measures.spc`)
+:func:`funnel_plot`        teams on a funnel plot (:mod:`~escalation_analysis.measures.funnels`)
+:func:`delay_distribution` delays to escalate per group, log minutes, with the targets
+:func:`km_curves`          Kaplan-Meier share escalated over time (``statistics.kaplan_meier``)
+:func:`late_heatmap`       weekday × hour of late escalations (``near_miss.late_heatmap``)
+:func:`barrier_cooccurrence` barriers met together (``near_miss.barrier_cooccurrence``)
+:func:`compliance_by_group`  within-target % with Wilson intervals (``compliance_table``),
+                           suppressed tables included
+:func:`bar_counts`         one bar per category, e.g. barriers, themes, agency response times
+:func:`trend_line`         a value over periods, e.g. the near-miss ratio by quarter
+=========================  ====================================================================
+
+Style, for A4 print and offline HTML: Arial/Helvetica at 12-17 px, white background, light
+grid, NHS colours (NHS Blue ``#005EB8`` first), then the Okabe-Ito colour-blind-safe sequence;
+the MDC point colours (common cause grey, concern orange, improvement blue, neutral purple)
+always come with a marker shape or a text label, never colour alone. Figures set their height
+and leave the width to the page (about 650-700 px on A4). Dates read the UK way ("Apr 2025").
+Text taken from data (team names, barriers) is HTML-escaped before plotly sees it, so a value
+such as ``<b>`` is shown literally. Nothing here touches ``plotly.io.renderers`` (see
+``display.py``); show figures with :func:`escalation_analysis.reviews.display.show`, or pass
+:data:`PLOTLY_CONFIG` to ``to_html`` (it hides the plotly logo).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+__all__ = [
+    "MDC_COLOURS",
+    "NHS_BLUE",
+    "NHS_DARK_BLUE",
+    "NHS_GREY",
+    "PLOTLY_CONFIG",
+    "QUALITATIVE",
+    "SEQUENTIAL",
+    "TEMPLATE",
+    "bar_counts",
+    "barrier_cooccurrence",
+    "compliance_by_group",
+    "delay_distribution",
+    "funnel_plot",
+    "km_curves",
+    "late_heatmap",
+    "spc_chart",
+    "trend_line",
+]
+
+# --------------------------------------------------------------------------------------------
+# Style
+# --------------------------------------------------------------------------------------------
+
+NHS_BLUE = "#005EB8"
+NHS_DARK_BLUE = "#003087"
+NHS_GREY = "#425563"
+NHS_MID_GREY = "#768692"
+NHS_PALE_GREY = "#E8EDEE"
+NHS_TEXT = "#212B32"
+TARGET_RED = "#DA291C"  # NHS Red: target lines, always dashed and labelled
+
+FONT_FAMILY = "Arial, Helvetica, sans-serif"
+
+MDC_COLOURS: dict[str, str] = {
+    "common_cause": "#7B7D7D",
+    "special_cause_concern": "#ED8B00",
+    "special_cause_improvement": "#41B6E6",
+    "special_cause_neutral_high": "#490092",
+    "special_cause_neutral_low": "#490092",
+}
+"""Making Data Count point colours (the NHSRplotthedots defaults)."""
+
+QUALITATIVE: tuple[str, ...] = (
+    NHS_BLUE,
+    "#E69F00",  # Okabe-Ito orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#000000",  # black
+    NHS_GREY,
+)
+"""Colours for groups: NHS Blue, then the Okabe-Ito sequence (safe for colour-blind readers)."""
+
+SEQUENTIAL: list[list[Any]] = [
+    [0.0, "#F7FBFF"],
+    [0.125, "#DEEBF7"],
+    [0.25, "#C6DBEF"],
+    [0.375, "#9ECAE1"],
+    [0.5, "#6BAED6"],
+    [0.625, "#4292C6"],
+    [0.75, "#2171B5"],
+    [0.875, "#08519C"],
+    [1.0, "#08306B"],
+]
+"""ColorBrewer "Blues": one hue, lightness only, so it reads for colour-blind readers and in
+greyscale print."""
+
+PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
+"""Config for ``fig.to_html``/``fig.show``: no plotly logo, resize with the page."""
+
+_AXIS = {
+    "showgrid": True,
+    "gridcolor": NHS_PALE_GREY,
+    "gridwidth": 1,
+    "zeroline": False,
+    "showline": True,
+    "linecolor": NHS_MID_GREY,
+    "linewidth": 1,
+    "ticks": "outside",
+    "tickcolor": NHS_MID_GREY,
+    "ticklen": 4,
+    "tickfont": {"size": 12, "color": NHS_TEXT},
+    "title": {"font": {"size": 13, "color": NHS_TEXT}, "standoff": 8},
+    "automargin": True,
+}
+
+TEMPLATE = go.layout.Template(
+    layout={
+        "font": {"family": FONT_FAMILY, "size": 13, "color": NHS_TEXT},
+        "title": {"font": {"family": FONT_FAMILY, "size": 17, "color": NHS_TEXT}},
+        "paper_bgcolor": "#FFFFFF",
+        "plot_bgcolor": "#FFFFFF",
+        "colorway": list(QUALITATIVE),
+        "separators": ".,",
+        "xaxis": {**_AXIS, "automargin": False},
+        "yaxis": _AXIS,
+        "legend": {
+            "font": {"size": 12},
+            "bgcolor": "rgba(255,255,255,0)",
+            "orientation": "h",
+            "itemclick": "toggle",
+        },
+        "hoverlabel": {"font": {"family": FONT_FAMILY, "size": 13}, "align": "left"},
+        "hovermode": "closest",
+        "annotationdefaults": {"font": {"size": 12, "color": NHS_TEXT}},
+        "colorscale": {"sequential": SEQUENTIAL},
+        "margin": {"l": 72, "r": 28, "t": 80, "b": 64},
+    }
+)
+"""The house layout: apply with ``fig.update_layout(template=TEMPLATE)``."""
+
+# --------------------------------------------------------------------------------------------
+# Small helpers: labels, numbers, dates, layout
+# --------------------------------------------------------------------------------------------
+
+SUPPRESSED_LABEL = "suppressed (small numbers)"
+"""Shown instead of a bar or value withheld by :mod:`~escalation_analysis.reviews.suppression`."""
+
+_SUPPRESSION_MARKER = "*"
+
+_KNOWN_LABELS: dict[str, str] = {
+    "in_hours": "In hours",
+    "out_of_hours": "Out of hours",
+    "weekday_evening_night": "Weekday evening or night",
+    "weekend": "Weekend",
+    "bank_holiday": "Bank holiday",
+    "imminent_risk": "Imminent risk",
+    "loss_of_contact": "Loss of contact",
+    "deterioration": "Deterioration",
+    "duty_senior": "Duty senior",
+    "crisis_team": "Crisis team",
+    "emergency_services": "Emergency services",
+    "la_safeguarding": "LA safeguarding",
+    "gp": "GP",
+    "near_miss": "Near miss",
+    "first_contact_correct": "First contact as the pathway says",
+    "in_order": "Steps in the expected order",
+    "no_steps_skipped": "No expected step skipped",
+    "approvals_within_limit": "Approvals within the limit",
+    "information_complete": "Required information shared",
+    "adherent": "All checks passed",
+}
+
+_SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+def _esc(text: Any) -> str:
+    """Escape text for plotly, which reads a subset of HTML and decodes entities."""
+    return html.escape(str(text), quote=False)
+
+
+def _label(value: Any, labels: Mapping[Any, str] | None = None) -> str:
+    """A readable, escaped label: ``labels`` first, then known codes, then snake_case words."""
+    if labels is not None and value in labels:
+        return _esc(labels[value])
+    if _is_missing(value):
+        return "Not recorded"
+    text = str(value)
+    if text in _KNOWN_LABELS:
+        return _KNOWN_LABELS[text]
+    if _SNAKE.match(text):
+        text = text.replace("_", " ")
+        text = text[0].upper() + text[1:]
+    return _esc(text)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_suppressed(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() == _SUPPRESSION_MARKER
+
+
+def _numbers(values: Iterable[Any]) -> np.ndarray:
+    """Floats, with NaN for missing values and suppression markers."""
+    return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(float)
+
+
+def _fmt_number(value: float, decimals: int = 1, suffix: str = "") -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    return f"{value:,.{decimals}f}{suffix}"
+
+
+def _fmt_count(value: Any) -> str:
+    if _is_suppressed(value):
+        return _SUPPRESSION_MARKER
+    number = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
+    if pd.isna(number):
+        return "–"
+    return f"{number:,.0f}"
+
+
+def _fmt_value(value: Any) -> str:
+    """A count as ``1,234``, another number with one decimal place, ``*`` kept."""
+    number = _numbers([value])[0]
+    if np.isfinite(number) and not float(number).is_integer():
+        return _fmt_number(number)
+    return _fmt_count(value)
+
+
+def _fmt_minutes(minutes: float) -> str:
+    """``45 min``, ``1 h``, ``1 h 30 min``, ``1 day``, ``36 h``."""
+    if minutes is None or not np.isfinite(minutes):
+        return "–"
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
+    if minutes < 60:
+        return f"{minutes:.0f} min"
+    days, rest = divmod(minutes, 1440)
+    if minutes >= 1440 and abs(rest) < 0.5:
+        return f"{days:.0f} day" + ("s" if days != 1 else "")
+    hours, mins = divmod(round(minutes), 60)
+    return f"{hours} h" + (f" {mins} min" if mins else "")
+
+
+_MINUTE_TICKS = (1, 5, 15, 30, 60, 120, 240, 480, 1440, 2880, 10080, 20160, 43200, 129600)
+
+
+def _minute_axis(lo: float, hi: float) -> dict[str, Any]:
+    """Log-axis ticks in readable times between ``lo`` and ``hi`` minutes."""
+    ticks = [t for t in _MINUTE_TICKS if lo / 1.5 <= t <= hi * 1.5] or [lo, hi]
+    return {
+        "type": "log",
+        "tickvals": ticks,
+        "ticktext": [_fmt_minutes(t) for t in ticks],
+        "range": [math.log10(max(lo, 0.5) / 1.3), math.log10(hi * 1.3)],
+    }
+
+
+_MONTH_TEXT = re.compile(r"^\d{4}-\d{2}$")
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}([ T].*)?$")
+
+
+def _periods(values: Any) -> tuple[pd.Series, str | None]:
+    """Plot-ready x values and the UK date format to show them in (None: not dates).
+
+    ``2025-04`` month labels (``prepare_episodes``' ``month``), ISO date strings, pandas
+    periods and datetimes (time zone dropped, wall clock kept) become dates shown as
+    ``Apr 2025`` (all on the first of a month) or ``3 Apr 2025``; anything else (e.g. the
+    quarter label ``2025/26 Q1``) is returned unchanged and drawn as categories.
+    """
+    series = pd.Series(values).reset_index(drop=True)
+    dates: pd.Series | None = None
+    if isinstance(series.dtype, pd.PeriodDtype):
+        dates = series.dt.to_timestamp()
+    elif pd.api.types.is_datetime64_any_dtype(series):
+        dates = series.dt.tz_localize(None) if series.dt.tz is not None else series
+    elif len(series) and series.map(lambda v: isinstance(v, str)).all():
+        if series.str.match(_MONTH_TEXT).all():
+            dates = pd.to_datetime(series, format="%Y-%m")
+        elif series.str.match(_DATE_TEXT).all():
+            parsed = pd.to_datetime(series, errors="coerce", format="ISO8601")
+            dates = parsed if parsed.notna().all() else None
+            if dates is not None and dates.dt.tz is not None:
+                dates = dates.dt.tz_localize(None)
+    elif len(series) and series.map(lambda v: hasattr(v, "year") and hasattr(v, "month")).all():
+        dates = pd.to_datetime(series)
+    if dates is None:
+        return series, None
+    monthly = bool((dates.dt.day == 1).all() and (dates.dt.normalize() == dates).all())
+    return dates, ("%b %Y" if monthly else "%d %b %Y")
+
+
+def _fmt_period(value: Any, date_format: str | None) -> str:
+    if date_format is not None and not _is_missing(value):
+        return pd.Timestamp(value).strftime(date_format).lstrip("0")
+    return _esc(value)
+
+
+def _x_axis_for(date_format: str | None, n_points: int) -> dict[str, Any]:
+    if date_format is None:
+        return {"type": "category"}
+    axis: dict[str, Any] = {"type": "date", "tickformat": date_format, "hoverformat": date_format}
+    if date_format == "%b %Y":
+        # months on two lines ("Apr" over "2025") so that a year of months fits A4 width
+        axis["tickformat"] = "%b<br>%Y"
+        if n_points <= 13:
+            axis["dtick"] = "M1"
+        elif n_points <= 26:
+            axis["dtick"] = "M2"
+        elif n_points <= 40:
+            axis["dtick"] = "M3"
+    return axis
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    value = hex_colour.lstrip("#")
+    r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _wrap(text: str, width: int) -> str:
+    """Wrap escaped text onto ``<br>``-separated lines."""
+    return "<br>".join(textwrap.wrap(text, width=width, break_long_words=False)) or text
+
+
+PAGE_WIDTH = 680
+"""Width in pixels the layout is planned for: an A4 page's printable width at 96 dpi, less a
+little. Wider screens only give the plot more room."""
+
+_CHAR_PX = 6.4  # a slightly generous average width of a 12 px Arial character
+
+
+def _text_px(text: str, size: int = 12) -> float:
+    """Estimated width in pixels of (possibly tagged) text: the widest ``<br>`` line."""
+    plain = re.sub(r"<[^>]+>", "", str(text).replace("<br>", "\n"))
+    plain = html.unescape(plain)
+    return max((len(line) for line in plain.split("\n")), default=0) * _CHAR_PX * size / 12
+
+
+def _left_for(labels: Iterable[str]) -> int:
+    """Left margin that fits category labels (plotly's automargin may still add to it)."""
+    widest = max((_text_px(label) for label in labels), default=0)
+    return int(max(72, 22 + widest))
+
+
+def _legend_rows(fig: go.Figure, width: float) -> int:
+    """Rows a horizontal legend needs at ``width`` pixels."""
+    rows, used = 0, width
+    for trace in fig.data:
+        if trace.showlegend is False or not trace.name:
+            continue
+        if trace.legendgroup and any(
+            t is not trace and t.legendgroup == trace.legendgroup and t.showlegend is not False
+            and fig.data.index(t) < fig.data.index(trace) for t in fig.data
+        ):
+            continue
+        entry = 46 + _text_px(trace.name)
+        if used + entry > width:
+            rows, used = rows + 1, 0
+        used += entry
+    return rows
+
+
+def _finish(
+    fig: go.Figure,
+    *,
+    title: str,
+    subtitle: str | None = None,
+    height: int,
+    legend: bool = False,
+    notes: Sequence[str] = (),
+    badges: Sequence[tuple[str, str]] = (),
+    bottom_axis: int = 56,
+    right: int = 28,
+    left: int = 72,
+) -> go.Figure:
+    """Apply the template and lay out title, badges, legend and notes in fixed pixels.
+
+    The figure height is fixed (the page sets the width), so everything outside the plot area
+    is placed in pixels: title and subtitle at the top, then any badges; under the x axis the
+    legend (when asked for), then the notes, both from the figure's left edge.
+    """
+    note_lines = [line for note in notes for line in textwrap.wrap(note, width=100)]
+    # long titles wrap rather than run off an A4 page (17 px bold: about 60 characters)
+    title_lines = textwrap.wrap(_esc(title), width=60, break_long_words=False) or [""]
+    subtitle_lines = textwrap.wrap(_esc(subtitle or ""), width=95, break_long_words=False)
+    top = 12 + 24 * len(title_lines) + 20 * len(subtitle_lines) + (38 if badges else 12)
+    rows = _legend_rows(fig, PAGE_WIDTH - 24) if legend else 0
+    legend_px = 24 * rows + 8 if rows else 0
+    notes_px = 17 * len(note_lines) + (6 if note_lines else 0)
+    bottom = bottom_axis + legend_px + notes_px + 8
+    height = max(int(height), top + bottom + 180)
+    plot_h = height - top - bottom
+    title_spec: dict[str, Any] = {
+        "text": "<b>" + "<br>".join(title_lines) + "</b>",
+        "x": 0,
+        "xref": "container",
+        "xanchor": "left",
+        "pad": {"l": 12},
+        "y": 1 - 12 / height,
+        "yref": "container",
+        "yanchor": "top",
+    }
+    if subtitle_lines:
+        title_spec["subtitle"] = {"text": "<br>".join(subtitle_lines),
+                                  "font": {"size": 13, "color": NHS_GREY}}
+    fig.update_layout(
+        template=TEMPLATE,
+        title=title_spec,
+        height=height,
+        margin={"t": top, "b": bottom, "l": left, "r": right, "autoexpand": True},
+        showlegend=bool(rows),
+        legend={
+            "x": 10 / PAGE_WIDTH,
+            "xref": "container",
+            "xanchor": "left",
+            "y": (notes_px + legend_px + 6) / height,
+            "yref": "container",
+            "yanchor": "top",
+            "traceorder": "normal",
+        },
+    )
+    offset = 0.0
+    for text, colour in badges:
+        body = f'<span style="color:{colour}">●</span> {text}'
+        fig.add_annotation(
+            text=body,
+            xref="paper",
+            yref="paper",
+            x=0,
+            xanchor="left",
+            xshift=offset,
+            y=1 + 12 / plot_h,
+            yanchor="bottom",
+            showarrow=False,
+            bgcolor="#FFFFFF",
+            bordercolor=colour,
+            borderwidth=2,
+            borderpad=4,
+            font={"size": 12, "color": NHS_TEXT},
+            name="badge",
+        )
+        offset += _text_px(body) + 26
+    if note_lines:
+        fig.add_annotation(
+            text="<br>".join(_esc(line) for line in note_lines),
+            xref="paper",
+            yref="paper",
+            x=0,
+            xanchor="left",
+            xshift=-(left - 12),
+            y=-(bottom_axis + legend_px) / plot_h,
+            yanchor="top",
+            align="left",
+            showarrow=False,
+            font={"size": 12, "color": NHS_GREY},
+            name="note",
+        )
+    return fig
+
+
+def _line_labels(
+    fig: go.Figure,
+    labels: list[tuple[float, str, str]],
+    x: Any,
+    y_range: tuple[float, float],
+    plot_h: float,
+) -> None:
+    """Label horizontal lines at the right-hand end, nudged apart so that none overlap."""
+    lo, hi = y_range
+    span = (hi - lo) or 1.0
+    placed = sorted(
+        ((value - lo) / span * plot_h, value, text, colour) for value, text, colour in labels
+    )
+    positions = [p[0] for p in placed]
+    for i in range(1, len(positions)):
+        positions[i] = max(positions[i], positions[i - 1] + 15)
+    overflow = positions[-1] - plot_h if positions else 0
+    if overflow > 0:  # pushed off the top: shift the stack down
+        positions = [p - overflow for p in positions]
+    for (pixel, value, text, colour), new_pixel in zip(placed, positions, strict=False):
+        fig.add_annotation(
+            x=x,
+            y=value,
+            xref="x",
+            yref="y",
+            text=text,
+            xanchor="left",
+            yanchor="middle",
+            xshift=8,
+            yshift=new_pixel - pixel,
+            showarrow=False,
+            font={"size": 12, "color": colour},
+            name="line label",
+        )
+
+
+def _plot_height(fig: go.Figure) -> float:
+    margin = fig.layout.margin
+    return float(fig.layout.height - margin.t - margin.b)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. SPC (Making Data Count)
+# --------------------------------------------------------------------------------------------
+
+_POINT_STYLE: dict[str, tuple[str, str, int]] = {
+    # point type: (legend label, marker symbol, size)
+    "special_cause_concern": ("Special cause: concern", "diamond", 12),
+    "special_cause_improvement": ("Special cause: improvement", "square", 11),
+    "special_cause_neutral_high": ("Special cause: neutral (high)", "triangle-up", 12),
+    "special_cause_neutral_low": ("Special cause: neutral (low)", "triangle-down", 12),
+}
+
+_POINT_TEXT = {
+    "common_cause": "Common cause variation",
+    "special_cause_concern": "Special cause: concern",
+    "special_cause_improvement": "Special cause: improvement",
+    "special_cause_neutral_high": "Special cause: higher (neither better nor worse)",
+    "special_cause_neutral_low": "Special cause: lower (neither better nor worse)",
+}
+
+VARIATION_BADGES: dict[str, tuple[str, str]] = {
+    "common_cause": ("Variation: common cause", MDC_COLOURS["common_cause"]),
+    "improvement_high": ("Special cause: improvement (high)", "#41B6E6"),
+    "improvement_low": ("Special cause: improvement (low)", "#41B6E6"),
+    "concern_high": ("Special cause: concern (high)", "#ED8B00"),
+    "concern_low": ("Special cause: concern (low)", "#ED8B00"),
+    "neutral_high": ("Special cause: neutral (high)", "#490092"),
+    "neutral_low": ("Special cause: neutral (low)", "#490092"),
+}
+"""Text badges for the MDC variation icons (they must draw offline, without image files)."""
+
+ASSURANCE_BADGES: dict[str, tuple[str, str]] = {
+    "consistent_pass": ("Assurance: will consistently pass the target", "#41B6E6"),
+    "consistent_fail": ("Assurance: will consistently fail the target", "#ED8B00"),
+    "inconsistent": ("Assurance: inconsistent (hit and miss)", MDC_COLOURS["common_cause"]),
+}
+"""Text badges for the MDC assurance icons."""
+
+_SHORT_SERIES_NOTE = (
+    "Fewer than 12 points: these are trial limits, which will change as more points are added."
+)
+
+
+def _groups_with_gaps(x: pd.Series, values: np.ndarray, groups: np.ndarray) -> tuple[list, list]:
+    """x and y lists with a gap (None) between rebase periods."""
+    xs: list = []
+    ys: list = []
+    for i in range(len(values)):
+        if i and groups[i] != groups[i - 1]:
+            xs.append(None)
+            ys.append(None)
+        xs.append(x.iloc[i])
+        ys.append(None if not np.isfinite(values[i]) else float(values[i]))
+    return xs, ys
+
+
+def spc_chart(
+    result: Any,
+    title: str,
+    y_title: str,
+    target: float | None = None,
+    percent: bool = False,
+    *,
+    x_title: str | None = None,
+    subtitle: str | None = None,
+    height: int = 460,
+) -> go.Figure:
+    """Draw a Making Data Count XmR chart or p-chart.
+
+    Parameters
+    ----------
+    result : escalation_analysis.measures.spc.SPCResult
+        From :func:`~escalation_analysis.measures.spc.compute_xmr_chart` or
+        :func:`~escalation_analysis.measures.spc.compute_p_chart`: ``points`` (``x``, ``y``, ``mean``,
+        ``lpl``, ``upl``, ``rebase_group``, ``point_type``, ``target``; ``numerator`` and
+        ``denominator`` on p-charts), ``variation_icon``, ``assurance_icon``, ``warnings``
+        and ``chart``.
+    title, y_title : str
+        Chart title and y-axis title (plain English with units, e.g. "Escalated within
+        target (%)").
+    target : float, optional
+        Target line, in the chart's units (a proportion on a p-chart; a value above 1 there
+        is read as a percentage). Default: the target the chart was computed with, if any.
+    percent : bool, default False
+        Show values with a % sign. p-charts always do: their proportions are drawn as
+        percentages (0.8 is drawn as 80%); XmR values are drawn as they are.
+    x_title : str, optional
+        Default "Month" for monthly dates, "Date" for other dates, else "Period".
+    subtitle : str, optional
+        One line under the title.
+    height : int, default 460
+        Pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces ``Data`` (the line, grey circles), one trace per special-cause point type
+        present (``Special cause: concern`` orange diamonds, ``Special cause: improvement``
+        blue squares, neutral purple triangles), ``Mean``, ``Upper process limit``, ``Lower
+        process limit`` (dashed, with a gap between rebase periods) and ``Target`` (red,
+        dashed) when there is one. The lines are labelled at their right-hand end; the
+        variation and assurance icons are text badges above the plot; warnings (e.g. the
+        short-series warning) are notes under it.
+    """
+    points = result.points
+    if points.empty:
+        raise ValueError("The SPC result has no points to draw.")
+    is_p = getattr(result, "chart", "xmr") == "p"
+    scale = 100.0 if is_p else 1.0
+    suffix = "%" if (percent or is_p) else ""
+    x, date_format = _periods(points["x"])
+    groups = points["rebase_group"].to_numpy() if "rebase_group" in points else np.zeros(len(x))
+    y = points["y"].to_numpy(float) * scale
+    mean = points["mean"].to_numpy(float) * scale
+    upl = points["upl"].to_numpy(float) * scale
+    lpl = points["lpl"].to_numpy(float) * scale
+    if target is None and "target" in points and points["target"].notna().any():
+        target = float(points["target"].dropna().iloc[0])
+    target_value = None
+    if target is not None and np.isfinite(target):
+        target_value = float(target) * (scale if not (is_p and target > 1) else 1.0)
+    integers = bool(np.all(np.mod(y[np.isfinite(y)], 1) == 0)) and not suffix
+    value_decimals = 0 if integers else 1
+
+    hover = []
+    point_types = points["point_type"].astype(str).to_numpy()
+    for i in range(len(points)):
+        lines = [
+            f"<b>{_fmt_period(x.iloc[i], date_format)}</b>",
+            f"Value: {_fmt_number(y[i], value_decimals, suffix)}",
+        ]
+        if is_p and "denominator" in points:
+            lines.append(
+                f"{_fmt_count(points['numerator'].iloc[i])} of "
+                f"{_fmt_count(points['denominator'].iloc[i])}"
+            )
+        lines.append(
+            f"Mean {_fmt_number(mean[i], 1, suffix)}; limits {_fmt_number(lpl[i], 1, suffix)}"
+            f" to {_fmt_number(upl[i], 1, suffix)}"
+        )
+        lines.append(_POINT_TEXT.get(point_types[i], point_types[i]))
+        hover.append("<br>".join(lines))
+
+    fig = go.Figure()
+    step = "hvh" if is_p else "linear"
+    mx, my = _groups_with_gaps(x, mean, groups)
+    fig.add_scatter(
+        x=mx, y=my, name="Mean", mode="lines", line={"color": NHS_GREY, "width": 1.5},
+        hoverinfo="skip", showlegend=False,
+    )
+    for name, values in (("Upper process limit", upl), ("Lower process limit", lpl)):
+        lx, ly = _groups_with_gaps(x, values, groups)
+        fig.add_scatter(
+            x=lx, y=ly, name=name, mode="lines", showlegend=False,
+            line={"color": MDC_COLOURS["common_cause"], "width": 1.5, "dash": "dash",
+                  "shape": step},
+            hoverinfo="skip",
+        )
+    if target_value is not None:
+        fig.add_scatter(
+            x=[x.iloc[0], x.iloc[-1]], y=[target_value, target_value], name="Target",
+            mode="lines", line={"color": TARGET_RED, "width": 2, "dash": "dot"},
+            hoverinfo="skip", showlegend=False,
+        )
+    fig.add_scatter(
+        x=x, y=y, name="Data", mode="lines+markers",
+        line={"color": MDC_COLOURS["common_cause"], "width": 2},
+        marker={"color": MDC_COLOURS["common_cause"], "size": 7, "symbol": "circle"},
+        hovertext=hover, hoverinfo="text",
+    )
+    present = [t for t in _POINT_STYLE if (point_types == t).any()]
+    for point_type in present:
+        label, symbol, size = _POINT_STYLE[point_type]
+        mask = point_types == point_type
+        fig.add_scatter(
+            x=x[mask], y=y[mask], name=label, mode="markers",
+            marker={"color": MDC_COLOURS[point_type], "symbol": symbol, "size": size,
+                    "line": {"color": "#FFFFFF", "width": 1}},
+            hovertext=[h for h, m in zip(hover, mask, strict=False) if m], hoverinfo="text",
+        )
+
+    # explicit y range, so that the line labels can be placed without overlapping
+    pool = np.concatenate([y, mean, upl, lpl] + ([[target_value]] if target_value is not None else []))
+    pool = pool[np.isfinite(pool)]
+    lo, hi = float(pool.min()), float(pool.max())
+    pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
+    y_range = (lo - pad, hi + pad)
+    if is_p:
+        y_range = (max(y_range[0], -2.0), min(y_range[1], 102.0))
+
+    badges = []
+    if getattr(result, "variation_icon", None) in VARIATION_BADGES:
+        badges.append(VARIATION_BADGES[result.variation_icon])
+    if getattr(result, "assurance_icon", None) in ASSURANCE_BADGES:
+        badges.append(ASSURANCE_BADGES[result.assurance_icon])
+    notes = []
+    short = bool(points.get("short_group_warning", pd.Series(False)).any())
+    for warning in getattr(result, "warnings", []) or []:
+        if "n < 12" in warning or "trial limits" in warning:
+            short = True
+        else:
+            notes.append(warning)
+    if short:
+        notes.insert(0, _SHORT_SERIES_NOTE)
+    if x_title is None:
+        x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
+
+    _finish(
+        fig, title=title, subtitle=subtitle, height=height, legend=bool(present), notes=notes,
+        badges=badges, right=118, bottom_axis=64 if date_format == "%b %Y" else 56,
+    )
+    fig.update_xaxes(title_text=_esc(x_title), **_x_axis_for(date_format, len(x)))
+    if date_format is not None:
+        half = pd.Timedelta(days=16 if date_format == "%b %Y" else 1)
+        fig.update_xaxes(range=[x.iloc[0] - half, x.iloc[-1] + half])
+    fig.update_yaxes(title_text=_esc(y_title), range=list(y_range), ticksuffix=suffix)
+    last = len(x) - 1
+    labels = [
+        (mean[last], f"Mean {_fmt_number(mean[last], 1, suffix)}", NHS_GREY),
+        (upl[last], f"Upper limit {_fmt_number(upl[last], 1, suffix)}", NHS_GREY),
+        (lpl[last], f"Lower limit {_fmt_number(lpl[last], 1, suffix)}", NHS_GREY),
+    ]
+    if target_value is not None:
+        labels.append((target_value, f"Target {_fmt_number(target_value, 1, suffix)}",
+                       TARGET_RED))
+    labels = [item for item in labels if np.isfinite(item[0])
+              and y_range[0] <= item[0] <= y_range[1]]
+    _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Funnel plot
+# --------------------------------------------------------------------------------------------
+
+_FUNNEL_STYLE: dict[str, tuple[str, str, str, int]] = {
+    # position: (legend label, colour, symbol, size)
+    "within": ("Within the limits", NHS_BLUE, "circle", 9),
+    "above_95": ("Above the 95% limit", "#E69F00", "triangle-up", 12),
+    "above_99.8": ("Above the 99.8% limit", "#D55E00", "triangle-up", 14),
+    "below_95": ("Below the 95% limit", "#E69F00", "triangle-down", 12),
+    "below_99.8": ("Below the 99.8% limit", "#D55E00", "triangle-down", 14),
+}
+
+
+def funnel_plot(
+    funnel_result: Any,
+    title: str,
+    *,
+    subtitle: str | None = None,
+    x_title: str = "Episodes (number in the period)",
+    y_title: str = "Escalated within target (%)",
+    centre_label: str = "Overall",
+    label: str = "outliers",
+    height: int = 480,
+) -> go.Figure:
+    """Draw teams (units) on a funnel plot with 95% and 99.8% limits.
+
+    Parameters
+    ----------
+    funnel_result : escalation_analysis.measures.funnels.FunnelResult
+        ``units`` (``unit``, ``numerator``, ``denominator``, ``proportion``, ``position``),
+        ``limits`` (``denominator`` and ``lower_95`` ... ``upper_998``, plus ``od_`` columns
+        when adjusted), ``target``, ``adjusted`` and ``warnings``.
+    title : str
+    subtitle, x_title, y_title : str, optional
+    centre_label : str, default "Overall"
+        Name of the centre line (pass "Target" when the funnel was centred on a target).
+    label : {"outliers", "all", "none"}
+        Which units get a text label next to their point (all units have hover text).
+    height : int, default 480
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Two traces named ``99.8% limits`` and two named ``95% limits`` (upper, lower: the
+        overdispersion-adjusted limits when those are in use), the centre line, and one
+        marker trace per position present (within: blue circles; beyond a limit: orange or
+        vermillion triangles pointing up or down).
+    """
+    units = funnel_result.units
+    limits = funnel_result.limits.sort_values("denominator")
+    prefix = "od_" if getattr(funnel_result, "adjusted", False) else ""
+    curve_x = limits["denominator"].to_numpy(float)
+    x_max = float(max(units["denominator"].max(), 1)) * 1.08
+    keep = curve_x <= x_max
+    fig = go.Figure()
+    for level, name, dash, colour in (
+        ("998", "99.8% limits", "dash", NHS_GREY),
+        ("95", "95% limits", "dot", NHS_MID_GREY),
+    ):
+        for side in ("upper", "lower"):
+            fig.add_scatter(
+                x=curve_x[keep], y=limits[f"{prefix}{side}_{level}"].to_numpy(float)[keep] * 100,
+                name=name, legendgroup=level, showlegend=side == "upper", mode="lines",
+                line={"color": colour, "width": 1.5, "dash": dash}, hoverinfo="skip",
+            )
+    centre = float(funnel_result.target) * 100
+    fig.add_scatter(
+        x=[0, x_max], y=[centre, centre], mode="lines", name=f"{centre_label} ({centre:.1f}%)",
+        line={"color": NHS_DARK_BLUE, "width": 1.5}, hoverinfo="skip",
+    )
+    positions = units["position"].astype(str).to_numpy()
+    for position, (legend_label, colour, symbol, size) in _FUNNEL_STYLE.items():
+        mask = positions == position
+        if not mask.any():
+            continue
+        chunk = units.loc[mask]
+        names = [_label(u) for u in chunk["unit"]]
+        hover = [
+            f"<b>{name}</b><br>{_fmt_count(num)} of {_fmt_count(den)} episodes "
+            f"({p * 100:.1f}%)<br>{legend_label}"
+            for name, num, den, p in zip(
+                names, chunk["numerator"], chunk["denominator"], chunk["proportion"], strict=False
+            )
+        ]
+        show_text = label == "all" or (label == "outliers" and position != "within")
+        fig.add_scatter(
+            x=chunk["denominator"], y=chunk["proportion"] * 100, name=legend_label,
+            mode="markers+text" if show_text else "markers",
+            text=names if show_text else None,
+            textposition="bottom center" if position.startswith("below") else "top center",
+            textfont={"size": 12, "color": NHS_TEXT},
+            marker={"color": colour, "symbol": symbol, "size": size,
+                    "line": {"color": "#FFFFFF", "width": 1}},
+            hovertext=hover, hoverinfo="text", cliponaxis=False,
+        )
+    notes = []
+    if prefix:
+        notes.append(
+            "Limits are widened for overdispersion: more variation between teams than chance "
+            "alone explains."
+        )
+    notes.extend(getattr(funnel_result, "warnings", []) or [])
+    notes.append(
+        "A team outside the 99.8% limits is very unlikely to differ by chance alone; "
+        "outside the 95% limits, possibly by chance."
+    )
+    _finish(fig, title=title, subtitle=subtitle, height=height, legend=True, notes=notes)
+    fig.update_xaxes(title_text=_esc(x_title), range=[0, x_max], rangemode="tozero")
+    fig.update_yaxes(title_text=_esc(y_title), range=[-2, 102], ticksuffix="%")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Delay distribution
+# --------------------------------------------------------------------------------------------
+
+_GROUP_COLUMNS = {"lone_worker": "lone_worker_label"}
+
+_BY_WORDS = {
+    "band": "in or out of hours",
+    "ooh_sub_band": "time of the week",
+    "lone_worker": "lone working",
+    "lone_worker_label": "lone working",
+}
+
+
+def _by_words(by: str) -> str:
+    return _BY_WORDS.get(by, _label(by).lower())
+
+
+def _group_order(values: pd.Series) -> list:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.dropna().unique())
+        return [c for c in values.cat.categories if c in present]
+    return sorted(values.dropna().unique(), key=str)
+
+
+def delay_distribution(
+    prepared: pd.DataFrame,
+    by: str = "band",
+    *,
+    kind: str = "box",
+    title: str | None = None,
+    subtitle: str | None = None,
+    labels: Mapping[Any, str] | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """Delays to escalate per group on a log scale, with the pathway's targets marked.
+
+    Parameters
+    ----------
+    prepared : DataFrame
+        From :func:`~escalation_analysis.measures.timeliness.prepare_episodes`: ``delay_minutes``,
+        ``escalated``, ``target_minutes``, ``trigger``, ``band`` and the ``by`` column.
+    by : str, default "band"
+        Group column (``band``, ``ooh_sub_band``, ``trigger``, ``team``, ``lone_worker`` ...).
+    kind : {"box", "histogram"}
+        Horizontal box per group, or a step histogram (share of the group's escalated
+        episodes in log-spaced bins) per group.
+    labels : mapping, optional
+        Display names for group values.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One trace per group (named by the group), plus a ``Target`` marker trace: a red tick
+        at each distinct target time within each group (box), or one dotted line per target
+        (histogram). Episodes with no escalation are left out, and say so in a note.
+    """
+    if kind not in ("box", "histogram"):
+        raise ValueError("kind must be 'box' or 'histogram'.")
+    column = by if by in prepared.columns else _GROUP_COLUMNS.get(by, by)
+    if column not in prepared.columns:
+        raise ValueError(f"Column '{by}' is not in the episodes.")
+    escalated = prepared["escalated"].astype(bool) & prepared["delay_minutes"].notna()
+    data = prepared.loc[escalated]
+    not_escalated = int((~escalated).sum())
+    delays = data["delay_minutes"].to_numpy(float)
+    under_a_minute = int((delays < 1).sum())
+    drawn = np.clip(delays, 1, None)
+    groups = data[column]
+    order = _group_order(groups)
+    names = {g: _label(g, labels) for g in order}
+    title = title or f"Delay to escalate, by {_by_words(by)}"
+    notes = []
+    if not_escalated:
+        notes.append(f"{not_escalated:,} episode(s) with no escalation recorded are not shown.")
+    if under_a_minute:
+        notes.append(f"{under_a_minute:,} delay(s) under 1 minute are drawn at 1 minute.")
+
+    fig = go.Figure()
+    if kind == "box":
+        for g in order:
+            mask = (groups == g).to_numpy()
+            fig.add_box(
+                x=drawn[mask], y=[names[g]] * int(mask.sum()), name=names[g],
+                orientation="h", boxpoints="outliers", width=0.5,
+                marker={"color": QUALITATIVE[0], "size": 3, "opacity": 0.5},
+                line={"color": NHS_DARK_BLUE, "width": 1.5},
+                fillcolor=_rgba(NHS_BLUE, 0.25), showlegend=False,
+                hovertemplate=(f"<b>{names[g]}</b><br>%{{x:,.0f}} minutes<extra></extra>"),
+            )
+        targets = (
+            data.assign(_group=groups.astype(object))
+            .groupby(["_group", "target_minutes"], observed=True, sort=True)
+            .agg(
+                triggers=("trigger", lambda s: ", ".join(sorted({_label(v) for v in s}))),
+                bands=("band", lambda s: ", ".join(sorted({_label(v) for v in s}))),
+                episodes=("trigger", "size"),
+            )
+            .reset_index()
+        )
+        targets = targets[targets["target_minutes"].notna()]
+        fig.add_scatter(
+            x=targets["target_minutes"], y=[names.get(g, _label(g)) for g in targets["_group"]],
+            name="Target", mode="markers+text",
+            text=[_fmt_minutes(t) for t in targets["target_minutes"]],
+            textposition="top center", textfont={"size": 12, "color": TARGET_RED},
+            marker={"symbol": "line-ns", "size": 22, "line": {"color": TARGET_RED, "width": 3}},
+            hovertext=[
+                f"Target {_fmt_minutes(t)}<br>{tr} ({b})<br>{n:,} escalated episodes"
+                for t, tr, b, n in zip(targets["target_minutes"], targets["triggers"],
+                                       targets["bands"], targets["episodes"], strict=False)
+            ],
+            hoverinfo="text", cliponaxis=False,
+        )
+        notes.append(
+            "Box: the middle half of delays, line at the median; whiskers reach the furthest "
+            "delay within 1.5 box-lengths. Red ticks: the pathway's target times."
+        )
+        rows = len(order)
+        _finish(fig, title=title, subtitle=subtitle, height=height or 150 + 70 * max(rows, 2),
+                legend=False, notes=notes, left=_left_for(names.values()))
+        # a target tick as tall as a box, its time written above the box
+        row_px = _plot_height(fig) / max(rows, 1)
+        fig.update_traces(selector={"name": "Target"}, marker_size=max(10, 0.55 * row_px))
+        fig.update_yaxes(title_text=None, type="category", categoryorder="array",
+                         categoryarray=[names[g] for g in order], autorange="reversed",
+                         showgrid=False)
+        fig.update_xaxes(title_text="Delay to escalate (log scale)",
+                         **_minute_axis(max(drawn.min(), 1) if len(drawn) else 1,
+                                        drawn.max() if len(drawn) else 1440))
+        return fig
+
+    # histogram: share of the group's escalated episodes in log-spaced bins
+    lo = max(drawn.min(), 1) if len(drawn) else 1
+    hi = drawn.max() if len(drawn) else 1440
+    edges = np.logspace(math.log10(lo), math.log10(hi * 1.0001), 31)
+    for i, g in enumerate(order):
+        mask = (groups == g).to_numpy()
+        counts, _ = np.histogram(drawn[mask], bins=edges)
+        share = 100 * counts / max(mask.sum(), 1)
+        xs = np.repeat(edges, 2)[1:-1]
+        ys = np.repeat(share, 2)
+        fig.add_scatter(
+            x=xs, y=ys, name=names[g], mode="lines",
+            line={"color": QUALITATIVE[i % len(QUALITATIVE)], "width": 2,
+                  "dash": ("solid", "dash", "dot", "dashdot")[i % 4]},
+            hovertemplate=f"<b>{names[g]}</b><br>%{{y:.1f}}% of escalated episodes<extra></extra>",
+        )
+    for t in sorted(data["target_minutes"].dropna().unique()):
+        fig.add_vline(x=float(t), line={"color": TARGET_RED, "dash": "dot", "width": 1.5})
+        fig.add_annotation(  # annotations on a log axis take log10 positions
+            x=math.log10(float(t)), xref="x", y=1, yref="paper", yanchor="bottom",
+            text=f"Target {_fmt_minutes(t)}", showarrow=False, name="target",
+            font={"size": 12, "color": TARGET_RED},
+        )
+    fig.add_scatter(x=[None], y=[None], name="Target", mode="lines",
+                    line={"color": TARGET_RED, "dash": "dot", "width": 1.5}, hoverinfo="skip")
+    _finish(fig, title=title, subtitle=subtitle, height=height or 440, legend=True, notes=notes)
+    fig.update_xaxes(title_text="Delay to escalate (log scale)", **_minute_axis(lo, hi))
+    fig.update_yaxes(title_text="Escalated episodes (% of group)", ticksuffix="%",
+                     rangemode="tozero")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Kaplan-Meier curves
+# --------------------------------------------------------------------------------------------
+
+
+def km_curves(
+    km_frame: pd.DataFrame,
+    targets: float | Sequence[float] | Mapping[Any, float] | None = None,
+    *,
+    title: str = "Time to escalate",
+    subtitle: str | None = "Share of episodes escalated, allowing for those not yet escalated",
+    max_minutes: float | None = None,
+    log_time: bool = True,
+    labels: Mapping[Any, str] | None = None,
+    ci: bool = True,
+    height: int = 460,
+) -> go.Figure:
+    """Step curves of the share escalated (1 − S(t)) over time, one per group, with CI bands.
+
+    Parameters
+    ----------
+    km_frame : DataFrame
+        From :func:`~escalation_analysis.measures.statistics.kaplan_meier`: ``group``, ``time``
+        (minutes), ``at_risk``, ``cumulative_escalated`` and its
+        ``cumulative_escalated_ci_low``/``_high``.
+    targets : number, sequence or mapping, optional
+        Target times in minutes, drawn as labelled vertical lines; a mapping gives each
+        group's target (labelled with the group).
+    max_minutes : float, optional
+        Right end of the time axis (default: the last time in the frame).
+    log_time : bool, default True
+        Time on a log scale labelled in minutes, hours and days, so that targets of 1 hour
+        and 1 day both read clearly; ``False`` for a linear axis in minutes or hours.
+    labels : mapping, optional
+        Display names for groups.
+    ci : bool, default True
+        Draw the 95% confidence bands.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One step-line trace per group, named by the group, each preceded by two band traces
+        (``<group>: 95% CI``, not in the legend). On a linear axis time is in hours when the
+        axis runs past 6 hours, else in minutes (x values are minutes on the log axis). The
+        legend shows only with more than one group.
+    """
+    frame = km_frame.sort_values(["group", "time"], kind="stable")
+    group_values = frame["group"]
+    order = _group_order(group_values) if len(frame) else []
+    end = float(max_minutes) if max_minutes is not None else float(frame["time"].max())
+    if not np.isfinite(end) or end <= 0:
+        end = 60.0
+    in_hours = end > 360 and not log_time
+    unit = 60.0 if in_hours else 1.0
+    if log_time:  # time 0 has no place on a log axis; the curves start at the first time
+        frame = frame[frame["time"] > 0]
+        group_values = frame["group"]
+    fig = go.Figure()
+    for i, g in enumerate(order):
+        part = frame[(group_values == g).to_numpy()]
+        part = part[part["time"] <= end]
+        name = _label(g, labels)
+        colour = QUALITATIVE[i % len(QUALITATIVE)]
+        xs = part["time"].to_numpy(float) / unit
+        if ci and "cumulative_escalated_ci_low" in part:
+            for side, fill in (("low", None), ("high", "tonexty")):
+                fig.add_scatter(
+                    x=xs, y=part[f"cumulative_escalated_ci_{side}"].to_numpy(float) * 100,
+                    name=f"{name}: 95% CI", legendgroup=str(i), showlegend=False,
+                    mode="lines", line={"width": 0, "shape": "hv", "color": colour},
+                    fill=fill, fillcolor=_rgba(colour, 0.15) if fill else None,
+                    hoverinfo="skip",
+                )
+        hover = [
+            f"<b>{name}</b><br>By {_fmt_minutes(t)}: {c * 100:.1f}% escalated"
+            + (f" (95% CI {lo * 100:.1f}% to {hi * 100:.1f}%)" if ci else "")
+            + f"<br>Still being followed: {n:,}"
+            for t, c, lo, hi, n in zip(
+                part["time"], part["cumulative_escalated"],
+                part.get("cumulative_escalated_ci_low", part["cumulative_escalated"]),
+                part.get("cumulative_escalated_ci_high", part["cumulative_escalated"]),
+                part.get("at_risk", pd.Series(0, index=part.index)).astype(int), strict=False,
+            )
+        ]
+        fig.add_scatter(
+            x=xs, y=part["cumulative_escalated"].to_numpy(float) * 100, name=name,
+            legendgroup=str(i), mode="lines",
+            line={"color": colour, "width": 2.5, "shape": "hv",
+                  "dash": ("solid", "dash", "dot", "dashdot", "longdash")[i % 5]},
+            hovertext=hover, hoverinfo="text",
+        )
+
+    target_items: list[tuple[float, str]] = []
+    if isinstance(targets, Mapping):
+        by_value: dict[float, list[str]] = {}
+        for g, t in targets.items():
+            by_value.setdefault(float(t), []).append(_label(g, labels))
+        target_items = [(t, f"Target {_fmt_minutes(t)} ({', '.join(gs)})")
+                        for t, gs in sorted(by_value.items())]
+    elif targets is not None:
+        values = [targets] if np.isscalar(targets) else list(targets)
+        target_items = [(float(t), f"Target {_fmt_minutes(float(t))}")
+                        for t in sorted(set(map(float, values)))]
+    for j, (t, text) in enumerate(target_items):
+        if t > end:
+            continue
+        fig.add_vline(x=t / unit, line={"color": TARGET_RED, "dash": "dot", "width": 1.5})
+        fig.add_annotation(  # annotations on a log axis take log10 positions
+            x=math.log10(t) if log_time else t / unit, xref="x", y=0, yref="paper",
+            yshift=4 + 18 * j, text=text, showarrow=False, xanchor="left", xshift=3,
+            yanchor="bottom", bgcolor="rgba(255,255,255,0.85)",
+            font={"size": 12, "color": TARGET_RED}, name="target",
+        )
+    many = len(order) > 1
+    _finish(fig, title=title, subtitle=subtitle, height=height, legend=many,
+            notes=["Shaded bands: 95% confidence intervals."] if ci and order else [])
+    if log_time:
+        start = float(frame["time"].min()) if len(frame) else 1.0
+        fig.update_xaxes(title_text="Time since risk was identified (log scale)",
+                         **_minute_axis(max(start, 1.0), end))
+    else:
+        fig.update_xaxes(
+            title_text="Hours since risk was identified" if in_hours
+            else "Minutes since risk was identified",
+            range=[0, end / unit], dtick=_nice_hours(end / 60) if in_hours else None,
+        )
+    fig.update_yaxes(title_text="Escalated (% of episodes)", range=[0, 100.5], ticksuffix="%",
+                     dtick=20)
+    return fig
+
+
+def _nice_hours(hours: float) -> float | None:
+    for step in (1, 2, 3, 4, 6, 12, 24, 48, 168):
+        if hours / step <= 10:
+            return step
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Hour-of-week heatmap
+# --------------------------------------------------------------------------------------------
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+_HEATMAP_VALUES = {
+    "late_pct": ("Late (%)", "Share of episodes escalated late or not at all"),
+    "late": ("Late episodes", "Episodes escalated late or not at all"),
+    "episodes": ("Episodes", "Episodes"),
+}
+
+
+def late_heatmap(
+    heatmap_frame: pd.DataFrame,
+    *,
+    value: str = "late_pct",
+    title: str | None = None,
+    subtitle: str | None = None,
+    min_episodes: int = 0,
+    height: int = 400,
+) -> go.Figure:
+    """Weekday × hour heatmap of late escalation (Mon at the top), in a colour-blind-safe blue.
+
+    Parameters
+    ----------
+    heatmap_frame : DataFrame
+        From :func:`~escalation_analysis.measures.near_misses.late_heatmap`: long format with
+        ``weekday`` (``Mon``..``Sun`` or 0-6), ``hour`` (0-23), ``episodes``, ``late``,
+        ``late_pct``. Suppressed counts (``"*"``) are left blank.
+    value : {"late_pct", "late", "episodes"}
+        What the colour shows.
+    min_episodes : int, default 0
+        Leave cells with fewer episodes blank (their late share is too noisy to read).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One heatmap trace (``z`` has 7 rows, Mon first, and 24 columns).
+    """
+    if value not in _HEATMAP_VALUES:
+        raise ValueError("value must be 'late_pct', 'late' or 'episodes'.")
+    frame = heatmap_frame.copy()
+    weekday = frame["weekday"]
+    if pd.api.types.is_numeric_dtype(weekday) and not isinstance(weekday.dtype,
+                                                                 pd.CategoricalDtype):
+        frame["weekday"] = [_WEEKDAYS[int(d)] for d in weekday]
+    frame["weekday"] = frame["weekday"].astype(str)
+    frame["hour"] = pd.to_numeric(frame["hour"]).astype(int)
+    cells = frame.set_index(["weekday", "hour"])
+    z = np.full((7, 24), np.nan)
+    hover = [["" for _ in range(24)] for _ in range(7)]
+    for r, day in enumerate(_WEEKDAYS):
+        for h in range(24):
+            when = f"<b>{day} {h:02d}:00 to {h:02d}:59</b>"
+            if (day, h) not in cells.index:
+                hover[r][h] = f"{when}<br>No data"
+                continue
+            row = cells.loc[(day, h)]
+            if isinstance(row, pd.DataFrame):
+                row = row.iloc[0]
+            episodes, late = row.get("episodes"), row.get("late")
+            n = _numbers([episodes])[0]
+            if any(_is_suppressed(v) for v in (episodes, late)):
+                hover[r][h] = f"{when}<br>{SUPPRESSED_LABEL}"
+                continue
+            if not np.isfinite(n) or n == 0:
+                hover[r][h] = f"{when}<br>No episodes"
+                continue
+            pct = _numbers([row.get("late_pct")])[0]
+            hover[r][h] = (
+                f"{when}<br>Late: {_fmt_count(late)} of {_fmt_count(episodes)} episodes"
+                + (f" ({pct:.0f}%)" if np.isfinite(pct) else "")
+            )
+            if n >= min_episodes:
+                z[r, h] = _numbers([row.get(value)])[0]
+    colour_title, default_title = _HEATMAP_VALUES[value]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z, x=list(range(24)), y=list(_WEEKDAYS), name=colour_title,
+            colorscale=SEQUENTIAL, zmin=0, xgap=1, ygap=1, hoverongaps=True,
+            hovertext=hover, hoverinfo="text",
+            colorbar={"title": {"text": colour_title, "side": "top", "font": {"size": 12}},
+                      "thickness": 14, "len": 1.0, "outlinewidth": 0,
+                      "ticksuffix": "%" if value == "late_pct" else "",
+                      "tickfont": {"size": 12}},
+        )
+    )
+    notes = ["Blank cells: no episodes"
+             + (f", or fewer than {min_episodes}" if min_episodes > 1 else "") + "."]
+    _finish(fig, title=title or "When late escalations happen: hour of the week",
+            subtitle=subtitle or f"{default_title}, by when risk was identified (local time)",
+            height=height, notes=notes, right=90)
+    fig.update_xaxes(title_text="Hour of the day when risk was identified",
+                     tickvals=list(range(0, 24, 3)),
+                     ticktext=[f"{h:02d}:00" for h in range(0, 24, 3)], showgrid=False,
+                     showline=False, range=[-0.5, 23.5])
+    fig.update_yaxes(title_text=None, type="category", categoryorder="array",
+                     categoryarray=list(_WEEKDAYS), autorange="reversed", showgrid=False,
+                     showline=False)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Barrier co-occurrence
+# --------------------------------------------------------------------------------------------
+
+
+def barrier_cooccurrence(
+    matrix: pd.DataFrame,
+    *,
+    title: str = "Barriers met together",
+    subtitle: str | None = "Episodes meeting both barriers; grey diagonal: episodes in all",
+    labels: Mapping[Any, str] | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """Heatmap of a square barrier co-occurrence table, every cell labelled with its count.
+
+    Rows carry the barriers' names, numbered; columns carry the same numbers, so that long
+    barrier names stay readable at A4 width.
+
+    Parameters
+    ----------
+    matrix : DataFrame
+        From :func:`~escalation_analysis.measures.near_misses.barrier_cooccurrence`: barriers as index
+        and columns (same order), episodes meeting both in each cell and episodes meeting
+        the barrier on the diagonal. Suppressed cells (``"*"``) are shown as ``*``.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Heatmap traces named ``Together`` (off-diagonal counts on a blue scale: one trace for
+        the pale cells, with dark text, one for the dark cells, with white text) and ``All
+        episodes with the barrier`` (the diagonal, grey).
+    """
+    names = [_label(b, labels) for b in matrix.index]
+    column_names = [_label(b, labels) for b in matrix.columns]
+    values = matrix.to_numpy(dtype=object)
+    counts = np.array([[_numbers([v])[0] for v in row] for row in values], dtype=float)
+    counts = counts.reshape(len(names), len(column_names))
+    text = [[_fmt_count(v) for v in row] for row in values]
+    n = len(names)
+    diagonal = np.eye(n, len(column_names), dtype=bool)
+    off = np.where(diagonal, np.nan, counts)
+    diag = np.where(diagonal, counts, np.nan)
+    top = float(np.nanmax(off)) if np.isfinite(off).any() else 1.0
+    top = top or 1.0
+    numbers = {name: i + 1 for i, name in enumerate(names)}
+    y_labels = [f"{i + 1}. {_wrap(name, 34)}" for i, name in enumerate(names)]
+    x_labels = [str(numbers[c]) if c in numbers else _wrap(c, 12) for c in column_names]
+    hover = [
+        [
+            (f"<b>{names[i]}</b><br>{text[i][j]} episodes in all" if diagonal[i, j] else
+             f"<b>{names[i]}</b><br>and <b>{column_names[j]}</b><br>{text[i][j]} episodes")
+            for j in range(len(column_names))
+        ]
+        for i in range(n)
+    ]
+    fig = go.Figure()
+    dark = off > 0.55 * top
+    for mask, colour in ((~dark, NHS_TEXT), (dark, "#FFFFFF")):
+        fig.add_heatmap(
+            z=np.where(mask, off, np.nan), x=x_labels, y=y_labels, name="Together",
+            text=[[t if mask[i, j] else "" for j, t in enumerate(row)]
+                  for i, row in enumerate(text)],
+            texttemplate="%{text}", textfont={"size": 12, "color": colour},
+            colorscale=SEQUENTIAL, zmin=0, zmax=top, showscale=False,
+            xgap=2, ygap=2, hovertext=hover, hoverinfo="text", hoverongaps=False,
+        )
+    fig.add_heatmap(
+        z=diag, x=x_labels, y=y_labels, name="All episodes with the barrier",
+        text=[[t if diagonal[i, j] else "" for j, t in enumerate(row)]
+              for i, row in enumerate(text)],
+        texttemplate="<b>%{text}</b>", textfont={"size": 12, "color": NHS_TEXT},
+        colorscale=[[0, NHS_PALE_GREY], [1, NHS_PALE_GREY]], showscale=False,
+        xgap=2, ygap=2, hovertext=hover, hoverinfo="text", hoverongaps=False,
+    )
+    notes = ["Columns are numbered as the rows. Darker blue: more episodes met both barriers."]
+    lines = max((label.count("<br>") + 1 for label in y_labels), default=1)
+    _finish(fig, title=title, subtitle=subtitle, notes=notes, right=20,
+            height=height or 190 + max(n, 3) * max(34, 16 * lines + 8),
+            left=_left_for(y_labels), bottom_axis=30)
+    fig.update_xaxes(title_text=None, type="category", side="bottom", showgrid=False,
+                     showline=False, tickangle=0, ticks="")
+    fig.update_yaxes(title_text=None, type="category", autorange="reversed", showgrid=False,
+                     showline=False, ticks="")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Compliance by group
+# --------------------------------------------------------------------------------------------
+
+
+def _missing_reason(row: pd.Series, count_columns: Sequence[str]) -> str:
+    values = [row.get(c) for c in count_columns if c in row.index]
+    if any(_is_suppressed(v) for v in values) or any(v is None for v in values):
+        return SUPPRESSED_LABEL
+    if "n" in row.index and _numbers([row["n"]])[0] == 0:
+        return "no episodes"
+    return "not available"
+
+
+def compliance_by_group(
+    table: pd.DataFrame,
+    group_column: str,
+    target_pct: float | None = None,
+    *,
+    title: str | None = None,
+    subtitle: str | None = None,
+    x_title: str = "Escalated within target (% of episodes)",
+    labels: Mapping[Any, str] | None = None,
+    sort: bool = True,
+    height: int | None = None,
+) -> go.Figure:
+    """Horizontal bars of the share within target per group, with Wilson 95% intervals.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`~escalation_analysis.measures.timeliness.compliance_table` by ``group_column``:
+        ``within_target_pct``, ``ci95_low_pct``, ``ci95_high_pct``, ``n`` and
+        ``within_target`` (optional). It may be suppressed by
+        :func:`~escalation_analysis.reviews.suppression.suppress_table`: counts ``"*"`` and rates
+        ``None``; such groups get no bar and the label "suppressed (small numbers)".
+    group_column : str
+        Column naming the groups.
+    target_pct : float, optional
+        Target in percent, drawn as a labelled red dashed line.
+    sort : bool, default True
+        Highest share at the top; groups without a value go to the bottom.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A ``Within target`` bar trace (one bar per group with a value, error bars from the
+        Wilson interval, value labels inside the bars) and, when some groups have no value,
+        a ``Suppressed`` text trace (or ``Not shown`` when none were suppressed) that labels
+        them. The y tick labels carry n.
+    """
+    if group_column not in table.columns:
+        raise ValueError(f"Column '{group_column}' is not in the table.")
+    work = table.reset_index(drop=True)
+    pct = _numbers(work["within_target_pct"])
+    low = _numbers(work["ci95_low_pct"]) if "ci95_low_pct" in work else np.full(len(work), np.nan)
+    high = (_numbers(work["ci95_high_pct"]) if "ci95_high_pct" in work
+            else np.full(len(work), np.nan))
+    count_columns = [c for c in ("n", "within_target", "not_within_target", "not_escalated")
+                     if c in work.columns]
+    names = []
+    for _, row in work.iterrows():  # one row per group, not per episode
+        name = _label(row[group_column], labels)
+        n_value = _numbers([row["n"]])[0] if "n" in work else np.nan
+        names.append(f"{name} (n = {n_value:,.0f})" if np.isfinite(n_value) else name)
+    shown = np.isfinite(pct)
+    order = list(range(len(work)))
+    if sort:
+        order = sorted(np.flatnonzero(shown), key=lambda i: -pct[i]) + list(
+            np.flatnonzero(~shown))
+    fig = go.Figure()
+    bar_rows = [i for i in order if shown[i]]
+    if bar_rows:
+        hover = []
+        for i in bar_rows:
+            row = work.iloc[i]
+            line = f"<b>{names[i]}</b><br>{pct[i]:.1f}% escalated within target"
+            if np.isfinite(low[i]) and np.isfinite(high[i]):
+                line += f"<br>95% CI {low[i]:.1f}% to {high[i]:.1f}%"
+            if "within_target" in work and "n" in work:
+                line += (f"<br>{_fmt_count(row['within_target'])} of {_fmt_count(row['n'])} "
+                         "episodes")
+            hover.append(line)
+        plus = np.where(np.isfinite(high), high - pct, np.nan)[bar_rows]
+        minus = np.where(np.isfinite(low), pct - low, np.nan)[bar_rows]
+        fig.add_bar(
+            y=[names[i] for i in bar_rows], x=pct[bar_rows], orientation="h",
+            name="Within target", marker={"color": NHS_BLUE},
+            error_x={"type": "data", "symmetric": False, "array": plus, "arrayminus": minus,
+                     "color": NHS_TEXT, "thickness": 1.5, "width": 5},
+            text=[f"{pct[i]:.1f}%" for i in bar_rows], textposition="inside",
+            insidetextanchor="start", textfont={"color": "#FFFFFF", "size": 12},
+            hovertext=hover, hoverinfo="text", width=0.62,
+        )
+    missing_rows = [i for i in order if not shown[i]]
+    if missing_rows:
+        reasons = [_missing_reason(work.iloc[i], count_columns) for i in missing_rows]
+        fig.add_scatter(
+            y=[names[i] for i in missing_rows], x=[1] * len(missing_rows), mode="text",
+            name="Suppressed" if SUPPRESSED_LABEL in reasons else "Not shown",
+            text=[f"<i>{r}</i>" for r in reasons], textposition="middle right",
+            textfont={"size": 12, "color": NHS_GREY},
+            hovertext=[f"<b>{names[i]}</b><br>{r}" for i, r in zip(missing_rows, reasons, strict=False)],
+            hoverinfo="text", cliponaxis=False,
+        )
+    notes = [
+        (
+            "Bars: share escalated within the pathway's target time; lines: 95% confidence "
+            "intervals (Wilson)."
+        )
+    ]
+    if missing_rows and SUPPRESSED_LABEL in [_missing_reason(work.iloc[i], count_columns)
+                                             for i in missing_rows]:
+        notes.append("Figures for small groups are withheld so that no one can be identified.")
+    _finish(fig, title=title or f"Escalated within target by {_label(group_column).lower()}",
+            subtitle=subtitle, height=height or 150 + 38 * max(len(work), 2), notes=notes,
+            left=_left_for(names))
+    if target_pct is not None:
+        fig.add_vline(x=float(target_pct), line={"color": TARGET_RED, "dash": "dash",
+                                                 "width": 2})
+        fig.add_annotation(x=float(target_pct), xref="x", y=1, yref="paper", yanchor="bottom",
+                           text=f"Target {float(target_pct):g}%", showarrow=False,
+                           font={"size": 12, "color": TARGET_RED}, name="target")
+    fig.update_xaxes(title_text=_esc(x_title), range=[0, 100], ticksuffix="%", dtick=20)
+    fig.update_yaxes(title_text=None, type="category", categoryorder="array",
+                     categoryarray=[names[i] for i in order], autorange="reversed",
+                     showgrid=False)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 8. Bars for counts and times
+# --------------------------------------------------------------------------------------------
+
+
+def _value_missing_reason(value: Any) -> str:
+    return SUPPRESSED_LABEL if value is None or _is_suppressed(value) else "not available"
+
+
+def _humanise(column: str) -> str:
+    return _label(column) if _SNAKE.match(column) else _esc(column)
+
+
+def bar_counts(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    title: str,
+    *,
+    subtitle: str | None = None,
+    value_title: str | None = None,
+    target: float | str | None = None,
+    target_label: str = "Target",
+    labels: Mapping[Any, str] | None = None,
+    sort: bool = True,
+    orientation: str = "h",
+    percent: bool = False,
+    minutes: bool = False,
+    hover_columns: Mapping[str, str] | Sequence[str] | None = None,
+    height: int | None = None,
+) -> go.Figure:
+    """One bar per category: barrier frequency, pathway themes, agency response times ...
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per category.
+    x : str
+        Column naming the categories (drawn down the side when ``orientation="h"``).
+    y : str
+        Column of values (counts, minutes, percentages). Suppressed values (``"*"``/None)
+        get no bar and the label "suppressed (small numbers)".
+    title : str
+    value_title : str, optional
+        Value-axis title with units, e.g. "Median response (minutes)". Default: from ``y``.
+    target : float or str, optional
+        A number: one labelled red dashed line. A column name: a red tick per bar (e.g.
+        ``target_minutes`` in ``agencies.response_by_agency``), named ``target_label``.
+    percent, minutes : bool
+        Format values as percentages, or as times (``2 h 2 min``) on the labels.
+    hover_columns : mapping or sequence, optional
+        Extra columns for the hover text (mapping: column -> label).
+    orientation : {"h", "v"}
+        Horizontal bars (the default, for long labels) or vertical.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A bar trace named after the value, plus a ``Target`` trace for per-category targets
+        and a ``Suppressed`` text trace when some values are withheld.
+    """
+    for column in (x, y):
+        if column not in table.columns:
+            raise ValueError(f"Column '{column}' is not in the table.")
+    if orientation not in ("h", "v"):
+        raise ValueError("orientation must be 'h' or 'v'.")
+    work = table.reset_index(drop=True)
+    values = _numbers(work[y])
+    names = [_label(v, labels) for v in work[x]]
+    order = list(range(len(work)))
+    if sort:
+        order = sorted(np.flatnonzero(np.isfinite(values)), key=lambda i: -values[i]) + list(
+            np.flatnonzero(~np.isfinite(values)))
+    shown = [i for i in order if np.isfinite(values[i])]
+    missing = [i for i in order if not np.isfinite(values[i])]
+    suffix = "%" if percent else ""
+    value_title = value_title or _humanise(y)
+    integers = bool(np.all(np.mod(values[np.isfinite(values)], 1) == 0))
+
+    def fmt(v: float) -> str:
+        if minutes:
+            return _fmt_minutes(v)
+        return _fmt_number(v, 0 if integers else 1, suffix)
+
+    if isinstance(hover_columns, Mapping):
+        extra = dict(hover_columns)
+    else:
+        extra = {c: _humanise(c) for c in (hover_columns or [])}
+    hover = []
+    for i in shown:
+        line = f"<b>{names[i]}</b><br>{value_title}: {fmt(values[i])}"
+        for column, label in extra.items():
+            if column in work:
+                line += f"<br>{_esc(label)}: {_fmt_value(work.at[i, column])}"
+        hover.append(line)
+    horizontal = orientation == "h"
+    cats = [names[i] for i in shown]
+    vals = values[shown]
+    tvals = np.full(len(shown), np.nan)
+    if isinstance(target, str):
+        if target not in work.columns:
+            raise ValueError(f"Column '{target}' is not in the table.")
+        tvals = _numbers(work[target])[shown]
+    has = np.isfinite(tvals)
+    # value labels sit past the bar end, or past the target tick when that is further
+    label_text = [  # an en space keeps the label off the bar end
+        "\u2002" + fmt(v) + (f" ({_esc(target_label).lower()} {fmt(t)})" if h else "")
+        for v, t, h in zip(vals, tvals, has, strict=False)
+    ]
+    label_at = np.where(has, np.fmax(vals, np.nan_to_num(tvals)), vals)
+    fig = go.Figure()
+    fig.add_bar(
+        x=vals if horizontal else cats, y=cats if horizontal else vals,
+        orientation=orientation, name=_esc(value_title), marker={"color": NHS_BLUE},
+        hovertext=hover, hoverinfo="text", width=0.62,
+    )
+    legend = bool(has.any())
+    if legend:
+        t_cats = [c for c, h in zip(cats, has, strict=False) if h]
+        fig.add_scatter(
+            x=tvals[has] if horizontal else t_cats, y=t_cats if horizontal else tvals[has],
+            mode="markers", name=_esc(target_label),
+            marker={"symbol": "line-ns" if horizontal else "line-ew", "size": 24,
+                    "line": {"color": TARGET_RED, "width": 3}},
+            hovertext=[f"<b>{c}</b><br>{_esc(target_label)}: {fmt(t)}"
+                       for c, t in zip(t_cats, tvals[has], strict=False)],
+            hoverinfo="text",
+        )
+    fig.add_scatter(
+        x=label_at if horizontal else cats, y=cats if horizontal else label_at,
+        mode="text", name="Values", text=label_text, showlegend=False,
+        textposition="middle right" if horizontal else "top center",
+        textfont={"size": 12, "color": NHS_TEXT}, hoverinfo="skip", cliponaxis=False,
+    )
+    if missing:
+        fig.add_scatter(
+            x=[0] * len(missing) if horizontal else [names[i] for i in missing],
+            y=[names[i] for i in missing] if horizontal else [0] * len(missing),
+            mode="text", name="Suppressed", showlegend=False,
+            text=[f"\u2002<i>{_value_missing_reason(work.at[i, y])}</i>" for i in missing],
+            textposition="middle right" if horizontal else "top center",
+            textfont={"size": 12, "color": NHS_GREY}, hoverinfo="skip", cliponaxis=False,
+        )
+    fig.update_traces(showlegend=legend, selector={"type": "bar"})
+    rows = len(work)
+    left = _left_for(names) if horizontal else 72
+    if horizontal:
+        _finish(fig, title=title, subtitle=subtitle, height=height or 150 + 34 * max(rows, 2),
+                legend=legend, left=left)
+    else:
+        _finish(fig, title=title, subtitle=subtitle, height=height or 420, legend=legend,
+                bottom_axis=80)
+    has_line = isinstance(target, int | float) and not isinstance(target, bool)
+    line_value = float(target) if has_line else 0.0
+    if horizontal:  # room for the longest label past its bar, at A4 width
+        plot_w = PAGE_WIDTH - left - 28
+        needed = [a * plot_w / max(plot_w - _text_px(t) - 12, plot_w * 0.3)
+                  for a, t in zip(label_at, label_text, strict=False)]
+        top = max([*needed, line_value * 1.05, 1e-09])
+    else:
+        top = max([*list(label_at * 1.12), line_value * 1.05, 1e-09])
+    value_axis = {"title_text": _esc(value_title), "range": [0, top], "ticksuffix": suffix}
+    cat_axis = {"title_text": None, "type": "category", "categoryorder": "array",
+                "categoryarray": [names[i] for i in order], "showgrid": False}
+    if horizontal:
+        fig.update_xaxes(**value_axis)
+        fig.update_yaxes(**cat_axis, autorange="reversed")
+    else:
+        fig.update_yaxes(**value_axis)
+        fig.update_xaxes(**cat_axis)
+    if has_line:
+        line = {"color": TARGET_RED, "dash": "dash", "width": 2}
+        text = f"{_esc(target_label)} {fmt(line_value)}"
+        if horizontal:
+            fig.add_vline(x=line_value, line=line)
+            fig.add_annotation(x=line_value, xref="x", y=1, yref="paper", yanchor="bottom",
+                               text=text, showarrow=False, name="target",
+                               font={"size": 12, "color": TARGET_RED})
+        else:
+            fig.add_hline(y=line_value, line=line)
+            fig.add_annotation(y=line_value, yref="y", x=1, xref="paper", xanchor="right",
+                               yanchor="bottom", text=text, showarrow=False, name="target",
+                               font={"size": 12, "color": TARGET_RED})
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 9. Trend line
+# --------------------------------------------------------------------------------------------
+
+
+def trend_line(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    title: str,
+    y_title: str,
+    x_title: str | None = None,
+    subtitle: str | None = None,
+    group: str | None = None,
+    lower: str | None = None,
+    upper: str | None = None,
+    target: float | None = None,
+    percent: bool = False,
+    labels: Mapping[Any, str] | None = None,
+    value_labels: bool | None = None,
+    from_zero: bool = True,
+    height: int = 420,
+) -> go.Figure:
+    """A value over periods, e.g. the near-miss to incident ratio by quarter.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per period (and group). ``x`` may hold ``2025-04`` months or dates (drawn
+        as "Apr 2025") or labels such as ``2025/26 Q1`` (drawn in table order).
+    x, y : str
+        Period and value columns.
+    title, y_title : str
+        Title and y-axis title with units.
+    group : str, optional
+        One line per value of this column (with a legend).
+    lower, upper : str, optional
+        Columns of a confidence interval, drawn as a shaded band.
+    target : float, optional
+        A labelled red dashed line.
+    percent : bool, default False
+        Values are percentages (0-100): show a % sign.
+    value_labels : bool, optional
+        Write each value by its point (default: with one line of at most 12 points, so that
+        the printed page carries the numbers).
+    from_zero : bool, default True
+        Start the y axis at zero.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One line trace per group (a single trace named ``y_title`` without groups), plus
+        ``<name>: 95% CI`` band traces when ``lower``/``upper`` are given.
+    """
+    for column in [x, y] + [c for c in (group, lower, upper) if c]:
+        if column not in table.columns:
+            raise ValueError(f"Column '{column}' is not in the table.")
+    work = table.reset_index(drop=True)
+    xs, date_format = _periods(work[x])
+    suffix = "%" if percent else ""
+    groups = _group_order(work[group]) if group else [None]
+    if value_labels is None:
+        value_labels = group is None and len(work) <= 12
+    values_all = _numbers(work[y])
+    integers = bool(np.all(np.mod(values_all[np.isfinite(values_all)], 1) == 0))
+    decimals = 0 if integers else (1 if percent else 2)
+    fig = go.Figure()
+    for i, g in enumerate(groups):
+        mask = np.ones(len(work), bool) if g is None else (work[group] == g).to_numpy()
+        name = _esc(y_title) if g is None else _label(g, labels)
+        colour = QUALITATIVE[i % len(QUALITATIVE)]
+        px = xs[mask]
+        vals = values_all[mask]
+        if lower and upper:
+            for column, fill in ((lower, None), (upper, "tonexty")):
+                fig.add_scatter(
+                    x=px, y=_numbers(work.loc[mask, column]), name=f"{name}: 95% CI",
+                    legendgroup=str(i), showlegend=False, mode="lines",
+                    line={"width": 0, "color": colour}, fill=fill,
+                    fillcolor=_rgba(colour, 0.15) if fill else None, hoverinfo="skip",
+                )
+        hover = [f"<b>{_fmt_period(p, date_format)}</b><br>{name}: "
+                 f"{_fmt_number(v, decimals, suffix)}" for p, v in zip(px, vals, strict=False)]
+        fig.add_scatter(
+            x=px, y=vals, name=name, legendgroup=str(i),
+            mode="lines+markers+text" if value_labels else "lines+markers",
+            text=[_fmt_number(v, decimals, suffix) for v in vals] if value_labels else None,
+            textposition="top center", textfont={"size": 12, "color": NHS_TEXT},
+            line={"color": colour, "width": 2.5,
+                  "dash": ("solid", "dash", "dot", "dashdot")[i % 4]},
+            marker={"color": colour, "size": 8,
+                    "symbol": ("circle", "square", "diamond", "triangle-up")[i % 4]},
+            hovertext=hover, hoverinfo="text", cliponaxis=False,
+        )
+    if x_title is None:
+        x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", _humanise(x))
+    _finish(fig, title=title, subtitle=subtitle, height=height, legend=group is not None,
+            bottom_axis=64 if date_format == "%b %Y" else 56,
+            right=28 if target is None else 30 + int(_text_px(f"Target {target:g}{suffix}")),
+            notes=["Shaded band: 95% confidence interval."] if lower and upper else [])
+    fig.update_xaxes(title_text=_esc(x_title), **_x_axis_for(date_format, len(work)))
+    if date_format is None:
+        fig.update_xaxes(categoryorder="array", categoryarray=list(dict.fromkeys(xs)))
+    pool = [values_all]
+    if lower and upper:
+        pool += [_numbers(work[lower]), _numbers(work[upper])]
+    if target is not None:
+        pool.append(np.array([float(target)]))
+    allv = np.concatenate(pool)
+    allv = allv[np.isfinite(allv)]
+    hi = float(allv.max()) if len(allv) else 1.0
+    lo = 0.0 if from_zero else (float(allv.min()) if len(allv) else 0.0)
+    pad = (hi - lo) * 0.12 or 1.0
+    fig.update_yaxes(title_text=_esc(y_title), ticksuffix=suffix,
+                     range=[lo if from_zero else lo - pad, hi + pad])
+    if target is not None:
+        fig.add_hline(y=float(target), line={"color": TARGET_RED, "dash": "dash", "width": 2})
+        fig.add_annotation(x=1, xref="paper", y=float(target), yref="y", xanchor="left",
+                           xshift=6, yanchor="middle", showarrow=False, name="target",
+                           text=f"Target {_fmt_number(float(target), decimals, suffix)}",
+                           font={"size": 12, "color": TARGET_RED})
+    return fig

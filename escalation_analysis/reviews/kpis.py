@@ -1,0 +1,147 @@
+"""Key performance indicators against targets and the previous period.
+
+The contract-monitoring report opens with this table: each KPI this period, the previous
+period of the same length, the change, the target and whether it was met. Definitions live
+in :mod:`~escalation_analysis.reviews.definitions`, so every KPI has a stated numerator, denominator
+and exclusions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..measures.agencies import agency_responses
+from ..measures.analysis import Analysis
+from ..measures.learning import action_status
+from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
+
+EXTERNAL_POLICY = DEFAULT_POLICY
+"""The suppression policy external reports use (1 to 7 hidden)."""
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Contract targets; None means no target is set for that KPI."""
+
+    compliance_pct: float | None = 90.0
+    imminent_risk_compliance_pct: float | None = 95.0
+    out_of_hours_compliance_pct: float | None = 90.0
+    crisis_team_response_pct: float | None = 90.0
+    overdue_actions: int | None = 0
+
+
+def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The comparison period: the same calendar months before, or the same number of days.
+
+    A quarter (1 October to 31 December) compares with the quarter before (1 July to
+    30 September); a period that is not whole months compares with as many days just before.
+    """
+    prev_end = start - dt.timedelta(days=1)
+    next_day = end + dt.timedelta(days=1)
+    if start.day == 1 and next_day.day == 1:
+        months = (next_day.year - start.year) * 12 + next_day.month - start.month
+        index = start.year * 12 + start.month - 1 - months
+        return dt.date(index // 12, index % 12 + 1, 1), prev_end
+    return prev_end - (end - start), prev_end
+
+
+def _pct(numerator: int, denominator: int) -> float:
+    return 100.0 * numerator / denominator if denominator else np.nan
+
+
+def _kpis_for(episodes: pd.DataFrame, analysis: Analysis, as_of: dt.date) -> dict[str, tuple[float, int, int | None]]:
+    """KPI -> (value, numerator or count, denominator or None)."""
+    ooh = episodes[episodes["band"] == "out_of_hours"]
+    imminent = episodes[episodes["trigger"] == "imminent_risk"]
+    escalated = episodes[episodes["escalated"]]
+    kpis: dict[str, tuple[float, int, int | None]] = {
+        "compliance_pct": (_pct(int(episodes["within_target"].sum()), len(episodes)), int(episodes["within_target"].sum()), len(episodes)),
+        "imminent_risk_compliance_pct": (_pct(int(imminent["within_target"].sum()), len(imminent)), int(imminent["within_target"].sum()), len(imminent)),
+        "out_of_hours_compliance_pct": (_pct(int(ooh["within_target"].sum()), len(ooh)), int(ooh["within_target"].sum()), len(ooh)),
+        "not_escalated": (float((~episodes["escalated"]).sum()), int((~episodes["escalated"]).sum()), None),
+        "median_delay_minutes": (float(escalated["delay_minutes"].median()) if len(escalated) else np.nan, len(escalated), None),
+        "p90_delay_minutes": (float(escalated["delay_minutes"].quantile(0.9)) if len(escalated) else np.nan, len(escalated), None),
+        "near_misses": (float((episodes["outcome"] == "near_miss").sum()), int((episodes["outcome"] == "near_miss").sum()), None),
+    }
+    steps = analysis.steps.frame if analysis.steps is not None else None
+    target = analysis.pathway.response_targets_minutes.get("crisis_team")
+    if target is not None:
+        responses = agency_responses(episodes, steps)
+        crisis = responses[(responses["agency"] == "crisis_team") & responses["response_minutes"].notna()]
+        within = int((crisis["response_minutes"] <= target).sum())
+        kpis["crisis_team_response_pct"] = (_pct(within, len(crisis)), within, len(crisis))
+    if analysis.actions is not None:
+        status = action_status(analysis.actions.frame, episodes, as_of)
+        overdue = int(status["overdue"].sum())
+        kpis["overdue_actions"] = (float(overdue), overdue, None)
+    return kpis
+
+
+KPI_LABELS = {
+    "compliance_pct": "Escalations within target (%)",
+    "imminent_risk_compliance_pct": "Imminent risk: escalated within target (%)",
+    "out_of_hours_compliance_pct": "Out of hours: escalated within target (%)",
+    "not_escalated": "Episodes with no escalation recorded",
+    "median_delay_minutes": "Median delay to escalate (minutes)",
+    "p90_delay_minutes": "90th percentile delay to escalate (minutes)",
+    "near_misses": "Near misses reported",
+    "crisis_team_response_pct": "Crisis team responded within target (%)",
+    "overdue_actions": "Learning actions overdue",
+}
+HIGHER_IS_BETTER = {"compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct", "crisis_team_response_pct", "near_misses"}
+
+
+def kpi_table(analysis: Analysis, targets: Targets = Targets(), policy: SuppressionPolicy | None = None) -> pd.DataFrame:
+    """This period vs the previous period of the same length, against targets.
+
+    With a suppression ``policy`` (external reports), a percentage built on a numerator or
+    denominator of 1 to the threshold is withheld, and so are small counts.
+    """
+    prev_start, prev_end = previous_period(analysis.start, analysis.end)
+    now = _kpis_for(analysis.episodes, analysis, analysis.end)
+    before = _kpis_for(analysis.episodes_between(prev_start, prev_end), analysis, prev_end)
+    rows = []
+    for key, label in KPI_LABELS.items():
+        if key not in now:
+            continue
+        value, count, denominator = now[key]
+        previous = before.get(key, (np.nan, 0, None))[0]
+        target = getattr(targets, key, None)
+        met = None
+        if target is not None and not np.isnan(value):
+            met = bool(value >= target) if key in HIGHER_IS_BETTER or key.endswith("_pct") else bool(value <= target)
+        row = {"kpi": key, "indicator": label, "this_period": value, "previous_period": previous,
+               "change": value - previous if not (np.isnan(value) or np.isnan(previous)) else np.nan,
+               "target": target, "target_met": met}
+        if policy is not None:
+            small = any(1 <= c <= policy.threshold for c in (count, denominator) if c is not None)
+            prev_counts = before.get(key, (np.nan, 0, None))[1:]
+            prev_small = any(1 <= c <= policy.threshold for c in prev_counts if c is not None)
+            if denominator is None and not key.endswith("minutes"):
+                row["this_period"] = suppress_count(int(value), policy)
+                row["previous_period"] = suppress_count(int(previous), policy) if not np.isnan(previous) else None
+            if small:
+                row.update(this_period="*" if denominator is None else None, change=None, target_met=None)
+            if prev_small:
+                row.update(previous_period="*" if denominator is None else None, change=None)
+        if denominator is None and not key.endswith("minutes"):  # counts read as whole numbers
+            for column in ("this_period", "previous_period", "change"):
+                if isinstance(row[column], float) and not np.isnan(row[column]):
+                    row[column] = int(row[column])
+        rows.append(row)
+    table = pd.DataFrame(rows).astype({"this_period": object, "previous_period": object, "change": object})
+    table.attrs["period"] = (analysis.start, analysis.end)
+    table.attrs["previous_period"] = (prev_start, prev_end)
+    return table
+
+
+def for_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The KPI table with plain-English column names, for a report."""
+    return table.drop(columns=["kpi"]).rename(
+        columns={"indicator": "Indicator", "this_period": "This period", "previous_period": "Previous period",
+                 "change": "Change", "target": "Target", "target_met": "Target met"}
+    )
