@@ -19,7 +19,7 @@ import pytest
 from escalation_analysis.measures import comparisons, trends
 from escalation_analysis.measures import near_misses as nm
 from escalation_analysis.measures.analysis import analyse
-from escalation_analysis.measures.spc import compute_xmr_chart
+from escalation_analysis.measures.spc import xmr
 from escalation_analysis.measures.timeliness import compliance_table
 from escalation_analysis.reviews import charts, display, kpis
 from escalation_analysis.reviews.display import Html
@@ -149,7 +149,7 @@ class TestMeaningNeverByColourAlone:
 
     def test_spc_point_types_have_their_own_markers_and_limits_their_own_line_style(self):
         values = pd.Series([10.0] * 12 + [30.0] + [10.0] * 3, index=pd.date_range("2024-01-01", periods=16, freq="MS"))
-        fig = charts.spc_chart(compute_xmr_chart(values, improvement_direction="decrease"), "t", "Minutes")
+        fig = charts.spc_chart(xmr(values, improvement="decrease"), "t", "Minutes")
         symbols = {t.name: t.marker.symbol for t in fig.data if t.mode == "markers"}
         assert symbols["Special cause: concern"] == "diamond"
         assert len(set(symbols.values()) | {"circle"}) == len(symbols) + 1  # common cause: circles

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .agencies import agency_responses
-from .spc import SPCResult, compute_p_chart, compute_xmr_chart
+from .spc import SPCResult, p_chart, xmr
 from .trends import compliance_p_chart
 
 Unit = Literal["percent", "minutes", "count"]
@@ -48,7 +48,8 @@ KPI_UNITS: dict[str, Unit] = {
 """Each KPI's unit: a percentage, minutes or a count."""
 
 MIN_MONTHS = 2
-"""An SPC chart needs at least this many months (limits from fewer than 12 carry a warning)."""
+"""An SPC chart needs at least this many months (limits from fewer than
+:data:`~escalation_analysis.measures.spc.SHORT_GROUP_THRESHOLD` are trial limits)."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,7 @@ def _delay_by_month(history: pd.DataFrame, q: float) -> pd.DataFrame:
 
 
 def _xmr(monthly: pd.DataFrame, kpi: str, target: float | None) -> SPCResult:
-    return compute_xmr_chart(monthly, "value", x="month_start", improvement_direction=IMPROVEMENT[kpi],
-                             target=target)
+    return xmr("value", "month_start", data=monthly, improvement=IMPROVEMENT[kpi], target=target)
 
 
 def _crisis_response_chart(history: pd.DataFrame, steps: pd.DataFrame | None, target_minutes: float,
@@ -109,8 +109,8 @@ def _crisis_response_chart(history: pd.DataFrame, steps: pd.DataFrame | None, ta
     monthly = monthly.sort_values("month_start", ignore_index=True)
     if len(monthly) < MIN_MONTHS:
         return None
-    return compute_p_chart(monthly, "within", "n", x="month_start", improvement_direction="increase",
-                           target=None if target_pct is None else target_pct / 100)
+    return p_chart("within", "n", "month_start", data=monthly, improvement="increase",
+                   target=None if target_pct is None else target_pct / 100)
 
 
 def kpi_trends(

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..measures.analysis import Analysis
 from ..measures.kpi_trends import IMPROVEMENT, KpiTrend, kpi_trends
+from ..measures.spc import SHORT_GROUP_THRESHOLD
 from .display import Html, format_value
 from .icons import ASSURANCE, VARIATION, icon_with_text
 from .kpis import KPI_LABELS
@@ -164,7 +165,7 @@ def mdc_summary(
                 variation=trend.result.variation_icon,
                 assurance=trend.result.assurance_icon if trend.target is not None else None,
             )
-            if len(trend.result.points) < 12:
+            if len(trend.result.points) < SHORT_GROUP_THRESHOLD:
                 row["note"] = (f"limits from {len(trend.result.points)} months only: trial limits, "
                                "which will change as months are added")
         rows.append(row)
