@@ -54,6 +54,8 @@ class Finding:
     safe: bool
     reason: str = ""
     pinned_by: tuple[str, ...] = ()
+    pinned_cells: tuple[Cell, ...] = ()
+    """The published counts whose figures pin it down (candidates to withhold)."""
 
     @property
     def possible(self) -> tuple[int, int | None]:
@@ -169,6 +171,25 @@ def audit(families: Mapping[str, Family], figures: Sequence[Figure], checks: Seq
     return AuditResult(policy, findings, len(figures), list(scope))
 
 
+def first_unsafe(families: Mapping[str, Family], figures: Sequence[Figure], checks: Sequence[Check],
+                 policy: DisclosurePolicy, settled: set[Cell]) -> Finding | None:
+    """The first check that is not safe, skipping ``settled`` cells and adding the safe ones to it.
+
+    For secondary suppression: withholding a figure only widens what can be derived, so a
+    check found safe stays safe and need not be solved again.
+    """
+    for names, component_figures, component_checks in _components(families, figures, checks):
+        pending = [c for c in component_checks if c.cell not in settled]
+        if not pending:
+            continue
+        model = AttackModel({n: families[n] for n in names}, component_figures, [c.cell for c in pending])
+        for finding in _assess(model, pending, policy, stop_at_unsafe=True):
+            if not finding.safe:
+                return finding
+        settled.update(c.cell for c in pending)
+    return None
+
+
 def _components(families: Mapping[str, Family], figures: Sequence[Figure], checks: Sequence[Check]
                 ) -> list[tuple[set[str], list[Figure], list[Check]]]:
     parent = {name: name for name in families}
@@ -193,12 +214,13 @@ def _components(families: Mapping[str, Family], figures: Sequence[Figure], check
     return [g for g in groups.values() if g[2]]
 
 
-def _assess(model: AttackModel, checks: Sequence[Check], policy: DisclosurePolicy) -> list[Finding]:
+def _assess(model: AttackModel, checks: Sequence[Check], policy: DisclosurePolicy, *,
+            stop_at_unsafe: bool = False) -> list[Finding]:
     """Judge each check; withheld figures first, so their solutions can settle derived counts.
 
     Every solution the programme returns is a set of counts consistent with all published
-    figures. A derived count that takes values four or more whole numbers apart across those
-    solutions cannot be narrowed below four values, so it needs no programme of its own.
+    figures. A count whose values across those solutions already reach the bounds its own row
+    gives, or (a derived count) span four whole numbers, needs no programme of its own.
     """
     findings = []
     solved: dict[Cell, tuple[float, float, tuple[int, ...]]] = {}
@@ -212,13 +234,13 @@ def _assess(model: AttackModel, checks: Sequence[Check], policy: DisclosurePolic
             continue
         if check.cell not in solved:
             seen_low, seen_high = model.seen(check.cell)
-            if seen_low <= check.low + _EPS and seen_high >= check.high - _EPS:
-                # solutions reach the bounds the row itself gives: nothing narrows it further
+            if (seen_low <= check.low + _EPS and seen_high >= check.high - _EPS
+                    and _judge(check, check.low, check.high, (), model, policy).safe):
+                # solutions reach the (safe) bounds the row itself gives: nothing narrows it further
                 solved[check.cell] = (check.low, check.high, ())
-        if check.cell not in solved and check.shown_as == "not shown" and check.group is None:
-            seen_low, seen_high = model.seen(check.cell)
-            if math.floor(seen_high + _EPS) - math.ceil(seen_low - _EPS) + 1 >= policy.min_possible_values:
-                findings.append(Finding(check, min(seen_low, check.low) if check.low else 0.0, check.high, True))
+            elif check.shown_as == "not shown" and check.group is None and seen_low <= seen_high and (
+                    math.floor(seen_high + _EPS) - math.ceil(seen_low - _EPS) + 1 >= policy.min_possible_values):
+                findings.append(Finding(check, check.low, check.high, True))
                 continue
         if check.cell not in solved:
             low, _, binding = model.bounds(check.cell, minimise_only=True)
@@ -232,6 +254,8 @@ def _assess(model: AttackModel, checks: Sequence[Check], policy: DisclosurePolic
         findings.append(finding)
         if finding.safe and check.group is not None:
             findings += _group_rule(model, check, policy)
+        if stop_at_unsafe and not findings[-1].safe:
+            return findings
     order = {id(c): i for i, c in enumerate(checks)}
     return sorted(findings, key=lambda f: order.get(id(f.check), len(order)))
 
@@ -246,22 +270,21 @@ def _judge(check: Check, low: float, high: float, binding: tuple[int, ...], mode
         span = f"{lowest}" if values == 1 else f"{lowest} to {highest}"
         reason = (f"can be worked out exactly ({span}) from the other published figures" if values == 1 else
                   f"can be narrowed to {span} ({values} possible values) from the other published figures")
-        pinned = tuple(dict.fromkeys(model.figures[i].label for i in binding))
-        return Finding(check, low, high, False, reason, pinned)
+        return Finding(check, low, high, False, reason, *model.pinned(binding))
     return finding
 
 
 def _group_rule(model: AttackModel, check: Check, policy: DisclosurePolicy) -> list[Finding]:
     """A small group must not be shown to share one outcome: none of it, or all of it."""
     out = []
-    none_of_it = model.bounds(check.cell, maximise_only=True)
-    all_of_it = model.bounds_of([(1.0, check.group), (-1.0, check.cell)], maximise_only=True)
-    for (_, high, binding), what in ((none_of_it, "none"), (all_of_it, "all")):
+    for terms, what in (([(1.0, check.cell)], "none"), ([(1.0, check.group), (-1.0, check.cell)], "all")):
+        if model.seen_of(terms)[1] >= 1 - _EPS:  # a solution already has some of it (or some not)
+            continue
+        _, high, binding = model.bounds_of(terms, maximise_only=True)
         if high < 1 - _EPS:
             reason = (f"shows that {what} of a group of 1 to {policy.threshold} had this outcome, "
                       "from the other published figures")
-            pinned = tuple(dict.fromkeys(model.figures[i].label for i in binding))
-            out.append(Finding(check, 0.0, 0.0, False, reason, pinned))
+            out.append(Finding(check, 0.0, 0.0, False, reason, *model.pinned(binding)))
     return out
 
 
@@ -401,6 +424,12 @@ class AttackModel:
                         out[self._variables[(cell.family, cell.dimension, group, atom, outcome)]] += coefficient
         return dict(out)
 
+    def pinned(self, binding: Iterable[int]) -> tuple[tuple[str, ...], tuple[Cell, ...]]:
+        """Labels and count cells of the figures at the given positions."""
+        figures = [self.figures[i] for i in dict.fromkeys(binding)]
+        return (tuple(dict.fromkeys(f.label for f in figures)),
+                tuple(dict.fromkeys(f.cell for f in figures if f.cell is not None)))
+
     def explore(self, cells: Sequence[Cell]) -> None:
         """Solve for the smallest and the largest total of ``cells``: two solutions that put many
         of them at their extremes at once, so that most need no programme of their own."""
@@ -422,10 +451,14 @@ class AttackModel:
 
     def seen(self, cell: Cell) -> tuple[float, float]:
         """Lowest and highest value of ``cell`` among the solutions found so far (inf, -inf if none)."""
+        return self.seen_of([(1.0, cell)])
+
+    def seen_of(self, terms: Sequence[tuple[float, Cell]]) -> tuple[float, float]:
+        """:meth:`seen` for a linear combination of cells."""
         if not self._points:
             return math.inf, -math.inf
         vector = np.zeros(len(self._variables))
-        for index, coefficient in self.expression([(1.0, cell)]).items():
+        for index, coefficient in self.expression(terms).items():
             vector[index] = coefficient
         values = np.asarray(self._points) @ vector
         return float(values.min()), float(values.max())

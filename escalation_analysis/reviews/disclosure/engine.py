@@ -23,6 +23,7 @@ Rules (``policy`` is a :class:`~escalation_analysis.reviews.disclosure.policy.Di
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -131,6 +132,10 @@ class Draft:
     """SHOWN, SMALL, PROTECTED or NOT_SHOWN, rows x ``columns``."""
     merged_rows: dict[int, tuple[str, ...]] = field(default_factory=dict)
     not_applicable: dict[str, set[int]] = field(default_factory=dict)
+    lists_every_group: bool = False
+    """Every group with members in the period has a row (as in a breakdown), except ``left_out``:
+    a reader then knows a group without a row has none, and the audit does too."""
+    left_out: tuple[str, ...] = ()
 
     def col(self, column: str) -> int:
         return self.columns.index(column)
@@ -154,6 +159,7 @@ class Draft:
                      self.columns, self.truth[mask], self.state[mask],
                      {renumber[r]: g for r, g in self.merged_rows.items() if r in renumber},
                      {k: {renumber[r] for r in v if r in renumber} for k, v in self.not_applicable.items()})
+        # (a report showing a few rows says nothing about the groups it does not show)
 
     def hide(self, row: int, column: str) -> None:
         """Withhold a shown count to protect another (secondary suppression)."""
@@ -234,6 +240,23 @@ class Draft:
                         out += rate_figures(self.keys[row].cell(family, rate.numerator),
                                             self.keys[row].cell(family, rate.denominator),
                                             float(value), rate.decimals, self.cell_label(row, name), rate.scale)
+        return out + self._absent_groups()
+
+    def _absent_groups(self) -> list[Figure]:
+        """A breakdown without a row for a group says the group had none in that period."""
+        if not self.lists_every_group:
+            return []
+        family = self.spec.family
+        listed: dict[tuple, set[str]] = defaultdict(set)
+        for key in self.keys:
+            if key.dimension is not None:
+                listed[(key.period, key.dimension, key.family)].update(key.groups)
+        out = []
+        for (period, dimension, own), groups in listed.items():
+            for group in family.dimension(dimension).groups:
+                if group not in groups and group not in self.left_out:
+                    cell = RowKey(period, dimension, (group,), family=own).cell(family.name, self.spec.size)
+                    out.append(count_figure(cell, 0, 0, f"{self.name}: no row for {group}"))
         return out
 
     def checks(self) -> list[Check]:
@@ -309,8 +332,9 @@ class Draft:
                                merged=bool(self.merged_rows))
 
 
-def _floats(values: np.ndarray) -> list[float | None]:
-    return [None if not np.isfinite(v) else float(v) for v in values]
+def _floats(values: np.ndarray) -> pd.Series:
+    """Python floats, None where not finite, in an object column (so None stays None)."""
+    return pd.Series([None if not np.isfinite(v) else float(v) for v in values], dtype=object)
 
 
 def _sum_triples(family: Family) -> list[tuple[int, int, int]]:
@@ -376,7 +400,8 @@ class ControlledTable:
 def control(name: str, truth: pd.DataFrame, spec: TableSpec, policy: DisclosurePolicy,
             keys: Sequence[RowKey], *, labels: pd.DataFrame | None = None,
             statistics: pd.DataFrame | None = None, merged_rows: Mapping[int, tuple[str, ...]] | None = None,
-            not_applicable: Mapping[str, Iterable[int]] | None = None) -> Draft:
+            not_applicable: Mapping[str, Iterable[int]] | None = None, lists_every_group: bool = False,
+            left_out: Sequence[str] = ()) -> Draft:
     """Primary disclosure control of one table: small numbers, small groups, rounding.
 
     Parameters
@@ -393,6 +418,8 @@ def control(name: str, truth: pd.DataFrame, spec: TableSpec, policy: DisclosureP
         Row position -> groups that were added together into that row.
     not_applicable : mapping, optional
         Rate or statistic -> rows where it has no meaning (left blank, not marked).
+    lists_every_group, left_out : optional
+        The table has a row for every group with members, except the groups ``left_out``.
     """
     family = spec.family
     columns = tuple(family.columns)
@@ -418,4 +445,5 @@ def control(name: str, truth: pd.DataFrame, spec: TableSpec, policy: DisclosureP
     label_frame = labels if labels is not None else pd.DataFrame(index=range(rows))
     stats_frame = statistics if statistics is not None else pd.DataFrame(index=range(rows))
     return Draft(name, spec, policy, list(keys), label_frame.reset_index(drop=True), stats_frame.reset_index(drop=True),
-                 columns, counts, state, dict(merged_rows or {}), {k: set(v) for k, v in (not_applicable or {}).items()})
+                 columns, counts, state, dict(merged_rows or {}), {k: set(v) for k, v in (not_applicable or {}).items()},
+                 lists_every_group, tuple(left_out))

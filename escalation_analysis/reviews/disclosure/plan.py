@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,7 @@ from ...measures.equity import EQUITY_FIELDS, available_equity_fields
 from ...measures.learning import action_status, trained_within_year
 from ...measures.near_misses import pathway_themes
 from ...measures.timeliness import TimelinessTables
-from .audit import AttackModel, AuditResult, _judge, audit
+from .audit import AuditResult, audit, first_unsafe
 from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period, count_figure
 from .engine import PROTECTED, SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
 from .policy import DisclosurePolicy
@@ -244,7 +245,7 @@ def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool =
         prev_start, prev_end = previous_period(analysis.start, analysis.end)
         view = _PeriodView(analysis, prev_start, prev_end)
         before = build_plan(view, policy, previous=False)  # type: ignore[arg-type]
-    if policy.secondary_suppression:
+    if True:  # the audit's verdict drives further withholding under every policy
         outside = [*(before.figures() if before else []), *extra_figures]
         _protect(drafts, outside, [*extra_checks],
                  merge_families(families, builder.extra_families, before.all_families() if before else {}), policy)
@@ -365,7 +366,7 @@ class _Builder:
         table[group_column] = table[group_column].astype("str")
         keys = [RowKey(self.period, dimension, merged.get(i, (g,)), g) for i, g in enumerate(table[group_column])]
         return control(name, table, spec, self.policy, keys, labels=table[[group_column]],
-                       statistics=table[list(DELAY_STATISTICS)], merged_rows=merged)
+                       statistics=table[list(DELAY_STATISTICS)], merged_rows=merged, lists_every_group=True)
 
     def by_time(self, unit: str, name: str, episodes: pd.DataFrame, period: Period) -> Draft:
         spec = _timeliness_spec(self.family, unit)
@@ -389,7 +390,8 @@ class _Builder:
         table = table[table["training"] != "unknown"].reset_index(drop=True)
         keys = [RowKey(self.period, "training", (g,), g) for g in table["training"]]
         return control("timeliness_by_training", table, _timeliness_spec(self.family, "training"), self.policy,
-                       keys, labels=table[["training"]], statistics=table[list(DELAY_STATISTICS)])
+                       keys, labels=table[["training"]], statistics=table[list(DELAY_STATISTICS)],
+                       lists_every_group=True, left_out=("unknown",))
 
     def near_misses(self) -> Draft:
         outcome = self.episodes["outcome"].astype("str").fillna(NOT_RECORDED)
@@ -397,7 +399,8 @@ class _Builder:
         table = table.set_index("outcome").reindex(["near_miss", "incident"]).fillna(0).reset_index()
         spec = TableSpec(self.family, "n", ("n",), labels=("outcome",))
         keys = [RowKey(self.period, "outcome", (g,), g) for g in table["outcome"]]
-        return control("near_misses", table, spec, self.policy, keys, labels=table[["outcome"]])
+        return control("near_misses", table, spec, self.policy, keys, labels=table[["outcome"]],
+                       lists_every_group=True, left_out=(NOT_RECORDED,))
 
     # -- the pathway, agencies, learning ---------------------------------------------------------
 
@@ -459,7 +462,7 @@ class _Builder:
         keys = [RowKey(self.period, "team", merged.get(i, (t,)), t) for i, t in enumerate(published["team"])]
         truth = published.assign(failed=published["checked"] - published["passed"])
         return control("approvals_by_team", truth, spec, self.policy, keys, labels=published[["team"]],
-                       merged_rows=merged)
+                       merged_rows=merged, lists_every_group=True, left_out=(NOT_RECORDED,))
 
     @staticmethod
     def _approvals(adherence: pd.DataFrame, teams: pd.Series) -> pd.DataFrame:
@@ -469,6 +472,11 @@ class _Builder:
 
     def agency_response(self, responses: pd.DataFrame) -> Draft:
         family = self.families["agency_contacts"]
+        columns = ["agency", "contacts", "responses_recorded", "median_minutes", "p90_minutes", "target_minutes",
+                   "within_target", "within_target_pct"]
+        responses = responses.reindex(columns=columns)
+        for count in ("contacts", "responses_recorded", "within_target"):
+            responses[count] = responses[count].fillna(0).astype("int64")
         truth = responses.assign(late=responses["responses_recorded"] - responses["within_target"],
                                  no_response=responses["contacts"] - responses["responses_recorded"])
         spec = TableSpec(family, "contacts", ("contacts", "responses_recorded", "within_target"),
@@ -480,7 +488,7 @@ class _Builder:
         no_target = np.flatnonzero(responses["target_minutes"].isna().to_numpy())
         return control("agency_response", truth, spec, self.policy, keys, labels=labels,
                        statistics=responses[["median_minutes", "p90_minutes"]],
-                       not_applicable={"within_target_pct": no_target})
+                       not_applicable={"within_target_pct": no_target}, lists_every_group=True)
 
     def simple(self, name: str, table: pd.DataFrame, label: str, count: str, family: Family,
                statistics: dict[str, str] | None = None) -> Draft:
@@ -609,51 +617,39 @@ def _clip(period: Period, within: Period) -> Period:
 
 def _protect(drafts: list[Draft], outside: Sequence[Figure], outside_checks: Sequence[Check],
              families: dict[str, Family], policy: DisclosurePolicy, *, limit: int = 200) -> None:
-    """Withhold shown counts until no check is unsafe: each time the cheapest count that pins one.
+    """Withhold shown counts until the audit finds nothing: each time the cheapest that pins one.
 
-    Withholding only ever widens what an attacker can derive, so a check that is safe stays
-    safe; the checks are taken one at a time, and each is re-solved after every withholding.
-    A withheld count is never 0 and never 1 to the threshold (those keep their own marks), so
-    a reader knows ``[c]`` outside a small group means at least ``threshold + 1``: the audit
-    takes that into account.
+    Candidates are the published counts whose figures bind the unsafe count's bounds; the
+    cheapest by :meth:`Draft.headline_cost` is withheld (``[c]``), so a big group's headline
+    figures go only when nothing else would do. A withheld count is never 0 and never 1 to the
+    threshold (those keep their own marks), so ``[c]`` outside a small group means at least
+    ``threshold + 1``, which the audit takes into account. Checks found safe stay safe, since
+    withholding only widens what can be derived.
     """
-    where: dict[Cell, tuple[Draft, int, str]] = {}
+    where: dict[Cell, list[tuple[Draft, int, str]]] = defaultdict(list)
     for draft in drafts:
-        for row, key in enumerate(draft.keys):
+        for row in range(len(draft.keys)):
             for column in draft.spec.counts:
-                where[draft.cell(row, column)] = (draft, row, column)
-    pending = [c for d in drafts for c in d.checks()] + list(outside_checks)
-    done: set[Cell] = set()
+                where[draft.cell(row, column)].append((draft, row, column))
+    settled: set[Cell] = set()
     for _ in range(limit):
         figures = [f for d in drafts for f in d.figures()] + list(outside)
-        model = AttackModel(families, figures, [c.cell for c in pending])
-        unsafe = None
-        for check in pending:
-            if check.cell in done:
-                continue
-            low, high, binding = model.bounds(check.cell)
-            finding = _judge(check, low, high, binding, model, policy)
-            if finding.safe:
-                done.add(check.cell)
-                continue
-            unsafe = finding, binding
-            break
-        if unsafe is None:
+        checks = [c for d in drafts for c in d.checks()] + list(outside_checks)
+        finding = first_unsafe(families, figures, checks, policy, settled)
+        if finding is None:
             return
-        finding, binding = unsafe
         candidates = []
-        for index in binding:
-            cell = model.figures[index].cell
-            if cell is None or cell not in where:
+        for cell in finding.pinned_cells:
+            if cell not in where:
                 continue
-            draft, row, column = where[cell]
+            draft, row, column = where[cell][0]
             j = draft.col(column)
             if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:
                 continue
-            candidates.append((draft.headline_cost(row, column), draft.name, row, column, draft))
+            candidates.append((draft.headline_cost(row, column), draft.name, row, column, cell))
         if not candidates:
-            done.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
+            settled.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
             continue
-        *_, row, column, draft = min(candidates, key=lambda c: c[:4])
-        draft.hide(row, column)
-        pending = [c for d in drafts for c in d.checks()] + list(outside_checks)
+        cell = min(candidates, key=lambda c: c[:4])[-1]
+        for draft, row, column in where[cell]:  # the same count is withheld in every table showing it
+            draft.hide(row, column)
