@@ -990,7 +990,19 @@ def control_chart(
                    (lcl[last], f"Lower limit {_fmt_number(lcl[last], decimals, suffix)}", NHS_GREY)]
     labels = [item for item in labels if np.isfinite(item[0]) and y_range[0] <= item[0] <= y_range[1]]
     _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
-    return fig
+    periods = [_plain(_fmt_period(v, date_format)) for v in x]
+    rows = [[periods[i], _fmt_number(y[i], decimals, suffix), _fmt_number(cl[i], decimals, suffix)]
+            + ([_fmt_number(lcl[i], decimals, suffix), _fmt_number(ucl[i], decimals, suffix)] if has_limits else [])
+            + [("Beyond a limit" if sigma[i] else "Within the limits" if has_limits else "")
+               + ("; non-random variation (runs)" if runs[i] else "")]
+            for i in range(len(points))]
+    sentence = (f"{_plain(title)}: {_fmt_number(y[last], decimals, suffix)} in {periods[last]}, centre line "
+                f"{_fmt_number(cl[last], decimals, suffix)}")
+    if sigma.any():
+        sentence += f"; beyond a limit in {_list_words([periods[i] for i in np.flatnonzero(sigma)][-3:])}"
+    sentence += "; non-random variation by Anhøj's rules" if runs.any() else "; no sign of non-random variation"
+    columns = [x_title, y_title, "Centre line"] + (["Lower limit", "Upper limit"] if has_limits else []) + ["Reading"]
+    return _describe(fig, sentence + ".", columns, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1006,6 +1018,34 @@ _FUNNEL_STYLE: dict[str, tuple[str, str, str, int]] = {
     "below_95": ("Below the 95% limit", "#B35400", "triangle-down-open", 13),
     "below_99.8": ("Below the 99.8% limit", "#B35400", "triangle-down", 14),
 }
+
+
+_LEADER_OFFSETS = (30, 52, 74, 96)  # pixels from the point to its label, nearest first
+
+
+def _leader_labels(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, names: Sequence[str],
+                   below: Sequence[bool], labelled: np.ndarray, x_max: float) -> None:
+    """Name points with labels on leader lines, stacked so that neighbours never overlap.
+
+    Labels of points above the centre go above them, of points below it below; from left to
+    right, each label takes the nearest height at which it clears the labels already placed,
+    and a thin line joins it to its point, so no label can be read as a neighbour's.
+    """
+    plot_w = PAGE_WIDTH - 100
+    ends: dict[tuple[bool, int], float] = {}
+    for i in sorted(np.flatnonzero(labelled), key=lambda k: xs[k]):
+        centre = xs[i] / x_max * plot_w
+        half = _text_px(names[i]) / 2 + 6
+        level = next((k for k in range(len(_LEADER_OFFSETS)) if ends.get((below[i], k), -np.inf) <= centre - half),
+                     min(range(len(_LEADER_OFFSETS)), key=lambda k: ends.get((below[i], k), -np.inf)))
+        ends[(below[i], level)] = centre + half
+        offset = _LEADER_OFFSETS[level]
+        fig.add_annotation(
+            x=xs[i], y=ys[i], xref="x", yref="y", text=names[i], showarrow=True, arrowhead=0,
+            arrowwidth=1, arrowcolor=NHS_GREY, ax=0, ay=offset if below[i] else -offset,
+            standoff=6, font={"size": 12, "color": NHS_TEXT}, bgcolor="rgba(255,255,255,0.85)",
+            name="unit label",
+        )
 
 
 def funnel_plot(
@@ -1079,13 +1119,9 @@ def funnel_plot(
                 names, chunk["numerator"], chunk["denominator"], chunk["proportion"], strict=False
             )
         ]
-        show_text = label == "all" or (label == "outliers" and position != "within")
         fig.add_scatter(
             x=chunk["denominator"], y=chunk["proportion"] * 100, name=legend_label,
-            mode="markers+text" if show_text else "markers",
-            text=names if show_text else None,
-            textposition="bottom center" if position.startswith("below") else "top center",
-            textfont={"size": 12, "color": NHS_TEXT},
+            mode="markers",
             marker={"color": colour, "symbol": symbol, "size": size,
                     "line": ({"color": colour, "width": 2} if symbol.endswith("-open")
                              else {"color": "#FFFFFF", "width": 1})},
@@ -1105,6 +1141,10 @@ def funnel_plot(
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=True, notes=notes)
     fig.update_xaxes(title_text=_esc(x_title), range=[0, x_max], rangemode="tozero")
     fig.update_yaxes(title_text=_esc(y_title), range=[-2, 102], ticksuffix="%")
+    labelled = (positions != "within") if label == "outliers" else np.full(len(units), label == "all")
+    _leader_labels(fig, units["denominator"].to_numpy(float), units["proportion"].to_numpy(float) * 100,
+                   [_label(u) for u in units["unit"]], [p.startswith("below") for p in positions],
+                   labelled, x_max)
     words = {position: style[0] for position, style in _FUNNEL_STYLE.items()}
     rows = [[_label(u), _fmt_count(d), _fmt_count(n), _fmt_number(p * 100, 1, "%"), words.get(str(pos), str(pos))]
             for u, n, d, p, pos in zip(units["unit"], units["numerator"], units["denominator"],
