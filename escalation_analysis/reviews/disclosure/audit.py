@@ -171,23 +171,24 @@ def audit(families: Mapping[str, Family], figures: Sequence[Figure], checks: Seq
     return AuditResult(policy, findings, len(figures), list(scope))
 
 
-def first_unsafe(families: Mapping[str, Family], figures: Sequence[Figure], checks: Sequence[Check],
-                 policy: DisclosurePolicy, settled: set[Cell]) -> Finding | None:
-    """The first check that is not safe, skipping ``settled`` cells and adding the safe ones to it.
+def unsafe_findings(families: Mapping[str, Family], figures: Sequence[Figure], checks: Sequence[Check],
+                    policy: DisclosurePolicy, settled: set[Cell]) -> list[Finding]:
+    """The checks that are not safe, skipping ``settled`` cells and adding the safe ones to it.
 
     For secondary suppression: withholding a figure only widens what can be derived, so a
     check found safe stays safe and need not be solved again.
     """
+    out = []
     for names, component_figures, component_checks in _components(families, figures, checks):
         pending = [c for c in component_checks if c.cell not in settled]
         if not pending:
             continue
         model = AttackModel({n: families[n] for n in names}, component_figures, [c.cell for c in pending])
-        for finding in _assess(model, pending, policy, stop_at_unsafe=True):
-            if not finding.safe:
-                return finding
-        settled.update(c.cell for c in pending)
-    return None
+        findings = _assess(model, pending, policy)
+        unsafe = [f for f in findings if not f.safe]
+        settled.update(c.cell for c in pending if c.cell not in {f.check.cell for f in unsafe})
+        out += unsafe
+    return out
 
 
 def _components(families: Mapping[str, Family], figures: Sequence[Figure], checks: Sequence[Check]

@@ -280,13 +280,15 @@ class Draft:
                                      "merged", self.name, group, column, 0.0, size_high))
         return out
 
-    def headline_cost(self, row: int, column: str) -> tuple[int, int, int]:
-        """Preference for withholding a shown count: others first, big groups' headlines last."""
+    def headline_cost(self, row: int, column: str) -> tuple[int, int, int, int]:
+        """Preference for withholding a shown count: others first, big groups' headlines last,
+        and among those the smallest group (never the group whose figure is lowest, which is
+        the one a reader most needs to see)."""
         size = int(self.sizes[row])
         headline = column in self.spec.headline or column == self.spec.size
         big = size >= self.policy.headline_group_size
         overall = self.keys[row].dimension is None
-        return (int(headline and big) + int(overall), int(headline), int(self.truth[row, self.col(column)]))
+        return (int(headline and big) + int(overall), int(headline), size, int(self.truth[row, self.col(column)]))
 
     # -- publishing -----------------------------------------------------------------------
 

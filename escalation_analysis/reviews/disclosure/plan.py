@@ -19,6 +19,7 @@ The plan keeps no true count: only what is published, how, and the audit's view 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -36,13 +37,15 @@ from ...measures.equity import EQUITY_FIELDS, available_equity_fields
 from ...measures.learning import action_status, trained_within_year
 from ...measures.near_misses import pathway_themes
 from ...measures.timeliness import TimelinessTables
-from .audit import AuditResult, audit, first_unsafe
+from .audit import AuditResult, audit, unsafe_findings
 from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period, count_figure
 from .engine import PROTECTED, SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
 from .policy import DisclosurePolicy
 
 if TYPE_CHECKING:
     from ...measures.analysis import Analysis
+
+_log = logging.getLogger(__name__)
 
 # -- what is counted -----------------------------------------------------------------------
 
@@ -635,21 +638,27 @@ def _protect(drafts: list[Draft], outside: Sequence[Figure], outside_checks: Seq
     for _ in range(limit):
         figures = [f for d in drafts for f in d.figures()] + list(outside)
         checks = [c for d in drafts for c in d.checks()] + list(outside_checks)
-        finding = first_unsafe(families, figures, checks, policy, settled)
-        if finding is None:
+        findings = unsafe_findings(families, figures, checks, policy, settled)
+        if not findings:
             return
-        candidates = []
-        for cell in finding.pinned_cells:
-            if cell not in where:
+        withheld: set[Cell] = set()
+        for finding in findings:  # one count for each unsafe one, unless this pass already helped it
+            if withheld & set(finding.pinned_cells):
                 continue
-            draft, row, column = where[cell][0]
-            j = draft.col(column)
-            if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:
+            candidates = []
+            for cell in finding.pinned_cells:
+                if cell not in where:
+                    continue
+                draft, row, column = where[cell][0]
+                j = draft.col(column)
+                if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:
+                    continue
+                candidates.append((draft.headline_cost(row, column), draft.name, row, column, cell))
+            if not candidates:
+                settled.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
                 continue
-            candidates.append((draft.headline_cost(row, column), draft.name, row, column, cell))
-        if not candidates:
-            settled.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
-            continue
-        cell = min(candidates, key=lambda c: c[:4])[-1]
-        for draft, row, column in where[cell]:  # the same count is withheld in every table showing it
-            draft.hide(row, column)
+            cell = min(candidates, key=lambda c: c[:4])[-1]
+            withheld.add(cell)
+            _log.debug("withheld %s to protect %s", cell, finding.check.label)
+            for draft, row, column in where[cell]:  # the same count is withheld in every table showing it
+                draft.hide(row, column)
