@@ -21,7 +21,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import TEST_KEY
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from openpyxl.utils.exceptions import IllegalCharacterError
 
@@ -275,7 +275,8 @@ def test_random_unicode_text(tmp_path, mapping, text, encoding):
 @share(0.3)
 @given(rows=st.lists(st.lists(XLSX_CELL, min_size=1, max_size=len(HEADER) + 2), max_size=8),
        header=st.booleans())
-def test_workbooks_with_any_cell_types(tmp_path, mapping, rows, header):
+@example(rows=[["Ref\nX", "Date"], ["R1", "03/04/2025"]], header=False)  # once found at random: a header cell
+def test_workbooks_with_any_cell_types(tmp_path, mapping, rows, header):  # with a line break
     book = openpyxl.Workbook()
     sheet = book.active
     try:
@@ -288,6 +289,20 @@ def test_workbooks_with_any_cell_types(tmp_path, mapping, rows, header):
 
     check_load(path, mapping)
     check_cli(path, mapping, tmp_path / "dq.json")
+
+
+def test_a_header_cell_with_a_line_break_is_quoted_on_one_line(tmp_path, mapping):
+    path = tmp_path / "export.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["Incident\nRef", "Date"])
+    book.active.append(["R1", "03/04/2025"])
+    book.save(path)
+
+    with pytest.raises(EscalationAnalysisError) as raised:
+        load_export(path, mapping, key=TEST_KEY)
+
+    assert "'Incident\\nRef'" in str(raised.value) and "\n" not in str(raised.value)
+    assert check_cli(path, mapping, tmp_path / "dq.json") == 2
 
 
 @share(0.08)

@@ -1,0 +1,39 @@
+"""The whole pytest session, notebooks included, uses a pseudonymisation key in a temporary folder.
+
+nbval runs the report notebooks in kernels that inherit this process's environment and get no
+fixtures, so the key file is set here, before any kernel starts, for every pytest run from the
+repository (``pytest``, ``pytest notebooks/``, ``pytest tests/...``). Without it the notebooks
+would create a real key in the user's configuration folder. The tests' own per-test key files
+are in ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SAVED: dict[str, str | None] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    folder = tempfile.mkdtemp(prefix="escalation-analysis-tests-")
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    for name, value in (("ESCALATION_ANALYSIS_KEY_FILE", str(Path(folder) / "pseudonym.key")),
+                        ("ESCALATION_ANALYSIS_KEY", None)):
+        _SAVED[name] = os.environ.get(name)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for name, value in _SAVED.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
