@@ -25,7 +25,7 @@ from escalation_analysis.measures.near_misses import (
     late_heatmap,
     near_miss_ratio,
 )
-from escalation_analysis.measures.spc import compute_p_chart, compute_xmr_chart
+from escalation_analysis.measures.spc import p_chart, xmr
 from escalation_analysis.measures.statistics import kaplan_meier
 from escalation_analysis.measures.timeliness import compliance_table
 from escalation_analysis.reviews import charts
@@ -147,7 +147,7 @@ def _concern_series() -> pd.Series:
 
 class TestSpcChart:
     def test_has_data_mean_and_limits_and_target(self):
-        result = compute_xmr_chart(_concern_series(), target=85)
+        result = xmr(_concern_series(), target=85)
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)",
                                percent=True)
         for name in ("Data", "Mean", "Upper process limit", "Lower process limit", "Target"):
@@ -161,7 +161,7 @@ class TestSpcChart:
         assert_serialises(fig)
 
     def test_special_cause_concern_points_are_orange_diamonds(self):
-        result = compute_xmr_chart(_concern_series(), improvement_direction="increase")
+        result = xmr(_concern_series(), improvement="increase")
         concern = result.points["point_type"] == "special_cause_concern"
         assert concern.sum() == 2
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
@@ -179,12 +179,12 @@ class TestSpcChart:
         assert fig.layout.showlegend is True
 
     def test_improvement_is_blue_when_lower_is_better(self):
-        result = compute_xmr_chart(_concern_series(), improvement_direction="decrease")
+        result = xmr(_concern_series(), improvement="decrease")
         fig = charts.spc_chart(result, "Delay", "Median delay (minutes)")
         assert trace(fig, "Special cause: improvement").marker.color == "#41B6E6"
 
     def test_icons_are_text_badges(self):
-        result = compute_xmr_chart(_concern_series(), target=85)
+        result = xmr(_concern_series(), target=85)
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
         texts = " | ".join(annotation_texts(fig))
         assert result.variation_icon == "common_cause"
@@ -195,20 +195,20 @@ class TestSpcChart:
 
     def test_concern_badge_when_the_last_point_is_a_concern(self):
         values = [*list(_concern_series().iloc[:14]), 40.0]
-        result = compute_xmr_chart(pd.Series(values))
+        result = xmr(pd.Series(values))
         assert result.variation_icon == "concern_low"
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
         assert any("concern (low)" in text for text in annotation_texts(fig))
 
     def test_short_series_warning_is_a_note(self):
-        result = compute_xmr_chart(_concern_series().iloc[:8])
+        result = xmr(_concern_series().iloc[:8])
         fig = charts.spc_chart(result, "Short", "Value")
-        assert any("Fewer than 12 points" in text for text in annotation_texts(fig))
-        long_fig = charts.spc_chart(compute_xmr_chart(_concern_series()), "Long", "Value")
-        assert not any("Fewer than 12" in text for text in annotation_texts(long_fig))
+        assert any("Fewer than 13 points" in text for text in annotation_texts(fig))
+        long_fig = charts.spc_chart(xmr(_concern_series()), "Long", "Value")
+        assert not any("Fewer than 13" in text for text in annotation_texts(long_fig))
 
     def test_p_chart_is_drawn_in_percent_with_uk_months(self, by_month):
-        result = compute_p_chart(by_month, "within_target", "n", "month", target=0.8)
+        result = p_chart("within_target", "n", "month", data=by_month, target=0.8)
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
         data = trace(fig, "Data")
         assert data.y[0] == pytest.approx(100 * by_month["within_target"].iloc[0]
@@ -223,7 +223,7 @@ class TestSpcChart:
 
     def test_rebased_limits_break_between_periods(self):
         series = _concern_series()
-        result = compute_xmr_chart(series, rebase=[series.index[14]])
+        result = xmr(series, rebase=[series.index[14]])
         fig = charts.spc_chart(result, "Rebased", "Value")
         mean = trace(fig, "Mean")
         assert sum(v is None for v in mean.x) == 1

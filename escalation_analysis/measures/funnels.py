@@ -34,9 +34,9 @@ percentiles (R's default quantile, type 7); φ is the mean of the squared Winsor
 
 * ``"additive"`` (FunnelPlotR's default, a DerSimonian–Laird random effect): with weights
   wᵢ = 1/sᵢ², τ² = max(0, (nφ − (n − 1)) / (Σw − Σw²/Σw)), and τ² = 0 whenever nφ < n − 1;
-  adjusted limits use sqrt(sᵢ² + τ²) for sᵢ. Adjusted limits are used only when τ² > 0,
-  i.e. when φ > (n − 1)/n, exactly as FunnelPlotR falls back to unadjusted limits when
-  ``tau2 == 0``.
+  adjusted limits use sqrt(sᵢ² + τ²) for sᵢ. Adjusted limits are used only when φ > 1,
+  exactly as FunnelPlotR falls back to unadjusted limits when ``phi <= 1`` (``R/funnel_plot.R``),
+  even though τ² is already positive for (n − 1)/n < φ ≤ 1.
 * ``"multiplicative"`` (Spiegelhalter 2005): when φ > 1 the standard error is inflated to
   sqrt(φ)·sᵢ.
 * ``None``: no adjustment.
@@ -391,13 +391,9 @@ def compute_funnel(
         table["winsorised_z"] = od.winsorised.to_numpy()
         if not np.isfinite(od.phi):
             warnings.append("No overdispersion could be estimated, so limits are unadjusted.")
-        elif overdispersion == "additive":
-            adjusted = od.tau2 > 0
-            if not adjusted:
-                warnings.append(
-                    "No overdispersion was found (tau² = 0), so limits are unadjusted."
-                )
         else:
+            # FunnelPlotR (R/funnel_plot.R) draws adjusted limits only when phi > 1, for the
+            # additive adjustment too, although tau² is already positive above (n - 1)/n
             adjusted = od.phi > 1
             if not adjusted:
                 warnings.append("No overdispersion was found (phi ≤ 1), so limits are unadjusted.")

@@ -564,9 +564,11 @@ ASSURANCE_BADGES: dict[str, tuple[str, str]] = {
 }
 """Text badges for the MDC assurance icons."""
 
-_SHORT_SERIES_NOTE = (
-    "Fewer than 12 points: these are trial limits, which will change as more points are added."
-)
+def _short_series_note(threshold: int) -> str:
+    return (
+        f"Fewer than {threshold} points: these are trial limits, which will change as more "
+        "points are added."
+    )
 
 
 def _groups_with_gaps(x: pd.Series, values: np.ndarray, groups: np.ndarray) -> tuple[list, list]:
@@ -598,8 +600,8 @@ def spc_chart(
     Parameters
     ----------
     result : escalation_analysis.measures.spc.SPCResult
-        From :func:`~escalation_analysis.measures.spc.compute_xmr_chart` or
-        :func:`~escalation_analysis.measures.spc.compute_p_chart`: ``points`` (``x``, ``y``, ``mean``,
+        From :func:`~escalation_analysis.measures.spc.xmr` or
+        :func:`~escalation_analysis.measures.spc.p_chart`: ``points`` (``x``, ``y``, ``mean``,
         ``lpl``, ``upl``, ``rebase_group``, ``point_type``, ``target``; ``numerator`` and
         ``denominator`` on p-charts), ``variation_icon``, ``assurance_icon``, ``warnings``
         and ``chart``.
@@ -724,12 +726,12 @@ def spc_chart(
     notes = []
     short = bool(points.get("short_group_warning", pd.Series(False)).any())
     for warning in getattr(result, "warnings", []) or []:
-        if "n < 12" in warning or "trial limits" in warning:
+        if "trial limits" in warning:
             short = True
         else:
             notes.append(warning)
     if short:
-        notes.insert(0, _SHORT_SERIES_NOTE)
+        notes.insert(0, _short_series_note(getattr(result, "short_group_threshold", 13)))
     if x_title is None:
         x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
 
