@@ -16,6 +16,9 @@ THE PATHWAY (``pathway.yaml``)
         deterioration   1440 / 1440                    duty senior, crisis team / crisis team
     Response targets: crisis team 240, police 60, duty senior 30. At most 1 approval before
     action. Required information: risk summary, current location.
+    KPI targets: within target 90%, imminent risk 95%, out of hours 90%, crisis team response
+    90% (each with its source), median delay 60 minutes (no source: "Pathway file, version 1"),
+    no overdue actions.
 
 THE PERIOD: 1 October to 31 December 2025 (2025/26 Q3). Previous period: 1 July to 30 September.
 
@@ -118,7 +121,8 @@ THE PREVIOUS PERIOD (P01-P08)
     not escalated 1; near misses 3 (P02 P03 P07); delays 10 20 30 50 60 120 240: median 50,
     p90 5.4 -> 120 + 0.4 * 120 = 168.
 
-KPI TABLE (this period / previous / change; targets 90, 95, 90, 90 and 0 overdue: none met)
+KPI TABLE (this period / previous / change; targets 90%, 95%, 90%, 90%, a median of 60 minutes
+and 0 overdue: none is met; lower is better for the median and for overdue actions)
     within target         54.17 / 62.5  / -8.33      imminent risk    46.67 / 80.0 / -33.33
     out of hours          36.36 / 66.67 / -30.30     not escalated        3 / 1    / +2
     median delay             70 / 50    / +20        90th percentile    180 / 168  / +12
@@ -158,6 +162,7 @@ SUPERVISION: Ewan Patel (North CMHT) escalated N01 N02 N04 N05 N08: 1 of 5 withi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -167,6 +172,7 @@ import pytest
 from conftest import TEST_KEY
 
 from escalation_analysis import cli
+from escalation_analysis.ingest.pathway import KpiTargets
 from escalation_analysis.ingest.pseudonyms import pseudonymise
 from escalation_analysis.measures.adherence import adherence_summary, episode_adherence, route_variants
 from escalation_analysis.measures.agencies import agency_responses, handoff_delays, handoff_summary, response_by_agency
@@ -476,14 +482,27 @@ class TestKpis:
         table = kpis.kpi_table(handworked).set_index("kpi")
         judged = table["target_met"].dropna()
         assert set(judged.index) == {"compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct",
-                                     "crisis_team_response_pct", "overdue_actions"}
+                                     "crisis_team_response_pct", "median_delay_minutes", "overdue_actions"}
         assert not judged.astype(bool).any()
+        assert table["target"].dropna().to_dict() == {
+            "compliance_pct": 90, "imminent_risk_compliance_pct": 95, "out_of_hours_compliance_pct": 90,
+            "median_delay_minutes": 60, "crisis_team_response_pct": 90, "overdue_actions": 0}
+
+    def test_each_target_says_where_it_comes_from(self, handworked):
+        sources = kpis.kpi_table(handworked).set_index("kpi")["target_source"]
+        assert sources["compliance_pct"] == "Hand-worked contract, KPI 1"
+        assert sources["median_delay_minutes"] == "Pathway file, version 1"
+        assert pd.isna(sources["near_misses"])
 
     def test_a_target_the_figure_reaches_is_met(self, handworked):
-        targets = kpis.Targets(compliance_pct=54.0, out_of_hours_compliance_pct=36.4, overdue_actions=3)
-        met = kpis.kpi_table(handworked, targets).set_index("kpi")["target_met"]
-        assert met["compliance_pct"] == True and met["overdue_actions"] == True
+        targets = KpiTargets(compliance_pct=54.0, out_of_hours_compliance_pct=36.4, median_delay_minutes=70,
+                             p90_delay_minutes=179, overdue_actions=3)
+        reached = dataclasses.replace(handworked, pathway=handworked.pathway.model_copy(update={"kpi_targets": targets}))
+        met = kpis.kpi_table(reached).set_index("kpi")["target_met"]
+        assert met["compliance_pct"] == True and met["overdue_actions"] == True  # 54.17 >= 54; 3 <= 3
+        assert met["median_delay_minutes"] == True  # 70 <= 70: lower is better
         assert met["out_of_hours_compliance_pct"] == False  # 36.36 is below 36.4
+        assert met["p90_delay_minutes"] == False  # 180 is above 179
 
 
 class TestSentences:
