@@ -1,10 +1,11 @@
-"""The whole pytest session, notebooks included, uses a pseudonymisation key in a temporary folder.
+"""A pytest session writes nothing outside a temporary folder: key file, hypothesis's cache.
 
 nbval runs the report notebooks in kernels that inherit this process's environment and get no
 fixtures, so the key file is set here, before any kernel starts, for every pytest run from the
 repository (``pytest``, ``pytest notebooks/``, ``pytest tests/...``). Without it the notebooks
 would create a real key in the user's configuration folder. The tests' own per-test key files
-are in ``tests/conftest.py``.
+are in ``tests/conftest.py``. Hypothesis keeps a cache of constants under ``.hypothesis/`` in
+the working folder unless told otherwise: it goes to the same temporary folder.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ _SAVED: dict[str, str | None] = {}
 def pytest_configure(config: pytest.Config) -> None:
     folder = tempfile.mkdtemp(prefix="escalation-analysis-tests-")
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:  # hypothesis is a test extra
+        pass
+    else:
+        set_hypothesis_home_dir(Path(folder) / "hypothesis")
     for name, value in (("ESCALATION_ANALYSIS_KEY_FILE", str(Path(folder) / "pseudonym.key")),
                         ("ESCALATION_ANALYSIS_KEY", None)):
         _SAVED[name] = os.environ.get(name)
