@@ -50,7 +50,7 @@ class Table:
 class _Parser(HTMLParser):
     """Collects tables (caption, th/td text) and the visible text of a page."""
 
-    SKIP = {"script", "style", "template", "noscript"}
+    SKIP = frozenset({"script", "style", "template", "noscript"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

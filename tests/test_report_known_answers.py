@@ -187,7 +187,7 @@ class TestPathwayReview:
 
     def test_agency_response(self, html):
         table = html["pathway-review"].table("Response by receiving agency")
-        assert [r[:3] + [r[6]] for r in table.rows] == [
+        assert [[*r[:3], r[6]] for r in table.rows] == [
             ["crisis team", "9", "*", "*"], ["duty senior", "*", "*", "*"], ["police", "*", "*", "*"]]
 
     def test_approvals_by_team_and_themes(self, html):
