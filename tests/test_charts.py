@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from escalation_analysis.measures import control_charts
 from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.measures.funnels import compute_funnel
 from escalation_analysis.measures.near_misses import (
@@ -29,6 +30,7 @@ from escalation_analysis.measures.spc import p_chart, xmr
 from escalation_analysis.measures.statistics import kaplan_meier
 from escalation_analysis.measures.timeliness import compliance_table
 from escalation_analysis.reviews import charts
+from escalation_analysis.reviews.icons import COLOURS
 from escalation_analysis.reviews.suppression import suppress_table, timeliness_spec
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -166,7 +168,7 @@ class TestSpcChart:
         assert concern.sum() == 2
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
         marker_trace = trace(fig, "Special cause: concern")
-        assert marker_trace.marker.color == "#ED8B00"
+        assert marker_trace.marker.color == COLOURS["concern"]
         assert marker_trace.marker.symbol == "diamond"  # not colour alone
         assert list(marker_trace.y) == list(result.points.loc[concern, "y"])
         # every special-cause trace holds exactly the points of its type
@@ -181,7 +183,7 @@ class TestSpcChart:
     def test_improvement_is_blue_when_lower_is_better(self):
         result = xmr(_concern_series(), improvement="decrease")
         fig = charts.spc_chart(result, "Delay", "Median delay (minutes)")
-        assert trace(fig, "Special cause: improvement").marker.color == "#41B6E6"
+        assert trace(fig, "Special cause: improvement").marker.color == COLOURS["improvement"]
 
     def test_icons_are_text_badges(self):
         result = xmr(_concern_series(), target=85)
@@ -232,6 +234,28 @@ class TestSpcChart:
 
 # --------------------------------------------------------------------------------------------
 # 2. Funnel
+
+
+class TestControlChart:
+    DATES = pd.date_range("2024-01-01", periods=16, freq="MS")
+
+    def test_points_beyond_a_limit_are_marked_and_the_runs_analysis_is_a_note(self):
+        counts = [4, 6, 5, 3, 5, 4, 6, 5, 4, 5, 3, 6, 4, 5, 19, 5]
+        fig = charts.control_chart(control_charts.c_chart(counts, self.DATES), "Episodes", "Count")
+        assert_serialises(fig)
+        beyond = trace(fig, "Beyond a limit")
+        assert list(beyond.y) == [19]
+        assert "Beyond a limit: special cause" in beyond.hovertext[0]
+        assert {"Upper limit", "Lower limit", "Centre line", "Data"} <= set(names(fig))
+        assert any("no sign of non-random variation" in text for text in annotation_texts(fig))
+
+    def test_a_runs_signal_draws_the_centre_line_dashed_in_orange(self):
+        values = [1.0, 2, 1, 2, 1, 2, 1, 2, 9, 8, 9, 8, 9, 8, 9, 8]
+        fig = charts.control_chart(control_charts.run_chart(values, self.DATES), "Run", "Value")
+        centre = [t for t in fig.data if t.name == "Centre line"]
+        assert [t.line.dash for t in centre] == ["dash"]
+        assert "Upper limit" not in names(fig)
+        assert any("non-random variation (Anhøj" in text for text in annotation_texts(fig))
 
 
 class TestFunnelPlot:

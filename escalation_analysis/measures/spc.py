@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from . import spc_rules
+from .chart_input import column, marked_points, tidy_series
 from .spc_rules import POINT_TYPES, ImprovementDirection
 
 __all__ = [
@@ -292,9 +293,9 @@ def xmr(
     _check_settings(improvement, trend_length, shift_length, short_group_threshold)
     if fix_after_n_points is not None and fix_after_n_points < 12:
         raise ValueError("fix_after_n_points must be a single number greater than or equal to 12.")
-    frame = _tidy_input(values, dates, data)
-    frame["rebase_group"] = _marked(frame["x"], rebase, "Rebase").cumsum()
-    frame["excluded"] = _marked(frame["x"], exclude, "Excluded")
+    frame = tidy_series(values, dates, data)
+    frame["rebase_group"] = marked_points(frame["x"], rebase, "Rebase").cumsum()
+    frame["excluded"] = marked_points(frame["x"], exclude, "Excluded")
     frame["baseline"] = _baseline(frame, fix_after_n_points)
     frame["numerator"] = np.nan
     frame["denominator"] = np.nan
@@ -366,8 +367,8 @@ def p_chart(
     _check_settings(improvement, trend_length, shift_length, short_group_threshold)
     if fix_after_n_points is not None and fix_after_n_points < 1:
         raise ValueError("fix_after_n_points must be a positive number.")
-    num = _column(numerators, data, "numerators")
-    den = _column(denominators, data, "denominators")
+    num = column(numerators, data, "numerators")
+    den = column(denominators, data, "denominators")
     counts = pd.DataFrame({"num": np.asarray(num), "den": np.asarray(den)}).apply(
         pd.to_numeric, errors="coerce"
     )
@@ -383,12 +384,12 @@ def p_chart(
         proportion = pd.Series(n_arr / d_arr)
     if dates is None:
         dates = num.index if isinstance(num, pd.Series) else np.arange(len(proportion))
-    frame = _tidy_input(proportion, _column(dates, data, "dates"), None, allow_missing=True)
+    frame = tidy_series(proportion, column(dates, data, "dates"), None, allow_missing=True)
     rows = frame["_row"].to_numpy()
     frame["numerator"] = n_arr[rows]
     frame["denominator"] = d_arr[rows]
-    frame["rebase_group"] = _marked(frame["x"], rebase, "Rebase").cumsum()
-    frame["excluded"] = _marked(frame["x"], exclude, "Excluded")
+    frame["rebase_group"] = marked_points(frame["x"], rebase, "Rebase").cumsum()
+    frame["excluded"] = marked_points(frame["x"], exclude, "Excluded")
     warnings: list[str] = []
     empty = frame["denominator"] == 0
     if empty.any():
@@ -424,75 +425,6 @@ def _check_settings(
         raise ValueError("trend_length must be at least 2 and shift_length at least 1.")
     if short_group_threshold < 0:
         raise ValueError("short_group_threshold must not be negative.")
-
-
-def _column(values: Any, data: pd.DataFrame | None, what: str) -> Any:
-    """A column of ``data`` named by ``values``, or ``values`` itself."""
-    if data is None:
-        if isinstance(values, str):
-            raise ValueError(f"'{values}' names a column, so pass the frame as data=.")
-        return values
-    if not isinstance(values, str) or values not in data.columns:
-        raise ValueError(f"Column '{values}' is not in the data ({what}).")
-    return data[values]
-
-
-def _tidy_input(
-    values: Any, dates: Any, data: pd.DataFrame | None, *, allow_missing: bool = False
-) -> pd.DataFrame:
-    """A frame with ``x`` and float ``y`` sorted by x, plus ``_row`` (the input order)."""
-    ys = _column(values, data, "values")
-    if dates is None:
-        xs = ys.index if isinstance(ys, pd.Series) else np.arange(len(ys))
-    else:
-        xs = _column(dates, data, "dates")
-    y = pd.to_numeric(pd.Series(np.asarray(ys)), errors="coerce").astype(float)
-    if not allow_missing and y.isna().any():
-        raise ValueError("Values must be numbers with none missing.")
-    xv = pd.Series(np.asarray(xs))
-    if len(xv) != len(y):
-        raise ValueError("There must be one date per value.")
-    if xv.isna().any():
-        raise ValueError("Periods (x) must not be missing.")
-    if xv.duplicated().any():
-        raise ValueError("Duplicate periods (x values) found; each period must appear once.")
-    frame = pd.DataFrame({"x": xv, "y": y, "_row": np.arange(len(y))})
-    return frame.sort_values("x", kind="stable").reset_index(drop=True)
-
-
-def _marked(x: pd.Series, points: Sequence | None, what: str) -> pd.Series:
-    """1 at the given points (dates matched to x; whole numbers are positions when x are dates)."""
-    marks = np.zeros(len(x), dtype=int)
-    if points is None or len(points) == 0:
-        return pd.Series(marks, index=x.index)
-    items = list(points)
-    dated = pd.api.types.is_datetime64_any_dtype(x)
-    is_position = [
-        dated and isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items
-    ]
-    positions = [int(v) for v, pos in zip(items, is_position, strict=True) if pos]
-    bad = [p for p in positions if not 0 <= p < len(x)]
-    if bad:
-        raise ValueError(
-            f"{what} position(s) {', '.join(map(str, bad))} are not on the chart, which has "
-            f"{len(x)} points (positions 0 to {len(x) - 1})."
-        )
-    marks[positions] = 1
-    values = pd.Index([v for v, pos in zip(items, is_position, strict=True) if not pos])
-    if len(values):
-        if dated:
-            values = pd.DatetimeIndex(pd.to_datetime(values))
-            if x.dt.tz is not None and values.tz is None:
-                values = values.tz_localize(x.dt.tz)
-        missing = values[~values.isin(x)]
-        if len(missing):
-            raise ValueError(
-                f"{what} value(s) not found among the chart's periods: "
-                + ", ".join(str(v) for v in missing)
-                + "."
-            )
-        marks[x.isin(values).to_numpy()] = 1
-    return pd.Series(marks, index=x.index)
 
 
 def _baseline(frame: pd.DataFrame, fix_after_n_points: int | None) -> pd.Series:
