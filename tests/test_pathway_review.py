@@ -44,7 +44,7 @@ def test_routes_are_all_small_and_all_marked(review):
     # duty senior -> crisis team 4, crisis team -> police 2, crisis team 2, and two routes of 1
     assert review.routes["episodes"].tolist() == ["*"] * 5
     assert review.routes["route"].tolist() == [
-        "duty senior → crisis team", "crisis team", "crisis team → police", "crisis team → duty senior", "duty senior"]
+        "Duty senior → Crisis team", "Crisis team", "Crisis team → Police", "Crisis team → Duty senior", "Duty senior"]
 
 
 def test_adherence_shows_checked_counts_and_hides_small_passes_and_their_rates(review):
