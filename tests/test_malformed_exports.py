@@ -296,12 +296,16 @@ def test_workbooks_with_any_cell_types(tmp_path, mapping, rows, header):  # with
     check_cli(path, mapping, tmp_path / "dq.json")
 
 
-def test_a_header_cell_with_a_line_break_is_quoted_on_one_line(tmp_path, mapping):
-    path = tmp_path / "export.xlsx"
-    book = openpyxl.Workbook()
-    book.active.append(["Incident\nRef", "Date"])
-    book.active.append(["R1", "03/04/2025"])
-    book.save(path)
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_a_header_cell_with_a_line_break_is_quoted_on_one_line(tmp_path, mapping, suffix):
+    path = tmp_path / f"export{suffix}"
+    if suffix == ".xlsx":
+        book = openpyxl.Workbook()
+        book.active.append(["Incident\nRef", "Date"])
+        book.active.append(["R1", "03/04/2025"])
+        book.save(path)
+    else:
+        path.write_bytes(b'"Incident\nRef",Date\r\nR1,03/04/2025\r\n')
 
     with pytest.raises(EscalationAnalysisError) as raised:
         load_export(path, mapping, key=TEST_KEY)

@@ -359,6 +359,9 @@ def _header(path: Path, text, delimiter: str | None, header_row: int = 1) -> tup
             f"The export '{path.name}' has only {len(lines)} line(s), so line {header_row} cannot be its header; "
             "fix 'header_row' in the mapping profile."
         )
+    while lines[header_row - 1].count('"') % 2 and header_row < len(lines):
+        # A quoted header cell holding a line break ("Incident<newline>Date") goes on to the next line.
+        lines[header_row - 1: header_row + 1] = ["\n".join(lines[header_row - 1: header_row + 1])]
     header_line = lines[header_row - 1]
     if "\x00" in header_line:
         raise ExportError(
@@ -427,9 +430,10 @@ def _read_csv(
         text = text[3:]
     names, delimiter, lines = _header(path, text, delimiter, header_row)
     missing = [str(v) for v in missing_values]
-    table, bad = _arrow_read(path, text, names, delimiter, missing, header_row, use_threads=True)
+    skip = header_row + lines[header_row - 1].count("\n")  # lines, not records: a header may span two
+    table, bad = _arrow_read(path, text, names, delimiter, missing, skip, use_threads=True)
     if any(number is None for number, _, _ in bad):
-        table, bad = _arrow_read(path, text, names, delimiter, missing, header_row, use_threads=False)
+        table, bad = _arrow_read(path, text, names, delimiter, missing, skip, use_threads=False)
     malformed = pd.DataFrame(
         {
             "row": pd.Series([n for n, _, _ in bad], dtype="int64"),
