@@ -226,6 +226,9 @@ def test_command_line_in_a_fresh_process(tmp_path, mapping, name, expected_code)
 
 
 @given(data=st.binary(max_size=3000), suffix=st.sampled_from([".csv", ".xlsx", ".txt"]))
+@example(data=b'a"\nb', suffix=".csv")  # a quote in an unquoted header cell, then a line break
+@example(data=b'"open\nx\ny', suffix=".csv")  # a header quote that never closes
+@example(data=b'Ref,"Incident\nDate",Time\nR1,x,y', suffix=".csv")
 def test_random_bytes(tmp_path, mapping, data, suffix):
     path = tmp_path / f"export{suffix}"
     path.write_bytes(data)

@@ -359,9 +359,6 @@ def _header(path: Path, text, delimiter: str | None, header_row: int = 1) -> tup
             f"The export '{path.name}' has only {len(lines)} line(s), so line {header_row} cannot be its header; "
             "fix 'header_row' in the mapping profile."
         )
-    while lines[header_row - 1].count('"') % 2 and header_row < len(lines):
-        # A quoted header cell holding a line break ("Incident<newline>Date") goes on to the next line.
-        lines[header_row - 1: header_row + 1] = ["\n".join(lines[header_row - 1: header_row + 1])]
     header_line = lines[header_row - 1]
     if "\x00" in header_line:
         raise ExportError(
@@ -371,7 +368,9 @@ def _header(path: Path, text, delimiter: str | None, header_row: int = 1) -> tup
     if delimiter is None:
         counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
         delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
-    names = next(csv.reader([header_line], delimiter=delimiter), [])
+    names, spans = _header_record(lines[header_row - 1:], delimiter)
+    if spans > 1:  # a quoted header cell holding a line break ("Incident<newline>Date"): one record
+        lines[header_row - 1: header_row - 1 + spans] = ["\n".join(lines[header_row - 1: header_row - 1 + spans])]
     names = [n.strip() for n in names]
     if not any(names):
         where = "the first line" if header_row == 1 else f"line {header_row} ('header_row' in the mapping profile)"
@@ -379,6 +378,19 @@ def _header(path: Path, text, delimiter: str | None, header_row: int = 1) -> tup
             f"The export '{path.name}' has no header row: {where} must name the columns."
         )
     return _dedupe(names), delimiter, lines
+
+
+def _header_record(lines: list[str], delimiter: str, most_lines: int = 10) -> tuple[list[str], int]:
+    """The header's cells as the CSV module reads the first record, and how many lines it spans.
+
+    A quoted cell may hold line breaks; a header that is not well-formed CSV within
+    ``most_lines`` lines (an unclosed quote) is read as its first line alone.
+    """
+    reader = csv.reader([line + "\n" for line in lines[:most_lines]], delimiter=delimiter, strict=True)
+    try:
+        return next(reader), reader.line_num
+    except (csv.Error, StopIteration):
+        return next(csv.reader(lines[:1], delimiter=delimiter), []), 1
 
 
 def _first_lines(text, count: int) -> list[str]:
