@@ -35,7 +35,7 @@ reads them back; :func:`~escalation_analysis.reviews.display.show` puts the sent
 Text taken from data (team names, barriers) is HTML-escaped before plotly sees it, so a value
 such as ``<b>`` is shown literally. Nothing here touches ``plotly.io.renderers`` (see
 ``display.py``); show figures with :func:`escalation_analysis.reviews.display.show`, or pass
-:data:`PLOTLY_CONFIG` to ``to_html`` (it hides the plotly logo).
+:data:`PLOTLY_CONFIG` to ``to_html`` (it hides the plotly logo and toolbar).
 """
 
 from __future__ import annotations
@@ -128,8 +128,10 @@ SEQUENTIAL: list[list[Any]] = [
 """ColorBrewer "Blues": one hue, lightness only, so it reads for colour-blind readers and in
 greyscale print."""
 
-PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
-"""Config for ``fig.to_html``/``fig.show``: no plotly logo, resize with the page."""
+PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, "displayModeBar": False, "responsive": True}
+"""Config for ``fig.to_html``/``fig.show``: no plotly logo and no toolbar (its icons are
+unnamed images to a screen reader, and a report's reader needs the numbers, which the chart's
+table gives, rather than zoom), resize with the page."""
 
 _AXIS = {
     "showgrid": True,
