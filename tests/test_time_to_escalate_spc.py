@@ -66,3 +66,28 @@ def test_a_month_without_a_median_is_named_not_drawn():
     chart = trends.time_to_escalate_xmr(frame, dt.date(2026, 12, 31))
     assert len(chart.points) == 13
     assert any("05/2026" in warning for warning in chart.warnings)
+
+
+def test_days_between_episodes_with_no_escalation():
+    times = pd.to_datetime(["2025-04-01 10:00", "2025-04-03 10:00", "2025-04-03 10:00",
+                            "2025-04-10 22:00", "2025-04-20 10:00"]).tz_localize("Europe/London")
+    frame = pd.DataFrame({"team": "A", "risk_identified_at": times, "month": "2025-04",
+                          "escalated": [False, False, False, True, False]})
+    gaps = trends.days_between_unescalated(frame)
+    # the escalated episode is not an event; the same minute counts as one minute apart
+    assert gaps["days_since_previous"].tolist() == pytest.approx([2.0, 1 / 1440, 17.0])
+    chart = trends.unescalated_t_chart(frame)
+    assert chart.chart == "t" and len(chart.points) == 3
+
+
+def test_episodes_with_no_escalation_coming_more_often_fall_below_the_t_chart(sample):
+    history = sample.history
+    late = history["risk_identified_at"] >= pd.Timestamp("2026-02-01", tz="Europe/London")
+    burst = history.loc[late].index[::3]  # every third episode from February 2026 unescalated
+    frame = history.assign(escalated=history["escalated"] & ~history.index.isin(burst))
+    chart = trends.unescalated_t_chart(frame)
+    points = chart.points.set_index("x")
+    recent = points.loc[points.index >= pd.Timestamp("2026-02-01")]
+    assert recent["runs_signal"].all()  # Anhøj: a long run of short gaps
+    assert (recent["y"] < recent["cl"]).mean() > 0.9
+    assert not trends.unescalated_t_chart(history).points["runs_signal"].any()  # as shipped: none

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .comparisons import time_to_escalate
+from .control_charts import ControlChart, t_chart
 from .funnels import FunnelResult, compute_funnel
 from .spc import SPCResult, p_chart, rebase_points, xmr
 from .statistics import kaplan_meier, median_time_to_escalate
@@ -105,6 +106,44 @@ def time_to_escalate_xmr(
             "time to escalate to chart for that month: look at its episodes."
         )
     return chart
+
+
+def days_between_unescalated(prepared: pd.DataFrame, *, team: str | None = None) -> pd.DataFrame:
+    """Each episode with no escalation recorded, and the days since the one before it.
+
+    Returns ``risk_identified_at`` (of the later episode), ``month`` and ``days_since_previous``
+    (the first such episode has no gap and is left out). Times are recorded to the minute, so
+    two such episodes in the same minute are counted one minute apart (and the later one placed
+    a minute later): a t chart needs gaps above zero and one point per time.
+    """
+    frame = prepared if team is None else prepared[prepared["team"] == team]
+    events = frame.loc[~frame["escalated"].astype(bool), ["risk_identified_at", "month"]]
+    events = events.sort_values("risk_identified_at", kind="stable").reset_index(drop=True)
+    minutes = np.maximum(events["risk_identified_at"].diff().dt.total_seconds().to_numpy() / 60, 1.0)
+    # an episode in the same minute as the one before is placed a minute after it
+    first = events["risk_identified_at"].iloc[:1]
+    steps = pd.to_timedelta(np.nan_to_num(minutes, nan=0.0).cumsum(), unit="min")
+    events["risk_identified_at"] = first.iloc[0] + steps if len(first) else events["risk_identified_at"]
+    gaps = events.assign(days_since_previous=minutes / (24 * 60)).iloc[1:]
+    return gaps.reset_index(drop=True)
+
+
+def unescalated_t_chart(
+    prepared: pd.DataFrame, *, team: str | None = None, rebase_at: Sequence | None = None
+) -> ControlChart:
+    """A t chart of the days between episodes with no escalation recorded (longer is better).
+
+    Such episodes are rare, so a monthly count is mostly zeros and ones; the time between them
+    shows a change sooner (qicharts2's t chart: an I chart of days^(1/3.6)). A point below the
+    lower limit, or a run of short gaps, means they are coming more often.
+    """
+    gaps = days_between_unescalated(prepared, team=team)
+    if len(gaps) < 2:
+        raise ValueError("A t chart needs at least three episodes with no escalation recorded.")
+    when = gaps["risk_identified_at"].dt.tz_localize(None)
+    positions = [int(i) for i in when.searchsorted(pd.to_datetime(pd.Series(list(rebase_at or []), dtype=object)))
+                 if 0 < i < len(when)]
+    return t_chart(gaps["days_since_previous"].to_numpy(), when, rebase=sorted(set(positions)))
 
 
 MIN_UNITS_FOR_OVERDISPERSION = 10
