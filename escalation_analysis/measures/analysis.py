@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import EscalationAnalysisError, NothingUsableError
+from ..ingest import fitness
 from ..ingest.accounting import RowAccounting
 from ..ingest.export import load_export
 from ..ingest.files import file_sha256
@@ -132,6 +133,9 @@ def analyse(
         )
     # (a shallow copy when the whole export is in the period: copy-on-write keeps them apart)
     prepared = all_prepared.copy(deep=False) if inside.all() else all_prepared[inside].reset_index(drop=True)
+    accounting.fitness = (  # the export's checks hold when the period takes every episode
+        fitness.rescoped(loaded.accounting.fitness, len(prepared), "in the period") if inside.all()
+        else fitness.assess(prepared, accounting.warnings, profile, scope="in the period"))
     return Analysis(
         episodes=prepared,
         all_episodes=all_prepared,
