@@ -407,10 +407,11 @@ class TestFixtureReport:
         assert kernel["site"] == params["site"]
         assert kernel["note"] == params["note"]
 
-    def test_kernel_runs_this_python_in_the_notebook_folder(self, fixture_run):
+    def test_kernel_runs_this_python_in_a_private_working_folder(self, fixture_run):
         kernel = fixture_run["kernel"]
         assert Path(kernel["executable"]).resolve() == Path(sys.executable).resolve()
-        assert Path(kernel["cwd"]) == NOTEBOOKS.resolve()
+        assert Path(kernel["cwd"]).name.startswith("escalation-kernel-")  # removed after the run
+        assert not Path(kernel["cwd"]).exists()
 
     def test_kernel_does_not_import_nbformat_or_jsonschema(self, fixture_run):
         assert fixture_run["kernel"]["heavy_modules"] == []
@@ -470,10 +471,10 @@ class TestFixtureReport:
 
 
 @pytest.mark.slow
-def test_a_failing_cell_raises_a_clear_error_and_publishes_nothing(tmp_path):
+def test_a_failing_cell_raises_a_clear_error_and_keeps_the_previous_report(tmp_path):
     out = tmp_path / "failed"
-    out.mkdir()
-    (out / "report.html").write_text("stale report from an earlier run")
+    run_report(MINIMAL, out, pdf=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     with pytest.raises(ReportExecutionError) as err:
         run_report(FAILING, out, pdf=True)
     message = str(err.value)
@@ -481,10 +482,11 @@ def test_a_failing_cell_raises_a_clear_error_and_publishes_nothing(tmp_path):
     assert "values = [1, 2, 3]" in message
     assert "IndexError" in message
     assert err.value.cell_number == 3
-    assert err.value.executed_notebook == (out / "report.ipynb").resolve()
-    assert (out / "report.ipynb").is_file()
-    assert not (out / "report.html").exists()
-    assert not (out / "report.pdf").exists()
+    kept = err.value.executed_notebook
+    assert kept.is_file() and kept.parent.name.startswith("withheld-") and kept.parent.parent == out.resolve()
+    assert str(kept.parent) in message and (kept.parent.stat().st_mode & 0o777) == 0o700
+    assert not (kept.parent / "report.html").exists()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # the previous report, as it was
 
 
 @pytest.mark.slow
@@ -539,8 +541,9 @@ def test_default_kernel_ignores_a_python3_kernelspec_for_another_python(tmp_path
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
     )
     executable, cwd = printed.split()[:2]
-    assert Path(executable).resolve() == Path(sys.executable).resolve()
-    assert Path(cwd) == NOTEBOOKS.resolve()
+    # This Python, its folder left out of the executed notebook like every folder of this computer.
+    assert executable == "…" + sys.executable[len(sys.prefix):] and "nonexistent" not in printed
+    assert cwd == "…"  # the private working folder, named nowhere
 
 
 @pytest.mark.slow
@@ -674,7 +677,7 @@ def test_each_report_gets_a_fresh_kernel_and_none_is_left_behind(tmp_path, monke
     assert all(f["warm"] for f in found)  # forked from the template, imports done
     for f in found:
         assert Path(f["executable"]).resolve() == Path(sys.executable).resolve()
-        assert Path(f["cwd"]) == tmp_path.resolve()
+        assert Path(f["cwd"]).name.startswith("escalation-kernel-")
         assert f["mark"] == "set by the caller"
         assert f["heavy_modules"] == []
     kernels_and_template = {f["pid"] for f in found} | {f["parent"] for f in found}
@@ -730,10 +733,11 @@ def test_a_cell_over_its_time_limit_stops_the_warm_kernel_and_keeps_the_notebook
     assert time.monotonic() - started < 60  # interrupted, not waited out
     failed = err.value.results[0]
     assert isinstance(failed, ReportExecutionError) and "Timeout" in str(failed)
-    assert failed.executed_notebook == (tmp_path / "slow" / "report.ipynb").resolve()
-    nb = json.loads(failed.executed_notebook.read_text())
+    kept = failed.executed_notebook
+    assert kept.name == "report.ipynb" and kept.parent.parent == (tmp_path / "slow").resolve()
+    nb = json.loads(kept.read_text())
     assert nb["cells"][1]["execution_count"]  # the cells that ran are in the kept notebook
-    assert _gone([int((tmp_path / "slow" / "pid").read_text())])
+    assert _gone([int((kept.parent / "pid").read_text())])
 
 
 @pytest.mark.slow

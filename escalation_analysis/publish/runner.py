@@ -8,19 +8,22 @@ For each report the runner
 1. checks the parameters against the notebook's ``parameters`` cell, accepting only plain
    literals (text, numbers, true/false, None, lists of those), so a value can never become code;
 2. executes the notebook with papermill in a fresh kernel running this Python interpreter,
-   with the notebook's folder as working directory, and saves the executed notebook;
+   in a private working folder that links the input files under their names, and saves the
+   executed notebook (naming files, never the folders of this computer);
 3. exports ``report.html`` with the ``offline`` template: no code, no prompts, no CDN
    scripts, plotly.js embedded once (by :func:`escalation_analysis.reviews.display.setup`);
 4. prints ``report.pdf`` (A4) with a Chromium-family browser if one is installed.
 
-If a cell fails, the executed notebook (with the error in it) is kept and no HTML or PDF
-is published.
+All of it is written into a private staging folder and published into the output folder
+only when complete and checked (:mod:`~escalation_analysis.publish.outputs`). If a cell fails,
+the executed notebook (with the error in it) is kept for inspection and nothing is published.
 
 :func:`run_reports` spends as little as it can around the notebooks themselves: each kernel
 is forked from one process that has already imported ipykernel, pandas and the analysis
 modules (a "warm" kernel: still a process of its own, started afresh for its report), each
-worker process keeps one headless browser for all the PDFs it prints, and a job's ``after``
-step (a review's summary and privacy gate) runs in the worker right after its report.
+worker process keeps one headless browser for all the PDFs it prints, and a job's
+``before_publish`` step (a review's summary and privacy gate) runs in the worker right after
+its report is made, before it is published.
 
 Notes
 -----
@@ -34,6 +37,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import copy
+import dataclasses
 import datetime as _dt
 import functools
 import json
@@ -56,6 +60,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from escalation_analysis.errors import EscalationAnalysisError
+from escalation_analysis.publish.outputs import OutputsWithheld, Staging, machine_folders, staged_outputs
 from escalation_analysis.publish.kernels import (
     _current_interpreter_kernel_manager_class,
     _using_warm_kernels,
@@ -165,13 +170,14 @@ class ReportParameterError(ReportError):
     """A parameter name is not in the notebook, or a value is not a plain literal."""
 
 
-class ReportExecutionError(ReportError):
-    """A notebook cell failed; the executed notebook, with the error, is kept.
+class ReportExecutionError(ReportError, OutputsWithheld):
+    """A notebook cell failed; the executed notebook, with the error, is kept for inspection.
 
     Attributes
     ----------
     executed_notebook : pathlib.Path or None
-        The executed notebook holding the error output.
+        The executed notebook holding the error output (in the private ``withheld-...``
+        folder once the run has ended).
     cell_number : int or None
         1-based position of the failing cell in the source notebook.
     error_name : str or None
@@ -189,6 +195,11 @@ class ReportExecutionError(ReportError):
         self.executed_notebook = executed_notebook
         self.cell_number = cell_number
         self.error_name = error_name
+
+    def keep(self, folder: Path) -> None:
+        super().keep(folder)
+        if self.executed_notebook is not None:
+            self.executed_notebook = folder / self.executed_notebook.name
 
 
 class ReportOutputError(ReportError):
@@ -252,12 +263,14 @@ class ReportResult:
 class ReportJob:
     """One report for :func:`run_reports` (the arguments of :func:`run_report`).
 
-    ``after``, if given, is called with the :class:`ReportResult` in the process that made the
-    report, right after it is published (for example to write a summary beside it and check
-    every output), so that work runs in parallel too. It must be picklable (a module-level
-    function or an instance of a module-level class); an error it raises fails the job. The
-    worker processes import its module, and the modules named in its ``preload`` attribute
-    if it has one, before they start.
+    ``before_publish``, if given, is called as ``before_publish(result, staging)`` in the
+    process that made the report, before anything is published: ``result`` describes the files
+    in the private staging folder (``staging.folder``), where it may write more (a summary) and
+    check them all (the privacy gate), so that work runs in parallel too. An error it raises
+    fails the job and publishes nothing. It must be picklable (a module-level function or an
+    instance of a module-level class). The worker processes import its module, and the modules
+    named in its ``preload`` attribute if it has one, before they start. ``input_files``,
+    ``private`` and ``report`` are as in :func:`run_report`.
     """
 
     notebook_path: str | os.PathLike
@@ -267,7 +280,10 @@ class ReportJob:
     pdf: bool = True
     title: str | None = None
     cell_timeout: int | None = 900
-    after: Callable[[ReportResult], Any] | None = None
+    input_files: Mapping[str, str | os.PathLike | None] = field(default_factory=dict)
+    private: bool = False
+    report: str = "report"
+    before_publish: Callable[[ReportResult, Staging], Any] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,6 +453,7 @@ def _papermill_engine() -> str:
             autosave_cell_every: int = 30,
             **kwargs: Any,
         ) -> Any:
+            _hide_folders(nb)
             nb_man = FewerSavesManager(
                 nb,
                 output_path=output_path,
@@ -449,9 +466,11 @@ def _papermill_engine() -> str:
                 cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
             except BaseException:
                 nb_man.cleanup_pbar()
+                _hide_folders(nb_man.nb)
                 nb_man.notebook_complete()  # saves the partly executed notebook
                 raise
             nb_man.cleanup_pbar()
+            _hide_folders(nb_man.nb)
             # papermill writes the finished notebook (or the one with the failing cell) next.
             nb_man.saving = False
             nb_man.notebook_complete()
@@ -460,6 +479,43 @@ def _papermill_engine() -> str:
 
     papermill_engines.register(ENGINE_NAME, FewerSavesEngine)
     return ENGINE_NAME
+
+
+#: Folders of this computer that the executed notebook must not name (set per report).
+_folders_to_hide: tuple[str, ...] = ()
+
+
+def _hide_folders(nb: Any) -> None:
+    """Leave the folders of this computer out of an executed notebook.
+
+    papermill records the notebook's and the output's paths: they become file names. Warnings
+    and tracebacks name the files of Python packages: their folders become ``…``.
+    """
+    meta = nb.metadata.get("papermill", {})
+    for name in ("input_path", "output_path"):
+        if isinstance(meta.get(name), str):
+            meta[name] = PurePath(meta[name]).name
+    folders = sorted(_folders_to_hide, key=len, reverse=True)
+    if not folders:
+        return
+
+    def hide(text: str) -> str:
+        for folder in folders:
+            if folder in text:
+                text = text.replace(folder + os.sep, "…" + os.sep).replace(folder, "…")
+        return text
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = hide("".join(output["text"]))
+            if "traceback" in output:
+                output["traceback"] = [hide(line) for line in output["traceback"]]
+            if "evalue" in output:
+                output["evalue"] = hide(output["evalue"])
+            plain = output.get("data", {}).get("text/plain")
+            if plain is not None:
+                output["data"]["text/plain"] = hide("".join(plain))
 
 
 # --------------------------------------------------------------------------------------------
@@ -933,7 +989,7 @@ def _package_version() -> str:
         return "unknown version"
 
 
-def _export_html(nb: Any, *, title: str, source_name: str, notebook_dir: Path) -> tuple[str, int]:
+def _export_html(nb: Any, *, title: str, source_name: str) -> tuple[str, int]:
     """Export the executed notebook to offline HTML; return it with the stderr count."""
     from nbconvert import HTMLExporter
 
@@ -961,7 +1017,7 @@ def _export_html(nb: Any, *, title: str, source_name: str, notebook_dir: Path) -
         embed_images=True,
     )
     resources = {
-        "metadata": {"name": title, "path": str(notebook_dir)},
+        "metadata": {"name": title},
         "escalation": {
             "generator": f"escalation-analysis {version}",
             "footer": (
@@ -1009,27 +1065,36 @@ def run_report(
     progress: bool = False,
     title: str | None = None,
     cell_timeout: int | None = 900,
+    input_files: Mapping[str, str | os.PathLike | None] | None = None,
+    private: bool = False,
+    report: str = "report",
+    before_publish: Callable[[ReportResult, Staging], Any] | None = None,
 ) -> ReportResult:
     """Execute a report notebook and publish ``report.html`` (and ``report.pdf``).
+
+    Everything is written into a private staging folder first and moved into ``out_dir`` only
+    when it is complete and checked (see :mod:`~escalation_analysis.publish.outputs`): an
+    interrupted or failed run leaves ``out_dir`` as it was, and nothing in it that this run did
+    not write is ever read, replaced or removed.
 
     Parameters
     ----------
     notebook_path : str or path
-        The report notebook (``.ipynb``). Its folder is the kernel's working directory,
-        so relative paths in the notebook resolve from there.
+        The report notebook (``.ipynb``).
     out_dir : str or path
         Output folder, created if needed. Receives ``report.ipynb`` (executed),
-        ``report.html`` and ``report.pdf``, plus whatever the notebook writes there.
+        ``report.html`` and ``report.pdf``, plus whatever the notebook writes into its
+        ``output_dir``.
     parameters : mapping, optional
         Values for names declared in the notebook's ``parameters`` cell: str, int, float,
-        bool, None, or lists of those. If the notebook declares ``output_dir`` and it is not
-        given, it is set to ``out_dir`` (absolute).
+        bool, None, or lists of those. If the notebook declares ``output_dir`` it is set to
+        ``"output"``, a link (in the kernel's working folder) to the staging folder.
     kernel_name : str, optional
         A Jupyter kernelspec name. By default a kernel is started on the Python running this
         function (``sys.executable``), whatever kernelspecs are installed.
     pdf : bool, default True
         Print ``report.pdf`` with a Chromium-family browser (see :func:`find_browser`).
-        Without one, the HTML is still written and ``pdf_note`` says how to get a PDF.
+        Without one, the HTML is still written and ``pdf_note`` says how to get one.
     progress : bool, default False
         Show papermill's cell-by-cell progress bar.
     title : str, optional
@@ -1037,22 +1102,38 @@ def run_report(
         level-1 Markdown heading, else the file name.
     cell_timeout : int or None, default 900
         Seconds any one cell may run; None for no limit.
+    input_files : mapping, optional
+        Parameters that name files the notebook reads (export, mapping, ...), as paths. The
+        kernel runs in a private working folder holding a link to each under its file name,
+        and the parameter is given that *name*: the executed notebook never names a folder of
+        this computer. ``out_dir`` may not be, or contain, one of them.
+    private : bool, default False
+        Internal report: folders created 0700, files 0600.
+    report : str, default "report"
+        Names this report in the output folder's record of what escalation-review published.
+    before_publish : callable, optional
+        ``before_publish(result, staging)``, called before anything is published (see
+        :class:`ReportJob`); an error it raises publishes nothing.
 
     Returns
     -------
     ReportResult
+        With the published paths.
 
     Raises
     ------
     ReportParameterError
         Unknown parameter names, or values that are not plain literals.
     ReportExecutionError
-        A cell failed. The message names the cell; the executed notebook is kept and no
-        HTML or PDF is written (old ones in ``out_dir`` are removed).
+        A cell failed. The message names the cell; nothing is published, and the executed
+        notebook is kept for inspection in a private ``withheld-...`` folder in ``out_dir``.
     ReportOutputError
         The HTML would not work offline (nothing is published).
     BrowserError
         ``ESCALATION_BROWSER`` names nothing that can be run (checked before executing).
+    OutputFolderError
+        ``out_dir`` holds an input, a link where an output goes, a file escalation-review did
+        not write where an output goes, or another run is writing into it.
 
     Notes
     -----
@@ -1060,31 +1141,105 @@ def run_report(
     directory while the notebook runs. :func:`run_reports` runs reports in parallel
     processes instead.
     """
-    import nbformat
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     started = time.perf_counter()
     notebook = Path(notebook_path).resolve()
-    out = Path(out_dir).resolve()
     if not notebook.is_file():
-        raise ReportError(f"The report notebook {notebook} does not exist.")
+        raise ReportError(f"The report notebook {notebook.name} does not exist.")
     if notebook.suffix != ".ipynb":
         raise ReportError(f"{notebook.name} is not a .ipynb notebook.")
 
     declared = notebook_parameters(notebook)
-    params = _check_parameters(notebook, dict(parameters or {}), declared) if parameters else {}
-    if OUTPUT_DIR_PARAMETER in declared and OUTPUT_DIR_PARAMETER not in params:
-        params[OUTPUT_DIR_PARAMETER] = str(out)
+    files = {name: Path(path) for name, path in (input_files or {}).items() if path}
+    params = dict(parameters or {})
+    params.update({name: "" for name in files})  # checked as names now, filled in below
+    params = _check_parameters(notebook, params, declared) if params else {}
     browser = find_browser() if pdf else None
 
-    out.mkdir(parents=True, exist_ok=True)
-    executed_path = out / NOTEBOOK_NAME
-    html_path = out / HTML_NAME
-    pdf_path = out / PDF_NAME
-    for stale in (html_path, pdf_path):
-        stale.unlink(missing_ok=True)
+    with (
+        staged_outputs(out_dir, inputs=files.values(), private=private, report=report,
+                       expected=[NOTEBOOK_NAME, HTML_NAME, PDF_NAME]) as staging,
+        _working_folder(files, staging.folder) as (work, names),
+    ):
+        params.update(names)
+        if OUTPUT_DIR_PARAMETER in declared and OUTPUT_DIR_PARAMETER not in params:
+            params[OUTPUT_DIR_PARAMETER] = _OUTPUT_LINK
+        staged = _execute_and_export(
+            notebook, staging.folder, params, work=work, kernel_name=kernel_name, browser=browser,
+            pdf=pdf, progress=progress, title=title, cell_timeout=cell_timeout,
+            hidden=(str(staging.folder), str(work), *machine_folders(*files.values(), staging.out)),
+        )
+        if before_publish is not None:
+            before_publish(staged, staging)
+        published = staging.publish()
+    timings = dict(staged.timings, total=time.perf_counter() - started)
+    return dataclasses.replace(
+        staged,
+        out_dir=staging.out,
+        executed_notebook=published[NOTEBOOK_NAME],
+        html=published[HTML_NAME],
+        pdf=published.get(PDF_NAME) if staged.pdf else None,
+        timings=timings,
+    )
 
+
+#: The name, in the kernel's working folder, of the link to the staging folder (``output_dir``).
+_OUTPUT_LINK = "output"
+
+
+@contextlib.contextmanager
+def _working_folder(files: Mapping[str, Path], output: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A private folder (0700) for the kernel: a link to each input file under its own name,
+    and ``output`` to the staging folder; yields it with each parameter's file name.
+
+    Two inputs with the same file name get their parameter's name in front of the second.
+    Where links cannot be made (Windows without the right), the file is copied instead.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="escalation-kernel-"))
+    try:
+        names: dict[str, str] = {}
+        for parameter, path in files.items():
+            source = path.expanduser().resolve()
+            name = source.name if source.name not in names.values() and source.name != _OUTPUT_LINK else f"{parameter}-{source.name}"
+            _link(source, folder / name)
+            names[parameter] = name
+        _link(output, folder / _OUTPUT_LINK)
+        yield folder, names
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _link(source: Path, link: Path) -> None:
+    try:
+        link.symlink_to(source, target_is_directory=source.is_dir())
+    except OSError:
+        if source.is_dir():
+            raise
+        shutil.copyfile(source, link)
+
+
+def _execute_and_export(
+    notebook: Path,
+    folder: Path,
+    params: dict[str, Any],
+    *,
+    work: Path,
+    kernel_name: str | None,
+    browser: str | None,
+    pdf: bool,
+    progress: bool,
+    title: str | None,
+    cell_timeout: int | None,
+    hidden: Iterable[str],
+) -> ReportResult:
+    """Run the notebook in ``work``, writing the executed notebook, HTML and PDF into ``folder``."""
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    global _folders_to_hide
+    executed_path = folder / NOTEBOOK_NAME
+    html_path = folder / HTML_NAME
+    pdf_path = folder / PDF_NAME
     source_nb = nbformat.read(notebook, as_version=4)
     engine_kwargs: dict[str, Any] = {}
     if kernel_name is None:
@@ -1100,14 +1255,14 @@ def run_report(
         engine_kwargs["execution_timeout"] = cell_timeout
 
     logger.info(
-        "Running %s into %s (parameters: %s; kernel: %s)",
+        "Running %s (parameters: %s; kernel: %s)",
         notebook.name,
-        out,
         ", ".join(sorted(params)) or "none",
-        kernel_name or f"this Python, {sys.executable}",
+        kernel_name or "this Python",
     )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    _folders_to_hide = tuple(hidden)
     try:
         executed = papermill.execute_notebook(
             _pm_path(notebook),
@@ -1118,10 +1273,12 @@ def run_report(
             language=language,
             progress_bar=progress,
             log_output=False,
-            cwd=str(notebook.parent),
+            cwd=str(work),
             **engine_kwargs,
         )
     except PapermillExecutionError as exc:
+        if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel: the run was stopped
+            raise KeyboardInterrupt from None
         number, line = _source_cell(source_nb, exc.source, exc.cell_index)
         where = f"cell {number}" if number else "a cell"
         if line:
@@ -1138,7 +1295,7 @@ def run_report(
         raise ReportExecutionError(
             f"{notebook.name} failed in {where}: {exc.ename}"
             + (f": {evalue}" if evalue else "")
-            + f". No report was published; the notebook with the error is {executed_path}.",
+            + ". No report was published.",
             executed_notebook=executed_path,
             cell_number=number,
             error_name=exc.ename,
@@ -1148,18 +1305,17 @@ def run_report(
         kept = executed_path if executed_path.exists() else None
         raise ReportExecutionError(
             f"{notebook.name} could not be run ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:200]}). No report was published"
-            + (f"; the partly executed notebook is {kept}." if kept else "."),
+            f"{' '.join(str(exc).split())[:200]}). No report was published.",
             executed_notebook=kept,
             error_name=type(exc).__name__,
         ) from exc
+    finally:
+        _folders_to_hide = ()
     timings["execute"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     page_title = title or _report_title(source_nb, notebook.stem)
-    body, dropped = _export_html(
-        executed, title=page_title, source_name=notebook.name, notebook_dir=notebook.parent
-    )
+    body, dropped = _export_html(executed, title=page_title, source_name=notebook.name)
     if dropped:
         logger.warning(
             "%d stderr output(s) (warnings) left out of %s; they are in %s",
@@ -1168,13 +1324,9 @@ def run_report(
             NOTEBOOK_NAME,
         )
     figures = check_report_html(body)
-    tmp_html = html_path.with_name(f".{HTML_NAME}.partial")
-    tmp_html.write_text(body, encoding="utf-8")
-    os.replace(tmp_html, html_path)
+    html_path.write_text(body, encoding="utf-8")
     timings["html"] = time.perf_counter() - t0
-    logger.info(
-        "Wrote %s: %d chart(s), %.1f MB", html_path, figures, len(body.encode("utf-8")) / 1e6
-    )
+    logger.info("Wrote %s: %d chart(s), %.1f MB", HTML_NAME, figures, len(body.encode("utf-8")) / 1e6)
 
     pdf_written: Path | None = None
     pdf_note: str | None = None
@@ -1187,18 +1339,17 @@ def run_report(
             try:
                 _print_pdf(html_path, pdf_path, browser)
                 pdf_written = pdf_path
-                logger.info("Wrote %s with %s", pdf_path, Path(browser).name)
+                logger.info("Wrote %s with %s", PDF_NAME, Path(browser).name)
             except ReportError as exc:
                 pdf_note = (
                     f"No PDF was made: {exc} Open report.html and use Print, then Save as PDF."
                 )
                 logger.warning(pdf_note)
         timings["pdf"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - started
 
     return ReportResult(
         notebook=notebook,
-        out_dir=out,
+        out_dir=folder,
         executed_notebook=executed_path,
         html=html_path,
         pdf=pdf_written,
@@ -1232,7 +1383,7 @@ def _job(job: ReportJob | Mapping[str, Any]) -> ReportJob:
 
 
 def _run_job(job: ReportJob) -> ReportResult:
-    result = run_report(
+    return run_report(
         job.notebook_path,
         job.out_dir,
         job.parameters,
@@ -1241,10 +1392,11 @@ def _run_job(job: ReportJob) -> ReportResult:
         title=job.title,
         progress=False,
         cell_timeout=job.cell_timeout,
+        input_files=job.input_files,
+        private=job.private,
+        report=job.report,
+        before_publish=job.before_publish,
     )
-    if job.after is not None:
-        job.after(result)
-    return result
 
 
 @contextlib.contextmanager
@@ -1269,20 +1421,34 @@ def _environment(environ: Mapping[str, str] | None) -> Iterator[None]:
 
 @functools.cache
 def _end_with(caller: int) -> None:
-    """Make this worker process end within a second of the process that runs the reports.
+    """Make this worker process stop within a second of the process that runs the reports.
 
     A pool worker otherwise waits for more work for ever once that process is killed, with its
-    kept browser; ended, its browser and kernel follow (the browser when its pipe closes, a
-    kernel when its parent or the template goes).
+    kept browser. It is interrupted as by Ctrl-C, so the report it is making is discarded (its
+    staging folder removed), then ends; its browser and kernel follow (the browser when its
+    pipe closes, a kernel when its parent or the template goes). SIGTERM (sent by
+    :func:`run_reports` when it is stopped) interrupts it the same way.
     """
+    import _thread
     import threading
 
     def watch() -> None:
         while process_alive(caller):
             time.sleep(0.5)
+        _thread.interrupt_main()
+        time.sleep(10)
         os._exit(1)
 
     threading.Thread(target=watch, name="escalation-watch-caller", daemon=True).start()
+    signal.signal(signal.SIGTERM, _interrupted_by_signal)
+
+
+def _interrupted_by_signal(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+#: Set in a worker once it has been interrupted: the jobs still queued to it are not started.
+_stopping = False
 
 
 def _run_job_safely(
@@ -1294,11 +1460,14 @@ def _run_job_safely(
 ) -> ReportResult | EscalationAnalysisError:
     """Worker entry point: return the error instead of raising, so it crosses processes.
 
-    A :class:`ReportError`, or an error a user can act on raised by ``job.after`` (e.g. the
+    A :class:`ReportError`, or an error a user can act on raised by ``job.before_publish`` (e.g. the
     privacy gate's), comes back as it is; anything else as a :class:`ReportError`.
     """
+    global _stopping
     if caller is not None and caller != os.getpid():
         _end_with(caller)
+    if _stopping:
+        return ReportError("The report was not started: the run was stopped.")
     try:
         with (
             _environment(environ),
@@ -1308,6 +1477,9 @@ def _run_job_safely(
             return _run_job(job)
     except EscalationAnalysisError as exc:
         return exc
+    except KeyboardInterrupt:  # stopped: nothing was published; start nothing more
+        _stopping = caller is not None and caller != os.getpid()
+        return ReportError("The report was stopped before it was published.")
     except Exception as exc:
         return ReportError(f"{type(exc).__name__}: {exc}")
 
@@ -1317,11 +1489,11 @@ def _hook_modules(job: ReportJob) -> list[str]:
 
     That is the module defining it, and the modules in its ``preload`` attribute, if any.
     """
-    if job.after is None:
+    if job.before_publish is None:
         return []
-    module = getattr(job.after, "__module__", None) or type(job.after).__module__
+    module = getattr(job.before_publish, "__module__", None) or type(job.before_publish).__module__
     modules = [module] if module and module != "__main__" else []
-    return [*modules, *getattr(job.after, "preload", ())]
+    return [*modules, *getattr(job.before_publish, "preload", ())]
 
 
 def run_reports(
@@ -1416,8 +1588,12 @@ def run_reports(
                                     f"({type(exc).__name__})."
                                 )
                             bar.update(1)
-                    except BaseException:
+                    except BaseException:  # Ctrl-C: stop the workers, which discard their reports
+                        workers_running = list((getattr(pool, "_processes", None) or {}).values())
                         pool.shutdown(wait=False, cancel_futures=True)
+                        for process in workers_running:
+                            with contextlib.suppress(OSError, AttributeError):
+                                process.terminate()
                         raise
 
     failures = [(job, o) for job, o in zip(job_list, outcomes, strict=False) if not isinstance(o, ReportResult)]
