@@ -7,6 +7,7 @@ returns a :class:`plotly.graph_objects.Figure` in one house style (:data:`TEMPLA
 builder                    draws
 =========================  ====================================================================
 :func:`spc_chart`          a Making Data Count XmR or p-chart (:mod:`~escalation_analysis.measures.spc`)
+:func:`control_chart`      a qicharts2 run or control chart (:mod:`~escalation_analysis.measures.control_charts`)
 :func:`funnel_plot`        teams on a funnel plot (:mod:`~escalation_analysis.measures.funnels`)
 :func:`delay_distribution` delays to escalate per group, log minutes, with the targets
 :func:`km_curves`          Kaplan-Meier share escalated over time (``statistics.kaplan_meier``)
@@ -54,6 +55,7 @@ __all__ = [
     "bar_counts",
     "barrier_cooccurrence",
     "compliance_by_group",
+    "control_chart",
     "delay_distribution",
     "funnel_plot",
     "km_curves",
@@ -564,9 +566,11 @@ ASSURANCE_BADGES: dict[str, tuple[str, str]] = {
 }
 """Text badges for the MDC assurance icons."""
 
-_SHORT_SERIES_NOTE = (
-    "Fewer than 12 points: these are trial limits, which will change as more points are added."
-)
+def _short_series_note(threshold: int) -> str:
+    return (
+        f"Fewer than {threshold} points: these are trial limits, which will change as more "
+        "points are added."
+    )
 
 
 def _groups_with_gaps(x: pd.Series, values: np.ndarray, groups: np.ndarray) -> tuple[list, list]:
@@ -598,8 +602,8 @@ def spc_chart(
     Parameters
     ----------
     result : escalation_analysis.measures.spc.SPCResult
-        From :func:`~escalation_analysis.measures.spc.compute_xmr_chart` or
-        :func:`~escalation_analysis.measures.spc.compute_p_chart`: ``points`` (``x``, ``y``, ``mean``,
+        From :func:`~escalation_analysis.measures.spc.xmr` or
+        :func:`~escalation_analysis.measures.spc.p_chart`: ``points`` (``x``, ``y``, ``mean``,
         ``lpl``, ``upl``, ``rebase_group``, ``point_type``, ``target``; ``numerator`` and
         ``denominator`` on p-charts), ``variation_icon``, ``assurance_icon``, ``warnings``
         and ``chart``.
@@ -724,12 +728,12 @@ def spc_chart(
     notes = []
     short = bool(points.get("short_group_warning", pd.Series(False)).any())
     for warning in getattr(result, "warnings", []) or []:
-        if "n < 12" in warning or "trial limits" in warning:
+        if "trial limits" in warning:
             short = True
         else:
             notes.append(warning)
     if short:
-        notes.insert(0, _SHORT_SERIES_NOTE)
+        notes.insert(0, _short_series_note(getattr(result, "short_group_threshold", 13)))
     if x_title is None:
         x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
 
@@ -753,6 +757,135 @@ def spc_chart(
                        TARGET_RED))
     labels = [item for item in labels if np.isfinite(item[0])
               and y_range[0] <= item[0] <= y_range[1]]
+    _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
+    return fig
+
+
+def control_chart(
+    result: Any,
+    title: str,
+    y_title: str,
+    *,
+    percent: bool = False,
+    decimals: int = 1,
+    x_title: str | None = None,
+    subtitle: str | None = None,
+    height: int = 460,
+) -> go.Figure:
+    """Draw a qicharts2-style run chart or control chart.
+
+    Parameters
+    ----------
+    result : escalation_analysis.measures.control_charts.ControlChart
+        From a :mod:`~escalation_analysis.measures.control_charts` function: ``points``
+        (``x``, ``y``, ``cl``, ``lcl``, ``ucl``, ``rebase_group``, ``sigma_signal``,
+        ``runs_signal`` and the runs analysis), ``chart`` and ``warnings``.
+    title, y_title : str
+        Chart title and y-axis title with units (e.g. "Days between episodes").
+    percent : bool, default False
+        Values are proportions: draw them as percentages.
+    decimals : int, default 1
+        Decimals in the hover text and line labels.
+    x_title, subtitle, height
+        As for :func:`spc_chart`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces ``Data`` (grey line and circles), ``Beyond a limit`` (orange diamonds, only
+        when a point is beyond a 3-sigma limit), ``Centre line`` (grey; orange and dashed in a
+        period where Anhøj's rules find non-random variation, as qicharts2 draws it) and, on
+        control charts, ``Upper limit`` and ``Lower limit``. Each period's runs analysis is a
+        note under the plot.
+    """
+    points = result.points
+    if points.empty:
+        raise ValueError("The chart has no points to draw.")
+    scale = 100.0 if percent else 1.0
+    suffix = "%" if percent else ""
+    x, date_format = _periods(points["x"])
+    groups = points["rebase_group"].to_numpy()
+    y = points["y"].to_numpy(float) * scale
+    cl = points["cl"].to_numpy(float) * scale
+    ucl = points["ucl"].to_numpy(float) * scale
+    lcl = points["lcl"].to_numpy(float) * scale
+    sigma = points["sigma_signal"].to_numpy(bool)
+    runs = points["runs_signal"].to_numpy(bool)
+    has_limits = bool(np.isfinite(ucl).any())
+    hover = [
+        "<br>".join(
+            [f"<b>{_fmt_period(x.iloc[i], date_format)}</b>",
+             f"Value: {_fmt_number(y[i], decimals, suffix)}",
+             f"Centre line {_fmt_number(cl[i], decimals, suffix)}"
+             + (f"; limits {_fmt_number(lcl[i], decimals, suffix)} to "
+                f"{_fmt_number(ucl[i], decimals, suffix)}" if has_limits else "")]
+            + (["Beyond a limit: special cause"] if sigma[i] else [])
+            + (["Non-random variation in this period (runs)"] if runs[i] else [])
+        )
+        for i in range(len(points))
+    ]
+    fig = go.Figure()
+    for signal in (False, True):
+        centre = np.where(runs == signal, cl, np.nan)
+        if np.isfinite(centre).any():
+            cx, cy = _groups_with_gaps(x, centre, groups)
+            fig.add_scatter(
+                x=cx, y=cy, name="Centre line", mode="lines", showlegend=False, hoverinfo="skip",
+                line={"color": MDC_COLOURS["special_cause_concern"] if signal else NHS_GREY,
+                      "width": 2 if signal else 1.5, "dash": "dash" if signal else "solid"},
+            )
+    if has_limits:
+        for name, values in (("Upper limit", ucl), ("Lower limit", lcl)):
+            lx, ly = _groups_with_gaps(x, values, groups)
+            fig.add_scatter(
+                x=lx, y=ly, name=name, mode="lines", showlegend=False, hoverinfo="skip",
+                line={"color": MDC_COLOURS["common_cause"], "width": 1.5, "dash": "dash",
+                      "shape": "hvh" if np.unique(ucl[np.isfinite(ucl)]).size > 2 else "linear"},
+            )
+    fig.add_scatter(
+        x=x, y=y, name="Data", mode="lines+markers", hovertext=hover, hoverinfo="text",
+        line={"color": MDC_COLOURS["common_cause"], "width": 2},
+        marker={"color": MDC_COLOURS["common_cause"], "size": 7, "symbol": "circle"},
+    )
+    if sigma.any():
+        fig.add_scatter(
+            x=x[sigma], y=y[sigma], name="Beyond a limit", mode="markers",
+            hovertext=[h for h, s in zip(hover, sigma, strict=True) if s], hoverinfo="text",
+            marker={"color": MDC_COLOURS["special_cause_concern"], "symbol": "diamond",
+                    "size": 12, "line": {"color": "#FFFFFF", "width": 1}},
+        )
+    notes = []
+    summary = result.summary()
+    several = len(summary) > 1
+    for _, period in summary.iterrows():
+        if not np.isfinite(period["n_useful"]) or period["n_useful"] == 0:
+            continue
+        where = f"Period {int(period['rebase_group']) + 1}: " if several else ""
+        verdict = ("non-random variation (Anhøj's rules)" if period["runs_signal"]
+                   else "no sign of non-random variation (Anhøj's rules)")
+        notes.append(
+            f"{where}longest run {int(period['longest_run'])} points (limit "
+            f"{int(period['longest_run_max'])}); {int(period['n_crossings'])} crossings "
+            f"(at least {int(period['n_crossings_min'])} expected): {verdict}."
+        )
+    notes.extend(getattr(result, "warnings", []) or [])
+    if x_title is None:
+        x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
+    _finish(fig, title=title, subtitle=subtitle, height=height, legend=bool(sigma.any()),
+            notes=notes, right=118, bottom_axis=64 if date_format == "%b %Y" else 56)
+    fig.update_xaxes(title_text=_esc(x_title), **_x_axis_for(date_format, len(x)))
+    pool = np.concatenate([y, cl, ucl, lcl])
+    pool = pool[np.isfinite(pool)]
+    lo, hi = float(pool.min()), float(pool.max())
+    pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
+    y_range = (lo - pad, hi + pad)
+    fig.update_yaxes(title_text=_esc(y_title), range=list(y_range), ticksuffix=suffix)
+    last = len(x) - 1
+    labels = [(cl[last], f"Centre {_fmt_number(cl[last], decimals, suffix)}", NHS_GREY)]
+    if has_limits:
+        labels += [(ucl[last], f"Upper limit {_fmt_number(ucl[last], decimals, suffix)}", NHS_GREY),
+                   (lcl[last], f"Lower limit {_fmt_number(lcl[last], decimals, suffix)}", NHS_GREY)]
+    labels = [item for item in labels if np.isfinite(item[0]) and y_range[0] <= item[0] <= y_range[1]]
     _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
     return fig
 

@@ -1,15 +1,15 @@
 """Key performance indicators against targets and the previous period.
 
 The contract-monitoring report opens with this table: each KPI this period, the previous
-period of the same length, the change, the target and whether it was met. Definitions live
-in :mod:`~escalation_analysis.reviews.definitions`, so every KPI has a stated numerator, denominator
-and exclusions.
+period of the same length, the change, the target and whether it was met. Targets are the
+pathway file's ``kpi_targets`` (never constants here), each with the source the file gives.
+Definitions live in :mod:`~escalation_analysis.reviews.definitions`, so every KPI has a stated
+numerator, denominator and exclusions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,17 +21,6 @@ from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
 
 EXTERNAL_POLICY = DEFAULT_POLICY
 """The suppression policy external reports use (1 to 7 hidden)."""
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Contract targets; None means no target is set for that KPI."""
-
-    compliance_pct: float | None = 90.0
-    imminent_risk_compliance_pct: float | None = 95.0
-    out_of_hours_compliance_pct: float | None = 90.0
-    crisis_team_response_pct: float | None = 90.0
-    overdue_actions: int | None = 0
 
 
 def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
@@ -47,6 +36,15 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
         index = start.year * 12 + start.month - 1 - months
         return dt.date(index // 12, index % 12 + 1, 1), prev_end
     return prev_end - (end - start), prev_end
+
+
+def _target_source(analysis: Analysis, kpi: str) -> str | None:
+    """Where a KPI's target comes from: the source the pathway file names, else the file itself."""
+    targets = analysis.pathway.kpi_targets
+    if targets.value(kpi) is None:
+        return None
+    version = f", version {analysis.pathway.version}" if analysis.pathway.version else ""
+    return targets.source(kpi) or f"Pathway file{version}"
 
 
 def _pct(numerator: int, denominator: int) -> float:
@@ -95,8 +93,11 @@ KPI_LABELS = {
 HIGHER_IS_BETTER = {"compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct", "crisis_team_response_pct", "near_misses"}
 
 
-def kpi_table(analysis: Analysis, targets: Targets = Targets(), policy: SuppressionPolicy | None = None) -> pd.DataFrame:
-    """This period vs the previous period of the same length, against targets.
+def kpi_table(analysis: Analysis, policy: SuppressionPolicy | None = None) -> pd.DataFrame:
+    """This period vs the previous period of the same length, against the pathway's targets.
+
+    ``target`` and ``target_source`` come from the pathway file's ``kpi_targets``; a KPI it
+    sets no target for has neither, and ``target_met`` is then missing.
 
     With a suppression ``policy`` (external reports), a percentage built on a numerator or
     denominator of 1 to the threshold is withheld, and so are small counts.
@@ -110,13 +111,13 @@ def kpi_table(analysis: Analysis, targets: Targets = Targets(), policy: Suppress
             continue
         value, count, denominator = now[key]
         previous = before.get(key, (np.nan, 0, None))[0]
-        target = getattr(targets, key, None)
+        target = analysis.pathway.kpi_targets.value(key)
         met = None
         if target is not None and not np.isnan(value):
             met = bool(value >= target) if key in HIGHER_IS_BETTER or key.endswith("_pct") else bool(value <= target)
         row = {"kpi": key, "indicator": label, "this_period": value, "previous_period": previous,
                "change": value - previous if not (np.isnan(value) or np.isnan(previous)) else np.nan,
-               "target": target, "target_met": met}
+               "target": target, "target_met": met, "target_source": _target_source(analysis, key)}
         if policy is not None:
             small = any(1 <= c <= policy.threshold for c in (count, denominator) if c is not None)
             prev_counts = before.get(key, (np.nan, 0, None))[1:]
@@ -143,5 +144,6 @@ def for_display(table: pd.DataFrame) -> pd.DataFrame:
     """The KPI table with plain-English column names, for a report."""
     return table.drop(columns=["kpi"]).rename(
         columns={"indicator": "Indicator", "this_period": "This period", "previous_period": "Previous period",
-                 "change": "Change", "target": "Target", "target_met": "Target met"}
+                 "change": "Change", "target": "Target", "target_met": "Target met",
+                 "target_source": "Target from"}
     )
