@@ -30,6 +30,7 @@ from escalation_analysis.measures.spc import p_chart, xmr
 from escalation_analysis.measures.statistics import kaplan_meier
 from escalation_analysis.measures.timeliness import compliance_table
 from escalation_analysis.reviews import charts
+from escalation_analysis.reviews.icons import COLOURS
 from escalation_analysis.reviews.suppression import suppress_table, timeliness_spec
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -167,7 +168,7 @@ class TestSpcChart:
         assert concern.sum() == 2
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
         marker_trace = trace(fig, "Special cause: concern")
-        assert marker_trace.marker.color == "#ED8B00"
+        assert marker_trace.marker.color == COLOURS["concern"]
         assert marker_trace.marker.symbol == "diamond"  # not colour alone
         assert list(marker_trace.y) == list(result.points.loc[concern, "y"])
         # every special-cause trace holds exactly the points of its type
@@ -182,7 +183,7 @@ class TestSpcChart:
     def test_improvement_is_blue_when_lower_is_better(self):
         result = xmr(_concern_series(), improvement="decrease")
         fig = charts.spc_chart(result, "Delay", "Median delay (minutes)")
-        assert trace(fig, "Special cause: improvement").marker.color == "#41B6E6"
+        assert trace(fig, "Special cause: improvement").marker.color == COLOURS["improvement"]
 
     def test_icons_are_text_badges(self):
         result = xmr(_concern_series(), target=85)

@@ -118,7 +118,7 @@ class TestLabels:
         table = pd.DataFrame({"ooh_sub_band": ["weekday_evening_night", "bank_holiday"], "n": [3, 4]})
         readable = labels.for_readers(table)
         assert list(readable.columns) == ["When", "Episodes"]
-        assert readable["When"].tolist() == ["weekday evening or night", "bank holiday"]
+        assert readable["When"].tolist() == ["Weekday evening or night", "Bank holiday"]
 
     def test_interval_in_one_column_and_suppressed_values_kept(self):
         table = pd.DataFrame({

@@ -48,6 +48,32 @@ class TestMappingValidation:
         assert profile.dayfirst is True and profile.timezone == "Europe/London"
         assert profile.local_columns("risk_identified_at") == ["Incident Date", "Incident Time"]
 
+    @pytest.mark.parametrize(
+        ("change", "expected"),
+        [
+            (lambda d: d["columns"].update(trigger="TODO"),
+             "mapping.yaml, columns: trigger is still TODO: write the name of the export's column for trigger "
+             "there, in quotes; it is required."),
+            (lambda d: d["columns"].update(team="TODO"),
+             "mapping.yaml, columns: team is still TODO: write the name of the export's column for team there, "
+             "in quotes, or delete the line if the export has none."),
+            (lambda d: d["columns"].update(escalated_at=["Esc Date", "TODO"]), "escalated_at is still TODO"),
+            (lambda d: d.update(values={"trigger": {"Self-neglect": "TODO"}}),
+             "mapping.yaml, values: trigger 'Self-neglect' is still TODO: replace TODO with one of imminent_risk, "
+             "loss_of_contact, deterioration, other."),
+            (lambda d: d.update(values={"lone_worker": {"Maybe": "TODO"}}),
+             "lone_worker 'Maybe' is still TODO: replace TODO with one of true, false."),
+        ],
+    )
+    def test_a_todo_left_in_a_profile_is_one_sentence_naming_the_field(self, tmp_path, change, expected):
+        data = {"columns": dict(MINIMAL["columns"])}
+        change(data)
+
+        message = mapping_error(tmp_path, data)
+
+        assert expected in message
+        assert one_sentence(message)
+
     def test_misspelt_canonical_field_is_named(self, tmp_path):
         data = {"columns": {"incident_idd": "Ref", "risk_identified_at": "Date", "trigger": "Cat"}}
 

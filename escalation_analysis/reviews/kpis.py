@@ -10,6 +10,7 @@ numerator, denominator and exclusions.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
@@ -141,9 +142,62 @@ def kpi_table(analysis: Analysis, policy: SuppressionPolicy | None = None) -> pd
 
 
 def for_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The KPI table with plain-English column names, for a report."""
-    return table.drop(columns=["kpi"]).rename(
-        columns={"indicator": "Indicator", "this_period": "This period", "previous_period": "Previous period",
-                 "change": "Change", "target": "Target", "target_met": "Target met",
-                 "target_source": "Target from"}
-    )
+    """The KPI table for readers: values with their units, the change as better or worse.
+
+    Percentages read ``65.5%``, delays ``147 min``, counts as whole numbers; the change is in
+    percentage points (``pp``), minutes or a count, with "better" or "worse" from the KPI's
+    direction. The period columns carry their dates (dd/mm/yyyy).
+    """
+    start, end = table.attrs.get("period", (None, None))
+    prev_start, prev_end = table.attrs.get("previous_period", (None, None))
+
+    def dates(a: dt.date | None, b: dt.date | None) -> str:
+        return f" ({a:%d/%m/%Y} to {b:%d/%m/%Y})" if a and b else ""
+
+    rows = []
+    for row in table.itertuples(index=False):
+        rows.append({
+            "Indicator": row.indicator.removesuffix(" (%)").removesuffix(" (minutes)"),  # values carry units
+            f"This period{dates(start, end)}": _kpi_value(row.kpi, row.this_period),
+            f"Previous period{dates(prev_start, prev_end)}": _kpi_value(row.kpi, row.previous_period),
+            "Change": _kpi_change(row.kpi, row.change),
+            "Target": _kpi_value(row.kpi, row.target, target=True),
+            "Target met": "–" if row.target_met is None or pd.isna(row.target_met) else ("Yes" if row.target_met else "No"),
+            "Target from": "No target set" if pd.isna(row.target_source) else row.target_source,
+        })
+    return pd.DataFrame(rows, dtype=object)
+
+
+def _unit(kpi: str) -> str:
+    return "percent" if kpi.endswith("_pct") else "minutes" if kpi.endswith("_minutes") else "count"
+
+
+def _kpi_value(kpi: str, value: object, *, target: bool = False) -> str:
+    """One KPI value with its unit; ``*`` (withheld) and missing values as they are shown."""
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
+        return "–"
+    number = float(value)
+    unit = _unit(kpi)
+    if unit == "percent":
+        return f"{number:g}%" if target else f"{number:.1f}%"
+    if unit == "minutes":
+        return f"{math.floor(number + 0.5):,} min"
+    return f"{math.floor(number + 0.5):,}"
+
+
+def _kpi_change(kpi: str, change: object) -> str:
+    """'−13.6 pp, worse', '+11 min, worse', '+22, better' or 'no change'."""
+    if change is None or isinstance(change, str) or pd.isna(change):
+        return "–"
+    number = float(change)
+    unit = _unit(kpi)
+    size = math.floor(abs(number) + 0.5)
+    shown = {"percent": f"{abs(number):.1f} pp", "minutes": f"{size:,} min"}.get(unit, f"{size:,}")
+    if shown.split()[0] in ("0", "0.0"):
+        return "no change"
+    sign = "+" if number > 0 else "−"
+    higher_better = kpi in HIGHER_IS_BETTER
+    better = (number > 0) == higher_better
+    return f"{sign}{shown}, {'better' if better else 'worse'}"
