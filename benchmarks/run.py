@@ -157,7 +157,7 @@ def measure(rows: int, repeats: int) -> dict:
 _FLOOR = """
 import json, sys, tempfile, time
 from pathlib import Path
-from escalation_analysis.publish.runner import ReportJob, run_reports
+from escalation_analysis.publish.many_reports import ReportJob, run_reports
 if __name__ == "__main__":
     pdf, warm = sys.argv[1] == "pdf", sys.argv[2] == "runner"
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,7 +36,7 @@ from escalation_analysis.publish.outputs import (
     staged_outputs,
 )
 from escalation_analysis.publish.review_runs import KINDS
-from escalation_analysis.publish.runner import run_report
+from escalation_analysis.publish.one_report import run_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

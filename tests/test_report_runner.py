@@ -1,4 +1,5 @@
-"""Tests for the report runner (escalation_analysis.publish.runner) and the notebook helpers
+"""Tests for the report runner (escalation_analysis.publish: one_report, many_reports, parameters,
+html_export, pdf_printing, papermill_engine) and the notebook helpers
 (escalation_analysis.reviews.display).
 
 Fast tests check parameter handling, escaping and the HTML checks without a kernel.
@@ -24,20 +25,19 @@ import pandas as pd
 import papermill
 import pytest
 
-from escalation_analysis.publish import kernels
-from escalation_analysis.publish import runner as report
-from escalation_analysis.publish.runner import (
+from escalation_analysis.publish import html_export, kernels, pdf_printing
+from escalation_analysis.publish.html_export import check_report_html
+from escalation_analysis.publish.many_reports import ReportJob, run_reports
+from escalation_analysis.publish.one_report import ReportResult, run_report
+from escalation_analysis.publish.parameters import check_parameters
+from escalation_analysis.publish.pdf_printing import find_browser
+from escalation_analysis.publish.report_errors import (
     BrowserError,
+    ReportError,
     ReportExecutionError,
     ReportOutputError,
     ReportParameterError,
-    ReportResult,
     ReportsFailedError,
-    check_parameters,
-    check_report_html,
-    find_browser,
-    run_report,
-    run_reports,
 )
 from escalation_analysis.reviews import display
 
@@ -142,7 +142,7 @@ class TestCheckParameters:
         assert [type(v) for v in params["output_dir"]] == [float, bool, str]
 
     def test_missing_notebook_is_a_clear_error(self, tmp_path):
-        with pytest.raises(report.ReportError, match="does not exist"):
+        with pytest.raises(ReportError, match="does not exist"):
             check_parameters(tmp_path / "nope.ipynb", {"a": 1})
 
     @pytest.mark.parametrize(
@@ -303,30 +303,30 @@ class TestCheckReportHtml:
 
 class TestFindBrowser:
     def test_override_that_does_not_exist_is_a_clear_error(self, monkeypatch, tmp_path):
-        monkeypatch.setenv(report.BROWSER_ENV_VAR, str(tmp_path / "no-such-browser"))
-        with pytest.raises(BrowserError, match=report.BROWSER_ENV_VAR):
+        monkeypatch.setenv(pdf_printing.BROWSER_ENV_VAR, str(tmp_path / "no-such-browser"))
+        with pytest.raises(BrowserError, match=pdf_printing.BROWSER_ENV_VAR):
             find_browser()
 
     def test_override_wins(self, monkeypatch, tmp_path):
         fake = tmp_path / "my-chrome"
         fake.write_text("#!/bin/sh\n")
         fake.chmod(0o755)
-        monkeypatch.setenv(report.BROWSER_ENV_VAR, str(fake))
+        monkeypatch.setenv(pdf_printing.BROWSER_ENV_VAR, str(fake))
         assert find_browser() == str(fake)
 
     def test_finds_a_browser_on_path(self, monkeypatch, tmp_path):
         fake = tmp_path / "msedge"
         fake.write_text("#!/bin/sh\n")
         fake.chmod(0o755)
-        monkeypatch.delenv(report.BROWSER_ENV_VAR, raising=False)
+        monkeypatch.delenv(pdf_printing.BROWSER_ENV_VAR, raising=False)
         monkeypatch.setenv("PATH", str(tmp_path))
-        monkeypatch.setattr(report, "_known_browser_paths", list)
+        monkeypatch.setattr(pdf_printing, "_known_browser_paths", list)
         assert find_browser() == str(fake)
 
     def test_none_when_there_is_no_browser(self, monkeypatch, tmp_path):
-        monkeypatch.delenv(report.BROWSER_ENV_VAR, raising=False)
+        monkeypatch.delenv(pdf_printing.BROWSER_ENV_VAR, raising=False)
         monkeypatch.setenv("PATH", str(tmp_path))
-        monkeypatch.setattr(report, "_known_browser_paths", list)
+        monkeypatch.setattr(pdf_printing, "_known_browser_paths", list)
         assert find_browser() is None
 
 
@@ -498,13 +498,13 @@ def test_unknown_parameter_is_refused_before_running(tmp_path):
 
 @pytest.mark.slow
 def test_without_a_browser_the_html_is_written_with_a_plain_note(tmp_path, monkeypatch):
-    monkeypatch.delenv(report.BROWSER_ENV_VAR, raising=False)
+    monkeypatch.delenv(pdf_printing.BROWSER_ENV_VAR, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(report, "_known_browser_paths", list)
+    monkeypatch.setattr(pdf_printing, "_known_browser_paths", list)
     result = run_report(MINIMAL, tmp_path / "out", pdf=True)
     assert result.html.is_file()
     assert result.pdf is None and not (tmp_path / "out" / "report.pdf").exists()
-    assert result.pdf_note == report.NO_BROWSER_NOTE
+    assert result.pdf_note == pdf_printing.NO_BROWSER_NOTE
     assert "\n" not in result.pdf_note and "Save as PDF" in result.pdf_note
 
 
@@ -549,9 +549,9 @@ def test_default_kernel_ignores_a_python3_kernelspec_for_another_python(tmp_path
 @pytest.mark.slow
 def test_run_reports_runs_in_parallel_and_reports_every_failure(tmp_path, capsys):
     jobs = [
-        report.ReportJob(FIXTURE, tmp_path / "a", {"site": "North"}, pdf=False),
+        ReportJob(FIXTURE, tmp_path / "a", {"site": "North"}, pdf=False),
         {"notebook_path": FAILING, "out_dir": tmp_path / "b", "pdf": False},
-        report.ReportJob(MINIMAL, tmp_path / "c", pdf=False),
+        ReportJob(MINIMAL, tmp_path / "c", pdf=False),
     ]
     with pytest.raises(ReportsFailedError) as err:
         run_reports(jobs, max_workers=2, progress=True)
@@ -568,15 +568,15 @@ def test_run_reports_runs_in_parallel_and_reports_every_failure(tmp_path, capsys
 
 @pytest.mark.slow
 def test_run_reports_returns_results_in_job_order(tmp_path):
-    jobs = [report.ReportJob(MINIMAL, tmp_path / name, pdf=False) for name in ("x", "y")]
+    jobs = [ReportJob(MINIMAL, tmp_path / name, pdf=False) for name in ("x", "y")]
     results = run_reports(jobs, max_workers=2, progress=False)
     assert [r.out_dir.name for r in results] == ["x", "y"]
 
 
 def test_run_reports_refuses_bad_parameters_before_running_anything(tmp_path):
     jobs = [
-        report.ReportJob(MINIMAL, tmp_path / "ok"),
-        report.ReportJob(FIXTURE, tmp_path / "bad", {"nope": 1}),
+        ReportJob(MINIMAL, tmp_path / "ok"),
+        ReportJob(FIXTURE, tmp_path / "bad", {"nope": 1}),
     ]
     with pytest.raises(ReportParameterError, match="'nope'"):
         run_reports(jobs, progress=False)
@@ -584,7 +584,7 @@ def test_run_reports_refuses_bad_parameters_before_running_anything(tmp_path):
 
 
 def test_template_ships_inside_the_package():
-    template = report.TEMPLATE_DIR / report.TEMPLATE_NAME
+    template = html_export.TEMPLATE_DIR / html_export.TEMPLATE_NAME
     assert (template / "conf.json").is_file()
     assert (template / "index.html.j2").is_file()
     text = (template / "index.html.j2").read_text()
@@ -613,10 +613,10 @@ def test_display_helpers_do_not_import_nbformat_or_jsonschema():
 
 def test_run_reports_refuses_two_reports_in_one_folder(tmp_path):
     jobs = [
-        report.ReportJob(MINIMAL, tmp_path / "same"),
-        report.ReportJob(MINIMAL, tmp_path / "same"),
+        ReportJob(MINIMAL, tmp_path / "same"),
+        ReportJob(MINIMAL, tmp_path / "same"),
     ]
-    with pytest.raises(report.ReportError, match="same folder"):
+    with pytest.raises(ReportError, match="same folder"):
         run_reports(jobs, progress=False)
 
 
@@ -669,7 +669,7 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="warm kernels ar
 def test_each_report_gets_a_fresh_kernel_and_none_is_left_behind(tmp_path, monkeypatch):
     monkeypatch.setenv("ESCALATION_TEST_MARK", "set by the caller")
     probe = _notebook(tmp_path / "probe.ipynb", PROBE)
-    jobs = [report.ReportJob(probe, tmp_path / f"r{i}", pdf=False) for i in range(3)]
+    jobs = [ReportJob(probe, tmp_path / f"r{i}", pdf=False) for i in range(3)]
     results = run_reports(jobs, max_workers=2, progress=False)
     found = [json.loads((r.out_dir / "probe.json").read_text()) for r in results]
     assert len({f["pid"] for f in found}) == 3
@@ -692,7 +692,7 @@ def test_each_report_gets_a_fresh_kernel_and_none_is_left_behind(tmp_path, monke
 @posix_only
 def test_a_chosen_kernelspec_is_started_the_standard_way(tmp_path):
     probe = _notebook(tmp_path / "probe.ipynb", PROBE)
-    jobs = [report.ReportJob(probe, tmp_path / f"r{i}", pdf=False, kernel_name="python3") for i in range(2)]
+    jobs = [ReportJob(probe, tmp_path / f"r{i}", pdf=False, kernel_name="python3") for i in range(2)]
     results = run_reports(jobs, max_workers=2, progress=False)
     found = [json.loads((r.out_dir / "probe.json").read_text()) for r in results]
     assert not any(f["warm"] for f in found)
@@ -702,8 +702,8 @@ def test_a_chosen_kernelspec_is_started_the_standard_way(tmp_path):
 @pytest.mark.slow
 @posix_only
 def test_a_failing_cell_in_a_warm_kernel_is_reported_with_its_cell_number(tmp_path):
-    jobs = [report.ReportJob(FAILING, tmp_path / "failed", pdf=False),
-            report.ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
+    jobs = [ReportJob(FAILING, tmp_path / "failed", pdf=False),
+            ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
     with pytest.raises(ReportsFailedError) as err:
         run_reports(jobs, max_workers=2, progress=False)
     failed = err.value.results[0]
@@ -725,8 +725,8 @@ def test_a_cell_over_its_time_limit_stops_the_warm_kernel_and_keeps_the_notebook
         'import os\nfrom pathlib import Path\nPath(output_dir, "pid").write_text(str(os.getpid()))',
         "import time\ntime.sleep(120)",
     )
-    jobs = [report.ReportJob(sleepy, tmp_path / "slow", pdf=False, cell_timeout=3),
-            report.ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
+    jobs = [ReportJob(sleepy, tmp_path / "slow", pdf=False, cell_timeout=3),
+            ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
     started = time.monotonic()
     with pytest.raises(ReportsFailedError) as err:
         run_reports(jobs, max_workers=2, progress=False)
@@ -784,7 +784,7 @@ def test_warm_kernels_shut_down_promptly(tmp_path):
     empty = _notebook(tmp_path / "empty.ipynb", "x = 1")
     waits = []
     for round_ in range(4):
-        jobs = [report.ReportJob(empty, tmp_path / f"{round_}-{i}", pdf=False) for i in range(4)]
+        jobs = [ReportJob(empty, tmp_path / f"{round_}-{i}", pdf=False) for i in range(4)]
         for result in run_reports(jobs, max_workers=2, progress=False):
             nb = json.loads(result.executed_notebook.read_text())
             last_cell = dt.datetime.fromisoformat(nb["cells"][-1]["metadata"]["papermill"]["end_time"])
@@ -800,12 +800,12 @@ def test_warm_kernels_shut_down_promptly(tmp_path):
 def test_a_kept_browser_prints_the_same_pdf_as_a_browser_started_for_it(fixture_run, tmp_path):
     html = fixture_run["result"].html
     one_shot, kept = tmp_path / "one-shot.pdf", tmp_path / "kept.pdf"
-    report.print_pdf(html, one_shot, BROWSER)
-    with report._keeping_browser(True):
-        report._print_pdf(html, tmp_path / "first.pdf", BROWSER)
-        report._print_pdf(html, kept, BROWSER)  # the second print in the same browser
-    browsers = [b.pid for b in report._kept_browsers.values()]
-    report._close_kept_browsers()
+    pdf_printing.print_pdf(html, one_shot, BROWSER)
+    with pdf_printing.keeping_browser(True):
+        pdf_printing.print_report_pdf(html, tmp_path / "first.pdf", BROWSER)
+        pdf_printing.print_report_pdf(html, kept, BROWSER)  # the second print in the same browser
+    browsers = [b.pid for b in pdf_printing._kept_browsers.values()]
+    pdf_printing.close_kept_browsers()
     assert browsers and _gone(browsers)
 
     def pages(pdf: Path) -> list[bytes]:
@@ -830,7 +830,7 @@ def test_several_pdfs_leave_no_browser_behind(tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(temp))
     before = temp.stat().st_mtime_ns
     try:
-        jobs = [report.ReportJob(MINIMAL, tmp_path / f"r{i}", pdf=True) for i in range(3)]
+        jobs = [ReportJob(MINIMAL, tmp_path / f"r{i}", pdf=True) for i in range(3)]
         results = run_reports(jobs, max_workers=2, progress=False)
         assert all(r.pdf is not None and r.pdf.read_bytes().startswith(b"%PDF-") for r in results)
         assert temp.stat().st_mtime_ns != before  # the browsers' profiles were made here...

@@ -23,7 +23,7 @@ import pytest
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.publish.gate import PrivacyError, PrivacyGate, output_texts
 from escalation_analysis.publish.review_runs import KINDS
-from escalation_analysis.publish.runner import BrowserError, find_browser
+from escalation_analysis.publish.pdf_printing import BrowserError, find_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

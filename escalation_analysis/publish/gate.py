@@ -38,7 +38,7 @@ from pathlib import Path
 import ahocorasick
 
 from ..ingest.identifiers import DESCRIPTION, INCIDENT, PSEUDONYM, SERVICE_USER, STAFF, IdentifierValues
-from .outputs import OutputsWithheld, machine_folders
+from .outputs import OutputsWithheld
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ is decided here, by the kind, never by a parameter a user can change, and it dec
 
 ``run_review`` checks the inputs in-process first (so a wrong path or a bad profile is one
 clear sentence, before any kernel starts), runs the notebook through
-:func:`~escalation_analysis.publish.runner.run_report` into a private staging folder, writes
+:func:`~escalation_analysis.publish.one_report.run_report` into a private staging folder, writes
 the summary there, runs the gate on exactly those files, and only then publishes them
 (:mod:`~escalation_analysis.publish.outputs`). ``run_demo`` runs the four reports in parallel
 worker processes, and each worker writes its report's summary and runs the gate right after
@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import EscalationAnalysisError
 from .outputs import OutputFolderError, Staging, check_out_dir, folder_lock, machine_folders, staged_outputs
-from .runner import ReportError, ReportJob, ReportResult, ReportsFailedError, run_report, run_reports
+from .many_reports import ReportJob, run_reports
+from .one_report import ReportResult, run_report
+from .report_errors import ReportError, ReportsFailedError
 
 if TYPE_CHECKING:
     from ..measures.analysis import Analysis
@@ -202,8 +204,8 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging:
 class FinishReview:
     """A report's summary.json, tables and privacy gate, run where the report was made.
 
-    Given to :func:`~escalation_analysis.publish.runner.run_report` (or a job of
-    :func:`~escalation_analysis.publish.runner.run_reports`) as ``before_publish``: it analyses
+    Given to :func:`~escalation_analysis.publish.one_report.run_report` (or a job of
+    :func:`~escalation_analysis.publish.many_reports.run_reports`) as ``before_publish``: it analyses
     the inputs (in the worker, unless ``analysis`` was made already), with the kind's audience
     rules (never the notebook's), writes the summary into the staging folder and runs the gate
     on every file the run wrote; a leak withholds the whole report.
@@ -229,7 +231,7 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     """All four reports from the sample data, two at a time, into ``out_dir/<kind>/``.
 
     Each report's summary and privacy gate run in the process that made it, right after it.
-    When a report cannot be made, :class:`~escalation_analysis.publish.runner.ReportsFailedError` says
+    When a report cannot be made, :class:`~escalation_analysis.publish.report_errors.ReportsFailedError` says
     which; when only the summaries or gates failed, the first such error (in the order of
     :data:`KINDS`) is raised as it is, e.g. the gate's :class:`~escalation_analysis.publish.gate.PrivacyError`.
     """
