@@ -145,3 +145,24 @@ def balanced(loaded: LoadedExport) -> bool:
         accounting.rows_read == accounting.rows_analysed + accounting.rows_excluded
         and len(loaded.episodes) == accounting.rows_analysed
     )
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> Path:
+    """Run the demo once per test session, as a user would, with a key file of its own.
+
+    Shared by the end-to-end tests (test_reviews.py, test_report_pages.py): the four
+    reports' folders are under the returned path.
+    """
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if k != "ESCALATION_ANALYSIS_KEY"}
+    env["ESCALATION_ANALYSIS_KEY_FILE"] = str(out.parent / "demo.key")
+    result = subprocess.run(
+        [sys.executable, "-m", "escalation_analysis.cli", "demo", "--out", str(out / "reports")],
+        cwd=REPO, capture_output=True, text=True, env=env, timeout=900, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / "reports"

@@ -220,7 +220,8 @@ class TestSpcChart:
         assert fig.layout.xaxis.type == "date"
         assert "%b" in fig.layout.xaxis.tickformat and "%Y" in fig.layout.xaxis.tickformat
         assert trace(fig, "Upper process limit").line.shape == "hvh"  # limits per month
-        assert "168 of 213" in data.hovertext[0]
+        first = by_month.iloc[0]
+        assert f"{int(first['within_target'])} of {int(first['n'])}" in data.hovertext[0]
         assert_serialises(fig)
 
     def test_rebased_limits_break_between_periods(self):

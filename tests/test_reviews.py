@@ -9,11 +9,9 @@ description from the export and no count from 1 to 7; a hostile description stay
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -42,20 +40,6 @@ def _browser() -> str | None:
         return find_browser()
     except BrowserError:
         return None
-
-
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory) -> Path:
-    """Run the demo once, as a user would, with a key file of its own."""
-    out = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if k != "ESCALATION_ANALYSIS_KEY"}
-    env["ESCALATION_ANALYSIS_KEY_FILE"] = str(out.parent / "demo.key")
-    result = subprocess.run(
-        [sys.executable, "-m", "escalation_analysis.cli", "demo", "--out", str(out / "reports")],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=900, check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out / "reports"
 
 
 def test_demo_writes_every_output_of_every_report(demo):

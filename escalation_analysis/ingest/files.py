@@ -133,6 +133,43 @@ def read_export(
     return table
 
 
+def first_rows(
+    path: str | Path,
+    *,
+    sheet: str | int | None = None,
+    rows: int = SCAN_ROWS + 1,
+    max_workbook_mb: float = DEFAULT_MAX_WORKBOOK_MB,
+) -> dict[str | None, pd.DataFrame]:
+    """The first ``rows`` rows of a CSV (under ``None``) or of each sheet of a workbook, as text.
+
+    For finding the data sheet and the header row before the export is read: a CSV's first
+    lines are decoded alone, split at the delimiter most used in them; only ``sheet`` is
+    read when it is given.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"The export '{path}' does not exist; check the path.")
+    data = _file_bytes(path)
+    if _is_blank(data):
+        raise ExportError(f"The export '{path.name}' is empty; export the data again.")
+    if bytes(data[:4]) == _ZIP_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES:
+        del data
+        check_workbook_size(path, max_workbook_mb)
+        with Workbook(path) as book:
+            names = book.sheet_names if sheet is None else [book.sheet_name(sheet)]
+            return {name: book.cells(name, nrows=rows) for name in names}
+    encoding = detect_encoding(data)
+    size = 256 * 1024
+    head = codecs.decode(bytes(data[:size]), encoding, errors="replace").lstrip("\ufeff")
+    lines = re.split(r"\r\n|\r|\n", head)
+    if len(data) > size:
+        lines = lines[:-1]  # the last line may be cut short
+    lines = lines[:rows]
+    counts = {d: sum(line.count(d) for line in lines) for d in (",", ";", "\t", "|")}
+    delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    return {None: _lines_as_cells(lines, delimiter)}
+
+
 def _file_bytes(path: Path) -> memoryview:
     """The file's bytes, memory-mapped: read in place by the CSV parser, never copied whole.
 

@@ -54,7 +54,10 @@ DEFAULT_FIGURE_HEIGHT = 450
 #: Shown in a table cell whose value is missing.
 MISSING = "–"
 
-_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+def _plotly_config() -> dict[str, Any]:
+    from .charts import PLOTLY_CONFIG
+
+    return PLOTLY_CONFIG
 
 # Per-kernel state: whether plotly.js is on the page yet, and a counter for stable figure ids.
 _state = {"plotlyjs": False, "figures": 0}
@@ -166,7 +169,7 @@ def show(fig: Any, *, height: int | None = None, caption: str | None = None) -> 
         full_html=False,
         include_plotlyjs=False,
         include_mathjax=False,
-        config=_PLOTLY_CONFIG,
+        config=_plotly_config(),
         default_width="100%",
         default_height=f"{px_height}px",
         div_id=div_id,
