@@ -45,5 +45,5 @@ def require_regular_file(
         raise error(f"The {what} '{Path(path).name}' cannot be read ({exc.strerror}); check the path and its permissions.") from None
     kind = _kind(info.st_mode)
     if kind is not None:
-        raise error(f"The {what} '{Path(path).name}' is {kind}, not a file; give the path of the {what} file itself.")
+        raise error(f"The {what} '{Path(path).name}' is {kind}, not a file; give the path of the {what} itself.")
     return info

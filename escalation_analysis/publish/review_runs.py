@@ -22,7 +22,6 @@ reports without first importing pandas itself.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import logging
@@ -294,17 +293,3 @@ def write_summary(
         gate.check(staging.folder, staging.manifest(), what="summary")
         published = staging.publish()
     return analysis, summary.data, sorted(published.values(), key=lambda p: (p.parent != out.parent, p))
-
-
-def run_summary_command(args: argparse.Namespace) -> int:
-    """``escalation-review summary``: write summary.json and tables/*.csv."""
-    inputs = ReviewInputs(args.export, args.mapping, args.pathway, args.start, args.end,
-                          args.steps, args.actions, args.training)
-    analysis, data, written = write_summary(inputs, args.out, args.audience)
-    overall = data["timeliness"]["overall"]
-    print(
-        f"{analysis.accounting.rows_analysed:,} episodes analysed between {analysis.start:%d/%m/%Y} and "
-        f"{analysis.end:%d/%m/%Y}: {overall['within_target_pct']}% escalated within target."
-    )
-    print(f"Wrote {written[0]} and {len(written) - 1} tables in {written[0].parent / 'tables'}.")
-    return 0
