@@ -405,7 +405,9 @@ def _header(path: Path, text, delimiter: str | None, header_row: int = 1) -> tup
     if delimiter is None:
         counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
         delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
-    names = next(csv.reader([header_line], delimiter=delimiter), [])
+    names, spans = _header_record(lines[header_row - 1:], delimiter)
+    if spans > 1:  # a quoted header cell holding a line break ("Incident<newline>Date"): one record
+        lines[header_row - 1: header_row - 1 + spans] = ["\n".join(lines[header_row - 1: header_row - 1 + spans])]
     names = [n.strip() for n in names]
     if not any(names):
         where = "the first line" if header_row == 1 else f"line {header_row} ('header_row' in the mapping profile)"
@@ -413,6 +415,19 @@ def _header(path: Path, text, delimiter: str | None, header_row: int = 1) -> tup
             f"The export '{path.name}' has no header row: {where} must name the columns."
         )
     return _dedupe(names), delimiter, lines
+
+
+def _header_record(lines: list[str], delimiter: str, most_lines: int = 10) -> tuple[list[str], int]:
+    """The header's cells as the CSV module reads the first record, and how many lines it spans.
+
+    A quoted cell may hold line breaks; a header that is not well-formed CSV within
+    ``most_lines`` lines (an unclosed quote) is read as its first line alone.
+    """
+    reader = csv.reader([line + "\n" for line in lines[:most_lines]], delimiter=delimiter, strict=True)
+    try:
+        return next(reader), reader.line_num
+    except (csv.Error, StopIteration):
+        return next(csv.reader(lines[:1], delimiter=delimiter), []), 1
 
 
 def _first_lines(text, count: int) -> list[str]:
@@ -464,9 +479,10 @@ def _read_csv(
         text = text[3:]
     names, delimiter, lines = _header(path, text, delimiter, header_row)
     missing = [str(v) for v in missing_values]
-    table, bad = _arrow_read(path, text, names, delimiter, missing, header_row, use_threads=True)
+    skip = header_row + lines[header_row - 1].count("\n")  # lines, not records: a header may span two
+    table, bad = _arrow_read(path, text, names, delimiter, missing, skip, use_threads=True)
     if any(number is None for number, _, _ in bad):
-        table, bad = _arrow_read(path, text, names, delimiter, missing, header_row, use_threads=False)
+        table, bad = _arrow_read(path, text, names, delimiter, missing, skip, use_threads=False)
     malformed = pd.DataFrame(
         {
             "row": pd.Series([n for n, _, _ in bad], dtype="int64"),

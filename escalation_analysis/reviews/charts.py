@@ -1022,6 +1022,34 @@ _FUNNEL_STYLE: dict[str, tuple[str, str, str, int]] = {
 }
 
 
+_LEADER_OFFSETS = (30, 52, 74, 96)  # pixels from the point to its label, nearest first
+
+
+def _leader_labels(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, names: Sequence[str],
+                   below: Sequence[bool], labelled: np.ndarray, x_max: float) -> None:
+    """Name points with labels on leader lines, stacked so that neighbours never overlap.
+
+    Labels of points above the centre go above them, of points below it below; from left to
+    right, each label takes the nearest height at which it clears the labels already placed,
+    and a thin line joins it to its point, so no label can be read as a neighbour's.
+    """
+    plot_w = PAGE_WIDTH - 100
+    ends: dict[tuple[bool, int], float] = {}
+    for i in sorted(np.flatnonzero(labelled), key=lambda k: xs[k]):
+        centre = xs[i] / x_max * plot_w
+        half = _text_px(names[i]) / 2 + 6
+        level = next((k for k in range(len(_LEADER_OFFSETS)) if ends.get((below[i], k), -np.inf) <= centre - half),
+                     min(range(len(_LEADER_OFFSETS)), key=lambda k: ends.get((below[i], k), -np.inf)))
+        ends[(below[i], level)] = centre + half
+        offset = _LEADER_OFFSETS[level]
+        fig.add_annotation(
+            x=xs[i], y=ys[i], xref="x", yref="y", text=names[i], showarrow=True, arrowhead=0,
+            arrowwidth=1, arrowcolor=NHS_GREY, ax=0, ay=offset if below[i] else -offset,
+            standoff=6, font={"size": 12, "color": NHS_TEXT}, bgcolor="rgba(255,255,255,0.85)",
+            name="unit label",
+        )
+
+
 def funnel_plot(
     funnel_result: Any,
     title: str,
@@ -1116,13 +1144,8 @@ def funnel_plot(
                 for num, den, p in zip(chunk["numerator"], chunk["denominator"], chunk["proportion"], strict=True)
             ]
         hover = [f"<b>{name}</b><br>{text}<br>{legend_label}" for name, text in zip(names, detail, strict=True)]
-        show_text = label == "all" or (label == "outliers" and position != "within")
         fig.add_scatter(
-            x=chunk[x_col], y=chunk[y_col] * scale, name=legend_label,
-            mode="markers+text" if show_text else "markers",
-            text=names if show_text else None,
-            textposition="bottom center" if position.startswith("below") else "top center",
-            textfont={"size": 12, "color": NHS_TEXT},
+            x=chunk[x_col], y=chunk[y_col] * scale, name=legend_label, mode="markers",
             marker={"color": colour, "symbol": symbol, "size": size,
                     "line": ({"color": colour, "width": 2} if symbol.endswith("-open")
                              else {"color": "#FFFFFF", "width": 1})},
@@ -1141,6 +1164,10 @@ def funnel_plot(
     )
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=True, notes=notes)
     fig.update_xaxes(title_text=_esc(x_title), range=[0, x_max], rangemode="tozero")
+    labelled = (positions != "within") if label == "outliers" else np.full(len(units), label == "all")
+    _leader_labels(fig, units[x_col].to_numpy(float), units[y_col].to_numpy(float) * scale,
+                   [_label(u) for u in units["unit"]], [p.startswith("below") for p in positions],
+                   labelled, x_max)
     words = {position: style[0] for position, style in _FUNNEL_STYLE.items()}
     outside = [f"{_label(u)} ({words[str(pos)].lower()})" for u, pos in zip(units["unit"], units["position"], strict=False)
                if str(pos) != "within"]

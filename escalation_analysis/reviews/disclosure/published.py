@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...measures.kpi_trends import IMPROVEMENT, KPI_UNITS, MIN_MONTHS, KpiTrend
 from ...measures.spc import SPCResult, p_chart, xmr
 from .engine import PROTECTED, SMALL, ControlledTable
 from .plan import DisclosurePlan
@@ -115,48 +116,15 @@ def in_words(value: Any, plan: DisclosurePlan) -> str:
 # -- monthly series for the SPC charts ----------------------------------------------------------
 
 
-def monthly(plan: DisclosurePlan) -> pd.DataFrame:
-    """The trend's months as published, with whether each can be drawn as a value.
-
-    A month whose episodes or within-target count is withheld is not a point on the chart (its
-    rate would reveal it); nor is a month's median when it is withheld.
-    """
-    table = plan.table("trend_by_month")
-    frame = table.frame.copy()
-    states = table.states
-    frame["month_start"] = pd.to_datetime(frame["month"] + "-01")
-    frame["rate_shown"] = [(states.loc[i, "n"] not in (SMALL, PROTECTED) and states.loc[i, "within_target"]
-                            not in (SMALL, PROTECTED) and shown(frame.loc[i, "n"]) and frame.loc[i, "n"] > 0)
-                           for i in frame.index]
-    frame["median_shown"] = [shown(v) for v in frame["median_delay_minutes"]]
-    return frame
+def compliance_p_chart(plan: DisclosurePlan, target_pct: float | None = None) -> SPCResult | None:
+    """Monthly share within target as a p-chart from the published (rounded) counts; months
+    whose counts are withheld are not points."""
+    return kpi_trends(plan, {"compliance_pct": target_pct}, crisis_response=False)["compliance_pct"].result
 
 
-def compliance_p_chart(plan: DisclosurePlan, target_pct: float | None = None) -> tuple[SPCResult | None, int]:
-    """Monthly share within target as a p-chart, from the published (rounded) counts.
-
-    Returns the chart (None with no month to draw) and how many months were left out because
-    their counts are withheld.
-    """
-    months = monthly(plan)
-    drawn = months[months["rate_shown"]]
-    if drawn.empty:
-        return None, len(months)
-    chart = p_chart(drawn["within_target"].astype("int64").tolist(), drawn["n"].astype("int64").tolist(),
-                    drawn["month_start"].tolist(), improvement="increase",
-                    target=None if target_pct is None else target_pct / 100)
-    return chart, len(months) - len(drawn)
-
-
-def median_delay_xmr(plan: DisclosurePlan) -> tuple[SPCResult | None, int]:
-    """Monthly median delay as an XmR chart, months whose median is withheld left out."""
-    months = monthly(plan)
-    drawn = months[months["median_shown"]]
-    if len(drawn) < 2:
-        return None, len(months)
-    chart = xmr(drawn["median_delay_minutes"].astype(float).tolist(), drawn["month_start"].tolist(),
-                improvement="decrease")
-    return chart, len(months) - len(drawn)
+def median_delay_xmr(plan: DisclosurePlan) -> SPCResult | None:
+    """Monthly median delay as an XmR chart; months whose median is withheld are not points."""
+    return kpi_trends(plan, {}, crisis_response=False)["median_delay_minutes"].result
 
 
 # -- the KPI table -----------------------------------------------------------------------------
@@ -196,3 +164,70 @@ def kpi_values(plan: DisclosurePlan) -> dict[str, Any]:
     if actions is not None:
         values["overdue_actions"] = actions.get("overdue")
     return values
+
+
+def kpi_trends(plan: DisclosurePlan, targets: dict[str, float | None], *,
+               crisis_response: bool = True) -> dict[str, KpiTrend]:
+    """Every KPI month by month as an SPC chart, from the published monthly figures.
+
+    The external counterpart of :func:`~escalation_analysis.measures.kpi_trends.kpi_trends`:
+    rates from the rounded counts, counts as rounded, medians as published; a month whose
+    figure is withheld is not a point (so no limit or mean is computed from it either).
+    """
+    trends: dict[str, KpiTrend] = {}
+
+    def add(kpi: str, result: SPCResult | None, left_out: int, reason: str = "") -> None:
+        if result is not None and len(result.points) < MIN_MONTHS:
+            result, reason = None, f"fewer than {MIN_MONTHS} months with figures that can be shown"
+        if result is not None and left_out:
+            result.warnings.append(f"{left_out} month{'s' if left_out != 1 else ''} with figures withheld "
+                                   "to protect small numbers are not shown as points.")
+        trends[kpi] = KpiTrend(kpi, result, targets.get(kpi), KPI_UNITS[kpi],
+                               reason or ("" if result is not None else "no monthly series"))
+
+    def share(kpi: str, table: str, numerator: str = "within_target", denominator: str = "n") -> None:
+        months = _months(plan, table, numerator, denominator)
+        drawn = months[months["drawn"]]
+        if drawn.empty:
+            add(kpi, None, 0, "no month with figures that can be shown")
+            return
+        target = targets.get(kpi)
+        add(kpi, p_chart(drawn[numerator].astype("int64").tolist(), drawn[denominator].astype("int64").tolist(),
+                         drawn["month_start"].tolist(), improvement=IMPROVEMENT[kpi],
+                         target=None if target is None else target / 100), len(months) - len(drawn))
+
+    def series(kpi: str, table: str, column: str) -> None:
+        months = _months(plan, table, column)
+        drawn = months[months["drawn"]]
+        if drawn.empty:
+            add(kpi, None, 0, "no month with figures that can be shown")
+            return
+        add(kpi, xmr(drawn[column].astype(float).tolist(), drawn["month_start"].tolist(),
+                     improvement=IMPROVEMENT[kpi], target=targets.get(kpi)), len(months) - len(drawn))
+
+    share("compliance_pct", "trend_by_month")
+    share("imminent_risk_compliance_pct", "trend_imminent_risk_by_month")
+    share("out_of_hours_compliance_pct", "trend_out_of_hours_by_month")
+    series("not_escalated", "trend_by_month", "not_escalated")
+    series("median_delay_minutes", "trend_by_month", "median_delay_minutes")
+    series("p90_delay_minutes", "trend_by_month", "p90_delay_minutes")
+    series("near_misses", "trend_near_misses_by_month", "n")
+    if crisis_response:
+        share("crisis_team_response_pct", "trend_crisis_response_by_month", "within_target", "responses_recorded")
+    add("overdue_actions", None, 0, "a count on the last day of the period, not a monthly series")
+    return trends
+
+
+def _months(plan: DisclosurePlan, name: str, *columns: str) -> pd.DataFrame:
+    """A monthly table as published, with ``drawn``: every figure the point needs is shown."""
+    if name not in plan.tables:
+        return pd.DataFrame({"month_start": [], "drawn": [], **{c: [] for c in columns}})
+    frame = plan.table(name).frame.copy()
+    frame["month_start"] = pd.to_datetime(frame["month"] + "-01")
+    drawn = np.ones(len(frame), dtype=bool)
+    for column in columns:
+        drawn &= np.array([shown(v) for v in frame[column]], dtype=bool)
+    if len(columns) == 2:  # a share: its denominator must not be 0
+        drawn &= np.array([shown(v) and v > 0 for v in frame[columns[1]]], dtype=bool)
+    frame["drawn"] = drawn
+    return frame
