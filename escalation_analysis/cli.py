@@ -283,6 +283,8 @@ def _validate(args: argparse.Namespace) -> int:
 
     loaded = load_export(args.export, args.mapping)
     accounting = loaded.accounting
+    if accounting.fitness:
+        _say(accounting.fitness_statement() + "\n")
     _say(accounting.statement())
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

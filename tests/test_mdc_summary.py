@@ -125,10 +125,10 @@ class TestSummaryTable:
 
     def test_the_display_draws_icons_and_writes_counts_as_whole_numbers(self, quarter):
         shown = mdc_summary(quarter).for_display().set_index("KPI")
-        assert "<svg" in shown.loc["Escalations within target (%)", "Variation"].markup
+        assert "<svg" in shown.loc["Escalations within target", "Variation"].markup
         latest = shown.loc["Episodes with no escalation recorded", "Latest"]
         assert re.fullmatch(r"\d[\d,]*", latest)
-        assert shown.loc["Escalations within target (%)", "Latest"].endswith("%")
+        assert shown.loc["Escalations within target", "Latest"].endswith("%")
 
     def test_external_readers_never_see_a_latest_value_resting_on_1_to_7_episodes(self, quarter):
         external = mdc_summary(quarter, external=True)

@@ -11,7 +11,8 @@ pandera schema in :mod:`~escalation_analysis.ingest.contract`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ExportError, MappingError, NothingUsableError
-from . import datetimes
+from . import datetimes, fitness
 from .accounting import RowAccounting, concat_issues, make_issues
 from .contract import FIELDS, LIST_DTYPE, NOT_RECORDED, category_dtype, validate_episodes
 from .file_checks import require_regular_file
@@ -49,7 +50,7 @@ class LoadedExport:
     episodes: pd.DataFrame
     accounting: RowAccounting
     profile: MappingProfile
-    identifiers: IdentifierValues = field(default_factory=IdentifierValues)
+    identifiers: IdentifierValues = dataclasses.field(default_factory=IdentifierValues)
 
 
 def load_export(
@@ -313,6 +314,7 @@ class _EpisodeBuilder:
             skipped=self.raw.skipped,
             sheet=self.raw.sheet,
         )
+        accounting.fitness = fitness.assess(frame, accounting.warnings, self.profile)
         assert accounting.rows_analysed == len(frame), "row accounting does not balance"
         return LoadedExport(frame, accounting, self.profile, self._identifiers())
 

@@ -13,6 +13,7 @@ monthly counts are rounded as in every other external table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,13 +54,24 @@ class MdcSummary:
         """The SPC result the table row for ``kpi`` was read from, for drawing its chart."""
         return self.trends[kpi]
 
+    def latest_month(self) -> pd.Timestamp | None:
+        """The latest month when every KPI with a chart shares it (the usual case), else None."""
+        months = self.table["month"].dropna().unique()
+        return pd.Timestamp(months[0]) if len(months) == 1 else None
+
     def for_display(self) -> pd.DataFrame:
-        """Reader columns, values with their units and the icons as inline SVG with words."""
+        """Reader columns, values with their units and the icons as inline SVG with words.
+
+        When every KPI's latest month is the same, it is said once (:meth:`latest_month`, for
+        the caption) instead of in a column, so the table fits a portrait page.
+        """
+        shared = self.latest_month() is not None
         rows = []
         for row in self.table.itertuples(index=False):
+            month = {} if shared else {"Month": "–" if pd.isna(row.month) else f"{row.month:{SHORT_MONTH}}"}
             rows.append({
-                "KPI": row.indicator,
-                "Month": "–" if pd.isna(row.month) else f"{row.month:{SHORT_MONTH}}",
+                "KPI": row.indicator.removesuffix(" (%)").removesuffix(" (minutes)"),  # values carry units
+                **month,
                 "Latest": _with_unit(row.latest, row.unit),
                 "Target": _with_unit(row.target, row.unit, target=True),
                 "Mean": _with_unit(row.mean, row.unit, mean=True),
@@ -71,17 +83,20 @@ class MdcSummary:
 
     def notes(self) -> list[str]:
         """Sentences for under the table: where targets come from, KPIs without SPC."""
+        def name(row) -> str:
+            return row.indicator.removesuffix(" (%)").removesuffix(" (minutes)")
+
         notes = []
-        sources = [f"{r.indicator}: {r.target_source}" for r in self.table.itertuples() if r.target_source]
-        if sources:
-            notes.append("Targets from the pathway file: " + "; ".join(sources) + ".")
-        untargeted = [r.indicator for r in self.table.itertuples() if pd.isna(r.target)]
+        targeted = [r for r in self.table.itertuples() if pd.notna(r.target)]
+        if targeted:
+            notes.append("Targets are the pathway file's: " + "; ".join(
+                f"{name(r).lower()} {_with_unit(r.target, r.unit, target=True)} ({r.target_source})"
+                for r in targeted) + ".")
+        untargeted = [name(r).lower() for r in self.table.itertuples() if pd.isna(r.target)]
         if untargeted:
-            notes.append("No target is set in the pathway file for: " + "; ".join(untargeted)
-                         + ", so they have no assurance icon.")
-        for r in self.table.itertuples():
-            if r.note:
-                notes.append(f"{r.indicator}: {r.note}.")
+            notes.append("The pathway file sets no target, so there is no assurance icon, for: "
+                         + "; ".join(untargeted) + ".")
+        notes += [f"{name(r)}: {r.note}." for r in self.table.itertuples() if r.note]
         return notes
 
 
@@ -133,18 +148,28 @@ def _target_source(analysis: Analysis, kpi: str) -> str | None:
 
 
 def mdc_summary(
-    analysis: Analysis, *, external: bool = False, policy: SuppressionPolicy = DEFAULT_POLICY
+    analysis: Analysis,
+    *,
+    external: bool = False,
+    policy: SuppressionPolicy = DEFAULT_POLICY,
+    history: pd.DataFrame | None = None,
+    latest: Mapping[str, object] | None = None,
 ) -> MdcSummary:
     """The Making Data Count summary of ``analysis``'s KPIs, sorted by concern.
 
     ``external`` applies the disclosure rules of external and partner reports to the latest
-    values (``policy``: 1 to 7 withheld).
+    values (``policy``: 1 to 7 withheld). ``history`` narrows the charts to a selection (one
+    team, for its supervision pack); default the whole service up to the end of the period.
+    ``latest`` gives the value, as it may be shown, of a KPI without a monthly series (overdue
+    learning actions, a count on the last day): the caller reads it from the same place as
+    its KPI table.
     """
     targets = {kpi: analysis.pathway.kpi_targets.value(kpi) for kpi in IMPROVEMENT}
     trends = kpi_trends(
-        analysis.history, targets, steps=analysis.steps_frame,
+        analysis.history if history is None else history, targets, steps=analysis.steps_frame,
         crisis_response_target_minutes=analysis.pathway.response_targets_minutes.get("crisis_team"),
     )
+    given = dict(latest or {})
     rows = []
     for kpi, trend in trends.items():
         row = {"kpi": kpi, "indicator": KPI_LABELS.get(kpi, kpi), "month": pd.NaT, "latest": None,
@@ -154,6 +179,8 @@ def mdc_summary(
                "improvement": IMPROVEMENT[kpi], "note": ""}
         if trend.result is None:
             row["note"] = f"no SPC chart ({trend.reason})"
+            if kpi in given:
+                row.update(latest=given[kpi], month=pd.Timestamp(analysis.end).replace(day=1))
         else:
             last = trend.result.points.iloc[-1]
             row.update(
