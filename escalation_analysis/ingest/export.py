@@ -10,8 +10,8 @@ pandera schema in :mod:`~escalation_analysis.ingest.contract`.
 
 from __future__ import annotations
 
-import logging
 import dataclasses
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
