@@ -165,3 +165,15 @@ class TestExternalReaders:
         latest = external.mdc.table["latest"]
         assert not any(isinstance(v, int | float) and not pd.isna(v) and 1 <= v <= 7 and u == "count"
                        for v, u in zip(latest, external.mdc.table["unit"], strict=True))
+
+
+def test_a_fitness_caveat_is_a_finding_and_external_readers_get_its_public_wording(quarter, monkeypatch):
+    from escalation_analysis.ingest.fitness import FitnessCheck
+
+    check = FitnessCheck("times_missing", "412 of 646 times are exactly 00:00 in column 'Time'.", 412,
+                         "risk_identified_at")
+    monkeypatch.setattr(quarter.accounting, "fitness", [check])
+    inside = finding(build_front_sheet(quarter, title="T", audience="internal", run_at=RUN_AT), "data_quality")
+    outside = finding(build_front_sheet(quarter, title="T", audience="external", run_at=RUN_AT), "data_quality")
+    assert check.message in inside
+    assert check.public_message.rstrip(".") in outside and "412" not in outside

@@ -346,7 +346,7 @@ def build_front_sheet(
     )[:MAX_FINDINGS]
     marking = analysis.pathway.protective_marking.for_audience(audience)
     period = f"{_date(analysis.start)} to {_date(analysis.end)}"
-    mdc = mdc_summary(analysis, external=external, history=history if team else None,
+    mdc = mdc_summary(analysis, audience=audience, history=history if team else None,
                       latest={"overdue_actions": _overdue_shown(analysis, plan)} if analysis.actions is not None else {})
     return FrontSheet(title, audience, marking, _cover(analysis, audience, plan, run_at or dt.datetime.now()),
                       findings, mdc, period)

@@ -6,9 +6,11 @@ cause of concern comes first, then targets that will be missed. The icons, mean 
 come from the same :class:`~escalation_analysis.measures.kpi_trends.KpiTrend` results the
 trend charts are drawn from (:meth:`MdcSummary.chart_input`), so table and charts agree.
 
-A KPI with no target in the pathway file has no target and no assurance icon. For external
-and partner readers the latest value is withheld when it rests on 1 to 7 episodes, and
-monthly counts are rounded as in every other external table.
+A KPI with no target in the pathway file has no target and no assurance icon. External and
+partner readers get the charts of the published monthly figures (the disclosure plan's
+series: counts rounded, rates from the rounded counts, withheld months left out), the same
+series their report's trend charts are drawn from
+(:func:`~escalation_analysis.reviews.disclosure.published.kpi_trends`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from ..measures.spc import SHORT_GROUP_THRESHOLD
 from .display import Html, format_value
 from .icons import ASSURANCE, VARIATION, icon_with_text
 from .kpis import KPI_LABELS
-from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
 
 __all__ = ["MdcSummary", "mdc_summary"]
 
@@ -44,7 +45,7 @@ class MdcSummary:
     (in the KPI's unit: percent for percentages), ``variation`` and ``assurance`` (the icon
     names of :class:`~escalation_analysis.measures.spc.SPCResult`, None when there is none),
     ``unit``, ``improvement`` and ``note`` (why a KPI has no SPC, or the short-series
-    warning). ``latest`` is ``"*"`` where it is withheld for external readers.
+    warning). ``latest`` is a mark (``*``) where the disclosure plan withholds it.
     """
 
     table: pd.DataFrame
@@ -124,21 +125,6 @@ def _limits(low: float, high: float, unit: str) -> str:
     return text.replace("%–", "–").replace(" min–", "–")
 
 
-def _latest(trend: KpiTrend, external: bool, policy: SuppressionPolicy) -> object:
-    points = trend.result.points
-    last = points.iloc[-1]
-    value = float(last["y"]) * trend.scale
-    if not external:
-        return value
-    if trend.result.chart == "p":
-        counts = [int(last["numerator"]), int(last["denominator"]),
-                  int(last["denominator"] - last["numerator"])]
-        return "*" if any(1 <= c <= policy.threshold for c in counts) else value
-    if trend.unit == "count":
-        return suppress_count(round(value), policy)
-    return value
-
-
 def _target_source(analysis: Analysis, kpi: str) -> str | None:
     targets = analysis.pathway.kpi_targets
     if targets.value(kpi) is None:
@@ -150,26 +136,31 @@ def _target_source(analysis: Analysis, kpi: str) -> str | None:
 def mdc_summary(
     analysis: Analysis,
     *,
-    external: bool = False,
-    policy: SuppressionPolicy = DEFAULT_POLICY,
+    audience: str = "internal",
     history: pd.DataFrame | None = None,
     latest: Mapping[str, object] | None = None,
 ) -> MdcSummary:
     """The Making Data Count summary of ``analysis``'s KPIs, sorted by concern.
 
-    ``external`` applies the disclosure rules of external and partner reports to the latest
-    values (``policy``: 1 to 7 withheld). ``history`` narrows the charts to a selection (one
+    For ``external`` and ``partners`` audiences every figure is the disclosure plan's
+    (:func:`~escalation_analysis.reviews.disclosure.plan_for`). ``history`` narrows the charts to a selection (one
     team, for its supervision pack); default the whole service up to the end of the period.
     ``latest`` gives the value, as it may be shown, of a KPI without a monthly series (overdue
     learning actions, a count on the last day): the caller reads it from the same place as
     its KPI table.
     """
     targets = {kpi: analysis.pathway.kpi_targets.value(kpi) for kpi in IMPROVEMENT}
-    trends = kpi_trends(
-        analysis.history if history is None else history, targets, steps=analysis.steps_frame,
-        crisis_response_target_minutes=analysis.pathway.response_targets_minutes.get("crisis_team"),
-    )
+    crisis_target = analysis.pathway.response_targets_minutes.get("crisis_team")
     given = dict(latest or {})
+    if audience == "internal":
+        trends = kpi_trends(analysis.history if history is None else history, targets,
+                            steps=analysis.steps_frame, crisis_response_target_minutes=crisis_target)
+    else:
+        from .disclosure import plan_for, policy_for, published
+
+        plan = plan_for(analysis, policy_for(audience))
+        trends = published.kpi_trends(plan, targets, crisis_response=crisis_target is not None)
+        given = {"overdue_actions": published.kpi_values(plan).get("overdue_actions"), **given}
     rows = []
     for kpi, trend in trends.items():
         row = {"kpi": kpi, "indicator": KPI_LABELS.get(kpi, kpi), "month": pd.NaT, "latest": None,
@@ -179,13 +170,13 @@ def mdc_summary(
                "improvement": IMPROVEMENT[kpi], "note": ""}
         if trend.result is None:
             row["note"] = f"no SPC chart ({trend.reason})"
-            if kpi in given:
+            if given.get(kpi) is not None:
                 row.update(latest=given[kpi], month=pd.Timestamp(analysis.end).replace(day=1))
         else:
             last = trend.result.points.iloc[-1]
             row.update(
                 month=pd.Timestamp(last["x"]),
-                latest=_latest(trend, external, policy),
+                latest=float(last["y"]) * trend.scale,
                 mean=float(last["mean"]) * trend.scale,
                 lower_limit=float(last["lpl"]) * trend.scale,
                 upper_limit=float(last["upl"]) * trend.scale,
