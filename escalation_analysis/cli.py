@@ -1,4 +1,4 @@
-"""The ``escalation-review`` command line: a thin layer over the package's functions.
+"""The ``escalation-review`` command line, a thin layer over the package's functions.
 
 Every error a user can cause is printed as one sentence saying what to fix, with exit code 2
 for a bad file or setting and 1 when nothing usable remains; never a traceback
@@ -40,6 +40,14 @@ class _TerminalSafeFormatter(logging.Formatter):
         return terminal_safe(super().format(record))
 
 
+DESCRIPTION = (
+    "Crisis escalation reviews for community mental health services: check an incident export and "
+    "account for every row, draft the mapping profile of a new export, and make timeliness summaries "
+    "and the near-miss, contract-monitoring, supervision and pathway reports (HTML, PDF, CSV)."
+)
+"""What ``escalation-review --help`` opens with: what the tool does, for the people who use it."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one plain sentence and exit code 2."""
 
@@ -60,7 +68,7 @@ def _sheet(text: str) -> str | int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="escalation-review", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="escalation-review", description=DESCRIPTION)
     parser.add_argument("--debug", action="store_true", help="show tracebacks (for developers)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -242,9 +250,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _print_result(result) -> None:
-    made = [result.html.name] + ([result.pdf.name] if result.pdf else []) + ["summary.json", "tables/"]
-    charts = f"{result.figures} chart{'' if result.figures == 1 else 's'}"
-    _say(f"{result.out_dir}: {', '.join(made)} ({charts}).")
+    _say(result_line(result))
+
+
+def result_line(result) -> str:
+    """'reports/x: report.html (11 charts), report.pdf, summary.json, tables/ (20 CSV files).'"""
+    def counted(n: int, what: str) -> str:
+        return f"{n} {what}{'' if n == 1 else 's'}"
+
+    tables = len(list((Path(result.out_dir) / "tables").glob("*.csv")))
+    made = [f"{result.html.name} ({counted(result.figures, 'chart')})"]
+    made += [result.pdf.name] if result.pdf else []
+    made += ["summary.json", f"tables/ ({counted(tables, 'CSV file')})"]
+    return f"{result.out_dir}: {', '.join(made)}."
     if result.pdf_note:
         _say(result.pdf_note)
 

@@ -120,7 +120,7 @@ class PrivacyGate:
         logger.info("Privacy gate: %d file(s) read and checked in %.3f s", len(texts), time.perf_counter() - started)
         if not leaks:
             return
-        where = "; ".join(f"a {kind} in {name}" for name, kind in leaks)
+        where = "; ".join(f"{_a(kind)} {kind} in {name}" for name, kind in leaks)
         steps = "; ".join(dict.fromkeys(_NEXT_STEP[kind] for _, kind in leaks))
         audience = "internal" if self.audience == "internal" else self.audience
         raise PrivacyError(
@@ -128,6 +128,11 @@ class PrivacyGate:
             f"To fix it: {steps}; or, if its readers may see these values, make an internal report instead.",
             leaks,
         )
+
+
+def _a(noun: str) -> str:
+    """'a' or 'an' before a noun ('an incident reference', 'a pseudonym')."""
+    return "an" if noun[:1].lower() in "aeiou" else "a"
 
 
 _automata: weakref.WeakKeyDictionary[IdentifierValues, dict] = weakref.WeakKeyDictionary()
