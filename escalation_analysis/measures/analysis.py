@@ -103,6 +103,7 @@ def analyse(
     actions: str | Path | None = None,
     training: str | Path | None = None,
     key: bytes | None = None,
+    require_episodes: bool = True,
 ) -> Analysis:
     """Load an export and its companions for the period ``start`` to ``end`` inclusive.
 
@@ -110,7 +111,9 @@ def analyse(
     ------
     EscalationAnalysisError
         For unreadable files or settings (one sentence saying what to fix), or
-        :class:`NothingUsableError` when no episode falls in the period.
+        :class:`NothingUsableError` when no episode falls in the period and
+        ``require_episodes`` is true (reports pass false: an empty quarter is a finding,
+        and each section says so).
     """
     start, end = _as_date(start), _as_date(end)
     if end < start:
@@ -121,7 +124,7 @@ def analyse(
     all_prepared = prepare_episodes(loaded.episodes, path_way)
     inside = in_period(loaded.episodes, start, end, path_way.timezone)
     accounting = exclude_outside(loaded.episodes, loaded.accounting, inside, start, end)
-    if accounting.rows_analysed == 0:
+    if require_episodes and accounting.rows_analysed == 0:
         raise NothingUsableError(
             f"No usable episodes fall between {start:%d/%m/%Y} and {end:%d/%m/%Y} in '{Path(export).name}'; "
             "check the dates or run 'escalation-review validate'."

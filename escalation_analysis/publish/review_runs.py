@@ -20,7 +20,6 @@ reports without first importing pandas itself.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import logging
 import os
@@ -29,38 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EscalationAnalysisError
+from ..reviews.kinds import KINDS, ReviewKind
+from ..reviews.kinds import kind as _kind
 from .runner import ReportError, ReportJob, ReportResult, ReportsFailedError, run_report, run_reports
 
 if TYPE_CHECKING:
     from ..measures.analysis import Analysis
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReviewKind:
-    """One kind of review report."""
-
-    name: str
-    notebook: str
-    audience: str
-    title: str
-    reader: str
-
-
-KINDS: dict[str, ReviewKind] = {
-    k.name: k
-    for k in (
-        ReviewKind("near-miss-review", "near-miss-review.ipynb", "internal",
-                   "Near-miss learning review", "quality and patient-safety leads"),
-        ReviewKind("contract-monitoring", "contract-monitoring.ipynb", "external",
-                   "Crisis escalation: contract-monitoring report", "commissioners"),
-        ReviewKind("supervision", "supervision.ipynb", "internal",
-                   "Supervision preparation pack", "team managers and clinical supervisors"),
-        ReviewKind("pathway-review", "pathway-review.ipynb", "partners",
-                   "Crisis escalation pathway review", "the pathway owner and partner agencies"),
-    )
-}
 
 
 def notebooks_dir() -> Path:
@@ -109,14 +84,8 @@ class ReviewInputs:
                        steps=self.steps, actions=self.actions, training=self.training, key=key)
 
 
-def _kind(name: str) -> ReviewKind:
-    if name not in KINDS:
-        raise EscalationAnalysisError(f"'{name}' is not a report; choose one of {', '.join(KINDS)}.")
-    return KINDS[name]
-
-
 def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
-    parameters = inputs.parameters()
+    parameters = {**inputs.parameters(), "audience": kind.audience}
     if kind.name == "supervision":
         team = inputs.options.get("team") or ""
         staff = inputs.options.get("staff") or ""
@@ -164,16 +133,14 @@ def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: Rev
 
 def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Path, key: bytes,
             parameters: dict[str, Any] | None = None) -> None:
-    """Write summary.json and tables (of the selection, for a supervision pack), then run the gate."""
-    from ..reviews.summary import build_summary
+    """Write the review's summary.json and tables (the same builder as its pages), then run the gate."""
+    from .. import reviews
     from .gate import check_outputs, sensitive_values
 
-    if kind.name == "supervision" and parameters:
-        from ..reviews.supervision import select
-
-        chosen = select(analysis.episodes, team=parameters["team"], staff_pseudonym=parameters["staff_pseudonym"])
-        analysis = dataclasses.replace(analysis, episodes=chosen.reset_index(drop=True))
-    build_summary(analysis, report=kind.name, audience=kind.audience).write(out / "summary.json")
+    options = {k: parameters[k] for k in ("team", "staff_pseudonym") if parameters and k in parameters}
+    if kind.name == "contract-monitoring" and parameters and "compliance_target_pct" in parameters:
+        options["compliance_target_pct"] = parameters["compliance_target_pct"]
+    reviews.build(kind.name, analysis, kind.audience, **options).summary().write(out / "summary.json")
     check_outputs(out, sensitive_values(inputs.export, analysis.profile, key), kind.audience)
 
 
@@ -192,8 +159,8 @@ class FinishReview:
     parameters: dict[str, Any]
 
     #: What it imports when called; the worker processes import these in advance.
-    preload = ("escalation_analysis.measures.analysis", "escalation_analysis.publish.gate", "escalation_analysis.reviews.summary",
-               "escalation_analysis.reviews.supervision")
+    preload = ("escalation_analysis.measures.analysis", "escalation_analysis.publish.gate",
+               *(f"escalation_analysis.reviews.{k.module}" for k in KINDS.values()))
 
     def __call__(self, result: ReportResult) -> None:
         kind = KINDS[self.kind]
