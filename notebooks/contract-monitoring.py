@@ -16,7 +16,7 @@
 # out are hidden too.
 #
 # It reports how quickly the provider's community mental health staff escalated crisis risk
-# along the agreed pathway, against the contract's targets and the previous period, with
+# along the agreed pathway, against the pathway file's targets and the previous period, with
 # trends read the NHS "Making Data Count" way.
 
 # %% tags=["parameters"]
@@ -29,13 +29,12 @@ training = "../data/sample/training.csv"  # optional training log ("" if none)
 start = "2025-10-01"  # first day of the reporting period
 end = "2025-12-31"  # last day of the reporting period
 audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
-compliance_target_pct = 90.0  # contract target: escalations within target (%)
 
 # %%
 from escalation_analysis import reviews
 
 # %%
-review = reviews.open("contract-monitoring", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience, compliance_target_pct=compliance_target_pct)
+review = reviews.open("contract-monitoring", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience)
 
 # %% [markdown]
 # ## Summary
@@ -46,7 +45,8 @@ review.show("headline")
 # %% [markdown]
 # ## Key performance indicators
 #
-# This period against the previous period of the same length and the contract's targets.
+# This period against the previous period of the same length and the targets in the pathway
+# file, each with where it comes from.
 
 # %%
 review.show("kpis")

@@ -126,7 +126,7 @@ class TestAdherenceByHand:
         assert routes.to_dict() == {"crisis_team": 1, "crisis_team → duty_senior": 1}  # canonical: reviews label them
         from escalation_analysis.reviews.labels import routes_for_readers
 
-        assert routes_for_readers(routes.index.to_series()).tolist() == ["crisis team", "crisis team → duty senior"]
+        assert routes_for_readers(routes.index.to_series()).tolist() == ["Crisis team", "Crisis team → Duty senior"]
 
 
 # ---------------------------------------------------------------------------------------------

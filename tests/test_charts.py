@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from escalation_analysis.measures import control_charts
 from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.measures.funnels import compute_funnel
 from escalation_analysis.measures.near_misses import (
@@ -25,10 +26,11 @@ from escalation_analysis.measures.near_misses import (
     late_heatmap,
     near_miss_ratio,
 )
-from escalation_analysis.measures.spc import compute_p_chart, compute_xmr_chart
+from escalation_analysis.measures.spc import p_chart, xmr
 from escalation_analysis.measures.statistics import kaplan_meier
 from escalation_analysis.measures.timeliness import compliance_table
 from escalation_analysis.reviews import charts
+from escalation_analysis.reviews.icons import COLOURS
 from escalation_analysis.reviews.suppression import suppress_table, timeliness_spec
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -147,7 +149,7 @@ def _concern_series() -> pd.Series:
 
 class TestSpcChart:
     def test_has_data_mean_and_limits_and_target(self):
-        result = compute_xmr_chart(_concern_series(), target=85)
+        result = xmr(_concern_series(), target=85)
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)",
                                percent=True)
         for name in ("Data", "Mean", "Upper process limit", "Lower process limit", "Target"):
@@ -161,12 +163,12 @@ class TestSpcChart:
         assert_serialises(fig)
 
     def test_special_cause_concern_points_are_orange_diamonds(self):
-        result = compute_xmr_chart(_concern_series(), improvement_direction="increase")
+        result = xmr(_concern_series(), improvement="increase")
         concern = result.points["point_type"] == "special_cause_concern"
         assert concern.sum() == 2
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
         marker_trace = trace(fig, "Special cause: concern")
-        assert marker_trace.marker.color == "#ED8B00"
+        assert marker_trace.marker.color == COLOURS["concern"]
         assert marker_trace.marker.symbol == "diamond"  # not colour alone
         assert list(marker_trace.y) == list(result.points.loc[concern, "y"])
         # every special-cause trace holds exactly the points of its type
@@ -179,12 +181,12 @@ class TestSpcChart:
         assert fig.layout.showlegend is True
 
     def test_improvement_is_blue_when_lower_is_better(self):
-        result = compute_xmr_chart(_concern_series(), improvement_direction="decrease")
+        result = xmr(_concern_series(), improvement="decrease")
         fig = charts.spc_chart(result, "Delay", "Median delay (minutes)")
-        assert trace(fig, "Special cause: improvement").marker.color == "#41B6E6"
+        assert trace(fig, "Special cause: improvement").marker.color == COLOURS["improvement"]
 
     def test_icons_are_text_badges(self):
-        result = compute_xmr_chart(_concern_series(), target=85)
+        result = xmr(_concern_series(), target=85)
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
         texts = " | ".join(annotation_texts(fig))
         assert result.variation_icon == "common_cause"
@@ -195,20 +197,20 @@ class TestSpcChart:
 
     def test_concern_badge_when_the_last_point_is_a_concern(self):
         values = [*list(_concern_series().iloc[:14]), 40.0]
-        result = compute_xmr_chart(pd.Series(values))
+        result = xmr(pd.Series(values))
         assert result.variation_icon == "concern_low"
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
         assert any("concern (low)" in text for text in annotation_texts(fig))
 
     def test_short_series_warning_is_a_note(self):
-        result = compute_xmr_chart(_concern_series().iloc[:8])
+        result = xmr(_concern_series().iloc[:8])
         fig = charts.spc_chart(result, "Short", "Value")
-        assert any("Fewer than 12 points" in text for text in annotation_texts(fig))
-        long_fig = charts.spc_chart(compute_xmr_chart(_concern_series()), "Long", "Value")
-        assert not any("Fewer than 12" in text for text in annotation_texts(long_fig))
+        assert any("Fewer than 13 points" in text for text in annotation_texts(fig))
+        long_fig = charts.spc_chart(xmr(_concern_series()), "Long", "Value")
+        assert not any("Fewer than 13" in text for text in annotation_texts(long_fig))
 
     def test_p_chart_is_drawn_in_percent_with_uk_months(self, by_month):
-        result = compute_p_chart(by_month, "within_target", "n", "month", target=0.8)
+        result = p_chart("within_target", "n", "month", data=by_month, target=0.8)
         fig = charts.spc_chart(result, "Within target", "Escalated within target (%)")
         data = trace(fig, "Data")
         assert data.y[0] == pytest.approx(100 * by_month["within_target"].iloc[0]
@@ -223,7 +225,7 @@ class TestSpcChart:
 
     def test_rebased_limits_break_between_periods(self):
         series = _concern_series()
-        result = compute_xmr_chart(series, rebase=[series.index[14]])
+        result = xmr(series, rebase=[series.index[14]])
         fig = charts.spc_chart(result, "Rebased", "Value")
         mean = trace(fig, "Mean")
         assert sum(v is None for v in mean.x) == 1
@@ -232,6 +234,28 @@ class TestSpcChart:
 
 # --------------------------------------------------------------------------------------------
 # 2. Funnel
+
+
+class TestControlChart:
+    DATES = pd.date_range("2024-01-01", periods=16, freq="MS")
+
+    def test_points_beyond_a_limit_are_marked_and_the_runs_analysis_is_a_note(self):
+        counts = [4, 6, 5, 3, 5, 4, 6, 5, 4, 5, 3, 6, 4, 5, 19, 5]
+        fig = charts.control_chart(control_charts.c_chart(counts, self.DATES), "Episodes", "Count")
+        assert_serialises(fig)
+        beyond = trace(fig, "Beyond a limit")
+        assert list(beyond.y) == [19]
+        assert "Beyond a limit: special cause" in beyond.hovertext[0]
+        assert {"Upper limit", "Lower limit", "Centre line", "Data"} <= set(names(fig))
+        assert any("no sign of non-random variation" in text for text in annotation_texts(fig))
+
+    def test_a_runs_signal_draws_the_centre_line_dashed_in_orange(self):
+        values = [1.0, 2, 1, 2, 1, 2, 1, 2, 9, 8, 9, 8, 9, 8, 9, 8]
+        fig = charts.control_chart(control_charts.run_chart(values, self.DATES), "Run", "Value")
+        centre = [t for t in fig.data if t.name == "Centre line"]
+        assert [t.line.dash for t in centre] == ["dash"]
+        assert "Upper limit" not in names(fig)
+        assert any("non-random variation (Anhøj" in text for text in annotation_texts(fig))
 
 
 class TestFunnelPlot:

@@ -320,9 +320,27 @@ class TestComputeFunnel:
         funnel = compute_funnel(data, "k", "n", "t")
         assert not funnel.adjusted
         assert funnel.warnings == [
-            "No overdispersion was found (tau² = 0), so limits are unadjusted."
+            "No overdispersion was found (phi ≤ 1), so limits are unadjusted."
         ]
         assert (funnel.units["position"] == "within").all()
+
+    def test_phi_between_n_minus_1_over_n_and_1_falls_back_as_funnelplotr(self):
+        # FunnelPlotR R/funnel_plot.R (nhs-r-community/FunnelPlotR@9020d49):
+        # `if (draw_adjusted == TRUE && draw_unadjusted == FALSE && phi <= 1)` draws the
+        # unadjusted limits, although tau_func() already gives tau2 > 0 once n*phi >= n - 1
+        data = pd.DataFrame(
+            {
+                "t": list("abcdefghij"),
+                "k": [72, 81, 99, 115, 128, 132, 166, 164, 198, 189],
+                "n": [100, 120, 140, 160, 180, 200, 220, 240, 260, 280],
+            }
+        )
+        funnel = compute_funnel(data, "k", "n", "t")
+        od = funnel.overdispersion
+        assert 0.9 < od.phi <= 1 and od.tau2 > 0
+        assert not funnel.adjusted
+        assert funnel.units["od_upper_95"].isna().all()
+        assert funnel.warnings == ["No overdispersion was found (phi ≤ 1), so limits are unadjusted."]
 
     def test_rows_for_the_same_unit_are_added_together(self):
         split = pd.concat(

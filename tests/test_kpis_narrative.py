@@ -8,11 +8,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from escalation_analysis.ingest.pathway import Pathway
 from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.reviews import kpis, labels, narrative
 from escalation_analysis.reviews.suppression import DEFAULT_POLICY
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def with_targets(pathway: Pathway, **targets: float) -> Pathway:
+    """The pathway with exactly these KPI targets (as its file would give them)."""
+    return Pathway.model_validate({**pathway.model_dump(), "kpi_targets": targets})
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +59,24 @@ class TestKpiTable:
         row = table.loc["compliance_pct"]
         assert row["change"] == pytest.approx(row["this_period"] - row["previous_period"])
 
-    def test_the_deteriorating_quarter_misses_a_90_percent_target(self, quarter):
-        table = kpis.kpi_table(quarter, kpis.Targets(compliance_pct=90)).set_index("kpi")
+    def test_the_deteriorating_quarter_misses_the_pathways_90_percent_target(self, quarter):
+        table = kpis.kpi_table(quarter).set_index("kpi")
+        assert table.loc["compliance_pct", "target"] == 90
         assert not table.loc["compliance_pct", "target_met"]
+        assert table.loc["compliance_pct", "target_source"] == "Contract schedule 2, KPI 1 (example)"
 
-    def test_lower_is_better_for_overdue_actions(self, quarter):
-        table = kpis.kpi_table(quarter, kpis.Targets(overdue_actions=10_000)).set_index("kpi")
+    def test_lower_is_better_for_overdue_actions(self, quarter, monkeypatch):
+        monkeypatch.setattr(quarter, "pathway", with_targets(quarter.pathway, overdue_actions=10_000))
+        table = kpis.kpi_table(quarter).set_index("kpi")
         assert table.loc["overdue_actions", "target_met"] == True
+
+    def test_targets_are_the_pathways_and_a_kpi_without_one_is_not_judged(self, quarter, monkeypatch):
+        monkeypatch.setattr(quarter, "pathway", with_targets(quarter.pathway, compliance_pct=50))
+        table = kpis.kpi_table(quarter).set_index("kpi")
+        assert table.loc["compliance_pct", "target"] == 50 and table.loc["compliance_pct", "target_met"] == True
+        assert table.loc["compliance_pct", "target_source"] == "Pathway file, version 2.1 (example)"
+        for kpi in ("imminent_risk_compliance_pct", "overdue_actions", "median_delay_minutes"):
+            assert pd.isna(table.loc[kpi, "target"]) and pd.isna(table.loc[kpi, "target_met"])
 
     def test_external_table_hides_small_counts(self, quarter):
         table = kpis.kpi_table(quarter, policy=DEFAULT_POLICY).set_index("kpi")
@@ -101,7 +118,7 @@ class TestLabels:
         table = pd.DataFrame({"ooh_sub_band": ["weekday_evening_night", "bank_holiday"], "n": [3, 4]})
         readable = labels.for_readers(table)
         assert list(readable.columns) == ["When", "Episodes"]
-        assert readable["When"].tolist() == ["weekday evening or night", "bank holiday"]
+        assert readable["When"].tolist() == ["Weekday evening or night", "Bank holiday"]
 
     def test_interval_in_one_column_and_suppressed_values_kept(self):
         table = pd.DataFrame({

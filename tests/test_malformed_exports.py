@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import json
 import random
+import struct
 import subprocess
 import sys
 import zipfile
@@ -178,15 +179,17 @@ def test_ragged_rows_are_counted_not_lost(tmp_path, mapping):
     assert loaded.accounting.excluded_by_reason() == {"malformed_row": 2}
 
 
-def test_workbook_with_a_number_too_large_for_excel_fails_cleanly(tmp_path, mapping):
+def test_workbook_with_a_number_too_large_for_excel_is_read_and_its_row_accounted_for(tmp_path, mapping):
     book = openpyxl.Workbook()
     book.active.append(HEADER)
     book.active.append(["R1", 1.7976931348623155e308])
     path = tmp_path / "export.xlsx"
     book.save(path)
 
-    with pytest.raises(EscalationAnalysisError, match="not a readable Excel workbook"):
-        load_export(path, mapping, key=TEST_KEY)
+    loaded = check_load(path, mapping)
+
+    assert loaded.accounting.rows_read == 1
+    assert loaded.accounting.excluded_by_reason() == {"unparseable_risk_identified_at": 1}
 
 
 def test_huge_cells_are_kept_whole(tmp_path, mapping):
@@ -242,8 +245,10 @@ def test_well_formed_exports_with_any_cell_values(tmp_path, mapping, rows, encod
 
     loaded = check_load(path, mapping)
 
-    if loaded is not None:
-        assert loaded.accounting.rows_read == len(rows)
+    if loaded is not None:  # every line is a row read or, only at the end, a footer line set aside
+        skipped = loaded.accounting.skipped
+        assert loaded.accounting.rows_read + len(skipped) == len(rows)
+        assert skipped["row"].tolist() == list(range(len(rows) + 2 - len(skipped), len(rows) + 2))
 
 
 @share(0.4)
@@ -303,3 +308,63 @@ def test_huge_cells_anywhere(tmp_path, mapping, size, column):
 
     assert loaded is not None and loaded.accounting.rows_read == 1
 
+
+
+def zip_bomb_workbook(path: Path, unpacked_mb: int) -> None:
+    """A valid-looking workbook whose one sheet unpacks to ``unpacked_mb`` megabytes of spaces."""
+    book = openpyxl.Workbook()
+    book.active.append(HEADER)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bomb:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<sheetData>", b"<sheetData>" + b" " * (unpacked_mb << 20))
+            bomb.writestr(item, data, compress_type=zipfile.ZIP_DEFLATED)
+
+
+def test_a_workbook_unpacking_beyond_the_limit_is_refused_in_one_sentence_exit_2(tmp_path):
+    path = tmp_path / "export.xlsx"
+    zip_bomb_workbook(path, 64)
+    assert path.stat().st_size < 1 << 20  # a small file on disk
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(MAPPING_YAML + "max_workbook_mb: 32\n", encoding="utf-8")
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = cli.main(["validate", str(path), "--mapping", str(mapping)])
+
+    assert code == 2
+    assert stderr.getvalue() == (
+        "escalation-review: The workbook 'export.xlsx' unpacks to 64 MB, more than the 32 MB allowed; check it is "
+        "the right file, or raise 'max_workbook_mb' in the mapping profile.\n"
+    )
+
+
+def test_the_default_workbook_limit_holds_a_full_excel_sheet():
+    from escalation_analysis.ingest.mapping import MappingProfile
+
+    default = MappingProfile.model_validate({"columns": {"incident_id": "a", "risk_identified_at": "b",
+                                                         "trigger": "c"}}).max_workbook_mb
+    workbook = Path(__file__).resolve().parents[1] / "data" / "sample" / "incidents.xlsx"
+    with zipfile.ZipFile(workbook) as archive:
+        per_row = sum(i.file_size for i in archive.infolist()) / 5000  # the sample's 22 columns
+    full_sheet_mb = per_row * 1_048_576 / 2**20
+    assert 2 * full_sheet_mb < default < 8 * full_sheet_mb  # room for wider exports, not for a bomb
+
+
+def test_a_workbook_understating_its_unpacked_size_is_refused_without_unpacking_it(tmp_path):
+    """The archive's declared sizes are what the limit checks; the reader holds the file to them."""
+    path = tmp_path / "export.xlsx"
+    zip_bomb_workbook(path, 64)
+    with zipfile.ZipFile(path) as archive:
+        real = archive.getinfo("xl/worksheets/sheet1.xml").file_size
+    data = path.read_bytes().replace(struct.pack("<I", real), struct.pack("<I", 1000))  # local and central headers
+    path.write_bytes(data)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(MAPPING_YAML + "max_workbook_mb: 32\n", encoding="utf-8")
+
+    with pytest.raises(EscalationAnalysisError, match=r"is not a readable Excel workbook .*declared uncompressed size"):
+        load_export(path, mapping, key=TEST_KEY)

@@ -48,6 +48,32 @@ class TestMappingValidation:
         assert profile.dayfirst is True and profile.timezone == "Europe/London"
         assert profile.local_columns("risk_identified_at") == ["Incident Date", "Incident Time"]
 
+    @pytest.mark.parametrize(
+        ("change", "expected"),
+        [
+            (lambda d: d["columns"].update(trigger="TODO"),
+             "mapping.yaml, columns: trigger is still TODO: write the name of the export's column for trigger "
+             "there, in quotes; it is required."),
+            (lambda d: d["columns"].update(team="TODO"),
+             "mapping.yaml, columns: team is still TODO: write the name of the export's column for team there, "
+             "in quotes, or delete the line if the export has none."),
+            (lambda d: d["columns"].update(escalated_at=["Esc Date", "TODO"]), "escalated_at is still TODO"),
+            (lambda d: d.update(values={"trigger": {"Self-neglect": "TODO"}}),
+             "mapping.yaml, values: trigger 'Self-neglect' is still TODO: replace TODO with one of imminent_risk, "
+             "loss_of_contact, deterioration, other."),
+            (lambda d: d.update(values={"lone_worker": {"Maybe": "TODO"}}),
+             "lone_worker 'Maybe' is still TODO: replace TODO with one of true, false."),
+        ],
+    )
+    def test_a_todo_left_in_a_profile_is_one_sentence_naming_the_field(self, tmp_path, change, expected):
+        data = {"columns": dict(MINIMAL["columns"])}
+        change(data)
+
+        message = mapping_error(tmp_path, data)
+
+        assert expected in message
+        assert one_sentence(message)
+
     def test_misspelt_canonical_field_is_named(self, tmp_path):
         data = {"columns": {"incident_idd": "Ref", "risk_identified_at": "Date", "trigger": "Cat"}}
 
@@ -151,6 +177,10 @@ class TestPathwayValidation:
             (lambda d: d["contacts"]["police"].update(agency="cops"), "contacts.police.agency"),
             (lambda d: d.update(max_approvals_before_action=-1), "max_approvals_before_action"),
             (lambda d: d["in_hours"].update(start="09:00+01:00"), "without a time zone"),
+            (lambda d: d["kpi_targets"].update(compliance_pct=190), "compliance_pct is a percentage"),
+            (lambda d: d["kpi_targets"].update(compliance=90), "'kpi_targets.compliance' is not a setting"),
+            (lambda d: d["kpi_targets"].update(overdue_actions=-1), "kpi_targets.overdue_actions"),
+            (lambda d: d["protective_marking"].update(internal=""), "protective_marking.internal"),
         ],
     )
     def test_bad_key_is_named_in_one_sentence(self, tmp_path, change, named):
@@ -187,6 +217,39 @@ class TestPathwayValidation:
         assert pathway.target_minutes("other", "out_of_hours") == 45  # strictest listed target
         assert pathway.expected_steps("imminent_risk", "in_hours") == []
         assert pathway.bank_holidays == "england-and-wales"
+
+
+    def test_kpi_targets_markings_and_service_are_read_from_the_file(self, tmp_path):
+        path = tmp_path / "pathway.yaml"
+        path.write_text(textwrap.dedent("""\
+            name: Test
+            service: Anytown community mental health
+            triggers: {imminent_risk: {label: Imminent, target_minutes: 60}}
+            kpi_targets:
+              compliance_pct: 85
+              overdue_actions: {target: 3, source: Incident response plan}
+            protective_marking: {internal: "OFFICIAL-SENSITIVE: PERSONAL"}
+        """))
+
+        pathway = read_pathway(path)
+
+        assert pathway.service == "Anytown community mental health"
+        assert (pathway.kpi_targets.value("compliance_pct"), pathway.kpi_targets.source("compliance_pct")) == (85, None)
+        assert pathway.kpi_targets.source("overdue_actions") == "Incident response plan"
+        assert pathway.kpi_targets.value("imminent_risk_compliance_pct") is None
+        assert pathway.protective_marking.for_audience("internal") == "OFFICIAL-SENSITIVE: PERSONAL"
+        assert pathway.protective_marking.for_audience("external") == "OFFICIAL"
+        assert pathway.protective_marking.for_audience("partners") == "OFFICIAL"
+
+    def test_a_pathway_without_targets_sets_none_and_marks_by_audience(self, tmp_path):
+        path = tmp_path / "pathway.yaml"
+        path.write_text("name: Test\ntriggers: {other: {label: Other, target_minutes: 60}}\n")
+
+        pathway = read_pathway(path)
+
+        assert all(pathway.kpi_targets.value(kpi) is None for kpi in type(pathway.kpi_targets).model_fields)
+        assert pathway.protective_marking.for_audience("internal") == "OFFICIAL-SENSITIVE"
+        assert pathway.protective_marking.for_audience("external") == "OFFICIAL"
 
 
 class TestNewLayoutNeedsOnlyAProfile:

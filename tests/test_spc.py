@@ -23,15 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from escalation_analysis.measures.spc import (
-    POINT_TYPES,
-    SHORT_SERIES_WARNING,
-    _shift_points,
-    _trend_points,
-    _two_of_three_points,
-    compute_p_chart,
-    compute_xmr_chart,
-)
+from escalation_analysis.measures import spc_rules
+from escalation_analysis.measures.spc import POINT_TYPES, p_chart, short_group_warning, xmr
 
 # --------------------------------------------------------------------------------------------
 # data
@@ -81,7 +74,7 @@ def _series(values, start="2021-03-22", freq="D") -> pd.Series:
 
 class TestXmRLimitsMatchNHSRplotthedots:
     def test_deviations_vignette_screened_limits(self):
-        chart = compute_xmr_chart(_series(VIGNETTE_Y))
+        chart = xmr(_series(VIGNETTE_Y))
         first = chart.points.iloc[0]
         # caption: "UPL = 4.6, Mean = 1.94, LPL = -0.72"
         assert round(first["upl"], 2) == 4.6
@@ -96,7 +89,7 @@ class TestXmRLimitsMatchNHSRplotthedots:
         assert chart.points["point_type"].tolist() == expected
 
     def test_deviations_vignette_unscreened_limits_match_excel(self):
-        chart = compute_xmr_chart(_series(VIGNETTE_Y), screen_outliers=False)
+        chart = xmr(_series(VIGNETTE_Y), screen_outliers=False)
         first = chart.points.iloc[0]
         # caption: "UPL = 6.95, Mean = 1.94, LPL = -3.06"
         assert (round(first["upl"], 2), round(first["lpl"], 2)) == (6.95, -3.06)
@@ -104,7 +97,7 @@ class TestXmRLimitsMatchNHSRplotthedots:
         assert chart.points.loc[4, "point_type"] == SCI
 
     def test_ptd_spc_standard_snapshot(self):
-        first = compute_xmr_chart(pd.Series(RNORM_123)).points.iloc[0]
+        first = xmr(pd.Series(RNORM_123)).points.iloc[0]
         # snapshot: mean 0.142, lpl -3.01, upl 3.29 (3 significant figures)
         assert round(first["mean"], 3) == 0.142
         assert round(first["lpl"], 2) == -3.01
@@ -112,17 +105,17 @@ class TestXmRLimitsMatchNHSRplotthedots:
 
     def test_screening_changes_limits_as_in_ptd_spc_standard_tests(self):
         y = list(RNORM_123)
-        r1 = compute_xmr_chart(pd.Series(y)).points.iloc[0]
+        r1 = xmr(pd.Series(y)).points.iloc[0]
         y[14] = 10  # R: data$y[15] <- 10
-        r2 = compute_xmr_chart(pd.Series(y)).points.iloc[0]
-        r3 = compute_xmr_chart(pd.Series(y), screen_outliers=False).points.iloc[0]
+        r2 = xmr(pd.Series(y)).points.iloc[0]
+        r3 = xmr(pd.Series(y), screen_outliers=False).points.iloc[0]
         for a, b in [(r1, r2), (r1, r3), (r2, r3)]:
             assert a["lpl"] != b["lpl"] and a["upl"] != b["upl"]
         assert r3["upl"] - r3["lpl"] > r2["upl"] - r2["lpl"]
 
     def test_ae_attendances_integration_snapshot(self):
         data = pd.DataFrame({"period": AE_PERIODS, "attendances": AE_ATTENDANCES})
-        chart = compute_xmr_chart(data, "attendances", "period")
+        chart = xmr("attendances", "period", data=data)
         pts = chart.points
         np.testing.assert_allclose(pts["mean"], 2000538.9444444445, rtol=1e-13)
         np.testing.assert_allclose(pts["lpl"], 1731844.3644444444, rtol=1e-13)
@@ -132,7 +125,7 @@ class TestXmRLimitsMatchNHSRplotthedots:
 
     def test_ae_attendances_rebased_snapshot(self):
         data = pd.DataFrame({"period": AE_PERIODS, "attendances": AE_ATTENDANCES})
-        chart = compute_xmr_chart(data, "attendances", "period", rebase=["2017-04-01"])
+        chart = xmr("attendances", "period", data=data, rebase=["2017-04-01"])
         pts = chart.points
         assert pts["rebase_group"].tolist() == [0] * 12 + [1] * 24
         expected = {
@@ -145,10 +138,10 @@ class TestXmRLimitsMatchNHSRplotthedots:
             np.testing.assert_allclose(rows["lpl"], lpl, rtol=1e-13)
             np.testing.assert_allclose(rows["upl"], upl, rtol=1e-13)
         assert (pts["point_type"] == CC).all()
-        assert chart.warnings == []  # 12 points is not short
+        assert chart.warnings == [short_group_warning(13)]  # 12 points is short (code: n < 13)
 
     def test_ae_performance_fixed_after_12_points_snapshot(self):
-        chart = compute_xmr_chart(
+        chart = xmr(
             _series(AE_PERFORMANCE, "2016-04-01", "MS"), fix_after_n_points=12
         )
         pts = chart.points
@@ -175,40 +168,40 @@ class TestXmRLimitsMatchNHSRplotthedots:
         m = 19 * ratio / (20 - ratio)
         y = [0.0, 1.0] * 10
         y.append(y[-1] + m)
-        pts = compute_xmr_chart(pd.Series(y)).points
+        pts = xmr(pd.Series(y)).points
         assert pts["moving_range"].iloc[-1] == pytest.approx(m)
         assert pts["moving_range_in_baseline"].sum() == kept
 
     def test_fix_after_n_points_uses_only_the_first_points(self):
         y = list(AE_PERFORMANCE)
-        before = compute_xmr_chart(pd.Series(y), fix_after_n_points=12).points
+        before = xmr(pd.Series(y), fix_after_n_points=12).points
         y[20:] = [0.5] * 16
-        after = compute_xmr_chart(pd.Series(y), fix_after_n_points=12).points
+        after = xmr(pd.Series(y), fix_after_n_points=12).points
         assert after["upl"].iloc[0] == before["upl"].iloc[0]
         assert after["moving_range_in_baseline"].iloc[12:].sum() == 0
 
     def test_fix_after_fewer_than_12_points_is_refused_as_in_ptd_spc_options(self):
         with pytest.raises(ValueError, match="greater than or equal to 12"):
-            compute_xmr_chart(pd.Series(RNORM_123), fix_after_n_points=11)
+            xmr(pd.Series(RNORM_123), fix_after_n_points=11)
 
     def test_constant_series_has_limits_on_the_mean(self):
-        pts = compute_xmr_chart(pd.Series([3.0] * 15)).points
+        pts = xmr(pd.Series([3.0] * 15)).points
         assert (pts["lpl"] == 3).all() and (pts["upl"] == 3).all()
         assert (pts["point_type"] == CC).all()
 
     def test_input_errors(self):
         with pytest.raises(ValueError, match="missing"):
-            compute_xmr_chart(pd.Series([1.0, np.nan, 2.0]))
+            xmr(pd.Series([1.0, np.nan, 2.0]))
         with pytest.raises(ValueError, match="Duplicate"):
-            compute_xmr_chart(pd.Series([1.0, 2.0], index=[1, 1]))
-        with pytest.raises(ValueError, match="improvement_direction"):
-            compute_xmr_chart(pd.Series([1.0, 2.0]), improvement_direction="up")
+            xmr(pd.Series([1.0, 2.0], index=[1, 1]))
+        with pytest.raises(ValueError, match="improvement must be"):
+            xmr(pd.Series([1.0, 2.0]), improvement="up")
 
     def test_unsorted_input_is_put_in_period_order(self):
         s = _series(VIGNETTE_Y)
         shuffled = s.sample(frac=1, random_state=1)
         pd.testing.assert_frame_equal(
-            compute_xmr_chart(shuffled).points, compute_xmr_chart(s).points
+            xmr(shuffled).points, xmr(s).points
         )
 
 
@@ -220,7 +213,7 @@ def _flags(values: pd.Series) -> list[int]:
     return values.astype(int).tolist()
 
 
-class TestRuleHelpersMatchPtdCalculatePointType:
+class TestPublicRulesMatchPtdCalculatePointType:
     @staticmethod
     def _group(n: int) -> pd.Series:
         return pd.Series(np.zeros(n, dtype=int))
@@ -235,11 +228,11 @@ class TestRuleHelpersMatchPtdCalculatePointType:
             ([-1] * 8 + [1], [1] * 8 + [0]),
         ]:
             s = pd.Series(v)
-            assert _flags(_shift_points(s, self._group(len(v)), 7)) == expected
+            assert _flags(spc_rules.shift(s, self._group(len(v)), 7)) == expected
 
     def test_a_point_on_the_mean_breaks_a_shift(self):
         s = pd.Series([1, 1, 1, 0, 1, 1, 1, 1])
-        assert _flags(_shift_points(s, self._group(8), 7)) == [0] * 8
+        assert _flags(spc_rules.shift(s, self._group(8), 7)) == [0] * 8
 
     def test_trend_needs_seven_points_six_rises(self):
         cases = [
@@ -251,10 +244,10 @@ class TestRuleHelpersMatchPtdCalculatePointType:
             ([2, *range(7, 0, -1), 3], [0] + [1] * 7 + [0], -1),  # c(2, 7:1, 3)
         ]
         for y, expected, direction in cases:
-            flag, dirs = _trend_points(pd.Series(y, dtype=float), self._group(len(y)), 7)
+            flag, dirs = spc_rules.trend(y, self._group(len(y)), 7)
             assert _flags(flag) == expected, y
             if direction is not None:
-                assert set(dirs[flag.to_numpy()]) == {direction}
+                assert set(dirs[flag]) == {direction}
 
     def test_two_of_three(self):
         # ptd_part_of_two_in_three(ptd_two_in_three(v, rtm), v)
@@ -273,29 +266,27 @@ class TestRuleHelpersMatchPtdCalculatePointType:
             ([0, 0, 1, 1, 0, 0, 0], [-1, 1, -1, 1, -1, 1, -1], [0] * 7),
         ]
         for close, rtm, expected in cases:
-            got = _two_of_three_points(
-                pd.Series(close, dtype=bool), pd.Series(rtm), self._group(len(close))
-            )
+            got = spc_rules.two_of_three(close, rtm, self._group(len(close)))
             assert _flags(got) == expected, (close, rtm)
 
     def test_rules_do_not_cross_rebase_periods(self):
         group = pd.Series([0] * 4 + [1] * 4)
-        assert _flags(_shift_points(pd.Series([1] * 8), group, 7)) == [0] * 8
-        flag, _ = _trend_points(pd.Series(np.arange(8.0)), group, 7)
+        assert _flags(spc_rules.shift([1] * 8, group, 7)) == [0] * 8
+        flag, _ = spc_rules.trend(np.arange(8.0), group, 7)
         assert _flags(flag) == [0] * 8
 
 
 class TestRulesThroughTheChart:
     def test_seven_on_one_side_flag_but_a_point_on_the_mean_breaks_the_run(self):
         above = [1, 3, 1, 3, 1, 3, 1]
-        chart = compute_xmr_chart(pd.Series(above + [-v for v in above], dtype=float))
+        chart = xmr(pd.Series(above + [-v for v in above], dtype=float))
         pts = chart.points
         assert pts["mean"].iloc[0] == 0
         assert pts["special_cause_type"].tolist() == ["shift_above"] * 7 + ["shift_below"] * 7
         assert pts["point_type"].tolist() == [SCI] * 7 + [SCC] * 7
 
         broken = [1, 3, 1, 0, 1, 3, 1]  # the fourth point sits exactly on the mean
-        chart = compute_xmr_chart(pd.Series(broken + [-v for v in broken], dtype=float))
+        chart = xmr(pd.Series(broken + [-v for v in broken], dtype=float))
         pts = chart.points
         assert pts["mean"].iloc[0] == 0 and pts.loc[3, "relative_to_mean"] == 0
         assert not pts["rule_shift"].any()
@@ -303,13 +294,13 @@ class TestRulesThroughTheChart:
 
     def test_a_trend_of_seven_flags_but_a_six_point_rise_does_not(self):
         seven = [0, 10, 0, 10, 0, 10, 1, 2, 3, 4, 5, 6, 7, 0, 10, 0, 10, 0]
-        pts = compute_xmr_chart(pd.Series(seven, dtype=float)).points
+        pts = xmr(pd.Series(seven, dtype=float)).points
         assert pts["rule_trend"].astype(int).tolist() == [0] * 6 + [1] * 7 + [0] * 5
         assert set(pts.loc[6:12, "special_cause_type"]) == {"trend_increasing"}
         assert set(pts.loc[6:12, "point_type"]) == {SCI}
 
         six = [0, 10, 0, 10, 0, 10, 1, 2, 3, 4, 5, 6, 0, 10, 0, 10, 0, 10]
-        pts = compute_xmr_chart(pd.Series(six, dtype=float)).points
+        pts = xmr(pd.Series(six, dtype=float)).points
         assert not pts["rule_trend"].any()
         assert (pts["point_type"] == CC).all()
 
@@ -317,26 +308,26 @@ class TestRulesThroughTheChart:
         # a rising run below the mean: improvement when higher is better (current
         # NHSRplotthedots reads a trend's direction, not its side of the mean)
         y = [10, 20, 10, 20, 10, 20, 10, 20, 0, 1, 2, 3, 4, 5, 6, 0, 20, 10]
-        pts = compute_xmr_chart(pd.Series(y, dtype=float)).points
+        pts = xmr(pd.Series(y, dtype=float)).points
         assert pts.loc[8:15, "rule_shift"].all()  # eight points below the mean
         assert pts.loc[8:14, "rule_trend"].all()
         assert set(pts.loc[8:14, "special_cause_type"]) == {"trend_increasing"}
         assert set(pts.loc[8:14, "point_type"]) == {SCI}
         assert pts.loc[15, "special_cause_type"] == "shift_below"
         assert pts.loc[15, "point_type"] == SCC
-        pts = compute_xmr_chart(pd.Series(y, dtype=float), improvement_direction="decrease").points
+        pts = xmr(pd.Series(y, dtype=float), improvement="decrease").points
         assert set(pts.loc[8:14, "point_type"]) == {SCC}
         assert pts.loc[15, "point_type"] == SCI
 
     def test_two_of_three_only_on_the_same_side_as_in_ptd_spc_standard_tests(self):
         data = [1.0, -1.0] * 8
         data[14], data[15] = 5.5, -5.5
-        pts = compute_xmr_chart(_series(data, "2020-01-02")).points
+        pts = xmr(_series(data, "2020-01-02")).points
         assert pts["point_type"].tail(2).tolist() == [CC, CC]
 
     def test_two_of_three_near_the_upper_limit(self):
         y = [0.0, 1] * 10 + [3.0, 1, 3.0, 0, 1]
-        pts = compute_xmr_chart(pd.Series(y)).points
+        pts = xmr(pd.Series(y)).points
         first = pts.iloc[0]
         assert first["near_upl"] < 3.0 < first["upl"]
         assert pts["mean"].iloc[0] < 1  # the middle point is on the same side
@@ -347,19 +338,19 @@ class TestRulesThroughTheChart:
 
     def test_beyond_the_limits_wins_and_neutral_direction(self):
         y = [1.0, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, -9]
-        pts = compute_xmr_chart(pd.Series(y), improvement_direction="neutral").points
+        pts = xmr(pd.Series(y), improvement="neutral").points
         assert pts.iloc[-1]["special_cause_type"] == "below_lpl"
         assert pts.iloc[-1]["point_type"] == "special_cause_neutral_low"
         assert set(pts["point_type"]) <= set(POINT_TYPES)
 
     def test_rule_lengths_are_settings(self):
         six = [0, 10, 0, 10, 0, 10, 1, 2, 3, 4, 5, 6, 0, 10, 0, 10, 0, 10]
-        pts = compute_xmr_chart(pd.Series(six, dtype=float), trend_length=6).points
+        pts = xmr(pd.Series(six, dtype=float), trend_length=6).points
         assert pts["rule_trend"].sum() == 6
         above = [1, 3, 1, 3, 1, 3]
         y = pd.Series(above + [-v for v in above], dtype=float)
-        assert not compute_xmr_chart(y).points["rule_shift"].any()
-        assert compute_xmr_chart(y, shift_length=6).points["rule_shift"].all()
+        assert not xmr(y).points["rule_shift"].any()
+        assert xmr(y, shift_length=6).points["rule_shift"].all()
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,15 +371,15 @@ class TestIcons:
         ],
     )
     def test_assurance_as_ptd_calculate_assurance_type(self, direction, target, expected):
-        chart = compute_xmr_chart(
-            _series(VIGNETTE_Y), improvement_direction=direction, target=target
+        chart = xmr(
+            _series(VIGNETTE_Y), improvement=direction, target=target
         )
         assert chart.assurance_icon == expected
 
     def test_assurance_uses_the_last_period(self):
         y = [10.0, 11] * 7 + [1.0, 2] * 7
         rebase = [pd.Timestamp("2021-03-22") + pd.Timedelta(days=14)]
-        chart = compute_xmr_chart(_series(y), target=5.0, rebase=rebase)
+        chart = xmr(_series(y), target=5.0, rebase=rebase)
         assert chart.points["rebase_group"].iloc[-1] == 1
         assert chart.assurance_icon == "consistent_fail"
 
@@ -406,37 +397,58 @@ class TestIcons:
     )
     def test_variation_icon_from_the_last_point(self, direction, last, expected):
         y = [1.0, 2] * 7 + [last]
-        chart = compute_xmr_chart(pd.Series(y), improvement_direction=direction)
+        chart = xmr(pd.Series(y), improvement=direction)
         assert chart.variation_icon == expected
 
 
 class TestWarningsAndRebase:
-    def test_fewer_than_12_points_warn(self):
-        chart = compute_xmr_chart(pd.Series(RNORM_123[:11]))
-        assert chart.warnings == [SHORT_SERIES_WARNING]
+    def test_a_12_point_group_is_short_and_a_13_point_group_is_not(self):
+        # R/ptd_add_short_group_warnings.R: getOption("ptd_spc.warning_threshold", 13)
+        chart = xmr(RNORM_123[:12])
+        assert chart.warnings == [short_group_warning(13)]
         assert chart.points["short_group_warning"].all()
-        assert compute_xmr_chart(pd.Series(RNORM_123[:12])).warnings == []
+        assert xmr(RNORM_123[:13]).warnings == []
+
+    def test_threshold_12_reproduces_the_package_tests(self):
+        # test-ptd_add_short_group_warnings.R runs with warning_threshold <- 12:
+        # 11 points warn, 12 do not
+        assert xmr(RNORM_123[:11], short_group_threshold=12).points["short_group_warning"].all()
+        chart = xmr(RNORM_123[:12], short_group_threshold=12)
+        assert chart.warnings == [] and not chart.points["short_group_warning"].any()
+
+    def test_facets_and_rebase_groups_warn_on_the_short_group_only(self):
+        # "it handles facets and rebase groups - warning on one facet": groups of 35, 5, 20, 20
+        y = np.tile(RNORM_123, 4)
+        chart = xmr(y, rebase=[35, 40, 60], short_group_threshold=12)
+        expected = [False] * 35 + [True] * 5 + [False] * 40
+        assert chart.points["short_group_warning"].tolist() == expected
+        assert chart.warnings == [short_group_warning(12)]
+
+    def test_the_ae_rebase_snapshot_has_a_12_point_group_that_now_warns(self):
+        data = pd.DataFrame({"period": AE_PERIODS, "attendances": AE_ATTENDANCES})
+        chart = xmr("attendances", "period", data=data, rebase=["2017-04-01"])
+        assert chart.points["short_group_warning"].tolist() == [True] * 12 + [False] * 24
 
     def test_a_short_rebase_period_warns_for_that_period_only(self):
         x = AE_PERIODS
         data = pd.DataFrame({"period": x, "attendances": AE_ATTENDANCES})
-        chart = compute_xmr_chart(data, "attendances", "period", rebase=[x[26]])
-        assert chart.warnings == [SHORT_SERIES_WARNING]
+        chart = xmr("attendances", "period", data=data, rebase=[x[26]])
+        assert chart.warnings == [short_group_warning()]
         assert chart.points["short_group_warning"].tolist() == [False] * 26 + [True] * 10
 
     def test_rebase_values_must_be_periods_of_the_chart(self):
         data = pd.DataFrame({"period": AE_PERIODS, "attendances": AE_ATTENDANCES})
         with pytest.raises(ValueError, match="2017-04-15"):
-            compute_xmr_chart(data, "attendances", "period", rebase=["2017-04-15"])
+            xmr("attendances", "period", data=data, rebase=["2017-04-15"])
 
     def test_rebase_by_position_when_x_is_an_order(self):
-        chart = compute_xmr_chart(pd.Series(AE_ATTENDANCES, dtype=float), rebase=[12])
+        chart = xmr(pd.Series(AE_ATTENDANCES, dtype=float), rebase=[12])
         assert chart.points["rebase_group"].tolist() == [0] * 12 + [1] * 24
         assert chart.points["mean"].iloc[-1] == pytest.approx(2027379.2083333333, rel=1e-13)
 
     def test_summary_per_period(self):
         data = pd.DataFrame({"period": AE_PERIODS, "attendances": AE_ATTENDANCES})
-        summary = compute_xmr_chart(data, "attendances", "period", rebase=["2017-04-01"]).summary()
+        summary = xmr("attendances", "period", data=data, rebase=["2017-04-01"]).summary()
         assert summary["n"].tolist() == [12, 24]
         assert summary["first_x"].tolist() == [AE_PERIODS[0], AE_PERIODS[12]]
         assert summary["variation_type"].tolist() == [CC, CC]
@@ -459,7 +471,7 @@ PEACHES = pd.DataFrame(
 
 class TestPChart:
     def test_limits_per_period_as_qicharts2_qic_p(self):
-        chart = compute_p_chart(PEACHES, "bruised", "peaches", "shipment")
+        chart = p_chart("bruised", "peaches", "shipment", data=PEACHES)
         pts = chart.points
         assert PEACHES["peaches"].sum() == 8000 and PEACHES["bruised"].sum() == 1544
         p_bar = 1544 / 8000
@@ -479,17 +491,16 @@ class TestPChart:
     def test_limits_are_clipped_to_zero_and_one(self):
         frame = pd.DataFrame({"m": range(12), "ok": [9, 8, 10, 9, 9, 10, 8, 9, 10, 9, 9, 8]})
         frame["all"] = 10
-        pts = compute_p_chart(frame, "ok", "all", "m").points
+        pts = p_chart("ok", "all", "m", data=frame).points
         assert (pts["upl"] == 1).all() and (pts["near_upl"] == 1).all()
         frame["ok"] = [1, 0, 2, 1, 0, 1, 1, 0, 2, 1, 0, 1]
-        pts = compute_p_chart(frame, "ok", "all", "m").points
+        pts = p_chart("ok", "all", "m", data=frame).points
         assert (pts["lpl"] == 0).all()
 
     def test_special_causes_and_icons(self):
         frame = PEACHES.copy()
         frame.loc[24, "bruised"] = 160  # 0.32 on 500: far above the upper limit
-        chart = compute_p_chart(
-            frame, "bruised", "peaches", "shipment", improvement_direction="decrease", target=0.15
+        chart = p_chart("bruised", "peaches", "shipment", data=frame, improvement="decrease", target=0.15
         )
         assert chart.points.iloc[-1]["special_cause_type"] == "above_upl"
         assert chart.points.iloc[-1]["point_type"] == SCC
@@ -498,7 +509,7 @@ class TestPChart:
 
     def test_rebase_and_freeze(self):
         frame = PEACHES.copy()
-        chart = compute_p_chart(frame, "bruised", "peaches", "shipment", rebase=[14])
+        chart = p_chart("bruised", "peaches", "shipment", data=frame, rebase=[14])
         first = frame.iloc[:13]
         second = frame.iloc[13:]
         means = chart.points.groupby("rebase_group")["mean"].first().tolist()
@@ -508,7 +519,7 @@ class TestPChart:
                 second.bruised.sum() / second.peaches.sum(),
             ]
         )
-        frozen = compute_p_chart(frame, "bruised", "peaches", "shipment", fix_after_n_points=5)
+        frozen = p_chart("bruised", "peaches", "shipment", data=frame, fix_after_n_points=5)
         base = frame.iloc[:5]
         assert frozen.points["mean"].iloc[-1] == pytest.approx(
             base.bruised.sum() / base.peaches.sum()
@@ -517,7 +528,7 @@ class TestPChart:
     def test_months_without_episodes_are_left_out_with_a_warning(self):
         frame = PEACHES.copy()
         frame.loc[3, ["bruised", "peaches"]] = 0
-        chart = compute_p_chart(frame, "bruised", "peaches", "shipment")
+        chart = p_chart("bruised", "peaches", "shipment", data=frame)
         assert len(chart.points) == 24
         assert chart.warnings == ["1 period with no episodes was left out of the p-chart."]
 
@@ -525,6 +536,6 @@ class TestPChart:
         frame = PEACHES.copy()
         frame.loc[0, "bruised"] = 300
         with pytest.raises(ValueError, match="larger than its denominator"):
-            compute_p_chart(frame, "bruised", "peaches", "shipment")
+            p_chart("bruised", "peaches", "shipment", data=frame)
         with pytest.raises(ValueError, match="not in the data"):
-            compute_p_chart(frame, "bruised", "crates", "shipment")
+            p_chart("bruised", "crates", "shipment", data=frame)

@@ -27,11 +27,11 @@ def test_shipped_sample_is_reproduced_byte_for_byte(regenerated, name):
 
 @pytest.fixture(scope="module")
 def workbook(regenerated) -> dict[str, pd.DataFrame]:
-    return pd.read_excel(regenerated / "incidents.xlsx", sheet_name=None)
+    return pd.read_excel(regenerated / "incidents.xlsx", sheet_name=None, engine="calamine")
 
 
 def test_shipped_workbook_has_the_same_cells(workbook):
-    shipped = pd.read_excel(SAMPLE / "incidents.xlsx", sheet_name=None)
+    shipped = pd.read_excel(SAMPLE / "incidents.xlsx", sheet_name=None, engine="calamine")
 
     assert list(shipped) == list(workbook) == ["Incidents"]
     pd.testing.assert_frame_equal(shipped["Incidents"], workbook["Incidents"])

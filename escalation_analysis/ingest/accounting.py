@@ -9,10 +9,12 @@ flag rows that are kept but need a look; a row may carry several.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+
+from .listing import empty_skipped
 
 EXCLUSION_REASONS: dict[str, str] = {
     "malformed_row": "the row has the wrong number of cells",
@@ -112,9 +114,14 @@ class RowAccounting:
     warnings
         Records for kept rows that need a look (a row may have several).
     source, encoding
-        The profile's source label and the text encoding detected.
+        The profile's source label and the text encoding detected (``xlsx`` for a workbook).
     unknown_values
         Field -> local values not in the mapping, so the profile can be completed.
+    skipped
+        Lines that are not records (title lines above the header, footer lines after the
+        last record): row, kind (``title`` or ``footer``) and text. Not counted in rows read.
+    sheet
+        The workbook sheet read (``None`` for CSV).
     """
 
     rows_read: int
@@ -123,6 +130,8 @@ class RowAccounting:
     source: str = ""
     encoding: str = ""
     unknown_values: dict[str, list[str]] = field(default_factory=dict)
+    skipped: pd.DataFrame = field(default_factory=empty_skipped)
+    sheet: str | None = None
 
     @property
     def rows_excluded(self) -> int:
@@ -146,14 +155,12 @@ class RowAccounting:
         Warnings on newly excluded rows are dropped: they no longer describe analysed data.
         """
         kept_warnings = self.warnings[~self.warnings["row"].isin(more["row"])]
-        return RowAccounting(
-            self.rows_read,
-            concat_issues([self.excluded, more]),
-            kept_warnings.reset_index(drop=True),
-            self.source,
-            self.encoding,
-            self.unknown_values,
-        )
+        return replace(self, excluded=concat_issues([self.excluded, more]), warnings=kept_warnings.reset_index(drop=True))
+
+    def lines_skipped(self) -> dict[str, int]:
+        """How many title lines above the header and footer lines after the last record were skipped."""
+        kinds = self.skipped["kind"]
+        return {"above_header": int((kinds == "title").sum()), "after_last_record": int((kinds == "footer").sum())}
 
     def to_dict(self, *, with_rows: bool = True, examples: int = 5) -> dict:
         """The ``data_quality`` object of summary.json (product.md section 4).
@@ -170,6 +177,7 @@ class RowAccounting:
             "excluded_by_reason": self.excluded_by_reason(),
             "warnings": self.warnings_by_reason(),
             "unknown_values": self.unknown_values,
+            "lines_skipped": self.lines_skipped(),
         }
         if with_rows:
             result["first_rows"] = {
@@ -180,11 +188,14 @@ class RowAccounting:
 
     def statement(self, examples: int = 5) -> str:
         """A plain-English data-quality statement for people, not machines."""
+        stored = f"Excel workbook, sheet '{self.sheet}'" if self.sheet is not None else f"text encoding: {self.encoding}"
         lines = [
-            f"Source: {self.source or 'export'} (text encoding: {self.encoding}).",
+            f"Source: {self.source or 'export'} ({stored}).",
             f"{self.rows_read:,} rows read: {self.rows_analysed:,} analysed, "
             f"{self.rows_excluded:,} excluded.",
         ]
+        if len(self.skipped):
+            lines.append(self._skipped_statement(examples))
         first = _first_rows(self.excluded, examples)
         for reason, n in self.excluded_by_reason().items():
             lines.append(
@@ -212,6 +223,22 @@ class RowAccounting:
         if self.rows_analysed == 0:
             lines.append("Nothing usable remains: fix the problems above and try again.")
         return "\n".join(lines)
+
+
+    def _skipped_statement(self, examples: int) -> str:
+        """'Not counted as rows: 3 title lines above the header (rows 1, 2, 3) and ...'."""
+        parts = []
+        for kind, what in (("title", "above the header"), ("footer", "after the last record")):
+            lines = self.skipped[self.skipped["kind"] == kind]
+            if lines.empty:
+                continue
+            n = len(lines)
+            noun = f"{'title' if kind == 'title' else 'footer'} line{'' if n == 1 else 's'}"
+            texts = [t for t in lines["text"] if t]
+            said = "; ".join(f"'{t if len(t) <= 60 else t[:57] + '...'}'" for t in texts[:2])
+            said = f": {said}" + (" ..." if len(texts) > 2 else "") if said else ""
+            parts.append(f"{n:,} {noun} {what} ({_row_list(lines['row'].head(examples).tolist(), n, examples)}{said})")
+        return "  Not counted as rows: " + " and ".join(parts) + "."
 
 
 def _first_rows(issues: pd.DataFrame, examples: int) -> dict[str, list[int]]:

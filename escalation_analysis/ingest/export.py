@@ -24,9 +24,11 @@ from . import datetimes
 from .accounting import RowAccounting, concat_issues, make_issues
 from .contract import FIELDS, LIST_DTYPE, NOT_RECORDED, category_dtype, validate_episodes
 from .files import RawTable, arrow_text, keep_text_rows, read_export, take_text_rows, text_series
+from .listing import SCAN_ROWS, find_header, row_with
 from .mapping import MappingProfile, normalise_value, read_mapping
 from .pseudonyms import load_key, nhs_numbers_valid_distinct, pseudonyms_of_distinct
 from .vocabulary import map_distinct, map_values
+from .workbooks import Workbook
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +71,7 @@ def load_export(
     in ``accounting`` with reason, row number and incident reference.
     """
     profile = mapping if isinstance(mapping, MappingProfile) else read_mapping(mapping)
-    raw = read_export(
-        path,
-        encoding=profile.encoding,
-        delimiter=profile.delimiter,
-        sheet=profile.sheet,
-        missing_values=profile.missing_values,
-    )
+    raw = read_profiled_export(path, profile)
     columns = _resolve_columns(raw, profile, Path(path).name)
     builder = _EpisodeBuilder(raw, columns, profile, key if key is not None else load_key())
     loaded = builder.build()
@@ -85,6 +81,19 @@ def load_export(
             "were excluded; run 'escalation-review validate' to see why."
         )
     return loaded
+
+
+def read_profiled_export(path: str | Path, profile: MappingProfile) -> RawTable:
+    """The export's text cells, read with the profile's settings (encoding, sheet, header row...)."""
+    return read_export(
+        path,
+        encoding=profile.encoding,
+        delimiter=profile.delimiter,
+        sheet=profile.sheet,
+        header_row=profile.header_row,
+        missing_values=profile.missing_values,
+        max_workbook_mb=profile.max_workbook_mb,
+    )
 
 
 def _resolve_columns(raw: RawTable, profile: MappingProfile, filename: str) -> dict[str, list[str]]:
@@ -97,15 +106,50 @@ def _resolve_columns(raw: RawTable, profile: MappingProfile, filename: str) -> d
         for local in profile.local_columns(field):
             actual = local if local in available else folded.get(normalise_value(local))
             if actual is None:
-                shown = ", ".join(f"'{c}'" for c in available[:40])
-                more = f" and {len(available) - 40} more" if len(available) > 40 else ""
-                raise MappingError(
-                    f"The export '{filename}' has no column '{local}' (mapped to {field}); "
-                    f"its columns are {shown}{more}: fix 'columns' in the mapping profile."
-                )
+                raise MappingError(_missing_column(raw, filename, local, field))
             names.append(actual)
         resolved[field] = names
     return resolved
+
+
+def _missing_column(raw: RawTable, filename: str, local: str, field: str) -> str:
+    """One sentence: the column is not there, where it seems to be, or what columns there are."""
+    available = list(raw.cells.columns)
+    where = f"The export '{filename}'" if raw.sheet is None else f"The sheet '{raw.sheet}' of '{filename}'"
+    header = "" if raw.header_row == 1 else f" (header on row {raw.header_row})"
+    sheets = ""
+    if len(raw.sheet_names) > 1:
+        sheets = f" (the workbook's sheets are {', '.join(repr(n) for n in raw.sheet_names)})"
+    found = row_with(raw.top, local, normalise_value)
+    elsewhere = _sheet_with(raw, local) if found is None else None
+    if found is not None and found != raw.header_row:
+        fix = f"it is on row {found}, so the header looks to be there: set 'header_row: {found}' in the mapping profile"
+    elif elsewhere is not None:
+        sheet, row = elsewhere
+        fix = (f"it is on sheet '{sheet}', row {row}: set 'sheet: {sheet}'"
+               + (f" and 'header_row: {row}'" if row != 1 else "") + " in the mapping profile")
+    else:
+        shown = ", ".join(f"'{c}'" for c in available[:40])
+        more = f" and {len(available) - 40} more" if len(available) > 40 else ""
+        fix = f"its columns are {shown}{more}: fix 'columns' in the mapping profile"
+        guess = find_header(raw.top)
+        if guess is not None and guess.row > raw.header_row:
+            fix += f", and the header looks to be on row {guess.row} ('header_row: {guess.row}')"
+    return f"{where}{header} has no column '{local}' (mapped to {field}){sheets}; {fix}."
+
+
+def _sheet_with(raw: RawTable, local: str) -> tuple[str, int] | None:
+    """Another sheet of the workbook with a cell reading ``local`` near its top, and that row."""
+    if raw.path is None or raw.sheet is None or len(raw.sheet_names) < 2:
+        return None
+    with Workbook(raw.path) as book:
+        for name in raw.sheet_names:
+            if name == raw.sheet:
+                continue
+            row = row_with(book.cells(name, nrows=SCAN_ROWS), local, normalise_value)
+            if row is not None:
+                return name, row
+    return None
 
 
 @dataclass
@@ -257,6 +301,8 @@ class _EpisodeBuilder:
             source=self.profile.source,
             encoding=self.raw.encoding,
             unknown_values=self.unknown,
+            skipped=self.raw.skipped,
+            sheet=self.raw.sheet,
         )
         assert accounting.rows_analysed == len(frame), "row accounting does not balance"
         return LoadedExport(frame, accounting, self.profile)

@@ -4,6 +4,9 @@ Exports arrive as CSV (UTF-8, UTF-8 with a byte-order mark, Windows-1252 from ol
 UTF-16 "Unicode text" from Excel) or as Excel workbooks. This module turns any of them into
 a frame of strings with the spreadsheet row number of every record, plus the records that could
 not be read at all (a row with the wrong number of cells), so that every row is accounted for.
+Listing layouts are read too: the header may be lower down (``header_row``), and the lines
+above it and the footer lines after the last record are set aside as skipped lines
+(:mod:`~escalation_analysis.ingest.listing`), keeping every row number that of the original file.
 
 Nothing here interprets values: dates, categories and identifiers are the job of
 :mod:`escalation_analysis.ingest.export`.
@@ -13,11 +16,10 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import logging
 import mmap
 import os
-import zipfile
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import ExportError
+from .listing import SCAN_ROWS, empty_skipped, is_footer_line, line_text, skipped_lines, trailing_footer
+from .workbooks import DEFAULT_MAX_WORKBOOK_MB, Workbook, check_workbook_size
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +53,25 @@ class RawTable:
     cells
         One column per export column, string dtype, blanks as missing.
     rows
-        Spreadsheet row number of each record in ``cells`` (the header is row 1).
+        Spreadsheet row number of each record in ``cells`` (the header is ``header_row``).
     malformed
         Records that could not be split into the header's columns: row number and detail.
     rows_read
-        Every data record in the file, malformed ones included.
+        Every data record in the file, malformed ones included (skipped lines are not).
     encoding
-        The text encoding used (``xlsx`` for workbooks).
+        The text encoding used (``xlsx`` for workbooks, which have none).
+    header_row
+        The header's row number, as the spreadsheet shows it.
+    skipped
+        Lines that are not records: the title lines above the header and the footer lines
+        after the last record (row, ``title`` or ``footer``, text).
+    top
+        The first rows of the file or sheet as text, header and titles included, for
+        messages that say where the header seems to be.
+    sheet, sheet_names
+        For a workbook: the sheet read and every sheet's name.
+    delimiter, path
+        The CSV delimiter used, and the file read.
     """
 
     cells: pd.DataFrame
@@ -65,6 +81,13 @@ class RawTable:
     )
     rows_read: int = 0
     encoding: str = "utf-8"
+    header_row: int = 1
+    skipped: pd.DataFrame = field(default_factory=empty_skipped)
+    top: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sheet: str | None = None
+    sheet_names: list[str] = field(default_factory=list)
+    delimiter: str = ","
+    path: Path | None = None
 
 
 def read_export(
@@ -73,9 +96,15 @@ def read_export(
     encoding: str = "auto",
     delimiter: str | None = None,
     sheet: str | int | None = None,
+    header_row: int = 1,
     missing_values: tuple[str, ...] | list[str] = ("",),
+    max_workbook_mb: float = DEFAULT_MAX_WORKBOOK_MB,
 ) -> RawTable:
     """Read a CSV or Excel export into text cells.
+
+    ``header_row`` is the header's row as the spreadsheet shows it (1: the first line);
+    the lines above it are title lines. Footer lines after the last record are recognised
+    either way. Both are listed in ``skipped``, not counted as rows read.
 
     Raises
     ------
@@ -90,12 +119,16 @@ def read_export(
     if _is_blank(data):
         raise ExportError(f"The export '{path.name}' is empty; export the data again.")
     if bytes(data[:4]) == _ZIP_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES:
-        table = _read_excel(path, bytes(data), sheet)
+        del data
+        check_workbook_size(path, max_workbook_mb)
+        table = _read_excel(path, sheet, header_row)
         table.cells = _blank_to_missing(table.cells, missing_values)
     else:  # the CSV parser marks exact blank-like cells itself, in its own threads
-        table = _read_csv(path, data, encoding, delimiter, missing_values)
+        table = _read_csv(path, data, encoding, delimiter, missing_values, header_row)
         table.cells = _blank_to_missing(table.cells, missing_values, trimmed_only=True)
-    del data
+        del data
+    _set_footer_aside(table, missing_values)
+    table.path = path
     logger.info("Read %d records from %s", table.rows_read, path.name)
     return table
 
@@ -318,24 +351,56 @@ def _codec_name(name: str) -> str:
         return name
 
 
-def _header(path: Path, text, delimiter: str | None) -> tuple[list[str], str]:
-    first_line = bytes(text[: 64 * 1024]).decode("utf-8", errors="replace").lstrip("\ufeff")
-    first_line = first_line.splitlines()[0] if first_line.splitlines() else ""
-    if "\x00" in first_line:
+def _header(path: Path, text, delimiter: str | None, header_row: int = 1) -> tuple[list[str], str, list[str]]:
+    """The column names on line ``header_row``, the delimiter, and the lines above the header."""
+    lines = _first_lines(text, header_row + SCAN_ROWS)
+    if header_row > len(lines):
+        raise ExportError(
+            f"The export '{path.name}' has only {len(lines)} line(s), so line {header_row} cannot be its header; "
+            "fix 'header_row' in the mapping profile."
+        )
+    header_line = lines[header_row - 1]
+    if "\x00" in header_line:
         raise ExportError(
             f"The export '{path.name}' contains binary data, not text; "
             "export it again as CSV or as an Excel .xlsx workbook."
         )
     if delimiter is None:
-        counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+        counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
         delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
-    names = next(csv.reader([first_line], delimiter=delimiter), [])
+    names = next(csv.reader([header_line], delimiter=delimiter), [])
     names = [n.strip() for n in names]
     if not any(names):
+        where = "the first line" if header_row == 1 else f"line {header_row} ('header_row' in the mapping profile)"
         raise ExportError(
-            f"The export '{path.name}' has no header row; the first line must name the columns."
+            f"The export '{path.name}' has no header row: {where} must name the columns."
         )
-    return _dedupe(names), delimiter
+    return _dedupe(names), delimiter, lines
+
+
+def _first_lines(text, count: int) -> list[str]:
+    """The first ``count`` lines of UTF-8 text, split where the CSV parser splits records."""
+    size = 64 * 1024
+    while True:
+        head = bytes(text[:size]).decode("utf-8", errors="replace").lstrip("\ufeff")
+        lines = re.split(r"\r\n|\r|\n", head)
+        if len(lines) > count or size >= len(text):
+            if size < len(text):
+                lines = lines[:-1]  # the last one may be cut short
+            elif lines and lines[-1] == "":
+                lines = lines[:-1]  # the file's final line break
+            return lines[:count]
+        size *= 4
+
+
+def _lines_as_cells(lines: list[str], delimiter: str) -> pd.DataFrame:
+    """Lines split into cells (ragged lines padded with blanks), for the header finder.
+
+    Each line is cut at 4,096 characters: enough to tell a header from a title or a record.
+    """
+    rows = [next(csv.reader([line[:4096]], delimiter=delimiter), []) for line in lines]
+    width = max((len(r) for r in rows), default=0)
+    return pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype="str")
 
 
 def _dedupe(names: list[str]) -> list[str]:
@@ -354,41 +419,47 @@ def _dedupe(names: list[str]) -> list[str]:
 
 
 def _read_csv(
-    path: Path, data: bytes, encoding: str, delimiter: str | None, missing_values=("",)
+    path: Path, data: bytes, encoding: str, delimiter: str | None, missing_values=("",), header_row: int = 1
 ) -> RawTable:
     text, used = _to_utf8(path, data, encoding)
     text = memoryview(text)  # slices below share the file's bytes instead of copying them
     if text[:3] == b"\xef\xbb\xbf":
         text = text[3:]
-    names, delimiter = _header(path, text, delimiter)
+    names, delimiter, lines = _header(path, text, delimiter, header_row)
     missing = [str(v) for v in missing_values]
-    table, bad = _arrow_read(path, text, names, delimiter, missing, use_threads=True)
-    if any(number is None for number, _ in bad):
-        table, bad = _arrow_read(path, text, names, delimiter, missing, use_threads=False)
+    table, bad = _arrow_read(path, text, names, delimiter, missing, header_row, use_threads=True)
+    if any(number is None for number, _, _ in bad):
+        table, bad = _arrow_read(path, text, names, delimiter, missing, header_row, use_threads=False)
     malformed = pd.DataFrame(
         {
-            "row": pd.Series([n for n, _ in bad], dtype="int64"),
-            "detail": pd.Series([d for _, d in bad], dtype="str"),
+            "row": pd.Series([n for n, _, _ in bad], dtype="int64"),
+            "detail": pd.Series([d for _, d, _ in bad], dtype="str"),
+            "text": pd.Series([t for _, _, t in bad], dtype="str"),
         }
     )
     cells = pd.DataFrame({name: text_series(column) for name, column in zip(names, table.columns, strict=True)}, copy=False)
     rows_read = len(cells) + len(malformed)
-    all_rows = np.arange(2, rows_read + 2, dtype=np.int64)
+    first = header_row + 1
+    all_rows = np.arange(first, rows_read + first, dtype=np.int64)
     rows = np.setdiff1d(all_rows, malformed["row"].to_numpy(), assume_unique=True)
     if len(rows) != len(cells):  # pyarrow numbered differently (e.g. blank lines): fall back
-        rows = np.arange(2, len(cells) + 2, dtype=np.int64)
-    return RawTable(cells, rows, malformed, rows_read, used)
+        rows = np.arange(first, len(cells) + first, dtype=np.int64)
+    titles = _lines_as_cells(lines[: header_row - 1], delimiter)
+    skipped = skipped_lines(np.arange(1, header_row), "title", [line_text(r) for r in titles.itertuples(index=False)])
+    return RawTable(cells, rows, malformed, rows_read, used, header_row=header_row, skipped=skipped,
+                    top=_lines_as_cells(lines, delimiter), delimiter=delimiter)
 
 
 def _arrow_read(
-    path: Path, text: memoryview, names: list[str], delimiter: str, missing: list[str], use_threads: bool
-) -> tuple[pa.Table, list[tuple[int | None, str]]]:
-    bad: list[tuple[int | None, str]] = []
+    path: Path, text: memoryview, names: list[str], delimiter: str, missing: list[str], header_row: int,
+    use_threads: bool,
+) -> tuple[pa.Table, list[tuple[int | None, str, str]]]:
+    bad: list[tuple[int | None, str, str]] = []
     expected = len(names)
 
     def on_invalid(row) -> str:
         bad.append(
-            (row.number, f"has {row.actual_columns} cells where the header has {expected}")
+            (row.number, f"has {row.actual_columns} cells where the header has {expected}", row.text)
         )
         return "skip"
 
@@ -400,7 +471,7 @@ def _arrow_read(
                 pa.BufferReader(pa.py_buffer(text)),
                 read_options=pacsv.ReadOptions(
                     column_names=[f"c{i}" for i in range(expected)],
-                    skip_rows=1,
+                    skip_rows=header_row,  # the title lines and the header
                     use_threads=use_threads,
                     block_size=block_size,
                 ),
@@ -432,31 +503,67 @@ def _arrow_read(
             ) from None
 
 
-def _read_excel(path: Path, data: bytes, sheet: str | int | None) -> RawTable:
-    try:
-        frame = pd.read_excel(
-            io.BytesIO(data),
-            sheet_name=0 if sheet is None else sheet,
-            dtype=str,
-            header=None,
-            engine="openpyxl",
-            na_filter=False,
-        )
-    except ValueError as exc:
-        if sheet is not None and "not found" in str(exc).lower():
-            raise ExportError(
-                f"The workbook '{path.name}' has no sheet '{sheet}'; fix 'sheet' in the mapping."
-            ) from None
-        raise ExportError(f"The workbook '{path.name}' could not be read ({exc}).") from None
-    except (zipfile.BadZipFile, OSError, KeyError, TypeError, OverflowError) as exc:
-        raise ExportError(
-            f"The file '{path.name}' is not a readable Excel workbook ({type(exc).__name__}); "
-            "save it again as .xlsx or export it as CSV."
-        ) from None
+def _read_excel(path: Path, sheet: str | int | None, header_row: int) -> RawTable:
+    with Workbook(path) as book:
+        name = book.sheet_name(sheet)
+        frame = book.cells(name)
+        names_of_sheets = book.sheet_names
     if frame.empty:
-        raise ExportError(f"The workbook '{path.name}' has no rows; export the data again.")
-    names = _dedupe([str(v).strip() for v in frame.iloc[0].tolist()])
-    cells = frame.iloc[1:].reset_index(drop=True).astype("str")
+        raise ExportError(f"The sheet '{name}' of '{path.name}' has no rows; export the data again.")
+    if header_row > len(frame):
+        raise ExportError(
+            f"The sheet '{name}' of '{path.name}' has only {len(frame)} row(s), so row {header_row} cannot be "
+            "its header; fix 'header_row' in the mapping profile."
+        )
+    top = frame.iloc[: header_row + SCAN_ROWS].reset_index(drop=True)
+    titles = frame.iloc[: header_row - 1]
+    skipped = skipped_lines(np.arange(1, header_row), "title", [line_text(r) for r in titles.itertuples(index=False)])
+    names = _dedupe([str(v).strip() for v in frame.iloc[header_row - 1].tolist()])
+    cells = frame.iloc[header_row:].reset_index(drop=True).astype("str")
     cells.columns = names
-    rows = np.arange(2, len(cells) + 2, dtype=np.int64)
-    return RawTable(cells, rows, rows_read=len(cells), encoding="xlsx")
+    rows = np.arange(header_row + 1, len(cells) + header_row + 1, dtype=np.int64)
+    return RawTable(cells, rows, rows_read=len(cells), encoding="xlsx", header_row=header_row, skipped=skipped,
+                    top=top, sheet=name, sheet_names=names_of_sheets)
+
+
+def _set_footer_aside(table: RawTable, missing_values) -> None:
+    """Move the footer lines after the last record from the records to ``skipped``.
+
+    A footer line is blank, or has one or two filled cells of which the first reads like a
+    report footer ("Total records: 360", "End of report"). Only lines after the last record
+    count: a blank row between records stays a row. In a CSV a footer line usually has too
+    few cells, so the malformed records at the end are looked at too.
+    """
+    footer = trailing_footer(table.cells)
+    last_record = int(table.rows[len(table.cells) - footer - 1]) if footer < len(table.cells) else table.header_row
+    malformed = table.malformed
+    after = malformed[malformed["row"] > last_record].sort_values("row", ascending=False)
+    blank_like = {str(v) for v in missing_values}
+    footer_malformed: list[int] = []
+    for number, text in zip(after["row"], after.get("text", pd.Series("", index=after.index)), strict=True):
+        cells = next(csv.reader([text], delimiter=table.delimiter), []) if isinstance(text, str) else []
+        if not is_footer_line([c for c in cells if c.strip() not in blank_like]):
+            last_record = int(number)
+            break
+        footer_malformed.append(int(number))
+    kept_footer = table.rows[len(table.cells) - footer:] if footer else np.zeros(0, dtype=np.int64)
+    kept_footer = kept_footer[kept_footer > last_record]
+    footer_malformed = [n for n in footer_malformed if n > last_record]
+    if len(kept_footer) == 0 and not footer_malformed:
+        table.malformed = malformed.drop(columns="text", errors="ignore")
+        return
+    drop = len(kept_footer)
+    texts = [line_text(r) for r in table.cells.iloc[len(table.cells) - drop:].itertuples(index=False)] if drop else []
+    lines = pd.concat([
+        skipped_lines(kept_footer, "footer", texts),
+        skipped_lines(footer_malformed, "footer",
+                      [line_text(next(csv.reader([str(t)], delimiter=table.delimiter), [])) for t in
+                       malformed.set_index("row").loc[footer_malformed, "text"]] if footer_malformed else []),
+    ], ignore_index=True).sort_values("row", ignore_index=True)
+    if drop:
+        table.cells = table.cells.iloc[: len(table.cells) - drop]
+        table.rows = table.rows[: len(table.rows) - drop]
+    table.malformed = malformed[~malformed["row"].isin(footer_malformed)].drop(columns="text", errors="ignore")
+    table.malformed = table.malformed.reset_index(drop=True)
+    table.rows_read -= drop + len(footer_malformed)
+    table.skipped = pd.concat([table.skipped, lines], ignore_index=True) if len(table.skipped) else lines

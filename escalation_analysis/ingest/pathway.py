@@ -112,12 +112,85 @@ class Contact(_Strict):
         return value
 
 
+class KpiTarget(_Strict):
+    """A KPI's target and where it comes from (e.g. "Contract schedule 2, KPI 1")."""
+
+    target: float = Field(ge=0)
+    source: str | None = None
+
+
+class KpiTargets(_Strict):
+    """The targets the reports judge KPIs against; a KPI left out has no target.
+
+    Each is a number, or ``{target: N, source: "..."}`` to say where it comes from. A KPI
+    without a target shows no "target met" and no assurance icon: the package never supplies
+    a target of its own.
+    """
+
+    compliance_pct: KpiTarget | None = None
+    imminent_risk_compliance_pct: KpiTarget | None = None
+    out_of_hours_compliance_pct: KpiTarget | None = None
+    crisis_team_response_pct: KpiTarget | None = None
+    not_escalated: KpiTarget | None = None
+    median_delay_minutes: KpiTarget | None = None
+    p90_delay_minutes: KpiTarget | None = None
+    near_misses: KpiTarget | None = None
+    overdue_actions: KpiTarget | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _number_alone(cls, value: object) -> object:
+        """A bare number is the target with no stated source."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"target": value}
+        return value
+
+    @model_validator(mode="after")
+    def _percentages_up_to_100(self) -> KpiTargets:
+        for name in type(self).model_fields:
+            spec = getattr(self, name)
+            if name.endswith("_pct") and spec is not None and spec.target > 100:
+                raise ValueError(f"{name} is a percentage: give a target from 0 to 100, not {spec.target:g}")
+        return self
+
+    def value(self, kpi: str) -> float | None:
+        """The target for ``kpi``, or None when the pathway sets none."""
+        spec = getattr(self, kpi, None)
+        return None if spec is None else float(spec.target)
+
+    def source(self, kpi: str) -> str | None:
+        """Where the target for ``kpi`` comes from, as the pathway file says (None if unsaid)."""
+        spec = getattr(self, kpi, None)
+        return None if spec is None else spec.source
+
+
+class ProtectiveMarking(_Strict):
+    """The protective marking printed on every page, by audience.
+
+    Internal reports hold pseudonyms and free text, so they default to OFFICIAL-SENSITIVE;
+    external and partner reports hold only disclosure-controlled figures: OFFICIAL.
+    """
+
+    internal: str = Field(default="OFFICIAL-SENSITIVE", min_length=1, max_length=80)
+    external: str = Field(default="OFFICIAL", min_length=1, max_length=80)
+    partners: str | None = Field(default=None, min_length=1, max_length=80)
+
+    def for_audience(self, audience: str) -> str:
+        """The marking for ``internal``, ``external`` or ``partners`` (partners: as external unless set)."""
+        if audience == "internal":
+            return self.internal
+        if audience == "partners" and self.partners:
+            return self.partners
+        return self.external
+
+
 class Pathway(_Strict):
     """A validated crisis escalation pathway."""
 
     name: str
     owner: str | None = None
     version: str | None = None
+    service: str | None = None
     timezone: str = "Europe/London"
     bank_holidays: Nation = "england-and-wales"
     in_hours: InHours = Field(default_factory=InHours)
@@ -126,6 +199,8 @@ class Pathway(_Strict):
     required_information: list[str] = Field(default_factory=list)
     max_approvals_before_action: int = Field(default=1, ge=0)
     response_targets_minutes: dict[str, PositiveFloat] = Field(default_factory=dict)
+    kpi_targets: KpiTargets = Field(default_factory=KpiTargets)
+    protective_marking: ProtectiveMarking = Field(default_factory=ProtectiveMarking)
 
     _known_timezone = field_validator("timezone")(known_timezone)
 

@@ -34,9 +34,9 @@ percentiles (R's default quantile, type 7); φ is the mean of the squared Winsor
 
 * ``"additive"`` (FunnelPlotR's default, a DerSimonian–Laird random effect): with weights
   wᵢ = 1/sᵢ², τ² = max(0, (nφ − (n − 1)) / (Σw − Σw²/Σw)), and τ² = 0 whenever nφ < n − 1;
-  adjusted limits use sqrt(sᵢ² + τ²) for sᵢ. Adjusted limits are used only when τ² > 0,
-  i.e. when φ > (n − 1)/n, exactly as FunnelPlotR falls back to unadjusted limits when
-  ``tau2 == 0``.
+  adjusted limits use sqrt(sᵢ² + τ²) for sᵢ. Adjusted limits are used only when φ > 1,
+  exactly as FunnelPlotR falls back to unadjusted limits when ``phi <= 1`` (``R/funnel_plot.R``),
+  even though τ² is already positive for (n − 1)/n < φ ≤ 1.
 * ``"multiplicative"`` (Spiegelhalter 2005): when φ > 1 the standard error is inflated to
   sqrt(φ)·sᵢ.
 * ``None``: no adjustment.
@@ -58,6 +58,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
+
+from .statistics import binomial_cdf, binomial_quantile
 
 __all__ = [
     "FUNNEL_POSITIONS",
@@ -391,13 +393,9 @@ def compute_funnel(
         table["winsorised_z"] = od.winsorised.to_numpy()
         if not np.isfinite(od.phi):
             warnings.append("No overdispersion could be estimated, so limits are unadjusted.")
-        elif overdispersion == "additive":
-            adjusted = od.tau2 > 0
-            if not adjusted:
-                warnings.append(
-                    "No overdispersion was found (tau² = 0), so limits are unadjusted."
-                )
         else:
+            # FunnelPlotR (R/funnel_plot.R) draws adjusted limits only when phi > 1, for the
+            # additive adjustment too, although tau² is already positive above (n - 1)/n
             adjusted = od.phi > 1
             if not adjusted:
                 warnings.append("No overdispersion was found (phi ≤ 1), so limits are unadjusted.")
@@ -485,32 +483,13 @@ def _check_counts(numerator: ArrayLike, denominator: ArrayLike) -> tuple[np.ndar
     return num, den
 
 
-def _binomial_quantile(p: float, n: np.ndarray, theta: float) -> np.ndarray:
-    """The smallest r with P(Y <= r) >= p for Y ~ Binomial(n, theta), as ``scipy.stats.binom.ppf``.
-
-    From the incomplete-beta functions in ``scipy.special`` (``bdtrik`` inverts the CDF in r,
-    then the integer either side is checked), so reports need not import ``scipy.stats``.
-    """
-    n = np.asarray(n).astype(np.int64)  # counts: bdtr takes whole numbers
-    guess = np.ceil(special.bdtrik(p, n, theta))
-    below = np.maximum(guess - 1, 0)
-    chosen = np.where(_binomial_cdf(below, n, theta) >= p, below, guess)
-    return np.clip(chosen, 0, n).astype(float)
-
-
-def _binomial_cdf(k: np.ndarray, n: np.ndarray, theta: float) -> np.ndarray:
-    """P(Y <= k) for Y ~ Binomial(n, theta), k whole numbers up to n (0 below 0, as scipy.stats)."""
-    k = np.asarray(k).astype(np.int64)
-    return np.where(k < 0, 0.0, special.bdtr(np.maximum(k, 0), np.asarray(n).astype(np.int64), theta))
-
-
 def _binomial_limit(n: np.ndarray, theta: float, p: float, interpolate: bool) -> np.ndarray:
     """Spiegelhalter's interpolated binomial p-quantile of Y/n (2005, appendix A.1.1)."""
-    r = _binomial_quantile(p, n, theta)
+    r = binomial_quantile(p, n, theta)
     if not interpolate:
         return r / n
-    at_r = _binomial_cdf(r, n, theta)
-    below_r = _binomial_cdf(r - 1, n, theta)
+    at_r = binomial_cdf(r, n, theta)
+    below_r = binomial_cdf(r - 1, n, theta)
     with np.errstate(invalid="ignore", divide="ignore"):
         alpha = np.where(at_r > below_r, (at_r - p) / (at_r - below_r), 0.0)
     return (r - alpha) / n

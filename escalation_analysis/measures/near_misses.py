@@ -193,8 +193,8 @@ def cases_to_review(prepared: pd.DataFrame, limit: int = 15) -> pd.DataFrame:
 
     Internal use only: carries pseudonyms and free-text descriptions. Columns are ready to
     show: reference, when risk was identified, team, trigger, when (in/out of hours), the
-    delay (or "not escalated"), target, outcome with harm, service user pseudonym and the
-    description.
+    delay (or "not escalated"), target, outcome, harm (canonical values: the report puts them
+    into words), service user pseudonym and the description.
     """
     late = prepared[~prepared["within_target"]]
     harm_rank = late["harm"].map({"death": 5, "severe": 4, "moderate": 3, "low": 2, "none": 1}).astype("float").fillna(0)
@@ -205,9 +205,6 @@ def cases_to_review(prepared: pd.DataFrame, limit: int = 15) -> pd.DataFrame:
     ).sort_values(["not_escalated", "harm", "times_target"], ascending=False)
     chosen = late.loc[order.index[:limit]]
     delay = chosen["delay_minutes"].round(0).astype("Int64").astype("str").fillna("not escalated")
-    harm = chosen["harm"].astype("str")
-    outcome = chosen["outcome"].astype("str").str.replace("_", " ")
-    outcome = outcome.where(~((chosen["outcome"] == "incident") & chosen["harm"].notna()), outcome + ", " + harm + " harm")
     return pd.DataFrame(
         {
             "Reference": chosen["incident_id"],
@@ -217,7 +214,8 @@ def cases_to_review(prepared: pd.DataFrame, limit: int = 15) -> pd.DataFrame:
             "When": chosen["ooh_sub_band"].astype("str"),
             "Delay (min)": delay,
             "Target (min)": chosen["target_minutes"],
-            "Outcome": outcome,
+            "Outcome": chosen["outcome"].astype("str"),
+            "Harm": chosen["harm"].astype("object"),
             "Service user": chosen["service_user_id"],
             "Description": chosen["description"],
         }

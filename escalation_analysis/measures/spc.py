@@ -1,74 +1,72 @@
-"""Statistical process control the NHS "Making Data Count" way.
+"""Statistical process control the NHS "Making Data Count" way: a public API on plain data.
 
 Two charts, one set of rules:
 
-* :func:`compute_xmr_chart` is an XmR (individuals) chart computed exactly as the R package
+* :func:`xmr` is an XmR (individuals) chart computed exactly as the R package
   NHSRplotthedots computes it (``R/ptd_spc_standard.R``): centre line the mean, process limits
-  the mean ± 2.66 × the mean moving range, with moving ranges above 3.267 × their mean screened
-  out and the mean recomputed (Nelson 1982) unless ``screen_outliers=False`` (what the MDC Excel
-  tools do). Limits can be recalculated from given points (``rebase``,
-  ``R/ptd_add_rebase_column.R``) and fixed on the first ``fix_after_n_points`` points of each
-  period.
-* :func:`compute_p_chart` is a p-chart for monthly proportions computed as qicharts2's
-  ``qic.p`` (``R/qic.charts.R``): centre line ``sum(numerator) / sum(denominator)``, limits
+  the mean ± 2.66 × the mean moving range, with moving ranges at or above 3.267 × their mean
+  screened out and the mean recomputed (Nelson 1982) unless ``screen_outliers=False`` (what the
+  MDC Excel tools do). Limits can be recalculated at given points (``rebase``,
+  ``R/ptd_add_rebase_column.R``), fixed on the first ``fix_after_n_points`` points of each
+  period, and computed without chosen points (``exclude``, as qicharts2's ``exclude``).
+* :func:`p_chart` is a p-chart for proportions computed as qicharts2's ``qic.p``
+  (``R/helper.functions.R``): centre line ``sum(numerator) / sum(denominator)``, limits
   p̄ ± 3·sqrt(p̄(1 − p̄)/nᵢ) for each period, clipped to [0, 1].
 
-Both then apply the NHSRplotthedots special-cause rules (``R/ptd_calculate_point_type.R``),
-within each rebase period, in this order of precedence:
+Both take plain sequences (``xmr([3, 4, 5, ...])``), Series (the index gives the dates) or
+columns of a frame (``xmr("attendances", "period", data=frame)``), and then apply the
+NHSRplotthedots special-cause rules of :mod:`~escalation_analysis.measures.spc_rules` within
+each rebase period, in this order of precedence:
 
 1. a point beyond a process limit (strictly above the upper or below the lower);
-2. a trend: ``trend_length`` (7) points each strictly higher (or lower) than the one before,
-   so 6 rises in a row; a repeated value breaks a trend and a 6-point rise (5 rises) does not
-   count;
+2. a trend: ``trend_length`` (7) points each strictly higher (or lower) than the one before;
 3. two of three: in 3 consecutive points all on the same side of the mean, at least 2 lie
-   between the near limit (mean ± 2/3 of the distance to the process limit, the "2-sigma"
-   line) and the process limit; the points in that zone are flagged (a point beyond the process
-   limit does not count towards this rule, it is flagged by rule 1);
+   between the near limit (mean ± 2/3 of the distance to the process limit) and the process
+   limit; the points in that zone are flagged;
 4. a shift: ``shift_length`` (7) points in a row on the same side of the mean; a point exactly
    on the mean breaks the run.
 
-Every point flagged by any rule is special cause. Its direction is the side of the mean (rules
-1, 3, 4) or the direction of the trend (rule 2; a point shared by two trends takes the trend
-to its right), and the improvement direction turns it into ``special_cause_improvement`` or
-``special_cause_concern``, or, when neither direction is better,
-``special_cause_neutral_high``/``special_cause_neutral_low``. The variation icon comes from the
-last point; the assurance icon compares the target with the process limits of the last point
-(``R/ptd_calculate_assurance_type.R``, ``R/geom_ptd_icon.R``). Any period with fewer than 12
-points raises the NHSRplotthedots short-series warning (``R/ptd_add_short_group_warnings.R``).
+The variation icon comes from the last point; the assurance icon compares the target with the
+process limits of the last point. Any period with fewer than ``short_group_threshold`` points
+(13, as NHSRplotthedots' code: ``getOption("ptd_spc.warning_threshold", 13)``) raises the
+short-series warning (``R/ptd_add_short_group_warnings.R``).
 
-Deliberate deviations, all documented where they happen: a rebase value that is not one of the
-chart's x values is an error (NHSRplotthedots silently ignores it); missing values are an error;
-when every moving range in a period is zero the screening step keeps them, so the limits
-collapse onto the mean instead of becoming missing.
+Deliberate differences from NHSRplotthedots, each with the setting that reproduces it, are
+listed in ``docs/peer-comparison.md``: a rebase value that is not one of the chart's periods is
+an error (NHSRplotthedots ignores it); missing values are an error; when every moving range in
+a period is zero the limits collapse onto the mean instead of becoming missing.
 
 Known answers (``tests/test_spc.py``): the NHSRplotthedots "Deviations from Excel defaults"
-vignette (screened UPL 4.60 / mean 1.94 / LPL −0.72; unscreened 6.95 / −3.06), the
-``ptd_spc_standard`` snapshot, and the serialised integration snapshots for NHSRdatasets
-``ae_attendances`` (all attendances; rebased in April 2017; 4-hour performance fixed after 12
-points, with every point type) match to floating-point precision.
+vignette, the ``ptd_spc_standard`` snapshots, the short-group tests (12 and 13 points) and the
+serialised integration snapshots for NHSRdatasets ``ae_attendances`` match to floating-point
+precision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from . import spc_rules
+from .chart_input import column, marked_points, tidy_series
+from .spc_rules import POINT_TYPES, ImprovementDirection
+
 __all__ = [
+    "POINT_COLUMNS",
     "POINT_TYPES",
+    "SHORT_GROUP_THRESHOLD",
     "SPCResult",
-    "XmRResult",
-    "compute_p_chart",
-    "compute_xmr_chart",
+    "p_chart",
+    "short_group_warning",
+    "xmr",
 ]
 
-ImprovementDirection = Literal["increase", "decrease", "neutral"]
-
 LIMIT_MULTIPLIER: float = 2.66
-"""Process limits sit this many mean moving ranges from the mean (3 / 1.128)."""
+"""Process limits sit this many mean moving ranges from the mean (3 / 1.128, rounded)."""
 
 NEAR_LIMIT_MULTIPLIER: float = 2 * LIMIT_MULTIPLIER / 3
 """Near ("2-sigma") limits: two thirds of the distance to the process limits."""
@@ -76,22 +74,22 @@ NEAR_LIMIT_MULTIPLIER: float = 2 * LIMIT_MULTIPLIER / 3
 SCREENING_MULTIPLIER: float = 3.267
 """Moving ranges at or above this many times their mean are screened out (Nelson 1982)."""
 
-SHORT_SERIES_WARNING: str = (
-    "Some groups have 'n < 12' observations. These have trial limits, which will be revised "
-    "with each additional observation until 'n = fix_after_n_points' has been reached."
-)
-"""The NHSRplotthedots wording, kept so that users can search for it."""
+SHORT_GROUP_THRESHOLD: int = 13
+"""Periods with fewer points than this get trial limits and a warning (NHSRplotthedots' code)."""
 
-POINT_TYPES: tuple[str, ...] = (
-    "common_cause",
-    "special_cause_improvement",
-    "special_cause_concern",
-    "special_cause_neutral_high",
-    "special_cause_neutral_low",
-)
-"""Every value the ``point_type`` column can take."""
 
-_DIRECTIONS: dict[str, int] = {"increase": 1, "neutral": 0, "decrease": -1}
+def short_group_warning(threshold: int = SHORT_GROUP_THRESHOLD) -> str:
+    """The short-series warning for a threshold, in NHSRplotthedots' words.
+
+    NHSRplotthedots always prints "n < 12" although its code warns below 13; the wording here
+    states the threshold actually used.
+    """
+    return (
+        f"Some groups have 'n < {threshold}' observations. These have trial limits, which will "
+        "be revised with each additional observation until 'n = fix_after_n_points' has been "
+        "reached."
+    )
+
 
 POINT_COLUMNS: tuple[str, ...] = (
     "x",
@@ -99,6 +97,8 @@ POINT_COLUMNS: tuple[str, ...] = (
     "numerator",
     "denominator",
     "rebase_group",
+    "baseline",
+    "excluded",
     "mean",
     "lpl",
     "upl",
@@ -106,6 +106,8 @@ POINT_COLUMNS: tuple[str, ...] = (
     "near_upl",
     "moving_range",
     "moving_range_in_baseline",
+    "mean_moving_range",
+    "mean_moving_range_unscreened",
     "target",
     "relative_to_mean",
     "outside_limits",
@@ -119,6 +121,7 @@ POINT_COLUMNS: tuple[str, ...] = (
     "point_type",
     "short_group_warning",
 )
+"""The columns of :attr:`SPCResult.points`, in order."""
 
 
 @dataclass(frozen=True)
@@ -128,33 +131,36 @@ class SPCResult:
     Attributes
     ----------
     points
-        One row per point in x order. Columns: ``x``, ``y``; ``numerator`` and
-        ``denominator`` (p-charts only; missing on XmR charts); ``rebase_group`` (0, 1, ... one
-        per period between rebases); ``mean`` (the centre line), ``lpl``/``upl`` (lower/upper
-        process limits), ``near_lpl``/``near_upl`` (the "2-sigma" lines); ``moving_range``
-        (|y − previous y| within the period; XmR only) and ``moving_range_in_baseline`` (whether
-        it entered the mean moving range after fixing and screening); ``target``;
-        ``relative_to_mean`` (−1, 0, 1); ``outside_limits`` and ``close_to_limits`` (between a
-        near limit and its process limit); one boolean per rule, ``rule_outside_limits``,
-        ``rule_trend``, ``rule_two_of_three``, ``rule_shift``, true for every point that is
-        part of such a pattern whichever rule wins; ``special_cause_type`` (the rule that wins,
-        by precedence: ``above_upl``, ``below_lpl``, ``trend_increasing``,
-        ``trend_decreasing``, ``two_of_three_above``, ``two_of_three_below``, ``shift_above``,
-        ``shift_below`` or ``common_cause``); ``special_cause_flag``; ``point_type`` (one of
-        :data:`POINT_TYPES`); ``short_group_warning`` (its period has too few points).
+        One row per point in date order, columns :data:`POINT_COLUMNS`: ``x``, ``y``;
+        ``numerator`` and ``denominator`` (p-charts only); ``rebase_group`` (0, 1, ... one per
+        period between rebases); ``baseline`` (the point entered the mean and limits: within
+        ``fix_after_n_points`` of its period's start and not excluded) and ``excluded``;
+        ``mean`` (NHSRplotthedots' ``mean_col``), ``lpl``/``upl`` (process limits),
+        ``near_lpl``/``near_upl`` (the "2-sigma" lines); ``moving_range`` (|y − previous y|
+        within the period), ``moving_range_in_baseline`` (it entered the mean moving range
+        after fixing, excluding and screening), ``mean_moving_range`` (the period's mean
+        moving range after screening, the one the limits use) and
+        ``mean_moving_range_unscreened`` (before screening; XmR only); ``target``;
+        ``relative_to_mean`` (−1, 0, 1); ``outside_limits``; ``close_to_limits``; one boolean
+        per rule, true for every point that is part of such a pattern whichever rule wins;
+        ``special_cause_type`` (the rule that wins; see
+        :func:`~escalation_analysis.measures.spc_rules.special_cause_type`);
+        ``special_cause_flag``; ``point_type`` (one of :data:`POINT_TYPES`);
+        ``short_group_warning`` (its period has too few points).
     variation_icon
         From the last point: ``common_cause``, ``improvement_high``, ``improvement_low``,
-        ``concern_high``, ``concern_low``, ``neutral_high`` or ``neutral_low`` (the
-        NHSRplotthedots icon names).
+        ``concern_high``, ``concern_low``, ``neutral_high`` or ``neutral_low``.
     assurance_icon
         ``consistent_pass``, ``consistent_fail`` or ``inconsistent`` (MDC's "hit and miss"),
-        or ``None`` when there is no target or the improvement direction is neutral.
+        or ``None`` without a target or when the improvement direction is neutral.
     warnings
         Plain-English sentences, e.g. the short-series warning.
     improvement_direction
         The direction the chart was computed with.
     chart
         ``"xmr"`` or ``"p"``.
+    short_group_threshold
+        Periods with fewer points than this were flagged as short.
     """
 
     points: pd.DataFrame
@@ -163,6 +169,7 @@ class SPCResult:
     warnings: list[str] = field(default_factory=list)
     improvement_direction: str = "increase"
     chart: str = "xmr"
+    short_group_threshold: int = SHORT_GROUP_THRESHOLD
 
     def summary(self) -> pd.DataFrame:
         """Summarise each rebase period as NHSRplotthedots' ``summary.ptd_spc_df`` does.
@@ -177,79 +184,78 @@ class SPCResult:
 
         Examples
         --------
-        >>> result = compute_xmr_chart(pd.Series([1.0, 2, 1, 2, 10, 1, 2, 1, 2, 1, 2, 1, 2]))
-        >>> result.summary()[["n", "special_cause_improvement"]].to_dict("records")
+        >>> xmr([1.0, 2, 1, 2, 10, 1, 2, 1, 2, 1, 2, 1, 2]).summary()[["n", "special_cause_improvement"]].to_dict("records")
         [{'n': 13, 'special_cause_improvement': 1}]
         """
-        grouped = self.points.groupby("rebase_group", sort=True)
-        out = grouped.agg(
+        points = self.points.assign(
+            _common=~self.points["special_cause_flag"],
+            _improvement=self.points["point_type"] == "special_cause_improvement",
+            _concern=self.points["point_type"] == "special_cause_concern",
+        )
+        out = points.groupby("rebase_group", sort=True).agg(
             first_x=("x", "first"),
             last_x=("x", "last"),
             n=("y", "size"),
             mean=("mean", "first"),
             lpl=("lpl", "first"),
             upl=("upl", "first"),
-            common_cause=("special_cause_flag", lambda f: int((~f).sum())),
-            special_cause_improvement=(
-                "point_type",
-                lambda t: int((t == "special_cause_improvement").sum()),
-            ),
-            special_cause_concern=(
-                "point_type",
-                lambda t: int((t == "special_cause_concern").sum()),
-            ),
+            common_cause=("_common", "sum"),
+            special_cause_improvement=("_improvement", "sum"),
+            special_cause_concern=("_concern", "sum"),
             variation_type=("point_type", "last"),
         )
         return out.reset_index()
 
 
-XmRResult = SPCResult
-"""Alias: an XmR chart's result is an :class:`SPCResult`."""
-
-
-def compute_xmr_chart(
-    data: pd.DataFrame | pd.Series,
-    value: str | None = None,
-    x: str | None = None,
+def xmr(
+    values: Any,
+    dates: Any = None,
     *,
-    improvement_direction: ImprovementDirection = "increase",
-    target: float | None = None,
+    data: pd.DataFrame | None = None,
     rebase: Sequence | None = None,
     fix_after_n_points: int | None = None,
+    exclude: Sequence | None = None,
+    improvement: ImprovementDirection = "increase",
+    target: float | None = None,
     screen_outliers: bool = True,
     trend_length: int = 7,
     shift_length: int = 7,
-    short_series_threshold: int = 12,
+    short_group_threshold: int = SHORT_GROUP_THRESHOLD,
 ) -> SPCResult:
     """Compute an MDC XmR chart as NHSRplotthedots' ``ptd_spc`` does.
 
     Parameters
     ----------
+    values
+        The measure, one value per period: a list, array or Series (a Series' index gives the
+        dates when ``dates`` is not given), or the name of a column of ``data``.
+    dates
+        The periods (dates or an order), or the name of a column of ``data``. Default: the
+        Series index, else positions 0, 1, 2, ...
     data
-        A frame with one row per period, or a Series of values indexed by period.
-    value
-        Column of ``data`` holding the measure (ignored for a Series).
-    x
-        Column of ``data`` holding the period (a date or an order). Default: the index.
-    improvement_direction
-        ``"increase"`` (higher is better), ``"decrease"`` or ``"neutral"``.
-    target
-        Optional target; gives the assurance icon.
+        A frame holding the columns named by ``values`` and ``dates``.
     rebase
-        x values at which the limits are recalculated: each starts a new period. Every value
-        must be one of the chart's x values (dates may be given as ISO strings).
+        Where the limits are recalculated: each entry starts a new period. Dates (or ISO date
+        strings) are matched to the chart's dates; whole numbers are positions (0 is the first
+        point in date order). Each must be on the chart.
     fix_after_n_points
         Compute each period's mean and limits from its first n points only and extend them.
         NHSRplotthedots requires at least 12.
+    exclude
+        Points (dates or positions, as ``rebase``) left out of the mean and limits, e.g. a
+        month with a known data problem. They are still drawn and judged by the rules.
+    improvement
+        ``"increase"`` (higher is better), ``"decrease"`` or ``"neutral"``.
+    target
+        Optional target; gives the assurance icon.
     screen_outliers
         Screen moving ranges ≥ 3.267 × their mean out of the limits (NHSRplotthedots'
         default); ``False`` reproduces the MDC Excel tools.
-    trend_length
-        Points in a run of strict rises (or falls) that make a trend (default 7).
-    shift_length
-        Points in a row on one side of the mean that make a shift (default 7).
-    short_series_threshold
-        Periods with fewer points than this raise the short-series warning (default 12).
+    trend_length, shift_length
+        Points that make a trend (default 7) and a shift (default 7).
+    short_group_threshold
+        Periods with fewer points raise the short-series warning (default 13, as
+        NHSRplotthedots' code; its help text says 12).
 
     Returns
     -------
@@ -259,81 +265,76 @@ def compute_xmr_chart(
     Raises
     ------
     ValueError
-        For missing or non-numeric values, duplicate x values, an unknown rebase value, an
-        unknown improvement direction or ``fix_after_n_points`` below 12.
+        For missing or non-numeric values, duplicate dates, an unknown rebase or exclude
+        point, an unknown improvement direction or ``fix_after_n_points`` below 12.
 
     Notes
     -----
-    Follows ``R/ptd_spc_standard.R`` step by step within each period: ``fix_y`` is the value
-    for the first ``fix_after_n_points`` points and missing after; the mean and the moving
-    ranges |Δfix_y| come from ``fix_y``; the mean moving range is recomputed after dropping
-    moving ranges not strictly below 3.267 × the first mean moving range; the process limits are
-    the mean ± 2.66 × the mean moving range and the near limits the mean ± (2 × 2.66 / 3) ×
-    the mean moving range. The special-cause rules and icons are described in the module
-    docstring.
+    Follows ``R/ptd_spc_standard.R`` within each period: the baseline is the first
+    ``fix_after_n_points`` points less any excluded; the mean is the baseline's mean and the
+    moving ranges are those between consecutive baseline points; the mean moving range is
+    recomputed after dropping moving ranges not strictly below 3.267 × the first mean moving
+    range; the process limits are the mean ± 2.66 × the mean moving range and the near limits
+    the mean ± (2 × 2.66 / 3) × the mean moving range.
 
     Examples
     --------
     The NHSRplotthedots "Deviations from Excel defaults" vignette:
 
     >>> y = [1, 2, 1, 2, 10, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1]
-    >>> x = pd.date_range("2021-03-22", periods=18, freq="D")
-    >>> chart = compute_xmr_chart(pd.Series(y, index=x, dtype=float))
+    >>> chart = xmr(y, pd.date_range("2021-03-22", periods=18, freq="D"))
     >>> [round(v, 2) for v in chart.points.loc[0, ["upl", "mean", "lpl"]]]
     [4.6, 1.94, -0.72]
-    >>> chart.points.loc[4, "point_type"]
-    'special_cause_improvement'
-    >>> chart.variation_icon
-    'common_cause'
+    >>> chart.points.loc[4, "point_type"], chart.variation_icon
+    ('special_cause_improvement', 'common_cause')
+    >>> round(float(chart.points.loc[0, "mean_moving_range_unscreened"]), 3)
+    1.882
     """
-    direction = _check_direction(improvement_direction)
-    _check_lengths(trend_length, shift_length, short_series_threshold)
+    _check_settings(improvement, trend_length, shift_length, short_group_threshold)
     if fix_after_n_points is not None and fix_after_n_points < 12:
         raise ValueError("fix_after_n_points must be a single number greater than or equal to 12.")
-    frame = _tidy_input(data, value, x)
-    frame["rebase_group"] = _rebase_groups(frame["x"], rebase)
+    frame = tidy_series(values, dates, data)
+    frame["rebase_group"] = marked_points(frame["x"], rebase, "Rebase").cumsum()
+    frame["excluded"] = marked_points(frame["x"], exclude, "Excluded")
+    frame["baseline"] = _baseline(frame, fix_after_n_points)
     frame["numerator"] = np.nan
     frame["denominator"] = np.nan
-    limits = _xmr_limits(frame, fix_after_n_points, screen_outliers)
-    frame = pd.concat([frame, limits], axis=1)
+    frame = pd.concat([frame, _xmr_limits(frame, screen_outliers)], axis=1)
     return _finish(
         frame,
-        direction=direction,
-        improvement_direction=improvement_direction,
+        improvement=improvement,
         target=target,
         trend_length=trend_length,
         shift_length=shift_length,
-        short_series_threshold=short_series_threshold,
+        short_group_threshold=short_group_threshold,
         chart="xmr",
     )
 
 
-def compute_p_chart(
-    data: pd.DataFrame,
-    numerator: str,
-    denominator: str,
-    x: str | None = None,
+def p_chart(
+    numerators: Any,
+    denominators: Any,
+    dates: Any = None,
     *,
-    improvement_direction: ImprovementDirection = "increase",
-    target: float | None = None,
+    data: pd.DataFrame | None = None,
     rebase: Sequence | None = None,
     fix_after_n_points: int | None = None,
+    exclude: Sequence | None = None,
+    improvement: ImprovementDirection = "increase",
+    target: float | None = None,
     trend_length: int = 7,
     shift_length: int = 7,
-    short_series_threshold: int = 12,
+    short_group_threshold: int = SHORT_GROUP_THRESHOLD,
 ) -> SPCResult:
     """Compute a p-chart with limits per period, as qicharts2's ``qic.p``, with MDC rules.
 
     Parameters
     ----------
-    data
-        One row per period.
-    numerator, denominator
-        Columns of counts, e.g. episodes escalated within target and all episodes.
-    x
-        Column holding the period. Default: the index.
-    improvement_direction, target, rebase, trend_length, shift_length, short_series_threshold
-        As for :func:`compute_xmr_chart`. ``target`` is a proportion (0.9, not 90).
+    numerators, denominators
+        Counts per period (e.g. episodes escalated within target, and all episodes): lists,
+        arrays or Series, or names of columns of ``data``.
+    dates, data, rebase, exclude, improvement, trend_length, shift_length, short_group_threshold
+        As for :func:`xmr`. ``target`` is a proportion (0.9, not 90).
     fix_after_n_points
         Compute the centre line from the first n periods of each rebase period only (qicharts2's
         ``freeze``); any positive number.
@@ -341,56 +342,55 @@ def compute_p_chart(
     Returns
     -------
     SPCResult
-        As for :func:`compute_xmr_chart`; ``y`` is the proportion, ``numerator`` and
-        ``denominator`` are kept and ``moving_range`` is missing. Periods with a zero
-        denominator have no proportion: they are left out, with a warning.
+        As for :func:`xmr`; ``y`` is the proportion, ``numerator`` and ``denominator`` are
+        kept and the moving-range columns are missing. Periods with a zero denominator have no
+        proportion: they are left out, with a warning.
 
     Raises
     ------
     ValueError
-        For negative or missing counts, a numerator above its denominator, duplicate x values
-        or an unknown rebase value.
+        For negative or missing counts, a numerator above its denominator, duplicate dates or
+        an unknown rebase or exclude point.
 
     Notes
     -----
-    ``R/qic.charts.R`` (``qic.p``): centre line p̄ = Σ numerator / Σ denominator over the
-    baseline; σᵢ = sqrt(p̄(1 − p̄)/nᵢ); limits p̄ ± 3σᵢ with the upper clipped to 1 and the
-    lower to 0. The near limits are p̄ ± 2σᵢ (the same two thirds of the way to the limits
-    as on the XmR chart), clipped likewise. The special-cause rules are then those of
-    NHSRplotthedots.
+    ``qic.p``: centre line p̄ = Σ numerator / Σ denominator over the baseline;
+    σᵢ = sqrt(p̄(1 − p̄)/nᵢ); limits p̄ ± 3σᵢ with the upper clipped to 1 and the lower to 0;
+    near limits p̄ ± 2σᵢ, clipped likewise.
 
     Examples
     --------
-    >>> frame = pd.DataFrame({"month": range(3), "ok": [45, 40, 48], "all": [50, 50, 50]})
-    >>> chart = compute_p_chart(frame, "ok", "all", "month")
+    >>> chart = p_chart([45, 40, 48], [50, 50, 50])
     >>> [round(float(v), 4) for v in chart.points.loc[0, ["mean", "lpl", "upl"]]]
     [0.8867, 0.7522, 1.0]
     """
-    direction = _check_direction(improvement_direction)
-    _check_lengths(trend_length, shift_length, short_series_threshold)
+    _check_settings(improvement, trend_length, shift_length, short_group_threshold)
     if fix_after_n_points is not None and fix_after_n_points < 1:
         raise ValueError("fix_after_n_points must be a positive number.")
-    for column in (numerator, denominator):
-        if column not in data.columns:
-            raise ValueError(f"Column '{column}' is not in the data.")
-    counts = data[[numerator, denominator]].apply(pd.to_numeric, errors="coerce")
+    num = column(numerators, data, "numerators")
+    den = column(denominators, data, "denominators")
+    counts = pd.DataFrame({"num": np.asarray(num), "den": np.asarray(den)}).apply(
+        pd.to_numeric, errors="coerce"
+    )
     if counts.isna().any().any():
         raise ValueError("Numerators and denominators must be numbers with none missing.")
-    num = counts[numerator].to_numpy(dtype=float)
-    den = counts[denominator].to_numpy(dtype=float)
-    if (num < 0).any() or (den < 0).any():
+    n_arr = counts["num"].to_numpy(dtype=float)
+    d_arr = counts["den"].to_numpy(dtype=float)
+    if (n_arr < 0).any() or (d_arr < 0).any():
         raise ValueError("Numerators and denominators must not be negative.")
-    if (num > den).any():
+    if (n_arr > d_arr).any():
         raise ValueError("A numerator is larger than its denominator.")
     with np.errstate(invalid="ignore", divide="ignore"):
-        proportion = num / den
-    tidy = data.assign(_p=proportion)
-    frame = _tidy_input(tidy, "_p", x, allow_missing=True)
+        proportion = pd.Series(n_arr / d_arr)
+    if dates is None:
+        dates = num.index if isinstance(num, pd.Series) else np.arange(len(proportion))
+    frame = tidy_series(proportion, column(dates, data, "dates"), None, allow_missing=True)
     rows = frame["_row"].to_numpy()
-    frame["numerator"] = num[rows]
-    frame["denominator"] = den[rows]
+    frame["numerator"] = n_arr[rows]
+    frame["denominator"] = d_arr[rows]
+    frame["rebase_group"] = marked_points(frame["x"], rebase, "Rebase").cumsum()
+    frame["excluded"] = marked_points(frame["x"], exclude, "Excluded")
     warnings: list[str] = []
-    frame["rebase_group"] = _rebase_groups(frame["x"], rebase)
     empty = frame["denominator"] == 0
     if empty.any():
         n_empty = int(empty.sum())
@@ -399,16 +399,15 @@ def compute_p_chart(
             f"{'were' if n_empty != 1 else 'was'} left out of the p-chart."
         )
         frame = frame.loc[~empty].reset_index(drop=True)
-    limits = _p_limits(frame, fix_after_n_points)
-    frame = pd.concat([frame, limits], axis=1)
+    frame["baseline"] = _baseline(frame, fix_after_n_points)
+    frame = pd.concat([frame, _p_limits(frame)], axis=1)
     return _finish(
         frame,
-        direction=direction,
-        improvement_direction=improvement_direction,
+        improvement=improvement,
         target=target,
         trend_length=trend_length,
         shift_length=shift_length,
-        short_series_threshold=short_series_threshold,
+        short_group_threshold=short_group_threshold,
         chart="p",
         warnings=warnings,
     )
@@ -418,91 +417,43 @@ def compute_p_chart(
 # input handling
 
 
-def _check_direction(improvement_direction: str) -> int:
-    if improvement_direction not in _DIRECTIONS:
-        raise ValueError(
-            "improvement_direction must be 'increase', 'decrease' or 'neutral', "
-            f"not {improvement_direction!r}."
-        )
-    return _DIRECTIONS[improvement_direction]
-
-
-def _check_lengths(trend_length: int, shift_length: int, short_series_threshold: int) -> None:
+def _check_settings(
+    improvement: str, trend_length: int, shift_length: int, short_group_threshold: int
+) -> None:
+    spc_rules.point_type([], improvement)  # checks the direction
     if trend_length < 2 or shift_length < 1:
         raise ValueError("trend_length must be at least 2 and shift_length at least 1.")
-    if short_series_threshold < 0:
-        raise ValueError("short_series_threshold must not be negative.")
+    if short_group_threshold < 0:
+        raise ValueError("short_group_threshold must not be negative.")
 
 
-def _tidy_input(
-    data: pd.DataFrame | pd.Series,
-    value: str | None,
-    x: str | None,
-    *,
-    allow_missing: bool = False,
-) -> pd.DataFrame:
-    """Return a frame with ``x`` and float ``y`` sorted by x, plus ``_row`` (original order)."""
-    if isinstance(data, pd.Series):
-        ys = data
-        xs = data.index.to_series()
-    else:
-        if value is None or value not in data.columns:
-            raise ValueError(f"Column '{value}' is not in the data.")
-        if x is not None and x not in data.columns:
-            raise ValueError(f"Column '{x}' is not in the data.")
-        ys = data[value]
-        xs = data.index.to_series() if x is None else data[x]
-    y = pd.to_numeric(pd.Series(ys.to_numpy()), errors="coerce").astype(float)
-    if not allow_missing and y.isna().any():
-        raise ValueError("Values must be numbers with none missing.")
-    xv = pd.Series(xs.to_numpy())
-    if xv.isna().any():
-        raise ValueError("Periods (x) must not be missing.")
-    if xv.duplicated().any():
-        raise ValueError("Duplicate periods (x values) found; each period must appear once.")
-    frame = pd.DataFrame({"x": xv, "y": y, "_row": np.arange(len(y))})
-    return frame.sort_values("x", kind="stable").reset_index(drop=True)
-
-
-def _rebase_groups(x: pd.Series, rebase: Sequence | None) -> pd.Series:
-    """Assign period numbers: cumulative sum of 1s at rebase values (``ptd_add_rebase_column``)."""
-    if rebase is None or len(rebase) == 0:
-        return pd.Series(0, index=x.index, dtype=int)
-    values = pd.Index(list(rebase))
-    if pd.api.types.is_datetime64_any_dtype(x):
-        values = pd.DatetimeIndex(pd.to_datetime(values))
-        if x.dt.tz is not None and values.tz is None:
-            values = values.tz_localize(x.dt.tz)
-    missing = values[~values.isin(x)]
-    if len(missing):
-        raise ValueError(
-            "Rebase value(s) not found among the chart's periods: "
-            + ", ".join(str(v) for v in missing)
-            + "."
-        )
-    return x.isin(values).astype(int).cumsum()
+def _baseline(frame: pd.DataFrame, fix_after_n_points: int | None) -> pd.Series:
+    """Points that enter the mean and limits: the first n of each period, less excluded ones."""
+    position = frame.groupby("rebase_group").cumcount()
+    fixed = position < fix_after_n_points if fix_after_n_points is not None else True
+    return (frame["excluded"] == 0) & fixed
 
 
 # --------------------------------------------------------------------------------------------
 # limits
 
 
-def _xmr_limits(
-    frame: pd.DataFrame, fix_after_n_points: int | None, screen_outliers: bool
-) -> pd.DataFrame:
+def _xmr_limits(frame: pd.DataFrame, screen_outliers: bool) -> pd.DataFrame:
     """Mean, limits and moving ranges per rebase group (``R/ptd_spc_standard.R``)."""
     group = frame["rebase_group"]
     y = frame["y"]
-    position = frame.groupby("rebase_group").cumcount()
-    fix_y = y if fix_after_n_points is None else y.where(position < fix_after_n_points)
-    mean = fix_y.groupby(group).transform("mean")
-    mr = fix_y.groupby(group).diff().abs()
-    amr = mr.groupby(group).transform("mean")
+    base = frame["baseline"]
+    mean = y.where(base).groupby(group).transform("mean")
+    # moving ranges between consecutive baseline points of a period (qicharts2 drops excluded
+    # points the same way); NHSRplotthedots' |diff(fix_y)| when nothing is excluded
+    in_base = frame.loc[base]
+    mr = in_base["y"].groupby(in_base["rebase_group"]).diff().abs().reindex(frame.index)
+    amr_all = mr.groupby(group).transform("mean")
+    amr = amr_all
     if screen_outliers:
         # Deviation: when every moving range is zero, R screens them all out and the limits
         # become missing; keeping them makes the limits collapse onto the mean instead.
-        keep = (mr < SCREENING_MULTIPLIER * amr) | (amr == 0)
-        mr = mr.where(keep)
+        mr = mr.where((mr < SCREENING_MULTIPLIER * amr_all) | (amr_all == 0))
         amr = mr.groupby(group).transform("mean")
     return pd.DataFrame(
         {
@@ -513,19 +464,16 @@ def _xmr_limits(
             "near_upl": mean + NEAR_LIMIT_MULTIPLIER * amr,
             "moving_range": y.groupby(group).diff().abs(),
             "moving_range_in_baseline": mr.notna(),
+            "mean_moving_range": amr,
+            "mean_moving_range_unscreened": amr_all,
         }
     )
 
 
-def _p_limits(frame: pd.DataFrame, fix_after_n_points: int | None) -> pd.DataFrame:
+def _p_limits(frame: pd.DataFrame) -> pd.DataFrame:
     """Centre line and per-period limits (qicharts2 ``qic.p``)."""
     group = frame["rebase_group"]
-    position = frame.groupby("rebase_group").cumcount()
-    base = (
-        pd.Series(True, index=frame.index)
-        if fix_after_n_points is None
-        else position < fix_after_n_points
-    )
+    base = frame["baseline"]
     num = frame["numerator"].where(base, 0.0)
     den = frame["denominator"].where(base, 0.0)
     centre = num.groupby(group).transform("sum") / den.groupby(group).transform("sum")
@@ -539,178 +487,68 @@ def _p_limits(frame: pd.DataFrame, fix_after_n_points: int | None) -> pd.DataFra
             "near_upl": (centre + 2 * sigma).clip(upper=1),
             "moving_range": np.nan,
             "moving_range_in_baseline": False,
+            "mean_moving_range": np.nan,
+            "mean_moving_range_unscreened": np.nan,
         }
     )
 
 
 # --------------------------------------------------------------------------------------------
-# rules (R/ptd_calculate_point_type.R), vectorised within rebase groups
-
-
-def _runs(values: pd.Series, group: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Label runs of equal consecutive values within groups; return run id and run length."""
-    starts = (values != values.shift()) | (group != group.shift()) | values.isna()
-    run_id = starts.cumsum()
-    return run_id, values.groupby(run_id).transform("size")
-
-
-def _shift_points(relative_to_mean: pd.Series, group: pd.Series, length: int) -> pd.Series:
-    """Points in a run of ``length`` or more on one side of the mean (0 breaks a run)."""
-    _, run_length = _runs(relative_to_mean, group)
-    return (relative_to_mean != 0) & (run_length >= length)
-
-
-def _trend_points(y: pd.Series, group: pd.Series, length: int) -> tuple[pd.Series, pd.Series]:
-    """Points in ``length`` or more consecutive strict rises or falls, and each one's direction.
-
-    Returns the flag and the direction (+1 increasing, −1 decreasing) that
-    ``ptd_special_cause_type`` assigns: the sign of the step to the right when this point and
-    the next are both in a trend, else the sign of the step from the left; a flat step reads
-    as decreasing, as in R's ``ifelse(sdy == 1, "In", "De")``.
-    """
-    step = np.sign(y.groupby(group).diff())  # sign(y_i - y_{i-1}); missing at a group start
-    _, run_length = _runs(step, group)
-    step_in_trend = step.notna() & (step != 0) & (run_length >= length - 1)
-    next_step_in_trend = step_in_trend.groupby(group).shift(-1, fill_value=False).astype(bool)
-    in_trend = step_in_trend | next_step_in_trend
-    next_in_trend = in_trend.groupby(group).shift(-1, fill_value=False).astype(bool)
-    right = step.groupby(group).shift(-1)
-    sdy = right.where(in_trend & next_in_trend, step).fillna(0)
-    direction = pd.Series(np.where(sdy == 1, 1, -1), index=y.index)
-    return in_trend, direction
-
-
-def _two_of_three_points(
-    close: pd.Series, relative_to_mean: pd.Series, group: pd.Series
-) -> pd.Series:
-    """Close-to-limit points in a window of 3 with ≥ 2 close and all 3 on one side."""
-    c = close.astype(float)
-    r = relative_to_mean.astype(float)
-    grouped_c = c.groupby(group)
-    grouped_r = r.groupby(group)
-    # window ending at i covers i-2..i; incomplete windows (group edges) are missing -> False
-    close_in_window = c + grouped_c.shift(1) + grouped_c.shift(2)
-    side_in_window = r + grouped_r.shift(1) + grouped_r.shift(2)
-    window_ok = ((close_in_window >= 2) & (side_in_window.abs() == 3)).astype(float)
-    grouped_ok = window_ok.groupby(group)
-    in_window = (
-        (window_ok == 1)
-        | (grouped_ok.shift(-1, fill_value=0.0) == 1)
-        | (grouped_ok.shift(-2, fill_value=0.0) == 1)
-    )
-    return in_window & close
+# rules
 
 
 def _finish(
     frame: pd.DataFrame,
     *,
-    direction: int,
-    improvement_direction: str,
+    improvement: str,
     target: float | None,
     trend_length: int,
     shift_length: int,
-    short_series_threshold: int,
+    short_group_threshold: int,
     chart: str,
     warnings: list[str] | None = None,
 ) -> SPCResult:
     warnings = list(warnings or [])
-    group = frame["rebase_group"]
-    y = frame["y"]
-    outside = (y > frame["upl"]) | (y < frame["lpl"])
-    relative = pd.Series(np.sign(y - frame["mean"]), index=frame.index).fillna(0).astype(int)
-    close = ~outside & ((y < frame["near_lpl"]) | (y > frame["near_upl"]))
-    trend, trend_direction = _trend_points(y, group, trend_length)
-    two_of_three = _two_of_three_points(close, relative, group)
-    shift = _shift_points(relative, group, shift_length)
-
-    above = relative > 0
-    kind = np.select(
-        [outside, trend, two_of_three, shift],
-        [
-            np.where(relative == 1, "above_upl", "below_lpl"),
-            np.where(trend_direction == 1, "trend_increasing", "trend_decreasing"),
-            np.where(above, "two_of_three_above", "two_of_three_below"),
-            np.where(above, "shift_above", "shift_below"),
-        ],
-        default="common_cause",
+    group = frame["rebase_group"].to_numpy()
+    y = frame["y"].to_numpy(float)
+    outside = spc_rules.outside_limits(y, frame["lpl"], frame["upl"])
+    relative = spc_rules.relative_to_mean(y, frame["mean"])
+    close = spc_rules.close_to_limits(y, frame["lpl"], frame["upl"], frame["near_lpl"], frame["near_upl"])
+    trend, trend_direction = spc_rules.trend(y, group, trend_length)
+    two_of_three = spc_rules.two_of_three(close, relative, group)
+    shift = spc_rules.shift(relative, group, shift_length)
+    kind, side = spc_rules.special_cause_type(
+        outside, trend, trend_direction, two_of_three, shift, relative
     )
-    # +1 for "Above"/"Increasing", -1 for "Below"/"Decreasing", by the same precedence
-    side_of_mean = np.where(relative == 1, 1, -1)
-    side = np.where(
-        outside,
-        side_of_mean,
-        np.where(trend, trend_direction, np.where(two_of_three | shift, side_of_mean, 0)),
-    )
-    flag = kind != "common_cause"
-    if direction == 0:
-        point_type = np.select(
-            [side > 0, side < 0],
-            ["special_cause_neutral_high", "special_cause_neutral_low"],
-            default="common_cause",
-        )
-    else:
-        oriented = side * direction
-        point_type = np.select(
-            [oriented > 0, oriented < 0],
-            ["special_cause_improvement", "special_cause_concern"],
-            default="common_cause",
-        )
-
-    group_size = frame.groupby("rebase_group")["y"].transform("size")
-    short = group_size < short_series_threshold
+    short = frame.groupby("rebase_group")["y"].transform("size") < short_group_threshold
     if short.any():
-        warnings.append(SHORT_SERIES_WARNING)
-
+        warnings.append(short_group_warning(short_group_threshold))
     points = frame.assign(
+        excluded=frame["excluded"].astype(bool),
+        baseline=frame["baseline"].astype(bool),
         target=np.nan if target is None else float(target),
         relative_to_mean=relative,
-        outside_limits=outside.astype(bool),
-        close_to_limits=close.astype(bool),
-        rule_outside_limits=outside.astype(bool),
-        rule_trend=trend.astype(bool),
-        rule_two_of_three=two_of_three.astype(bool),
-        rule_shift=shift.astype(bool),
+        outside_limits=outside,
+        close_to_limits=close,
+        rule_outside_limits=outside,
+        rule_trend=trend,
+        rule_two_of_three=two_of_three,
+        rule_shift=shift,
         special_cause_type=kind,
-        special_cause_flag=flag,
-        point_type=point_type,
+        special_cause_flag=kind != "common_cause",
+        point_type=spc_rules.point_type(side, improvement),
         short_group_warning=short.astype(bool),
     )
     points = points[list(POINT_COLUMNS)].reset_index(drop=True)
+    last = points.iloc[-1] if len(points) else None
     return SPCResult(
         points=points,
-        variation_icon=_variation_icon(points, improvement_direction),
-        assurance_icon=_assurance_icon(points, improvement_direction, target),
+        variation_icon=spc_rules.variation_icon(points["point_type"].tolist(), improvement),
+        assurance_icon=None
+        if last is None
+        else spc_rules.assurance_icon(last["lpl"], last["upl"], target, improvement),
         warnings=warnings,
-        improvement_direction=improvement_direction,
+        improvement_direction=improvement,
         chart=chart,
+        short_group_threshold=short_group_threshold,
     )
-
-
-def _variation_icon(points: pd.DataFrame, improvement_direction: str) -> str:
-    """Return the icon for the last point (``ptd_get_icons`` in ``R/geom_ptd_icon.R``)."""
-    if points.empty:
-        return "common_cause"
-    last = points["point_type"].iloc[-1]
-    high_is_good = improvement_direction == "increase"
-    return {
-        "common_cause": "common_cause",
-        "special_cause_neutral_high": "neutral_high",
-        "special_cause_neutral_low": "neutral_low",
-        "special_cause_concern": "concern_low" if high_is_good else "concern_high",
-        "special_cause_improvement": "improvement_high" if high_is_good else "improvement_low",
-    }[last]
-
-
-def _assurance_icon(
-    points: pd.DataFrame, improvement_direction: str, target: float | None
-) -> str | None:
-    """Target against the last point's limits (``R/ptd_calculate_assurance_type.R``)."""
-    if target is None or improvement_direction == "neutral" or points.empty:
-        return None
-    last = points.iloc[-1]
-    increasing = improvement_direction == "increase"
-    if target > last["upl"]:
-        return "consistent_fail" if increasing else "consistent_pass"
-    if target < last["lpl"]:
-        return "consistent_pass" if increasing else "consistent_fail"
-    return "inconsistent"

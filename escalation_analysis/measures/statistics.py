@@ -28,6 +28,8 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 __all__ = [
+    "binomial_cdf",
+    "binomial_quantile",
     "MIN_GROUP_SIZE",
     "Comparison",
     "EffectSize",
@@ -175,6 +177,25 @@ def _newcombe_difference_interval(
 # --------------------------------------------------------------------------------------------
 # Quantiles
 # --------------------------------------------------------------------------------------------
+
+
+def binomial_quantile(p: float, n: np.ndarray, theta: float) -> np.ndarray:
+    """The smallest r with P(Y <= r) >= p for Y ~ Binomial(n, theta), as ``scipy.stats.binom.ppf``.
+
+    From the incomplete-beta functions in ``scipy.special`` (``bdtrik`` inverts the CDF in r,
+    then the integer either side is checked), so reports need not import ``scipy.stats``.
+    """
+    n = np.asarray(n).astype(np.int64)  # counts: bdtr takes whole numbers
+    guess = np.ceil(special.bdtrik(p, n, theta))
+    below = np.maximum(guess - 1, 0)
+    chosen = np.where(binomial_cdf(below, n, theta) >= p, below, guess)
+    return np.clip(chosen, 0, n).astype(float)
+
+
+def binomial_cdf(k: np.ndarray, n: np.ndarray, theta: float) -> np.ndarray:
+    """P(Y <= k) for Y ~ Binomial(n, theta), k whole numbers up to n (0 below 0, as scipy.stats)."""
+    k = np.asarray(k).astype(np.int64)
+    return np.where(k < 0, 0.0, special.bdtr(np.maximum(k, 0), np.asarray(n).astype(np.int64), theta))
 
 
 def quantile_minutes(minutes: ArrayLike | pd.Series, q: float | Sequence[float] = 0.5) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .funnels import FunnelResult, compute_funnel
-from .spc import SPCResult, compute_p_chart, compute_xmr_chart
+from .spc import SPCResult, p_chart, xmr
 from .timeliness import compliance_table
 
 
@@ -34,8 +34,8 @@ def compliance_p_chart(prepared: pd.DataFrame, *, team: str | None = None, targe
     percentages.
     """
     monthly = monthly_counts(prepared, team)
-    return compute_p_chart(
-        monthly, "within_target", "n", x="month_start", improvement_direction="increase",
+    return p_chart(
+        "within_target", "n", "month_start", data=monthly, improvement="increase",
         target=None if target_pct is None else target_pct / 100,
     )
 
@@ -43,7 +43,7 @@ def compliance_p_chart(prepared: pd.DataFrame, *, team: str | None = None, targe
 def median_delay_xmr(prepared: pd.DataFrame, *, team: str | None = None) -> SPCResult:
     """Monthly median delay to escalate as an XmR chart (lower is better)."""
     monthly = monthly_counts(prepared, team).dropna(subset=["median_delay_minutes"])
-    return compute_xmr_chart(monthly, "median_delay_minutes", x="month_start", improvement_direction="decrease")
+    return xmr("median_delay_minutes", "month_start", data=monthly, improvement="decrease")
 
 
 MIN_UNITS_FOR_OVERDISPERSION = 10

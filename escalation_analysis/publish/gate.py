@@ -24,8 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import EscalationAnalysisError
-from ..ingest.export import _resolve_columns
-from ..ingest.files import read_export
+from ..ingest.export import _resolve_columns, read_profiled_export
 from ..ingest.mapping import MappingProfile
 from ..ingest.pseudonyms import pseudonymise
 
@@ -52,8 +51,7 @@ class SensitiveValues:
 
 def sensitive_values(export: str | Path, profile: MappingProfile, key: bytes) -> SensitiveValues:
     """Collect identifiers, pseudonyms and descriptions from the export (vectorised)."""
-    raw = read_export(export, encoding=profile.encoding, delimiter=profile.delimiter,
-                      sheet=profile.sheet, missing_values=profile.missing_values)
+    raw = read_profiled_export(export, profile)
     columns = _resolve_columns(raw, profile, Path(export).name)
 
     def values(field_name: str) -> pd.Series:

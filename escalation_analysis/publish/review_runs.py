@@ -138,8 +138,6 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Pat
     from .gate import check_outputs, sensitive_values
 
     options = {k: parameters[k] for k in ("team", "staff_pseudonym") if parameters and k in parameters}
-    if kind.name == "contract-monitoring" and parameters and "compliance_target_pct" in parameters:
-        options["compliance_target_pct"] = parameters["compliance_target_pct"]
     reviews.build(kind.name, analysis, kind.audience, **options).summary().write(out / "summary.json")
     check_outputs(out, sensitive_values(inputs.export, analysis.profile, key), kind.audience)
 

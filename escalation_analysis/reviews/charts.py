@@ -7,6 +7,7 @@ returns a :class:`plotly.graph_objects.Figure` in one house style (:data:`TEMPLA
 builder                    draws
 =========================  ====================================================================
 :func:`spc_chart`          a Making Data Count XmR or p-chart (:mod:`~escalation_analysis.measures.spc`)
+:func:`control_chart`      a qicharts2 run or control chart (:mod:`~escalation_analysis.measures.control_charts`)
 :func:`funnel_plot`        teams on a funnel plot (:mod:`~escalation_analysis.measures.funnels`)
 :func:`delay_distribution` delays to escalate per group, log minutes, with the targets
 :func:`km_curves`          Kaplan-Meier share escalated over time (``statistics.kaplan_meier``)
@@ -19,10 +20,18 @@ builder                    draws
 =========================  ====================================================================
 
 Style, for A4 print and offline HTML: Arial/Helvetica at 12-17 px, white background, light
-grid, NHS colours (NHS Blue ``#005EB8`` first), then the Okabe-Ito colour-blind-safe sequence;
-the MDC point colours (common cause grey, concern orange, improvement blue, neutral purple)
-always come with a marker shape or a text label, never colour alone. Figures set their height
-and leave the width to the page (about 650-700 px on A4). Dates read the UK way ("Apr 2025").
+grid, NHS colours (NHS Blue ``#005EB8`` first), then the Okabe-Ito colour-blind-safe hues,
+darkened where needed so that every mark has at least 3:1 contrast with the white page (WCAG
+2.2 non-text contrast); the MDC point colours (common cause grey, concern orange, improvement
+blue, neutral purple, :mod:`~escalation_analysis.reviews.icons`) always come with a marker
+shape, and groups with a line style, so meaning survives greyscale print and never rests on
+colour alone. Figures set their height and leave the width to the page (about 650-700 px on
+A4). Dates read the UK way ("Apr 2025").
+
+Every builder also writes the chart's text equivalent into ``layout.meta``: a one-sentence
+summary computed from the data and the numbers drawn, as a table. :func:`text_equivalent`
+reads them back; :func:`~escalation_analysis.reviews.display.show` puts the sentence in the
+``figcaption`` and the table behind a ``details`` element.
 Text taken from data (team names, barriers) is HTML-escaped before plotly sees it, so a value
 such as ``<b>`` is shown literally. Nothing here touches ``plotly.io.renderers`` (see
 ``display.py``); show figures with :func:`escalation_analysis.reviews.display.show`, or pass
@@ -36,11 +45,15 @@ import math
 import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from .icons import ASSURANCE, COLOURS, VARIATION
+from .labels import VALUES, interval_text
 
 __all__ = [
     "MDC_COLOURS",
@@ -51,14 +64,17 @@ __all__ = [
     "QUALITATIVE",
     "SEQUENTIAL",
     "TEMPLATE",
+    "ChartText",
     "bar_counts",
     "barrier_cooccurrence",
     "compliance_by_group",
+    "control_chart",
     "delay_distribution",
     "funnel_plot",
     "km_curves",
     "late_heatmap",
     "spc_chart",
+    "text_equivalent",
     "trend_line",
 ]
 
@@ -77,25 +93,26 @@ TARGET_RED = "#DA291C"  # NHS Red: target lines, always dashed and labelled
 FONT_FAMILY = "Arial, Helvetica, sans-serif"
 
 MDC_COLOURS: dict[str, str] = {
-    "common_cause": "#7B7D7D",
-    "special_cause_concern": "#ED8B00",
-    "special_cause_improvement": "#41B6E6",
-    "special_cause_neutral_high": "#490092",
-    "special_cause_neutral_low": "#490092",
+    "common_cause": COLOURS["common_cause"],
+    "special_cause_concern": COLOURS["concern"],
+    "special_cause_improvement": COLOURS["improvement"],
+    "special_cause_neutral_high": COLOURS["neutral"],
+    "special_cause_neutral_low": COLOURS["neutral"],
 }
-"""Making Data Count point colours (the NHSRplotthedots defaults)."""
+"""Making Data Count point colours: the icons' colours, each at least 3:1 on white (the
+NHSRplotthedots light blue and orange are about 2.4:1)."""
 
 QUALITATIVE: tuple[str, ...] = (
     NHS_BLUE,
-    "#E69F00",  # Okabe-Ito orange
-    "#009E73",  # bluish green
-    "#D55E00",  # vermillion
-    "#CC79A7",  # reddish purple
-    "#56B4E9",  # sky blue
+    "#B35400",  # Okabe-Ito orange, darkened to 5.0:1
+    "#007A5E",  # bluish green, darkened to 5.3:1
+    "#D55E00",  # vermillion, 3.9:1
+    "#AA4499",  # reddish purple, darkened to 5.3:1
     "#000000",  # black
     NHS_GREY,
 )
-"""Colours for groups: NHS Blue, then the Okabe-Ito sequence (safe for colour-blind readers)."""
+"""Colours for groups: NHS Blue, then Okabe-Ito hues (safe for colour-blind readers), each at
+least 3:1 on white; groups also differ by line style or marker."""
 
 SEQUENTIAL: list[list[Any]] = [
     [0.0, "#F7FBFF"],
@@ -164,28 +181,8 @@ SUPPRESSED_LABEL = "suppressed (small numbers)"
 
 _SUPPRESSION_MARKER = "*"
 
-_KNOWN_LABELS: dict[str, str] = {
-    "in_hours": "In hours",
-    "out_of_hours": "Out of hours",
-    "weekday_evening_night": "Weekday evening or night",
-    "weekend": "Weekend",
-    "bank_holiday": "Bank holiday",
-    "imminent_risk": "Imminent risk",
-    "loss_of_contact": "Loss of contact",
-    "deterioration": "Deterioration",
-    "duty_senior": "Duty senior",
-    "crisis_team": "Crisis team",
-    "emergency_services": "Emergency services",
-    "la_safeguarding": "LA safeguarding",
-    "gp": "GP",
-    "near_miss": "Near miss",
-    "first_contact_correct": "First contact as the pathway says",
-    "in_order": "Steps in the expected order",
-    "no_steps_skipped": "No expected step skipped",
-    "approvals_within_limit": "Approvals within the limit",
-    "information_complete": "Required information shared",
-    "adherent": "All checks passed",
-}
+_KNOWN_LABELS: dict[str, str] = VALUES
+"""Canonical values in readers' words: the same words as the tables (:data:`labels.VALUES`)."""
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
@@ -527,6 +524,83 @@ def _plot_height(fig: go.Figure) -> float:
 
 
 # --------------------------------------------------------------------------------------------
+# Text equivalents: a sentence and the numbers, for the caption and the accessible table
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartText:
+    """A chart's text equivalent: its title, a one-sentence summary and the numbers drawn."""
+
+    title: str
+    summary: str
+    table: pd.DataFrame
+
+
+def _plain(text: Any) -> str:
+    """Reader text from plotly markup: tags dropped, entities decoded (display escapes it again)."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", str(text).replace("<br>", " "))).strip().replace("  ", " ")
+
+
+def _describe(fig: go.Figure, summary: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> go.Figure:
+    """Store the text equivalent in ``layout.meta`` (it survives copies of the figure)."""
+    meta = dict(fig.layout.meta) if isinstance(fig.layout.meta, Mapping) else {}
+    meta["ea_text"] = {
+        "summary": " ".join(_plain(summary).split()),
+        "columns": [_plain(c) for c in columns],
+        "rows": [[_plain(v) for v in row] for row in rows],
+    }
+    fig.update_layout(meta=meta)
+    return fig
+
+
+def text_equivalent(fig: Any) -> ChartText:
+    """The chart's title, one-sentence summary and numbers (plain text, not escaped).
+
+    Figures from this module carry them; for any other figure the sentence is its title and
+    the table lists each trace's points.
+    """
+    layout = fig.get("layout", {}) if isinstance(fig, Mapping) else fig.layout
+    meta = layout.get("meta") if isinstance(layout, Mapping) else layout.meta
+    title = layout.get("title") if isinstance(layout, Mapping) else layout.title
+    title_text = title.get("text") if isinstance(title, Mapping) else getattr(title, "text", title)
+    title_plain = _plain(title_text or "")
+    found = meta.get("ea_text") if isinstance(meta, Mapping) else None
+    if found:
+        return ChartText(title_plain, found["summary"],
+                         pd.DataFrame(found["rows"], columns=found["columns"]))
+    rows = []
+    data = fig.get("data", []) if isinstance(fig, Mapping) else fig.data
+    for trace in data:
+        get = trace.get if isinstance(trace, Mapping) else lambda k, t=trace: getattr(t, k, None)
+        xs, ys = get("x"), get("y")
+        if xs is None or ys is None:
+            continue
+        rows += [[_plain(get("name") or ""), _plain(x), _plain(y)] for x, y in zip(xs, ys, strict=False)]
+    summary = f"{title_plain}." if title_plain else "A chart."
+    return ChartText(title_plain, summary, pd.DataFrame(rows, columns=["Series", "x", "y"]))
+
+
+def _list_words(items: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _last_run(flags: np.ndarray) -> tuple[int, int] | None:
+    """First and last position of the last unbroken run of true flags (None if none)."""
+    where = np.flatnonzero(flags)
+    if not len(where):
+        return None
+    end = first = int(where[-1])
+    while first > 0 and flags[first - 1]:
+        first -= 1
+    return first, end
+
+
+# --------------------------------------------------------------------------------------------
 # 1. SPC (Making Data Count)
 # --------------------------------------------------------------------------------------------
 
@@ -547,26 +621,20 @@ _POINT_TEXT = {
 }
 
 VARIATION_BADGES: dict[str, tuple[str, str]] = {
-    "common_cause": ("Variation: common cause", MDC_COLOURS["common_cause"]),
-    "improvement_high": ("Special cause: improvement (high)", "#41B6E6"),
-    "improvement_low": ("Special cause: improvement (low)", "#41B6E6"),
-    "concern_high": ("Special cause: concern (high)", "#ED8B00"),
-    "concern_low": ("Special cause: concern (low)", "#ED8B00"),
-    "neutral_high": ("Special cause: neutral (high)", "#490092"),
-    "neutral_low": ("Special cause: neutral (low)", "#490092"),
+    code: (f"Variation: {icon.label.lower()}", icon.colour) for code, icon in VARIATION.items()
 }
-"""Text badges for the MDC variation icons (they must draw offline, without image files)."""
+"""Text badges for the MDC variation icons, in the words of the summary table's icons."""
 
 ASSURANCE_BADGES: dict[str, tuple[str, str]] = {
-    "consistent_pass": ("Assurance: will consistently pass the target", "#41B6E6"),
-    "consistent_fail": ("Assurance: will consistently fail the target", "#ED8B00"),
-    "inconsistent": ("Assurance: inconsistent (hit and miss)", MDC_COLOURS["common_cause"]),
+    code: (f"Assurance: {icon.label.lower()}", icon.colour) for code, icon in ASSURANCE.items()
 }
-"""Text badges for the MDC assurance icons."""
+"""Text badges for the MDC assurance icons, in the words of the summary table's icons."""
 
-_SHORT_SERIES_NOTE = (
-    "Fewer than 12 points: these are trial limits, which will change as more points are added."
-)
+def _short_series_note(threshold: int) -> str:
+    return (
+        f"Fewer than {threshold} points: these are trial limits, which will change as more "
+        "points are added."
+    )
 
 
 def _groups_with_gaps(x: pd.Series, values: np.ndarray, groups: np.ndarray) -> tuple[list, list]:
@@ -598,8 +666,8 @@ def spc_chart(
     Parameters
     ----------
     result : escalation_analysis.measures.spc.SPCResult
-        From :func:`~escalation_analysis.measures.spc.compute_xmr_chart` or
-        :func:`~escalation_analysis.measures.spc.compute_p_chart`: ``points`` (``x``, ``y``, ``mean``,
+        From :func:`~escalation_analysis.measures.spc.xmr` or
+        :func:`~escalation_analysis.measures.spc.p_chart`: ``points`` (``x``, ``y``, ``mean``,
         ``lpl``, ``upl``, ``rebase_group``, ``point_type``, ``target``; ``numerator`` and
         ``denominator`` on p-charts), ``variation_icon``, ``assurance_icon``, ``warnings``
         and ``chart``.
@@ -724,12 +792,12 @@ def spc_chart(
     notes = []
     short = bool(points.get("short_group_warning", pd.Series(False)).any())
     for warning in getattr(result, "warnings", []) or []:
-        if "n < 12" in warning or "trial limits" in warning:
+        if "trial limits" in warning:
             short = True
         else:
             notes.append(warning)
     if short:
-        notes.insert(0, _SHORT_SERIES_NOTE)
+        notes.insert(0, _short_series_note(getattr(result, "short_group_threshold", 13)))
     if x_title is None:
         x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
 
@@ -754,6 +822,172 @@ def spc_chart(
     labels = [item for item in labels if np.isfinite(item[0])
               and y_range[0] <= item[0] <= y_range[1]]
     _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
+    return _describe_spc(fig, result, title, y_title, x_title, x, date_format, y, mean, lpl, upl,
+                         point_types, suffix, value_decimals, target_value)
+
+
+def _describe_spc(fig: go.Figure, result: Any, title: str, y_title: str, x_title: str, x: pd.Series,
+                  date_format: str | None, y: np.ndarray, mean: np.ndarray, lpl: np.ndarray,
+                  upl: np.ndarray, point_types: np.ndarray, suffix: str, decimals: int,
+                  target: float | None) -> go.Figure:
+    """An SPC chart in words: the latest point against the mean and limits, special causes, icons."""
+    points = result.points
+    is_p = getattr(result, "chart", "xmr") == "p"
+    periods = [_plain(_fmt_period(v, date_format)) for v in x]
+    columns = [x_title, y_title] + (["Number"] if is_p else []) + ["Mean", "Lower limit", "Upper limit", "Reading"]
+    rows = []
+    for i in range(len(points)):
+        row = [periods[i], _fmt_number(y[i], decimals, suffix)]
+        if is_p:
+            row.append(f"{_fmt_count(points['numerator'].iloc[i])} of {_fmt_count(points['denominator'].iloc[i])}")
+        row += [_fmt_number(mean[i], 1, suffix), _fmt_number(lpl[i], 1, suffix), _fmt_number(upl[i], 1, suffix),
+                _POINT_TEXT.get(point_types[i], point_types[i])]
+        rows.append(row)
+    last = len(points) - 1
+    unit = f" {y_title.lower()}" if not suffix and len(y_title.split()) == 1 else ""
+    sentence = (f"{_plain(title)}: {_fmt_number(y[last], decimals, suffix)}{unit} in {periods[last]}, against a mean "
+                f"of {_fmt_number(mean[last], 1, suffix)} (process limits {_fmt_number(lpl[last], 1, suffix)} "
+                f"to {_fmt_number(upl[last], 1, suffix)})")
+    for kind, words in (("special_cause_concern", "special cause of concern"),
+                        ("special_cause_improvement", "special cause of improvement")):
+        run = _last_run(point_types == kind)
+        if run is not None:
+            first, end = run
+            when = f"in {periods[end]}" if first == end else f"from {periods[first]} to {periods[end]}"
+            sentence += f"; {words} {when}"
+    if target is not None and getattr(result, "assurance_icon", None) in ASSURANCE:
+        verdict = {"consistent_pass": "is consistently met", "consistent_fail": "is consistently missed",
+                   "inconsistent": "is hit and miss"}[result.assurance_icon]
+        sentence += f"; the target of {_fmt_number(target, 0 if float(target).is_integer() else 1, suffix)} {verdict}"
+    return _describe(fig, sentence + ".", columns, rows)
+
+
+def control_chart(
+    result: Any,
+    title: str,
+    y_title: str,
+    *,
+    percent: bool = False,
+    decimals: int = 1,
+    x_title: str | None = None,
+    subtitle: str | None = None,
+    height: int = 460,
+) -> go.Figure:
+    """Draw a qicharts2-style run chart or control chart.
+
+    Parameters
+    ----------
+    result : escalation_analysis.measures.control_charts.ControlChart
+        From a :mod:`~escalation_analysis.measures.control_charts` function: ``points``
+        (``x``, ``y``, ``cl``, ``lcl``, ``ucl``, ``rebase_group``, ``sigma_signal``,
+        ``runs_signal`` and the runs analysis), ``chart`` and ``warnings``.
+    title, y_title : str
+        Chart title and y-axis title with units (e.g. "Days between episodes").
+    percent : bool, default False
+        Values are proportions: draw them as percentages.
+    decimals : int, default 1
+        Decimals in the hover text and line labels.
+    x_title, subtitle, height
+        As for :func:`spc_chart`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces ``Data`` (grey line and circles), ``Beyond a limit`` (orange diamonds, only
+        when a point is beyond a 3-sigma limit), ``Centre line`` (grey; orange and dashed in a
+        period where Anhøj's rules find non-random variation, as qicharts2 draws it) and, on
+        control charts, ``Upper limit`` and ``Lower limit``. Each period's runs analysis is a
+        note under the plot.
+    """
+    points = result.points
+    if points.empty:
+        raise ValueError("The chart has no points to draw.")
+    scale = 100.0 if percent else 1.0
+    suffix = "%" if percent else ""
+    x, date_format = _periods(points["x"])
+    groups = points["rebase_group"].to_numpy()
+    y = points["y"].to_numpy(float) * scale
+    cl = points["cl"].to_numpy(float) * scale
+    ucl = points["ucl"].to_numpy(float) * scale
+    lcl = points["lcl"].to_numpy(float) * scale
+    sigma = points["sigma_signal"].to_numpy(bool)
+    runs = points["runs_signal"].to_numpy(bool)
+    has_limits = bool(np.isfinite(ucl).any())
+    hover = [
+        "<br>".join(
+            [f"<b>{_fmt_period(x.iloc[i], date_format)}</b>",
+             f"Value: {_fmt_number(y[i], decimals, suffix)}",
+             f"Centre line {_fmt_number(cl[i], decimals, suffix)}"
+             + (f"; limits {_fmt_number(lcl[i], decimals, suffix)} to "
+                f"{_fmt_number(ucl[i], decimals, suffix)}" if has_limits else "")]
+            + (["Beyond a limit: special cause"] if sigma[i] else [])
+            + (["Non-random variation in this period (runs)"] if runs[i] else [])
+        )
+        for i in range(len(points))
+    ]
+    fig = go.Figure()
+    for signal in (False, True):
+        centre = np.where(runs == signal, cl, np.nan)
+        if np.isfinite(centre).any():
+            cx, cy = _groups_with_gaps(x, centre, groups)
+            fig.add_scatter(
+                x=cx, y=cy, name="Centre line", mode="lines", showlegend=False, hoverinfo="skip",
+                line={"color": MDC_COLOURS["special_cause_concern"] if signal else NHS_GREY,
+                      "width": 2 if signal else 1.5, "dash": "dash" if signal else "solid"},
+            )
+    if has_limits:
+        for name, values in (("Upper limit", ucl), ("Lower limit", lcl)):
+            lx, ly = _groups_with_gaps(x, values, groups)
+            fig.add_scatter(
+                x=lx, y=ly, name=name, mode="lines", showlegend=False, hoverinfo="skip",
+                line={"color": MDC_COLOURS["common_cause"], "width": 1.5, "dash": "dash",
+                      "shape": "hvh" if np.unique(ucl[np.isfinite(ucl)]).size > 2 else "linear"},
+            )
+    fig.add_scatter(
+        x=x, y=y, name="Data", mode="lines+markers", hovertext=hover, hoverinfo="text",
+        line={"color": MDC_COLOURS["common_cause"], "width": 2},
+        marker={"color": MDC_COLOURS["common_cause"], "size": 7, "symbol": "circle"},
+    )
+    if sigma.any():
+        fig.add_scatter(
+            x=x[sigma], y=y[sigma], name="Beyond a limit", mode="markers",
+            hovertext=[h for h, s in zip(hover, sigma, strict=True) if s], hoverinfo="text",
+            marker={"color": MDC_COLOURS["special_cause_concern"], "symbol": "diamond",
+                    "size": 12, "line": {"color": "#FFFFFF", "width": 1}},
+        )
+    notes = []
+    summary = result.summary()
+    several = len(summary) > 1
+    for _, period in summary.iterrows():
+        if not np.isfinite(period["n_useful"]) or period["n_useful"] == 0:
+            continue
+        where = f"Period {int(period['rebase_group']) + 1}: " if several else ""
+        verdict = ("non-random variation (Anhøj's rules)" if period["runs_signal"]
+                   else "no sign of non-random variation (Anhøj's rules)")
+        notes.append(
+            f"{where}longest run {int(period['longest_run'])} points (limit "
+            f"{int(period['longest_run_max'])}); {int(period['n_crossings'])} crossings "
+            f"(at least {int(period['n_crossings_min'])} expected): {verdict}."
+        )
+    notes.extend(getattr(result, "warnings", []) or [])
+    if x_title is None:
+        x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
+    _finish(fig, title=title, subtitle=subtitle, height=height, legend=bool(sigma.any()),
+            notes=notes, right=118, bottom_axis=64 if date_format == "%b %Y" else 56)
+    fig.update_xaxes(title_text=_esc(x_title), **_x_axis_for(date_format, len(x)))
+    pool = np.concatenate([y, cl, ucl, lcl])
+    pool = pool[np.isfinite(pool)]
+    lo, hi = float(pool.min()), float(pool.max())
+    pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
+    y_range = (lo - pad, hi + pad)
+    fig.update_yaxes(title_text=_esc(y_title), range=list(y_range), ticksuffix=suffix)
+    last = len(x) - 1
+    labels = [(cl[last], f"Centre {_fmt_number(cl[last], decimals, suffix)}", NHS_GREY)]
+    if has_limits:
+        labels += [(ucl[last], f"Upper limit {_fmt_number(ucl[last], decimals, suffix)}", NHS_GREY),
+                   (lcl[last], f"Lower limit {_fmt_number(lcl[last], decimals, suffix)}", NHS_GREY)]
+    labels = [item for item in labels if np.isfinite(item[0]) and y_range[0] <= item[0] <= y_range[1]]
+    _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
     return fig
 
 
@@ -762,12 +996,13 @@ def spc_chart(
 # --------------------------------------------------------------------------------------------
 
 _FUNNEL_STYLE: dict[str, tuple[str, str, str, int]] = {
-    # position: (legend label, colour, symbol, size)
+    # position: (legend label, colour, symbol, size): open triangles beyond the 95% limit,
+    # filled beyond the 99.8% limit, so that the two read apart in greyscale print
     "within": ("Within the limits", NHS_BLUE, "circle", 9),
-    "above_95": ("Above the 95% limit", "#E69F00", "triangle-up", 12),
-    "above_99.8": ("Above the 99.8% limit", "#D55E00", "triangle-up", 14),
-    "below_95": ("Below the 95% limit", "#E69F00", "triangle-down", 12),
-    "below_99.8": ("Below the 99.8% limit", "#D55E00", "triangle-down", 14),
+    "above_95": ("Above the 95% limit", "#B35400", "triangle-up-open", 13),
+    "above_99.8": ("Above the 99.8% limit", "#B35400", "triangle-up", 14),
+    "below_95": ("Below the 95% limit", "#B35400", "triangle-down-open", 13),
+    "below_99.8": ("Below the 99.8% limit", "#B35400", "triangle-down", 14),
 }
 
 
@@ -850,7 +1085,8 @@ def funnel_plot(
             textposition="bottom center" if position.startswith("below") else "top center",
             textfont={"size": 12, "color": NHS_TEXT},
             marker={"color": colour, "symbol": symbol, "size": size,
-                    "line": {"color": "#FFFFFF", "width": 1}},
+                    "line": ({"color": colour, "width": 2} if symbol.endswith("-open")
+                             else {"color": "#FFFFFF", "width": 1})},
             hovertext=hover, hoverinfo="text", cliponaxis=False,
         )
     notes = []
@@ -867,7 +1103,15 @@ def funnel_plot(
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=True, notes=notes)
     fig.update_xaxes(title_text=_esc(x_title), range=[0, x_max], rangemode="tozero")
     fig.update_yaxes(title_text=_esc(y_title), range=[-2, 102], ticksuffix="%")
-    return fig
+    words = {position: style[0] for position, style in _FUNNEL_STYLE.items()}
+    rows = [[_label(u), _fmt_count(d), _fmt_count(n), _fmt_number(p * 100, 1, "%"), words.get(str(pos), str(pos))]
+            for u, n, d, p, pos in zip(units["unit"], units["numerator"], units["denominator"],
+                                       units["proportion"], units["position"], strict=False)]
+    outside = [f"{_label(u)} ({words[str(pos)].lower()})" for u, pos in zip(units["unit"], units["position"], strict=False)
+               if str(pos) != "within"]
+    sentence = (f"{_plain(title)}: {len(units):,} teams around the {centre_label.lower()} {centre:.1f}%; "
+                + (f"outside the limits: {_list_words(outside)}." if outside else "all within the 95% limits."))
+    return _describe(fig, sentence, ["Team", "Episodes", "Within target", "Within target (%)", "Position"], rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1000,7 +1244,7 @@ def delay_distribution(
         fig.update_xaxes(title_text="Delay to escalate (log scale)",
                          **_minute_axis(max(drawn.min(), 1) if len(drawn) else 1,
                                         drawn.max() if len(drawn) else 1440))
-        return fig
+        return _describe_delays(fig, title, delays, groups, order, names, not_escalated)
 
     # histogram: share of the group's escalated episodes in log-spaced bins
     lo = max(drawn.min(), 1) if len(drawn) else 1
@@ -1031,7 +1275,24 @@ def delay_distribution(
     fig.update_xaxes(title_text="Delay to escalate (log scale)", **_minute_axis(lo, hi))
     fig.update_yaxes(title_text="Escalated episodes (% of group)", ticksuffix="%",
                      rangemode="tozero")
-    return fig
+    return _describe_delays(fig, title, delays, groups, order, names, not_escalated)
+
+
+def _describe_delays(fig: go.Figure, title: str, delays: np.ndarray, groups: pd.Series, order: list,
+                     names: Mapping[Any, str], not_escalated: int) -> go.Figure:
+    """Delays in words: each group's median, and its quartiles and 90th percentile as a table."""
+    rows, medians = [], []
+    for g in order:
+        values = delays[(groups == g).to_numpy()]
+        q1, median, q3, p90 = np.percentile(values, [25, 50, 75, 90]) if len(values) else [np.nan] * 4
+        rows.append([names[g], f"{len(values):,}", _fmt_minutes(median), _fmt_minutes(q1), _fmt_minutes(q3),
+                     _fmt_minutes(p90)])
+        medians.append(f"{_plain(names[g])} {_fmt_minutes(median)}")
+    sentence = f"{_plain(title)}: median delay {_list_words(medians)}"
+    if not_escalated:
+        sentence += f" ({not_escalated:,} episodes with no escalation recorded are not included)"
+    columns = ["Group", "Escalated episodes", "Median", "25th percentile", "75th percentile", "90th percentile"]
+    return _describe(fig, sentence + ".", columns, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1109,7 +1370,7 @@ def km_curves(
                 )
         hover = [
             f"<b>{name}</b><br>By {_fmt_minutes(t)}: {c * 100:.1f}% escalated"
-            + (f" (95% CI {lo * 100:.1f}% to {hi * 100:.1f}%)" if ci else "")
+            + (f" (95% CI {interval_text(lo * 100, hi * 100, 1)})" if ci else "")
             + f"<br>Still being followed: {n:,}"
             for t, c, lo, hi, n in zip(
                 part["time"], part["cumulative_escalated"],
@@ -1162,7 +1423,24 @@ def km_curves(
         )
     fig.update_yaxes(title_text="Escalated (% of episodes)", range=[0, 100.5], ticksuffix="%",
                      dtick=20)
-    return fig
+    times = sorted({t for t, _ in target_items}) or [60.0, 240.0, 1440.0]
+    return _describe_km(fig, title, km_frame, order, labels, times)
+
+
+def _describe_km(fig: go.Figure, title: str, km_frame: pd.DataFrame, order: list,
+                 labels: Mapping[Any, str] | None, times: Sequence[float]) -> go.Figure:
+    """Curves in words: each group's share escalated by each target time."""
+    rows, parts = [], []
+    for g in order:
+        part = km_frame[(km_frame["group"] == g).to_numpy()].sort_values("time")
+        shares = []
+        for t in times:
+            reached = part.loc[part["time"] <= t, "cumulative_escalated"]
+            shares.append(100 * float(reached.iloc[-1]) if len(reached) else 0.0)
+        rows.append([_label(g, labels)] + [_fmt_number(v, 1, "%") for v in shares])
+        parts.append(f"{_plain(_label(g, labels))} {shares[0]:.0f}%")
+    sentence = f"{_plain(title)}: share escalated within {_fmt_minutes(times[0])}: {_list_words(parts)}."
+    return _describe(fig, sentence, ["Group"] + [f"Escalated by {_fmt_minutes(t)}" for t in times], rows)
 
 
 def _nice_hours(hours: float) -> float | None:
@@ -1272,7 +1550,26 @@ def late_heatmap(
     fig.update_yaxes(title_text=None, type="category", categoryorder="array",
                      categoryarray=list(_WEEKDAYS), autorange="reversed", showgrid=False,
                      showline=False)
-    return fig
+    ordered = frame.assign(_day=frame["weekday"].map({d: i for i, d in enumerate(_WEEKDAYS)}))
+    ordered = ordered.sort_values(["_day", "hour"])
+    rows = [[day, f"{hour:02d}:00–{hour:02d}:59", _fmt_count(row_episodes), _fmt_count(row_late),
+             _fmt_number(_numbers([pct])[0], 0, "%")]
+            for day, hour, row_episodes, row_late, pct in zip(
+                ordered["weekday"], ordered["hour"], ordered["episodes"], ordered["late"],
+                ordered.get("late_pct", pd.Series(np.nan, index=ordered.index)), strict=False)]
+    # a share over one or two episodes says little: rank shares over cells with 5 or more
+    episodes_z = np.full((7, 24), 0.0)
+    for day, hour, count in zip(ordered["_day"], ordered["hour"], _numbers(ordered["episodes"]), strict=False):
+        episodes_z[int(day), int(hour)] = count if np.isfinite(count) else 0.0
+    rankable = np.where((episodes_z >= 5) | (value != "late_pct"), z, np.nan)
+    top = np.argsort(np.nan_to_num(rankable, nan=-1), axis=None)[::-1][:3]
+    peaks = [f"{_WEEKDAYS[i // 24]} {i % 24:02d}:00 ({_fmt_number(z.flat[i], 0, '%' if value == 'late_pct' else '')})"
+             for i in top if np.isfinite(rankable.flat[i])]
+    lead = {"late_pct": "the largest shares escalated late", "late": "the most late escalations",
+            "episodes": "the most episodes"}[value]
+    heading = _plain(title or "When late escalations happen: hour of the week")
+    sentence = f"{heading}: {lead} at {_list_words(peaks)}." if peaks else f"{heading}: no episodes to show."
+    return _describe(fig, sentence, ["Day", "Hour", "Episodes", "Late", "Late (%)"], rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1358,7 +1655,16 @@ def barrier_cooccurrence(
                      showline=False, tickangle=0, ticks="")
     fig.update_yaxes(title_text=None, type="category", autorange="reversed", showgrid=False,
                      showline=False, ticks="")
-    return fig
+    rows = [[f"{i + 1}. {names[i]}"] + text[i] for i in range(n)]
+    pairs = [(counts[i, j], i, j) for i in range(n) for j in range(i + 1, min(n, len(column_names)))
+             if np.isfinite(counts[i, j])]
+    if pairs:
+        most, i, j = max(pairs)
+        sentence = (f"{_plain(title)}: met together most often, {_plain(names[i])} and "
+                    f"{_plain(column_names[j])} ({most:,.0f} episodes).")
+    else:
+        sentence = f"{_plain(title)}: no two barriers were met together."
+    return _describe(fig, sentence, ["Barrier"] + [str(i + 1) for i in range(len(column_names))], rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1439,7 +1745,7 @@ def compliance_by_group(
             row = work.iloc[i]
             line = f"<b>{names[i]}</b><br>{pct[i]:.1f}% escalated within target"
             if np.isfinite(low[i]) and np.isfinite(high[i]):
-                line += f"<br>95% CI {low[i]:.1f}% to {high[i]:.1f}%"
+                line += f"<br>95% CI {interval_text(low[i], high[i], 1)}"
             if "within_target" in work and "n" in work:
                 line += (f"<br>{_fmt_count(row['within_target'])} of {_fmt_count(row['n'])} "
                          "episodes")
@@ -1488,7 +1794,32 @@ def compliance_by_group(
     fig.update_yaxes(title_text=None, type="category", categoryorder="array",
                      categoryarray=[names[i] for i in order], autorange="reversed",
                      showgrid=False)
-    return fig
+    rows = []
+    for i in order:
+        row = work.iloc[i]
+        rows.append([
+            _label(row[group_column], labels),
+            _fmt_count(row["n"]) if "n" in work else "–",
+            _fmt_count(row["within_target"]) if "within_target" in work else "–",
+            _fmt_number(pct[i], 1, "%") if shown[i] else _missing_reason(row, count_columns),
+            interval_text(low[i], high[i]) if shown[i] and np.isfinite(low[i]) else "",
+        ])
+    heading = _plain(title or f"Escalated within target by {_label(group_column).lower()}")
+    if bar_rows:
+        best, worst = max(bar_rows, key=lambda i: pct[i]), min(bar_rows, key=lambda i: pct[i])
+        sentence = (f"{heading}: highest {_plain(_label(work.iloc[best][group_column], labels))} "
+                    f"{pct[best]:.1f}%, lowest {_plain(_label(work.iloc[worst][group_column], labels))} "
+                    f"{pct[worst]:.1f}% ({interval_text(low[worst], high[worst]) or 'no interval'})")
+        if len(bar_rows) == 1:
+            sentence = f"{heading}: {_plain(_label(work.iloc[best][group_column], labels))} {pct[best]:.1f}%"
+        if target_pct is not None:
+            sentence += f", against a target of {float(target_pct):g}%"
+        if missing_rows:
+            sentence += f"; {len(missing_rows):,} group(s) not shown ({_list_words(sorted(set(reasons)))})"
+    else:
+        sentence = f"{heading}: no group has a figure that can be shown."
+    return _describe(fig, sentence + ".", [_plain(_label(group_column)), "Episodes", "Within target",
+                                           "Within target (%)", "95% CI"], rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1674,7 +2005,24 @@ def bar_counts(
             fig.add_annotation(y=line_value, yref="y", x=1, xref="paper", xanchor="right",
                                yanchor="bottom", text=text, showarrow=False, name="target",
                                font={"size": 12, "color": TARGET_RED})
-    return fig
+    rows = []
+    for i in order:
+        shown_value = fmt(values[i]) if np.isfinite(values[i]) else _value_missing_reason(work.at[i, y])
+        target_cell = [fmt(_numbers([work.at[i, target]])[0])] if isinstance(target, str) else []
+        rows.append([names[i], shown_value, *target_cell])
+    if shown:
+        ranked = sorted(shown, key=lambda i: -values[i])
+        sentence = f"{_plain(title)}: highest {_plain(names[ranked[0]])} ({fmt(values[ranked[0]])})"
+        if len(ranked) > 1:
+            sentence += f", lowest {_plain(names[ranked[-1]])} ({fmt(values[ranked[-1]])})"
+        if has_line:
+            sentence += f", against a {_plain(target_label).lower()} of {fmt(line_value)}"
+        if missing:
+            sentence += f"; {len(missing):,} not shown"
+    else:
+        sentence = f"{_plain(title)}: no value can be shown"
+    columns = [_plain(_humanise(x)), _plain(value_title)] + ([_plain(target_label)] if isinstance(target, str) else [])
+    return _describe(fig, sentence.strip() + ".", columns, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1799,4 +2147,23 @@ def trend_line(
                            xshift=6, yanchor="middle", showarrow=False, name="target",
                            text=f"Target {_fmt_number(float(target), decimals, suffix)}",
                            font={"size": 12, "color": TARGET_RED})
-    return fig
+    periods = [_plain(_fmt_period(v, date_format)) for v in xs]
+    rows, parts = [], []
+    for g in groups:
+        mask = np.ones(len(work), bool) if g is None else (work[group] == g).to_numpy()
+        where = np.flatnonzero(mask)
+        for i in where:
+            row = ([] if g is None else [_label(g, labels)]) + [periods[i], _fmt_number(values_all[i], decimals, suffix)]
+            if lower and upper:
+                row.append(interval_text(_numbers([work.at[i, lower]])[0], _numbers([work.at[i, upper]])[0],
+                                         decimals, suffix))
+            rows.append(row)
+        if len(where):
+            name = "" if g is None else f"{_plain(_label(g, labels))} "
+            first, end = where[0], where[-1]
+            parts.append(f"{name}from {_fmt_number(values_all[first], decimals, suffix)} in {periods[first]} to "
+                         f"{_fmt_number(values_all[end], decimals, suffix)} in {periods[end]}")
+    sentence = f"{_plain(title)}: {'; '.join(parts)}." if parts else f"{_plain(title)}: no values."
+    columns = ([] if group is None else [_plain(_humanise(group))]) + [_plain(x_title), _plain(y_title)]
+    columns += ["95% CI"] if lower and upper else []
+    return _describe(fig, sentence, columns, rows)

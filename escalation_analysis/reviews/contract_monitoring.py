@@ -18,16 +18,16 @@ from .summary import build_summary
 KIND = "contract-monitoring"
 
 
-def build(analysis: Analysis, audience: str = "external", *, compliance_target_pct: float | None = 90.0) -> Review:
+def build(analysis: Analysis, audience: str = "external") -> Review:
     """The contract-monitoring review of ``analysis`` for ``audience`` (external or partners)."""
     if audience == "internal":
         raise ValueError("The contract-monitoring report is for commissioners: build it for external readers.")
     summary = build_summary(analysis, report=KIND, audience=audience)
     tables = summary.tables
-    target = compliance_target_pct
+    target = analysis.pathway.kpi_targets.value("compliance_pct")  # from the pathway file; None: no target
     s = Sections()
     s.text("headline", narrative.headline(analysis, external=True))
-    kpi_table = kpis.kpi_table(analysis, kpis.Targets(compliance_pct=target), policy=kpis.EXTERNAL_POLICY)
+    kpi_table = kpis.kpi_table(analysis, policy=kpis.EXTERNAL_POLICY)
     s.table("kpis", kpis.for_display(kpi_table), "Key performance indicators", if_empty=narrative.NO_EPISODES)
     if analysis.history.empty:
         s.text("trends", narrative.NO_EPISODES)

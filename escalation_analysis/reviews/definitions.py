@@ -233,7 +233,13 @@ REGISTER: dict[str, Definition] = {
         Definition("unknown_values", "Values not in the mapping profile", "Local values that matched nothing in "
                    "the mapping profile or the common spellings, by field", "-",
                    "Internal only: add them under 'values:' in the mapping profile."),
-        Definition("first_rows", "First rows with each problem", "Spreadsheet row numbers (the header is row 1) "
+        Definition("lines_skipped", "Lines skipped", "Lines of the file that are not records, counted by where "
+                   "they are", "-", "Listing reports: title lines above the header row and footer lines "
+                   "(blank, 'Total records: N', 'End of report') after the last record. Not rows read."),
+        Definition("above_header", "Title lines", "Lines above the header row (the profile's header_row)", "-"),
+        Definition("after_last_record", "Footer lines", "Blank or footer lines after the last record", "-",
+                   "A blank row between records is a row read (excluded as blank), not a skipped line."),
+        Definition("first_rows", "First rows with each problem", "Row numbers as the spreadsheet shows them (title lines included) "
                    "of the first five rows for each exclusion or warning", "-",
                    "Internal only, to find and fix the rows in the export."),
     )

@@ -10,7 +10,13 @@ Report notebooks call only these functions to put things on the page:
 Everything they write is plain HTML or Markdown that opens offline: plotly.js is embedded
 once, figures are ``text/html`` divs that call it, and no output refers to the network.
 Text that comes from data (team names, free-text incident descriptions, ...) is always
-escaped, so a value such as ``<script>alert(1)</script>`` is shown as text and never runs.
+escaped, so a value such as ``<script>alert(1)</script>`` is shown as text and never runs;
+only :class:`Html` the package wrote itself (the Making Data Count icons) goes in as markup.
+
+Accessibility (WCAG 2.2 AA): every chart is a ``figure`` whose drawing is an image named by
+the chart's title and summary, with a one-sentence ``figcaption`` computed from the data and
+the numbers in a table behind a ``details`` element (:func:`~escalation_analysis.reviews.charts.text_equivalent`),
+so no reader depends on seeing the chart.
 
 Notes
 -----
@@ -27,9 +33,11 @@ import numbers
 import re
 import string
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Html",
     "format_value",
     "markdown",
     "markdown_text",
@@ -53,6 +61,23 @@ _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 _state = {"plotlyjs": False, "figures": 0}
 
 _MD_PUNCTUATION = re.compile(r"([!-+\-./:-@\[-`{-~])")  # ASCII punctuation but ","
+
+# An interval or range in a cell ("69–78%", "2.2–19.6", "45 min–2 h"): kept on one line.
+_INTERVAL = re.compile(r"^-?[\d.,]+\s?(%|min|h)?–-?[\d.,]+\s?(%|min|h|minutes)?$")
+
+
+@dataclass(frozen=True)
+class Html:
+    """Markup the package wrote itself (never data): put into a table cell as it is.
+
+    Not a ``str``, so that pandas keeps it as an object (it would turn a string into its own
+    string type) and no text function mistakes it for data.
+    """
+
+    markup: str
+
+    def __str__(self) -> str:
+        return self.markup
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,7 +148,9 @@ def show(fig: Any, *, height: int | None = None, caption: str | None = None) -> 
         Height in pixels. Defaults to the figure's ``layout.height``, or
         :data:`DEFAULT_FIGURE_HEIGHT`. A fixed height keeps charts whole in the PDF.
     caption : str, optional
-        A caption under the chart (escaped, so it may contain data).
+        The chart's one-sentence caption (escaped, so it may contain data). Default: the
+        summary the chart builder computed from the data
+        (:func:`~escalation_analysis.reviews.charts.text_equivalent`).
 
     Notes
     -----
@@ -145,12 +172,26 @@ def show(fig: Any, *, height: int | None = None, caption: str | None = None) -> 
         default_height=f"{px_height}px",
         div_id=div_id,
     )
-    title = _layout_title(fig)
-    parts = ['<figure class="ea-figure">', body]
-    if caption:
-        parts.append(f"<figcaption>{_escape(caption)}</figcaption>")
+    from .charts import text_equivalent
+
+    text = text_equivalent(fig)
+    sentence = caption or text.summary
+    name = f"{text.title}. {text.summary}" if text.title and not text.summary.startswith(text.title) else text.summary
+    number = _state["figures"]
+    parts = [
+        f'<figure class="ea-figure" aria-labelledby="ea-caption-{number}">',
+        f'<div class="ea-chart" role="img" aria-label="{_escape(name)}">{body}</div>',
+        f'<figcaption id="ea-caption-{number}">{_escape(sentence)}</figcaption>',
+    ]
+    if len(text.table):
+        label = f"The numbers in this chart: {text.title}" if text.title else "The numbers in this chart"
+        parts.append(
+            f'<details class="ea-chart-data"><summary>{_escape(label)}</summary>'
+            + table_html(text.table, caption=text.title or None, readable=False)
+            + "</details>"
+        )
     parts.append("</figure>")
-    _publish("".join(parts), f"[Chart: {title or caption or div_id}]")
+    _publish("".join(parts), f"[Chart: {text.title or sentence or div_id}]")
 
 
 def _layout_value(fig: Any, key: str) -> Any:
@@ -283,7 +324,7 @@ def table_html(
     """
     import pandas as pd
 
-    from .labels import VALUES, column_label
+    from .labels import VALUES, VALUES_BY_COLUMN, column_label
 
     frame = df.to_frame() if isinstance(df, pd.Series) else df
     if index:
@@ -294,8 +335,12 @@ def table_html(
         frame = frame.copy()
         for column in frame.columns:
             series = frame[column]
+            has_markup = series.dtype == object and any(isinstance(v, Html) for v in series)
+            if has_markup:  # icons: markup the package wrote, kept as it is
+                continue
             if series.dtype == object or isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(series):
-                frame[column] = series.astype(object).replace(VALUES)
+                words = {**VALUES, **VALUES_BY_COLUMN.get(_column_name(column), {})}
+                frame[column] = series.astype(object).replace(words)
     total_rows = len(frame)
     if max_rows is not None and total_rows > max_rows:
         frame = frame.head(max_rows)
@@ -314,7 +359,8 @@ def table_html(
                 d = 0
         places.append(d)
 
-    out = ['<div class="ea-table-wrap"><table class="ea-table">']
+    wide = " ea-wide" if _is_wide(frame) else ""
+    out = [f'<div class="ea-table-wrap{wide}"><table class="ea-table">']
     if caption:
         out.append(f"<caption>{_escape(caption)}</caption>")
     out.append("<thead><tr>")
@@ -327,10 +373,14 @@ def table_html(
     for row in frame.itertuples(index=False, name=None):
         out.append("<tr>")
         for value, key, is_num, d in zip(row, keys, numeric, places, strict=False):
+            if isinstance(value, Html):
+                out.append(f'<td class="ea-html">{value.markup}</td>')
+                continue
             text = format_value(value, decimals=d)
             if key in percent_cols and text != MISSING and not isinstance(value, str):
                 text += "%"
-            cls = ' class="num"' if is_num else ""
+            classes = (["num"] if is_num else []) + (["nowrap"] if _INTERVAL.match(text) else [])
+            cls = f' class="{" ".join(classes)}"' if classes else ""
             out.append(f"<td{cls}>{_escape(text)}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
@@ -340,6 +390,21 @@ def table_html(
         )
     out.append("</div>")
     return "".join(out)
+
+
+WIDE_COLUMNS = 9
+"""Tables with this many columns, or 7 and a long text column, print on a landscape page."""
+
+
+def _is_wide(frame: Any) -> bool:
+    """Whether a table needs a landscape page to print without cramped columns."""
+    columns = len(frame.columns)
+    if columns >= WIDE_COLUMNS:
+        return True
+    if columns < 7 or frame.empty:
+        return False
+    text = frame.select_dtypes(exclude="number")
+    return bool(len(text.columns)) and int(text.astype("str").apply(lambda c: c.str.len().max()).max()) > 60
 
 
 def _looks_numeric(series: Any) -> bool:

@@ -1,15 +1,16 @@
 """Key performance indicators against targets and the previous period.
 
 The contract-monitoring report opens with this table: each KPI this period, the previous
-period of the same length, the change, the target and whether it was met. Definitions live
-in :mod:`~escalation_analysis.reviews.definitions`, so every KPI has a stated numerator, denominator
-and exclusions.
+period of the same length, the change, the target and whether it was met. Targets are the
+pathway file's ``kpi_targets`` (never constants here), each with the source the file gives.
+Definitions live in :mod:`~escalation_analysis.reviews.definitions`, so every KPI has a stated
+numerator, denominator and exclusions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import math
 
 import numpy as np
 import pandas as pd
@@ -22,17 +23,6 @@ from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
 
 EXTERNAL_POLICY = DEFAULT_POLICY
 """The suppression policy external reports use (1 to 7 hidden)."""
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Contract targets; None means no target is set for that KPI."""
-
-    compliance_pct: float | None = 90.0
-    imminent_risk_compliance_pct: float | None = 95.0
-    out_of_hours_compliance_pct: float | None = 90.0
-    crisis_team_response_pct: float | None = 90.0
-    overdue_actions: int | None = 0
 
 
 def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
@@ -48,6 +38,15 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
         index = start.year * 12 + start.month - 1 - months
         return dt.date(index // 12, index % 12 + 1, 1), prev_end
     return prev_end - (end - start), prev_end
+
+
+def _target_source(analysis: Analysis, kpi: str) -> str | None:
+    """Where a KPI's target comes from: the source the pathway file names, else the file itself."""
+    targets = analysis.pathway.kpi_targets
+    if targets.value(kpi) is None:
+        return None
+    version = f", version {analysis.pathway.version}" if analysis.pathway.version else ""
+    return targets.source(kpi) or f"Pathway file{version}"
 
 
 def _pct(numerator: int, denominator: int) -> float:
@@ -100,8 +99,11 @@ KPI_LABELS = {
 HIGHER_IS_BETTER = {"compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct", "crisis_team_response_pct", "near_misses"}
 
 
-def kpi_table(analysis: Analysis, targets: Targets = Targets(), policy: SuppressionPolicy | None = None) -> pd.DataFrame:
-    """This period vs the previous period of the same length, against targets.
+def kpi_table(analysis: Analysis, policy: SuppressionPolicy | None = None) -> pd.DataFrame:
+    """This period vs the previous period of the same length, against the pathway's targets.
+
+    ``target`` and ``target_source`` come from the pathway file's ``kpi_targets``; a KPI it
+    sets no target for has neither, and ``target_met`` is then missing.
 
     With a suppression ``policy`` (external reports), a percentage built on a numerator or
     denominator of 1 to the threshold is withheld, and so are small counts.
@@ -115,13 +117,13 @@ def kpi_table(analysis: Analysis, targets: Targets = Targets(), policy: Suppress
             continue
         value, count, denominator = now[key]
         previous = before.get(key, (np.nan, 0, None))[0]
-        target = getattr(targets, key, None)
+        target = analysis.pathway.kpi_targets.value(key)
         met = None
         if target is not None and not np.isnan(value):
             met = bool(value >= target) if key in HIGHER_IS_BETTER or key.endswith("_pct") else bool(value <= target)
         row = {"kpi": key, "indicator": label, "this_period": value, "previous_period": previous,
                "change": value - previous if not (np.isnan(value) or np.isnan(previous)) else np.nan,
-               "target": target, "target_met": met}
+               "target": target, "target_met": met, "target_source": _target_source(analysis, key)}
         if policy is not None:
             small = any(1 <= c <= policy.threshold for c in (count, denominator) if c is not None)
             prev_counts = before.get(key, (np.nan, 0, None))[1:]
@@ -145,8 +147,62 @@ def kpi_table(analysis: Analysis, targets: Targets = Targets(), policy: Suppress
 
 
 def for_display(table: pd.DataFrame) -> pd.DataFrame:
-    """The KPI table with plain-English column names, for a report."""
-    return table.drop(columns=["kpi"]).rename(
-        columns={"indicator": "Indicator", "this_period": "This period", "previous_period": "Previous period",
-                 "change": "Change", "target": "Target", "target_met": "Target met"}
-    )
+    """The KPI table for readers: values with their units, the change as better or worse.
+
+    Percentages read ``65.5%``, delays ``147 min``, counts as whole numbers; the change is in
+    percentage points (``pp``), minutes or a count, with "better" or "worse" from the KPI's
+    direction. The period columns carry their dates (dd/mm/yyyy).
+    """
+    start, end = table.attrs.get("period", (None, None))
+    prev_start, prev_end = table.attrs.get("previous_period", (None, None))
+
+    def dates(a: dt.date | None, b: dt.date | None) -> str:
+        return f" ({a:%d/%m/%Y} to {b:%d/%m/%Y})" if a and b else ""
+
+    rows = []
+    for row in table.itertuples(index=False):
+        rows.append({
+            "Indicator": row.indicator.removesuffix(" (%)").removesuffix(" (minutes)"),  # values carry units
+            f"This period{dates(start, end)}": _kpi_value(row.kpi, row.this_period),
+            f"Previous period{dates(prev_start, prev_end)}": _kpi_value(row.kpi, row.previous_period),
+            "Change": _kpi_change(row.kpi, row.change),
+            "Target": _kpi_value(row.kpi, row.target, target=True),
+            "Target met": "–" if row.target_met is None or pd.isna(row.target_met) else ("Yes" if row.target_met else "No"),
+            "Target from": "No target set" if pd.isna(row.target_source) else row.target_source,
+        })
+    return pd.DataFrame(rows, dtype=object)
+
+
+def _unit(kpi: str) -> str:
+    return "percent" if kpi.endswith("_pct") else "minutes" if kpi.endswith("_minutes") else "count"
+
+
+def _kpi_value(kpi: str, value: object, *, target: bool = False) -> str:
+    """One KPI value with its unit; ``*`` (withheld) and missing values as they are shown."""
+    if isinstance(value, str):
+        return value
+    if value is None or pd.isna(value):
+        return "–"
+    number = float(value)
+    unit = _unit(kpi)
+    if unit == "percent":
+        return f"{number:g}%" if target else f"{number:.1f}%"
+    if unit == "minutes":
+        return f"{math.floor(number + 0.5):,} min"
+    return f"{math.floor(number + 0.5):,}"
+
+
+def _kpi_change(kpi: str, change: object) -> str:
+    """'−13.6 pp, worse', '+11 min, worse', '+22, better' or 'no change'."""
+    if change is None or isinstance(change, str) or pd.isna(change):
+        return "–"
+    number = float(change)
+    unit = _unit(kpi)
+    size = math.floor(abs(number) + 0.5)
+    shown = {"percent": f"{abs(number):.1f} pp", "minutes": f"{size:,} min"}.get(unit, f"{size:,}")
+    if shown.split()[0] in ("0", "0.0"):
+        return "no change"
+    sign = "+" if number > 0 else "−"
+    higher_better = kpi in HIGHER_IS_BETTER
+    better = (number > 0) == higher_better
+    return f"{sign}{shown}, {'better' if better else 'worse'}"

@@ -69,22 +69,27 @@ COLUMNS = {
 }
 
 VALUES = {
-    "in_hours": "in hours",
-    "out_of_hours": "out of hours",
-    "weekday_evening_night": "weekday evening or night",
-    "weekend": "weekend",
-    "bank_holiday": "bank holiday",
-    "imminent_risk": "imminent risk",
-    "loss_of_contact": "loss of contact",
-    "deterioration": "deterioration",
-    "near_miss": "near miss",
-    "incident": "incident",
-    "duty_senior": "duty senior",
-    "crisis_team": "crisis team",
-    "emergency_services": "999",
-    "la_safeguarding": "LA safeguarding",
+    "in_hours": "In hours",
+    "out_of_hours": "Out of hours",
+    "weekday_evening_night": "Weekday evening or night",
+    "weekend": "Weekend",
+    "bank_holiday": "Bank holiday",
+    "imminent_risk": "Imminent risk",
+    "loss_of_contact": "Loss of contact",
+    "deterioration": "Deterioration",
+    "other": "Other",
+    "near_miss": "Near miss",
+    "incident": "Incident",
+    "duty_senior": "Duty senior",
+    "crisis_team": "Crisis team",
+    "emergency_services": "Emergency services (999)",
+    "police": "Police",
+    "ambulance": "Ambulance",
+    "la_safeguarding": "Local authority safeguarding",
     "gp": "GP",
+    "not recorded": "Not recorded",
     "lone worker": "Lone worker",
+    "lone_worker": "Lone worker",
     "accompanied": "Accompanied",
     "first_contact_correct": "First contact as the pathway expects",
     "in_order": "Steps in the expected order",
@@ -99,6 +104,26 @@ VALUES = {
     "systems_and_information": "Systems and information",
     "partner_response": "Partner response",
 }
+"""Reader words for canonical values, in sentence case (they stand at the start of a cell):
+one spelling for each agency, trigger and band in every table and chart."""
+
+VALUES_BY_COLUMN: dict[str, dict[str, str]] = {
+    "harm": {"none": "No harm", "low": "Low harm", "moderate": "Moderate harm", "severe": "Severe harm",
+             "death": "Death"},
+}
+"""Words for values that only mean something in their own column ("none" is no harm only there)."""
+VALUES_BY_COLUMN["Harm"] = VALUES_BY_COLUMN["harm"]
+
+
+def interval_text(low: object, high: object, decimals: int = 0, suffix: str = "%") -> str:
+    """A confidence interval the one way the reports write it: ``69–78%`` (empty when missing).
+
+    The unit is written once, after the upper bound. Tables keep an interval on one line
+    (:func:`~escalation_analysis.reviews.display.table_html` marks such cells ``nowrap``).
+    """
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    return f"{float(low):.{decimals}f}–{float(high):.{decimals}f}{suffix}"
 
 
 def column_label(name: object) -> str:
@@ -110,9 +135,11 @@ def column_label(name: object) -> str:
     return spaced[:1].upper() + spaced[1:]
 
 
-def value_label(value: object) -> object:
-    """Reader-facing word for a canonical value; other values unchanged."""
-    return VALUES.get(value, value) if isinstance(value, str) else value
+def value_label(value: object, column: str | None = None) -> object:
+    """Reader-facing word for a canonical value (of ``column``, if given); other values unchanged."""
+    if not isinstance(value, str):
+        return value
+    return VALUES_BY_COLUMN.get(column or "", {}).get(value, VALUES.get(value, value))
 
 
 def routes_for_readers(routes: pd.Series) -> pd.Series:
@@ -139,11 +166,6 @@ def timeliness_for_readers(table: pd.DataFrame, group: str | None = None) -> pd.
 
     Works on raw and suppressed tables alike (suppressed values stay "*" or blank).
     """
-    def ci(low: object, high: object) -> str:
-        if low is None or high is None or pd.isna(low) or pd.isna(high):
-            return ""
-        return f"{float(low):.0f}–{float(high):.0f}%"
-
     out = pd.DataFrame(index=table.index)
     if group:
         words = table[group].astype("str").replace(VALUES)
@@ -151,7 +173,7 @@ def timeliness_for_readers(table: pd.DataFrame, group: str | None = None) -> pd.
     out["Episodes"] = table["n"]
     out["Within target"] = table["within_target"]
     out["Within target (%)"] = table["within_target_pct"]
-    out["95% CI"] = [ci(lo, hi) for lo, hi in zip(table["ci95_low_pct"], table["ci95_high_pct"], strict=False)]
+    out["95% CI"] = [interval_text(lo, hi) for lo, hi in zip(table["ci95_low_pct"], table["ci95_high_pct"], strict=False)]
     out["No escalation recorded"] = table["not_escalated"]
     out["Median delay (min)"] = table["median_delay_minutes"]
     return out.reset_index(drop=True)

@@ -1,0 +1,655 @@
+"""One disclosure plan per period: every figure external outputs may show, controlled once.
+
+Contract monitoring, the pathway review and ``summary --audience external`` for the same
+export and period all take their figures from one :class:`DisclosurePlan`, built by
+:func:`plan_for` from the analysis and the policy. The plan holds every table any of them
+shows (timeliness overall and by each breakdown, the monthly trend, near misses, pathway
+checks, agency responses, hand-offs, routes, themes, learning actions, the data-quality
+counts), each already through :func:`~escalation_analysis.reviews.disclosure.engine.control`,
+plus the plan of the previous period for "this period against the last". Because it does not
+depend on which report asks, each figure is shown the same way everywhere, and no comparison
+between two reports recovers anything the audit has not already accounted for.
+
+Under a policy with secondary suppression the plan asks the audit which published counts pin
+a small count down and withholds the cheapest of them, until none does.
+
+The plan keeps no true count: only what is published, how, and the audit's view of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ...ingest.accounting import EXCLUSION_REASONS, WARNING_REASONS
+from ...ingest.contract import AGENCIES, OUT_OF_HOURS_SUB_BANDS, TRIGGERS
+from ...measures.adherence import CHECKS, adherence_summary, episode_adherence, route_variants
+from ...measures.agencies import agency_responses, handoff_delays, handoff_summary, response_by_agency
+from ...measures.equity import EQUITY_FIELDS, available_equity_fields
+from ...measures.learning import action_status, trained_within_year
+from ...measures.near_misses import pathway_themes
+from ...measures.timeliness import TimelinessTables
+from .audit import AuditResult, audit, first_unsafe
+from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period, count_figure
+from .engine import PROTECTED, SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
+from .policy import DisclosurePolicy
+
+if TYPE_CHECKING:
+    from ...measures.analysis import Analysis
+
+# -- what is counted -----------------------------------------------------------------------
+
+EPISODES = "episodes"
+EPISODE_OUTCOMES = ("within_target", "escalated_late", "not_escalated")
+EPISODE_COLUMNS = {
+    "n": EPISODE_OUTCOMES,
+    "within_target": ("within_target",),
+    "not_within_target": ("escalated_late", "not_escalated"),
+    "escalated_late": ("escalated_late",),
+    "not_escalated": ("not_escalated",),
+    "escalated": ("within_target", "escalated_late"),
+}
+TIMELINESS_BREAKDOWNS = {
+    "team": "team", "band": "band", "ooh_sub_band": "ooh_sub_band", "trigger": "trigger",
+    "lone_worker": "lone_worker", "agency": "escalated_to",
+}
+"""Table name suffix -> dimension (the column the compliance table names its groups by)."""
+MERGEABLE = {"team": "teams", "ethnicity": "ethnic groups", "age_band": "age bands", "gender": "genders"}
+"""Breakdowns whose small groups a merging policy adds together, with their plural noun."""
+NOT_RECORDED = "Not recorded"
+
+TIMELINESS_RATES = {
+    "within_target_pct": Rate("within_target", "n"),
+    "ci95_low_pct": Rate("within_target", "n", "wilson_low"),
+    "ci95_high_pct": Rate("within_target", "n", "wilson_high"),
+}
+DELAY_STATISTICS = {"median_delay_minutes": "escalated", "p90_delay_minutes": "escalated"}
+
+
+def _timeliness_spec(family: Family, label: str | None) -> TableSpec:
+    return TableSpec(family, "n", ("n", "within_target", "not_within_target", "not_escalated"),
+                     TIMELINESS_RATES, DELAY_STATISTICS, (label,) if label else (), ("n", "within_target"))
+
+
+ADHERENCE_COLUMNS = {"checked": ("passed", "failed"), "passed": ("passed",)}
+AGENCY_COLUMNS = {"contacts": ("within_target", "late", "no_response"),
+                  "responses_recorded": ("within_target", "late"), "within_target": ("within_target",)}
+THEME_COLUMNS = {"episodes": ("late", "on_time"), "late": ("late",)}
+ACTION_COLUMNS = {"total": ("overdue", "open_on_time", "closed"), "open": ("overdue", "open_on_time"),
+                  "overdue": ("overdue",), "closed": ("closed",)}
+
+
+def episode_family(all_episodes: pd.DataFrame) -> Family:
+    """Episodes and their breakdowns; group lists come from the whole export, so every plan of
+    the same export shares them."""
+    def groups(column: str) -> tuple[str, ...]:
+        values = all_episodes[column].dropna().astype("str").unique().tolist() if column in all_episodes else []
+        return tuple(sorted(set(values) | {NOT_RECORDED}))
+
+    dimensions = [
+        Dimension("team", groups("team")),
+        Dimension("ooh_sub_band", OUT_OF_HOURS_SUB_BANDS),
+        Dimension("band", ("in_hours", "out_of_hours"), coarsens="ooh_sub_band",
+                  mapping={g: ("in_hours" if g == "in_hours" else "out_of_hours") for g in OUT_OF_HOURS_SUB_BANDS}),
+        Dimension("trigger", TRIGGERS),
+        Dimension("lone_worker", ("accompanied", "lone worker", "not recorded")),
+        Dimension("escalated_to", AGENCIES, partition=False),
+        Dimension("outcome", ("near_miss", "incident", NOT_RECORDED)),
+        Dimension("training", ("trained", "not trained", "unknown")),
+        *[Dimension(f, groups(f)) for f in EQUITY_FIELDS],
+    ]
+    return Family(EPISODES, EPISODE_OUTCOMES, EPISODE_COLUMNS, {d.name: d for d in dimensions})
+
+
+def _side_families(teams: tuple[str, ...]) -> list[Family]:
+    adherence = [Family(f"adherence:{check}", ("passed", "failed"), ADHERENCE_COLUMNS,
+                        {"team": Dimension("team", teams)}) for check in (*CHECKS, "adherent")]
+    agencies = Family("agency_contacts", ("within_target", "late", "no_response"), AGENCY_COLUMNS,
+                      {"agency": Dimension("agency", AGENCIES, partition=False)})
+    return [*adherence, agencies]
+
+
+# -- the plan ------------------------------------------------------------------------------
+
+
+@dataclass
+class DisclosurePlan:
+    """Every figure external outputs of one export and period may show, controlled once.
+
+    Attributes
+    ----------
+    policy, period
+        How and for when.
+    tables
+        Name -> :class:`ControlledTable` (names as ``tables/*.csv``).
+    data_quality
+        The row counts as published (``summary.json``'s ``data_quality`` numbers).
+    previous
+        The plan of the previous period of the same length (for comparisons), or None.
+    """
+
+    policy: DisclosurePolicy
+    period: Period
+    tables: dict[str, ControlledTable]
+    data_quality: dict[str, Any]
+    families: dict[str, Family]
+    previous: DisclosurePlan | None = None
+    extra_figures: tuple[Figure, ...] = ()
+    extra_checks: tuple[Check, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def table(self, name: str) -> ControlledTable:
+        if name not in self.tables:
+            raise KeyError(f"The disclosure plan has no table {name!r}; it has {', '.join(sorted(self.tables))}.")
+        return self.tables[name]
+
+    def figures(self) -> list[Figure]:
+        """Everything this plan (and its previous period's) publishes, as the audit reads it."""
+        out = [f for t in self.tables.values() for f in t.figures] + list(self.extra_figures)
+        return out + (self.previous.figures() if self.previous else [])
+
+    def checks(self) -> list[Check]:
+        out = [c for t in self.tables.values() for c in t.checks] + list(self.extra_checks)
+        return out + (self.previous.checks() if self.previous else [])
+
+    def all_families(self) -> dict[str, Family]:
+        return merge_families(self.families, self.previous.all_families() if self.previous else {})
+
+    def marks_used(self) -> set[str]:
+        used = {m for t in self.tables.values() for m in t.marks_used()}
+        values = [*self.data_quality.get("excluded_by_reason", {}).values(), *self.data_quality.get("warnings", {}).values(),
+                  self.data_quality.get("rows_analysed"), self.data_quality.get("rows_excluded")]
+        used |= {v for v in values if isinstance(v, str)}
+        return used
+
+    def key(self) -> list[str]:
+        """The key every report using this plan prints."""
+        return self.policy.key(self.marks_used(), merged=any(t.merged for t in self.tables.values()))
+
+    def audit(self, *others: DisclosurePlan, scope: Iterable[str] = ()) -> AuditResult:
+        """The disclosure audit of this plan together with other plans published in the same run."""
+        return audit_plans([self, *others], scope=scope)
+
+
+def audit_plans(plans: Sequence[DisclosurePlan], *, scope: Iterable[str] = ()) -> AuditResult:
+    """One audit over everything several plans publish (one run's external outputs)."""
+    if not plans:
+        raise ValueError("Nothing to audit.")
+    policy = plans[0].policy
+    if any(p.policy != policy for p in plans):
+        raise ValueError("The outputs of one run must share one disclosure policy.")
+    families: dict[str, Family] = {}
+    for plan in plans:
+        families = merge_families(families, plan.all_families())
+    figures = list(dict.fromkeys(f for p in plans for f in p.figures()))
+    checks = list(dict.fromkeys(c for p in plans for c in p.checks()))
+    return audit(families, figures, checks, policy, scope=scope)
+
+
+def merge_families(*many: dict[str, Family]) -> dict[str, Family]:
+    """Families of several plans: a breakdown whose groups depend on the period (routes taken)
+    gets every group any plan has."""
+    out: dict[str, Family] = {}
+    for families in many:
+        for name, family in families.items():
+            if name not in out:
+                out[name] = family
+                continue
+            known = out[name]
+            dimensions = dict(known.dimensions)
+            for key, dimension in family.dimensions.items():
+                if key in dimensions and dimensions[key].groups != dimension.groups:
+                    groups = tuple(dict.fromkeys((*dimensions[key].groups, *dimension.groups)))
+                    dimensions[key] = Dimension(key, groups, dimension.partition, dimension.coarsens, dimension.mapping)
+                else:
+                    dimensions.setdefault(key, dimension)
+            out[name] = Family(name, known.outcomes, known.columns, dimensions, known.timed)
+    return out
+
+
+_PLANS: dict[int, tuple[weakref.ref, dict[str, DisclosurePlan]]] = {}
+
+
+def plan_for(analysis: Analysis, policy: DisclosurePolicy) -> DisclosurePlan:
+    """The plan of ``analysis``'s export and period under ``policy``, built once per analysis."""
+    entry = _PLANS.get(id(analysis))
+    if entry is None or entry[0]() is not analysis:
+        entry = (weakref.ref(analysis, lambda _, key=id(analysis): _PLANS.pop(key, None)), {})
+        _PLANS[id(analysis)] = entry
+    plans = entry[1]
+    if policy.name not in plans:
+        plans[policy.name] = build_plan(analysis, policy)
+    return plans[policy.name]
+
+
+def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool = True) -> DisclosurePlan:
+    """Build the plan (prefer :func:`plan_for`, which builds it once)."""
+    from ..kpis import previous_period
+
+    period = (analysis.start, analysis.end)
+    family = episode_family(analysis.all_episodes)
+    teams = family.dimension("team").groups
+    families = {f.name: f for f in (family, *_side_families(teams))}
+    builder = _Builder(analysis, analysis.episodes, period, family, families, policy)
+    drafts = builder.all_tables() if previous else builder.comparison_tables()
+    extra_figures, extra_checks, quality = builder.data_quality() if previous else ((), (), {})
+    before = None
+    if previous:
+        prev_start, prev_end = previous_period(analysis.start, analysis.end)
+        view = _PeriodView(analysis, prev_start, prev_end)
+        before = build_plan(view, policy, previous=False)  # type: ignore[arg-type]
+    if True:  # the audit's verdict drives further withholding under every policy
+        outside = [*(before.figures() if before else []), *extra_figures]
+        _protect(drafts, outside, [*extra_checks],
+                 merge_families(families, builder.extra_families, before.all_families() if before else {}), policy)
+    tables = {d.name: d.finish() for d in drafts}
+    return DisclosurePlan(policy, period, tables, quality, {**families, **builder.extra_families}, before,
+                          tuple(extra_figures), tuple(extra_checks), dict(analysis.sources))
+
+
+@dataclass
+class _PeriodView:
+    """The parts of an analysis a plan reads, for another period of the same export."""
+
+    base: Any
+    start: dt.date
+    end: dt.date
+
+    def __post_init__(self) -> None:
+        self.episodes = self.base.episodes_between(self.start, self.end)
+        self.all_episodes = self.base.all_episodes
+        self.pathway = self.base.pathway
+        self.steps_frame = self.base.steps_frame
+        self.actions_frame = self.base.actions_frame
+        self.training_frame = self.base.training_frame
+        self.accounting = None
+        self.sources = self.base.sources
+
+    def episodes_between(self, start: dt.date, end: dt.date) -> pd.DataFrame:
+        return self.base.episodes_between(start, end)
+
+
+def period_label(period: Period) -> str:
+    return "all dates" if period == ALL_TIME else f"{period[0]:%d/%m/%Y} to {period[1]:%d/%m/%Y}"
+
+
+class _Builder:
+    """Computes each table's true counts and hands them to the engine."""
+
+    def __init__(self, analysis: Any, episodes: pd.DataFrame, period: Period, family: Family,
+                 families: dict[str, Family], policy: DisclosurePolicy):
+        self.analysis = analysis
+        self.episodes = episodes
+        self.period = period
+        self.family = family
+        self.families = families
+        self.policy = policy
+        self.tables = TimelinessTables(episodes)
+        self.extra_families: dict[str, Family] = {}
+
+    def name(self, table: str) -> str:
+        return f"{table} ({period_label(self.period)})"
+
+    # -- timeliness ------------------------------------------------------------------------
+
+    def comparison_tables(self) -> list[Draft]:
+        """What a report shows of the previous period: the KPI rows, nothing else."""
+        rows = {"timeliness_by_trigger": ("imminent_risk",), "timeliness_by_band": ("out_of_hours",)}
+        drafts = [self.timeliness(None, "timeliness_overall"), self.near_misses()]
+        for name, dimension in (("timeliness_by_trigger", "trigger"), ("timeliness_by_band", "band")):
+            draft = self.timeliness(dimension, name)
+            drafts.append(draft.only(k.groups in [rows[name]] for k in draft.keys))
+        steps = self.analysis.steps_frame
+        responses = response_by_agency(agency_responses(self.episodes, steps), self.analysis.pathway)
+        agencies = self.agency_response(responses)
+        drafts.append(agencies.only(k.groups == ("crisis_team",) for k in agencies.keys))
+        actions = self.actions()
+        if actions is not None:
+            drafts.append(actions.only(k.dimension is None for k in actions.keys))
+        return drafts
+
+    def all_tables(self) -> list[Draft]:
+        drafts = [self.timeliness(None, "timeliness_overall")]
+        for suffix, dimension in TIMELINESS_BREAKDOWNS.items():
+            drafts.append(self.timeliness(dimension, f"timeliness_by_{suffix}"))
+        for field_name in available_equity_fields(self.episodes):
+            drafts.append(self.timeliness(field_name, f"timeliness_by_{field_name}"))
+        drafts.append(self.by_time("month", f"timeliness_by_month", self.episodes, self.period))
+        drafts.append(self.by_time("quarter", f"timeliness_by_quarter", self.episodes, self.period))
+        history = self.analysis.episodes_between(dt.date.min, self.period[1])
+        drafts.append(self.by_time("month", "trend_by_month", history, (dt.date.min, self.period[1])))
+        training = self.training()
+        if training is not None:
+            drafts.append(training)
+        drafts.append(self.near_misses())
+        drafts += self.pathway_tables()
+        actions = self.actions()
+        if actions is not None:
+            drafts.append(actions)
+        return drafts
+
+    def _labels(self, dimension: str) -> pd.Series:
+        column = {"lone_worker": "lone_worker_label"}.get(dimension, dimension)
+        values = self.episodes[column]
+        return values.astype("str").fillna(NOT_RECORDED) if dimension in EQUITY_FIELDS else values
+
+    def timeliness(self, dimension: str | None, name: str) -> Draft:
+        spec = _timeliness_spec(self.family, dimension)
+        if dimension is None:
+            table = self.tables.table(None)
+            keys = [RowKey(self.period, None, (), "all episodes")]
+            return control(name, table, spec, self.policy, keys, statistics=table[list(DELAY_STATISTICS)])
+        if dimension in EQUITY_FIELDS:
+            table = self.tables.table(dimension, frame=pd.DataFrame({dimension: self._labels(dimension)}))
+        else:
+            table = self.tables.table(dimension)
+        group_column = table.columns[0]
+        merged: dict[int, tuple[str, ...]] = {}
+        if self.policy.merge_small_groups and dimension in MERGEABLE:
+            small = table.loc[(table["n"] >= 1) & (table["n"] <= self.policy.threshold), group_column]
+            small = tuple(str(g) for g in small if str(g) != NOT_RECORDED or dimension != "team")
+            if small:
+                label = self.policy.merged_label(MERGEABLE[dimension])
+                relabelled = self._labels(dimension).astype("str").where(
+                    ~self._labels(dimension).astype("str").isin(small), label)
+                table = self.tables.table(dimension, frame=pd.DataFrame({dimension: relabelled}))
+                order = [g for g in table[group_column] if g != label] + [label]
+                table = table.set_index(group_column).loc[order].reset_index()
+                merged[len(table) - 1] = small
+        table[group_column] = table[group_column].astype("str")
+        keys = [RowKey(self.period, dimension, merged.get(i, (g,)), g) for i, g in enumerate(table[group_column])]
+        return control(name, table, spec, self.policy, keys, labels=table[[group_column]],
+                       statistics=table[list(DELAY_STATISTICS)], merged_rows=merged, lists_every_group=True)
+
+    def by_time(self, unit: str, name: str, episodes: pd.DataFrame, period: Period) -> Draft:
+        spec = _timeliness_spec(self.family, unit)
+        table = TimelinessTables(episodes).table(unit) if episodes is not self.episodes else self.tables.table(unit)
+        table = table.dropna(subset=[unit]).sort_values(unit, ignore_index=True)
+        table[unit] = table[unit].astype("str")
+        keys = [RowKey(_clip(_unit_period(unit, label), period), None, (), label) for label in table[unit]]
+        return control(name, table, spec, self.policy, keys, labels=table[[unit]],
+                       statistics=table[list(DELAY_STATISTICS)])
+
+    def training(self) -> Draft | None:
+        training = self.analysis.training_frame
+        if training is None or self.episodes.empty:
+            return None
+        trained = trained_within_year(self.episodes, training)
+        unknown = trained.isna().to_numpy()
+        labels = pd.Series(np.where(unknown, "unknown", np.where(trained.fillna(False).to_numpy(dtype=bool),
+                                                                  "trained", "not trained")),
+                           index=self.episodes.index, dtype="str")
+        table = self.tables.table("training", frame=pd.DataFrame({"training": labels}))
+        table = table[table["training"] != "unknown"].reset_index(drop=True)
+        keys = [RowKey(self.period, "training", (g,), g) for g in table["training"]]
+        return control("timeliness_by_training", table, _timeliness_spec(self.family, "training"), self.policy,
+                       keys, labels=table[["training"]], statistics=table[list(DELAY_STATISTICS)],
+                       lists_every_group=True, left_out=("unknown",))
+
+    def near_misses(self) -> Draft:
+        outcome = self.episodes["outcome"].astype("str").fillna(NOT_RECORDED)
+        table = self.tables.table("outcome", frame=pd.DataFrame({"outcome": outcome}))
+        table = table.set_index("outcome").reindex(["near_miss", "incident"]).fillna(0).reset_index()
+        spec = TableSpec(self.family, "n", ("n",), labels=("outcome",))
+        keys = [RowKey(self.period, "outcome", (g,), g) for g in table["outcome"]]
+        return control("near_misses", table, spec, self.policy, keys, labels=table[["outcome"]],
+                       lists_every_group=True, left_out=(NOT_RECORDED,))
+
+    # -- the pathway, agencies, learning ---------------------------------------------------------
+
+    def pathway_tables(self) -> list[Draft]:
+        steps = self.analysis.steps_frame
+        episodes = self.episodes
+        drafts = []
+        responses = response_by_agency(agency_responses(episodes, steps), self.analysis.pathway)
+        drafts.append(self.agency_response(responses))
+        if steps is None:
+            return drafts
+        adherence = episode_adherence(episodes, steps, self.analysis.pathway)
+        checks = adherence_summary(adherence)
+        drafts.append(self.adherence(checks))
+        drafts.append(self.approvals_by_team(adherence))
+        drafts.append(self.simple("routes", route_variants(adherence, steps), "route", "episodes",
+                                  _single_family("routes", "route", "episodes")))
+        handoffs = handoff_summary(handoff_delays(episodes, steps))
+        drafts.append(self.simple("handoffs", handoffs, "handoff", "n", _single_family("handoffs", "handoff", "n"),
+                                  statistics={"median_minutes": "n", "p90_minutes": "n"}))
+        themes = pathway_themes(episodes, adherence)[["theme", "episodes", "late", "question"]]
+        family = Family("themes", ("late", "on_time"), THEME_COLUMNS,
+                        {"theme": Dimension("theme", tuple(themes["theme"]), partition=False)})
+        self.extra_families[family.name] = family
+        truth = themes.assign(on_time=themes["episodes"] - themes["late"])
+        spec = TableSpec(family, "episodes", ("episodes", "late"), {"late_pct": Rate("late", "episodes")},
+                         labels=("theme", "question"), headline=("episodes", "late"))
+        keys = [RowKey(self.period, "theme", (t,), t) for t in themes["theme"]]
+        drafts.append(control("themes", truth, spec, self.policy, keys, labels=themes[["theme", "question"]]))
+        return drafts
+
+    def adherence(self, checks: pd.DataFrame) -> Draft:
+        family = self.families["adherence:adherent"]
+        spec = TableSpec(family, "checked", ("checked", "passed"),
+                         {"passed_pct": Rate("passed", "checked"), "ci95_low_pct": Rate("passed", "checked", "wilson_low"),
+                          "ci95_high_pct": Rate("passed", "checked", "wilson_high")},
+                         labels=("check",), headline=("checked", "passed"))
+        truth = checks.assign(failed=checks["checked"] - checks["passed"])
+        keys = [RowKey(self.period, None, (), c, family=f"adherence:{c}") for c in checks["check"]]
+        return control("adherence", truth, spec, self.policy, keys, labels=checks[["check"]])
+
+    def approvals_by_team(self, adherence: pd.DataFrame) -> Draft:
+        family = self.families["adherence:approvals_within_limit"]
+        teams = adherence["team"].astype("str")
+        merged: dict[int, tuple[str, ...]] = {}
+        table = self._approvals(adherence, teams)
+        if self.policy.merge_small_groups:
+            small = tuple(table.loc[(table["checked"] >= 1) & (table["checked"] <= self.policy.threshold), "team"])
+            if small:
+                label = self.policy.merged_label("teams")
+                table = self._approvals(adherence, teams.where(~teams.isin(small), label))
+                order = [t for t in table["team"] if t != label] + [label]
+                table = table.set_index("team").loc[order].reset_index()
+                merged[len(table) - 1] = small
+        spec = TableSpec(family, "checked", ("checked", "passed"), {"passed_pct": Rate("passed", "checked")},
+                         labels=("team",), headline=("checked", "passed"))
+        published = table[table["team"] != NOT_RECORDED].reset_index(drop=True)
+        merged = {list(published["team"]).index(table["team"].iloc[i]): g for i, g in merged.items()}
+        keys = [RowKey(self.period, "team", merged.get(i, (t,)), t) for i, t in enumerate(published["team"])]
+        truth = published.assign(failed=published["checked"] - published["passed"])
+        return control("approvals_by_team", truth, spec, self.policy, keys, labels=published[["team"]],
+                       merged_rows=merged, lists_every_group=True, left_out=(NOT_RECORDED,))
+
+    @staticmethod
+    def _approvals(adherence: pd.DataFrame, teams: pd.Series) -> pd.DataFrame:
+        table = adherence_summary(adherence.assign(team=teams), "team")
+        table = table[table["check"] == "approvals_within_limit"].drop(columns=["check"])
+        return table[["team", "checked", "passed"]].reset_index(drop=True)
+
+    def agency_response(self, responses: pd.DataFrame) -> Draft:
+        family = self.families["agency_contacts"]
+        columns = ["agency", "contacts", "responses_recorded", "median_minutes", "p90_minutes", "target_minutes",
+                   "within_target", "within_target_pct"]
+        responses = responses.reindex(columns=columns)
+        for count in ("contacts", "responses_recorded", "within_target"):
+            responses[count] = responses[count].fillna(0).astype("int64")
+        truth = responses.assign(late=responses["responses_recorded"] - responses["within_target"],
+                                 no_response=responses["contacts"] - responses["responses_recorded"])
+        spec = TableSpec(family, "contacts", ("contacts", "responses_recorded", "within_target"),
+                         {"within_target_pct": Rate("within_target", "responses_recorded")},
+                         {"median_minutes": "responses_recorded", "p90_minutes": "responses_recorded"},
+                         labels=("agency", "target_minutes"), headline=("contacts", "within_target"))
+        keys = [RowKey(self.period, "agency", (a,), a) for a in responses["agency"].astype("str")]
+        labels = responses[["agency", "target_minutes"]].astype(object)
+        no_target = np.flatnonzero(responses["target_minutes"].isna().to_numpy())
+        return control("agency_response", truth, spec, self.policy, keys, labels=labels,
+                       statistics=responses[["median_minutes", "p90_minutes"]],
+                       not_applicable={"within_target_pct": no_target}, lists_every_group=True)
+
+    def simple(self, name: str, table: pd.DataFrame, label: str, count: str, family: Family,
+               statistics: dict[str, str] | None = None) -> Draft:
+        """A table of stand-alone counts (routes, hand-offs): no total is published."""
+        table = table.reset_index(drop=True)
+        family = Family(family.name, family.outcomes, family.columns,
+                        {label: Dimension(label, tuple(table[label].astype("str")), partition=False)})
+        self.extra_families[family.name] = family
+        spec = TableSpec(family, count, (count,), statistics=statistics or {}, labels=(label,), headline=(count,))
+        keys = [RowKey(self.period, label, (g,), g) for g in table[label].astype("str")]
+        truth = table[[count]].astype("int64")
+        stats = table[list(statistics)] if statistics else None
+        return control(name, truth, spec, self.policy, keys, labels=table[[label]], statistics=stats)
+
+    def actions(self) -> Draft | None:
+        actions = self.analysis.actions_frame
+        if actions is None:
+            return None
+        status = action_status(actions, self.episodes, self.period[1])
+        rows = []
+        for part in (status, status[status["linked"].to_numpy(dtype=bool)]):
+            open_ = (part["status"] == "open").to_numpy()
+            overdue = part["overdue"].to_numpy(dtype=bool)
+            rows.append({"overdue": int(overdue.sum()), "open_on_time": int((open_ & ~overdue).sum()),
+                         "closed": int((part["status"] == "closed").sum())})
+        truth = pd.DataFrame(rows)
+        truth["total"] = truth[["overdue", "open_on_time", "closed"]].sum(axis=1)
+        truth["open"] = truth["overdue"] + truth["open_on_time"]
+        # a snapshot on the last day, not a flow over the period: one family per day
+        family = Family(f"actions on {self.period[1]:%d/%m/%Y}", ("overdue", "open_on_time", "closed"), ACTION_COLUMNS,
+                        {"linked": Dimension("linked", ("linked", "not linked"))}, timed=False)
+        self.extra_families[family.name] = family
+        spec = TableSpec(family, "total", ("total", "open", "closed", "overdue"), labels=("actions",),
+                         headline=("total", "overdue"))
+        keys = [RowKey(self.period, None, (), "all actions"), RowKey(self.period, "linked", ("linked",), "linked to episodes")]
+        labels = pd.DataFrame({"actions": ["all actions", "linked to episodes"]})
+        return control("learning_actions", truth, spec, self.policy, keys, labels=labels)
+
+    # -- data quality ----------------------------------------------------------------------
+
+    def data_quality(self) -> tuple[list[Figure], list[Check], dict[str, Any]]:
+        accounting = self.analysis.accounting
+        policy = self.policy
+        reasons = [r for r in EXCLUSION_REASONS if r != "outside_period"]
+        rows = Family("rows", ("valid", *reasons), {"read": ("valid", *reasons), "valid": ("valid",),
+                                                     **{r: (r,) for r in reasons}}, timed=False)
+        warnings = Family("warnings", ("rows",), {"rows": ("rows",)},
+                          {"reason": Dimension("reason", tuple(WARNING_REASONS), partition=False)})
+        self.extra_families.update({rows.name: rows, warnings.name: warnings})
+        analysed = Cell(EPISODES, self.period, "n")
+        read = Cell("rows", ALL_TIME, "read")
+        figures: list[Figure] = [
+            # every analysable row is an episode of the export: a relation, not a published number
+            Figure(((1.0, Cell("rows", ALL_TIME, "valid")), (-1.0, Cell(EPISODES, ALL_TIME, "n"))), 0, 0,
+                   "rows that load are the export's episodes"),
+        ]
+        checks: list[Check] = []
+        label = f"data quality ({period_label(self.period)})"
+
+        def publish(value: int, terms: tuple, what: str, cell: Cell | None) -> int | str:
+            shown = _shown(value, policy)
+            if isinstance(shown, str):
+                figures.append(Figure(terms, 1, policy.threshold, f"{label}: {what}", cell))
+                if cell is not None:
+                    checks.append(Check(cell, f"{label}: {what}", shown, "data_quality", what, "rows"))
+            else:
+                low, high = policy.possible_counts(shown)
+                figures.append(Figure(terms, low, high, f"{label}: {what}", cell))
+            return shown
+
+        excluded = accounting.excluded_by_reason()
+        quality = {
+            "rows_read": publish(accounting.rows_read, ((1.0, read),), "rows read", read),
+            "rows_analysed": publish(accounting.rows_analysed, ((1.0, analysed),), "rows analysed", analysed),
+            "rows_excluded": publish(accounting.rows_excluded, ((1.0, read), (-1.0, analysed)), "rows excluded", None),
+            "excluded_by_reason": {},
+            "warnings": {},
+        }
+        for reason, value in excluded.items():
+            if reason == "outside_period":
+                terms = ((1.0, Cell("rows", ALL_TIME, "valid")), (-1.0, analysed))
+                quality["excluded_by_reason"][reason] = publish(value, terms, "outside the period", None)
+            else:
+                cell = Cell("rows", ALL_TIME, reason)
+                quality["excluded_by_reason"][reason] = publish(value, ((1.0, cell),), reason, cell)
+        for reason, value in accounting.warnings_by_reason().items():
+            cell = Cell("warnings", self.period, "rows", "reason", (reason,))
+            quality["warnings"][reason] = publish(value, ((1.0, cell),), f"warning {reason}", cell)
+        return figures, checks, quality
+
+
+def _shown(value: int, policy: DisclosurePolicy) -> int | str:
+    if policy.is_small(int(value)):
+        return policy.marks.small
+    return policy.round(int(value))
+
+
+def _single_family(name: str, dimension: str, column: str) -> Family:
+    return Family(name, (column,), {column: (column,)}, {dimension: Dimension(dimension, (), partition=False)})
+
+
+def _unit_period(unit: str, label: str) -> Period:
+    """The dates of a month (``2025-10``) or an NHS financial quarter (``2025/26 Q3``)."""
+    if unit == "month":
+        year, month = (int(p) for p in label.split("-"))
+        start = dt.date(year, month, 1)
+        end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+        return start, end
+    first_year = int(label[:4])
+    quarter = int(label[-1])
+    month = 3 * quarter + 1
+    year = first_year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    start = dt.date(year, month, 1)
+    end_month = month + 2
+    end = dt.date(year + end_month // 12, end_month % 12 + 1, 1) - dt.timedelta(days=1)
+    return start, end
+
+
+def _clip(period: Period, within: Period) -> Period:
+    return max(period[0], within[0]), min(period[1], within[1])
+
+
+# -- secondary suppression (policies with exact counts) ------------------------------------------
+
+
+def _protect(drafts: list[Draft], outside: Sequence[Figure], outside_checks: Sequence[Check],
+             families: dict[str, Family], policy: DisclosurePolicy, *, limit: int = 200) -> None:
+    """Withhold shown counts until the audit finds nothing: each time the cheapest that pins one.
+
+    Candidates are the published counts whose figures bind the unsafe count's bounds; the
+    cheapest by :meth:`Draft.headline_cost` is withheld (``[c]``), so a big group's headline
+    figures go only when nothing else would do. A withheld count is never 0 and never 1 to the
+    threshold (those keep their own marks), so ``[c]`` outside a small group means at least
+    ``threshold + 1``, which the audit takes into account. Checks found safe stay safe, since
+    withholding only widens what can be derived.
+    """
+    where: dict[Cell, list[tuple[Draft, int, str]]] = defaultdict(list)
+    for draft in drafts:
+        for row in range(len(draft.keys)):
+            for column in draft.spec.counts:
+                where[draft.cell(row, column)].append((draft, row, column))
+    settled: set[Cell] = set()
+    for _ in range(limit):
+        figures = [f for d in drafts for f in d.figures()] + list(outside)
+        checks = [c for d in drafts for c in d.checks()] + list(outside_checks)
+        finding = first_unsafe(families, figures, checks, policy, settled)
+        if finding is None:
+            return
+        candidates = []
+        for cell in finding.pinned_cells:
+            if cell not in where:
+                continue
+            draft, row, column = where[cell][0]
+            j = draft.col(column)
+            if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:
+                continue
+            candidates.append((draft.headline_cost(row, column), draft.name, row, column, cell))
+        if not candidates:
+            settled.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
+            continue
+        cell = min(candidates, key=lambda c: c[:4])[-1]
+        for draft, row, column in where[cell]:  # the same count is withheld in every table showing it
+            draft.hide(row, column)

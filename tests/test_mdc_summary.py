@@ -1,0 +1,145 @@
+"""The Making Data Count summary: icons drawn by the package, the table, and its agreement with the charts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from escalation_analysis.ingest.pathway import Pathway
+from escalation_analysis.measures import trends
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.measures.kpi_trends import special_cause_groups
+from escalation_analysis.reviews import charts, icons
+from escalation_analysis.reviews.display import table_html
+from escalation_analysis.reviews.mdc_summary import mdc_summary
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def contrast(colour: str, background: str = "#FFFFFF") -> float:
+    """WCAG 2.2 contrast ratio of two sRGB colours."""
+    def luminance(hex_colour: str) -> float:
+        channels = [int(hex_colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(colour), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.fixture(scope="module")
+def quarter():
+    """2025/26 Q3 of the sample: Riverside CMHT's timeliness collapses from October 2025."""
+    return analyse(
+        SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml", "2025-10-01", "2025-12-31",
+        steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv", key=b"mdc-test-key",
+    )
+
+
+class TestIcons:
+    @pytest.mark.parametrize("kind", ["variation", "assurance"])
+    def test_every_icon_is_an_svg_image_named_by_its_text_equivalent(self, kind):
+        table = icons.VARIATION if kind == "variation" else icons.ASSURANCE
+        draw = icons.variation_icon if kind == "variation" else icons.assurance_icon
+        for code, icon in table.items():
+            svg = draw(code)
+            assert svg.startswith("<svg") and svg.endswith("</svg>")
+            assert f'role="img" aria-label="{icon.text}"' in svg and f"<title>{icon.text}</title>" in svg
+            assert icon.colour in svg
+
+    def test_colours_mean_what_boards_expect_and_never_red_amber_green(self):
+        assert icons.VARIATION["improvement_high"].colour == icons.COLOURS["improvement"]
+        assert icons.VARIATION["concern_low"].colour == icons.COLOURS["concern"]
+        assert icons.VARIATION["common_cause"].colour == icons.COLOURS["common_cause"]
+        assert icons.ASSURANCE["consistent_fail"].colour == icons.COLOURS["concern"]
+        for colour in icons.COLOURS.values():
+            red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+            assert not (green > 1.3 * max(red, blue)), f"{colour} reads as green"
+            assert not (red > 180 and green < 60 and blue < 60), f"{colour} reads as red"
+
+    def test_every_icon_colour_has_3_to_1_contrast_on_white(self):
+        assert all(contrast(c) >= 3 for c in icons.COLOURS.values())
+        assert all(contrast(c) >= 3 for c in charts.MDC_COLOURS.values())
+        assert all(contrast(c) >= 3 for c in charts.QUALITATIVE)
+
+    def test_high_and_low_differ_by_letter_not_only_by_drawing(self):
+        assert ">H</text>" in icons.variation_icon("concern_high")
+        assert ">L</text>" in icons.variation_icon("concern_low")
+        assert ">P</text>" in icons.assurance_icon("consistent_pass")
+        assert ">F</text>" in icons.assurance_icon("consistent_fail")
+
+    def test_a_table_cell_shows_the_icon_with_its_words_and_a_dash_without_one(self):
+        cell = icons.icon_with_text("assurance", "consistent_fail")
+        assert "<svg" in cell and "Consistently missed" in cell
+        assert "<svg" not in icons.icon_with_text("assurance", None)
+
+
+class TestSummaryTable:
+    def test_one_row_per_kpi_with_the_pathways_targets(self, quarter):
+        summary = mdc_summary(quarter)
+        table = summary.table.set_index("kpi")
+        assert table.index.is_unique and "compliance_pct" in table.index
+        assert table.loc["compliance_pct", "target"] == 90
+        assert table.loc["compliance_pct", "target_source"] == "Contract schedule 2, KPI 1 (example)"
+
+    def test_icons_mean_and_limits_agree_with_the_chart_the_report_draws(self, quarter):
+        summary = mdc_summary(quarter)
+        row = summary.table.set_index("kpi").loc["compliance_pct"]
+        chart = trends.compliance_p_chart(quarter.history, target_pct=90)  # the trend chart's own call
+        last = chart.points.iloc[-1]
+        assert (row["variation"], row["assurance"]) == (chart.variation_icon, chart.assurance_icon)
+        assert row["mean"] == pytest.approx(100 * last["mean"])
+        assert (row["lower_limit"], row["upper_limit"]) == pytest.approx((100 * last["lpl"], 100 * last["upl"]))
+        assert row["month"] == pd.Timestamp("2025-12-01")
+        drawn = charts.spc_chart(summary.chart_input("compliance_pct").result, "t", "%", percent=True)
+        badges = [a.text for a in drawn.layout.annotations if a.name == "badge"]
+        assert any(icons.VARIATION[row["variation"]].label.lower() in b for b in badges)
+
+    def test_the_collapse_in_timeliness_is_a_low_concern_that_will_miss_its_target(self, quarter):
+        row = mdc_summary(quarter).table.set_index("kpi").loc["compliance_pct"]
+        assert (row["variation"], row["assurance"]) == ("concern_low", "consistent_fail")
+
+    def test_rows_are_sorted_by_concern_then_failing_assurance(self, quarter):
+        table = mdc_summary(quarter).table
+        concern = table["variation"].isin(["concern_high", "concern_low"]).to_list()
+        assert concern == sorted(concern, reverse=True)
+        after = table[~table["variation"].isin(["concern_high", "concern_low"])]
+        failing = (after["assurance"] == "consistent_fail").to_list()
+        assert failing == sorted(failing, reverse=True)
+
+    def test_a_kpi_without_a_target_has_no_assurance_icon(self, quarter, monkeypatch):
+        bare = Pathway.model_validate({**quarter.pathway.model_dump(), "kpi_targets": {}})
+        monkeypatch.setattr(quarter, "pathway", bare)
+        table = mdc_summary(quarter).table
+        assert table["target"].isna().all() and table["assurance"].isna().all()
+        shown = table_html(mdc_summary(quarter).for_display())
+        assert "Consistently" not in shown and "Hit and miss" not in shown
+
+    def test_the_display_draws_icons_and_writes_counts_as_whole_numbers(self, quarter):
+        shown = mdc_summary(quarter).for_display().set_index("KPI")
+        assert "<svg" in shown.loc["Escalations within target (%)", "Variation"].markup
+        latest = shown.loc["Episodes with no escalation recorded", "Latest"]
+        assert re.fullmatch(r"\d[\d,]*", latest)
+        assert shown.loc["Escalations within target (%)", "Latest"].endswith("%")
+
+    def test_external_readers_never_see_a_latest_value_resting_on_1_to_7_episodes(self, quarter):
+        external = mdc_summary(quarter, external=True)
+        for kpi, trend in external.trends.items():
+            if trend.result is None or trend.result.chart != "p":
+                continue
+            last = trend.result.points.iloc[-1]
+            counts = [last["numerator"], last["denominator"], last["denominator"] - last["numerator"]]
+            shown = external.table.set_index("kpi").loc[kpi, "latest"]
+            assert (shown == "*") == any(1 <= c <= 7 for c in counts)
+
+
+class TestSpecialCauseGroups:
+    def test_the_deteriorating_team_is_found_with_the_month_it_began(self, quarter):
+        groups = special_cause_groups(quarter.history, quarter.start, target_pct=90)
+        assert groups["group"].tolist() == ["Riverside CMHT"]
+        assert groups.loc[0, "from_month"] == pd.Timestamp(dt.date(2025, 10, 1))
+        assert groups.loc[0, "latest_pct"] < groups.loc[0, "mean_pct"]
