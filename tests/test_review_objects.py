@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -232,3 +233,122 @@ def test_an_empty_period_says_so_in_every_report(tmp_path):
         render(review)
         words = " ".join(p.markdown for _, p in review.parts() if isinstance(p, Text))
         assert "No escalation episodes fall" in words or "0 escalation episodes" in words
+
+
+# ---------------------------------------------------------------------------------------------
+# The prepared-episodes contract and the definitions register
+
+
+def test_prepared_episodes_keep_their_contract(sample):
+    """Every measure reads band, delay and within target; the contract ties them together."""
+    from pandera.errors import SchemaErrors
+
+    from escalation_analysis.measures.prepared import prepared_schema, validate_prepared
+
+    prepared_schema(sample.pathway.timezone).validate(sample.all_episodes)  # the full contract holds
+    broken = sample.all_episodes.copy()
+    late = broken.index[~broken["within_target"] & broken["escalated"]][0]
+    broken.loc[late, "within_target"] = True  # "within target" although escalated after the target
+    with pytest.raises(SchemaErrors, match="within target means escalated no later than the target"):
+        validate_prepared(broken, sample.pathway.timezone)
+    broken = sample.all_episodes.copy()
+    broken.loc[broken.index[0], "delay_minutes"] = -5.0
+    with pytest.raises(SchemaErrors):
+        validate_prepared(broken, sample.pathway.timezone)
+
+
+def test_every_definition_names_the_function_that_computes_it():
+    from escalation_analysis.reviews.definitions import REGISTER
+
+    for definition in REGISTER.values():
+        assert definition.computed_by, f"'{definition.name}' does not say what computes it"
+        assert callable(definition.function()) or isinstance(definition.function(), property), definition.name
+
+
+def test_kpi_labels_are_the_registers_words():
+    from escalation_analysis.reviews.definitions import REGISTER
+    from escalation_analysis.reviews.kpis import KPI_LABELS
+
+    assert all(label == REGISTER[key].label for key, label in KPI_LABELS.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# In the kernel: what an outside report's notebook holds after it has run
+
+NAMESPACE_PROBE = '''
+import json as _json
+import pandas as _pd
+from escalation_analysis.measures.analysis import Analysis as _Analysis
+
+def _frames(value, depth=0):
+    if depth > 4:
+        return
+    if isinstance(value, (_pd.DataFrame, _pd.Series)):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _frames(item, depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _frames(item, depth + 1)
+    elif hasattr(value, "__dataclass_fields__") or hasattr(value, "__dict__"):
+        for item in vars(value).values():
+            yield from _frames(item, depth + 1)
+
+_report = {"globals": {}, "analyses": 0, "row_columns": []}
+for _name, _value in list(globals().items()):
+    if _name.startswith("_") or _name in ("In", "Out", "get_ipython", "exit", "quit"):
+        continue
+    _report["globals"][_name] = type(_value).__name__
+    _report["analyses"] += isinstance(_value, _Analysis)
+    for _frame in _frames(_value):
+        _cols = {str(c) for c in (_frame.columns if isinstance(_frame, _pd.DataFrame) else [_frame.name])}
+        _report["row_columns"] += sorted(_cols & ROW_LEVEL)
+print(_json.dumps(_report))
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["contract-monitoring", "pathway-review"])
+def test_an_outside_notebook_holds_no_rows_after_it_has_run(kind, tmp_path):
+    """Inspect the kernel's namespace: only the parameters and the review, and no episode rows in it."""
+    import papermill as pm
+
+    start, end = PERIODS.get(kind, ("2025-10-01", "2025-12-31"))
+    notebook = nbformat.read(NOTEBOOKS / reviews.KINDS[kind].notebook, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(f"ROW_LEVEL = {sorted(ROW_LEVEL_COLUMNS)!r}\n" + NAMESPACE_PROBE))
+    source = tmp_path / "probe.ipynb"
+    nbformat.write(notebook, source)
+    parameters = {"export": str(SAMPLE / "incidents.csv"), "mapping": str(SAMPLE / "mapping.yaml"),
+                  "pathway": str(SAMPLE / "pathway.yaml"), "steps": str(SAMPLE / "steps.csv"),
+                  "actions": str(SAMPLE / "learning_actions.csv"), "training": str(SAMPLE / "training.csv"),
+                  "start": start, "end": end, "audience": reviews.KINDS[kind].audience}
+    executed = pm.execute_notebook(str(source), str(tmp_path / "out.ipynb"), parameters=parameters,
+                                   cwd=str(NOTEBOOKS), progress_bar=False, kernel_name="python3")
+    output = executed.cells[-1].outputs[-1]["text"]
+    report = json.loads(output.strip().splitlines()[-1])
+    assert report["analyses"] == 0
+    assert report["row_columns"] == []
+    assert not {"DataFrame", "Series", "Analysis"} & set(report["globals"].values()), report["globals"]
+    assert report["globals"]["review"] == "Review"
+
+
+@pytest.mark.slow
+def test_all_four_reports_publish_from_an_export_with_only_the_required_fields(tmp_path):
+    """Everything beyond incident reference, date-time identified and trigger is optional."""
+    from escalation_analysis.publish.review_runs import ReviewInputs, run_review
+
+    full = pd.read_csv(SAMPLE / "incidents.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    sample_profile = yaml.safe_load((SAMPLE / "mapping.yaml").read_text(encoding="utf-8"))
+    required = {f: sample_profile["columns"][f] for f in ("incident_id", "risk_identified_at", "trigger")}
+    columns = [c for value in required.values() for c in (value if isinstance(value, list) else [value])]
+    full[columns].to_csv(tmp_path / "bare.csv", index=False)
+    profile = {k: v for k, v in sample_profile.items() if k not in ("columns", "values", "lists")}
+    profile.update(columns=required, values={"trigger": sample_profile["values"]["trigger"]})
+    (tmp_path / "bare.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    for kind in reviews.KINDS:
+        start, end = (dt.date.fromisoformat(d) for d in PERIODS.get(kind, ("2025-10-01", "2025-12-31")))
+        inputs = ReviewInputs(tmp_path / "bare.csv", tmp_path / "bare.yaml", SAMPLE / "pathway.yaml", start, end)
+        run_review(kind, inputs, tmp_path / "out" / kind, pdf=False)
+        page = (tmp_path / "out" / kind / "report.html").read_text(encoding="utf-8")
+        assert "Traceback" not in page and not re.search(r"\b[A-Z]\w*Error\b", page), kind

@@ -21,6 +21,7 @@ from ..ingest.export import load_export
 from ..ingest.logs import LoadedLog, load_actions, load_step_log, load_training
 from ..ingest.mapping import MappingProfile, read_mapping
 from ..ingest.pathway import Pathway, read_pathway
+from .prepared import validate_prepared
 from .timeliness import exclude_outside, in_period, prepare_episodes
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def analyse(
     profile = mapping if isinstance(mapping, MappingProfile) else read_mapping(mapping)
     path_way = pathway if isinstance(pathway, Pathway) else read_pathway(pathway)
     loaded = load_export(export, profile, key=key)
-    all_prepared = prepare_episodes(loaded.episodes, path_way)
+    all_prepared = validate_prepared(prepare_episodes(loaded.episodes, path_way), path_way.timezone)
     inside = in_period(loaded.episodes, start, end, path_way.timezone)
     accounting = exclude_outside(loaded.episodes, loaded.accounting, inside, start, end)
     if require_episodes and accounting.rows_analysed == 0:

@@ -19,6 +19,7 @@ from ..measures.agencies import agency_responses
 from ..measures.analysis import Analysis
 from ..measures.learning import action_status
 from ..measures.timeliness import compliance_table
+from .definitions import REGISTER
 from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
 
 EXTERNAL_POLICY = DEFAULT_POLICY
@@ -85,17 +86,11 @@ def _kpis_for(episodes: pd.DataFrame, analysis: Analysis, as_of: dt.date) -> dic
     return kpis
 
 
-KPI_LABELS = {
-    "compliance_pct": "Escalations within target (%)",
-    "imminent_risk_compliance_pct": "Imminent risk: escalated within target (%)",
-    "out_of_hours_compliance_pct": "Out of hours: escalated within target (%)",
-    "not_escalated": "Episodes with no escalation recorded",
-    "median_delay_minutes": "Median delay to escalate (minutes)",
-    "p90_delay_minutes": "90th percentile delay to escalate (minutes)",
-    "near_misses": "Near misses reported",
-    "crisis_team_response_pct": "Crisis team responded within target (%)",
-    "overdue_actions": "Learning actions overdue",
-}
+#: The KPIs in table order; their labels are the definitions register's, so the table and its
+#: appendix use the same words.
+KPIS = ("compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct", "not_escalated",
+        "median_delay_minutes", "p90_delay_minutes", "near_misses", "crisis_team_response_pct", "overdue_actions")
+KPI_LABELS = {key: REGISTER[key].label for key in KPIS}
 HIGHER_IS_BETTER = {"compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct", "crisis_team_response_pct", "near_misses"}
 
 

@@ -37,8 +37,8 @@ from ...measures.learning import action_status, trained_within_year
 from ...measures.near_misses import pathway_themes
 from ...measures.timeliness import TimelinessTables
 from .audit import AuditResult, audit, first_unsafe
-from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period, count_figure
-from .engine import PROTECTED, SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
+from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period
+from .engine import SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
 from .policy import DisclosurePolicy
 
 if TYPE_CHECKING:
@@ -321,8 +321,8 @@ class _Builder:
             drafts.append(self.timeliness(dimension, f"timeliness_by_{suffix}"))
         for field_name in available_equity_fields(self.episodes):
             drafts.append(self.timeliness(field_name, f"timeliness_by_{field_name}"))
-        drafts.append(self.by_time("month", f"timeliness_by_month", self.episodes, self.period))
-        drafts.append(self.by_time("quarter", f"timeliness_by_quarter", self.episodes, self.period))
+        drafts.append(self.by_time("month", "timeliness_by_month", self.episodes, self.period))
+        drafts.append(self.by_time("quarter", "timeliness_by_quarter", self.episodes, self.period))
         history = self.analysis.episodes_between(dt.date.min, self.period[1])
         drafts.append(self.by_time("month", "trend_by_month", history, (dt.date.min, self.period[1])))
         training = self.training()
