@@ -33,6 +33,11 @@ def _iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2025-04-01") from None
 
 
+def _sheet(text: str) -> str | int:
+    """A sheet named on the command line: a position when it is a whole number, else a name."""
+    return int(text) if text.strip().isdigit() else text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="escalation-review", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks (for developers)")
@@ -53,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     profile = commands.add_parser("profile", help="draft a mapping profile for an export nobody has mapped yet")
     profile.add_argument("export", type=Path, help="CSV or XLSX export")
     profile.add_argument("--out", type=Path, required=True, help="where to write the draft (YAML)")
+    profile.add_argument("--sheet", type=_sheet,
+                         help="a workbook's sheet to read: its name, or its position counting from 0 "
+                              "(default: the sheet that holds the data, found by looking)")
 
     pathway = commands.add_parser("pathway", help="pathway files")
     pathway_commands = pathway.add_subparsers(dest="pathway_command", required=True, parser_class=_Parser)
@@ -158,11 +166,15 @@ def _profile(args: argparse.Namespace) -> int:
     from .ingest.profiling import draft_profile, render_profile, todo_lines
 
     _refuse_overwrite(args.out)
-    text = render_profile(draft_profile(args.export))
+    draft = draft_profile(args.export, sheet=args.sheet)
+    text = render_profile(draft)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     todos = todo_lines(text)
     print(f"Wrote a draft mapping profile to {args.out}.")
+    where = f"The data is on sheet '{draft.sheet}'; its header" if draft.sheet is not None else "The header"
+    titles = f", below {draft.header_row - 1} title line(s)" if draft.header_row > 1 else ""
+    print(f"{where} is on row {draft.header_row}{titles}.")
     if todos:
         print(f"{len(todos)} line(s) need your answer (marked TODO):")
         for line in todos:

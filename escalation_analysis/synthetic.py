@@ -11,6 +11,9 @@ profile like a real provider's file. Effects are planted on purpose and written 
 * one team (``DETERIORATING_TEAM``) is much slower in one NHS quarter;
 * one team (``SMALL_TEAM``) has too few episodes to publish;
 * one team (``APPROVALS_TEAM``) seeks more approvals before acting than the pathway allows;
+* one team (``OUT_OF_HOURS_TEAM``) works mostly out of hours, so its crude compliance is low
+  but, compared with the service for its own mix of triggers and in/out-of-hours work, it is
+  close to the others;
 * staff trained in scenario-based escalation in the past 12 months escalate faster;
 * a fixed number of rows carry each kind of data defect, and some descriptions are hostile
   (HTML, spreadsheet formulas, very long text).
@@ -48,12 +51,15 @@ DETERIORATION_QUARTER_LABEL = "2025/26 Q3"
 SMALL_TEAM = "Coastal Outreach"
 SMALL_TEAM_EPISODES = 5
 APPROVALS_TEAM = "East CMHT"
+OUT_OF_HOURS_TEAM = "Home Treatment Team"
+OUT_OF_HOURS_TEAM_DAYTIME_SHARE = 0.12
+"""Share of the out-of-hours team's episodes drawn between 08:00 and 18:00 (others: 0.62)."""
 
 TEAMS = {
     "North CMHT": 0.20,
     "South CMHT": 0.19,
     "East CMHT": 0.15,
-    "West CMHT": 0.14,
+    OUT_OF_HOURS_TEAM: 0.14,
     DETERIORATING_TEAM: 0.20,
     "Early Intervention Team": 0.12,
 }
@@ -263,7 +269,9 @@ def _episodes(rng: np.random.Generator, n: int, pathway: Pathway) -> pd.DataFram
     team = rng.choice(len(TEAMS), size=n - n_small, p=np.array(list(TEAMS.values())))
     team = _labelled(np.concatenate([team, np.repeat(len(TEAMS), n_small)]), [*TEAMS, SMALL_TEAM])
     day = rng.integers(0, days, size=n)
-    daytime = rng.random(n) < 0.62
+    daytime_share = np.where(np.asarray(team.codes) == list(TEAMS).index(OUT_OF_HOURS_TEAM),
+                             OUT_OF_HOURS_TEAM_DAYTIME_SHARE, 0.62)
+    daytime = rng.random(n) < daytime_share
     minute_of_day = np.where(
         daytime, rng.integers(8 * 60, 18 * 60, size=n), (18 * 60 + rng.integers(0, 14 * 60, size=n)) % (24 * 60)
     )
@@ -691,6 +699,10 @@ def _truth(ep: pd.DataFrame, export: pd.DataFrame, rows: dict, seed: int) -> dic
         "small_team": SMALL_TEAM,
         "small_team_episodes": SMALL_TEAM_EPISODES,
         "approvals_team": APPROVALS_TEAM,
+        "out_of_hours_team": OUT_OF_HOURS_TEAM,
+        "out_of_hours_team_share_out_of_hours": round(
+            float((ep.loc[ep["team"] == OUT_OF_HOURS_TEAM, "band"] == "out_of_hours").mean()), 3
+        ),
         "lone_only_barrier": "No mobile signal",
         "period": {"start": SAMPLE_START, "end": SAMPLE_END},
         "triggers": list(TRIGGERS),

@@ -2,8 +2,17 @@
 
 Every test runs with ``ESCALATION_ANALYSIS_KEY_FILE`` pointing into its own temporary folder
 (and ``ESCALATION_ANALYSIS_KEY`` unset), so no test reads or creates a key in the user's home.
-Hypothesis runs the "ci" profile (modest example counts, no deadline) unless
-``HYPOTHESIS_PROFILE`` names another ("thorough" runs ten times as many examples).
+The notebooks nbval runs are not Python tests and get no fixtures: the repository's root
+``conftest.py`` gives the whole session a key file in a temporary folder for them.
+
+Hypothesis profiles: "dev" (40 examples, random) by default; "ci" (100 examples, derandomised:
+the same examples on every run, so CI cannot pass one day and fail the next) when ``CI=true``;
+"thorough" (400) on request. ``HYPOTHESIS_PROFILE`` names one explicitly. None of them keeps
+an example database: pytest writes nothing outside temporary folders, so a failure found at
+random is pinned with ``@example`` beside its test.
+
+Tests marked ``needs_browser`` (Chromium) or ``needs_poppler`` (pdftotext, pdftoppm) are
+skipped on a developer's machine without them, and fail in CI, where they must run.
 """
 
 from __future__ import annotations
@@ -12,7 +21,9 @@ import csv
 import io
 import json
 import os
+import shutil
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -21,18 +32,23 @@ from hypothesis import HealthCheck, settings
 from escalation_analysis.ingest.export import LoadedExport, load_export
 from escalation_analysis.ingest.mapping import MappingProfile
 
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+"""Whether this run is CI's (``.ci/run`` sets ``CI=true``, as CI services do)."""
+
 settings.register_profile(
-    "ci",
+    "dev",
     max_examples=40,
     deadline=None,
+    database=None,  # nothing written into the repository: pin failures with @example
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,  # the key-file fixture is the same for every example
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
     ],
 )
-settings.register_profile("thorough", parent=settings.get_profile("ci"), max_examples=400)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+settings.register_profile("ci", parent=settings.get_profile("dev"), max_examples=100, derandomize=True)
+settings.register_profile("thorough", parent=settings.get_profile("dev"), max_examples=400)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -59,6 +75,44 @@ PROFILE = {
     "nhs_number": "service_user_id",
     "values": {"trigger": {"Imminent risk": "imminent_risk", "Lost contact": "loss_of_contact"}},
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_browser: runs Chromium (skipped without it, fails in CI)")
+    config.addinivalue_line("markers", "needs_poppler: reads PDFs with poppler-utils (skipped without, fails in CI)")
+
+
+needs_browser = pytest.mark.needs_browser
+needs_poppler = pytest.mark.needs_poppler
+
+
+@cache
+def browser() -> str | None:
+    """The Chromium-family browser the reports print with, or None."""
+    from escalation_analysis.publish.runner import BrowserError, find_browser
+
+    try:
+        return find_browser()
+    except BrowserError:
+        return None
+
+
+def have_poppler() -> bool:
+    return bool(shutil.which("pdftotext") and shutil.which("pdftoppm"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test whose tool is missing, except in CI, where the missing tool fails it."""
+    missing = []
+    if item.get_closest_marker("needs_browser") and browser() is None:
+        missing.append("Chromium (or ESCALATION_BROWSER)")
+    if item.get_closest_marker("needs_poppler") and not have_poppler():
+        missing.append("poppler-utils (pdftotext, pdftoppm)")
+    if missing:
+        reason = f"needs {' and '.join(missing)}"
+        if IN_CI:
+            pytest.fail(f"{reason}: CI must run it (.ci/run installs it)", pytrace=False)
+        pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)
@@ -145,3 +199,24 @@ def balanced(loaded: LoadedExport) -> bool:
         accounting.rows_read == accounting.rows_analysed + accounting.rows_excluded
         and len(loaded.episodes) == accounting.rows_analysed
     )
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> Path:
+    """Run the demo once per test session, as a user would, with a key file of its own.
+
+    Shared by the end-to-end tests (test_reviews.py, test_report_pages.py): the four
+    reports' folders are under the returned path.
+    """
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if k != "ESCALATION_ANALYSIS_KEY"}
+    env["ESCALATION_ANALYSIS_KEY_FILE"] = str(out.parent / "demo.key")
+    result = subprocess.run(
+        [sys.executable, "-m", "escalation_analysis.cli", "demo", "--out", str(out / "reports")],
+        cwd=REPO, capture_output=True, text=True, env=env, timeout=900, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / "reports"

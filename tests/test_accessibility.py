@@ -91,10 +91,14 @@ class TestEveryChartHasATextEquivalent:
             assert text.summary.startswith(text.title), name
             assert len(text.table) and len(text.table.columns) >= 2, name
 
-    def test_the_spc_sentence_names_the_latest_month_and_the_special_cause(self, every_chart):
+    def test_the_spc_sentence_names_the_latest_month_and_the_special_cause(self, every_chart, quarter):
         summary = charts.text_equivalent(every_chart["spc"]).summary
-        assert "63.6% in Dec 2025" in summary
-        assert "special cause of concern from Nov 2025 to Dec 2025" in summary
+        points = trends.compliance_p_chart(quarter.history, target_pct=90).points
+        latest = points.iloc[-1]
+        assert f"{100 * latest['y']:.1f}% in {latest['x']:%b %Y}" in summary
+        concern = points.loc[points["point_type"] == "special_cause_concern", "x"]
+        assert len(concern) >= 2  # the deteriorating team's quarter shows on the service chart
+        assert f"special cause of concern from {concern.iloc[0]:%b %Y} to {concern.iloc[-1]:%b %Y}" in summary
         assert "the target of 90% is consistently missed" in summary
 
     def test_the_group_sentence_names_the_lowest_group_with_its_interval(self, every_chart, quarter):

@@ -220,7 +220,8 @@ class TestSpcChart:
         assert fig.layout.xaxis.type == "date"
         assert "%b" in fig.layout.xaxis.tickformat and "%Y" in fig.layout.xaxis.tickformat
         assert trace(fig, "Upper process limit").line.shape == "hvh"  # limits per month
-        assert "168 of 213" in data.hovertext[0]
+        first = by_month.iloc[0]
+        assert f"{int(first['within_target'])} of {int(first['n'])}" in data.hovertext[0]
         assert_serialises(fig)
 
     def test_rebased_limits_break_between_periods(self):
@@ -274,11 +275,13 @@ class TestFunnelPlot:
         assert upper_95.y[list(upper_95.x).index(50)] == pytest.approx(100 * at_50)
         assert any(n.startswith("Overall (") for n in names(fig))
         below = trace(fig, "Below the 99.8% limit")
-        assert list(below.text) == ["C"]
         assert below.marker.symbol == "triangle-down"
-        above = trace(fig, "Above the 95% limit")
-        assert list(above.text) == ["B"]
-        assert trace(fig, "Within the limits").text is None  # only outliers labelled
+        assert trace(fig, "Above the 95% limit").marker.symbol == "triangle-up-open"
+        # outliers only are named, on leader lines: above the point or below it
+        labels = {a.text: (a.x, a.y, a.ay) for a in fig.layout.annotations if a.name == "unit label"}
+        assert set(labels) == {"B", "C"}
+        assert labels["C"][:2] == (50, pytest.approx(40.0)) and labels["C"][2] > 0
+        assert labels["B"][:2] == (50, pytest.approx(90.0)) and labels["B"][2] < 0
         assert title_of(fig)
         assert_serialises(fig)
 
@@ -292,8 +295,7 @@ class TestFunnelPlot:
             list(100 * result.limits.loc[keep, "od_upper_998"]))
         assert any("overdispersion" in text for text in annotation_texts(fig))
         outliers = result.units.loc[result.units["position"] != "within", "unit"]
-        labelled = [t for tr in fig.data if tr.text is not None and tr.mode == "markers+text"
-                    for t in tr.text]
+        labelled = [a.text for a in fig.layout.annotations if a.name == "unit label"]
         assert sorted(labelled) == sorted(outliers)
 
 

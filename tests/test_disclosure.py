@@ -231,9 +231,9 @@ def differencing_attack(plans, policy) -> dict[tuple, tuple[float, float]]:
     months: dict[tuple, dt.date] = {}
     for plan in plans:
         for name, table in plan.tables.items():
-            if not name.startswith(("timeliness_", "trend_")):
+            if not (name.startswith("timeliness_") or name == "trend_by_month"):
                 continue
-            by = name.split("_by_")[-1] if "_by_" in name else None
+            by = name.split("_by_")[-1] if "_by_" in name else None  # trend_by_month: the months of all episodes
             if by in ("agency", "training"):  # agencies overlap; training leaves out the unknown
                 continue
             frame = table.frame

@@ -1,7 +1,7 @@
 """The two install routes stay in step: pip (pyproject.toml) and conda (environment.yml).
 
-Same packages (runtime, test and lab extras), same minimum versions, the same Python, and the
-conda route installs the package itself. Names are compared normalised (PEP 503), so
+Same packages (runtime and every extra: test, lab, mutation), same minimum versions, the same
+Python, and the conda route installs the package itself. Names are compared normalised (PEP 503), so
 ``PyYAML`` and ``pyyaml`` are the same package.
 """
 
@@ -36,8 +36,8 @@ def minimum(specifier: SpecifierSet) -> Version | None:
 def pip_requirements(pyproject: dict) -> dict[str, Version | None]:
     project = pyproject["project"]
     lines = list(project["dependencies"])
-    for extra in ("test", "lab"):
-        lines += project["optional-dependencies"][extra]
+    for extra in project["optional-dependencies"].values():  # test, lab, mutation...
+        lines += extra
     out: dict[str, Version | None] = {}
     for line in lines:
         requirement = Requirement(line)

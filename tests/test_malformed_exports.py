@@ -22,7 +22,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import TEST_KEY
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from openpyxl.utils.exceptions import IllegalCharacterError
 
@@ -226,6 +226,9 @@ def test_command_line_in_a_fresh_process(tmp_path, mapping, name, expected_code)
 
 
 @given(data=st.binary(max_size=3000), suffix=st.sampled_from([".csv", ".xlsx", ".txt"]))
+@example(data=b'a"\nb', suffix=".csv")  # a quote in an unquoted header cell, then a line break
+@example(data=b'"open\nx\ny', suffix=".csv")  # a header quote that never closes
+@example(data=b'Ref,"Incident\nDate",Time\nR1,x,y', suffix=".csv")
 def test_random_bytes(tmp_path, mapping, data, suffix):
     path = tmp_path / f"export{suffix}"
     path.write_bytes(data)
@@ -280,7 +283,8 @@ def test_random_unicode_text(tmp_path, mapping, text, encoding):
 @share(0.3)
 @given(rows=st.lists(st.lists(XLSX_CELL, min_size=1, max_size=len(HEADER) + 2), max_size=8),
        header=st.booleans())
-def test_workbooks_with_any_cell_types(tmp_path, mapping, rows, header):
+@example(rows=[["Ref\nX", "Date"], ["R1", "03/04/2025"]], header=False)  # once found at random: a header cell
+def test_workbooks_with_any_cell_types(tmp_path, mapping, rows, header):  # with a line break
     book = openpyxl.Workbook()
     sheet = book.active
     try:
@@ -293,6 +297,24 @@ def test_workbooks_with_any_cell_types(tmp_path, mapping, rows, header):
 
     check_load(path, mapping)
     check_cli(path, mapping, tmp_path / "dq.json")
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_a_header_cell_with_a_line_break_is_quoted_on_one_line(tmp_path, mapping, suffix):
+    path = tmp_path / f"export{suffix}"
+    if suffix == ".xlsx":
+        book = openpyxl.Workbook()
+        book.active.append(["Incident\nRef", "Date"])
+        book.active.append(["R1", "03/04/2025"])
+        book.save(path)
+    else:
+        path.write_bytes(b'"Incident\nRef",Date\r\nR1,03/04/2025\r\n')
+
+    with pytest.raises(EscalationAnalysisError) as raised:
+        load_export(path, mapping, key=TEST_KEY)
+
+    assert "'Incident\\nRef'" in str(raised.value) and "\n" not in str(raised.value)
+    assert check_cli(path, mapping, tmp_path / "dq.json") == 2
 
 
 @share(0.08)

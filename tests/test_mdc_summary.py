@@ -101,7 +101,11 @@ class TestSummaryTable:
 
     def test_the_collapse_in_timeliness_is_a_low_concern_that_will_miss_its_target(self, quarter):
         row = mdc_summary(quarter).table.set_index("kpi").loc["compliance_pct"]
-        assert (row["variation"], row["assurance"]) == ("concern_low", "consistent_fail")
+        chart = trends.compliance_p_chart(quarter.history)
+        concern = chart.points.loc[chart.points["point_type"] == "special_cause_concern", "x"]
+        assert len(concern) and (concern >= pd.Timestamp("2025-10-01")).all()  # the collapse shows
+        assert row["variation"] == chart.variation_icon  # the icon agrees with the chart
+        assert row["assurance"] == "consistent_fail"
 
     def test_rows_are_sorted_by_concern_then_failing_assurance(self, quarter):
         table = mdc_summary(quarter).table

@@ -158,7 +158,8 @@ def test_profile_maps_the_core_columns_without_help(onboarded):
     assert columns["trigger"] == "inc_category"
     assert columns["information_shared"] == "info_passed_on"
     assert draft["encoding"] == "cp1252"
-    assert draft["dayfirst"] is True
+    assert "dayfirst" not in draft  # 03-Oct-2025 needs no answer: the month is a name
+    assert "# dayfirst: true   # not needed: no date is written as two numbers" in onboarded["draft"].read_text("utf-8")
     assert draft["lists"] == {"escalated_to": "|", "barriers": "|", "information_shared": "|"}
     assert draft["nhs_number"] == "service_user_id"
 

@@ -11,6 +11,7 @@ from conftest import HEADER, csv_bytes, row
 from escalation_analysis.errors import ExportError
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.ingest.files import detect_encoding, read_export
+from escalation_analysis.ingest.mapping import MappingProfile
 
 
 class TestEncodings:
@@ -99,6 +100,28 @@ class TestLayout:
         assert table.cells["Ref"].tolist() == ["R1", "R2"]
         assert table.rows.tolist() == [2, 3]
         assert "second line" in table.cells.loc[0, "Notes"]
+
+    @pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+    def test_a_header_cell_with_a_line_break_is_one_column(self, tmp_path, newline):
+        path = tmp_path / "x.csv"
+        path.write_bytes(b'Ref,"Incident' + newline + b'Date",Time\r\nR1,03/04/2025,10:00\r\nR2,04/04/2025,11:00\r\n')
+
+        table = read_export(path)
+
+        assert list(table.cells.columns) == ["Ref", "Incident\nDate", "Time"]  # any line break reads as \n
+        assert table.cells.to_numpy().tolist() == [["R1", "03/04/2025", "10:00"], ["R2", "04/04/2025", "11:00"]]
+        assert table.rows.tolist() == [2, 3] and table.malformed.empty
+
+    def test_a_mapping_names_a_header_with_a_line_break_as_one_line(self, tmp_path):
+        path = tmp_path / "x.csv"
+        path.write_bytes(b'Ref,"Incident\nDate",Time,Category\r\nR1,03/04/2025,10:00,Imminent risk\r\n')
+        mapping = {"columns": {"incident_id": "Ref", "risk_identified_at": ["Incident Date", "Time"],
+                               "trigger": "Category"}}
+
+        loaded = load_export(path, MappingProfile.model_validate(mapping), key=b"k")
+
+        assert loaded.accounting.rows_analysed == 1
+        assert loaded.episodes.loc[0, "risk_identified_at"] == pd.Timestamp("2025-04-03 10:00", tz="Europe/London")
 
     def test_blank_and_repeated_headers_get_unique_names(self, tmp_path):
         path = tmp_path / "x.csv"

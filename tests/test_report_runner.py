@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import papermill
 import pytest
+from conftest import browser, needs_browser, needs_poppler
 
 from escalation_analysis.publish import kernels
 from escalation_analysis.publish import runner as report
@@ -55,15 +56,7 @@ INJECTION_DQ = (
 )
 
 
-def _browser() -> str | None:
-    try:
-        return find_browser()
-    except BrowserError:
-        return None
-
-
-BROWSER = _browser()
-needs_browser = pytest.mark.skipif(BROWSER is None, reason="no Chromium-family browser installed")
+BROWSER = browser()
 
 
 def _no_network_prefix() -> list[str]:
@@ -425,21 +418,16 @@ class TestFixtureReport:
         assert '<html lang="en-GB">' in html
 
     @needs_browser
+    @needs_poppler
     def test_pdf_is_written_on_a4(self, fixture_run):
         result = fixture_run["result"]
         assert result.pdf is not None and result.pdf_note is None
         assert result.pdf.read_bytes()[:5] == b"%PDF-"
-        if shutil.which("pdfinfo"):
-            info = subprocess.run(
-                ["pdfinfo", str(result.pdf)], capture_output=True, text=True, check=True
-            ).stdout
-            assert "(A4)" in info
-        if shutil.which("pdftotext"):
-            text = subprocess.run(
-                ["pdftotext", str(result.pdf), "-"], capture_output=True, text=True, check=True
-            ).stdout
-            assert "Fixture report" in text
-            assert "<script>alert(1)" in text  # printed as text, not run
+        info = subprocess.run(["pdfinfo", str(result.pdf)], capture_output=True, text=True, check=True).stdout
+        assert "(A4)" in info
+        text = subprocess.run(["pdftotext", str(result.pdf), "-"], capture_output=True, text=True, check=True).stdout
+        assert "Fixture report" in text
+        assert "<script>alert(1)" in text  # printed as text, not run
 
     @needs_browser
     def test_browser_draws_every_chart_with_no_network(self, fixture_run, tmp_path):
@@ -791,7 +779,7 @@ def test_warm_kernels_shut_down_promptly(tmp_path):
 
 @pytest.mark.slow
 @needs_browser
-@pytest.mark.skipif(not (shutil.which("pdftoppm") and shutil.which("pdftotext")), reason="needs poppler-utils")
+@needs_poppler
 @posix_only
 def test_a_kept_browser_prints_the_same_pdf_as_a_browser_started_for_it(fixture_run, tmp_path):
     html = fixture_run["result"].html

@@ -133,6 +133,43 @@ def read_export(
     return table
 
 
+def first_rows(
+    path: str | Path,
+    *,
+    sheet: str | int | None = None,
+    rows: int = SCAN_ROWS + 1,
+    max_workbook_mb: float = DEFAULT_MAX_WORKBOOK_MB,
+) -> dict[str | None, pd.DataFrame]:
+    """The first ``rows`` rows of a CSV (under ``None``) or of each sheet of a workbook, as text.
+
+    For finding the data sheet and the header row before the export is read: a CSV's first
+    lines are decoded alone, split at the delimiter most used in them; only ``sheet`` is
+    read when it is given.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"The export '{path}' does not exist; check the path.")
+    data = _file_bytes(path)
+    if _is_blank(data):
+        raise ExportError(f"The export '{path.name}' is empty; export the data again.")
+    if bytes(data[:4]) == _ZIP_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES:
+        del data
+        check_workbook_size(path, max_workbook_mb)
+        with Workbook(path) as book:
+            names = book.sheet_names if sheet is None else [book.sheet_name(sheet)]
+            return {name: book.cells(name, nrows=rows) for name in names}
+    encoding = detect_encoding(data)
+    size = 256 * 1024
+    head = codecs.decode(bytes(data[:size]), encoding, errors="replace").lstrip("\ufeff")
+    lines = re.split(r"\r\n|\r|\n", head)
+    if len(data) > size:
+        lines = lines[:-1]  # the last line may be cut short
+    lines = lines[:rows]
+    counts = {d: sum(line.count(d) for line in lines) for d in (",", ";", "\t", "|")}
+    delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    return {None: _lines_as_cells(lines, delimiter)}
+
+
 def _file_bytes(path: Path) -> memoryview:
     """The file's bytes, memory-mapped: read in place by the CSV parser, never copied whole.
 
@@ -368,7 +405,9 @@ def _header(path: Path, text, delimiter: str | None, header_row: int = 1) -> tup
     if delimiter is None:
         counts = {d: header_line.count(d) for d in (",", ";", "\t", "|")}
         delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
-    names = next(csv.reader([header_line], delimiter=delimiter), [])
+    names, spans = _header_record(lines[header_row - 1:], delimiter)
+    if spans > 1:  # a quoted header cell holding a line break ("Incident<newline>Date"): one record
+        lines[header_row - 1: header_row - 1 + spans] = ["\n".join(lines[header_row - 1: header_row - 1 + spans])]
     names = [n.strip() for n in names]
     if not any(names):
         where = "the first line" if header_row == 1 else f"line {header_row} ('header_row' in the mapping profile)"
@@ -376,6 +415,19 @@ def _header(path: Path, text, delimiter: str | None, header_row: int = 1) -> tup
             f"The export '{path.name}' has no header row: {where} must name the columns."
         )
     return _dedupe(names), delimiter, lines
+
+
+def _header_record(lines: list[str], delimiter: str, most_lines: int = 10) -> tuple[list[str], int]:
+    """The header's cells as the CSV module reads the first record, and how many lines it spans.
+
+    A quoted cell may hold line breaks; a header that is not well-formed CSV within
+    ``most_lines`` lines (an unclosed quote) is read as its first line alone.
+    """
+    reader = csv.reader([line + "\n" for line in lines[:most_lines]], delimiter=delimiter, strict=True)
+    try:
+        return next(reader), reader.line_num
+    except (csv.Error, StopIteration):
+        return next(csv.reader(lines[:1], delimiter=delimiter), []), 1
 
 
 def _first_lines(text, count: int) -> list[str]:
@@ -427,9 +479,10 @@ def _read_csv(
         text = text[3:]
     names, delimiter, lines = _header(path, text, delimiter, header_row)
     missing = [str(v) for v in missing_values]
-    table, bad = _arrow_read(path, text, names, delimiter, missing, header_row, use_threads=True)
+    skip = header_row + lines[header_row - 1].count("\n")  # lines, not records: a header may span two
+    table, bad = _arrow_read(path, text, names, delimiter, missing, skip, use_threads=True)
     if any(number is None for number, _, _ in bad):
-        table, bad = _arrow_read(path, text, names, delimiter, missing, header_row, use_threads=False)
+        table, bad = _arrow_read(path, text, names, delimiter, missing, skip, use_threads=False)
     malformed = pd.DataFrame(
         {
             "row": pd.Series([n for n, _, _ in bad], dtype="int64"),

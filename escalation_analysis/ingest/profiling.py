@@ -1,10 +1,16 @@
 """Drafting a mapping profile from an export nobody has mapped before.
 
-``escalation-review profile EXPORT --out mapping.yaml`` reads the headers and a sample of the
+``escalation-review profile EXPORT --out mapping.yaml`` finds the data (the sheet of a
+workbook, and the header row below any title lines), reads the headers and a sample of the
 values and writes a draft profile: columns matched to canonical fields by name and content
-(dates and whether they are day first, the encoding, Y/N flags, list separators), the distinct
-values of each category field with a best guess or a clear TODO, and unmatched columns listed
-as comments. ``escalation-review validate`` with the draft then says exactly what is left.
+(a date column with a time column beside it as a ``[date, time]`` pair, whether dates are day
+first when a date shows it, the encoding, Y/N flags, list separators), the distinct values of
+each category field with a best guess or a clear TODO, and unmatched columns listed as
+comments. ``escalation-review validate`` with the draft then says exactly what is left.
+
+The draft is written with a YAML emitter (every value from the export a double-quoted
+scalar), so a newline, colon or quote in a column name or category value can never add or
+change a key; the comments are around those values, never made of them.
 
 Matching is deliberately simple and explainable: a score from name patterns, confirmed or
 rejected by what the values look like. Nothing here needs to be right every time; it needs to
@@ -18,35 +24,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from . import datetimes
 from .contract import FIELDS, LIST_FIELDS
-from .files import RawTable, read_export
+from .files import RawTable, first_rows, read_export
+from .listing import HeaderGuess, find_header
 from .vocabulary import map_values
 
 SAMPLE_ROWS = 2000
 
 NAME_PATTERNS: dict[str, list[str]] = {
-    "incident_id": [r"^ref(erence)?( no| number)?$", r"incident (id|ref|reference|number)", r"^id$", r"inc ourref", r"record ?id", r"^datix"],
-    "risk_identified_at": [r"incident date", r"date of incident", r"risk identified", r"identified", r"inc dincident", r"^date$", r"occurred", r"event date"],
-    "escalated_at": [r"escalat\w* (date|time|at|on)", r"date escalated", r"escalation", r"escalated"],
+    "incident_id": [r"^ref(erence)?( no| number)?$", r"incident (id|ref|reference|number|no)", r"^id$",
+                    r"inc ourref", r"record ?(id|no|number)", r"^datix", r"^(case|log|event) (id|ref|reference|no|number)$"],
+    "risk_identified_at": [r"date risk identified", r"risk identified", r"incident date", r"date of incident",
+                           r"identified", r"inc dincident", r"^date$", r"occurred", r"event date", r"date reported"],
+    "escalated_at": [r"escalat\w* (date|time|at|on)", r"date escalated", r"date of escalation", r"escalation",
+                     r"escalated"],
     "responded_at": [r"respon", r"attend", r"crisis response"],
-    "team": [r"^team", r"team$", r"service$", r"^unit$", r"inc unit", r"directorate", r"locality"],
-    "trigger": [r"trigger", r"threshold", r"^category$", r"inc category", r"escalation (type|reason)", r"risk type"],
+    "team": [r"^team", r"team$", r"^service$", r"service$", r"^unit$", r"inc unit", r"directorate", r"locality",
+             r"^ward$", r"specialty"],
+    "trigger": [r"trigger", r"threshold", r"concern type", r"type of concern", r"escalation (type|reason|category)",
+                r"reason for escalation", r"^category$", r"inc category", r"risk (type|category)", r"^concern$",
+                r"^reason$"],
     "outcome": [r"^result$", r"outcome", r"near ?miss", r"inc result"],
-    "harm": [r"severity", r"harm", r"inc severity"],
+    "harm": [r"severity", r"harm", r"inc severity", r"^impact$"],
     "lone_worker": [r"lone", r"alone", r"worked alone"],
     "escalated_to": [r"escalated to", r"contacted", r"agenc", r"referred to"],
     "barriers": [r"barrier", r"delay reason", r"obstacle", r"reason for delay"],
     "information_shared": [r"information", r"info shared", r"info\w* (passed|given|provided)", r"shared"],
     "approvals_before_action": [r"approval", r"sign.?off", r"authoris"],
-    "description": [r"description", r"details", r"narrative", r"inc notes", r"what happened", r"notes"],
+    "description": [r"description", r"brief summary", r"summary", r"details", r"narrative", r"inc notes",
+                    r"what happened", r"notes", r"free ?text", r"comments?$"],
     "service_user_id": [r"nhs ?(no|number)", r"patient", r"service user", r"client", r"^mrn", r"hospital number"],
     "staff_id": [r"reported by", r"reporter", r"^staff", r"inc repname", r"handler", r"practitioner", r"clinician"],
     "ethnicity": [r"ethnic"],
     "age_band": [r"^age"],
     "gender": [r"gender", r"^sex$"],
 }
+"""Column-name synonyms, one table: patterns (on lower-case names, '_' '-' '.' as spaces) in
+order of preference for each canonical field. Content then confirms or rejects a match."""
 DATE_PART = re.compile(r"\b(date|dt|day)\b|^d", re.I)
 TIME_PART = re.compile(r"\btime\b", re.I)
 
@@ -66,15 +83,27 @@ class ColumnFacts:
     mean_length: float
     separator: str | None
     ten_digits: float
+    midnight_share: float = 0.0
+    written_dates: int = 0
+    dayfirst_example: str | None = None
+    monthfirst_example: str | None = None
 
 
 @dataclass
 class Draft:
-    """A drafted profile: matched columns, guesses and TODOs."""
+    """A drafted profile: matched columns, guesses and TODOs.
+
+    ``dayfirst`` is ``None`` when no date shows whether the day or the month comes first;
+    ``dayfirst_note`` says what the answer rests on.
+    """
 
     source_name: str
     encoding: str
-    dayfirst: bool
+    dayfirst: bool | None
+    dayfirst_note: str = ""
+    sheet: str | None = None
+    sheet_names: list[str] = field(default_factory=list)
+    header_row: int = 1
     columns: dict[str, str | list[str]] = field(default_factory=dict)
     lists: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str | None]] = field(default_factory=dict)
@@ -95,10 +124,15 @@ def column_facts(table: RawTable) -> dict[str, ColumnFacts]:
         values = sample[name].dropna().astype("str")
         n = max(len(values), 1)
         dates = datetimes.parse_dates(values, dayfirst=True)
+        dates = dates.fillna(datetimes.parse_dates(values[dates.isna()], dayfirst=False))  # month-first dates too
         times = datetimes.parse_times(values)
         parts = values.str.extract(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}")
         first = pd.to_numeric(parts[0], errors="coerce")
         second = pd.to_numeric(parts[1], errors="coerce")
+        read = dates.dropna()
+        # a real date shows its order only when one number is above 12 and the other is a month
+        day_shown = first.between(13, 31) & second.between(1, 12)
+        month_shown = second.between(13, 31) & first.between(1, 12)
         separators = {sep: values.str.contains(re.escape(sep)).mean() for sep in (";", "|", ",")}
         separator = max(separators, key=separators.get) if values.size and max(separators.values()) > 0.05 else None
         facts[name] = ColumnFacts(
@@ -107,14 +141,23 @@ def column_facts(table: RawTable) -> dict[str, ColumnFacts]:
             unique=values.nunique() / n,
             date_share=float(dates.notna().mean()) if len(values) else 0.0,
             time_share=float((times.notna() & ~values.str.contains(r"[/-]")).mean()) if len(values) else 0.0,
-            dayfirst_votes=int((first > 12).sum()),
-            monthfirst_votes=int((second > 12).sum()),
+            dayfirst_votes=int(day_shown.sum()),
+            monthfirst_votes=int(month_shown.sum()),
             yes_no=bool(len(values)) and values.str.fullmatch(r"(?i)y|n|yes|no|true|false|1|0").mean() > 0.9,
             mean_length=float(values.str.len().mean()) if len(values) else 0.0,
             separator=separator,
             ten_digits=float(values.str.replace(r"[\s-]", "", regex=True).str.fullmatch(r"\d{10}").mean()) if len(values) else 0.0,
+            midnight_share=float((read == read.dt.normalize()).mean()) if len(read) else 0.0,
+            written_dates=int((first.between(1, 31) & second.between(1, 31)).sum()),
+            dayfirst_example=_first_value(values, day_shown),
+            monthfirst_example=_first_value(values, month_shown),
         )
     return facts
+
+
+def _first_value(values: pd.Series, mask: pd.Series) -> str | None:
+    hits = values[mask.fillna(False).to_numpy(dtype=bool)]
+    return str(hits.iloc[0]) if len(hits) else None
 
 
 def _name_score(field_name: str, column: str) -> int:
@@ -140,25 +183,89 @@ def _content_ok(field_name: str, facts: ColumnFacts) -> bool:
     return facts.date_share < 0.5
 
 
-def _time_partner(date_column: str, facts: dict[str, ColumnFacts]) -> str | None:
-    """The time column that goes with a date column ('Incident Date' -> 'Incident Time')."""
+def _time_partner(date_column: str, facts: dict[str, ColumnFacts], used: set[str]) -> str | None:
+    """The time column that goes with a date column, if the date column holds no times itself.
+
+    By name first ('Incident Date' -> 'Incident Time'); then the column beside it, when its
+    values are times of day such as 14:22 ('Incident date', 'Time'); then the one time column
+    sharing the date column's first word.
+    """
+    if facts[date_column].midnight_share < 0.9:
+        return None  # the dates carry their own times
+    order = list(facts)
+    candidates = [c for c, f in facts.items() if c not in used and c != date_column
+                  and f.time_share > 0.6 and f.date_share < 0.2]
     stem = DATE_PART.sub("", _norm(date_column)).strip()
-    candidates = [c for c, f in facts.items() if f.time_share > 0.6 and f.date_share < 0.2 and TIME_PART.search(_norm(c))]
     for candidate in candidates:
-        if TIME_PART.sub("", _norm(candidate)).strip() == stem:
+        if TIME_PART.search(_norm(candidate)) and TIME_PART.sub("", _norm(candidate)).strip() == stem:
             return candidate
+    position = order.index(date_column)
+    for neighbour in order[position + 1: position + 2] + order[max(position - 1, 0): position]:
+        if neighbour in candidates:
+            return neighbour
     first_word = stem.split()[0] if stem.split() else ""
-    sharing = [c for c in candidates if first_word and _norm(c).split()[0] == first_word]
+    sharing = [c for c in candidates if first_word and TIME_PART.search(_norm(c)) and _norm(c).split()[0] == first_word]
     return sharing[0] if len(sharing) == 1 else None
 
 
-def draft_profile(path: str | Path) -> Draft:
-    """Read an export and draft its mapping profile."""
-    table = read_export(path)
+def _dayfirst(facts: dict[str, ColumnFacts]) -> tuple[bool | None, str]:
+    """Day or month first, only from dates that show it (a number above 12), and why."""
+    dated = [f for f in facts.values() if f.date_share > 0.6]
+    day = sum(f.dayfirst_votes for f in dated)
+    month = sum(f.monthfirst_votes for f in dated)
+    day_example = next((f.dayfirst_example for f in dated if f.dayfirst_example), None)
+    month_example = next((f.monthfirst_example for f in dated if f.monthfirst_example), None)
+    if day and month:
+        answer = day >= month
+        return answer, (f"mixed: {day:,} dates read day first (such as {_scalar(day_example)}) and {month:,} month "
+                        f"first (such as {_scalar(month_example)}); {'day' if answer else 'month'} first is the "
+                        "majority, check the export")
+    if day:
+        return True, f"day first: dates such as {_scalar(day_example)} ({day:,} in all) have a first number above 12"
+    if month:
+        return False, f"month first: dates such as {_scalar(month_example)} ({month:,} in all) have a second number above 12"
+    if sum(f.written_dates for f in dated):
+        return None, ("not claimed: no date has a number above 12 to show whether the day or the month comes "
+                      "first; without this line dates are read day first (the UK order): check one you know")
+    return None, ("not needed: no date is written as two numbers and a year (03/04/2025); they are year first, "
+                  "have month names or are Excel date cells")
+
+
+@dataclass(frozen=True)
+class FoundLayout:
+    """Where the data is: the sheet (``None`` for a CSV) and the header's row."""
+
+    sheet: str | None
+    header_row: int
+
+
+def find_layout(path: str | Path, sheet: str | int | None = None) -> FoundLayout:
+    """The data sheet and header row: every sheet's first rows are scanned for a header.
+
+    The header is the row of distinct text cells followed by data
+    (:func:`~escalation_analysis.ingest.listing.find_header`); the sheet with the widest one
+    holds the data (the first such sheet on a tie). Without any, the first row of the first
+    (or given) sheet.
+    """
+    tops = first_rows(path, sheet=sheet)
+    best: tuple[str | None, HeaderGuess] | None = None
+    for name, top in tops.items():
+        guess = find_header(top)
+        if guess is not None and (best is None or guess.names > best[1].names):
+            best = (name, guess)
+    if best is None:
+        return FoundLayout(next(iter(tops)), 1)
+    return FoundLayout(best[0], best[1].row)
+
+
+def draft_profile(path: str | Path, sheet: str | int | None = None) -> Draft:
+    """Find the data in an export, read it and draft its mapping profile."""
+    layout = find_layout(path, sheet)
+    table = read_export(path, sheet=layout.sheet, header_row=layout.header_row)
     facts = column_facts(table)
-    day_votes = sum(f.dayfirst_votes for f in facts.values())
-    month_votes = sum(f.monthfirst_votes for f in facts.values())
-    draft = Draft(source_name=Path(path).name, encoding=table.encoding, dayfirst=day_votes >= month_votes)
+    dayfirst, note = _dayfirst(facts)
+    draft = Draft(source_name=Path(path).name, encoding=table.encoding, dayfirst=dayfirst, dayfirst_note=note,
+                  sheet=table.sheet, sheet_names=table.sheet_names, header_row=layout.header_row)
     used: set[str] = set()
     order = ["risk_identified_at", "escalated_at", "responded_at", *[f for f in FIELDS if FIELDS[f].kind != "datetime"]]
     for field_name in order:
@@ -171,8 +278,8 @@ def draft_profile(path: str | Path) -> Draft:
             continue
         used.add(best)
         if FIELDS[field_name].kind == "datetime":
-            partner = _time_partner(best, facts)
-            if partner is not None and partner not in used:
+            partner = _time_partner(best, facts, used)
+            if partner is not None:
                 used.add(partner)
                 draft.columns[field_name] = [best, partner]
                 continue
@@ -197,22 +304,41 @@ def draft_profile(path: str | Path) -> Draft:
     return draft
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _scalar(value: object) -> str:
+    """A value from the export as one double-quoted YAML scalar, written by the YAML emitter.
+
+    Newlines, colons, quotes and control characters are escaped inside the quotes, so the
+    value stays one scalar on one line: it can never start a key or end a comment.
+    """
+    text = yaml.safe_dump(str(value), default_style='"', width=float("inf"), allow_unicode=True)
+    return text.removesuffix("\n...\n").strip()
 
 
 def render_profile(draft: Draft) -> str:
     """The draft as commented YAML, TODOs first in mind."""
     lines = [
-        f"# Draft mapping profile for {draft.source_name}, written by 'escalation-review profile'.",
+        f"# Draft mapping profile for {_scalar(draft.source_name)}, written by 'escalation-review profile'.",
         "# Check every line: guesses are marked 'guessed'; lines that need your answer say TODO.",
         "# Then run: escalation-review validate EXPORT --mapping THIS_FILE",
-        f"source: {_quote(draft.source_name)}",
-        f"encoding: {draft.encoding if draft.encoding not in ('xlsx',) else 'auto'}   # detected",
-        f"dayfirst: {'true' if draft.dayfirst else 'false'}   # detected from dates such as 25/12 vs 12/25",
-        "timezone: Europe/London",
-        "columns:",
+        f"source: {_scalar(draft.source_name)}",
     ]
+    if draft.sheet is not None:
+        lines.append("encoding: auto   # a workbook holds text, not bytes: nothing to detect")
+        others = [n for n in draft.sheet_names if n != draft.sheet]
+        where = f" (its other sheets: {', '.join(_scalar(n) for n in others)})" if others else ""
+        lines.append(f"sheet: {_scalar(draft.sheet)}   # found: the data is on this sheet of the workbook{where}")
+    else:
+        lines.append(f"encoding: {draft.encoding}   # detected")
+    if draft.header_row == 1:
+        lines.append("header_row: 1   # found: the header is the first row")
+    else:
+        titles = "row 1 above it is a title" if draft.header_row == 2 else f"rows 1 to {draft.header_row - 1} above it are titles"
+        lines.append(f"header_row: {draft.header_row}   # found: {titles}, skipped")
+    if draft.dayfirst is None:
+        lines.append(f"# dayfirst: true   # {draft.dayfirst_note}")
+    else:
+        lines.append(f"dayfirst: {'true' if draft.dayfirst else 'false'}   # {draft.dayfirst_note}")
+    lines += ["timezone: Europe/London", "columns:"]
     for field_name, spec in FIELDS.items():
         column = draft.columns.get(field_name)
         if column is None:
@@ -221,14 +347,14 @@ def render_profile(draft: Draft) -> str:
             else:
                 lines.append(f"  # {field_name}:   # not found ({spec.meaning}); add it if the export has it")
         elif isinstance(column, list):
-            lines.append(f"  {field_name}: [{_quote(column[0])}, {_quote(column[1])}]")
+            lines.append(f"  {field_name}: [{_scalar(column[0])}, {_scalar(column[1])}]   # date column, time column")
         else:
-            lines.append(f"  {field_name}: {_quote(column)}")
+            lines.append(f"  {field_name}: {_scalar(column)}")
     if draft.nhs_number:
         lines.append("nhs_number: service_user_id   # the values look like NHS numbers: checked and pseudonymised")
     if draft.lists:
         lines.append("lists:")
-        lines += [f"  {f}: {_quote(sep)}" for f, sep in draft.lists.items()]
+        lines += [f"  {f}: {_scalar(sep)}" for f, sep in draft.lists.items()]
     if draft.values:
         lines.append("values:")
         for field_name, mapping in draft.values.items():
@@ -239,13 +365,13 @@ def render_profile(draft: Draft) -> str:
                 lines.append("    <<: {}   # keeps this section valid while every line below is a TODO; leave it")
             for local, guess in mapping.items():
                 if guess is None:
-                    lines.append(f"    # {_quote(local)}: TODO   # one of {', '.join(map(str, choices))}")
+                    lines.append(f"    # {_scalar(local)}: TODO   # one of {', '.join(map(str, choices))}")
                 else:
                     value = str(guess).lower() if field_name == "lone_worker" else guess
-                    lines.append(f"    {_quote(local)}: {value}   # guessed")
+                    lines.append(f"    {_scalar(local)}: {value}   # guessed")
     if draft.unmatched:
         lines.append("# Columns not used (add any that hold a canonical field):")
-        lines += [f"#   {_quote(c)}" for c in draft.unmatched]
+        lines += [f"#   {_scalar(c)}" for c in draft.unmatched]
     return "\n".join(lines) + "\n"
 
 

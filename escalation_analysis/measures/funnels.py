@@ -68,6 +68,8 @@ __all__ = [
     "compute_funnel",
     "compute_funnel_limits",
     "estimate_overdispersion",
+    "flag_outliers",
+    "funnel_positions",
 ]
 
 LimitMethod = Literal["exact", "normal", "arcsine"]
@@ -164,6 +166,33 @@ class FunnelResult:
     overdispersion: Overdispersion | None
     adjusted: bool
     warnings: list[str] = field(default_factory=list)
+    statistic: str = "proportion"
+    """``"proportion"`` (:func:`compute_funnel`) or ``"ratio"`` (observed / expected,
+    :func:`~escalation_analysis.measures.ratio_funnels.ratio_funnel`, whose units carry
+    ``observed``, ``expected`` and ``ratio`` and whose curve's x is the expected count)."""
+
+
+def flag_outliers(values: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> np.ndarray:
+    """``"above"``, ``"below"`` or ``"within"``: each value judged on the limits given.
+
+    A value exactly on a limit is within it, as FunnelPlotR's ``outliers_func``
+    (``rr <= UCL & rr >= LCL``). Missing limits flag nothing.
+
+    >>> flag_outliers([1.0, 0.8, 1.2, 1.1], 0.9, 1.1).tolist()
+    ['within', 'below', 'above', 'within']
+    """
+    values, lower, upper = (np.asarray(v, dtype=float) for v in (values, lower, upper))
+    return np.select([values > upper, values < lower], ["above", "below"], "within")
+
+
+def funnel_positions(flag_95: ArrayLike, flag_998: ArrayLike) -> np.ndarray:
+    """One of :data:`FUNNEL_POSITIONS` from the 95% and 99.8% flags, most extreme first."""
+    flag_95, flag_998 = np.asarray(flag_95), np.asarray(flag_998)
+    return np.select(
+        [flag_998 == "above", flag_95 == "above", flag_998 == "below", flag_95 == "below"],
+        ["above_99.8", "above_95", "below_99.8", "below_95"],
+        default="within",
+    )
 
 
 def compute_funnel_limits(
@@ -409,20 +438,11 @@ def compute_funnel(
         table[f"od_{column}"] = od_table[column]
 
     prefix = "od_" if adjusted else ""
-    p = table["proportion"]
     for suffix in ("95", "998"):
-        lower, upper = table[f"{prefix}lower_{suffix}"], table[f"{prefix}upper_{suffix}"]
-        table[f"flag_{suffix}"] = np.select([p > upper, p < lower], ["above", "below"], "within")
-    table["position"] = np.select(
-        [
-            table["flag_998"] == "above",
-            table["flag_95"] == "above",
-            table["flag_998"] == "below",
-            table["flag_95"] == "below",
-        ],
-        ["above_99.8", "above_95", "below_99.8", "below_95"],
-        default="within",
-    )
+        table[f"flag_{suffix}"] = flag_outliers(
+            table["proportion"], table[f"{prefix}lower_{suffix}"], table[f"{prefix}upper_{suffix}"]
+        )
+    table["position"] = funnel_positions(table["flag_95"], table["flag_998"])
     ordered = [
         "unit",
         "numerator",

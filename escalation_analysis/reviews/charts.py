@@ -35,7 +35,7 @@ reads them back; :func:`~escalation_analysis.reviews.display.show` puts the sent
 Text taken from data (team names, barriers) is HTML-escaped before plotly sees it, so a value
 such as ``<b>`` is shown literally. Nothing here touches ``plotly.io.renderers`` (see
 ``display.py``); show figures with :func:`escalation_analysis.reviews.display.show`, or pass
-:data:`PLOTLY_CONFIG` to ``to_html`` (it hides the plotly logo).
+:data:`PLOTLY_CONFIG` to ``to_html`` (it hides the plotly logo and toolbar).
 """
 
 from __future__ import annotations
@@ -128,8 +128,10 @@ SEQUENTIAL: list[list[Any]] = [
 """ColorBrewer "Blues": one hue, lightness only, so it reads for colour-blind readers and in
 greyscale print."""
 
-PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
-"""Config for ``fig.to_html``/``fig.show``: no plotly logo, resize with the page."""
+PLOTLY_CONFIG: dict[str, Any] = {"displaylogo": False, "displayModeBar": False, "responsive": True}
+"""Config for ``fig.to_html``/``fig.show``: no plotly logo and no toolbar (its icons are
+unnamed images to a screen reader, and a report's reader needs the numbers, which the chart's
+table gives, rather than zoom), resize with the page."""
 
 _AXIS = {
     "showgrid": True,
@@ -988,7 +990,21 @@ def control_chart(
                    (lcl[last], f"Lower limit {_fmt_number(lcl[last], decimals, suffix)}", NHS_GREY)]
     labels = [item for item in labels if np.isfinite(item[0]) and y_range[0] <= item[0] <= y_range[1]]
     _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
-    return fig
+    periods = [_plain(_fmt_period(v, date_format)) for v in x]
+    columns = [x_title, y_title, "Centre line"] + (["Lower limit", "Upper limit"] if has_limits else []) + ["Reading"]
+    rows = [
+        [periods[i], _fmt_number(y[i], decimals, suffix), _fmt_number(cl[i], decimals, suffix)]
+        + ([_fmt_number(lcl[i], decimals, suffix), _fmt_number(ucl[i], decimals, suffix)] if has_limits else [])
+        + ["beyond a limit" if sigma[i] else ("non-random variation (runs)" if runs[i] else "common cause")]
+        for i in range(len(points))
+    ]
+    sentence = (f"{_plain(title)}: {_fmt_number(y[last], decimals, suffix)} in {periods[last]}, against a centre "
+                f"line of {_fmt_number(cl[last], decimals, suffix)}"
+                + (f" (limits {_fmt_number(lcl[last], decimals, suffix)} to {_fmt_number(ucl[last], decimals, suffix)})"
+                   if has_limits else "")
+                + (f"; {int(sigma.sum())} point{'s' if sigma.sum() != 1 else ''} beyond a limit" if sigma.any() else "")
+                + ("; non-random variation by Anhøj's rules" if runs[last] else "") + ".")
+    return _describe(fig, sentence, columns, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1006,15 +1022,44 @@ _FUNNEL_STYLE: dict[str, tuple[str, str, str, int]] = {
 }
 
 
+_LEADER_OFFSETS = (30, 52, 74, 96)  # pixels from the point to its label, nearest first
+
+
+def _leader_labels(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, names: Sequence[str],
+                   below: Sequence[bool], labelled: np.ndarray, x_max: float) -> None:
+    """Name points with labels on leader lines, stacked so that neighbours never overlap.
+
+    Labels of points above the centre go above them, of points below it below; from left to
+    right, each label takes the nearest height at which it clears the labels already placed,
+    and a thin line joins it to its point, so no label can be read as a neighbour's.
+    """
+    plot_w = PAGE_WIDTH - 100
+    ends: dict[tuple[bool, int], float] = {}
+    for i in sorted(np.flatnonzero(labelled), key=lambda k: xs[k]):
+        centre = xs[i] / x_max * plot_w
+        half = _text_px(names[i]) / 2 + 6
+        level = next((k for k in range(len(_LEADER_OFFSETS)) if ends.get((below[i], k), -np.inf) <= centre - half),
+                     min(range(len(_LEADER_OFFSETS)), key=lambda k: ends.get((below[i], k), -np.inf)))
+        ends[(below[i], level)] = centre + half
+        offset = _LEADER_OFFSETS[level]
+        fig.add_annotation(
+            x=xs[i], y=ys[i], xref="x", yref="y", text=names[i], showarrow=True, arrowhead=0,
+            arrowwidth=1, arrowcolor=NHS_GREY, ax=0, ay=offset if below[i] else -offset,
+            standoff=6, font={"size": 12, "color": NHS_TEXT}, bgcolor="rgba(255,255,255,0.85)",
+            name="unit label",
+        )
+
+
 def funnel_plot(
     funnel_result: Any,
     title: str,
     *,
     subtitle: str | None = None,
-    x_title: str = "Episodes (number in the period)",
-    y_title: str = "Escalated within target (%)",
-    centre_label: str = "Overall",
+    x_title: str | None = None,
+    y_title: str | None = None,
+    centre_label: str | None = None,
     label: str = "outliers",
+    counts: bool = True,
     height: int = 480,
 ) -> go.Figure:
     """Draw teams (units) on a funnel plot with 95% and 99.8% limits.
@@ -1022,15 +1067,23 @@ def funnel_plot(
     Parameters
     ----------
     funnel_result : escalation_analysis.measures.funnels.FunnelResult
-        ``units`` (``unit``, ``numerator``, ``denominator``, ``proportion``, ``position``),
-        ``limits`` (``denominator`` and ``lower_95`` ... ``upper_998``, plus ``od_`` columns
-        when adjusted), ``target``, ``adjusted`` and ``warnings``.
+        A proportion funnel (``units`` with ``unit``, ``numerator``, ``denominator``,
+        ``proportion``, ``position``) or a ratio funnel (``statistic == "ratio"``: ``observed``,
+        ``expected``, ``ratio``); ``limits`` (``denominator`` and ``lower_95`` ...
+        ``upper_998``, plus ``od_`` columns when adjusted), ``target``, ``adjusted`` and
+        ``warnings``.
     title : str
     subtitle, x_title, y_title : str, optional
-    centre_label : str, default "Overall"
-        Name of the centre line (pass "Target" when the funnel was centred on a target).
+        Axis titles default to episodes and % within target (proportions) or expected
+        episodes and observed / expected (ratios).
+    centre_label : str, optional
+        Name of the centre line: "Overall" for proportions (pass "Target" when the funnel was
+        centred on a target), "As expected" for ratios.
     label : {"outliers", "all", "none"}
         Which units get a text label next to their point (all units have hover text).
+    counts : bool, default True
+        Put each unit's counts in its hover text; ``False`` for outputs where a small count
+        must not show (the value and position are still there).
     height : int, default 480
 
     Returns
@@ -1041,11 +1094,18 @@ def funnel_plot(
         marker trace per position present (within: blue circles; beyond a limit: orange or
         vermillion triangles pointing up or down).
     """
+    ratio = getattr(funnel_result, "statistic", "proportion") == "ratio"
     units = funnel_result.units
+    x_col, y_col = ("expected", "ratio") if ratio else ("denominator", "proportion")
+    scale = 1.0 if ratio else 100.0
+    suffix = "" if ratio else "%"
+    x_title = x_title or ("Expected episodes within target" if ratio else "Episodes (number in the period)")
+    y_title = y_title or ("Observed / expected" if ratio else "Escalated within target (%)")
+    centre_label = centre_label or ("As expected" if ratio else "Overall")
     limits = funnel_result.limits.sort_values("denominator")
     prefix = "od_" if getattr(funnel_result, "adjusted", False) else ""
     curve_x = limits["denominator"].to_numpy(float)
-    x_max = float(max(units["denominator"].max(), 1)) * 1.08
+    x_max = float(max(units[x_col].max(), 1)) * 1.08
     keep = curve_x <= x_max
     fig = go.Figure()
     for level, name, dash, colour in (
@@ -1054,13 +1114,14 @@ def funnel_plot(
     ):
         for side in ("upper", "lower"):
             fig.add_scatter(
-                x=curve_x[keep], y=limits[f"{prefix}{side}_{level}"].to_numpy(float)[keep] * 100,
+                x=curve_x[keep], y=limits[f"{prefix}{side}_{level}"].to_numpy(float)[keep] * scale,
                 name=name, legendgroup=level, showlegend=side == "upper", mode="lines",
                 line={"color": colour, "width": 1.5, "dash": dash}, hoverinfo="skip",
             )
-    centre = float(funnel_result.target) * 100
+    centre = float(funnel_result.target) * scale
     fig.add_scatter(
-        x=[0, x_max], y=[centre, centre], mode="lines", name=f"{centre_label} ({centre:.1f}%)",
+        x=[0, x_max], y=[centre, centre], mode="lines",
+        name=f"{centre_label} ({centre:.1f}{suffix})" if not ratio else f"{centre_label} (1)",
         line={"color": NHS_DARK_BLUE, "width": 1.5}, hoverinfo="skip",
     )
     positions = units["position"].astype(str).to_numpy()
@@ -1070,20 +1131,21 @@ def funnel_plot(
             continue
         chunk = units.loc[mask]
         names = [_label(u) for u in chunk["unit"]]
-        hover = [
-            f"<b>{name}</b><br>{_fmt_count(num)} of {_fmt_count(den)} episodes "
-            f"({p * 100:.1f}%)<br>{legend_label}"
-            for name, num, den, p in zip(
-                names, chunk["numerator"], chunk["denominator"], chunk["proportion"], strict=False
-            )
-        ]
-        show_text = label == "all" or (label == "outliers" and position != "within")
+        if ratio:
+            detail = [
+                (f"{_fmt_count(o)} observed, {e:.1f} expected<br>" if counts else "")
+                + f"Observed / expected {r:.2f}"
+                for o, e, r in zip(chunk["observed"], chunk["expected"], chunk["ratio"], strict=True)
+            ]
+        else:
+            detail = [
+                (f"{_fmt_count(num)} of {_fmt_count(den)} episodes " if counts else "")
+                + f"({p * 100:.1f}%)"
+                for num, den, p in zip(chunk["numerator"], chunk["denominator"], chunk["proportion"], strict=True)
+            ]
+        hover = [f"<b>{name}</b><br>{text}<br>{legend_label}" for name, text in zip(names, detail, strict=True)]
         fig.add_scatter(
-            x=chunk["denominator"], y=chunk["proportion"] * 100, name=legend_label,
-            mode="markers+text" if show_text else "markers",
-            text=names if show_text else None,
-            textposition="bottom center" if position.startswith("below") else "top center",
-            textfont={"size": 12, "color": NHS_TEXT},
+            x=chunk[x_col], y=chunk[y_col] * scale, name=legend_label, mode="markers",
             marker={"color": colour, "symbol": symbol, "size": size,
                     "line": ({"color": colour, "width": 2} if symbol.endswith("-open")
                              else {"color": "#FFFFFF", "width": 1})},
@@ -1102,16 +1164,37 @@ def funnel_plot(
     )
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=True, notes=notes)
     fig.update_xaxes(title_text=_esc(x_title), range=[0, x_max], rangemode="tozero")
-    fig.update_yaxes(title_text=_esc(y_title), range=[-2, 102], ticksuffix="%")
+    labelled = (positions != "within") if label == "outliers" else np.full(len(units), label == "all")
+    _leader_labels(fig, units[x_col].to_numpy(float), units[y_col].to_numpy(float) * scale,
+                   [_label(u) for u in units["unit"]], [p.startswith("below") for p in positions],
+                   labelled, x_max)
     words = {position: style[0] for position, style in _FUNNEL_STYLE.items()}
-    rows = [[_label(u), _fmt_count(d), _fmt_count(n), _fmt_number(p * 100, 1, "%"), words.get(str(pos), str(pos))]
-            for u, n, d, p, pos in zip(units["unit"], units["numerator"], units["denominator"],
-                                       units["proportion"], units["position"], strict=False)]
     outside = [f"{_label(u)} ({words[str(pos)].lower()})" for u, pos in zip(units["unit"], units["position"], strict=False)
                if str(pos) != "within"]
-    sentence = (f"{_plain(title)}: {len(units):,} teams around the {centre_label.lower()} {centre:.1f}%; "
-                + (f"outside the limits: {_list_words(outside)}." if outside else "all within the 95% limits."))
-    return _describe(fig, sentence, ["Team", "Episodes", "Within target", "Within target (%)", "Position"], rows)
+    tail = f"outside the limits: {_list_words(outside)}." if outside else "all within the 95% limits."
+    if ratio:
+        shown = np.concatenate([units["ratio"].to_numpy(float),
+                                limits.loc[keep & (curve_x >= units["expected"].min() * 0.5),
+                                           [f"{prefix}lower_998", f"{prefix}upper_998"]].to_numpy(float).ravel()])
+        shown = shown[np.isfinite(shown)]
+        lo, hi = min(float(shown.min()), 0.8), max(float(shown.max()), 1.2)
+        pad = (hi - lo) * 0.08
+        fig.update_yaxes(title_text=_esc(y_title), range=[max(lo - pad, 0), hi + pad])
+        columns = ["Team", "Expected", *(["Observed"] if counts else []), "Observed / expected", "Position"]
+        rows = [[_label(u), _fmt_number(e, 1), *([_fmt_count(o)] if counts else []), f"{r:.2f}",
+                 words.get(str(pos), str(pos))]
+                for u, o, e, r, pos in zip(units["unit"], units["observed"], units["expected"],
+                                           units["ratio"], units["position"], strict=False)]
+        sentence = f"{_plain(title)}: {len(units):,} teams around the ratio of 1 expected; {tail}"
+        return _describe(fig, sentence, columns, rows)
+    fig.update_yaxes(title_text=_esc(y_title), range=[-2, 102], ticksuffix="%")
+    columns = ["Team", *(["Episodes", "Within target"] if counts else []), "Within target (%)", "Position"]
+    rows = [[_label(u), *([_fmt_count(d), _fmt_count(n)] if counts else []), _fmt_number(p * 100, 1, "%"),
+             words.get(str(pos), str(pos))]
+            for u, n, d, p, pos in zip(units["unit"], units["numerator"], units["denominator"],
+                                       units["proportion"], units["position"], strict=False)]
+    sentence = f"{_plain(title)}: {len(units):,} teams around the {centre_label.lower()} {centre:.1f}%; {tail}"
+    return _describe(fig, sentence, columns, rows)
 
 
 # --------------------------------------------------------------------------------------------

@@ -55,12 +55,19 @@ DEFAULT_FIGURE_HEIGHT = 450
 #: Shown in a table cell whose value is missing.
 MISSING = "–"
 
-_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+def _plotly_config() -> dict[str, Any]:
+    from .charts import PLOTLY_CONFIG
+
+    return PLOTLY_CONFIG
 
 # Per-kernel state: whether plotly.js is on the page yet, and a counter for stable figure ids.
 _state = {"plotlyjs": False, "figures": 0}
 
 _MD_PUNCTUATION = re.compile(r"([!-+\-./:-@\[-`{-~])")  # ASCII punctuation but ","
+
+# A number written with its unit and direction ("65.5%", "147 min", "−13.6 pp, worse"):
+# right-aligned like a number and kept on one line.
+_NUMBER_TEXT = re.compile(r"^[+−-]?\d[\d,]*(\.\d+)?\s?(%|pp|min|h)?(, (better|worse))?$")
 
 # An interval or range in a cell ("69–78%", "2.2–19.6", "45 min–2 h"): kept on one line.
 _INTERVAL = re.compile(r"^-?[\d.,]+\s?(%|min|h)?–-?[\d.,]+\s?(%|min|h|minutes)?$")
@@ -167,7 +174,7 @@ def show(fig: Any, *, height: int | None = None, caption: str | None = None) -> 
         full_html=False,
         include_plotlyjs=False,
         include_mathjax=False,
-        config=_PLOTLY_CONFIG,
+        config=_plotly_config(),
         default_width="100%",
         default_height=f"{px_height}px",
         div_id=div_id,
@@ -379,7 +386,8 @@ def table_html(
             text = format_value(value, decimals=d)
             if key in percent_cols and text != MISSING and not isinstance(value, str):
                 text += "%"
-            classes = (["num"] if is_num else []) + (["nowrap"] if _INTERVAL.match(text) else [])
+            keep_whole = _INTERVAL.match(text) or _NUMBER_TEXT.match(text)
+            classes = (["num"] if is_num else []) + (["nowrap"] if keep_whole else [])
             cls = f' class="{" ".join(classes)}"' if classes else ""
             out.append(f"<td{cls}>{_escape(text)}</td>")
         out.append("</tr>")
@@ -415,11 +423,13 @@ def _looks_numeric(series: Any) -> bool:
         return False
     if pd.api.types.is_numeric_dtype(series):
         return True
-    if series.dtype != object:
+    if series.dtype != object and not pd.api.types.is_string_dtype(series):
         return False
     values = series.dropna()
     return bool(len(values)) and all(
-        (isinstance(v, numbers.Number) and not isinstance(v, bool)) or v == "*" for v in values
+        (isinstance(v, numbers.Number) and not isinstance(v, bool))
+        or (isinstance(v, str) and (v in ("*", MISSING, "no change") or _NUMBER_TEXT.match(v) is not None))
+        for v in values
     )
 
 

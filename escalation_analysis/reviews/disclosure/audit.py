@@ -171,23 +171,24 @@ def audit(families: Mapping[str, Family], figures: Sequence[Figure], checks: Seq
     return AuditResult(policy, findings, len(figures), list(scope))
 
 
-def first_unsafe(families: Mapping[str, Family], figures: Sequence[Figure], checks: Sequence[Check],
-                 policy: DisclosurePolicy, settled: set[Cell]) -> Finding | None:
-    """The first check that is not safe, skipping ``settled`` cells and adding the safe ones to it.
+def unsafe_findings(families: Mapping[str, Family], figures: Sequence[Figure], checks: Sequence[Check],
+                    policy: DisclosurePolicy, settled: set[Cell]) -> list[Finding]:
+    """The checks that are not safe, skipping ``settled`` cells and adding the safe ones to it.
 
     For secondary suppression: withholding a figure only widens what can be derived, so a
     check found safe stays safe and need not be solved again.
     """
+    out = []
     for names, component_figures, component_checks in _components(families, figures, checks):
         pending = [c for c in component_checks if c.cell not in settled]
         if not pending:
             continue
         model = AttackModel({n: families[n] for n in names}, component_figures, [c.cell for c in pending])
-        for finding in _assess(model, pending, policy, stop_at_unsafe=True):
-            if not finding.safe:
-                return finding
-        settled.update(c.cell for c in pending)
-    return None
+        findings = _assess(model, pending, policy)
+        unsafe = [f for f in findings if not f.safe]
+        settled.update(c.cell for c in pending if c.cell not in {f.check.cell for f in unsafe})
+        out += unsafe
+    return out
 
 
 def _components(families: Mapping[str, Family], figures: Sequence[Figure], checks: Sequence[Check]
@@ -430,17 +431,23 @@ class AttackModel:
         return (tuple(dict.fromkeys(f.label for f in figures)),
                 tuple(dict.fromkeys(f.cell for f in figures if f.cell is not None)))
 
-    def explore(self, cells: Sequence[Cell]) -> None:
+    def explore(self, cells: Sequence[Cell], rounds: int | None = None) -> None:
         """Solve for the smallest and the largest total of ``cells``: two solutions that put many
         of them at their extremes at once, so that most need no programme of their own."""
         if not cells:
             return
-        for sign in (1.0, -1.0):
-            objective = np.zeros(len(self._variables))
-            for cell in cells:
-                for index, coefficient in self.expression([(1.0, cell)]).items():
-                    objective[index] += sign * coefficient
-            result = self._solve(objective)
+        vectors = np.zeros((len(cells), len(self._variables)))
+        for i, cell in enumerate(cells):
+            for index, coefficient in self.expression([(1.0, cell)]).items():
+                vectors[i, index] = coefficient
+        # all low, all high, then mixed directions: cells tied together by a sum cannot all
+        # reach the same extreme at once, but can in opposite ones
+        rng = np.random.default_rng(0)  # fixed, so an audit always gives the same result
+        rounds = min(6, len(cells) // 4) if rounds is None else rounds
+        signs = [np.ones(len(cells)), -np.ones(len(cells))]
+        signs += [rng.choice([-1.0, 1.0], size=len(cells)) for _ in range(rounds)]
+        for weights in signs:
+            result = self._solve(weights @ vectors)
             if result.status == 0:
                 self._points.append(result.x)
 

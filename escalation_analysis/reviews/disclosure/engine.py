@@ -280,13 +280,15 @@ class Draft:
                                      "merged", self.name, group, column, 0.0, size_high))
         return out
 
-    def headline_cost(self, row: int, column: str) -> tuple[int, int, int]:
-        """Preference for withholding a shown count: others first, big groups' headlines last."""
+    def headline_cost(self, row: int, column: str) -> tuple[int, int, int, int]:
+        """Preference for withholding a shown count: others first, big groups' headlines last,
+        and among those the smallest group (never the group whose figure is lowest, which is
+        the one a reader most needs to see)."""
         size = int(self.sizes[row])
         headline = column in self.spec.headline or column == self.spec.size
         big = size >= self.policy.headline_group_size
         overall = self.keys[row].dimension is None
-        return (int(headline and big) + int(overall), int(headline), int(self.truth[row, self.col(column)]))
+        return (int(headline and big) + int(overall), int(headline), size, int(self.truth[row, self.col(column)]))
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -302,8 +304,8 @@ class Draft:
     def finish(self) -> ControlledTable:
         """The published table: values and marks, no truth."""
         marks = self.policy.marks
-        frame = self.labels.reset_index(drop=True).astype(object)
-        states = pd.DataFrame(index=frame.index)
+        columns: dict[str, Any] = {c: self.labels[c].astype(object).tolist() for c in self.labels.columns}
+        states: dict[str, Any] = {}
         shown = self.published_counts()
         for column in self.spec.counts:
             j = self.col(column)
@@ -311,30 +313,30 @@ class Draft:
                               np.where(self.state[:, j] == PROTECTED, marks.protected, None)).astype(object)
             plain = self.state[:, j] == SHOWN
             values[plain] = [int(v) for v in shown[plain, j]]
-            frame[column] = values
+            columns[column] = values
             states[column] = self.state[:, j]
         small = self.small_groups
         for name, rate in self.spec.rates.items():
             numerator, denominator = self.col(rate.numerator), self.col(rate.denominator)
             withheld = (self.state[:, numerator] != SHOWN) | (self.state[:, denominator] != SHOWN) | small
-            values = self._rates(rate)
             applicable = np.ones(len(self.keys), dtype=bool)
             applicable[list(self.not_applicable.get(name, ()))] = False
-            frame[name] = _floats(np.where(applicable, values, np.nan))
+            columns[name] = _floats(np.where(applicable, self._rates(rate), np.nan))
             states[name] = np.where(withheld & applicable, PROTECTED, SHOWN)
         for name, basis in self.spec.statistics.items():
             counts = self.truth[:, self.col(basis)]
             withheld = small | ((counts >= 1) & (counts <= self.policy.threshold))
             values = pd.to_numeric(self.statistics[name], errors="coerce").to_numpy(dtype=float)
-            frame[name] = _floats(np.where(withheld, np.nan, np.round(values, 1)))
+            columns[name] = _floats(np.where(withheld, np.nan, np.round(values, 1)))
             states[name] = np.where(withheld, PROTECTED, SHOWN)
-        return ControlledTable(self.name, frame, states, self.policy, tuple(self.figures()), tuple(self.checks()),
-                               merged=bool(self.merged_rows))
+        frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in columns.items()})
+        return ControlledTable(self.name, frame, pd.DataFrame(states, index=frame.index), self.policy,
+                               tuple(self.figures()), tuple(self.checks()), merged=bool(self.merged_rows))
 
 
-def _floats(values: np.ndarray) -> pd.Series:
-    """Python floats, None where not finite, in an object column (so None stays None)."""
-    return pd.Series([None if not np.isfinite(v) else float(v) for v in values], dtype=object)
+def _floats(values: np.ndarray) -> list[float | None]:
+    """Python floats, None where not finite (kept None in an object column)."""
+    return [None if not np.isfinite(v) else float(v) for v in values]
 
 
 def _sum_triples(family: Family) -> list[tuple[int, int, int]]:

@@ -19,6 +19,7 @@ The plan keeps no true count: only what is published, how, and the audit's view 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -36,13 +37,15 @@ from ...measures.equity import EQUITY_FIELDS, available_equity_fields
 from ...measures.learning import action_status, trained_within_year
 from ...measures.near_misses import pathway_themes
 from ...measures.timeliness import TimelinessTables
-from .audit import AuditResult, audit, first_unsafe
-from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period
-from .engine import SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
+from .audit import AuditResult, audit, unsafe_findings
+from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period, count_figure
+from .engine import PROTECTED, SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
 from .policy import DisclosurePolicy
 
 if TYPE_CHECKING:
     from ...measures.analysis import Analysis
+
+_log = logging.getLogger(__name__)
 
 # -- what is counted -----------------------------------------------------------------------
 
@@ -144,6 +147,7 @@ class DisclosurePlan:
     extra_figures: tuple[Figure, ...] = ()
     extra_checks: tuple[Check, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
+    _audit: AuditResult | None = field(default=None, repr=False)
 
     def table(self, name: str) -> ControlledTable:
         if name not in self.tables:
@@ -174,8 +178,13 @@ class DisclosurePlan:
         return self.policy.key(self.marks_used(), merged=any(t.merged for t in self.tables.values()))
 
     def audit(self, *others: DisclosurePlan, scope: Iterable[str] = ()) -> AuditResult:
-        """The disclosure audit of this plan together with other plans published in the same run."""
-        return audit_plans([self, *others], scope=scope)
+        """The disclosure audit of this plan together with other plans published in the same run
+        (of this plan alone: computed once)."""
+        if others:
+            return audit_plans([self, *others], scope=scope)
+        if self._audit is None:
+            self._audit = audit_plans([self])
+        return self._audit
 
 
 def audit_plans(plans: Sequence[DisclosurePlan], *, scope: Iterable[str] = ()) -> AuditResult:
@@ -245,13 +254,20 @@ def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool =
         prev_start, prev_end = previous_period(analysis.start, analysis.end)
         view = _PeriodView(analysis, prev_start, prev_end)
         before = build_plan(view, policy, previous=False)  # type: ignore[arg-type]
-    if True:  # the audit's verdict drives further withholding under every policy
-        outside = [*(before.figures() if before else []), *extra_figures]
-        _protect(drafts, outside, [*extra_checks],
-                 merge_families(families, builder.extra_families, before.all_families() if before else {}), policy)
+    # the audit's verdict drives further withholding, under every policy
+    every_family = merge_families(families, builder.extra_families, before.all_families() if before else {})
+    outside = [*(before.figures() if before else []), *extra_figures]
+    outside_checks = [*extra_checks, *(before.checks() if before else [])]
+    verdict = audit(every_family, [*(f for d in drafts for f in d.figures()), *outside],
+                    [*(c for d in drafts for c in d.checks()), *outside_checks], policy)
+    if not verdict.safe:
+        _protect(drafts, outside, outside_checks, every_family, policy)
+        verdict = None  # audited again when asked, with the withheld figures
     tables = {d.name: d.finish() for d in drafts}
-    return DisclosurePlan(policy, period, tables, quality, {**families, **builder.extra_families}, before,
+    plan = DisclosurePlan(policy, period, tables, quality, {**families, **builder.extra_families}, before,
                           tuple(extra_figures), tuple(extra_checks), dict(analysis.sources))
+    plan._audit = verdict if previous else None
+    return plan
 
 
 @dataclass
@@ -321,10 +337,9 @@ class _Builder:
             drafts.append(self.timeliness(dimension, f"timeliness_by_{suffix}"))
         for field_name in available_equity_fields(self.episodes):
             drafts.append(self.timeliness(field_name, f"timeliness_by_{field_name}"))
-        drafts.append(self.by_time("month", "timeliness_by_month", self.episodes, self.period))
-        drafts.append(self.by_time("quarter", "timeliness_by_quarter", self.episodes, self.period))
-        history = self.analysis.episodes_between(dt.date.min, self.period[1])
-        drafts.append(self.by_time("month", "trend_by_month", history, (dt.date.min, self.period[1])))
+        drafts.append(self.by_time("month", f"timeliness_by_month", self.episodes, self.period))
+        drafts.append(self.by_time("quarter", f"timeliness_by_quarter", self.episodes, self.period))
+        drafts += self.kpi_trends()
         training = self.training()
         if training is not None:
             drafts.append(training)
@@ -368,14 +383,60 @@ class _Builder:
         return control(name, table, spec, self.policy, keys, labels=table[[group_column]],
                        statistics=table[list(DELAY_STATISTICS)], merged_rows=merged, lists_every_group=True)
 
-    def by_time(self, unit: str, name: str, episodes: pd.DataFrame, period: Period) -> Draft:
+    def by_time(self, unit: str, name: str, episodes: pd.DataFrame, period: Period,
+                group: tuple[str, str] | None = None) -> Draft:
+        """Months (or quarters) of ``episodes``; ``group`` (dimension, group) when they are one
+        group's (imminent risk by month), so the audit knows whose months they are."""
         spec = _timeliness_spec(self.family, unit)
         table = TimelinessTables(episodes).table(unit) if episodes is not self.episodes else self.tables.table(unit)
         table = table.dropna(subset=[unit]).sort_values(unit, ignore_index=True)
         table[unit] = table[unit].astype("str")
-        keys = [RowKey(_clip(_unit_period(unit, label), period), None, (), label) for label in table[unit]]
+        dimension, groups = (group[0], (group[1],)) if group else (None, ())
+        keys = [RowKey(_clip(_unit_period(unit, label), period), dimension, groups, label) for label in table[unit]]
         return control(name, table, spec, self.policy, keys, labels=table[[unit]],
                        statistics=table[list(DELAY_STATISTICS)])
+
+    def kpi_trends(self) -> list[Draft]:
+        """Each KPI month by month, from the start of the export to the end of the period: what the
+        trend charts and the Making Data Count summary draw from."""
+        history = self.analysis.episodes_between(dt.date.min, self.period[1])
+        span = (dt.date.min, self.period[1])
+        drafts = [self.by_time("month", "trend_by_month", history, span)]
+        for name, (dimension, group) in (("trend_imminent_risk_by_month", ("trigger", "imminent_risk")),
+                                         ("trend_out_of_hours_by_month", ("band", "out_of_hours"))):
+            subset = history[(history[dimension].astype("str") == group).to_numpy()]
+            drafts.append(self.by_time("month", name, subset, span, (dimension, group)))
+        near = history[(history["outcome"].astype("str") == "near_miss").to_numpy()]
+        months = TimelinessTables(near).table("month").dropna(subset=["month"]).sort_values("month", ignore_index=True)
+        months["month"] = months["month"].astype("str")
+        keys = [RowKey(_clip(_unit_period("month", m), span), "outcome", ("near_miss",), m) for m in months["month"]]
+        drafts.append(control("trend_near_misses_by_month", months, TableSpec(self.family, "n", ("n",), labels=("month",)),
+                              self.policy, keys, labels=months[["month"]]))
+        drafts.append(self.crisis_response_by_month(history, span))
+        return drafts
+
+    def crisis_response_by_month(self, history: pd.DataFrame, span: Period) -> Draft:
+        """Crisis-team contacts by month of the episode, with responses within the target."""
+        target = self.analysis.pathway.response_targets_minutes.get("crisis_team")
+        responses = agency_responses(history, self.analysis.steps_frame)
+        crisis = responses[(responses["agency"].astype("str") == "crisis_team").to_numpy()]
+        months = history.drop_duplicates("incident_id").set_index("incident_id")["month"]
+        minutes = crisis["response_minutes"]
+        frame = pd.DataFrame({"month": crisis["incident_id"].map(months).astype("str"),
+                              "responded": minutes.notna().to_numpy(),
+                              "within": (minutes <= target).to_numpy() if target is not None else False})
+        table = frame.groupby("month", sort=True).agg(contacts=("responded", "size"),
+                                                       responses_recorded=("responded", "sum"),
+                                                       within_target=("within", "sum")).reset_index()
+        table = table.astype({"contacts": "int64", "responses_recorded": "int64", "within_target": "int64"})
+        table = table.assign(late=table["responses_recorded"] - table["within_target"],
+                             no_response=table["contacts"] - table["responses_recorded"])
+        spec = TableSpec(self.families["agency_contacts"], "contacts", ("contacts", "responses_recorded", "within_target"),
+                         {"within_target_pct": Rate("within_target", "responses_recorded")}, labels=("month",),
+                         headline=("contacts", "within_target"))
+        keys = [RowKey(_clip(_unit_period("month", m), span), "agency", ("crisis_team",), m) for m in table["month"]]
+        return control("trend_crisis_response_by_month", table, spec, self.policy, keys, labels=table[["month"]],
+                       not_applicable={"within_target_pct": range(len(table))} if target is None else None)
 
     def training(self) -> Draft | None:
         training = self.analysis.training_frame
@@ -635,21 +696,27 @@ def _protect(drafts: list[Draft], outside: Sequence[Figure], outside_checks: Seq
     for _ in range(limit):
         figures = [f for d in drafts for f in d.figures()] + list(outside)
         checks = [c for d in drafts for c in d.checks()] + list(outside_checks)
-        finding = first_unsafe(families, figures, checks, policy, settled)
-        if finding is None:
+        findings = unsafe_findings(families, figures, checks, policy, settled)
+        if not findings:
             return
-        candidates = []
-        for cell in finding.pinned_cells:
-            if cell not in where:
+        withheld: set[Cell] = set()
+        for finding in findings:  # one count for each unsafe one, unless this pass already helped it
+            if withheld & set(finding.pinned_cells):
                 continue
-            draft, row, column = where[cell][0]
-            j = draft.col(column)
-            if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:
+            candidates = []
+            for cell in finding.pinned_cells:
+                if cell not in where:
+                    continue
+                draft, row, column = where[cell][0]
+                j = draft.col(column)
+                if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:
+                    continue
+                candidates.append((draft.headline_cost(row, column), draft.name, row, column, cell))
+            if not candidates:
+                settled.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
                 continue
-            candidates.append((draft.headline_cost(row, column), draft.name, row, column, cell))
-        if not candidates:
-            settled.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
-            continue
-        cell = min(candidates, key=lambda c: c[:4])[-1]
-        for draft, row, column in where[cell]:  # the same count is withheld in every table showing it
-            draft.hide(row, column)
+            cell = min(candidates, key=lambda c: c[:4])[-1]
+            withheld.add(cell)
+            _log.debug("withheld %s to protect %s", cell, finding.check.label)
+            for draft, row, column in where[cell]:  # the same count is withheld in every table showing it
+                draft.hide(row, column)

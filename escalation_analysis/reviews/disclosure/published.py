@@ -1,0 +1,233 @@
+"""A plan's figures in the shapes external outputs need: JSON sections, CSV tables, series, words.
+
+Every number an external or partner output prints comes through here from the
+:class:`~escalation_analysis.reviews.disclosure.plan.DisclosurePlan`, never from the episodes:
+``summary.json``'s sections, ``tables/*.csv``, the KPI values, the monthly SPC series and the
+counts said in sentences. A withheld count is its mark (``*`` or ``[c]``), a withheld rate or
+statistic is None (``null``), as ``product.md`` section 4 says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...measures.kpi_trends import IMPROVEMENT, KPI_UNITS, MIN_MONTHS, KpiTrend
+from ...measures.spc import SPCResult, p_chart, xmr
+from .engine import PROTECTED, SMALL, ControlledTable
+from .plan import DisclosurePlan
+
+ENTRY_KEYS = ("n", "within_target", "within_target_pct", "ci95_pct", "not_escalated", "median_delay_minutes",
+              "p90_delay_minutes")
+SUMMARY_BREAKDOWNS = ("band", "team", "trigger", "ooh_sub_band", "lone_worker", "quarter")
+"""The ``by_*`` entries of ``summary.json``'s ``timeliness`` (as for internal readers)."""
+CSV_TABLES = (
+    "timeliness_overall", "timeliness_by_team", "timeliness_by_band", "timeliness_by_ooh_sub_band",
+    "timeliness_by_trigger", "timeliness_by_lone_worker", "timeliness_by_quarter", "timeliness_by_month",
+    "timeliness_by_agency", "timeliness_by_ethnicity", "timeliness_by_age_band", "timeliness_by_gender",
+    "timeliness_by_training", "adherence", "agency_response", "handoffs",
+)
+"""Plan tables written as ``tables/<name>.csv`` beside an external report."""
+
+
+def entry(record: dict[str, Any]) -> dict[str, Any]:
+    """One timeliness group as ``summary.json`` shapes it."""
+    return {
+        "n": record["n"], "within_target": record["within_target"], "within_target_pct": record["within_target_pct"],
+        "ci95_pct": [record["ci95_low_pct"], record["ci95_high_pct"]], "not_escalated": record["not_escalated"],
+        "median_delay_minutes": record["median_delay_minutes"], "p90_delay_minutes": record["p90_delay_minutes"],
+    }
+
+
+def timeliness_section(plan: DisclosurePlan) -> dict[str, Any]:
+    """``summary.json``'s ``timeliness``: overall and the standard breakdowns."""
+    overall = plan.table("timeliness_overall").frame
+    section: dict[str, Any] = {"overall": entry(overall.iloc[0].to_dict()) if len(overall) else {}}
+    for by in SUMMARY_BREAKDOWNS:
+        table = plan.table(f"timeliness_by_{by}").frame
+        section[f"by_{by}"] = {str(r[by]): entry(r) for r in table.to_dict("records")}
+    return section
+
+
+def csv_tables(plan: DisclosurePlan) -> dict[str, pd.DataFrame]:
+    """``tables/*.csv``: each plan table with withheld figures as their marks."""
+    return {name: plan.table(name).for_readers() for name in CSV_TABLES if name in plan.tables}
+
+
+def counts_by(table: ControlledTable, label: str) -> dict[str, Any]:
+    """Label -> first count column, as published (a number or a mark)."""
+    count = table.frame.columns[len(_labels(table))]
+    return {str(r[label]): r[count] for r in table.frame.to_dict("records")}
+
+
+def _labels(table: ControlledTable) -> list[str]:
+    return [c for c in table.frame.columns if c not in table.states.columns]
+
+
+def near_misses(plan: DisclosurePlan) -> dict[str, Any]:
+    """``summary.json``'s ``near_misses``: near misses and incidents, as published."""
+    counts = counts_by(plan.table("near_misses"), "outcome")
+    return {"n": counts.get("near_miss", 0), "incidents": counts.get("incident", 0)}
+
+
+def learning_actions(plan: DisclosurePlan) -> dict[str, Any] | None:
+    """``summary.json``'s ``learning_actions`` counts, or None without a learning-actions log."""
+    if "learning_actions" not in plan.tables:
+        return None
+    frame = plan.table("learning_actions").frame.set_index("actions")
+    every, linked = frame.loc["all actions"], frame.loc["linked to episodes"]
+    return {"total": every["total"], "linked_to_episodes": linked["total"], "open": every["open"],
+            "closed": every["closed"], "overdue": every["overdue"]}
+
+
+def adherence(plan: DisclosurePlan) -> dict[str, Any] | None:
+    if "adherence" not in plan.tables:
+        return None
+    return {r["check"]: {"checked": r["checked"], "passed": r["passed"], "passed_pct": r["passed_pct"]}
+            for r in plan.table("adherence").frame.to_dict("records")}
+
+
+def multi_agency(plan: DisclosurePlan) -> dict[str, Any]:
+    keys = ("contacts", "responses_recorded", "median_minutes", "p90_minutes", "within_target_pct")
+    return {r["agency"]: {k: r[k] for k in keys} for r in plan.table("agency_response").frame.to_dict("records")}
+
+
+def disclosure_section(plan: DisclosurePlan) -> dict[str, Any]:
+    """``summary.json``'s ``disclosure``: which policy, and the key to its marks."""
+    return {"policy": plan.policy.name, "method": plan.policy.title, "key": plan.key()}
+
+
+def shown(value: Any) -> bool:
+    """Whether a published value is a number (not a mark, not withheld)."""
+    return value is not None and not isinstance(value, str) and not (isinstance(value, float) and np.isnan(value))
+
+
+def in_words(value: Any, plan: DisclosurePlan) -> str:
+    """A published count for a sentence: '1,234', 'fewer than 8', or 'a number withheld'."""
+    if value == plan.policy.marks.small:
+        return f"fewer than {plan.policy.smallest_shown}"
+    if value == plan.policy.marks.protected or not shown(value):
+        return "a number withheld to protect small numbers"
+    return f"{int(value):,}"
+
+
+# -- monthly series for the SPC charts ----------------------------------------------------------
+
+
+def compliance_p_chart(plan: DisclosurePlan, target_pct: float | None = None) -> SPCResult | None:
+    """Monthly share within target as a p-chart from the published (rounded) counts; months
+    whose counts are withheld are not points."""
+    return kpi_trends(plan, {"compliance_pct": target_pct}, crisis_response=False)["compliance_pct"].result
+
+
+def median_delay_xmr(plan: DisclosurePlan) -> SPCResult | None:
+    """Monthly median delay as an XmR chart; months whose median is withheld are not points."""
+    return kpi_trends(plan, {}, crisis_response=False)["median_delay_minutes"].result
+
+
+# -- the KPI table -----------------------------------------------------------------------------
+
+
+def kpi_values(plan: DisclosurePlan) -> dict[str, Any]:
+    """Each KPI of a period as published: a number, a mark, or None (withheld or not defined).
+
+    Read from the same tables as everything else, so the KPI table, ``summary.json`` and the
+    charts agree figure for figure.
+    """
+    def row(table: str, label: str, value: str) -> dict[str, Any] | None:
+        if table not in plan.tables:
+            return None
+        frame = plan.table(table).frame
+        matches = frame[frame[label] == value]
+        return None if matches.empty else matches.iloc[0].to_dict()
+
+    overall = plan.table("timeliness_overall").frame
+    first = overall.iloc[0].to_dict() if len(overall) else {}
+    imminent = row("timeliness_by_trigger", "trigger", "imminent_risk") or {}
+    out_of_hours = row("timeliness_by_band", "band", "out_of_hours") or {}
+    crisis = row("agency_response", "agency", "crisis_team")
+    actions = row("learning_actions", "actions", "all actions")
+    near = row("near_misses", "outcome", "near_miss") or {}
+    values = {
+        "compliance_pct": first.get("within_target_pct"),
+        "imminent_risk_compliance_pct": imminent.get("within_target_pct"),
+        "out_of_hours_compliance_pct": out_of_hours.get("within_target_pct"),
+        "not_escalated": first.get("not_escalated"),
+        "median_delay_minutes": first.get("median_delay_minutes"),
+        "p90_delay_minutes": first.get("p90_delay_minutes"),
+        "near_misses": near.get("n", 0),
+    }
+    if crisis is not None:
+        values["crisis_team_response_pct"] = crisis.get("within_target_pct")
+    if actions is not None:
+        values["overdue_actions"] = actions.get("overdue")
+    return values
+
+
+def kpi_trends(plan: DisclosurePlan, targets: dict[str, float | None], *,
+               crisis_response: bool = True) -> dict[str, KpiTrend]:
+    """Every KPI month by month as an SPC chart, from the published monthly figures.
+
+    The external counterpart of :func:`~escalation_analysis.measures.kpi_trends.kpi_trends`:
+    rates from the rounded counts, counts as rounded, medians as published; a month whose
+    figure is withheld is not a point (so no limit or mean is computed from it either).
+    """
+    trends: dict[str, KpiTrend] = {}
+
+    def add(kpi: str, result: SPCResult | None, left_out: int, reason: str = "") -> None:
+        if result is not None and len(result.points) < MIN_MONTHS:
+            result, reason = None, f"fewer than {MIN_MONTHS} months with figures that can be shown"
+        if result is not None and left_out:
+            result.warnings.append(f"{left_out} month{'s' if left_out != 1 else ''} with figures withheld "
+                                   "to protect small numbers are not shown as points.")
+        trends[kpi] = KpiTrend(kpi, result, targets.get(kpi), KPI_UNITS[kpi],
+                               reason or ("" if result is not None else "no monthly series"))
+
+    def share(kpi: str, table: str, numerator: str = "within_target", denominator: str = "n") -> None:
+        months = _months(plan, table, numerator, denominator)
+        drawn = months[months["drawn"]]
+        if drawn.empty:
+            add(kpi, None, 0, "no month with figures that can be shown")
+            return
+        target = targets.get(kpi)
+        add(kpi, p_chart(drawn[numerator].astype("int64").tolist(), drawn[denominator].astype("int64").tolist(),
+                         drawn["month_start"].tolist(), improvement=IMPROVEMENT[kpi],
+                         target=None if target is None else target / 100), len(months) - len(drawn))
+
+    def series(kpi: str, table: str, column: str) -> None:
+        months = _months(plan, table, column)
+        drawn = months[months["drawn"]]
+        if drawn.empty:
+            add(kpi, None, 0, "no month with figures that can be shown")
+            return
+        add(kpi, xmr(drawn[column].astype(float).tolist(), drawn["month_start"].tolist(),
+                     improvement=IMPROVEMENT[kpi], target=targets.get(kpi)), len(months) - len(drawn))
+
+    share("compliance_pct", "trend_by_month")
+    share("imminent_risk_compliance_pct", "trend_imminent_risk_by_month")
+    share("out_of_hours_compliance_pct", "trend_out_of_hours_by_month")
+    series("not_escalated", "trend_by_month", "not_escalated")
+    series("median_delay_minutes", "trend_by_month", "median_delay_minutes")
+    series("p90_delay_minutes", "trend_by_month", "p90_delay_minutes")
+    series("near_misses", "trend_near_misses_by_month", "n")
+    if crisis_response:
+        share("crisis_team_response_pct", "trend_crisis_response_by_month", "within_target", "responses_recorded")
+    add("overdue_actions", None, 0, "a count on the last day of the period, not a monthly series")
+    return trends
+
+
+def _months(plan: DisclosurePlan, name: str, *columns: str) -> pd.DataFrame:
+    """A monthly table as published, with ``drawn``: every figure the point needs is shown."""
+    if name not in plan.tables:
+        return pd.DataFrame({"month_start": [], "drawn": [], **{c: [] for c in columns}})
+    frame = plan.table(name).frame.copy()
+    frame["month_start"] = pd.to_datetime(frame["month"] + "-01")
+    drawn = np.ones(len(frame), dtype=bool)
+    for column in columns:
+        drawn &= np.array([shown(v) for v in frame[column]], dtype=bool)
+    if len(columns) == 2:  # a share: its denominator must not be 0
+        drawn &= np.array([shown(v) and v > 0 for v in frame[columns[1]]], dtype=bool)
+    frame["drawn"] = drawn
+    return frame

@@ -1,0 +1,299 @@
+"""The four demo reports as their readers get them: in a browser, to a screen reader, on paper.
+
+Facts readers rely on: Chromium's accessibility tree names every chart and every figure, and
+the page has a skip link and landmarks; the PDF is tagged, with a title, a language and each
+chart's text equivalent in its structure; every page says "Page N of M" under a running
+header; no count is printed with a decimal point.
+"""
+
+from __future__ import annotations
+
+import binascii
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from escalation_analysis.publish.review_runs import KINDS
+from escalation_analysis.publish.runner import BrowserError, find_browser
+
+pytestmark = pytest.mark.slow
+
+
+def _browser() -> str | None:
+    try:
+        return find_browser()
+    except BrowserError:
+        return None
+
+
+needs_browser = pytest.mark.skipif(_browser() is None, reason="no Chromium-family browser installed")
+needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+
+
+# --------------------------------------------------------------------------------------------
+# Chromium's accessibility tree, over the DevTools protocol (a pipe: no port, no network)
+
+
+class DevTools:
+    """A headless browser answering DevTools commands on fds 3 and 4 (``--remote-debugging-pipe``)."""
+
+    def __init__(self, browser: str) -> None:
+        self.profile = tempfile.mkdtemp(prefix="a11y-browser-")
+        to_browser, self._write = os.pipe()
+        self._read, from_browser = os.pipe()
+        # move the browser's ends above 3 and 4 first, so that wiring one cannot overwrite the other
+        to_browser_read = fcntl.fcntl(to_browser, fcntl.F_DUPFD_CLOEXEC, 10)
+        from_browser_write = fcntl.fcntl(from_browser, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(to_browser)
+        os.close(from_browser)
+
+        def wire() -> None:  # in the child: the browser reads fd 3 and writes fd 4
+            os.dup2(to_browser_read, 3)
+            os.dup2(from_browser_write, 4)
+
+        self.process = subprocess.Popen(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={self.profile}", "--remote-debugging-pipe", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # the pipes' own fds are not inheritable (PEP 446); the copies at 3 and 4 are
+            preexec_fn=wire, close_fds=False, start_new_session=True,
+        )
+        os.close(to_browser_read)
+        os.close(from_browser_write)
+        self._buffer = b""
+        self._id = 0
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 60) -> dict:
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._write, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" not in self._buffer:
+                ready, _, _ = select.select([self._read], [], [], max(deadline - time.monotonic(), 0))
+                if not ready:
+                    raise TimeoutError(method)
+                chunk = os.read(self._read, 1 << 20)
+                if not chunk:
+                    raise RuntimeError("the browser closed its DevTools pipe")
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._id:
+                assert "error" not in reply, reply["error"]
+                return reply.get("result", {})
+
+    def accessibility_tree(self, page: Path) -> list[dict]:
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.call("Page.enable", session=session)
+        self.call("Page.navigate", {"url": page.as_uri()}, session=session)
+        # wait until plotly has drawn every chart, as a reader's browser would
+        expected = page.read_text(encoding="utf-8").count('class="ea-chart"')
+        script = "document.querySelectorAll('.ea-chart .js-plotly-plot').length"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            drawn = self.call("Runtime.evaluate", {"expression": script, "returnByValue": True},
+                              session=session)["result"].get("value", 0)
+            if drawn >= expected:
+                break
+            time.sleep(0.2)
+        self.call("Accessibility.enable", session=session)
+        nodes = self.call("Accessibility.getFullAXTree", session=session)["nodes"]
+        self.call("Target.closeTarget", {"targetId": target})
+        return nodes
+
+    def close(self) -> None:
+        for fd in (self._write, self._read):
+            os.close(fd)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, 9)
+            self.process.wait()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def devtools():
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no Chromium-family browser installed")
+    tools = DevTools(browser)
+    yield tools
+    tools.close()
+
+
+def _value(node: dict, key: str) -> str:
+    return str((node.get(key) or {}).get("value", ""))
+
+
+class _Charts(HTMLParser):
+    """The charts in a report's HTML: the accessible name each one is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        found = dict(attrs)
+        if "ea-chart" in (found.get("class") or "").split():
+            self.names.append(found.get("aria-label") or "")
+
+
+@needs_browser
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_chart_and_figure_has_an_accessible_name_in_chromium(demo, devtools, kind):
+    page = demo / kind / "report.html"
+    parser = _Charts()
+    parser.feed(page.read_text(encoding="utf-8"))
+    assert parser.names, f"{kind} has no charts"
+    nodes = [n for n in devtools.accessibility_tree(page) if not n.get("ignored")]
+    images = [n for n in nodes if _value(n, "role") == "image"]
+    figures = [n for n in nodes if _value(n, "role") == "figure"]
+    named_images = {_value(n, "name") for n in images}
+    for name in parser.names:  # each chart is an image the browser names with its summary
+        assert name and name in named_images, f"{kind}: chart not named in the tree: {name[:60]}"
+    assert len(figures) >= len(parser.names)
+    assert all(_value(n, "name").strip() for n in figures + images), f"{kind}: an unnamed figure or image"
+
+
+@needs_browser
+@pytest.mark.parametrize("kind", ["contract-monitoring", "near-miss-review"])
+def test_the_page_has_a_skip_link_and_landmarks(demo, devtools, kind):
+    nodes = [n for n in devtools.accessibility_tree(demo / kind / "report.html") if not n.get("ignored")]
+    roles = {_value(n, "role") for n in nodes}
+    assert {"banner", "main", "contentinfo"} <= roles
+    links = [_value(n, "name") for n in nodes if _value(n, "role") == "link"]
+    assert links and links[0] == "Skip to main content"
+
+
+# --------------------------------------------------------------------------------------------
+# The PDF
+
+
+def _pdf_text(pdf: Path, page: int | None = None) -> str:
+    pages = ["-f", str(page), "-l", str(page)] if page else []
+    return subprocess.run(["pdftotext", "-layout", *pages, str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _pdf_info(pdf: Path) -> dict[str, str]:
+    out = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in out.splitlines() if ":" in line)}
+
+
+def _alt_texts(pdf: Path) -> list[str]:
+    """The /Alt entries of the PDF's structure (Chromium writes them uncompressed)."""
+    data = pdf.read_bytes()
+    texts = [m.decode("latin-1").replace("\\(", "(").replace("\\)", ")")
+             for m in re.findall(rb"/Alt\s*\(((?:\\.|[^\\)])*)\)", data)]
+    texts += [binascii.unhexlify(h).decode("utf-16") for h in re.findall(rb"/Alt\s*<([0-9A-Fa-f]+)>", data)]
+    return texts
+
+
+@needs_browser
+@needs_poppler
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_the_pdf_is_tagged_titled_in_english_and_carries_each_charts_text(demo, kind):
+    pdf = demo / kind / "report.pdf"
+    info = _pdf_info(pdf)
+    assert info["Tagged"] == "yes"
+    assert info["Title"] == KINDS[kind].title
+    assert b"/Lang (en-GB)" in pdf.read_bytes()
+    parser = _Charts()
+    parser.feed((demo / kind / "report.html").read_text(encoding="utf-8"))
+    alts = _alt_texts(pdf)
+    for name in parser.names:
+        title = name.split(":")[0]
+        assert any(alt.startswith(title) for alt in alts), f"{kind}: no text for the chart '{title}' in the PDF"
+
+
+@needs_browser
+@needs_poppler
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_page_is_numbered_n_of_m_under_a_running_header(demo, kind):
+    pdf = demo / kind / "report.pdf"
+    pages = int(_pdf_info(pdf)["Pages"])
+    for number in range(1, pages + 1):
+        text = _pdf_text(pdf, number)
+        assert f"Page {number} of {pages}" in text, f"{kind} page {number} has no page number"
+        assert text.lstrip().startswith(KINDS[kind].title), f"{kind} page {number} has no running header"
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers
+
+COUNT_HEADERS = {
+    "Episodes", "Within target", "Not within target", "No escalation recorded", "Contacts",
+    "Responses recorded", "Passed", "Episodes checked", "Late or missed", "Number", "Near misses",
+    "Incidents", "Late near misses", "Escalated episodes", "Late", "Episodes in group",
+}
+
+
+class _Tables(HTMLParser):
+    """Every table's header row and body cells, as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[tuple[list[str], list[list[str]]]] = []
+        self._cell: list[str] | None = None
+        self._row: list[str] | None = None
+        self._in_head = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append(([], []))
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self.tables:
+            head, body = self.tables[-1]
+            if self._in_head:
+                head.extend(self._row)
+            else:
+                body.append(self._row)
+            self._row = None
+        elif tag == "thead":
+            self._in_head = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_no_count_is_printed_with_a_decimal_point(demo, kind):
+    parser = _Tables()
+    parser.feed((demo / kind / "report.html").read_text(encoding="utf-8"))
+    checked = 0
+    for head, body in parser.tables:
+        for index, column in enumerate(head):
+            if column not in COUNT_HEADERS:
+                continue
+            for row in body:
+                if index < len(row):
+                    checked += 1
+                    assert not re.search(r"\d\.\d", row[index]), f"{kind}: {column} = {row[index]!r}"
+    assert checked
