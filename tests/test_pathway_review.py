@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from test_handworked import analyse_handworked
 
-from escalation_analysis.reviews.pathway import PathwayReview
+from escalation_analysis.reviews.pathway import PathwayTables
 from escalation_analysis.reviews.summary import suppress_simple
 from escalation_analysis.reviews.suppression import SuppressionPolicy
 
@@ -28,8 +28,8 @@ COUNTS = {
 
 
 @pytest.fixture(scope="module")
-def review() -> PathwayReview:
-    return PathwayReview.build(analyse_handworked())
+def review() -> PathwayTables:
+    return PathwayTables.build(analyse_handworked())
 
 
 def test_no_table_shows_a_count_from_1_to_7(review):
