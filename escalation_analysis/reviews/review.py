@@ -85,9 +85,13 @@ class Review:
     summary_data: Summary
 
     def show(self, section: str) -> None:
-        """Put one section's parts on the page (in a notebook)."""
-        from .display import show_part
+        """Put one section's parts on the page (in a notebook).
 
+        The first call also embeds plotly.js (once per kernel), so every chart below draws.
+        """
+        from .display import setup, show_part
+
+        setup()
         for part in self.section(section):
             show_part(part)
 
