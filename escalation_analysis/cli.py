@@ -246,6 +246,8 @@ def _validate(args: argparse.Namespace) -> int:
 
     loaded = load_export(args.export, args.mapping)
     accounting = loaded.accounting
+    if accounting.fitness:
+        print(accounting.fitness_statement() + "\n")
     print(accounting.statement())
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -125,20 +125,23 @@ class TestSummaryTable:
 
     def test_the_display_draws_icons_and_writes_counts_as_whole_numbers(self, quarter):
         shown = mdc_summary(quarter).for_display().set_index("KPI")
-        assert "<svg" in shown.loc["Escalations within target (%)", "Variation"].markup
+        assert "<svg" in shown.loc["Escalations within target", "Variation"].markup
         latest = shown.loc["Episodes with no escalation recorded", "Latest"]
         assert re.fullmatch(r"\d[\d,]*", latest)
-        assert shown.loc["Escalations within target (%)", "Latest"].endswith("%")
+        assert shown.loc["Escalations within target", "Latest"].endswith("%")
 
-    def test_external_readers_never_see_a_latest_value_resting_on_1_to_7_episodes(self, quarter):
-        external = mdc_summary(quarter, external=True)
-        for kpi, trend in external.trends.items():
-            if trend.result is None or trend.result.chart != "p":
-                continue
-            last = trend.result.points.iloc[-1]
-            counts = [last["numerator"], last["denominator"], last["denominator"] - last["numerator"]]
-            shown = external.table.set_index("kpi").loc[kpi, "latest"]
-            assert (shown == "*") == any(1 <= c <= 7 for c in counts)
+    def test_external_readers_get_the_published_series_their_charts_are_drawn_from(self, quarter):
+        from escalation_analysis.reviews.disclosure import plan_for, policy_for, published
+
+        external = mdc_summary(quarter, audience="external")
+        plan = plan_for(quarter, policy_for("external"))
+        chart = published.compliance_p_chart(plan, target_pct=90)
+        row = external.table.set_index("kpi").loc["compliance_pct"]
+        last = chart.points.iloc[-1]
+        assert row["latest"] == pytest.approx(100 * last["y"])
+        assert (row["variation"], row["assurance"]) == (chart.variation_icon, chart.assurance_icon)
+        counts = external.table[external.table["unit"] == "count"]["latest"]
+        assert all(isinstance(v, str) or pd.isna(v) or v == 0 or v % 5 == 0 for v in counts)  # rounded to 5
 
 
 class TestSpecialCauseGroups:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .listing import empty_skipped
+
+if TYPE_CHECKING:
+    from .fitness import FitnessCheck
 
 EXCLUSION_REASONS: dict[str, str] = {
     "malformed_row": "the row has the wrong number of cells",
@@ -122,6 +126,9 @@ class RowAccounting:
         last record): row, kind (``title`` or ``footer``) and text. Not counted in rows read.
     sheet
         The workbook sheet read (``None`` for CSV).
+    fitness
+        Signs that figures would be wrong although every row loads
+        (:mod:`~escalation_analysis.ingest.fitness`), for the episodes analysed.
     """
 
     rows_read: int
@@ -132,6 +139,7 @@ class RowAccounting:
     unknown_values: dict[str, list[str]] = field(default_factory=dict)
     skipped: pd.DataFrame = field(default_factory=empty_skipped)
     sheet: str | None = None
+    fitness: list[FitnessCheck] = field(default_factory=list)
 
     @property
     def rows_excluded(self) -> int:
@@ -178,6 +186,7 @@ class RowAccounting:
             "warnings": self.warnings_by_reason(),
             "unknown_values": self.unknown_values,
             "lines_skipped": self.lines_skipped(),
+            "fitness": [check.to_dict(public=not with_rows) for check in self.fitness],
         }
         if with_rows:
             result["first_rows"] = {
@@ -224,6 +233,12 @@ class RowAccounting:
             lines.append("Nothing usable remains: fix the problems above and try again.")
         return "\n".join(lines)
 
+
+    def fitness_statement(self) -> str:
+        """The fitness checks as lines for people ('' when there are none): printed before the statement."""
+        if not self.fitness:
+            return ""
+        return "\n".join(["Check these before using the figures:", *(f"  - {c.message}" for c in self.fitness)])
 
     def _skipped_statement(self, examples: int) -> str:
         """'Not counted as rows: 3 title lines above the header (rows 1, 2, 3) and ...'."""

@@ -172,12 +172,24 @@ def as_text(values: pd.Series) -> pd.Series:
 
 
 def lists_as_text(values: pd.Series, separator: str = "; ") -> pd.Series:
-    """A list column as text ("a; b"), vectorised in Arrow; missing lists become ""."""
+    """A list column as text ("a; b"), each value once, vectorised in Arrow; missing lists become "".
+
+    A value recorded twice in one list (an export that lists a barrier twice) is written once,
+    where it first appears, so a reader never sees "a; a".
+    """
+    import numpy as np
     import pyarrow.compute as pc
 
     arrow = pa_arrow.array(values.array)  # zero-copy via __arrow_array__
-    joined = pc.binary_join(arrow, separator)
-    return pd.Series(joined.to_pandas(types_mapper=pd.ArrowDtype).to_numpy(), index=values.index, dtype="str").fillna("")
+    items = pd.DataFrame({"row": pc.list_parent_indices(arrow).to_numpy(),
+                          "item": pc.list_flatten(arrow).to_pandas(types_mapper=pd.ArrowDtype)})
+    first = items.loc[~items.duplicated()]
+    counts = np.bincount(first["row"].to_numpy(), minlength=len(values))
+    offsets = pa_arrow.array(np.concatenate([[0], np.cumsum(counts)]), pa_arrow.int32())
+    distinct = pa_arrow.ListArray.from_arrays(offsets, pa_arrow.array(first["item"].array, arrow.type.value_type))
+    joined = pc.binary_join(distinct, pa_arrow.scalar(separator, arrow.type.value_type))
+    text = pd.Series(joined.to_pandas(types_mapper=pd.ArrowDtype).to_numpy(), index=values.index, dtype="str")
+    return text.where(~pd.Series(arrow.is_null().to_numpy(zero_copy_only=False), index=values.index), "").fillna("")
 
 
 def first_in_list(values: pd.Series) -> pd.Series:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import MappingError, NothingUsableError
-from . import datetimes
+from . import datetimes, fitness
 from .accounting import RowAccounting, concat_issues, make_issues
 from .contract import FIELDS, LIST_DTYPE, NOT_RECORDED, category_dtype, validate_episodes
 from .files import RawTable, arrow_text, keep_text_rows, read_export, take_text_rows, text_series
@@ -304,6 +304,7 @@ class _EpisodeBuilder:
             skipped=self.raw.skipped,
             sheet=self.raw.sheet,
         )
+        accounting.fitness = fitness.assess(frame, accounting.warnings, self.profile)
         assert accounting.rows_analysed == len(frame), "row accounting does not balance"
         return LoadedExport(frame, accounting, self.profile)
 

@@ -170,6 +170,17 @@ def first_rows(
     return {None: _lines_as_cells(lines, delimiter)}
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, in hex: it names exactly which export a report was made from."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _file_bytes(path: Path) -> memoryview:
     """The file's bytes, memory-mapped: read in place by the CSV parser, never copied whole.
 

@@ -16,8 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import EscalationAnalysisError, NothingUsableError
+from ..ingest import fitness
 from ..ingest.accounting import RowAccounting
 from ..ingest.export import load_export
+from ..ingest.files import file_sha256
 from ..ingest.logs import LoadedLog, load_actions, load_step_log, load_training
 from ..ingest.mapping import MappingProfile, read_mapping
 from ..ingest.pathway import Pathway, read_pathway
@@ -39,6 +41,9 @@ class Analysis:
         Prepared episodes of the whole export (for trends and "previous quarter" comparisons).
     accounting
         Row accounting for the period: rows outside it are excluded as ``outside_period``.
+    sources
+        ``export``: the export's file name; ``export_sha256``: the SHA-256 of its bytes, which
+        every report prints so that a reader can tell exactly which file it was made from.
     """
 
     episodes: pd.DataFrame
@@ -132,6 +137,9 @@ def analyse(
         )
     # (a shallow copy when the whole export is in the period: copy-on-write keeps them apart)
     prepared = all_prepared.copy(deep=False) if inside.all() else all_prepared[inside].reset_index(drop=True)
+    accounting.fitness = (  # the export's checks hold when the period takes every episode
+        fitness.rescoped(loaded.accounting.fitness, len(prepared), "in the period") if inside.all()
+        else fitness.assess(prepared, accounting.warnings, profile, scope="in the period"))
     return Analysis(
         episodes=prepared,
         all_episodes=all_prepared,
@@ -143,5 +151,5 @@ def analyse(
         steps=load_step_log(steps, profile) if steps else None,
         actions=load_actions(actions, profile) if actions else None,
         training=load_training(training, profile, key=key) if training else None,
-        sources={"export": Path(export).name},
+        sources={"export": Path(export).name, "export_sha256": file_sha256(export)},
     )

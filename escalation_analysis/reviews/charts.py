@@ -52,6 +52,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..measures.timeliness import financial_quarter
+
 from .icons import ASSURANCE, COLOURS, VARIATION
 from .labels import VALUES, interval_text
 
@@ -603,6 +605,87 @@ def _last_run(flags: np.ndarray) -> tuple[int, int] | None:
 
 
 # --------------------------------------------------------------------------------------------
+# Changes to the pathway, marked on every chart over time
+# --------------------------------------------------------------------------------------------
+
+CHANGE_COLOUR = NHS_DARK_BLUE
+
+
+def _change_list(changes: Iterable[Any] | None) -> list[tuple[Any, str]]:
+    """(when, words) from the pathway's ``changes`` or from (date, text) pairs, in order.
+
+    A pair may instead give a point's position on an axis of points in order (a whole number)
+    with its words already written, e.g. ``(41, "01/09/2025: New on-call rota")``.
+    """
+    out: list[tuple[Any, str]] = []
+    for change in changes or []:
+        when, text = (change.date, change.text) if hasattr(change, "date") else change
+        if isinstance(when, (int, np.integer)) and not isinstance(when, bool):
+            out.append((int(when), str(text)))
+        else:
+            stamp = pd.Timestamp(when)
+            out.append((stamp, f"{stamp:%d/%m/%Y}: {text}"))
+    return out
+
+
+def _mark_changes(fig: go.Figure, changes: Iterable[Any] | None, xs: pd.Series,
+                  date_format: str | None) -> list[str]:
+    """A dotted line and a label at each change that falls within the chart's periods.
+
+    Dated axes mark the day itself; an axis of NHS quarters (``2025/26 Q3``) marks the quarter
+    the change falls in; an axis of points in order marks the position given. Returns the words
+    of each change marked (for the chart's text equivalent).
+    """
+    marked: list[str] = []
+    found = _change_list(changes)
+    if not found or len(xs) == 0:
+        return marked
+    values = list(pd.Series(xs))
+    for when, words in found:
+        if isinstance(when, int):
+            x, along = (when, values.index(when) / max(len(values) - 1, 1)) if when in values else (None, 0.0)
+        elif date_format is None:
+            label = str(financial_quarter(pd.Series([when])).iloc[0])
+            labels = [str(v) for v in values]
+            x, along = (label, labels.index(label) / max(len(labels) - 1, 1)) if label in labels else (None, 0.0)
+        else:
+            first, last = pd.Timestamp(min(values)), pd.Timestamp(max(values))
+            last += pd.offsets.MonthEnd(0) if date_format == "%b %Y" else pd.Timedelta(0)
+            x = when if first <= when <= last else None
+            along = (when - first) / ((last - first) or pd.Timedelta(days=1))
+        if x is not None:
+            marked.append(_draw_change(fig, x, words, along, len(marked)))
+    return marked
+
+
+def _draw_change(fig: go.Figure, x: Any, words: str, along: float, index: int) -> str:
+    """One change: a dotted line at x and its label, on the side of the line with room."""
+    right_half = along > 0.5
+    fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                  line={"color": CHANGE_COLOUR, "width": 1.5, "dash": "dot"}, name="change")
+    fig.add_annotation(
+        x=x, xref="x", y=1 - 0.07 * (index % 4), yref="paper", yanchor="top",
+        xanchor="right" if right_half else "left", xshift=-3 if right_half else 3,
+        showarrow=False, align="right" if right_half else "left", name="change",
+        text=_esc(words), font={"size": 11, "color": CHANGE_COLOUR}, bgcolor="rgba(255,255,255,0.85)",
+    )
+    return words
+
+
+def _with_changes(fig: go.Figure, marked: list[str]) -> go.Figure:
+    """Add the changes marked to the chart's one-sentence text equivalent."""
+    if not marked:
+        return fig
+    meta = dict(fig.layout.meta)
+    text = dict(meta["ea_text"])
+    changes = "; ".join(marked)
+    text["summary"] = text["summary"].rstrip(".") + f"; pathway change{'s' if len(marked) > 1 else ''} marked: {changes}."
+    meta["ea_text"] = text
+    fig.update_layout(meta=meta)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
 # 1. SPC (Making Data Count)
 # --------------------------------------------------------------------------------------------
 
@@ -662,6 +745,7 @@ def spc_chart(
     x_title: str | None = None,
     subtitle: str | None = None,
     height: int = 460,
+    changes: Iterable[Any] | None = None,
 ) -> go.Figure:
     """Draw a Making Data Count XmR chart or p-chart.
 
@@ -688,6 +772,9 @@ def spc_chart(
         One line under the title.
     height : int, default 460
         Pixels.
+    changes : iterable, optional
+        Changes to the pathway (``Pathway.changes``, or (date, text) pairs): each one within
+        the chart's periods is marked with a dotted line and its date and text.
 
     Returns
     -------
@@ -824,8 +911,9 @@ def spc_chart(
     labels = [item for item in labels if np.isfinite(item[0])
               and y_range[0] <= item[0] <= y_range[1]]
     _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
-    return _describe_spc(fig, result, title, y_title, x_title, x, date_format, y, mean, lpl, upl,
-                         point_types, suffix, value_decimals, target_value)
+    marked = _mark_changes(fig, changes, x, date_format)
+    return _with_changes(_describe_spc(fig, result, title, y_title, x_title, x, date_format, y, mean, lpl,
+                                       upl, point_types, suffix, value_decimals, target_value), marked)
 
 
 def _describe_spc(fig: go.Figure, result: Any, title: str, y_title: str, x_title: str, x: pd.Series,
@@ -874,6 +962,7 @@ def control_chart(
     x_title: str | None = None,
     subtitle: str | None = None,
     height: int = 460,
+    changes: Iterable[Any] | None = None,
 ) -> go.Figure:
     """Draw a qicharts2-style run chart or control chart.
 
@@ -889,7 +978,7 @@ def control_chart(
         Values are proportions: draw them as percentages.
     decimals : int, default 1
         Decimals in the hover text and line labels.
-    x_title, subtitle, height
+    x_title, subtitle, height, changes
         As for :func:`spc_chart`.
 
     Returns
@@ -907,6 +996,7 @@ def control_chart(
     scale = 100.0 if percent else 1.0
     suffix = "%" if percent else ""
     x, date_format = _periods(points["x"])
+    in_order = date_format is None and pd.api.types.is_integer_dtype(x)
     groups = points["rebase_group"].to_numpy()
     y = points["y"].to_numpy(float) * scale
     cl = points["cl"].to_numpy(float) * scale
@@ -976,7 +1066,7 @@ def control_chart(
         x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=bool(sigma.any()),
             notes=notes, right=118, bottom_axis=64 if date_format == "%b %Y" else 56)
-    fig.update_xaxes(title_text=_esc(x_title), **_x_axis_for(date_format, len(x)))
+    fig.update_xaxes(title_text=_esc(x_title), **({"type": "linear"} if in_order else _x_axis_for(date_format, len(x))))
     pool = np.concatenate([y, cl, ucl, lcl])
     pool = pool[np.isfinite(pool)]
     lo, hi = float(pool.min()), float(pool.max())
@@ -1004,7 +1094,7 @@ def control_chart(
                    if has_limits else "")
                 + (f"; {int(sigma.sum())} point{'s' if sigma.sum() != 1 else ''} beyond a limit" if sigma.any() else "")
                 + ("; non-random variation by Anhøj's rules" if runs[last] else "") + ".")
-    return _describe(fig, sentence, columns, rows)
+    return _with_changes(_describe(fig, sentence, columns, rows), _mark_changes(fig, changes, x, date_format))
 
 
 # --------------------------------------------------------------------------------------------
@@ -2131,6 +2221,7 @@ def trend_line(
     value_labels: bool | None = None,
     from_zero: bool = True,
     height: int = 420,
+    changes: Iterable[Any] | None = None,
 ) -> go.Figure:
     """A value over periods, e.g. the near-miss to incident ratio by quarter.
 
@@ -2156,6 +2247,9 @@ def trend_line(
         the printed page carries the numbers).
     from_zero : bool, default True
         Start the y axis at zero.
+    changes : iterable, optional
+        Changes to the pathway (``Pathway.changes``, or (date, text) pairs): each one within
+        the chart's periods is marked with a dotted line and its date and text.
 
     Returns
     -------
@@ -2249,4 +2343,4 @@ def trend_line(
     sentence = f"{_plain(title)}: {'; '.join(parts)}." if parts else f"{_plain(title)}: no values."
     columns = ([] if group is None else [_plain(_humanise(group))]) + [_plain(x_title), _plain(y_title)]
     columns += ["95% CI"] if lower and upper else []
-    return _describe(fig, sentence, columns, rows)
+    return _with_changes(_describe(fig, sentence, columns, rows), _mark_changes(fig, changes, xs, date_format))

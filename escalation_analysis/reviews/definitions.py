@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..ingest.fitness import FITNESS_CODES
+
 
 @dataclass(frozen=True)
 class Definition:
@@ -251,6 +253,10 @@ REGISTER: dict[str, Definition] = {
         Definition("above_header", "Title lines", "Lines above the header row (the profile's header_row)", "-"),
         Definition("after_last_record", "Footer lines", "Blank or footer lines after the last record", "-",
                    "A blank row between records is a row read (excluded as blank), not a skipped line."),
+        Definition("fitness", "Fitness checks", "Signs the figures would be wrong although every row loads: a list "
+                   "of {code, message, rows}", "-",
+                   "Codes: " + "; ".join(f"{code}: {meaning}" for code, meaning in FITNESS_CODES.items())
+                   + ". External reports give the message without counts or local values, rows suppressed."),
         Definition("first_rows", "First rows with each problem", "Row numbers as the spreadsheet shows them (title lines included) "
                    "of the first five rows for each exclusion or warning", "-",
                    "Internal only, to find and fix the rows in the export."),

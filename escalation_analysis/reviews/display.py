@@ -43,6 +43,7 @@ __all__ = [
     "markdown_text",
     "setup",
     "show",
+    "show_html",
     "show_markdown",
     "show_part",
     "show_table",
@@ -412,6 +413,7 @@ def _is_wide(frame: Any) -> bool:
     if columns < 7 or frame.empty:
         return False
     text = frame.select_dtypes(exclude="number")
+    text = text[[c for c in text.columns if not any(isinstance(v, Html) for v in text[c])]]  # icons: narrow
     return bool(len(text.columns)) and int(text.astype("str").apply(lambda c: c.str.len().max()).max()) > 60
 
 
@@ -437,6 +439,13 @@ def _column_name(column: Any) -> str:
     if isinstance(column, tuple):
         return " ".join(str(part) for part in column if str(part))
     return str(column)
+
+
+def show_html(markup: Html, plain: str = "") -> None:
+    """Show markup the package wrote (the front sheet), as it is: never text from data."""
+    if not isinstance(markup, Html):
+        raise TypeError("show_html takes the package's own markup (display.Html), not text.")
+    _publish(markup.markup, plain or "[HTML]")
 
 
 def show_table(

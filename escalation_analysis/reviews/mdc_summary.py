@@ -6,13 +6,16 @@ cause of concern comes first, then targets that will be missed. The icons, mean 
 come from the same :class:`~escalation_analysis.measures.kpi_trends.KpiTrend` results the
 trend charts are drawn from (:meth:`MdcSummary.chart_input`), so table and charts agree.
 
-A KPI with no target in the pathway file has no target and no assurance icon. For external
-and partner readers the latest value is withheld when it rests on 1 to 7 episodes, and
-monthly counts are rounded as in every other external table.
+A KPI with no target in the pathway file has no target and no assurance icon. External and
+partner readers get the charts of the published monthly figures (the disclosure plan's
+series: counts rounded, rates from the rounded counts, withheld months left out), the same
+series their report's trend charts are drawn from
+(:func:`~escalation_analysis.reviews.disclosure.published.kpi_trends`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +27,6 @@ from ..measures.spc import SHORT_GROUP_THRESHOLD
 from .display import Html, format_value
 from .icons import ASSURANCE, VARIATION, icon_with_text
 from .kpis import KPI_LABELS
-from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
 
 __all__ = ["MdcSummary", "mdc_summary"]
 
@@ -43,7 +45,7 @@ class MdcSummary:
     (in the KPI's unit: percent for percentages), ``variation`` and ``assurance`` (the icon
     names of :class:`~escalation_analysis.measures.spc.SPCResult`, None when there is none),
     ``unit``, ``improvement`` and ``note`` (why a KPI has no SPC, or the short-series
-    warning). ``latest`` is ``"*"`` where it is withheld for external readers.
+    warning). ``latest`` is a mark (``*``) where the disclosure plan withholds it.
     """
 
     table: pd.DataFrame
@@ -53,13 +55,24 @@ class MdcSummary:
         """The SPC result the table row for ``kpi`` was read from, for drawing its chart."""
         return self.trends[kpi]
 
+    def latest_month(self) -> pd.Timestamp | None:
+        """The latest month when every KPI with a chart shares it (the usual case), else None."""
+        months = self.table["month"].dropna().unique()
+        return pd.Timestamp(months[0]) if len(months) == 1 else None
+
     def for_display(self) -> pd.DataFrame:
-        """Reader columns, values with their units and the icons as inline SVG with words."""
+        """Reader columns, values with their units and the icons as inline SVG with words.
+
+        When every KPI's latest month is the same, it is said once (:meth:`latest_month`, for
+        the caption) instead of in a column, so the table fits a portrait page.
+        """
+        shared = self.latest_month() is not None
         rows = []
         for row in self.table.itertuples(index=False):
+            month = {} if shared else {"Month": "–" if pd.isna(row.month) else f"{row.month:{SHORT_MONTH}}"}
             rows.append({
-                "KPI": row.indicator,
-                "Month": "–" if pd.isna(row.month) else f"{row.month:{SHORT_MONTH}}",
+                "KPI": row.indicator.removesuffix(" (%)").removesuffix(" (minutes)"),  # values carry units
+                **month,
                 "Latest": _with_unit(row.latest, row.unit),
                 "Target": _with_unit(row.target, row.unit, target=True),
                 "Mean": _with_unit(row.mean, row.unit, mean=True),
@@ -71,17 +84,20 @@ class MdcSummary:
 
     def notes(self) -> list[str]:
         """Sentences for under the table: where targets come from, KPIs without SPC."""
+        def name(row) -> str:
+            return row.indicator.removesuffix(" (%)").removesuffix(" (minutes)")
+
         notes = []
-        sources = [f"{r.indicator}: {r.target_source}" for r in self.table.itertuples() if r.target_source]
-        if sources:
-            notes.append("Targets from the pathway file: " + "; ".join(sources) + ".")
-        untargeted = [r.indicator for r in self.table.itertuples() if pd.isna(r.target)]
+        targeted = [r for r in self.table.itertuples() if pd.notna(r.target)]
+        if targeted:
+            notes.append("Targets are the pathway file's: " + "; ".join(
+                f"{name(r).lower()} {_with_unit(r.target, r.unit, target=True)} ({r.target_source})"
+                for r in targeted) + ".")
+        untargeted = [name(r).lower() for r in self.table.itertuples() if pd.isna(r.target)]
         if untargeted:
-            notes.append("No target is set in the pathway file for: " + "; ".join(untargeted)
-                         + ", so they have no assurance icon.")
-        for r in self.table.itertuples():
-            if r.note:
-                notes.append(f"{r.indicator}: {r.note}.")
+            notes.append("The pathway file sets no target, so there is no assurance icon, for: "
+                         + "; ".join(untargeted) + ".")
+        notes += [f"{name(r)}: {r.note}." for r in self.table.itertuples() if r.note]
         return notes
 
 
@@ -109,21 +125,6 @@ def _limits(low: float, high: float, unit: str) -> str:
     return text.replace("%–", "–").replace(" min–", "–")
 
 
-def _latest(trend: KpiTrend, external: bool, policy: SuppressionPolicy) -> object:
-    points = trend.result.points
-    last = points.iloc[-1]
-    value = float(last["y"]) * trend.scale
-    if not external:
-        return value
-    if trend.result.chart == "p":
-        counts = [int(last["numerator"]), int(last["denominator"]),
-                  int(last["denominator"] - last["numerator"])]
-        return "*" if any(1 <= c <= policy.threshold for c in counts) else value
-    if trend.unit == "count":
-        return suppress_count(round(value), policy)
-    return value
-
-
 def _target_source(analysis: Analysis, kpi: str) -> str | None:
     targets = analysis.pathway.kpi_targets
     if targets.value(kpi) is None:
@@ -133,18 +134,33 @@ def _target_source(analysis: Analysis, kpi: str) -> str | None:
 
 
 def mdc_summary(
-    analysis: Analysis, *, external: bool = False, policy: SuppressionPolicy = DEFAULT_POLICY
+    analysis: Analysis,
+    *,
+    audience: str = "internal",
+    history: pd.DataFrame | None = None,
+    latest: Mapping[str, object] | None = None,
 ) -> MdcSummary:
     """The Making Data Count summary of ``analysis``'s KPIs, sorted by concern.
 
-    ``external`` applies the disclosure rules of external and partner reports to the latest
-    values (``policy``: 1 to 7 withheld).
+    For ``external`` and ``partners`` audiences every figure is the disclosure plan's
+    (:func:`~escalation_analysis.reviews.disclosure.plan_for`). ``history`` narrows the charts to a selection (one
+    team, for its supervision pack); default the whole service up to the end of the period.
+    ``latest`` gives the value, as it may be shown, of a KPI without a monthly series (overdue
+    learning actions, a count on the last day): the caller reads it from the same place as
+    its KPI table.
     """
     targets = {kpi: analysis.pathway.kpi_targets.value(kpi) for kpi in IMPROVEMENT}
-    trends = kpi_trends(
-        analysis.history, targets, steps=analysis.steps_frame,
-        crisis_response_target_minutes=analysis.pathway.response_targets_minutes.get("crisis_team"),
-    )
+    crisis_target = analysis.pathway.response_targets_minutes.get("crisis_team")
+    given = dict(latest or {})
+    if audience == "internal":
+        trends = kpi_trends(analysis.history if history is None else history, targets,
+                            steps=analysis.steps_frame, crisis_response_target_minutes=crisis_target)
+    else:
+        from .disclosure import plan_for, policy_for, published
+
+        plan = plan_for(analysis, policy_for(audience))
+        trends = published.kpi_trends(plan, targets, crisis_response=crisis_target is not None)
+        given = {"overdue_actions": published.kpi_values(plan).get("overdue_actions"), **given}
     rows = []
     for kpi, trend in trends.items():
         row = {"kpi": kpi, "indicator": KPI_LABELS.get(kpi, kpi), "month": pd.NaT, "latest": None,
@@ -154,11 +170,13 @@ def mdc_summary(
                "improvement": IMPROVEMENT[kpi], "note": ""}
         if trend.result is None:
             row["note"] = f"no SPC chart ({trend.reason})"
+            if given.get(kpi) is not None:
+                row.update(latest=given[kpi], month=pd.Timestamp(analysis.end).replace(day=1))
         else:
             last = trend.result.points.iloc[-1]
             row.update(
                 month=pd.Timestamp(last["x"]),
-                latest=_latest(trend, external, policy),
+                latest=float(last["y"]) * trend.scale,
                 mean=float(last["mean"]) * trend.scale,
                 lower_limit=float(last["lpl"]) * trend.scale,
                 upper_limit=float(last["upl"]) * trend.scale,

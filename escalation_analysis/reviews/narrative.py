@@ -120,7 +120,7 @@ def data_quality(analysis: Analysis, *, external: bool = False) -> str:
             "The export '{source}' had {read} rows, of which {analysed} episodes were analysed. The rest fell "
             "outside the period or were excluded because of data problems, listed below with their reasons.",
             source=accounting.source or "export", read=_shown(shown["rows_read"]), analysed=_shown(shown["rows_analysed"]),
-        )
+        ) + _fitness_text(accounting, external=True)
     by_reason = accounting.excluded_by_reason()
     outside = by_reason.pop("outside_period", 0)
     warnings = sum(accounting.warnings_by_reason().values())
@@ -130,7 +130,15 @@ def data_quality(analysis: Analysis, *, external: bool = False) -> str:
         "{warnings} kept rows carry a warning worth checking at source.",
         source=accounting.source or "export", read=f"{accounting.rows_read:,}", outside=f"{outside:,}",
         problems=f"{sum(by_reason.values()):,}", analysed=f"{accounting.rows_analysed:,}", warnings=f"{warnings:,}",
-    )
+    ) + _fitness_text(accounting, external=False)
+
+
+def _fitness_text(accounting, *, external: bool) -> str:
+    """The fitness checks (signs the figures would be wrong) as a paragraph; '' when there are none."""
+    if not accounting.fitness:
+        return ""
+    messages = [check.public_message if external else check.message for check in accounting.fitness]
+    return "\n\n" + markdown_text("**Check before relying on these figures:** {messages}", messages=" ".join(messages))
 
 
 def data_quality_table(

@@ -193,6 +193,8 @@ def external_data_quality(accounting: RowAccounting, policy: SuppressionPolicy =
         "rows_excluded": total,
         "excluded_by_reason": {reason: shown.loc[reason] for reason in excluded},
         "warnings": {k: suppress_count(v, policy) for k, v in accounting.warnings_by_reason().items()},
+        "fitness": [{**check.to_dict(public=True), "rows": suppress_count(check.rows, policy)}
+                    for check in accounting.fitness],
     }
 
 
