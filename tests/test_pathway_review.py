@@ -28,8 +28,14 @@ COUNTS = {
 
 
 @pytest.fixture(scope="module")
-def review() -> PathwayTables:
-    return PathwayTables.build(analyse_handworked())
+def handworked():
+    return analyse_handworked()
+
+
+@pytest.fixture
+def review(handworked) -> PathwayTables:
+    """Built in each test (mutation testing credits the build to the tests that call it)."""
+    return PathwayTables.build(handworked)
 
 
 def test_no_table_shows_a_count_from_1_to_7(review):
