@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EscalationAnalysisError
 from ..reviews.kinds import KINDS, ReviewKind
 from ..reviews.kinds import kind as _kind
-from .outputs import OutputFolderError, Staging, check_out_dir, folder_lock, machine_folders, staged_outputs
 from .many_reports import ReportJob, run_reports
 from .one_report import ReportResult, run_report
+from .outputs import OutputFolderError, Staging, check_out_dir, folder_lock, machine_folders, staged_outputs
 from .report_errors import ReportError, ReportsFailedError
 
 if TYPE_CHECKING:
