@@ -53,7 +53,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..measures.timeliness import financial_quarter
-
 from .icons import ASSURANCE, COLOURS, VARIATION
 from .labels import VALUES, interval_text
 
