@@ -72,6 +72,13 @@ def test_agency_response_hides_what_subtraction_would_give_back(review):
     assert table[["median_minutes", "p90_minutes", "within_target_pct"]].isna().all().all()
 
 
+def test_handoffs_are_listed_and_marked(review):
+    # duty senior -> crisis team 4, crisis team -> police 2, crisis team -> duty senior 1
+    assert review.handoffs["handoff"].tolist() == [
+        "Duty senior → Crisis team", "Crisis team → Police", "Crisis team → Duty senior"]
+    assert review.handoffs["n"].tolist() == ["*", "*", "*"]
+
+
 def test_approvals_by_team_and_themes_are_marked(review):
     assert review.approvals_by_team[["checked", "passed"]].to_numpy().ravel().tolist() == ["*"] * 6
     themes = review.themes.set_index("theme")
