@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from test_handworked import analyse_handworked
 
-from escalation_analysis.reviews.pathway import PathwayReview
+from escalation_analysis.reviews.pathway import PathwayTables
 from escalation_analysis.reviews.summary import suppress_simple
 from escalation_analysis.reviews.suppression import SuppressionPolicy
 
@@ -33,9 +33,9 @@ def handworked():
 
 
 @pytest.fixture
-def review(handworked) -> PathwayReview:
+def review(handworked) -> PathwayTables:
     """Built in each test (mutation testing credits the build to the tests that call it)."""
-    return PathwayReview.build(handworked)
+    return PathwayTables.build(handworked)
 
 
 def test_no_table_shows_a_count_from_1_to_7(review):
@@ -70,6 +70,13 @@ def test_agency_response_hides_what_subtraction_would_give_back(review):
     assert table.loc["duty_senior", ["contacts", "responses_recorded"]].tolist() == ["*", "*"]
     assert table.loc["police", "contacts"] == "*"
     assert table[["median_minutes", "p90_minutes", "within_target_pct"]].isna().all().all()
+
+
+def test_handoffs_are_listed_and_marked(review):
+    # duty senior -> crisis team 4, crisis team -> police 2, crisis team -> duty senior 1
+    assert review.handoffs["handoff"].tolist() == [
+        "Duty senior → Crisis team", "Crisis team → Police", "Crisis team → Duty senior"]
+    assert review.handoffs["n"].tolist() == ["*", "*", "*"]
 
 
 def test_approvals_by_team_and_themes_are_marked(review):

@@ -15,10 +15,13 @@ import pandas as pd
 
 from ..measures.analysis import Analysis
 from ..measures.comparisons import compare_factor
-from ..measures.statistics import wilson_interval
+from ..measures.timeliness import compliance_table
 from .display import markdown_text
 from .kpis import previous_period
 from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
+
+#: Said by every section that has nothing to show because the period has no episodes.
+NO_EPISODES = "No escalation episodes fall in this period."
 
 
 def period_text(start: dt.date, end: dt.date) -> str:
@@ -38,23 +41,26 @@ def _shown(value: int | str, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
 
 
 def headline(analysis: Analysis, *, external: bool = False, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
-    """The opening paragraph: episodes, compliance with its interval, no escalation recorded."""
-    episodes = analysis.episodes
-    n = len(episodes)
-    within = int(episodes["within_target"].sum())
-    low, high = wilson_interval(within, n)
-    not_escalated = int((~episodes["escalated"]).sum())
-    near = int((episodes["outcome"] == "near_miss").sum())
+    """The opening paragraph: episodes, compliance with its interval, no escalation recorded.
+
+    The figures are the overall row of :func:`~escalation_analysis.measures.timeliness.compliance_table`,
+    the one table every report and the KPIs read compliance from.
+    """
+    overall = compliance_table(analysis.episodes).iloc[0]
+    period = period_text(analysis.start, analysis.end)
+    if overall["n"] == 0:
+        return markdown_text("No escalation episodes fall between {period}.", period=period.replace(" to ", " and "))
+    near = int((analysis.episodes["outcome"] == "near_miss").sum())
     return markdown_text(
         "From {period}, **{n}** escalation episodes were analysed. **{pct}%** were escalated within "
         "the pathway's target (95% confidence interval {low}% to {high}%). {not_escalated} had no "
         "escalation recorded at all. {near} were recorded as near misses.",
-        period=period_text(analysis.start, analysis.end),
-        n=_count(n, external, policy),
-        pct=round(100 * within / n),
-        low=round(100 * low),
-        high=round(100 * high),
-        not_escalated=_count(not_escalated, external, policy).capitalize(),
+        period=period,
+        n=_count(overall["n"], external, policy),
+        pct=round(overall["within_target_pct"]),
+        low=round(overall["ci95_low_pct"]),
+        high=round(overall["ci95_high_pct"]),
+        not_escalated=_count(overall["not_escalated"], external, policy).capitalize(),
         near=_count(near, external, policy).capitalize(),
     )
 
