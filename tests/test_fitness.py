@@ -9,11 +9,9 @@ problem planted, the shipped sample with none, and what external readers are sho
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import datetime as dt
-import io
 import json
 import re
 
@@ -21,8 +19,8 @@ import pandas as pd
 import pytest
 from conftest import TEST_KEY
 from foreign_exports import DATIX_WEB_LISTING, SAMPLE, Layout, sample_cells, write_export
+from test_cli_validate import run_in_process as run
 
-from escalation_analysis import cli
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.ingest.fitness import FITNESS_CODES, assess
 from escalation_analysis.ingest.mapping import MappingProfile
@@ -33,13 +31,6 @@ from escalation_analysis.reviews.suppression import DEFAULT_POLICY, suppress_cou
 
 PATHWAY = SAMPLE / "pathway.yaml"
 PERIOD = ("2024-04-01", "2026-03-31")
-
-
-def run(*args) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = cli.main([str(a) for a in args])
-    return code, stdout.getvalue(), stderr.getvalue()
 
 
 @pytest.fixture(scope="module")
