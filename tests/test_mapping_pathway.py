@@ -181,6 +181,13 @@ class TestPathwayValidation:
             (lambda d: d["kpi_targets"].update(compliance=90), "'kpi_targets.compliance' is not a setting"),
             (lambda d: d["kpi_targets"].update(overdue_actions=-1), "kpi_targets.overdue_actions"),
             (lambda d: d["protective_marking"].update(internal=""), "protective_marking.internal"),
+            (lambda d: d.update(changes=[{"date": "2025-13-01", "text": "New rota"}]), "changes.0.date"),
+            (lambda d: d.update(changes=[{"date": "2025-09-01"}]), "'changes.0.text' is required"),
+            (lambda d: d.update(changes=[{"date": "2025-09-01", "text": "x" * 81}]), "changes.0.text"),
+            (lambda d: d.update(changes=[{"date": "2025-09-01 10:00", "text": "New rota"}]), "without a time"),
+            (lambda d: d.update(changes=[{"date": "2025-09-01", "text": "New rota", "by": "me"}]),
+             "'changes.0.by' is not a setting"),
+            (lambda d: d.update(changes=[{"date": "2025-09-01", "text": "New rota"}] * 2), "listed twice"),
         ],
     )
     def test_bad_key_is_named_in_one_sentence(self, tmp_path, change, named):
@@ -240,6 +247,21 @@ class TestPathwayValidation:
         assert pathway.protective_marking.for_audience("internal") == "OFFICIAL-SENSITIVE: PERSONAL"
         assert pathway.protective_marking.for_audience("external") == "OFFICIAL"
         assert pathway.protective_marking.for_audience("partners") == "OFFICIAL"
+
+    def test_changes_are_read_in_date_order(self, tmp_path):
+        path = tmp_path / "pathway.yaml"
+        path.write_text(textwrap.dedent("""\
+            name: Test
+            triggers: {other: {label: Other, target_minutes: 60}}
+            changes:
+              - {date: 2025-09-01, text: New on-call rota}
+              - {date: "2025-04-14", text: "  Duty senior phone line  "}
+        """))
+
+        changes = read_pathway(path).changes
+
+        assert [(c.date, c.text) for c in changes] == [
+            (dt.date(2025, 4, 14), "Duty senior phone line"), (dt.date(2025, 9, 1), "New on-call rota")]
 
     def test_a_pathway_without_targets_sets_none_and_marks_by_audience(self, tmp_path):
         path = tmp_path / "pathway.yaml"

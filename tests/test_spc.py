@@ -112,6 +112,10 @@ class TestXmRLimitsMatchNHSRplotthedots:
         for a, b in [(r1, r2), (r1, r3), (r2, r3)]:
             assert a["lpl"] != b["lpl"] and a["upl"] != b["upl"]
         assert r3["upl"] - r3["lpl"] > r2["upl"] - r2["lpl"]
+        # _snaps/ptd_spc_standard.md, r2 (screened) and r3 (unscreened), 7 significant figures
+        assert f"{r2['mean']:.7g} {r2['lpl']:.7g} {r2['upl']:.7g}" == "0.6694159 -2.383666 3.722497"
+        assert f"{r3['lpl']:.7g} {r3['upl']:.7g}" == "-4.596625 5.935457"
+        assert f"{r1['lpl']:.6g} {r1['upl']:.7g}" == "-3.01138 3.294627"
 
     def test_ae_attendances_integration_snapshot(self):
         data = pd.DataFrame({"period": AE_PERIODS, "attendances": AE_ATTENDANCES})
@@ -435,6 +439,17 @@ class TestWarningsAndRebase:
         chart = xmr("attendances", "period", data=data, rebase=[x[26]])
         assert chart.warnings == [short_group_warning()]
         assert chart.points["short_group_warning"].tolist() == [False] * 26 + [True] * 10
+
+    def test_summary_snapshot_with_facets_of_10_points(self):
+        # test-ptd_spc.R "it outputs expected content": facet = rep(c(0, 1), each = 10) on
+        # rnorm(20); _snaps/ptd_spc.md prints mean_col, lpl, upl to 3 significant figures and
+        # the calls are wrapped in suppressWarnings(): 10 points are a short group
+        for facet, expected in ((RNORM_123[:10], "0.0746 -2.60 2.75"), (RNORM_123[10:], "0.209 -3.28 3.70")):
+            chart = xmr(facet, _series(facet, "2020-01-02").index)
+            summary = chart.summary().iloc[0]
+            assert f"{summary['mean']:#.3g} {summary['lpl']:#.3g} {summary['upl']:#.3g}" == expected
+            assert (summary["n"], summary["common_cause"]) == (10, 10)
+            assert chart.warnings == [short_group_warning(13)]
 
     def test_rebase_values_must_be_periods_of_the_chart(self):
         data = pd.DataFrame({"period": AE_PERIODS, "attendances": AE_ATTENDANCES})

@@ -184,6 +184,32 @@ class ProtectiveMarking(_Strict):
         return self.external
 
 
+class PathwayChange(_Strict):
+    """A change to the pathway or the service on a date, e.g. a new on-call rota.
+
+    Every chart over time marks it, and SPC charts can recalculate their limits from it.
+    """
+
+    date: dt.date
+    text: str = Field(min_length=1, max_length=80)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _a_day_not_a_time(cls, value: object) -> object:
+        with_time = isinstance(value, str) and len(value.strip()) > 10 and value.strip()[10] in " T"
+        if isinstance(value, dt.datetime) or with_time:
+            raise ValueError("give the day only, like 2025-09-01, without a time")
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _one_short_line(cls, value: str) -> str:
+        value = value.strip()
+        if not value or "\n" in value:
+            raise ValueError("give one short line of text, such as \"New on-call rota\"")
+        return value
+
+
 class Pathway(_Strict):
     """A validated crisis escalation pathway."""
 
@@ -201,6 +227,7 @@ class Pathway(_Strict):
     response_targets_minutes: dict[str, PositiveFloat] = Field(default_factory=dict)
     kpi_targets: KpiTargets = Field(default_factory=KpiTargets)
     protective_marking: ProtectiveMarking = Field(default_factory=ProtectiveMarking)
+    changes: list[PathwayChange] = Field(default_factory=list)
 
     _known_timezone = field_validator("timezone")(known_timezone)
 
@@ -217,6 +244,17 @@ class Pathway(_Strict):
                         f"{name} step '{step}' is not one of {', '.join(AGENCIES)}"
                     )
         return triggers
+
+    @field_validator("changes")
+    @classmethod
+    def _changes_in_date_order(cls, changes: list[PathwayChange]) -> list[PathwayChange]:
+        """Kept in date order; the same change twice is a copying slip."""
+        seen = set()
+        for change in changes:
+            if (change.date, change.text) in seen:
+                raise ValueError(f"the change on {change.date:%Y-%m-%d} ('{change.text}') is listed twice")
+            seen.add((change.date, change.text))
+        return sorted(changes, key=lambda change: change.date)
 
     @field_validator("response_targets_minutes")
     @classmethod

@@ -61,6 +61,7 @@ __all__ = [
     "SHORT_GROUP_THRESHOLD",
     "SPCResult",
     "p_chart",
+    "rebase_points",
     "short_group_warning",
     "xmr",
 ]
@@ -205,6 +206,26 @@ class SPCResult:
             variation_type=("point_type", "last"),
         )
         return out.reset_index()
+
+
+def rebase_points(periods: Any, dates: Sequence) -> list[pd.Timestamp]:
+    """The periods at which to start new limits after changes made on ``dates``.
+
+    Each change starts new limits at the first period beginning on or after it (the first
+    whole period under the changed pathway: a change on 15 September starts them in October on
+    a monthly chart). Changes on or before the first period, or after the last, start nothing.
+
+    >>> months = pd.date_range("2025-04-01", periods=12, freq="MS")
+    >>> [f"{p:%Y-%m-%d}" for p in rebase_points(months, ["2025-09-15", "2025-11-01", "2024-01-01"])]
+    ['2025-10-01', '2025-11-01']
+    """
+    x = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.asarray(periods)))).sort_values()
+    if x.tz is not None:
+        x = x.tz_localize(None)
+    wanted = pd.DatetimeIndex(pd.to_datetime(pd.Series(list(dates), dtype=object)))
+    where = x.searchsorted(wanted, side="left")
+    chosen = sorted({x[i] for i in where if 0 < i < len(x)})
+    return list(chosen)
 
 
 def xmr(

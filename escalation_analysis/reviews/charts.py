@@ -52,6 +52,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..measures.timeliness import financial_quarter
+
 from .icons import ASSURANCE, COLOURS, VARIATION
 from .labels import VALUES, interval_text
 
@@ -603,6 +605,75 @@ def _last_run(flags: np.ndarray) -> tuple[int, int] | None:
 
 
 # --------------------------------------------------------------------------------------------
+# Changes to the pathway, marked on every chart over time
+# --------------------------------------------------------------------------------------------
+
+CHANGE_COLOUR = NHS_DARK_BLUE
+
+
+def _change_list(changes: Iterable[Any] | None) -> list[tuple[pd.Timestamp, str]]:
+    """(date, text) pairs from the pathway's ``changes`` or from plain (date, text) pairs."""
+    out = []
+    for change in changes or []:
+        when, text = (change.date, change.text) if hasattr(change, "date") else change
+        out.append((pd.Timestamp(when), str(text)))
+    return sorted(out, key=lambda item: item[0])
+
+
+def _mark_changes(fig: go.Figure, changes: Iterable[Any] | None, xs: pd.Series,
+                  date_format: str | None) -> list[str]:
+    """A dotted line and a label at each change that falls within the chart's periods.
+
+    Dated axes mark the day itself; an axis of NHS quarters (``2025/26 Q3``) marks the quarter
+    the change falls in. Returns "dd/mm/yyyy: text" for each change marked (for the chart's
+    text equivalent).
+    """
+    marked: list[str] = []
+    found = _change_list(changes)
+    if not found or len(xs) == 0:
+        return marked
+    if date_format is None:
+        labels = list(dict.fromkeys(pd.Series(xs).astype(str)))
+        quarters = financial_quarter(pd.Series([when for when, _ in found]))
+        where = [label if label in labels else None for label in quarters]
+        share = [labels.index(label) / max(len(labels) - 1, 1) if label in labels else 0 for label in quarters]
+    else:
+        first, last = pd.Timestamp(xs.min()), pd.Timestamp(xs.max())
+        last += pd.offsets.MonthEnd(0) if date_format == "%b %Y" else pd.Timedelta(0)
+        where = [when if first <= when <= last else None for when, _ in found]
+        share = [(when - first) / ((last - first) or pd.Timedelta(days=1)) for when, _ in found]
+    for (when, text), x, along in zip(found, where, share, strict=True):
+        if x is None:
+            continue
+        words = f"{when:%d/%m/%Y}: {text}"
+        right_half = along > 0.5  # label on the side with room, so it stays inside the plot
+        fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                      line={"color": CHANGE_COLOUR, "width": 1.5, "dash": "dot"}, name="change")
+        fig.add_annotation(
+            x=x, xref="x", y=1 - 0.07 * (len(marked) % 4), yref="paper", yanchor="top",
+            xanchor="right" if right_half else "left", xshift=-3 if right_half else 3,
+            showarrow=False, align="right" if right_half else "left", name="change",
+            text=_esc(words), font={"size": 11, "color": CHANGE_COLOUR},
+            bgcolor="rgba(255,255,255,0.85)",
+        )
+        marked.append(words)
+    return marked
+
+
+def _with_changes(fig: go.Figure, marked: list[str]) -> go.Figure:
+    """Add the changes marked to the chart's one-sentence text equivalent."""
+    if not marked:
+        return fig
+    meta = dict(fig.layout.meta)
+    text = dict(meta["ea_text"])
+    changes = "; ".join(marked)
+    text["summary"] = text["summary"].rstrip(".") + f"; pathway change{'s' if len(marked) > 1 else ''} marked: {changes}."
+    meta["ea_text"] = text
+    fig.update_layout(meta=meta)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
 # 1. SPC (Making Data Count)
 # --------------------------------------------------------------------------------------------
 
@@ -662,6 +733,7 @@ def spc_chart(
     x_title: str | None = None,
     subtitle: str | None = None,
     height: int = 460,
+    changes: Iterable[Any] | None = None,
 ) -> go.Figure:
     """Draw a Making Data Count XmR chart or p-chart.
 
@@ -688,6 +760,9 @@ def spc_chart(
         One line under the title.
     height : int, default 460
         Pixels.
+    changes : iterable, optional
+        Changes to the pathway (``Pathway.changes``, or (date, text) pairs): each one within
+        the chart's periods is marked with a dotted line and its date and text.
 
     Returns
     -------
@@ -824,8 +899,9 @@ def spc_chart(
     labels = [item for item in labels if np.isfinite(item[0])
               and y_range[0] <= item[0] <= y_range[1]]
     _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
-    return _describe_spc(fig, result, title, y_title, x_title, x, date_format, y, mean, lpl, upl,
-                         point_types, suffix, value_decimals, target_value)
+    marked = _mark_changes(fig, changes, x, date_format)
+    return _with_changes(_describe_spc(fig, result, title, y_title, x_title, x, date_format, y, mean, lpl,
+                                       upl, point_types, suffix, value_decimals, target_value), marked)
 
 
 def _describe_spc(fig: go.Figure, result: Any, title: str, y_title: str, x_title: str, x: pd.Series,
@@ -874,6 +950,7 @@ def control_chart(
     x_title: str | None = None,
     subtitle: str | None = None,
     height: int = 460,
+    changes: Iterable[Any] | None = None,
 ) -> go.Figure:
     """Draw a qicharts2-style run chart or control chart.
 
@@ -889,7 +966,7 @@ def control_chart(
         Values are proportions: draw them as percentages.
     decimals : int, default 1
         Decimals in the hover text and line labels.
-    x_title, subtitle, height
+    x_title, subtitle, height, changes
         As for :func:`spc_chart`.
 
     Returns
@@ -1004,7 +1081,7 @@ def control_chart(
                    if has_limits else "")
                 + (f"; {int(sigma.sum())} point{'s' if sigma.sum() != 1 else ''} beyond a limit" if sigma.any() else "")
                 + ("; non-random variation by Anhøj's rules" if runs[last] else "") + ".")
-    return _describe(fig, sentence, columns, rows)
+    return _with_changes(_describe(fig, sentence, columns, rows), _mark_changes(fig, changes, x, date_format))
 
 
 # --------------------------------------------------------------------------------------------
@@ -2131,6 +2208,7 @@ def trend_line(
     value_labels: bool | None = None,
     from_zero: bool = True,
     height: int = 420,
+    changes: Iterable[Any] | None = None,
 ) -> go.Figure:
     """A value over periods, e.g. the near-miss to incident ratio by quarter.
 
@@ -2156,6 +2234,9 @@ def trend_line(
         the printed page carries the numbers).
     from_zero : bool, default True
         Start the y axis at zero.
+    changes : iterable, optional
+        Changes to the pathway (``Pathway.changes``, or (date, text) pairs): each one within
+        the chart's periods is marked with a dotted line and its date and text.
 
     Returns
     -------
@@ -2249,4 +2330,4 @@ def trend_line(
     sentence = f"{_plain(title)}: {'; '.join(parts)}." if parts else f"{_plain(title)}: no values."
     columns = ([] if group is None else [_plain(_humanise(group))]) + [_plain(x_title), _plain(y_title)]
     columns += ["95% CI"] if lower and upper else []
-    return _describe(fig, sentence, columns, rows)
+    return _with_changes(_describe(fig, sentence, columns, rows), _mark_changes(fig, changes, xs, date_format))
