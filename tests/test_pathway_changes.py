@@ -70,3 +70,15 @@ class TestChangesStartNewLimits:
         whole = trends.compliance_p_chart(sample.history, team=team)
         assert (whole.points["rebase_group"] == 0).all()
         assert chart.points["mean"].iloc[0] > whole.points["mean"].iloc[0]  # before the move
+
+
+def test_points_in_order_hide_their_dates_and_still_mark_changes():
+    when = pd.to_datetime(["2025-04-03", "2025-05-20", "2025-07-02", "2025-09-09", "2025-10-15"]).tz_localize("Europe/London")
+    chart = control_charts.t_chart([3.0, 47, 43, 69, 36], when)
+    fig = charts.control_chart(chart, "Days between", "Days", in_order=True,
+                               changes=[(dt.date(2025, 9, 1), "New on-call rota")])
+    data = next(trace for trace in fig.data if trace.name == "Data")
+    assert list(data.x) == [1, 2, 3, 4, 5]
+    assert not any("2025" in text for text in data.hovertext)
+    assert [shape.x0 for shape in fig.layout.shapes if shape.name == "change"] == [4]
+    assert "Sep 2025" not in " ".join(" ".join(map(str, row)) for row in charts.text_equivalent(fig).table.values)

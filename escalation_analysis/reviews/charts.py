@@ -643,21 +643,36 @@ def _mark_changes(fig: go.Figure, changes: Iterable[Any] | None, xs: pd.Series,
         where = [when if first <= when <= last else None for when, _ in found]
         share = [(when - first) / ((last - first) or pd.Timedelta(days=1)) for when, _ in found]
     for (when, text), x, along in zip(found, where, share, strict=True):
-        if x is None:
-            continue
-        words = f"{when:%d/%m/%Y}: {text}"
-        right_half = along > 0.5  # label on the side with room, so it stays inside the plot
-        fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
-                      line={"color": CHANGE_COLOUR, "width": 1.5, "dash": "dot"}, name="change")
-        fig.add_annotation(
-            x=x, xref="x", y=1 - 0.07 * (len(marked) % 4), yref="paper", yanchor="top",
-            xanchor="right" if right_half else "left", xshift=-3 if right_half else 3,
-            showarrow=False, align="right" if right_half else "left", name="change",
-            text=_esc(words), font={"size": 11, "color": CHANGE_COLOUR},
-            bgcolor="rgba(255,255,255,0.85)",
-        )
-        marked.append(words)
+        if x is not None:
+            marked.append(_draw_change(fig, x, f"{when:%d/%m/%Y}: {text}", along, len(marked)))
     return marked
+
+
+def _mark_changes_in_order(fig: go.Figure, changes: Iterable[Any] | None, dates: pd.Series,
+                           labels: Sequence[Any]) -> list[str]:
+    """Mark changes on an axis of points in order: each at the first point on or after it."""
+    marked: list[str] = []
+    stamps = pd.to_datetime(pd.Series(dates))
+    moments = pd.DatetimeIndex(stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps)
+    for when, text in _change_list(changes):
+        i = int(moments.searchsorted(when))
+        if 0 < i < len(labels):
+            marked.append(_draw_change(fig, labels[i], f"{when:%d/%m/%Y}: {text}", i / len(labels), len(marked)))
+    return marked
+
+
+def _draw_change(fig: go.Figure, x: Any, words: str, along: float, index: int) -> str:
+    """One change: a dotted line at x and its label, on the side of the line with room."""
+    right_half = along > 0.5
+    fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                  line={"color": CHANGE_COLOUR, "width": 1.5, "dash": "dot"}, name="change")
+    fig.add_annotation(
+        x=x, xref="x", y=1 - 0.07 * (index % 4), yref="paper", yanchor="top",
+        xanchor="right" if right_half else "left", xshift=-3 if right_half else 3,
+        showarrow=False, align="right" if right_half else "left", name="change",
+        text=_esc(words), font={"size": 11, "color": CHANGE_COLOUR}, bgcolor="rgba(255,255,255,0.85)",
+    )
+    return words
 
 
 def _with_changes(fig: go.Figure, marked: list[str]) -> go.Figure:
@@ -951,6 +966,7 @@ def control_chart(
     subtitle: str | None = None,
     height: int = 460,
     changes: Iterable[Any] | None = None,
+    in_order: bool = False,
 ) -> go.Figure:
     """Draw a qicharts2-style run chart or control chart.
 
@@ -968,6 +984,10 @@ def control_chart(
         Decimals in the hover text and line labels.
     x_title, subtitle, height, changes
         As for :func:`spc_chart`.
+    in_order : bool, default False
+        Draw the points 1, 2, 3 ... in date order instead of on their dates, for outside
+        readers when each point is one episode (its date would say how many a month had). A
+        change is marked at the first point on or after it.
 
     Returns
     -------
@@ -983,7 +1003,10 @@ def control_chart(
         raise ValueError("The chart has no points to draw.")
     scale = 100.0 if percent else 1.0
     suffix = "%" if percent else ""
-    x, date_format = _periods(points["x"])
+    if in_order:
+        x, date_format = pd.Series(np.arange(1, len(points) + 1)), None
+    else:
+        x, date_format = _periods(points["x"])
     groups = points["rebase_group"].to_numpy()
     y = points["y"].to_numpy(float) * scale
     cl = points["cl"].to_numpy(float) * scale
@@ -1053,7 +1076,7 @@ def control_chart(
         x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=bool(sigma.any()),
             notes=notes, right=118, bottom_axis=64 if date_format == "%b %Y" else 56)
-    fig.update_xaxes(title_text=_esc(x_title), **_x_axis_for(date_format, len(x)))
+    fig.update_xaxes(title_text=_esc(x_title), **({"type": "linear"} if in_order else _x_axis_for(date_format, len(x))))
     pool = np.concatenate([y, cl, ucl, lcl])
     pool = pool[np.isfinite(pool)]
     lo, hi = float(pool.min()), float(pool.max())
@@ -1081,7 +1104,9 @@ def control_chart(
                    if has_limits else "")
                 + (f"; {int(sigma.sum())} point{'s' if sigma.sum() != 1 else ''} beyond a limit" if sigma.any() else "")
                 + ("; non-random variation by Anhøj's rules" if runs[last] else "") + ".")
-    return _with_changes(_describe(fig, sentence, columns, rows), _mark_changes(fig, changes, x, date_format))
+    marked = (_mark_changes_in_order(fig, changes, points["x"], list(x)) if in_order
+              else _mark_changes(fig, changes, x, date_format))
+    return _with_changes(_describe(fig, sentence, columns, rows), marked)
 
 
 # --------------------------------------------------------------------------------------------
