@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pandas as pd
 import pytest
@@ -72,13 +73,17 @@ class TestChangesStartNewLimits:
         assert chart.points["mean"].iloc[0] > whole.points["mean"].iloc[0]  # before the move
 
 
-def test_points_in_order_hide_their_dates_and_still_mark_changes():
-    when = pd.to_datetime(["2025-04-03", "2025-05-20", "2025-07-02", "2025-09-09", "2025-10-15"]).tz_localize("Europe/London")
-    chart = control_charts.t_chart([3.0, 47, 43, 69, 36], when)
-    fig = charts.control_chart(chart, "Days between", "Days", in_order=True,
-                               changes=[(dt.date(2025, 9, 1), "New on-call rota")])
+def test_points_in_order_hide_their_dates_and_still_mark_changes(sample):
+    changes = [c.date for c in sample.pathway.changes]
+    chart = trends.unescalated_t_chart(sample.history, in_order=True)
+    [position] = trends.unescalated_positions(sample.history, changes)
+    gaps = trends.days_between_unescalated(sample.history)
+    assert gaps["risk_identified_at"].iloc[position - 1] >= pd.Timestamp(changes[0], tz="Europe/London")
+    assert gaps["risk_identified_at"].iloc[position - 2] < pd.Timestamp(changes[0], tz="Europe/London")
+    fig = charts.control_chart(chart, "Days between", "Days",
+                               changes=[(position, "01/10/2025: Riverside CMHT moves to a new base")])
     data = next(trace for trace in fig.data if trace.name == "Data")
-    assert list(data.x) == [1, 2, 3, 4, 5]
-    assert not any("2025" in text for text in data.hovertext)
-    assert [shape.x0 for shape in fig.layout.shapes if shape.name == "change"] == [4]
-    assert "Sep 2025" not in " ".join(" ".join(map(str, row)) for row in charts.text_equivalent(fig).table.values)
+    assert list(data.x) == list(range(1, len(gaps) + 1))
+    assert not any(re.search(r"\b20[0-9]{2}\b|Jan|Apr|Oct", text) for text in data.hovertext)  # no dates
+    assert [shape.x0 for shape in fig.layout.shapes if shape.name == "change"] == [position]
+    assert charts.text_equivalent(fig).summary.endswith("01/10/2025: Riverside CMHT moves to a new base.")

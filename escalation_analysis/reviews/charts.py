@@ -611,13 +611,21 @@ def _last_run(flags: np.ndarray) -> tuple[int, int] | None:
 CHANGE_COLOUR = NHS_DARK_BLUE
 
 
-def _change_list(changes: Iterable[Any] | None) -> list[tuple[pd.Timestamp, str]]:
-    """(date, text) pairs from the pathway's ``changes`` or from plain (date, text) pairs."""
-    out = []
+def _change_list(changes: Iterable[Any] | None) -> list[tuple[Any, str]]:
+    """(when, words) from the pathway's ``changes`` or from (date, text) pairs, in order.
+
+    A pair may instead give a point's position on an axis of points in order (a whole number)
+    with its words already written, e.g. ``(41, "01/09/2025: New on-call rota")``.
+    """
+    out: list[tuple[Any, str]] = []
     for change in changes or []:
         when, text = (change.date, change.text) if hasattr(change, "date") else change
-        out.append((pd.Timestamp(when), str(text)))
-    return sorted(out, key=lambda item: item[0])
+        if isinstance(when, (int, np.integer)) and not isinstance(when, bool):
+            out.append((int(when), str(text)))
+        else:
+            stamp = pd.Timestamp(when)
+            out.append((stamp, f"{stamp:%d/%m/%Y}: {text}"))
+    return out
 
 
 def _mark_changes(fig: go.Figure, changes: Iterable[Any] | None, xs: pd.Series,
@@ -625,39 +633,28 @@ def _mark_changes(fig: go.Figure, changes: Iterable[Any] | None, xs: pd.Series,
     """A dotted line and a label at each change that falls within the chart's periods.
 
     Dated axes mark the day itself; an axis of NHS quarters (``2025/26 Q3``) marks the quarter
-    the change falls in. Returns "dd/mm/yyyy: text" for each change marked (for the chart's
-    text equivalent).
+    the change falls in; an axis of points in order marks the position given. Returns the words
+    of each change marked (for the chart's text equivalent).
     """
     marked: list[str] = []
     found = _change_list(changes)
     if not found or len(xs) == 0:
         return marked
-    if date_format is None:
-        labels = list(dict.fromkeys(pd.Series(xs).astype(str)))
-        quarters = financial_quarter(pd.Series([when for when, _ in found]))
-        where = [label if label in labels else None for label in quarters]
-        share = [labels.index(label) / max(len(labels) - 1, 1) if label in labels else 0 for label in quarters]
-    else:
-        first, last = pd.Timestamp(xs.min()), pd.Timestamp(xs.max())
-        last += pd.offsets.MonthEnd(0) if date_format == "%b %Y" else pd.Timedelta(0)
-        where = [when if first <= when <= last else None for when, _ in found]
-        share = [(when - first) / ((last - first) or pd.Timedelta(days=1)) for when, _ in found]
-    for (when, text), x, along in zip(found, where, share, strict=True):
+    values = list(pd.Series(xs))
+    for when, words in found:
+        if isinstance(when, int):
+            x, along = (when, values.index(when) / max(len(values) - 1, 1)) if when in values else (None, 0.0)
+        elif date_format is None:
+            label = str(financial_quarter(pd.Series([when])).iloc[0])
+            labels = [str(v) for v in values]
+            x, along = (label, labels.index(label) / max(len(labels) - 1, 1)) if label in labels else (None, 0.0)
+        else:
+            first, last = pd.Timestamp(min(values)), pd.Timestamp(max(values))
+            last += pd.offsets.MonthEnd(0) if date_format == "%b %Y" else pd.Timedelta(0)
+            x = when if first <= when <= last else None
+            along = (when - first) / ((last - first) or pd.Timedelta(days=1))
         if x is not None:
-            marked.append(_draw_change(fig, x, f"{when:%d/%m/%Y}: {text}", along, len(marked)))
-    return marked
-
-
-def _mark_changes_in_order(fig: go.Figure, changes: Iterable[Any] | None, dates: pd.Series,
-                           labels: Sequence[Any]) -> list[str]:
-    """Mark changes on an axis of points in order: each at the first point on or after it."""
-    marked: list[str] = []
-    stamps = pd.to_datetime(pd.Series(dates))
-    moments = pd.DatetimeIndex(stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps)
-    for when, text in _change_list(changes):
-        i = int(moments.searchsorted(when))
-        if 0 < i < len(labels):
-            marked.append(_draw_change(fig, labels[i], f"{when:%d/%m/%Y}: {text}", i / len(labels), len(marked)))
+            marked.append(_draw_change(fig, x, words, along, len(marked)))
     return marked
 
 
@@ -966,7 +963,6 @@ def control_chart(
     subtitle: str | None = None,
     height: int = 460,
     changes: Iterable[Any] | None = None,
-    in_order: bool = False,
 ) -> go.Figure:
     """Draw a qicharts2-style run chart or control chart.
 
@@ -984,10 +980,6 @@ def control_chart(
         Decimals in the hover text and line labels.
     x_title, subtitle, height, changes
         As for :func:`spc_chart`.
-    in_order : bool, default False
-        Draw the points 1, 2, 3 ... in date order instead of on their dates, for outside
-        readers when each point is one episode (its date would say how many a month had). A
-        change is marked at the first point on or after it.
 
     Returns
     -------
@@ -1003,10 +995,8 @@ def control_chart(
         raise ValueError("The chart has no points to draw.")
     scale = 100.0 if percent else 1.0
     suffix = "%" if percent else ""
-    if in_order:
-        x, date_format = pd.Series(np.arange(1, len(points) + 1)), None
-    else:
-        x, date_format = _periods(points["x"])
+    x, date_format = _periods(points["x"])
+    in_order = date_format is None and pd.api.types.is_integer_dtype(x)
     groups = points["rebase_group"].to_numpy()
     y = points["y"].to_numpy(float) * scale
     cl = points["cl"].to_numpy(float) * scale
@@ -1104,9 +1094,7 @@ def control_chart(
                    if has_limits else "")
                 + (f"; {int(sigma.sum())} point{'s' if sigma.sum() != 1 else ''} beyond a limit" if sigma.any() else "")
                 + ("; non-random variation by Anhøj's rules" if runs[last] else "") + ".")
-    marked = (_mark_changes_in_order(fig, changes, points["x"], list(x)) if in_order
-              else _mark_changes(fig, changes, x, date_format))
-    return _with_changes(_describe(fig, sentence, columns, rows), marked)
+    return _with_changes(_describe(fig, sentence, columns, rows), _mark_changes(fig, changes, x, date_format))
 
 
 # --------------------------------------------------------------------------------------------
