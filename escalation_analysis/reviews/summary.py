@@ -1,6 +1,6 @@
 """``summary.json`` and its CSV tables: the machine-readable result of a review.
 
-The JSON keys are the contract in ``shared/docs/product.md`` section 4. Audience rules are
+The JSON keys are a contract with users' scripts (``docs/definitions.md`` lists them). Audience rules are
 applied here, not left to good intentions:
 
 * ``internal``: full figures, row numbers of excluded rows, pseudonyms allowed in tables;
