@@ -53,7 +53,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..measures.timeliness import financial_quarter
-
 from .icons import ASSURANCE, COLOURS, VARIATION
 from .labels import VALUES, interval_text
 
@@ -371,8 +370,12 @@ def _left_for(labels: Iterable[str]) -> int:
 
 
 def _legend_rows(fig: go.Figure, width: float) -> int:
-    """Rows a horizontal legend needs at ``width`` pixels."""
-    rows, used = 0, width
+    """Rows a horizontal legend needs at ``width`` pixels.
+
+    When a legend wraps, plotly lines its entries up in columns as wide as the widest entry,
+    so the rows follow from that width, not from each entry's own.
+    """
+    entries = []
     for trace in fig.data:
         if trace.showlegend is False or not trace.name:
             continue
@@ -381,11 +384,13 @@ def _legend_rows(fig: go.Figure, width: float) -> int:
             and fig.data.index(t) < fig.data.index(trace) for t in fig.data
         ):
             continue
-        entry = 46 + _text_px(trace.name)
-        if used + entry > width:
-            rows, used = rows + 1, 0
-        used += entry
-    return rows
+        entries.append(46 + _text_px(trace.name))
+    if not entries:
+        return 0
+    if sum(entries) <= width:
+        return 1
+    per_row = max(1, int(width // max(entries)))
+    return -(-len(entries) // per_row)
 
 
 def _finish(
@@ -1112,26 +1117,41 @@ _FUNNEL_STYLE: dict[str, tuple[str, str, str, int]] = {
 }
 
 
-_LEADER_OFFSETS = (30, 52, 74, 96)  # pixels from the point to its label, nearest first
+_LEADER_OFFSETS = (26, 46, 66, 86, 106)  # pixels from the point to its label, nearest first
 
 
 def _leader_labels(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, names: Sequence[str],
-                   below: Sequence[bool], labelled: np.ndarray, x_max: float) -> None:
-    """Name points with labels on leader lines, stacked so that neighbours never overlap.
+                   below: Sequence[bool], labelled: np.ndarray, x_range: tuple[float, float],
+                   y_range: tuple[float, float]) -> None:
+    """Name points with labels on leader lines, placed so that no two labels overlap.
 
     Labels of points above the centre go above them, of points below it below; from left to
-    right, each label takes the nearest height at which it clears the labels already placed,
-    and a thin line joins it to its point, so no label can be read as a neighbour's.
+    right, each label takes the shortest leader at which its box clears every label already
+    placed (in the page's pixels), and the thin line joins it to its own point, so no label
+    can be read as a neighbour's.
     """
-    plot_w = PAGE_WIDTH - 100
-    ends: dict[tuple[bool, int], float] = {}
+    margin = fig.layout.margin
+    plot_w = PAGE_WIDTH - (margin.l or 0) - (margin.r or 0)
+    plot_h = _plot_height(fig)
+    placed: list[tuple[float, float, float, float]] = []
+
+    def overlap(box: tuple[float, float, float, float]) -> float:
+        return sum(max(0.0, min(box[1], b[1]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[2], b[2]))
+                   for b in placed)
+
     for i in sorted(np.flatnonzero(labelled), key=lambda k: xs[k]):
-        centre = xs[i] / x_max * plot_w
-        half = _text_px(names[i]) / 2 + 6
-        level = next((k for k in range(len(_LEADER_OFFSETS)) if ends.get((below[i], k), -np.inf) <= centre - half),
-                     min(range(len(_LEADER_OFFSETS)), key=lambda k: ends.get((below[i], k), -np.inf)))
-        ends[(below[i], level)] = centre + half
-        offset = _LEADER_OFFSETS[level]
+        cx = (xs[i] - x_range[0]) / (x_range[1] - x_range[0]) * plot_w
+        cy = (ys[i] - y_range[0]) / (y_range[1] - y_range[0]) * plot_h  # pixels up from the axis
+        half_w = _text_px(names[i]) / 2 + 4
+        options = []
+        for offset in _LEADER_OFFSETS:
+            centre = cy - offset if below[i] else cy + offset
+            box = (cx - half_w, cx + half_w, centre - 9, centre + 9)
+            options.append((overlap(box), offset, box))
+            if options[-1][0] == 0:
+                break
+        clash, offset, box = min(options, key=lambda o: (o[0], o[1]))
+        placed.append(box)
         fig.add_annotation(
             x=xs[i], y=ys[i], xref="x", yref="y", text=names[i], showarrow=True, arrowhead=0,
             arrowwidth=1, arrowcolor=NHS_GREY, ax=0, ay=offset if below[i] else -offset,
@@ -1255,9 +1275,12 @@ def funnel_plot(
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=True, notes=notes)
     fig.update_xaxes(title_text=_esc(x_title), range=[0, x_max], rangemode="tozero")
     labelled = (positions != "within") if label == "outliers" else np.full(len(units), label == "all")
-    _leader_labels(fig, units[x_col].to_numpy(float), units[y_col].to_numpy(float) * scale,
-                   [_label(u) for u in units["unit"]], [p.startswith("below") for p in positions],
-                   labelled, x_max)
+
+    def name_points() -> None:  # once the y axis has its range
+        _leader_labels(fig, units[x_col].to_numpy(float), units[y_col].to_numpy(float) * scale,
+                       [_label(u) for u in units["unit"]], [p.startswith("below") for p in positions],
+                       labelled, (0.0, x_max), tuple(fig.layout.yaxis.range))
+
     words = {position: style[0] for position, style in _FUNNEL_STYLE.items()}
     outside = [f"{_label(u)} ({words[str(pos)].lower()})" for u, pos in zip(units["unit"], units["position"], strict=False)
                if str(pos) != "within"]
@@ -1270,6 +1293,7 @@ def funnel_plot(
         lo, hi = min(float(shown.min()), 0.8), max(float(shown.max()), 1.2)
         pad = (hi - lo) * 0.08
         fig.update_yaxes(title_text=_esc(y_title), range=[max(lo - pad, 0), hi + pad])
+        name_points()
         columns = ["Team", "Expected", *(["Observed"] if counts else []), "Observed / expected", "Position"]
         rows = [[_label(u), _fmt_number(e, 1), *([_fmt_count(o)] if counts else []), f"{r:.2f}",
                  words.get(str(pos), str(pos))]
@@ -1278,6 +1302,7 @@ def funnel_plot(
         sentence = f"{_plain(title)}: {len(units):,} teams around the ratio of 1 expected; {tail}"
         return _describe(fig, sentence, columns, rows)
     fig.update_yaxes(title_text=_esc(y_title), range=[-2, 102], ticksuffix="%")
+    name_points()
     columns = ["Team", *(["Episodes", "Within target"] if counts else []), "Within target (%)", "Position"]
     rows = [[_label(u), *([_fmt_count(d), _fmt_count(n)] if counts else []), _fmt_number(p * 100, 1, "%"),
              words.get(str(pos), str(pos))]

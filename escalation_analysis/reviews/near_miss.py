@@ -13,12 +13,21 @@ from ..measures import near_misses as patterns
 from ..measures.analysis import Analysis
 from ..measures.timeliness import TimelinessTables
 from . import charts, narrative
+from .front_sheet import front_sheet_html
 from .kinds import kind as kind_named
 from .review import Review, Sections
 from .summary import build_summary
 
 KIND = "near-miss-review"
 
+#: Where each front-sheet finding is shown in this review: (section, its heading).
+FRONT_SHEET_LINKS = {
+    "teams": ("teams", "Teams compared fairly"),
+    "out_of_hours": ("comparisons", "Late and missed escalations"),
+    "lone_working": ("barriers", "Barriers to escalation"),
+    "learning_actions": ("learning_actions", "Learning actions"),
+    "data_quality": ("data_quality", "Data quality"),
+}
 #: A team needs this many episodes in the period for its monthly chart to mean anything.
 MIN_TEAM_EPISODES = 20
 #: A team needs this many episodes to be placed on the funnel plot.
@@ -31,6 +40,7 @@ def build(analysis: Analysis, audience: str = "internal") -> Review:
         raise ValueError("The near-miss review shows pseudonyms and free text: it is internal only.")
     episodes = analysis.episodes
     s = Sections()
+    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS))
     s.text("headline", narrative.headline(analysis))
     s.text("headline", narrative.change_since_previous(analysis))
     if episodes.empty:

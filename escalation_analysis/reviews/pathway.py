@@ -16,6 +16,7 @@ from ..measures.analysis import Analysis
 from ..measures.near_misses import pathway_themes
 from . import charts, labels, narrative
 from .display import markdown_text
+from .front_sheet import front_sheet_html
 from .kinds import kind as kind_named
 from .labels import routes_for_readers
 from .review import Review, Sections
@@ -23,6 +24,12 @@ from .summary import build_summary, suppress_simple
 from .suppression import DEFAULT_POLICY, SuppressionPolicy
 
 KIND = "pathway-review"
+
+#: Where each front-sheet finding is shown in this review: (section, its heading).
+FRONT_SHEET_LINKS = {
+    "lone_working": ("themes", "What the data suggests changing"),
+    "data_quality": ("data_quality", "Data quality"),
+}
 
 
 @dataclass
@@ -75,6 +82,7 @@ def build(analysis: Analysis, audience: str = "partners") -> Review:
     ci = ["passed_pct", "ci95_low_pct", "ci95_high_pct"]
     no_steps = "No step log was supplied, so the steps taken cannot be checked."
     s = Sections()
+    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS))
     s.text("headline", narrative.headline(analysis, external=True))
     if not tables.adherence.empty:
         s.chart("steps", charts.bar_counts, tables.adherence, x="check", y="passed_pct", labels=labels.VALUES,

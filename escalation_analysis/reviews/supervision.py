@@ -20,11 +20,18 @@ from ..measures.analysis import Analysis
 from ..measures.timeliness import compliance_table
 from . import charts, labels, narrative
 from .display import markdown_text
+from .front_sheet import front_sheet_html
 from .kinds import kind as kind_named
 from .review import Review, Sections
 from .summary import build_summary
 
 KIND = "supervision"
+
+#: Where each front-sheet finding is shown in this review: (section, its heading).
+FRONT_SHEET_LINKS = {
+    "teams": ("timeliness", "Timeliness against the team and the service"),
+    "lone_working": ("near_misses", "Near misses and barriers met"),
+}
 
 PROMPTS = {
     "out_of_hours": (
@@ -148,6 +155,8 @@ def build(analysis: Analysis, audience: str = "internal", *, team: str = "", sta
         raise ValueError("The supervision pack lists episodes: it is internal only.")
     selected = select(analysis.episodes, team=team, staff_pseudonym=staff_pseudonym)
     s = Sections()
+    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS,
+                                          episodes=selected, team=team or None))
     s.text("who", markdown_text("This pack covers **{who}**, {period}: {n} escalation episodes.",
                                 who=subject(team, staff_pseudonym),
                                 period=narrative.period_text(analysis.start, analysis.end), n=len(selected)))
