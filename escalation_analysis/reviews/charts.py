@@ -1150,7 +1150,7 @@ def _leader_labels(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, names: Sequen
             options.append((overlap(box), offset, box))
             if options[-1][0] == 0:
                 break
-        clash, offset, box = min(options, key=lambda o: (o[0], o[1]))
+        _clash, offset, box = min(options, key=lambda o: (o[0], o[1]))
         placed.append(box)
         fig.add_annotation(
             x=xs[i], y=ys[i], xref="x", yref="y", text=names[i], showarrow=True, arrowhead=0,
