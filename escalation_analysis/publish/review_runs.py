@@ -89,7 +89,6 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
     if kind.name == "supervision":
         team = inputs.options.get("team") or ""
         staff = inputs.options.get("staff") or ""
-        # The notebook only ever sees the staff member's pseudonym, never their name.
         import pandas as pd
 
         from ..ingest.pseudonyms import pseudonymise
@@ -98,6 +97,9 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
         parameters["staff_pseudonym"] = (
             str(pseudonymise(pd.Series([staff], dtype="str"), "staff_id", key).iloc[0]) if staff else ""
         )
+        # The name the supervisor typed, to call the practitioner by on their own pack (internal):
+        # the records in the pack still carry only the pseudonym.
+        parameters["staff_name"] = staff
     return parameters
 
 
@@ -137,9 +139,13 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Pat
     from .. import reviews
     from .gate import check_outputs, sensitive_values
 
-    options = {k: parameters[k] for k in ("team", "staff_pseudonym") if parameters and k in parameters}
+    options = {k: parameters[k] for k in ("team", "staff_pseudonym", "staff_name") if parameters and k in parameters}
     reviews.build(kind.name, analysis, kind.audience, **options).summary().write(out / "summary.json")
-    check_outputs(out, sensitive_values(inputs.export, analysis.profile, key), kind.audience)
+    sensitive = sensitive_values(inputs.export, analysis.profile, key)
+    if parameters and parameters.get("staff_name"):  # the supervisor's own words on their own pack
+        sensitive.by_kind["staff identifier"] = set(sensitive.by_kind.get("staff identifier", ())) - {
+            parameters["staff_name"]}
+    check_outputs(out, sensitive, kind.audience)
 
 
 @dataclass(frozen=True)

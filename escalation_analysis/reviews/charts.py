@@ -72,6 +72,7 @@ __all__ = [
     "control_chart",
     "delay_distribution",
     "funnel_plot",
+    "group_shares",
     "km_curves",
     "late_heatmap",
     "spc_chart",
@@ -2221,6 +2222,80 @@ def bar_counts(
         sentence = f"{_plain(title)}: no value can be shown"
     columns = [_plain(_humanise(x)), _plain(value_title)] + ([_plain(target_label)] if isinstance(target, str) else [])
     return _describe(fig, sentence.strip() + ".", columns, rows)
+
+
+# --------------------------------------------------------------------------------------------
+# 8b. Shares side by side for two or more groups
+# --------------------------------------------------------------------------------------------
+
+_GROUP_PATTERNS = ("", "/", ".", "x")
+"""Bar fill patterns by group: the groups read apart in greyscale print, not by colour alone."""
+
+
+def group_shares(
+    table: pd.DataFrame,
+    category: str,
+    group: str,
+    value: str,
+    *,
+    title: str,
+    value_title: str,
+    subtitle: str | None = None,
+    labels: Mapping[Any, str] | None = None,
+    top: int = 10,
+    height: int | None = None,
+) -> go.Figure:
+    """Horizontal bars of a percentage per category, one bar per group side by side.
+
+    For example the share of lone workers' and of accompanied staff's episodes that met each
+    barrier (``near_misses.barrier_frequency(episodes, "lone_worker")``). Categories are ordered
+    by their largest value, at most ``top`` of them; a category a group never met is a 0% bar
+    for that group, not a gap. Groups differ by colour and by fill pattern.
+    """
+    for column in (category, group, value):
+        if column not in table.columns:
+            raise ValueError(f"Column '{column}' is not in the table.")
+    wide = table.pivot_table(index=category, columns=group, values=value, aggfunc="sum", observed=True)
+    wide = wide.fillna(0.0)
+    order = wide.max(axis=1).sort_values(ascending=False).index[:top]
+    wide = wide.loc[order]
+    groups = [g for g in _group_order(table[group]) if g in wide.columns]
+    names = [_label(c, labels) for c in wide.index]
+    fig = go.Figure()
+    for i, g in enumerate(groups):
+        values = wide[g].to_numpy(float)
+        name = _label(g, labels)
+        colour = QUALITATIVE[i % len(QUALITATIVE)]
+        fig.add_bar(
+            y=names, x=values, orientation="h", name=name,
+            marker={"color": colour, "line": {"color": colour, "width": 1.5},
+                    "pattern": {"shape": _GROUP_PATTERNS[i % len(_GROUP_PATTERNS)], "fgcolor": colour,
+                                "bgcolor": "#FFFFFF", "solidity": 0.45}},
+            text=[_fmt_number(v, 0, "%") for v in values], textposition="outside", cliponaxis=False,
+            textfont={"size": 12, "color": NHS_TEXT},
+            hovertext=[f"<b>{n}</b><br>{name}: {_fmt_number(v, 1, '%')}" for n, v in zip(names, values, strict=True)],
+            hoverinfo="text",
+        )
+    rows = len(names)
+    _finish(fig, title=title, subtitle=subtitle, height=height or 170 + 22 * len(groups) * max(rows, 2),
+            legend=True, left=_left_for(names))
+    top_value = float(wide.to_numpy().max()) if wide.size else 1.0
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_xaxes(title_text=_esc(value_title), range=[0, top_value * 1.18 or 1], ticksuffix="%")
+    fig.update_yaxes(title_text=None, type="category", categoryorder="array", categoryarray=names,
+                     autorange="reversed", showgrid=False)
+    rows_out = [[n, *[_fmt_number(v, 1, "%") for v in wide.loc[c, groups]]] for n, c in zip(names, wide.index, strict=True)]
+    if len(groups) >= 2 and rows:
+        gaps = (wide[groups[0]] - wide[groups[1]]).abs()
+        widest = gaps.idxmax()
+        a, b = wide.loc[widest, groups[0]], wide.loc[widest, groups[1]]
+        sentence = (f"{_plain(title)}: the widest gap is {_plain(_label(widest, labels))}, "
+                    f"{_plain(_label(groups[0], labels))} {_fmt_number(a, 0, '%')} against "
+                    f"{_plain(_label(groups[1], labels))} {_fmt_number(b, 0, '%')}.")
+    else:
+        sentence = f"{_plain(title)}: {rows:,} categories."
+    return _describe(fig, sentence, [_plain(_humanise(category))] + [_plain(_label(g, labels)) for g in groups],
+                     rows_out)
 
 
 # --------------------------------------------------------------------------------------------
