@@ -162,8 +162,11 @@ SUPERVISION: Ewan Patel (North CMHT) escalated N01 N02 N04 N05 N08: 1 of 5 withi
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import dataclasses
 import datetime as dt
+import io
 import json
 from pathlib import Path
 
@@ -181,6 +184,7 @@ from escalation_analysis.measures.comparisons import share_by_target
 from escalation_analysis.measures.learning import action_status, action_summary, overdue_actions
 from escalation_analysis.measures.timeliness import compliance_table
 from escalation_analysis.reviews import kpis, narrative, supervision
+from escalation_analysis.reviews.summary import build_summary
 
 HANDWORKED = Path(__file__).parent / "fixtures" / "handworked"
 PERIOD = ("2025-10-01", "2025-12-31")
@@ -204,21 +208,37 @@ def episodes(handworked) -> pd.DataFrame:
     return handworked.episodes.set_index("incident_id")
 
 
-@pytest.fixture(scope="module")
-def summary_json(tmp_path_factory) -> dict:
-    """``escalation-review summary`` as a user runs it (internal audience), read back from disk."""
-    folder = tmp_path_factory.mktemp("handworked-summary")
+def run_summary_command(folder: Path, audience: str = "internal") -> str:
+    """``escalation-review summary`` as a user runs it, in this process; returns what it printed."""
     out = folder / "summary.json"
-    with pytest.MonkeyPatch.context() as patch:
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.setenv("ESCALATION_ANALYSIS_KEY_FILE", str(folder / "key"))
         code = cli.main([
             "summary", str(HANDWORKED / "export.csv"), "--mapping", str(HANDWORKED / "mapping.yaml"),
             "--pathway", str(HANDWORKED / "pathway.yaml"), "--start", PERIOD[0], "--end", PERIOD[1],
             "--steps", str(HANDWORKED / "steps.csv"), "--actions", str(HANDWORKED / "actions.csv"),
-            "--out", str(out),
+            "--audience", audience, "--out", str(out),
         ])
     assert code == 0
-    return json.loads(out.read_text(encoding="utf-8"))
+    return printed.getvalue()
+
+
+@pytest.fixture
+def summary_folder(tmp_path) -> tuple[Path, str]:
+    """The internal summary's folder (summary.json, tables/) and what the command printed."""
+    return tmp_path, run_summary_command(tmp_path)
+
+
+@pytest.fixture
+def summary_json(handworked, tmp_path) -> dict:
+    """summary.json (internal) written and read back, made in each test that reads it.
+
+    Made per test, not once per module: mutation testing credits a function to the tests that
+    call it, and a module fixture's calls go to the first test only.
+    """
+    build_summary(handworked).write(tmp_path / "summary.json")
+    return json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
 
 
 def entry(n, within, pct, ci, not_escalated, median, p90) -> dict:
@@ -349,6 +369,7 @@ class TestTimelinessTables:
 class TestSummaryJson:
     def test_period_and_data_quality(self, summary_json):
         assert summary_json["report"] == "summary" and summary_json["audience"] == "internal"
+        assert summary_json["pathway"] == "Hand-worked test pathway"
         assert summary_json["period"] == {"start": "2025-10-01", "end": "2025-12-31"}
         quality = summary_json["data_quality"]
         assert (quality["rows_read"], quality["rows_analysed"], quality["rows_excluded"]) == (34, 24, 10)
@@ -397,6 +418,37 @@ class TestSummaryJson:
     def test_learning_actions(self, summary_json):
         assert summary_json["learning_actions"] == {
             "total": 5, "linked_to_episodes": 4, "open": 4, "closed": 1, "overdue": 3}
+
+
+    def test_the_command_says_what_it_did(self, summary_folder):
+        folder, printed = summary_folder
+        tables = sorted(p.name for p in (folder / "tables").glob("*.csv"))
+        assert printed.splitlines() == [
+            "24 episodes analysed between 01/10/2025 and 31/12/2025: 54.2% escalated within target.",
+            f"Wrote {folder / 'summary.json'} and {len(tables)} tables in {folder / 'tables'}."]
+
+    def test_the_tables_beside_it_hold_the_same_figures_to_two_decimals(self, summary_folder):
+        folder = summary_folder[0] / "tables"
+        assert {"timeliness_overall.csv", "timeliness_by_team.csv", "timeliness_by_band.csv", "adherence.csv",
+                "agency_response.csv", "learning_actions.csv", "excluded_rows.csv"} <= {p.name for p in folder.iterdir()}
+        with (folder / "timeliness_by_team.csv").open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert list(rows[0])[:4] == ["team", "n", "within_target", "not_within_target"]  # no index column
+        north = next(r for r in rows if r["team"] == "North CMHT")
+        assert {k: north[k] for k in ("n", "within_target", "not_escalated", "within_target_pct", "ci95_low_pct",
+                                      "ci95_high_pct", "median_delay_minutes", "p90_delay_minutes")} == {
+            "n": "11", "within_target": "5", "not_escalated": "1", "within_target_pct": "45.45",
+            "ci95_low_pct": "21.27", "ci95_high_pct": "71.99", "median_delay_minutes": "47.5",
+            "p90_delay_minutes": "180.0"}
+
+    def test_the_external_summary_hides_the_small_counts(self, tmp_path):
+        run_summary_command(tmp_path, "external")
+        external = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+        assert external["audience"] == "external"
+        assert external["timeliness"]["overall"] == {**OVERALL, "not_escalated": "*"}
+        assert external["near_misses"] == {"n": 10, "incidents": 14}
+        assert (tmp_path / "tables" / "timeliness_by_team.csv").is_file()
+        assert not (tmp_path / "tables" / "excluded_rows.csv").exists()  # row numbers stay inside
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,9 +571,10 @@ class TestSentences:
 
     def test_internal_data_quality(self, handworked):
         text = narrative.data_quality(handworked).replace("\\", "")
-        assert text.startswith(
+        assert text == (
             "The export 'Hand-worked test export' had 34 rows. 8 fell outside the period and 2 were excluded "
-            "because of data problems (listed below), leaving 24 episodes analysed.")
+            "because of data problems (listed below), leaving 24 episodes analysed. 1 kept rows carry a warning "
+            "worth checking at source.")
 
     def test_external_data_quality_says_rows_read_and_episodes_analysed(self, handworked):
         text = narrative.data_quality(handworked, external=True).replace("\\", "")
@@ -538,6 +591,54 @@ class TestSentences:
         assert "holds 5 actions, 4 of them linked" in text and "**4** are open, of which **3** are past" in text
 
 
+class TestSentencesOfOtherPeriods:
+    """The same sentences over other periods of the export: small counts, no previous period."""
+
+    def test_october_headline_interval(self):
+        # October: N01-N05, S01-S03, H01, H02: 6 of 10 within target, Wilson 31.3% to 83.2%.
+        text = narrative.headline(analyse_handworked("2025-10-01", "2025-10-31"))
+        assert "**10** escalation episodes were analysed. **60%** were escalated within the pathway's target " \
+               "(95% confidence interval 31% to 83%)" in text
+
+    def test_external_headline_of_a_small_month_says_fewer_than_8(self):
+        # December: N06 N10 N11 S06 S07 S08 H05: 7 episodes, 2 near misses (N10, S06), 1 not escalated.
+        december = analyse_handworked("2025-12-01", "2025-12-31")
+        assert "**7** escalation episodes" in narrative.headline(december)
+        text = narrative.headline(december, external=True)
+        assert "**fewer than 8** escalation episodes" in text
+        assert "Fewer than 8 had no escalation recorded at all. Fewer than 8 were recorded as near misses." in text
+
+    def test_no_previous_period_is_said_so(self):
+        text = narrative.change_since_previous(analyse_handworked("2025-07-01", "2025-09-30")).replace("\\", "")
+        assert text == "There are no episodes in the previous period (1 April to 30 June 2025) to compare with."
+
+    def test_whole_export_data_quality(self):
+        text = narrative.data_quality(analyse_handworked("2025-07-01", "2025-12-31")).replace("\\", "")
+        assert text == ("The export 'Hand-worked test export' had 34 rows. 0 fell outside the period and 2 were excluded "
+                        "because of data problems (listed below), leaving 32 episodes analysed. 1 kept rows carry a "
+                        "warning worth checking at source.")
+
+    def test_data_quality_table_internal_and_external(self, handworked):
+        internal = narrative.data_quality_table(handworked)
+        assert list(internal.columns) == ["Rows", "Reason", "Number"]
+        assert internal["Rows"].tolist() == ["Excluded", "Excluded", "Excluded", "Kept, with a warning"]
+        assert internal["Number"].tolist() == [1, 1, 8, 1]
+        external = narrative.data_quality_table(handworked, external=True)
+        assert external["Reason"].tolist() == internal["Reason"].tolist()
+        assert external["Number"].tolist() == ["*", "*", 8, "*"]
+
+    def test_external_learning_actions_hide_every_small_count(self, handworked):
+        text = narrative.learning_actions(handworked, external=True)
+        assert text == ("The learning-actions log holds fewer than 8 actions, fewer than 8 of them linked to episodes "
+                        "in this period. **fewer than 8** are open, of which **fewer than 8** are past their due "
+                        "date; fewer than 8 are complete.")
+
+    def test_without_an_actions_log(self):
+        analysis = analyse(HANDWORKED / "export.csv", HANDWORKED / "mapping.yaml", HANDWORKED / "pathway.yaml",
+                           *PERIOD, key=TEST_KEY)
+        assert narrative.learning_actions(analysis) == "No learning-actions log was supplied for this period."
+
+
 class TestSupervision:
     def test_practitioner_beside_team_and_service(self, handworked):
         ewan = pseudonymise(pd.Series(["Ewan Patel"]), "staff_id", TEST_KEY)[0]
@@ -548,9 +649,19 @@ class TestSupervision:
         assert table["group"].tolist() == [f"Practitioner {ewan}", "North CMHT", "Whole service"]
         assert got == [[5, 1, 50.0], [11, 5, 47.5], [24, 13, 70.0]]
 
+    def test_a_team_alone_selects_the_team(self, handworked):
+        assert len(supervision.select(handworked.episodes, team="North CMHT")) == 11
+        assert len(supervision.select(handworked.episodes)) == 24
+
     def test_episode_list_puts_late_first(self, handworked):
         ewan = pseudonymise(pd.Series(["Ewan Patel"]), "staff_id", TEST_KEY)[0]
         selected = supervision.select(handworked.episodes, staff_pseudonym=ewan)
         listed = supervision.episode_list(selected)
         assert listed["Reference"].tolist() == ["N08", "N05", "N04", "N02", "N01"]
         assert listed["Delay (minutes)"].tolist() == [50, 180, 45, 90, 20]
+        assert list(listed.columns) == ["Reference", "Risk identified", "Trigger", "When", "Delay (minutes)",
+                                        "Target (minutes)", "Within target", "Outcome", "Barriers"]
+        assert listed.index.tolist() == [0, 1, 2, 3, 4]
+        assert listed.loc[0, ["Trigger", "When", "Outcome", "Barriers"]].tolist() == [
+            "imminent risk", "weekday evening night", "incident", "Waited for manager approval"]
+        assert listed["Target (minutes)"].tolist() == [30, 150, 30, 60, 60]

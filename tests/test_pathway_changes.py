@@ -6,7 +6,6 @@ import datetime as dt
 import re
 
 import pandas as pd
-import pytest
 
 from escalation_analysis.ingest.pathway import PathwayChange
 from escalation_analysis.measures import control_charts, spc, trends

@@ -28,8 +28,14 @@ COUNTS = {
 
 
 @pytest.fixture(scope="module")
-def review() -> PathwayTables:
-    return PathwayTables.build(analyse_handworked())
+def handworked():
+    return analyse_handworked()
+
+
+@pytest.fixture
+def review(handworked) -> PathwayTables:
+    """Built in each test (mutation testing credits the build to the tests that call it)."""
+    return PathwayTables.build(handworked)
 
 
 def test_no_table_shows_a_count_from_1_to_7(review):
@@ -64,6 +70,13 @@ def test_agency_response_hides_what_subtraction_would_give_back(review):
     assert table.loc["duty_senior", ["contacts", "responses_recorded"]].tolist() == ["*", "*"]
     assert table.loc["police", "contacts"] == "*"
     assert table[["median_minutes", "p90_minutes", "within_target_pct"]].isna().all().all()
+
+
+def test_handoffs_are_listed_and_marked(review):
+    # duty senior -> crisis team 4, crisis team -> police 2, crisis team -> duty senior 1
+    assert review.handoffs["handoff"].tolist() == [
+        "Duty senior → Crisis team", "Crisis team → Police", "Crisis team → Duty senior"]
+    assert review.handoffs["n"].tolist() == ["*", "*", "*"]
 
 
 def test_approvals_by_team_and_themes_are_marked(review):

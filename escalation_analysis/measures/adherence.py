@@ -2,7 +2,7 @@
 information, without more sign-offs than the pathway allows?
 
 Declarative checks per episode (the simple alternative to process mining that a quality lead
-can read directly, see ``shared/docs/landscape.md`` section 4):
+can read directly, see ``docs/pathway.md``):
 
 * ``first_contact_correct``: the first contact in the step log is the pathway's first
   expected step for the episode's trigger and band;

@@ -8,6 +8,7 @@ chart and sentence here is built from suppressed figures; the review keeps no ep
 
 from __future__ import annotations
 
+from ..measures import trends
 from ..measures.analysis import Analysis
 from . import charts, definitions, kpis, labels, narrative
 from .front_sheet import front_sheet_html, review_mdc_summary
@@ -43,10 +44,13 @@ def build(analysis: Analysis, audience: str = "external") -> Review:
     if compliance is None:
         s.text("trends", narrative.NO_EPISODES)
     else:  # the published monthly series, as the front sheet's Making Data Count table reads them
-        s.chart("trends", charts.spc_chart, compliance,
-                title="Escalations within target, by month", y_title="Within target (%)", target=target, percent=True)
+        changes = analysis.pathway.changes
+        s.chart("trends", charts.spc_chart, compliance, title="Escalations within target, by month",
+                y_title="Within target (%)", target=target, percent=True, changes=changes)
         if delays is not None:
-            s.chart("trends", charts.spc_chart, delays, title="Median delay to escalate, by month", y_title="Minutes")
+            s.chart("trends", charts.spc_chart, delays, title="Median delay to escalate, by month", y_title="Minutes",
+                    changes=changes)
+        _no_escalation_gaps(s, analysis)
     for section, by, title, caption in (
         ("out_of_hours", "ooh_sub_band", "Escalated within target, in and out of hours", "In and out of hours"),
         ("teams", "team", "Escalated within target, by team", "Timeliness by team"),
@@ -70,3 +74,26 @@ def build(analysis: Analysis, audience: str = "external") -> Review:
     s.table("definitions", definitions.register_table(list(definitions.CONTRACT_MONITORING)), "Definitions",
             if_empty="")
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(), summary)
+
+
+def _no_escalation_gaps(s: Sections, analysis: Analysis) -> None:
+    """A t chart of the days between episodes with no escalation recorded.
+
+    Such episodes are rare, so the time between them shows a change sooner than a monthly
+    count. For outside readers the points are drawn in order, not on their dates (a date per
+    point would say how many such episodes a month had), and the chart is left out when there
+    were 1 to ``threshold`` such episodes in all.
+    """
+    events = int((~analysis.history["escalated"].astype(bool)).sum())
+    if events < 3 or events <= kpis.EXTERNAL_POLICY.threshold:
+        if events:
+            s.text("trends", "Too few episodes had no escalation recorded to chart the time between them.")
+        return
+    changes = analysis.pathway.changes
+    positions = trends.unescalated_positions(analysis.history, [c.date for c in changes])
+    marks = [(p, f"{c.date:%d/%m/%Y}: {c.text}") for p, c in zip(positions, changes, strict=True) if p is not None]
+    s.chart("trends", charts.control_chart, trends.unescalated_t_chart(analysis.history, in_order=True),
+            title="Days between episodes with no escalation recorded", y_title="Days",
+            x_title="Episodes with no escalation recorded, in order", changes=marks,
+            caption="Longer is better. A point below the lower limit, or a long run below the centre line, "
+                    "means episodes with no escalation are coming more often.")

@@ -347,6 +347,7 @@ COMPUTED_BY: dict[str, str] = {
     "above_header": "ingest.listing:skipped_lines",
     "after_last_record": "ingest.listing:trailing_footer",
     "first_rows": "ingest.accounting:RowAccounting.to_dict",
+    "fitness": "ingest.fitness:assess",
 }
 REGISTER = {name: dataclasses.replace(d, computed_by=COMPUTED_BY.get(name, "")) for name, d in REGISTER.items()}
 

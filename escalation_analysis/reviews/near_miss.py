@@ -8,7 +8,7 @@ pathway owner; learning actions; data quality. Internal: pseudonyms and free tex
 
 from __future__ import annotations
 
-from ..measures import comparisons, headlines, learning, trends
+from ..measures import casemix, comparisons, headlines, learning, trends
 from ..measures import near_misses as patterns
 from ..measures.analysis import Analysis
 from ..measures.timeliness import TimelinessTables
@@ -55,6 +55,12 @@ def build(analysis: Analysis, audience: str = "internal") -> Review:
     if episodes["escalated"].any():
         s.chart("delays", charts.delay_distribution, episodes, by="band")
         s.chart("delays", charts.km_curves, comparisons.escalation_curves(episodes, "band", analysis.as_of))
+        km_monthly = trends.time_to_escalate_xmr(analysis.history, analysis.as_of)
+        if len(km_monthly.points):
+            s.chart("delays", charts.spc_chart, km_monthly, title="Median time to escalate, by month",
+                    y_title="Minutes (Kaplan-Meier median)", changes=analysis.pathway.changes,
+                    caption="Each month's median time to escalate, counting the episodes not escalated "
+                            "(a month with more of them has a longer median), with process limits.")
     else:
         s.text("delays", "No episode in the period has an escalation recorded, so there are no delays to show.")
     _teams(s, analysis)
@@ -67,7 +73,8 @@ def build(analysis: Analysis, audience: str = "internal") -> Review:
     ratio = patterns.near_miss_ratio(analysis.all_episodes, "quarter")
     if ratio["ratio"].notna().any():
         s.chart("near_misses", charts.trend_line, ratio, x="quarter", y="ratio",
-                title="Near misses reported per incident, by quarter", y_title="Near misses per incident")
+                title="Near misses reported per incident, by quarter", y_title="Near misses per incident",
+                changes=analysis.pathway.changes)
     _barriers(s, episodes)
     s.table("repeat_users", patterns.repeat_service_users(episodes, min_episodes=3).head(15),
             "Three or more episodes in the period", if_empty="No service user had three or more episodes in the period.")
@@ -97,6 +104,12 @@ def _teams(s: Sections, analysis: Analysis) -> None:
     if (sizes >= MIN_FUNNEL_EPISODES).sum() >= 2:
         s.chart("teams", charts.funnel_plot, trends.team_funnel(episodes, min_episodes=MIN_FUNNEL_EPISODES),
                 title="Teams' share escalated within target")
+        s.chart("teams", charts.funnel_plot, casemix.casemix_funnel(episodes, min_episodes=MIN_FUNNEL_EPISODES),
+                title="Teams compared for their case mix",
+                subtitle="Escalated within target, observed / expected for each team's own triggers in and out of hours",
+                caption="A team that takes more of its work out of hours, or more urgent triggers, is expected to "
+                        "escalate within target less often: here each team is compared with the service doing the "
+                        "same work. 1 is as expected.")
     else:
         s.text("teams", "Fewer than two teams had enough episodes in the period to compare them on a funnel plot.")
     lowest = trends.lowest_team(episodes, MIN_TEAM_EPISODES)
@@ -105,7 +118,8 @@ def _teams(s: Sections, analysis: Analysis) -> None:
                         "chart is shown.")
         return
     s.chart("teams", charts.spc_chart, trends.compliance_p_chart(analysis.history, team=lowest),
-            title=f"Escalated within target by month: {lowest}", y_title="Within target (%)", percent=True)
+            title=f"Escalated within target by month: {lowest}", y_title="Within target (%)", percent=True,
+            changes=analysis.pathway.changes)
 
 
 def _barriers(s: Sections, episodes) -> None:

@@ -2,7 +2,7 @@
 
 Contract-monitoring and pathway-review reports leave the organisation, so no figure in them may
 let a reader identify, or count, fewer than a handful of people. The rule follows NHS Digital's
-disclosure control for sub-national figures (see ``docs/domain.md`` section 5) and the product
+disclosure control for sub-national figures (see ``docs/privacy.md``) and the product
 brief (section 3, "Suppression"):
 
 * a count of 0 is shown as 0: an empty cell identifies nobody;

@@ -4,7 +4,7 @@ Every number an external or partner output prints comes through here from the
 :class:`~escalation_analysis.reviews.disclosure.plan.DisclosurePlan`, never from the episodes:
 ``summary.json``'s sections, ``tables/*.csv``, the KPI values, the monthly SPC series and the
 counts said in sentences. A withheld count is its mark (``*`` or ``[c]``), a withheld rate or
-statistic is None (``null``), as ``product.md`` section 4 says.
+statistic is None (``null``), as ``docs/privacy.md`` says.
 """
 
 from __future__ import annotations
