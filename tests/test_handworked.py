@@ -561,12 +561,12 @@ class TestSentences:
     def test_headline(self, handworked):
         assert narrative.headline(handworked) == (
             "From 1 October to 31 December 2025, **24** escalation episodes were analysed. **54%** were escalated "
-            "within the pathway's target (95% confidence interval 35% to 72%). 3 had no escalation recorded at "
+            "within the pathway's target (95% CI 35–72%). 3 had no escalation recorded at "
             "all. 10 were recorded as near misses.")
 
     def test_external_headline_hides_the_small_count(self, handworked):
         text = narrative.headline(handworked, external=True)
-        assert "(95% confidence interval 35% to 72%)" in text
+        assert "(95% CI 35–72%)" in text
         assert "Fewer than 8 had no escalation recorded" in text and " 3 had" not in text
 
     def test_internal_data_quality(self, handworked):

@@ -88,15 +88,20 @@ class PrivacyGate:
     automaton: ahocorasick.Automaton | None
 
     @classmethod
-    def build(cls, identifiers: IdentifierValues, audience: str, folders: Iterable[str] = ()) -> PrivacyGate:
-        """The gate for ``audience`` (the automaton is built once per export and audience)."""
-        folders = tuple(folders)
+    def build(cls, identifiers: IdentifierValues, audience: str, folders: Iterable[str] = (),
+              *, allowed: Iterable[str] = ()) -> PrivacyGate:
+        """The gate for ``audience`` (the automaton is built once per export, audience and ``allowed``).
+
+        ``allowed`` are values the person running the report typed themselves for this report
+        (a supervisor's name for the practitioner whose pack it is): they may appear in it.
+        """
+        folders, allowed = tuple(folders), frozenset(allowed)
         cached = _automata.setdefault(identifiers, {})
-        key = (audience, folders)
+        key = (audience, folders, allowed)
         if key not in cached:
             values = dict(identifiers.by_kind)
             values[FOLDER] = frozenset(folders)
-            cached[key] = _automaton({kind: values.get(kind, ()) for kind in kinds_for(audience)})
+            cached[key] = _automaton({kind: frozenset(values.get(kind, ())) - allowed for kind in kinds_for(audience)})
         return cls(audience, cached[key])
 
     def leaks(self, texts: dict[str, str]) -> list[tuple[str, str]]:

@@ -97,7 +97,6 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
     if kind.name == "supervision":
         team = inputs.options.get("team") or ""
         staff = inputs.options.get("staff") or ""
-        # The notebook only ever sees the staff member's pseudonym, never their name.
         import pandas as pd
 
         from ..ingest.pseudonyms import pseudonymise
@@ -106,6 +105,9 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
         parameters["staff_pseudonym"] = (
             str(pseudonymise(pd.Series([staff], dtype="str"), "staff_id", key).iloc[0]) if staff else ""
         )
+        # The name the supervisor typed, to call the practitioner by on their own pack (internal):
+        # the records in the pack still carry only the pseudonym.
+        parameters["staff_name"] = staff
     return parameters
 
 
@@ -157,10 +159,13 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging:
     from .. import reviews
     from .gate import PrivacyGate
 
-    options = {k: parameters[k] for k in ("team", "staff_pseudonym") if parameters and k in parameters}
+    options = {k: parameters[k] for k in ("team", "staff_pseudonym", "staff_name") if parameters and k in parameters}
     reviews.build(kind.name, analysis, kind.audience, **options).summary().write(staging.folder / "summary.json")
+    # the name a supervisor typed for the practitioner is shown on their own (internal) pack
+    typed = (parameters or {}).get("staff_name") or ""
     gate = PrivacyGate.build(analysis.identifiers, kind.audience,
-                             machine_folders(*inputs.input_files().values(), staging.out))
+                             machine_folders(*inputs.input_files().values(), staging.out),
+                             allowed=(typed,) if typed else ())
     gate.check(staging.folder, staging.manifest())
 
 

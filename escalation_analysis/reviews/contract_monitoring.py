@@ -11,11 +11,20 @@ from __future__ import annotations
 from ..measures import trends
 from ..measures.analysis import Analysis
 from . import charts, definitions, kpis, labels, narrative
+from .front_sheet import front_sheet_html, review_mdc_summary
 from .kinds import kind as kind_named
 from .review import Review, Sections
 from .summary import build_summary
 
 KIND = "contract-monitoring"
+
+#: Where each front-sheet finding is shown in this review: (section, its heading).
+FRONT_SHEET_LINKS = {
+    "teams": ("teams", "By team"),
+    "out_of_hours": ("out_of_hours", "Out-of-hours audit"),
+    "learning_actions": ("learning", "Learning from near misses"),
+    "data_quality": ("data_quality", "Data quality"),
+}
 
 
 def build(analysis: Analysis, audience: str = "external") -> Review:
@@ -25,19 +34,20 @@ def build(analysis: Analysis, audience: str = "external") -> Review:
     summary = build_summary(analysis, report=KIND, audience=audience)
     tables = summary.tables
     target = analysis.pathway.kpi_targets.value("compliance_pct")  # from the pathway file; None: no target
+    mdc = review_mdc_summary(analysis, audience)  # the front sheet's table and the trend charts: one source
     s = Sections()
+    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS, mdc=mdc))
     s.text("headline", narrative.headline(analysis, external=True))
     kpi_table = kpis.kpi_table(analysis, policy=kpis.EXTERNAL_POLICY)
     s.table("kpis", kpis.for_display(kpi_table), "Key performance indicators", if_empty=narrative.NO_EPISODES)
-    if analysis.history.empty:
+    compliance, delays = mdc.chart_input("compliance_pct").result, mdc.chart_input("median_delay_minutes").result
+    if compliance is None:
         s.text("trends", narrative.NO_EPISODES)
-    else:
+    else:  # the published monthly series, as the front sheet's Making Data Count table reads them
         changes = analysis.pathway.changes
-        s.chart("trends", charts.spc_chart, trends.compliance_p_chart(analysis.history, target_pct=target),
-                title="Escalations within target, by month", y_title="Within target (%)", target=target, percent=True,
-                changes=changes)
-        delays = trends.median_delay_xmr(analysis.history)
-        if len(delays.points):
+        s.chart("trends", charts.spc_chart, compliance, title="Escalations within target, by month",
+                y_title="Within target (%)", target=target, percent=True, changes=changes)
+        if delays is not None:
             s.chart("trends", charts.spc_chart, delays, title="Median delay to escalate, by month", y_title="Minutes",
                     changes=changes)
         _no_escalation_gaps(s, analysis)

@@ -39,7 +39,7 @@ from .kpis import previous_period
 from .labels import VALUES, interval_text
 from .mdc_summary import MdcSummary, mdc_summary
 
-__all__ = ["Finding", "FrontSheet", "build_front_sheet", "section_id"]
+__all__ = ["Finding", "FrontSheet", "build_front_sheet", "front_sheet_html", "review_mdc_summary", "section_id"]
 
 #: How many findings page 1 holds at most.
 MAX_FINDINGS = 5
@@ -307,6 +307,7 @@ def build_front_sheet(
     team: str | None = None,
     sections: Mapping[str, str] | None = None,
     run_at: dt.datetime | None = None,
+    mdc: MdcSummary | None = None,
 ) -> FrontSheet:
     """Page 1 of a review of ``analysis`` for ``audience``.
 
@@ -319,10 +320,14 @@ def build_front_sheet(
         findings are about them, and the team's monthly chart.
     sections
         Finding key (``teams``, ``out_of_hours``, ``lone_working``, ``learning_actions``,
-        ``data_quality``) -> the review section it links to, when the section has another
-        name in that review; a key mapped to "" gets no link.
+        ``data_quality``) -> the review section that shows it; a finding whose key is not
+        there gets no link (the review has no such section).
     run_at
         When the report is made (default now).
+    mdc
+        The review's Making Data Count summary, when it draws its trend charts from it too
+        (:meth:`~escalation_analysis.reviews.mdc_summary.MdcSummary.chart_input`); built here
+        otherwise.
     """
     external = audience != "internal"
     plan = None
@@ -340,16 +345,25 @@ def build_front_sheet(
         _quality_finding(analysis, external),
     ]
     links = dict(sections or {})
-    findings = tuple(
-        Finding(f.key, f.text, links.get(f.key, f.section) or None)
-        for f in candidates if f is not None
-    )[:MAX_FINDINGS]
+    findings = tuple(Finding(f.key, f.text, links.get(f.key) or None) for f in candidates if f is not None)[:MAX_FINDINGS]
     marking = analysis.pathway.protective_marking.for_audience(audience)
     period = f"{_date(analysis.start)} to {_date(analysis.end)}"
-    mdc = mdc_summary(analysis, audience=audience, history=history if team else None,
-                      latest={"overdue_actions": _overdue_shown(analysis, plan)} if analysis.actions is not None else {})
+    if mdc is None:
+        mdc = review_mdc_summary(analysis, audience, team=team)
     return FrontSheet(title, audience, marking, _cover(analysis, audience, plan, run_at or dt.datetime.now()),
                       findings, mdc, period)
+
+
+def review_mdc_summary(analysis: Analysis, audience: str, *, team: str | None = None) -> MdcSummary:
+    """The MDC summary a review shows on its front sheet (of one team's history for its pack)."""
+    plan = None
+    if audience != "internal":
+        from .disclosure import plan_for, policy_for
+
+        plan = plan_for(analysis, policy_for(audience))
+    history = analysis.history[analysis.history["team"] == team] if team else None
+    latest = {"overdue_actions": _overdue_shown(analysis, plan)} if analysis.actions is not None else {}
+    return mdc_summary(analysis, audience=audience, history=history, latest=latest)
 
 
 def _overdue_shown(analysis: Analysis, plan) -> object:
@@ -359,3 +373,20 @@ def _overdue_shown(analysis: Analysis, plan) -> object:
     published = plan.table("learning_actions").frame
     everything = published[published["actions"] == "all actions"]
     return everything["overdue"].iloc[0] if len(everything) else None
+
+
+def front_sheet_html(
+    analysis: Analysis,
+    title: str,
+    audience: str,
+    sections: Mapping[str, tuple[str, str]],
+    *,
+    episodes: pd.DataFrame | None = None,
+    team: str | None = None,
+    mdc: MdcSummary | None = None,
+) -> Html:
+    """A review's front sheet, ready to show: ``sections`` maps each finding key to the review
+    section that shows it and that section's heading, ``(section, heading)``."""
+    sheet = build_front_sheet(analysis, title=title, audience=audience, episodes=episodes, team=team,
+                              sections={key: section for key, (section, _) in sections.items()}, mdc=mdc)
+    return sheet.html({section: heading for section, heading in sections.values()})

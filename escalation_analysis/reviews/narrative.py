@@ -53,12 +53,12 @@ def headline(analysis: Analysis, *, external: bool = False, policy: SuppressionP
     near = int((analysis.episodes["outcome"] == "near_miss").sum())
     return markdown_text(
         "From {period}, **{n}** escalation episodes were analysed. **{pct}%** were escalated within "
-        "the pathway's target (95% confidence interval {low}% to {high}%). {not_escalated} had no "
+        "the pathway's target (95% CI {low}–{high}%). {not_escalated} had no "
         "escalation recorded at all. {near} were recorded as near misses.",
         period=period,
         n=_count(overall["n"], external, policy),
         pct=round(overall["within_target_pct"]),
-        low=round(overall["ci95_low_pct"]),
+        low=round(overall["ci95_low_pct"]),  # the one style for intervals: 35–72% (labels.interval_text)
         high=round(overall["ci95_high_pct"]),
         not_escalated=_count(overall["not_escalated"], external, policy).capitalize(),
         near=_count(near, external, policy).capitalize(),
@@ -154,6 +154,10 @@ def data_quality_table(
 
         shown = external_data_quality(accounting, policy)
         excluded, warnings = shown["excluded_by_reason"], shown["warnings"]
-    rows = [{"Rows": "Excluded", "Reason": EXCLUSION_REASONS[r], "Number": n} for r, n in excluded.items()]
-    rows += [{"Rows": "Kept, with a warning", "Reason": WARNING_REASONS[r], "Number": n} for r, n in warnings.items()]
+    def sentence(text: str) -> str:  # the reasons are phrases for sentences; a table cell starts with a capital
+        return text[:1].upper() + text[1:]
+
+    rows = [{"Rows": "Excluded", "Reason": sentence(EXCLUSION_REASONS[r]), "Number": n} for r, n in excluded.items()]
+    rows += [{"Rows": "Kept, with a warning", "Reason": sentence(WARNING_REASONS[r]), "Number": n}
+             for r, n in warnings.items()]
     return pd.DataFrame(rows, columns=["Rows", "Reason", "Number"])

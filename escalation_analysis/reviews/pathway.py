@@ -16,6 +16,7 @@ from ..measures.analysis import Analysis
 from ..measures.near_misses import pathway_themes
 from . import charts, labels, narrative
 from .display import markdown_text
+from .front_sheet import front_sheet_html
 from .kinds import kind as kind_named
 from .labels import routes_for_readers
 from .review import Review, Sections
@@ -23,6 +24,12 @@ from .summary import build_summary, suppress_simple
 from .suppression import DEFAULT_POLICY, SuppressionPolicy
 
 KIND = "pathway-review"
+
+#: Where each front-sheet finding is shown in this review: (section, its heading).
+FRONT_SHEET_LINKS = {
+    "lone_working": ("themes", "What the data suggests changing"),
+    "data_quality": ("data_quality", "Data quality"),
+}
 
 
 @dataclass
@@ -45,7 +52,8 @@ class PathwayTables:
         approvals = adherence_summary(adherence, "team")
         approvals = approvals[approvals["check"] == "approvals_within_limit"].drop(columns=["check"])
         approvals = approvals[approvals["team"] != "Not recorded"]
-        responses = response_by_agency(agency_responses(episodes, steps), analysis.pathway)
+        responses = every_agency(response_by_agency(agency_responses(episodes, steps), analysis.pathway),
+                                 analysis.pathway)
         themes = pathway_themes(episodes, adherence)[["theme", "episodes", "late", "late_pct", "question"]]
         ci = ["passed_pct", "ci95_low_pct", "ci95_high_pct"]
         return cls(
@@ -62,6 +70,55 @@ class PathwayTables:
         )
 
 
+def every_agency(responses: pd.DataFrame, pathway) -> pd.DataFrame:
+    """The response table with a row for every agency the pathway names (a contact or a response
+    target), so an agency nobody contacted shows as 0 contacts rather than not at all."""
+    named = list(dict.fromkeys([*pathway.response_targets_minutes, *(c.agency for c in pathway.contacts.values())]))
+    present = set(responses["agency"].astype("str"))
+    missing = [a for a in named if a not in present]
+    if not missing:
+        return responses
+    extra = pd.DataFrame({"agency": missing, "contacts": 0, "responses_recorded": 0,
+                          "target_minutes": [pathway.response_targets_minutes.get(a) for a in missing]})
+    out = pd.concat([responses.assign(agency=responses["agency"].astype("str")), extra], ignore_index=True)
+    return out[responses.columns]
+
+
+def adherence_summary_text(tables: PathwayTables, limit: int) -> str:
+    """The pathway checks in words: information shared, approvals (the team furthest below the
+    others), the first contact and the order of steps; percentages as the tables publish them."""
+    def share(check: str) -> float | None:
+        rows = tables.adherence[tables.adherence["check"] == check]
+        value = rows["passed_pct"].iloc[0] if len(rows) else None
+        return None if value is None or pd.isna(value) else float(value)
+
+    parts = []
+    information = share("information_complete")
+    if information is not None:
+        parts.append(f"the required information was shared in {information:.0f}% of episodes")
+    approvals = share("approvals_within_limit")
+    if approvals is not None:
+        text = f"approvals stayed within the limit of {limit} in {approvals:.0f}%"
+        teams = tables.approvals_by_team.dropna(subset=["passed_pct"])
+        teams = teams[teams["passed_pct"].map(lambda v: not isinstance(v, str))]
+        if len(teams) >= 3:
+            lowest = teams.loc[teams["passed_pct"].astype(float).idxmin()]
+            others = teams[teams["team"] != lowest["team"]]["passed_pct"].astype(float)
+            if float(lowest["passed_pct"]) < others.min() - 10:
+                text += (f", but in {lowest['team']} only {float(lowest['passed_pct']):.0f}% against "
+                         f"{others.min():.0f}–{others.max():.0f}% in the other teams")
+        parts.append(text)
+    first, order = share("first_contact_correct"), share("in_order")
+    if first is not None:
+        parts.append(f"the first contact was the one the pathway expects in {first:.0f}%")
+    if order is not None:
+        parts.append(f"the expected steps were taken in order in {order:.0f}%")
+    if not parts:
+        return "No step log was supplied, so whether the pathway was followed cannot be said."
+    sentence = "; ".join(parts)
+    return markdown_text("In this period {text}.", text=sentence)
+
+
 def _readable(table: pd.DataFrame, column: str) -> pd.DataFrame:
     """The table with its route column in readers' words."""
     return table.assign(**{column: routes_for_readers(table[column])})
@@ -75,7 +132,9 @@ def build(analysis: Analysis, audience: str = "partners") -> Review:
     ci = ["passed_pct", "ci95_low_pct", "ci95_high_pct"]
     no_steps = "No step log was supplied, so the steps taken cannot be checked."
     s = Sections()
+    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS))
     s.text("headline", narrative.headline(analysis, external=True))
+    s.text("headline", adherence_summary_text(tables, analysis.pathway.max_approvals_before_action))
     if not tables.adherence.empty:
         s.chart("steps", charts.bar_counts, tables.adherence, x="check", y="passed_pct", labels=labels.VALUES,
                 title="Episodes passing each pathway check", value_title="Passed (%)", percent=True)

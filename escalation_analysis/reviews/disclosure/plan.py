@@ -115,7 +115,8 @@ def _side_families(teams: tuple[str, ...]) -> list[Family]:
     adherence = [Family(f"adherence:{check}", ("passed", "failed"), ADHERENCE_COLUMNS,
                         {"team": Dimension("team", teams)}) for check in (*CHECKS, "adherent")]
     agencies = Family("agency_contacts", ("within_target", "late", "no_response"), AGENCY_COLUMNS,
-                      {"agency": Dimension("agency", AGENCIES, partition=False)})
+                      # without a step log the first contact stands in, "not recorded" when none is
+                      {"agency": Dimension("agency", (*AGENCIES, "not recorded"), partition=False)})
     return [*adherence, agencies]
 
 
