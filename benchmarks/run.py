@@ -90,7 +90,7 @@ print({"seconds": time.perf_counter() - t, "read_seconds": read,
 
 
 def _child(code: str, *args: str) -> dict:
-    env = {**os.environ, "ESCALATION_ANALYSIS_KEY": os.environ.get("ESCALATION_ANALYSIS_KEY", "benchmark-key")}
+    env = {**os.environ, "ESCALATION_ANALYSIS_KEY": os.environ.get("ESCALATION_ANALYSIS_KEY", "benchmark-key-not-secret-0123456789abcdef")}
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{result.stderr[-2000:]}")
@@ -157,7 +157,7 @@ def measure(rows: int, repeats: int) -> dict:
 _FLOOR = """
 import json, sys, tempfile, time
 from pathlib import Path
-from escalation_analysis.publish.runner import ReportJob, run_reports
+from escalation_analysis.publish.many_reports import ReportJob, run_reports
 if __name__ == "__main__":
     pdf, warm = sys.argv[1] == "pdf", sys.argv[2] == "runner"
     with tempfile.TemporaryDirectory() as tmp:

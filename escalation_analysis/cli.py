@@ -11,12 +11,33 @@ import argparse
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
 from .errors import EscalationAnalysisError
 
 logger = logging.getLogger(__name__)
+
+# C0 controls but tab and newline, DEL, C1 controls (with CSI and OSC), and the bidirectional
+# overrides that can make a terminal show text in another order than it was written.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters shown as escapes (ESC as ``\\x1b``), so a value from an
+    export or a file name can never move the cursor, retitle the window or hide a line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
+
+def _say(*parts: object, file=None) -> None:
+    """``print``, through :func:`terminal_safe`: everything the command line shows goes here."""
+    print(terminal_safe(" ".join(str(p) for p in parts)), file=file or sys.stdout)
+
+
+class _TerminalSafeFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,24 +133,26 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``escalation-review``; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_TerminalSafeFormatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         return _run(args)
     except EscalationAnalysisError as exc:
-        print(f"escalation-review: {exc}", file=sys.stderr)
+        _say(f"escalation-review: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # a path the user gave cannot be read or written
         where = f" '{exc.filename}'" if exc.filename else ""
-        print(f"escalation-review: could not read or write{where} ({exc.strerror or exc}); check the path and its permissions.",
+        _say(f"escalation-review: could not read or write{where} ({exc.strerror or exc}); check the path and its permissions.",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("escalation-review: stopped.", file=sys.stderr)
+        _say("escalation-review: stopped.", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug, not the user's fault: say so in one line
         if args.debug:
             raise
-        print(
+        _say(
             f"escalation-review: internal error ({type(exc).__name__}: {str(exc)[:200]}); "
             "please report it with --debug output.",
             file=sys.stderr,
@@ -143,9 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "validate":
         return _validate(args)
     if args.command == "summary":
-        from .publish.review_runs import run_summary_command
-
-        return run_summary_command(args)
+        return _summary(args)
     if args.command == "report":
         return _report(args)
     if args.command == "profile":
@@ -163,23 +184,26 @@ def _refuse_overwrite(path: Path) -> None:
 
 
 def _profile(args: argparse.Namespace) -> int:
+    from .errors import ExportError
+    from .ingest.file_checks import require_regular_file
     from .ingest.profiling import draft_profile, render_profile, todo_lines
 
     _refuse_overwrite(args.out)
+    require_regular_file(args.export, "export", ExportError)
     draft = draft_profile(args.export, sheet=args.sheet)
     text = render_profile(draft)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     todos = todo_lines(text)
-    print(f"Wrote a draft mapping profile to {args.out}.")
+    _say(f"Wrote a draft mapping profile to {args.out}.")
     where = f"The data is on sheet '{draft.sheet}'; its header" if draft.sheet is not None else "The header"
     titles = f", below {draft.header_row - 1} title line(s)" if draft.header_row > 1 else ""
-    print(f"{where} is on row {draft.header_row}{titles}.")
+    _say(f"{where} is on row {draft.header_row}{titles}.")
     if todos:
-        print(f"{len(todos)} line(s) need your answer (marked TODO):")
+        _say(f"{len(todos)} line(s) need your answer (marked TODO):")
         for line in todos:
-            print(f"  {line}")
-    print(f"Next: escalation-review validate {args.export} --mapping {args.out}")
+            _say(f"  {line}")
+    _say(f"Next: escalation-review validate {args.export} --mapping {args.out}")
     return 0
 
 
@@ -190,7 +214,20 @@ def _pathway_init(args: argparse.Namespace) -> int:
     template = resources.files("escalation_analysis").joinpath("resources/pathway_template.yaml").read_text("utf-8")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(template, encoding="utf-8")
-    print(f"Wrote a pathway template to {args.out}: replace every TODO with your pathway's own values.")
+    _say(f"Wrote a pathway template to {args.out}: replace every TODO with your pathway's own values.")
+    return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .publish.review_runs import ReviewInputs, write_summary
+
+    inputs = ReviewInputs(args.export, args.mapping, args.pathway, args.start, args.end,
+                          args.steps, args.actions, args.training)
+    analysis, data, written = write_summary(inputs, args.out, args.audience)
+    overall = data["timeliness"]["overall"]
+    _say(f"{analysis.accounting.rows_analysed:,} episodes analysed between {analysis.start:%d/%m/%Y} and "
+         f"{analysis.end:%d/%m/%Y}: {overall['within_target_pct']}% escalated within target.")
+    _say(f"Wrote {written[0]} and {len(written) - 1} tables in {written[0].parent / 'tables'}.")
     return 0
 
 
@@ -207,9 +244,9 @@ def _report(args: argparse.Namespace) -> int:
 def _print_result(result) -> None:
     made = [result.html.name] + ([result.pdf.name] if result.pdf else []) + ["summary.json", "tables/"]
     charts = f"{result.figures} chart{'' if result.figures == 1 else 's'}"
-    print(f"{result.out_dir}: {', '.join(made)} ({charts}).")
+    _say(f"{result.out_dir}: {', '.join(made)} ({charts}).")
     if result.pdf_note:
-        print(result.pdf_note)
+        _say(result.pdf_note)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -218,12 +255,12 @@ def _demo(args: argparse.Namespace) -> int:
     if not (args.sample / "incidents.csv").is_file():
         from .synthetic import write_sample
 
-        print(f"No sample data in {args.sample}/: generating it (5,000 rows).")
+        _say(f"No sample data in {args.sample}/: generating it (5,000 rows).")
         write_sample(args.sample)
     results = run_demo(args.sample, args.out, pdf=not args.no_pdf)
     for result in results:
         _print_result(result)
-    print(f"Open {args.out}/<report>/report.html in a browser.")
+    _say(f"Open {args.out}/<report>/report.html in a browser.")
     return 0
 
 
@@ -231,13 +268,13 @@ def _sample(args: argparse.Namespace) -> int:
     from .synthetic import write_sample
 
     if args.rows < 200:
-        print("escalation-review: --rows must be at least 200.", file=sys.stderr)
+        _say("escalation-review: --rows must be at least 200.", file=sys.stderr)
         return 2
     sample = write_sample(args.out, args.rows, args.seed, xlsx=not args.no_xlsx, logs=not args.no_logs)
     files = ["incidents.csv"] + ([] if args.no_xlsx or args.rows > 1_048_575 else ["incidents.xlsx"])
     files += ["mapping.yaml", "pathway.yaml", "truth.json"]
     files += [] if args.no_logs else ["steps.csv", "learning_actions.csv", "training.csv"]
-    print(f"Wrote a synthetic export of {len(sample.export):,} rows to {args.out}/: {', '.join(files)}.")
+    _say(f"Wrote a synthetic export of {len(sample.export):,} rows to {args.out}/: {', '.join(files)}.")
     return 0
 
 
@@ -247,8 +284,8 @@ def _validate(args: argparse.Namespace) -> int:
     loaded = load_export(args.export, args.mapping)
     accounting = loaded.accounting
     if accounting.fitness:
-        print(accounting.fitness_statement() + "\n")
-    print(accounting.statement())
+        _say(accounting.fitness_statement() + "\n")
+    _say(accounting.statement())
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(accounting.to_dict(), indent=2) + "\n", encoding="utf-8")

@@ -89,7 +89,7 @@ needs_poppler = pytest.mark.needs_poppler
 @cache
 def browser() -> str | None:
     """The Chromium-family browser the reports print with, or None."""
-    from escalation_analysis.publish.runner import BrowserError, find_browser
+    from escalation_analysis.publish.pdf_printing import BrowserError, find_browser
 
     try:
         return find_browser()

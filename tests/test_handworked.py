@@ -162,8 +162,11 @@ SUPERVISION: Ewan Patel (North CMHT) escalated N01 N02 N04 N05 N08: 1 of 5 withi
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import dataclasses
 import datetime as dt
+import io
 import json
 from pathlib import Path
 
@@ -181,6 +184,7 @@ from escalation_analysis.measures.comparisons import share_by_target
 from escalation_analysis.measures.learning import action_status, action_summary, overdue_actions
 from escalation_analysis.measures.timeliness import compliance_table
 from escalation_analysis.reviews import kpis, narrative, supervision
+from escalation_analysis.reviews.summary import build_summary
 
 HANDWORKED = Path(__file__).parent / "fixtures" / "handworked"
 PERIOD = ("2025-10-01", "2025-12-31")
@@ -204,21 +208,37 @@ def episodes(handworked) -> pd.DataFrame:
     return handworked.episodes.set_index("incident_id")
 
 
-@pytest.fixture(scope="module")
-def summary_json(tmp_path_factory) -> dict:
-    """``escalation-review summary`` as a user runs it (internal audience), read back from disk."""
-    folder = tmp_path_factory.mktemp("handworked-summary")
+def run_summary_command(folder: Path, audience: str = "internal") -> str:
+    """``escalation-review summary`` as a user runs it, in this process; returns what it printed."""
     out = folder / "summary.json"
-    with pytest.MonkeyPatch.context() as patch:
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.setenv("ESCALATION_ANALYSIS_KEY_FILE", str(folder / "key"))
         code = cli.main([
             "summary", str(HANDWORKED / "export.csv"), "--mapping", str(HANDWORKED / "mapping.yaml"),
             "--pathway", str(HANDWORKED / "pathway.yaml"), "--start", PERIOD[0], "--end", PERIOD[1],
             "--steps", str(HANDWORKED / "steps.csv"), "--actions", str(HANDWORKED / "actions.csv"),
-            "--out", str(out),
+            "--audience", audience, "--out", str(out),
         ])
     assert code == 0
-    return json.loads(out.read_text(encoding="utf-8"))
+    return printed.getvalue()
+
+
+@pytest.fixture
+def summary_folder(tmp_path) -> tuple[Path, str]:
+    """The internal summary's folder (summary.json, tables/) and what the command printed."""
+    return tmp_path, run_summary_command(tmp_path)
+
+
+@pytest.fixture
+def summary_json(handworked, tmp_path) -> dict:
+    """summary.json (internal) written and read back, made in each test that reads it.
+
+    Made per test, not once per module: mutation testing credits a function to the tests that
+    call it, and a module fixture's calls go to the first test only.
+    """
+    build_summary(handworked).write(tmp_path / "summary.json")
+    return json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
 
 
 def entry(n, within, pct, ci, not_escalated, median, p90) -> dict:
@@ -349,6 +369,7 @@ class TestTimelinessTables:
 class TestSummaryJson:
     def test_period_and_data_quality(self, summary_json):
         assert summary_json["report"] == "summary" and summary_json["audience"] == "internal"
+        assert summary_json["pathway"] == "Hand-worked test pathway"
         assert summary_json["period"] == {"start": "2025-10-01", "end": "2025-12-31"}
         quality = summary_json["data_quality"]
         assert (quality["rows_read"], quality["rows_analysed"], quality["rows_excluded"]) == (34, 24, 10)
@@ -397,6 +418,37 @@ class TestSummaryJson:
     def test_learning_actions(self, summary_json):
         assert summary_json["learning_actions"] == {
             "total": 5, "linked_to_episodes": 4, "open": 4, "closed": 1, "overdue": 3}
+
+
+    def test_the_command_says_what_it_did(self, summary_folder):
+        folder, printed = summary_folder
+        tables = sorted(p.name for p in (folder / "tables").glob("*.csv"))
+        assert printed.splitlines() == [
+            "24 episodes analysed between 01/10/2025 and 31/12/2025: 54.2% escalated within target.",
+            f"Wrote {folder / 'summary.json'} and {len(tables)} tables in {folder / 'tables'}."]
+
+    def test_the_tables_beside_it_hold_the_same_figures_to_two_decimals(self, summary_folder):
+        folder = summary_folder[0] / "tables"
+        assert {"timeliness_overall.csv", "timeliness_by_team.csv", "timeliness_by_band.csv", "adherence.csv",
+                "agency_response.csv", "learning_actions.csv", "excluded_rows.csv"} <= {p.name for p in folder.iterdir()}
+        with (folder / "timeliness_by_team.csv").open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert list(rows[0])[:4] == ["team", "n", "within_target", "not_within_target"]  # no index column
+        north = next(r for r in rows if r["team"] == "North CMHT")
+        assert {k: north[k] for k in ("n", "within_target", "not_escalated", "within_target_pct", "ci95_low_pct",
+                                      "ci95_high_pct", "median_delay_minutes", "p90_delay_minutes")} == {
+            "n": "11", "within_target": "5", "not_escalated": "1", "within_target_pct": "45.45",
+            "ci95_low_pct": "21.27", "ci95_high_pct": "71.99", "median_delay_minutes": "47.5",
+            "p90_delay_minutes": "180.0"}
+
+    def test_the_external_summary_hides_the_small_counts(self, tmp_path):
+        run_summary_command(tmp_path, "external")
+        external = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+        assert external["audience"] == "external"
+        assert external["timeliness"]["overall"] == {**OVERALL, "not_escalated": "*"}
+        assert external["near_misses"] == {"n": 10, "incidents": 14}
+        assert (tmp_path / "tables" / "timeliness_by_team.csv").is_file()
+        assert not (tmp_path / "tables" / "excluded_rows.csv").exists()  # row numbers stay inside
 
 
 # ---------------------------------------------------------------------------------------------

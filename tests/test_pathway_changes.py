@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pandas as pd
-import pytest
 
 from escalation_analysis.ingest.pathway import PathwayChange
 from escalation_analysis.measures import control_charts, spc, trends
@@ -70,3 +70,19 @@ class TestChangesStartNewLimits:
         whole = trends.compliance_p_chart(sample.history, team=team)
         assert (whole.points["rebase_group"] == 0).all()
         assert chart.points["mean"].iloc[0] > whole.points["mean"].iloc[0]  # before the move
+
+
+def test_points_in_order_hide_their_dates_and_still_mark_changes(sample):
+    changes = [c.date for c in sample.pathway.changes]
+    chart = trends.unescalated_t_chart(sample.history, in_order=True)
+    [position] = trends.unescalated_positions(sample.history, changes)
+    gaps = trends.days_between_unescalated(sample.history)
+    assert gaps["risk_identified_at"].iloc[position - 1] >= pd.Timestamp(changes[0], tz="Europe/London")
+    assert gaps["risk_identified_at"].iloc[position - 2] < pd.Timestamp(changes[0], tz="Europe/London")
+    fig = charts.control_chart(chart, "Days between", "Days",
+                               changes=[(position, "01/10/2025: Riverside CMHT moves to a new base")])
+    data = next(trace for trace in fig.data if trace.name == "Data")
+    assert list(data.x) == list(range(1, len(gaps) + 1))
+    assert not any(re.search(r"\b20[0-9]{2}\b|Jan|Apr|Oct", text) for text in data.hovertext)  # no dates
+    assert [shape.x0 for shape in fig.layout.shapes if shape.name == "change"] == [position]
+    assert charts.text_equivalent(fig).summary.endswith("01/10/2025: Riverside CMHT moves to a new base.")

@@ -28,8 +28,14 @@ COUNTS = {
 
 
 @pytest.fixture(scope="module")
-def review() -> PathwayReview:
-    return PathwayReview.build(analyse_handworked())
+def handworked():
+    return analyse_handworked()
+
+
+@pytest.fixture
+def review(handworked) -> PathwayReview:
+    """Built in each test (mutation testing credits the build to the tests that call it)."""
+    return PathwayReview.build(handworked)
 
 
 def test_no_table_shows_a_count_from_1_to_7(review):

@@ -119,9 +119,9 @@ class TestKey:
         assert load_key() == first
 
     def test_environment_key_wins_over_the_file(self, isolated_key, monkeypatch):
-        monkeypatch.setenv("ESCALATION_ANALYSIS_KEY", "from-the-environment")
+        monkeypatch.setenv("ESCALATION_ANALYSIS_KEY", "from-the-environment-32-bytes-or-more")
 
-        assert load_key() == b"from-the-environment"
+        assert load_key() == b"from-the-environment-32-bytes-or-more"
         assert not isolated_key.exists()
 
     def test_key_never_appears_in_any_output(self, isolated_key, tmp_path):

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from escalation_analysis.publish.review_runs import KINDS
-from escalation_analysis.publish.runner import BrowserError, find_browser
+from escalation_analysis.publish.pdf_printing import BrowserError, find_browser
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,5 @@
-"""Tests for the report runner (escalation_analysis.publish.runner) and the notebook helpers
+"""Tests for the report runner (escalation_analysis.publish: one_report, many_reports, parameters,
+html_export, pdf_printing, papermill_engine) and the notebook helpers
 (escalation_analysis.reviews.display).
 
 Fast tests check parameter handling, escaping and the HTML checks without a kernel.
@@ -25,20 +26,19 @@ import papermill
 import pytest
 from conftest import browser, needs_browser, needs_poppler
 
-from escalation_analysis.publish import kernels
-from escalation_analysis.publish import runner as report
-from escalation_analysis.publish.runner import (
+from escalation_analysis.publish import html_export, kernels, pdf_printing
+from escalation_analysis.publish.html_export import check_report_html
+from escalation_analysis.publish.many_reports import ReportJob, run_reports
+from escalation_analysis.publish.one_report import ReportResult, run_report
+from escalation_analysis.publish.parameters import check_parameters
+from escalation_analysis.publish.pdf_printing import find_browser
+from escalation_analysis.publish.report_errors import (
     BrowserError,
+    ReportError,
     ReportExecutionError,
     ReportOutputError,
     ReportParameterError,
-    ReportResult,
     ReportsFailedError,
-    check_parameters,
-    check_report_html,
-    find_browser,
-    run_report,
-    run_reports,
 )
 from escalation_analysis.reviews import display
 
@@ -135,7 +135,7 @@ class TestCheckParameters:
         assert [type(v) for v in params["output_dir"]] == [float, bool, str]
 
     def test_missing_notebook_is_a_clear_error(self, tmp_path):
-        with pytest.raises(report.ReportError, match="does not exist"):
+        with pytest.raises(ReportError, match="does not exist"):
             check_parameters(tmp_path / "nope.ipynb", {"a": 1})
 
     @pytest.mark.parametrize(
@@ -296,30 +296,30 @@ class TestCheckReportHtml:
 
 class TestFindBrowser:
     def test_override_that_does_not_exist_is_a_clear_error(self, monkeypatch, tmp_path):
-        monkeypatch.setenv(report.BROWSER_ENV_VAR, str(tmp_path / "no-such-browser"))
-        with pytest.raises(BrowserError, match=report.BROWSER_ENV_VAR):
+        monkeypatch.setenv(pdf_printing.BROWSER_ENV_VAR, str(tmp_path / "no-such-browser"))
+        with pytest.raises(BrowserError, match=pdf_printing.BROWSER_ENV_VAR):
             find_browser()
 
     def test_override_wins(self, monkeypatch, tmp_path):
         fake = tmp_path / "my-chrome"
         fake.write_text("#!/bin/sh\n")
         fake.chmod(0o755)
-        monkeypatch.setenv(report.BROWSER_ENV_VAR, str(fake))
+        monkeypatch.setenv(pdf_printing.BROWSER_ENV_VAR, str(fake))
         assert find_browser() == str(fake)
 
     def test_finds_a_browser_on_path(self, monkeypatch, tmp_path):
         fake = tmp_path / "msedge"
         fake.write_text("#!/bin/sh\n")
         fake.chmod(0o755)
-        monkeypatch.delenv(report.BROWSER_ENV_VAR, raising=False)
+        monkeypatch.delenv(pdf_printing.BROWSER_ENV_VAR, raising=False)
         monkeypatch.setenv("PATH", str(tmp_path))
-        monkeypatch.setattr(report, "_known_browser_paths", list)
+        monkeypatch.setattr(pdf_printing, "_known_browser_paths", list)
         assert find_browser() == str(fake)
 
     def test_none_when_there_is_no_browser(self, monkeypatch, tmp_path):
-        monkeypatch.delenv(report.BROWSER_ENV_VAR, raising=False)
+        monkeypatch.delenv(pdf_printing.BROWSER_ENV_VAR, raising=False)
         monkeypatch.setenv("PATH", str(tmp_path))
-        monkeypatch.setattr(report, "_known_browser_paths", list)
+        monkeypatch.setattr(pdf_printing, "_known_browser_paths", list)
         assert find_browser() is None
 
 
@@ -400,10 +400,11 @@ class TestFixtureReport:
         assert kernel["site"] == params["site"]
         assert kernel["note"] == params["note"]
 
-    def test_kernel_runs_this_python_in_the_notebook_folder(self, fixture_run):
+    def test_kernel_runs_this_python_in_a_private_working_folder(self, fixture_run):
         kernel = fixture_run["kernel"]
         assert Path(kernel["executable"]).resolve() == Path(sys.executable).resolve()
-        assert Path(kernel["cwd"]) == NOTEBOOKS.resolve()
+        assert Path(kernel["cwd"]).name.startswith("escalation-kernel-")  # removed after the run
+        assert not Path(kernel["cwd"]).exists()
 
     def test_kernel_does_not_import_nbformat_or_jsonschema(self, fixture_run):
         assert fixture_run["kernel"]["heavy_modules"] == []
@@ -458,10 +459,10 @@ class TestFixtureReport:
 
 
 @pytest.mark.slow
-def test_a_failing_cell_raises_a_clear_error_and_publishes_nothing(tmp_path):
+def test_a_failing_cell_raises_a_clear_error_and_keeps_the_previous_report(tmp_path):
     out = tmp_path / "failed"
-    out.mkdir()
-    (out / "report.html").write_text("stale report from an earlier run")
+    run_report(MINIMAL, out, pdf=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     with pytest.raises(ReportExecutionError) as err:
         run_report(FAILING, out, pdf=True)
     message = str(err.value)
@@ -469,10 +470,11 @@ def test_a_failing_cell_raises_a_clear_error_and_publishes_nothing(tmp_path):
     assert "values = [1, 2, 3]" in message
     assert "IndexError" in message
     assert err.value.cell_number == 3
-    assert err.value.executed_notebook == (out / "report.ipynb").resolve()
-    assert (out / "report.ipynb").is_file()
-    assert not (out / "report.html").exists()
-    assert not (out / "report.pdf").exists()
+    kept = err.value.executed_notebook
+    assert kept.is_file() and kept.parent.name.startswith("withheld-") and kept.parent.parent == out.resolve()
+    assert str(kept.parent) in message and (kept.parent.stat().st_mode & 0o777) == 0o700
+    assert not (kept.parent / "report.html").exists()
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # the previous report, as it was
 
 
 @pytest.mark.slow
@@ -484,13 +486,13 @@ def test_unknown_parameter_is_refused_before_running(tmp_path):
 
 @pytest.mark.slow
 def test_without_a_browser_the_html_is_written_with_a_plain_note(tmp_path, monkeypatch):
-    monkeypatch.delenv(report.BROWSER_ENV_VAR, raising=False)
+    monkeypatch.delenv(pdf_printing.BROWSER_ENV_VAR, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(report, "_known_browser_paths", list)
+    monkeypatch.setattr(pdf_printing, "_known_browser_paths", list)
     result = run_report(MINIMAL, tmp_path / "out", pdf=True)
     assert result.html.is_file()
     assert result.pdf is None and not (tmp_path / "out" / "report.pdf").exists()
-    assert result.pdf_note == report.NO_BROWSER_NOTE
+    assert result.pdf_note == pdf_printing.NO_BROWSER_NOTE
     assert "\n" not in result.pdf_note and "Save as PDF" in result.pdf_note
 
 
@@ -527,16 +529,17 @@ def test_default_kernel_ignores_a_python3_kernelspec_for_another_python(tmp_path
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
     )
     executable, cwd = printed.split()[:2]
-    assert Path(executable).resolve() == Path(sys.executable).resolve()
-    assert Path(cwd) == NOTEBOOKS.resolve()
+    # This Python, its folder left out of the executed notebook like every folder of this computer.
+    assert executable == "…" + sys.executable[len(sys.prefix):] and "nonexistent" not in printed
+    assert cwd == "…"  # the private working folder, named nowhere
 
 
 @pytest.mark.slow
 def test_run_reports_runs_in_parallel_and_reports_every_failure(tmp_path, capsys):
     jobs = [
-        report.ReportJob(FIXTURE, tmp_path / "a", {"site": "North"}, pdf=False),
+        ReportJob(FIXTURE, tmp_path / "a", {"site": "North"}, pdf=False),
         {"notebook_path": FAILING, "out_dir": tmp_path / "b", "pdf": False},
-        report.ReportJob(MINIMAL, tmp_path / "c", pdf=False),
+        ReportJob(MINIMAL, tmp_path / "c", pdf=False),
     ]
     with pytest.raises(ReportsFailedError) as err:
         run_reports(jobs, max_workers=2, progress=True)
@@ -553,15 +556,15 @@ def test_run_reports_runs_in_parallel_and_reports_every_failure(tmp_path, capsys
 
 @pytest.mark.slow
 def test_run_reports_returns_results_in_job_order(tmp_path):
-    jobs = [report.ReportJob(MINIMAL, tmp_path / name, pdf=False) for name in ("x", "y")]
+    jobs = [ReportJob(MINIMAL, tmp_path / name, pdf=False) for name in ("x", "y")]
     results = run_reports(jobs, max_workers=2, progress=False)
     assert [r.out_dir.name for r in results] == ["x", "y"]
 
 
 def test_run_reports_refuses_bad_parameters_before_running_anything(tmp_path):
     jobs = [
-        report.ReportJob(MINIMAL, tmp_path / "ok"),
-        report.ReportJob(FIXTURE, tmp_path / "bad", {"nope": 1}),
+        ReportJob(MINIMAL, tmp_path / "ok"),
+        ReportJob(FIXTURE, tmp_path / "bad", {"nope": 1}),
     ]
     with pytest.raises(ReportParameterError, match="'nope'"):
         run_reports(jobs, progress=False)
@@ -569,7 +572,7 @@ def test_run_reports_refuses_bad_parameters_before_running_anything(tmp_path):
 
 
 def test_template_ships_inside_the_package():
-    template = report.TEMPLATE_DIR / report.TEMPLATE_NAME
+    template = html_export.TEMPLATE_DIR / html_export.TEMPLATE_NAME
     assert (template / "conf.json").is_file()
     assert (template / "index.html.j2").is_file()
     text = (template / "index.html.j2").read_text()
@@ -598,10 +601,10 @@ def test_display_helpers_do_not_import_nbformat_or_jsonschema():
 
 def test_run_reports_refuses_two_reports_in_one_folder(tmp_path):
     jobs = [
-        report.ReportJob(MINIMAL, tmp_path / "same"),
-        report.ReportJob(MINIMAL, tmp_path / "same"),
+        ReportJob(MINIMAL, tmp_path / "same"),
+        ReportJob(MINIMAL, tmp_path / "same"),
     ]
-    with pytest.raises(report.ReportError, match="same folder"):
+    with pytest.raises(ReportError, match="same folder"):
         run_reports(jobs, progress=False)
 
 
@@ -654,7 +657,7 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="warm kernels ar
 def test_each_report_gets_a_fresh_kernel_and_none_is_left_behind(tmp_path, monkeypatch):
     monkeypatch.setenv("ESCALATION_TEST_MARK", "set by the caller")
     probe = _notebook(tmp_path / "probe.ipynb", PROBE)
-    jobs = [report.ReportJob(probe, tmp_path / f"r{i}", pdf=False) for i in range(3)]
+    jobs = [ReportJob(probe, tmp_path / f"r{i}", pdf=False) for i in range(3)]
     results = run_reports(jobs, max_workers=2, progress=False)
     found = [json.loads((r.out_dir / "probe.json").read_text()) for r in results]
     assert len({f["pid"] for f in found}) == 3
@@ -662,7 +665,7 @@ def test_each_report_gets_a_fresh_kernel_and_none_is_left_behind(tmp_path, monke
     assert all(f["warm"] for f in found)  # forked from the template, imports done
     for f in found:
         assert Path(f["executable"]).resolve() == Path(sys.executable).resolve()
-        assert Path(f["cwd"]) == tmp_path.resolve()
+        assert Path(f["cwd"]).name.startswith("escalation-kernel-")
         assert f["mark"] == "set by the caller"
         assert f["heavy_modules"] == []
     kernels_and_template = {f["pid"] for f in found} | {f["parent"] for f in found}
@@ -677,7 +680,7 @@ def test_each_report_gets_a_fresh_kernel_and_none_is_left_behind(tmp_path, monke
 @posix_only
 def test_a_chosen_kernelspec_is_started_the_standard_way(tmp_path):
     probe = _notebook(tmp_path / "probe.ipynb", PROBE)
-    jobs = [report.ReportJob(probe, tmp_path / f"r{i}", pdf=False, kernel_name="python3") for i in range(2)]
+    jobs = [ReportJob(probe, tmp_path / f"r{i}", pdf=False, kernel_name="python3") for i in range(2)]
     results = run_reports(jobs, max_workers=2, progress=False)
     found = [json.loads((r.out_dir / "probe.json").read_text()) for r in results]
     assert not any(f["warm"] for f in found)
@@ -687,8 +690,8 @@ def test_a_chosen_kernelspec_is_started_the_standard_way(tmp_path):
 @pytest.mark.slow
 @posix_only
 def test_a_failing_cell_in_a_warm_kernel_is_reported_with_its_cell_number(tmp_path):
-    jobs = [report.ReportJob(FAILING, tmp_path / "failed", pdf=False),
-            report.ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
+    jobs = [ReportJob(FAILING, tmp_path / "failed", pdf=False),
+            ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
     with pytest.raises(ReportsFailedError) as err:
         run_reports(jobs, max_workers=2, progress=False)
     failed = err.value.results[0]
@@ -710,18 +713,19 @@ def test_a_cell_over_its_time_limit_stops_the_warm_kernel_and_keeps_the_notebook
         'import os\nfrom pathlib import Path\nPath(output_dir, "pid").write_text(str(os.getpid()))',
         "import time\ntime.sleep(120)",
     )
-    jobs = [report.ReportJob(sleepy, tmp_path / "slow", pdf=False, cell_timeout=3),
-            report.ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
+    jobs = [ReportJob(sleepy, tmp_path / "slow", pdf=False, cell_timeout=3),
+            ReportJob(MINIMAL, tmp_path / "ok", pdf=False)]
     started = time.monotonic()
     with pytest.raises(ReportsFailedError) as err:
         run_reports(jobs, max_workers=2, progress=False)
     assert time.monotonic() - started < 60  # interrupted, not waited out
     failed = err.value.results[0]
     assert isinstance(failed, ReportExecutionError) and "Timeout" in str(failed)
-    assert failed.executed_notebook == (tmp_path / "slow" / "report.ipynb").resolve()
-    nb = json.loads(failed.executed_notebook.read_text())
+    kept = failed.executed_notebook
+    assert kept.name == "report.ipynb" and kept.parent.parent == (tmp_path / "slow").resolve()
+    nb = json.loads(kept.read_text())
     assert nb["cells"][1]["execution_count"]  # the cells that ran are in the kept notebook
-    assert _gone([int((tmp_path / "slow" / "pid").read_text())])
+    assert _gone([int((kept.parent / "pid").read_text())])
 
 
 @pytest.mark.slow
@@ -768,7 +772,7 @@ def test_warm_kernels_shut_down_promptly(tmp_path):
     empty = _notebook(tmp_path / "empty.ipynb", "x = 1")
     waits = []
     for round_ in range(4):
-        jobs = [report.ReportJob(empty, tmp_path / f"{round_}-{i}", pdf=False) for i in range(4)]
+        jobs = [ReportJob(empty, tmp_path / f"{round_}-{i}", pdf=False) for i in range(4)]
         for result in run_reports(jobs, max_workers=2, progress=False):
             nb = json.loads(result.executed_notebook.read_text())
             last_cell = dt.datetime.fromisoformat(nb["cells"][-1]["metadata"]["papermill"]["end_time"])
@@ -784,12 +788,12 @@ def test_warm_kernels_shut_down_promptly(tmp_path):
 def test_a_kept_browser_prints_the_same_pdf_as_a_browser_started_for_it(fixture_run, tmp_path):
     html = fixture_run["result"].html
     one_shot, kept = tmp_path / "one-shot.pdf", tmp_path / "kept.pdf"
-    report.print_pdf(html, one_shot, BROWSER)
-    with report._keeping_browser(True):
-        report._print_pdf(html, tmp_path / "first.pdf", BROWSER)
-        report._print_pdf(html, kept, BROWSER)  # the second print in the same browser
-    browsers = [b.pid for b in report._kept_browsers.values()]
-    report._close_kept_browsers()
+    pdf_printing.print_pdf(html, one_shot, BROWSER)
+    with pdf_printing.keeping_browser(True):
+        pdf_printing.print_report_pdf(html, tmp_path / "first.pdf", BROWSER)
+        pdf_printing.print_report_pdf(html, kept, BROWSER)  # the second print in the same browser
+    browsers = [b.pid for b in pdf_printing._kept_browsers.values()]
+    pdf_printing.close_kept_browsers()
     assert browsers and _gone(browsers)
 
     def pages(pdf: Path) -> list[bytes]:
@@ -814,7 +818,7 @@ def test_several_pdfs_leave_no_browser_behind(tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(temp))
     before = temp.stat().st_mtime_ns
     try:
-        jobs = [report.ReportJob(MINIMAL, tmp_path / f"r{i}", pdf=True) for i in range(3)]
+        jobs = [ReportJob(MINIMAL, tmp_path / f"r{i}", pdf=True) for i in range(3)]
         results = run_reports(jobs, max_workers=2, progress=False)
         assert all(r.pdf is not None and r.pdf.read_bytes().startswith(b"%PDF-") for r in results)
         assert temp.stat().st_mtime_ns != before  # the browsers' profiles were made here...

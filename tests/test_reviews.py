@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 from conftest import IN_CI, browser, needs_browser
 
-from escalation_analysis.ingest.mapping import read_mapping
-from escalation_analysis.publish.gate import PrivacyError, check_outputs, output_texts, sensitive_values
+from escalation_analysis.ingest.export import load_export
+from escalation_analysis.publish.gate import PrivacyError, PrivacyGate, output_texts
 from escalation_analysis.publish.review_runs import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,13 +228,13 @@ def test_internal_reports_show_pseudonyms_never_raw_identifiers(demo):
 
 
 def test_the_privacy_gate_blocks_a_leaking_report(tmp_path):
-    profile = read_mapping(SAMPLE / "mapping.yaml")
     export = pd.read_csv(SAMPLE / "incidents.csv", dtype=str, encoding="utf-8-sig")
     (tmp_path / "report.html").write_text(f"<p>Team summary</p><p>{export['Reported By'].iloc[0]}</p>")
-    sensitive = sensitive_values(SAMPLE / "incidents.csv", profile, b"k")
-    with pytest.raises(PrivacyError, match="staff identifier"):
-        check_outputs(tmp_path, sensitive, "external")
-    assert not (tmp_path / "report.html").exists()
+    identifiers = load_export(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", key=b"k" * 32).identifiers
+    with pytest.raises(PrivacyError, match="a staff identifier in report.html") as err:
+        PrivacyGate.build(identifiers, "external").check(tmp_path, ["report.html"])
+    assert err.value.leaks == [("report.html", "staff identifier")]
+    assert (tmp_path / "report.html").exists()  # the gate reads; the runner decides what to keep
 
 
 def test_a_supervision_pack_about_nobody_is_refused_before_running(tmp_path):
@@ -269,10 +269,14 @@ def test_a_leaking_report_in_the_demo_is_not_published_and_the_others_are(tmp_pa
     nbformat.write(nb, leaky)
     monkeypatch.setenv("ESCALATION_NOTEBOOKS", str(notebooks))
     out = tmp_path / "out"
-    with pytest.raises(PrivacyError, match="The external report was not published because its outputs contain a staff"):
+    with pytest.raises(PrivacyError, match="The external report was not published because its outputs contain a staff") as err:
         run_demo(SAMPLE, out, pdf=False, progress=False)
     assert not (out / "contract-monitoring" / "report.html").exists()
     assert not (out / "contract-monitoring" / "report.ipynb").exists()
+    kept = err.value.kept_in  # kept for inspection, readable only by the user, and the message says where
+    assert kept.parent == (out / "contract-monitoring").resolve() and str(kept) in str(err.value)
+    assert (kept / "report.html").is_file() and (kept / "summary.json").is_file()
+    assert kept.stat().st_mode & 0o777 == 0o700 and (kept / "report.html").stat().st_mode & 0o777 == 0o600
     for kind in ("near-miss-review", "supervision", "pathway-review"):
         assert (out / kind / "report.html").is_file()
         summary = json.loads((out / kind / "summary.json").read_text())

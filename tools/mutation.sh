@@ -4,9 +4,10 @@
 # the report modules one mutant at a time and runs the tests that cover each.
 #
 #   tools/mutation.sh [OUT]      # results into OUT (default: a new temporary folder)
+#   MUTATION_ONLY="kpis narrative" tools/mutation.sh OUT    # only those report modules
 #
-# It runs in a copy of the repository (never in your working tree), one mutant at a time
-# (--max-children 1: the machine is shared; about half an hour on 2 cores). Not run in CI.
+# It runs in a copy of the repository (never in your working tree), MUTATION_CHILDREN mutants at
+# a time (default 1: the machine is shared; with 2, about 40 minutes on 2 cores). Not run in CI.
 # OUT gets results.txt (every mutant and its status), survived.txt (each surviving mutant's
 # diff) and score.txt. A surviving mutant that changes a printed number or a suppression needs
 # a test that states the fact; one that cannot change any output is equivalent: say why.
@@ -21,10 +22,19 @@ trap 'rm -rf "$work"' EXIT
 # Tracked and new files as they are now (uncommitted changes included), nothing ignored.
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} "$work"/ 2>/dev/null || true)
 cd "$work"
+if [ -n "${MUTATION_ONLY:-}" ]; then  # e.g. MUTATION_ONLY="kpis narrative": those report modules only
+  "$python" - "$MUTATION_ONLY" <<'PY'
+import re, sys
+from pathlib import Path
+files = ", ".join(f'"escalation_analysis/reviews/{name}.py"' for name in sys.argv[1].split())
+text = Path("pyproject.toml").read_text()
+Path("pyproject.toml").write_text(re.sub(r"only_mutate = \[.*?\]", f"only_mutate = [{files}]", text, count=1, flags=re.S))
+PY
+fi
 export CI=true  # the derandomised hypothesis profile: the same examples for every mutant
 
 start=$(date +%s)
-"$python" -m mutmut run --max-children 1 > "$out/run.log" 2>&1 || true
+"$python" -m mutmut run --max-children "${MUTATION_CHILDREN:-1}" > "$out/run.log" 2>&1 || true
 "$python" -m mutmut results --all true > "$out/results.txt" 2>&1 || "$python" -m mutmut results > "$out/results.txt" 2>&1
 : > "$out/survived.txt"
 for name in $(awk -F: '/: survived/ {print $1}' "$out/results.txt"); do

@@ -10,6 +10,7 @@ pandera schema in :mod:`~escalation_analysis.ingest.contract`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import MappingError, NothingUsableError
+from ..errors import ExportError, MappingError, NothingUsableError
 from . import datetimes, fitness
 from .accounting import RowAccounting, concat_issues, make_issues
 from .contract import FIELDS, LIST_DTYPE, NOT_RECORDED, category_dtype, validate_episodes
+from .file_checks import require_regular_file
 from .files import RawTable, arrow_text, keep_text_rows, read_export, take_text_rows, text_series
+from .identifiers import IdentifierValues
 from .listing import SCAN_ROWS, find_header, row_with
 from .mapping import MappingProfile, normalise_value, read_mapping
 from .pseudonyms import load_key, nhs_numbers_valid_distinct, pseudonyms_of_distinct
@@ -38,11 +41,16 @@ _MAX_COUNT = 2**31 - 1
 
 @dataclass
 class LoadedExport:
-    """Canonical episodes plus the accounting of every row read."""
+    """Canonical episodes plus the accounting of every row read.
+
+    ``identifiers`` holds the export's identifiers, pseudonyms and free text (of excluded rows
+    too), for the privacy gate: what a report must never show, found without reading again.
+    """
 
     episodes: pd.DataFrame
     accounting: RowAccounting
     profile: MappingProfile
+    identifiers: IdentifierValues = dataclasses.field(default_factory=IdentifierValues)
 
 
 def load_export(
@@ -71,6 +79,7 @@ def load_export(
     in ``accounting`` with reason, row number and incident reference.
     """
     profile = mapping if isinstance(mapping, MappingProfile) else read_mapping(mapping)
+    require_regular_file(path, "export", ExportError)
     raw = read_profiled_export(path, profile)
     columns = _resolve_columns(raw, profile, Path(path).name)
     builder = _EpisodeBuilder(raw, columns, profile, key if key is not None else load_key())
@@ -210,6 +219,7 @@ class _EpisodeBuilder:
         self.warnings: list[pd.DataFrame] = []
         self.unknown: dict[str, list[str]] = {}
         self._distincts: dict[str, _Distinct] = {}
+        self._pseudonyms: dict[str, pd.Series] = {}
 
     def _text(self, field: str) -> pd.Series:
         names = self.columns.get(field)
@@ -306,7 +316,18 @@ class _EpisodeBuilder:
         )
         accounting.fitness = fitness.assess(frame, accounting.warnings, self.profile)
         assert accounting.rows_analysed == len(frame), "row accounting does not balance"
-        return LoadedExport(frame, accounting, self.profile)
+        return LoadedExport(frame, accounting, self.profile, self._identifiers())
+
+    def _identifiers(self) -> IdentifierValues:
+        """What the privacy gate looks for, from every row read (distinct values, no copies)."""
+        pseudonyms = [p for p in self._pseudonyms.values() if len(p)]
+        return IdentifierValues(
+            service_user_ids=self._distinct("service_user_id").values,
+            staff_ids=self._distinct("staff_id").values,
+            incident_ids=self._distinct("incident_id").values,
+            pseudonyms=pd.concat(pseudonyms, ignore_index=True) if pseudonyms else pd.Series([], dtype="str"),
+            descriptions=self._text("description"),
+        )
 
     def _shown(self, field: str, at: np.ndarray) -> pd.Series:
         """The cell text of a (possibly two-column) field at positions ``at``, for details."""
@@ -507,6 +528,7 @@ class _EpisodeBuilder:
             invalid = ~nhs_numbers_valid_distinct(distinct.values)
             self._warn(distinct.rows(invalid) & keep, "invalid_nhs_number", field, "NHS number fails the check digit")
         pseudonyms = pseudonyms_of_distinct(distinct.values, field, self.key)
+        self._pseudonyms[field] = text_series(pseudonyms)
         return text_series(pseudonyms.take(_indices(distinct.codes[keep])))
 
     def _repeated_ids(self, keep: np.ndarray) -> None:

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import MappingError
+from ..errors import ExportError, MappingError
 from . import datetimes
+from .file_checks import require_regular_file
 from .files import read_export
 from .mapping import LogMapping, MappingProfile, normalise_value
 from .pseudonyms import load_key, pseudonymise
@@ -47,6 +48,7 @@ class LoadedLog:
 
 
 def _cells(path: str | Path, profile: MappingProfile, log: LogMapping, name: str) -> tuple[pd.DataFrame, int]:
+    require_regular_file(path, name, ExportError)
     raw = read_export(path, missing_values=profile.missing_values)
     available = {normalise_value(c): c for c in raw.cells.columns}
     out = {}

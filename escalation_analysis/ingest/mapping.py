@@ -22,12 +22,12 @@ Validation names the bad key and says what to do, in one sentence.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -40,6 +40,7 @@ from pydantic import (
 from ..errors import MappingError
 from .contract import DATETIME_FIELDS, FIELDS, LIST_FIELDS, REQUIRED_FIELDS
 from .workbooks import DEFAULT_MAX_WORKBOOK_MB
+from .yaml_files import read_yaml
 
 DEFAULT_MISSING_VALUES = ("", "NULL", "null", "N/A", "n/a", "#N/A", "-", "--", "None")
 
@@ -288,37 +289,37 @@ def normalise_value(text: str) -> str:
 
 
 def read_mapping(path: str | Path) -> MappingProfile:
-    """Read and validate a mapping profile YAML file.
+    """Read and validate a mapping profile YAML file, once per process while it is unchanged.
+
+    A report reads its profile in several places (the export, each log); they share one
+    validated profile. Treat it as read-only.
 
     Raises
     ------
     MappingError
         One sentence naming the bad key and what to do.
     """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError:
+        return read_validated(path, "mapping profile", MappingProfile, MappingError)  # says what is wrong
+    return _read_mapping_once(str(path.resolve()), info.st_mtime_ns, info.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_mapping_once(path: str, mtime_ns: int, size: int) -> MappingProfile:
+    """:func:`read_mapping` for one version of one file (the key changes when the file does)."""
     return read_validated(Path(path), "mapping profile", MappingProfile, MappingError)
 
 
 def read_validated(path: Path, what: str, model: type[BaseModel], error: type[Exception]):
     """Read a YAML settings file into ``model``, turning problems into one-sentence ``error``s."""
-    data = _read_yaml(path, what, error)
+    data = read_yaml(path, what, error)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise error(describe_validation_error(path, exc, data)) from None
-
-
-def _read_yaml(path: Path, what: str, error: type[Exception]) -> dict:
-    if not path.is_file():
-        raise error(f"The {what} '{path}' does not exist; check the path.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise error(f"The {what} '{path.name}' is not valid YAML{where}; fix its syntax.") from None
-    if not isinstance(data, dict):
-        raise error(f"The {what} '{path.name}' must be a YAML mapping of keys to values.")
-    return data
 
 
 def describe_validation_error(path: Path, exc: ValidationError, data: Any = None) -> str:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveFloat,
     field_validator,
     model_validator,
 )
@@ -26,6 +25,10 @@ from .contract import AGENCIES, TRIGGERS
 from .mapping import known_timezone, read_validated
 
 logger = logging.getLogger(__name__)
+
+#: A target in minutes: a finite number above zero (``.inf`` or ``.nan`` would make every
+#: episode within target, or none).
+Minutes = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 Nation = Literal["england-and-wales", "scotland", "northern-ireland"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -70,8 +73,8 @@ class InHours(_Strict):
 class BandTargets(_Strict):
     """A target in minutes that may differ in and out of hours."""
 
-    in_hours: PositiveFloat
-    out_of_hours: PositiveFloat
+    in_hours: Minutes
+    out_of_hours: Minutes
 
 
 class BandSteps(_Strict):
@@ -85,7 +88,7 @@ class Trigger(_Strict):
     """One escalation threshold: its label, target time to escalate and expected steps."""
 
     label: str
-    target_minutes: PositiveFloat | BandTargets
+    target_minutes: Minutes | BandTargets
     steps: BandSteps | None = None
 
     def target_for(self, band: str) -> float:
@@ -224,7 +227,7 @@ class Pathway(_Strict):
     contacts: dict[str, Contact] = Field(default_factory=dict)
     required_information: list[str] = Field(default_factory=list)
     max_approvals_before_action: int = Field(default=1, ge=0)
-    response_targets_minutes: dict[str, PositiveFloat] = Field(default_factory=dict)
+    response_targets_minutes: dict[str, Minutes] = Field(default_factory=dict)
     kpi_targets: KpiTargets = Field(default_factory=KpiTargets)
     protective_marking: ProtectiveMarking = Field(default_factory=ProtectiveMarking)
     changes: list[PathwayChange] = Field(default_factory=list)
@@ -234,6 +237,8 @@ class Pathway(_Strict):
     @field_validator("triggers")
     @classmethod
     def _triggers_are_canonical(cls, triggers: dict[str, Trigger]) -> dict[str, Trigger]:
+        if not triggers:
+            raise ValueError("the pathway has no triggers: list at least one, with its target_minutes")
         unknown = [t for t in triggers if t not in TRIGGERS]
         if unknown:
             raise ValueError(f"'{unknown[0]}' is not a trigger; use {', '.join(TRIGGERS)}")

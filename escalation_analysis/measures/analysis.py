@@ -19,6 +19,7 @@ from ..errors import EscalationAnalysisError, NothingUsableError
 from ..ingest import fitness
 from ..ingest.accounting import RowAccounting
 from ..ingest.export import load_export
+from ..ingest.identifiers import IdentifierValues
 from ..ingest.files import file_sha256
 from ..ingest.logs import LoadedLog, load_actions, load_step_log, load_training
 from ..ingest.mapping import MappingProfile, read_mapping
@@ -56,6 +57,8 @@ class Analysis:
     actions: LoadedLog | None = None
     training: LoadedLog | None = None
     sources: dict[str, str] = field(default_factory=dict)
+    identifiers: IdentifierValues = field(default_factory=IdentifierValues, repr=False)
+    """The export's identifiers, pseudonyms and free text, for the privacy gate (see ingest.identifiers)."""
 
     def episodes_between(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Prepared episodes of the whole export whose risk was identified from ``start`` to ``end``."""
@@ -148,4 +151,5 @@ def analyse(
         actions=load_actions(actions, profile) if actions else None,
         training=load_training(training, profile, key=key) if training else None,
         sources={"export": Path(export).name, "export_sha256": file_sha256(export)},
+        identifiers=loaded.identifiers,
     )

@@ -28,11 +28,11 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 __all__ = [
-    "binomial_cdf",
-    "binomial_quantile",
     "MIN_GROUP_SIZE",
     "Comparison",
     "EffectSize",
+    "binomial_cdf",
+    "binomial_quantile",
     "compare_delays",
     "compare_proportions",
     "compare_time_to_escalation",

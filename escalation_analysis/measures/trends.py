@@ -129,21 +129,33 @@ def days_between_unescalated(prepared: pd.DataFrame, *, team: str | None = None)
 
 
 def unescalated_t_chart(
-    prepared: pd.DataFrame, *, team: str | None = None, rebase_at: Sequence | None = None
+    prepared: pd.DataFrame, *, team: str | None = None, rebase_at: Sequence | None = None,
+    in_order: bool = False,
 ) -> ControlChart:
     """A t chart of the days between episodes with no escalation recorded (longer is better).
 
     Such episodes are rare, so a monthly count is mostly zeros and ones; the time between them
     shows a change sooner (qicharts2's t chart: an I chart of days^(1/3.6)). A point below the
-    lower limit, or a run of short gaps, means they are coming more often.
+    lower limit, or a run of short gaps, means they are coming more often. ``in_order`` puts
+    the points at 1, 2, 3 ... instead of on their episodes' dates (for outside readers: a date
+    per point would say how many such episodes each month had).
     """
     gaps = days_between_unescalated(prepared, team=team)
     if len(gaps) < 2:
         raise ValueError("A t chart needs at least three episodes with no escalation recorded.")
-    when = gaps["risk_identified_at"].dt.tz_localize(None)
-    positions = [int(i) for i in when.searchsorted(pd.to_datetime(pd.Series(list(rebase_at or []), dtype=object)))
-                 if 0 < i < len(when)]
-    return t_chart(gaps["days_since_previous"].to_numpy(), when, rebase=sorted(set(positions)))
+    positions = unescalated_positions(prepared, rebase_at or [], team=team)
+    rebase = sorted({p - 1 for p in positions if p is not None and p > 1})
+    x = np.arange(1, len(gaps) + 1) if in_order else gaps["risk_identified_at"].dt.tz_localize(None)
+    return t_chart(gaps["days_since_previous"].to_numpy(), x, rebase=rebase)
+
+
+def unescalated_positions(prepared: pd.DataFrame, dates: Sequence, *, team: str | None = None) -> list[int | None]:
+    """For each date, the position (from 1) on :func:`unescalated_t_chart` of the first point on
+    or after it, or None when the date is after the last point."""
+    gaps = days_between_unescalated(prepared, team=team)
+    when = pd.DatetimeIndex(gaps["risk_identified_at"].dt.tz_localize(None))
+    found = when.searchsorted(pd.DatetimeIndex(pd.to_datetime(pd.Series(list(dates), dtype=object))))
+    return [int(i) + 1 if i < len(when) else None for i in found]
 
 
 MIN_UNITS_FOR_OVERDISPERSION = 10

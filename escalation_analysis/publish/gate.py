@@ -1,139 +1,259 @@
-"""The privacy gate: check a report's outputs for anything that identifies a person.
+"""The privacy gate: check a run's outputs for anything that identifies a person.
 
 Suppression and pseudonymisation happen in the analysis, but a report is only safe to send if
-its files really contain none of the export's identifiers. After every run the runner reads
-the outputs (HTML text without the embedded plotly.js, PDF text, JSON, CSV) and looks for:
+its files really contain none of the export's identifiers. Before anything is published the
+runner hands the gate exactly the files the run wrote (its manifest,
+:mod:`~escalation_analysis.publish.outputs`); the gate reads their text (HTML without the
+embedded plotly.js, PDF text, the executed notebook, JSON, CSV) and looks for:
 
-* always: raw service-user and staff identifiers (NHS numbers in any spacing, staff names);
-* for external and partner audiences also: incident references, pseudonyms, and the free-text
-  descriptions.
+* always: raw service-user and staff identifiers (NHS numbers in any spacing, staff names),
+  and the folders of this computer (a report names files, never where they are);
+* for external and partner audiences also: incident references, pseudonyms, and the opening
+  words of the free-text descriptions.
 
-A report that fails the gate is not published: its files are removed and the run fails with a
-message saying what kind of value leaked (never the value itself).
+Identifiers are matched as whole tokens, so the Datix reference ``499766`` is not "found" in
+``23.594997669880442``. All values are looked for in one pass over each text with an
+Aho-Corasick automaton (``pyahocorasick``), built once per export and audience.
+
+The values come from the loader (:class:`~escalation_analysis.ingest.identifiers.IdentifierValues`):
+the gate never reads the export. A failing report is not published; its outputs are kept for
+inspection (:class:`PrivacyError` says where) and the message names the kind of value and the
+file, never the value.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import logging
+import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+import time
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+import ahocorasick
 
-from ..errors import EscalationAnalysisError
-from ..ingest.export import _resolve_columns, read_profiled_export
-from ..ingest.mapping import MappingProfile
-from ..ingest.pseudonyms import pseudonymise
+from ..ingest.identifiers import DESCRIPTION, INCIDENT, PSEUDONYM, SERVICE_USER, STAFF, IdentifierValues
+from .outputs import OutputsWithheld
 
-_PLOTLY_JS = re.compile(r"<script[^>]*>\s*/\*\*\s*\n?\s*\* plotly\.js.*?</script>", re.S)
-_MIN_DESCRIPTION = 16
+logger = logging.getLogger(__name__)
+
+FOLDER = "folder of this computer"
+INTERNAL_KINDS = (SERVICE_USER, STAFF, FOLDER)
+EXTERNAL_KINDS = (*INTERNAL_KINDS, INCIDENT, PSEUDONYM, DESCRIPTION)
+#: Kinds matched anywhere, not only as whole tokens (a description's opening may end mid-word).
+_ANYWHERE = {DESCRIPTION, FOLDER}
+
+_PLOTLY_BANNER = re.compile(rb"\* plotly\.js v\d")
+
+_NEXT_STEP = {
+    SERVICE_USER: "make sure no notebook cell shows the service-user column",
+    STAFF: "make sure no notebook cell shows the staff column",
+    INCIDENT: "make sure the external notebook shows no incident references",
+    PSEUDONYM: "make sure the external notebook shows no pseudonyms",
+    DESCRIPTION: "map free-text columns as 'description' in the mapping profile, so they are never shown to external readers",
+    FOLDER: "give the notebook file names, not paths",
+}
 
 
-class PrivacyError(EscalationAnalysisError):
-    """A report output contains an identifier or free text it must not."""
+class PrivacyError(OutputsWithheld):
+    """A report output contains an identifier or free text it must not.
+
+    Attributes
+    ----------
+    leaks : list of (file, kind)
+        Where each kind of value was found.
+    """
+
+    def __init__(self, message: str, leaks: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.leaks = list(leaks)
+
+
+def kinds_for(audience: str) -> tuple[str, ...]:
+    """The kinds of value an audience's outputs must not hold."""
+    return INTERNAL_KINDS if audience == "internal" else EXTERNAL_KINDS
 
 
 @dataclass
-class SensitiveValues:
-    """Strings from the export that must not appear in a report, by kind."""
+class PrivacyGate:
+    """The values one audience's outputs must not hold, ready to look for in one pass."""
 
-    by_kind: dict[str, set[str]] = field(default_factory=dict)
+    audience: str
+    automaton: ahocorasick.Automaton | None
 
-    def kinds_for(self, audience: str) -> list[str]:
-        internal = ["service user identifier", "staff identifier"]
-        if audience == "internal":
-            return internal
-        return [*internal, "incident reference", "pseudonym", "description"]
+    @classmethod
+    def build(cls, identifiers: IdentifierValues, audience: str, folders: Iterable[str] = ()) -> PrivacyGate:
+        """The gate for ``audience`` (the automaton is built once per export and audience)."""
+        folders = tuple(folders)
+        cached = _automata.setdefault(identifiers, {})
+        key = (audience, folders)
+        if key not in cached:
+            values = dict(identifiers.by_kind)
+            values[FOLDER] = frozenset(folders)
+            cached[key] = _automaton({kind: values.get(kind, ()) for kind in kinds_for(audience)})
+        return cls(audience, cached[key])
+
+    def leaks(self, texts: dict[str, str]) -> list[tuple[str, str]]:
+        """(file, kind) for each kind of forbidden value found in each text."""
+        found: list[tuple[str, str]] = []
+        if self.automaton is None:
+            return found
+        for name, text in texts.items():
+            kinds: set[str] = set()
+            for end, (kind, length, whole) in self.automaton.iter(text):
+                if kind not in kinds and (not whole or _whole_token(text, end + 1 - length, end + 1)):
+                    kinds.add(kind)
+            found += [(name, kind) for kind in kinds_for(self.audience) if kind in kinds]
+        return found
+
+    def check(self, folder: str | os.PathLike, names: Iterable[str], *, what: str = "report") -> None:
+        """Raise :class:`PrivacyError` if any of the files ``names`` (relative to ``folder``) leaks."""
+        started = time.perf_counter()
+        texts = output_texts(folder, names)
+        leaks = self.leaks(texts)
+        logger.info("Privacy gate: %d file(s) read and checked in %.3f s", len(texts), time.perf_counter() - started)
+        if not leaks:
+            return
+        where = "; ".join(f"a {kind} in {name}" for name, kind in leaks)
+        steps = "; ".join(dict.fromkeys(_NEXT_STEP[kind] for _, kind in leaks))
+        audience = "internal" if self.audience == "internal" else self.audience
+        raise PrivacyError(
+            f"The {audience} {what} was not published because its outputs contain {where}. "
+            f"To fix it: {steps}; or, if its readers may see these values, make an internal report instead.",
+            leaks,
+        )
 
 
-def sensitive_values(export: str | Path, profile: MappingProfile, key: bytes) -> SensitiveValues:
-    """Collect identifiers, pseudonyms and descriptions from the export (vectorised)."""
-    raw = read_profiled_export(export, profile)
-    columns = _resolve_columns(raw, profile, Path(export).name)
-
-    def values(field_name: str) -> pd.Series:
-        names = columns.get(field_name)
-        if not names:
-            return pd.Series([], dtype="str")
-        return raw.cells[names[0]].dropna().astype("str")
-
-    found: dict[str, set[str]] = {}
-    people = values("service_user_id")
-    digits = people.str.replace(r"[\s\-]", "", regex=True)
-    found["service user identifier"] = set(people[people.str.len() >= 6]) | set(digits[digits.str.len() >= 6])
-    staff = values("staff_id")
-    found["staff identifier"] = set(staff[staff.str.len() >= 4])
-    found["incident reference"] = set(values("incident_id")[values("incident_id").str.len() >= 4])
-    found["pseudonym"] = set(pseudonymise(people, "service_user_id", key).dropna()) | set(
-        pseudonymise(staff, "staff_id", key).dropna()
-    )
-    descriptions = values("description")
-    descriptions = descriptions[descriptions.str.len() >= _MIN_DESCRIPTION]
-    found["description"] = set(descriptions.str.slice(0, 40))
-    return SensitiveValues(found)
+_automata: weakref.WeakKeyDictionary[IdentifierValues, dict] = weakref.WeakKeyDictionary()
 
 
-def output_texts(folder: str | Path, paths: list[Path] | None = None) -> dict[str, str]:
-    """The readable text of each report output in a folder (HTML without plotly.js, PDF text).
+def _automaton(values: dict[str, Iterable[str]]) -> ahocorasick.Automaton | None:
+    automaton = ahocorasick.Automaton()
+    for kind, kind_values in values.items():  # earlier kinds win a value two kinds share
+        whole = kind not in _ANYWHERE
+        for value in kind_values:
+            if value and value not in automaton:
+                automaton.add_word(value, (kind, len(value), whole))
+    if len(automaton) == 0:
+        return None
+    automaton.make_automaton()
+    return automaton
 
-    ``paths`` limits the reading to files a run wrote (e.g. by ``summary`` into a folder
-    that holds other things too).
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _whole_token(text: str, start: int, end: int) -> bool:
+    """Is ``text[start:end]`` a token of its own, not part of a longer word or number?
+
+    Next to a letter, digit or underscore it is part of a word; next to a decimal point between
+    digits (``23.5949976``) it is part of a number.
+    """
+    if start > 0 and _word(text[start]):
+        before = text[start - 1]
+        if _word(before) or (before == "." and start > 1 and text[start - 2].isdigit() and text[start].isdigit()):
+            return False
+    if end < len(text) and _word(text[end - 1]):
+        after = text[end]
+        if _word(after) or (after == "." and end + 1 < len(text) and text[end + 1].isdigit() and text[end - 1].isdigit()):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# The readable text of each output
+# --------------------------------------------------------------------------------------------
+
+
+def output_texts(folder: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, str]:
+    """The readable text of each output file (HTML without plotly.js, PDF text, notebook cells).
+
+    ``names`` (paths relative to ``folder``) are the files to read: a run's manifest. Without
+    it every file under ``folder`` is read (for tests and inspection).
     """
     folder = Path(folder)
-    texts: dict[str, str] = {}
-    for path in sorted(paths if paths is not None else folder.rglob("*")):
-        if path.suffix in (".json", ".csv"):
-            texts[str(path.relative_to(folder))] = path.read_text(encoding="utf-8", errors="replace")
-        elif path.suffix == ".html":
-            html = path.read_text(encoding="utf-8", errors="replace")
-            texts[str(path.relative_to(folder))] = _PLOTLY_JS.sub("", html)
-        elif path.suffix == ".ipynb":
-            texts[str(path.relative_to(folder))] = _notebook_text(path)
-        elif path.suffix == ".pdf" and shutil.which("pdftotext"):
-            result = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=False)
-            texts[str(path.relative_to(folder))] = result.stdout
-    return texts
+    if names is None:
+        names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return {name: _text(folder / name) for name in names}
+
+
+def _text(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".html":
+        return html.unescape(_without_plotly_js(path.read_bytes()).decode("utf-8", errors="replace"))
+    if suffix == ".ipynb":
+        return _notebook_text(path)
+    if suffix == ".json":
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            return "\n".join(_json_strings(json.loads(raw)))
+        except ValueError:
+            return raw
+    if suffix == ".pdf":
+        if shutil.which("pdftotext") is None:
+            logger.warning("pdftotext is not installed, so the text of %s was not checked.", path.name)
+            return ""
+        result = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=False)
+        return result.stdout.decode("utf-8", errors="replace")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def _json_strings(node) -> Iterable[str]:
+    """Every key and value of a JSON document as text (escapes undone)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from _json_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _json_strings(value)
+    elif node is not None:
+        yield str(node)
+
+
+def _without_plotly_js(text: bytes) -> bytes:
+    """The text without the ``<script>`` elements holding the plotly.js library (4.5 MB of code).
+
+    Found by its banner and cut by plain string search: a regular expression over megabytes
+    costs more than the rest of the gate. In a notebook's JSON the cut joins two pieces of one
+    JSON string, so the document stays valid.
+    """
+    pieces = []
+    done = 0
+    while (banner := _PLOTLY_BANNER.search(text, done)) is not None:
+        start = text.rfind(b"<script", done, banner.start())
+        end = text.find(b"</script>", banner.end())
+        if start < 0 or end < 0:
+            break
+        pieces.append(text[done:start])
+        done = end + len(b"</script>")
+    pieces.append(text[done:])
+    return b"".join(pieces)
 
 
 def _notebook_text(path: Path) -> str:
-    """Sources and outputs of an executed notebook, leaving out the embedded plotly.js."""
-    notebook = json.loads(path.read_text(encoding="utf-8"))
-    parts = []
+    """Sources, outputs and metadata of an executed notebook, leaving out the embedded plotly.js."""
+    raw = path.read_bytes()
+    try:
+        notebook = json.loads(_without_plotly_js(raw))
+    except ValueError:
+        notebook = json.loads(raw)
+    parts = [json.dumps(notebook.get("metadata", {}), ensure_ascii=False)]
     for cell in notebook.get("cells", []):
         parts.append("".join(cell.get("source", "")))
         for output in cell.get("outputs", []):
-            for value in output.get("data", {}).values():
+            for mime, value in output.get("data", {}).items():
                 text = "".join(value) if isinstance(value, list) else str(value)
-                if "plotly.js" not in text[:2000]:
-                    parts.append(text)
+                if "plotly.js" in text[:2000]:
+                    continue
+                parts.append(html.unescape(text) if mime == "text/html" else text)
             parts.append("".join(output.get("text", "")))
+            parts.append("".join(output.get("traceback", [])))
     return "\n".join(parts)
-
-
-def find_leaks(texts: dict[str, str], sensitive: SensitiveValues, audience: str) -> list[tuple[str, str]]:
-    """(file, kind) pairs where a sensitive value of a forbidden kind appears."""
-    leaks = []
-    for kind in sensitive.kinds_for(audience):
-        for name, text in texts.items():
-            if any(value in text for value in sensitive.by_kind.get(kind, ())):
-                leaks.append((name, kind))
-    return leaks
-
-
-def check_outputs(
-    folder: str | Path, sensitive: SensitiveValues, audience: str, *, remove: bool = True,
-    paths: list[Path] | None = None,
-) -> None:
-    """Raise :class:`PrivacyError` (removing the outputs) if a forbidden value appears."""
-    leaks = find_leaks(output_texts(folder, paths), sensitive, audience)
-    if not leaks:
-        return
-    if remove:  # the leaking files, and a report's HTML and PDF made from the same run
-        names = {name for name, _ in leaks} | ({"report.html", "report.pdf"} if paths is None else set())
-        for name in names:
-            (Path(folder) / name).unlink(missing_ok=True)
-    where = "; ".join(sorted({f"a {kind} in {name}" for name, kind in leaks}))
-    raise PrivacyError(f"The {audience} report was not published because its outputs contain {where}.")

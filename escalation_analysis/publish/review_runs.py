@@ -5,13 +5,16 @@ is decided here, by the kind, never by a parameter a user can change, and it dec
 
 * the ``summary.json`` and ``tables/*.csv`` written beside the report (suppressed for
   external and partner audiences, by :func:`~escalation_analysis.reviews.summary.build_summary`);
-* the privacy gate run on every output afterwards (:mod:`~escalation_analysis.publish.gate`).
+* the privacy gate run on every output before it is published (:mod:`~escalation_analysis.publish.gate`);
+* the permissions: internal reports are private to the user (folders 0700, files 0600).
 
 ``run_review`` checks the inputs in-process first (so a wrong path or a bad profile is one
 clear sentence, before any kernel starts), runs the notebook through
-:func:`~escalation_analysis.publish.runner.run_report`, writes the summary, and runs the gate.
-``run_demo`` runs the four reports in parallel worker processes, and each worker writes its
-report's summary and runs the gate right after the report (:class:`FinishReview`).
+:func:`~escalation_analysis.publish.one_report.run_report` into a private staging folder, writes
+the summary there, runs the gate on exactly those files, and only then publishes them
+(:mod:`~escalation_analysis.publish.outputs`). ``run_demo`` runs the four reports in parallel
+worker processes, and each worker writes its report's summary and runs the gate right after
+the report (:class:`FinishReview`).
 
 The analysis modules are imported where they are used, so the command line starts the
 reports without first importing pandas itself.
@@ -19,7 +22,6 @@ reports without first importing pandas itself.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import logging
@@ -29,7 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EscalationAnalysisError
-from .runner import ReportError, ReportJob, ReportResult, ReportsFailedError, run_report, run_reports
+from .outputs import OutputFolderError, Staging, check_out_dir, folder_lock, machine_folders, staged_outputs
+from .many_reports import ReportJob, run_reports
+from .one_report import ReportResult, run_report
+from .report_errors import ReportError, ReportsFailedError
 
 if TYPE_CHECKING:
     from ..measures.analysis import Analysis
@@ -91,16 +96,19 @@ class ReviewInputs:
     training: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
-    def parameters(self) -> dict[str, Any]:
-        """Notebook parameters: absolute paths and ISO dates (plain literals only)."""
-        def path(p: Path | None) -> str:
-            return str(Path(p).resolve()) if p else ""
+    def input_files(self) -> dict[str, Path | None]:
+        """The files read, by notebook parameter (None for a log not given)."""
+        return {"export": self.export, "mapping": self.mapping, "pathway": self.pathway,
+                "steps": self.steps, "actions": self.actions, "training": self.training}
 
-        return {
-            "export": path(self.export), "mapping": path(self.mapping), "pathway": path(self.pathway),
-            "steps": path(self.steps), "actions": path(self.actions), "training": path(self.training),
-            "start": self.start.isoformat(), "end": self.end.isoformat(),
-        }
+    def parameters(self) -> dict[str, Any]:
+        """Notebook parameters besides the files: ISO dates, and "" for each log not given.
+
+        The files themselves reach the notebook by name only (the runner's ``input_files``).
+        """
+        parameters: dict[str, Any] = {"start": self.start.isoformat(), "end": self.end.isoformat()}
+        parameters.update({name: "" for name, path in self.input_files().items() if not path})
+        return parameters
 
     def analyse(self, key: bytes | None = None) -> Analysis:
         from ..measures.analysis import analyse
@@ -133,19 +141,30 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
 
 
 def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf: bool = True) -> ReportResult:
-    """Make one review report in ``out_dir``: HTML, PDF, executed notebook, summary.json, tables."""
+    """Make one review report in ``out_dir``: HTML, PDF, executed notebook, summary.json, tables.
+
+    Nothing is published unless all of it is made and passes the privacy gate; ``out_dir`` may
+    not be, or contain, one of the inputs (see :mod:`~escalation_analysis.publish.outputs`).
+    """
     from ..ingest.pseudonyms import load_key
 
     kind = _kind(kind_name)
+    check_out_dir(out_dir, inputs.input_files().values())  # before the work, not after it
     key = load_key()
     analysis = inputs.analyse(key)  # fails fast, in one sentence, on bad inputs
     parameters = _notebook_parameters(kind, inputs, key)
     if kind.name == "supervision":
         _check_selection(analysis, parameters, inputs)
-    out = Path(out_dir)
-    result = run_report(notebooks_dir() / kind.notebook, out, parameters, pdf=pdf, title=kind.title)
-    _finish(kind, inputs, analysis, out, key, parameters)
-    return result
+    return run_report(
+        notebooks_dir() / kind.notebook, out_dir, parameters, pdf=pdf, title=kind.title,
+        **_publishing(kind, inputs, FinishReview(kind.name, inputs, key, parameters, analysis)),
+    )
+
+
+def _publishing(kind: ReviewKind, inputs: ReviewInputs, finish: FinishReview) -> dict[str, Any]:
+    """How a review is run and published: its files by name, its privacy, its gate."""
+    return {"input_files": inputs.input_files(), "private": kind.audience == "internal",
+            "report": kind.name, "before_publish": finish}
 
 
 def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: ReviewInputs) -> None:
@@ -162,42 +181,48 @@ def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: Rev
         )
 
 
-def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, out: Path, key: bytes,
+def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
             parameters: dict[str, Any] | None = None) -> None:
-    """Write summary.json and tables (of the selection, for a supervision pack), then run the gate."""
+    """Write summary.json and tables (of the selection, for a supervision pack) into the
+    staging folder, then run the gate on everything the run wrote there."""
     from ..reviews.summary import build_summary
-    from .gate import check_outputs, sensitive_values
+    from .gate import PrivacyGate
 
     if kind.name == "supervision" and parameters:
         from ..reviews.supervision import select
 
         chosen = select(analysis.episodes, team=parameters["team"], staff_pseudonym=parameters["staff_pseudonym"])
         analysis = dataclasses.replace(analysis, episodes=chosen.reset_index(drop=True))
-    build_summary(analysis, report=kind.name, audience=kind.audience).write(out / "summary.json")
-    check_outputs(out, sensitive_values(inputs.export, analysis.profile, key), kind.audience)
+    build_summary(analysis, report=kind.name, audience=kind.audience).write(staging.folder / "summary.json")
+    gate = PrivacyGate.build(analysis.identifiers, kind.audience,
+                             machine_folders(*inputs.input_files().values(), staging.out))
+    gate.check(staging.folder, staging.manifest())
 
 
 @dataclass(frozen=True)
 class FinishReview:
     """A report's summary.json, tables and privacy gate, run where the report was made.
 
-    Given to :func:`~escalation_analysis.publish.runner.run_reports` as a job's ``after``: the worker
-    process analyses the inputs itself, with the kind's audience rules (never the notebook's),
-    writes the summary and runs the gate on every output, which removes a leaking report.
+    Given to :func:`~escalation_analysis.publish.one_report.run_report` (or a job of
+    :func:`~escalation_analysis.publish.many_reports.run_reports`) as ``before_publish``: it analyses
+    the inputs (in the worker, unless ``analysis`` was made already), with the kind's audience
+    rules (never the notebook's), writes the summary into the staging folder and runs the gate
+    on every file the run wrote; a leak withholds the whole report.
     """
 
     kind: str
     inputs: ReviewInputs
     key: bytes
     parameters: dict[str, Any]
+    analysis: Analysis | None = None
 
     #: What it imports when called; the worker processes import these in advance.
     preload = ("escalation_analysis.measures.analysis", "escalation_analysis.publish.gate", "escalation_analysis.reviews.summary",
                "escalation_analysis.reviews.supervision")
 
-    def __call__(self, result: ReportResult) -> None:
-        kind = KINDS[self.kind]
-        _finish(kind, self.inputs, self.inputs.analyse(self.key), result.out_dir, self.key, self.parameters)
+    def __call__(self, result: ReportResult, staging: Staging) -> None:
+        analysis = self.analysis if self.analysis is not None else self.inputs.analyse(self.key)
+        _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters)
 
 
 def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, max_workers: int = 2,
@@ -205,7 +230,7 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     """All four reports from the sample data, two at a time, into ``out_dir/<kind>/``.
 
     Each report's summary and privacy gate run in the process that made it, right after it.
-    When a report cannot be made, :class:`~escalation_analysis.publish.runner.ReportsFailedError` says
+    When a report cannot be made, :class:`~escalation_analysis.publish.report_errors.ReportsFailedError` says
     which; when only the summaries or gates failed, the first such error (in the order of
     :data:`KINDS`) is raised as it is, e.g. the gate's :class:`~escalation_analysis.publish.gate.PrivacyError`.
     """
@@ -218,6 +243,7 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
         actions=sample / "learning_actions.csv", training=sample / "training.csv",
     )
     periods = {"pathway-review": (dt.date(2025, 4, 1), dt.date(2026, 3, 31))}
+    out = check_out_dir(out_dir, base.input_files().values())
     key = load_key()
     jobs = []
     for name, kind in KINDS.items():
@@ -226,10 +252,12 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
         inputs = ReviewInputs(base.export, base.mapping, base.pathway, start, end,
                               base.steps, base.actions, base.training, options)
         parameters = _notebook_parameters(kind, inputs, key)
-        jobs.append(ReportJob(notebooks_dir() / kind.notebook, Path(out_dir) / name, parameters, pdf=pdf,
-                              title=kind.title, after=FinishReview(name, inputs, key, parameters)))
+        jobs.append(ReportJob(notebooks_dir() / kind.notebook, out / name, parameters, pdf=pdf, title=kind.title,
+                              **_publishing(kind, inputs, FinishReview(name, inputs, key, parameters))))
+    out.mkdir(parents=True, exist_ok=True)
     try:
-        return run_reports(jobs, max_workers=max_workers, progress=progress)
+        with folder_lock(out):  # one demo at a time into this folder
+            return run_reports(jobs, max_workers=max_workers, progress=progress)
     except ReportsFailedError as exc:
         failed = [o for o in exc.results if isinstance(o, Exception)]
         if failed and not any(isinstance(o, ReportError) for o in failed):
@@ -237,28 +265,31 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
         raise
 
 
-def run_summary_command(args: argparse.Namespace) -> int:
-    """``escalation-review summary``: write summary.json and tables/*.csv."""
-    from ..measures.analysis import analyse
+def write_summary(
+    inputs: ReviewInputs, out: str | Path, audience: str = "internal", *, key: bytes | None = None
+) -> tuple[Analysis, dict[str, Any], list[Path]]:
+    """Write ``out`` (summary.json) and ``tables/*.csv`` beside it, through staging and the gate.
+
+    Refused before any work: ``out`` is one of the inputs, or its ``tables`` folder is or holds
+    one. Returns the analysis, the summary's data and the files published.
+    """
+    from ..ingest.pseudonyms import load_key
     from ..reviews.summary import build_summary
+    from .gate import PrivacyGate
 
-    analysis = analyse(
-        args.export, args.mapping, args.pathway, args.start, args.end,
-        steps=args.steps, actions=args.actions, training=args.training,
-    )
-    summary = build_summary(analysis, audience=args.audience)
-    written = summary.write(args.out)
-    if args.audience != "internal":
-        from ..ingest.pseudonyms import load_key
-        from ..publish.gate import check_outputs, sensitive_values
-
-        folder = written[0].parent
-        check_outputs(folder, sensitive_values(args.export, analysis.profile, load_key()), args.audience,
-                      paths=written)
-    overall = summary.data["timeliness"]["overall"]
-    print(
-        f"{analysis.accounting.rows_analysed:,} episodes analysed between {analysis.start:%d/%m/%Y} and "
-        f"{analysis.end:%d/%m/%Y}: {overall['within_target_pct']}% escalated within target."
-    )
-    print(f"Wrote {written[0]} and {len(written) - 1} tables in {written[0].parent / 'tables'}.")
-    return 0
+    out = Path(out)
+    files = [p for p in inputs.input_files().values() if p]
+    check_out_dir(out.parent / "tables", files)
+    if any(Path(p).resolve() == out.resolve() for p in files):
+        raise OutputFolderError(f"--out '{out}' is one of the inputs; give the summary a name of its own, such as summary.json.")
+    key = key if key is not None else load_key()
+    analysis = inputs.analyse(key)
+    summary = build_summary(analysis, audience=audience)
+    gate = PrivacyGate.build(analysis.identifiers, audience, machine_folders(*files, out.parent))
+    with staged_outputs(out.parent, private=audience == "internal", report=f"summary:{out.name}",
+                        expected=[out.name]) as staging:
+        summary.write(staging.folder / "summary.json")
+        staging.renames["summary.json"] = out.name
+        gate.check(staging.folder, staging.manifest(), what="summary")
+        published = staging.publish()
+    return analysis, summary.data, sorted(published.values(), key=lambda p: (p.parent != out.parent, p))

@@ -53,7 +53,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..measures.timeliness import financial_quarter
-
 from .icons import ASSURANCE, COLOURS, VARIATION
 from .labels import VALUES, interval_text
 
@@ -611,13 +610,21 @@ def _last_run(flags: np.ndarray) -> tuple[int, int] | None:
 CHANGE_COLOUR = NHS_DARK_BLUE
 
 
-def _change_list(changes: Iterable[Any] | None) -> list[tuple[pd.Timestamp, str]]:
-    """(date, text) pairs from the pathway's ``changes`` or from plain (date, text) pairs."""
-    out = []
+def _change_list(changes: Iterable[Any] | None) -> list[tuple[Any, str]]:
+    """(when, words) from the pathway's ``changes`` or from (date, text) pairs, in order.
+
+    A pair may instead give a point's position on an axis of points in order (a whole number)
+    with its words already written, e.g. ``(41, "01/09/2025: New on-call rota")``.
+    """
+    out: list[tuple[Any, str]] = []
     for change in changes or []:
         when, text = (change.date, change.text) if hasattr(change, "date") else change
-        out.append((pd.Timestamp(when), str(text)))
-    return sorted(out, key=lambda item: item[0])
+        if isinstance(when, (int, np.integer)) and not isinstance(when, bool):
+            out.append((int(when), str(text)))
+        else:
+            stamp = pd.Timestamp(when)
+            out.append((stamp, f"{stamp:%d/%m/%Y}: {text}"))
+    return out
 
 
 def _mark_changes(fig: go.Figure, changes: Iterable[Any] | None, xs: pd.Series,
@@ -625,39 +632,43 @@ def _mark_changes(fig: go.Figure, changes: Iterable[Any] | None, xs: pd.Series,
     """A dotted line and a label at each change that falls within the chart's periods.
 
     Dated axes mark the day itself; an axis of NHS quarters (``2025/26 Q3``) marks the quarter
-    the change falls in. Returns "dd/mm/yyyy: text" for each change marked (for the chart's
-    text equivalent).
+    the change falls in; an axis of points in order marks the position given. Returns the words
+    of each change marked (for the chart's text equivalent).
     """
     marked: list[str] = []
     found = _change_list(changes)
     if not found or len(xs) == 0:
         return marked
-    if date_format is None:
-        labels = list(dict.fromkeys(pd.Series(xs).astype(str)))
-        quarters = financial_quarter(pd.Series([when for when, _ in found]))
-        where = [label if label in labels else None for label in quarters]
-        share = [labels.index(label) / max(len(labels) - 1, 1) if label in labels else 0 for label in quarters]
-    else:
-        first, last = pd.Timestamp(xs.min()), pd.Timestamp(xs.max())
-        last += pd.offsets.MonthEnd(0) if date_format == "%b %Y" else pd.Timedelta(0)
-        where = [when if first <= when <= last else None for when, _ in found]
-        share = [(when - first) / ((last - first) or pd.Timedelta(days=1)) for when, _ in found]
-    for (when, text), x, along in zip(found, where, share, strict=True):
-        if x is None:
-            continue
-        words = f"{when:%d/%m/%Y}: {text}"
-        right_half = along > 0.5  # label on the side with room, so it stays inside the plot
-        fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
-                      line={"color": CHANGE_COLOUR, "width": 1.5, "dash": "dot"}, name="change")
-        fig.add_annotation(
-            x=x, xref="x", y=1 - 0.07 * (len(marked) % 4), yref="paper", yanchor="top",
-            xanchor="right" if right_half else "left", xshift=-3 if right_half else 3,
-            showarrow=False, align="right" if right_half else "left", name="change",
-            text=_esc(words), font={"size": 11, "color": CHANGE_COLOUR},
-            bgcolor="rgba(255,255,255,0.85)",
-        )
-        marked.append(words)
+    values = list(pd.Series(xs))
+    for when, words in found:
+        if isinstance(when, int):
+            x, along = (when, values.index(when) / max(len(values) - 1, 1)) if when in values else (None, 0.0)
+        elif date_format is None:
+            label = str(financial_quarter(pd.Series([when])).iloc[0])
+            labels = [str(v) for v in values]
+            x, along = (label, labels.index(label) / max(len(labels) - 1, 1)) if label in labels else (None, 0.0)
+        else:
+            first, last = pd.Timestamp(min(values)), pd.Timestamp(max(values))
+            last += pd.offsets.MonthEnd(0) if date_format == "%b %Y" else pd.Timedelta(0)
+            x = when if first <= when <= last else None
+            along = (when - first) / ((last - first) or pd.Timedelta(days=1))
+        if x is not None:
+            marked.append(_draw_change(fig, x, words, along, len(marked)))
     return marked
+
+
+def _draw_change(fig: go.Figure, x: Any, words: str, along: float, index: int) -> str:
+    """One change: a dotted line at x and its label, on the side of the line with room."""
+    right_half = along > 0.5
+    fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                  line={"color": CHANGE_COLOUR, "width": 1.5, "dash": "dot"}, name="change")
+    fig.add_annotation(
+        x=x, xref="x", y=1 - 0.07 * (index % 4), yref="paper", yanchor="top",
+        xanchor="right" if right_half else "left", xshift=-3 if right_half else 3,
+        showarrow=False, align="right" if right_half else "left", name="change",
+        text=_esc(words), font={"size": 11, "color": CHANGE_COLOUR}, bgcolor="rgba(255,255,255,0.85)",
+    )
+    return words
 
 
 def _with_changes(fig: go.Figure, marked: list[str]) -> go.Figure:
@@ -984,6 +995,7 @@ def control_chart(
     scale = 100.0 if percent else 1.0
     suffix = "%" if percent else ""
     x, date_format = _periods(points["x"])
+    in_order = date_format is None and pd.api.types.is_integer_dtype(x)
     groups = points["rebase_group"].to_numpy()
     y = points["y"].to_numpy(float) * scale
     cl = points["cl"].to_numpy(float) * scale
@@ -1053,7 +1065,7 @@ def control_chart(
         x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=bool(sigma.any()),
             notes=notes, right=118, bottom_axis=64 if date_format == "%b %Y" else 56)
-    fig.update_xaxes(title_text=_esc(x_title), **_x_axis_for(date_format, len(x)))
+    fig.update_xaxes(title_text=_esc(x_title), **({"type": "linear"} if in_order else _x_axis_for(date_format, len(x))))
     pool = np.concatenate([y, cl, ucl, lcl])
     pool = pool[np.isfinite(pool)]
     lo, hi = float(pool.min()), float(pool.max())

@@ -67,20 +67,67 @@ class Summary:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def write(self, json_path: str | Path) -> list[Path]:
-        """Write ``summary.json`` and ``tables/*.csv`` beside it; returns the paths written."""
+        """Write ``summary.json`` and ``tables/*.csv`` beside it; returns the paths written.
+
+        External and partner figures are written as the reports display them (one decimal
+        place, p-values three): more digits add nothing for the reader, and long digit runs
+        are where a reference number could seem to appear.
+        """
+        external = self.data.get("audience", "internal") != "internal"
         json_path = Path(json_path)
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(_jsonable(self.data), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        data = _displayed(self.data) if external else _jsonable(self.data)
+        json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         written = [json_path]
         table_dir = json_path.parent / "tables"
         table_dir.mkdir(exist_ok=True)
         for name, table in self.tables.items():
             path = table_dir / f"{name}.csv"
-            numbers = table.select_dtypes("number").columns
-            rounded = table.assign(**{c: table[c].round(2) for c in numbers})
+            rounded = table.assign(**{
+                c: _rounded(table[c], _places(str(c), external)) for c in table.columns
+            })
             safe_csv_frame(rounded).to_csv(path, index=False, encoding="utf-8")
             written.append(path)
         return written
+
+
+#: Decimal places of external figures, as displayed: one, ratios two, p-values three.
+DISPLAYED_PLACES = 1
+RATIO_PLACES = 2
+P_VALUE_PLACES = 3
+
+
+def _places(name: str, external: bool) -> int:
+    if "p_value" in name:
+        return P_VALUE_PLACES
+    if not external or name.endswith("ratio") or name in ("relative_risk", "rank_biserial"):
+        return RATIO_PLACES
+    return DISPLAYED_PLACES
+
+
+def _rounded(column: pd.Series, places: int) -> pd.Series:
+    """Numbers rounded to ``places``; counts, text and suppression markers (``*``) unchanged."""
+    if pd.api.types.is_bool_dtype(column):
+        return column
+    if pd.api.types.is_numeric_dtype(column):
+        return column.round(places)
+    if column.dtype != object:
+        return column
+    numbers = pd.to_numeric(column, errors="coerce")
+    fractional = numbers.notna() & (numbers % 1 != 0)
+    return column.where(~fractional, numbers.round(places)) if fractional.any() else column
+
+
+def _displayed(value: Any, key: str = "") -> Any:
+    """The summary as external readers see it: every number to its displayed places."""
+    if isinstance(value, dict):
+        return {str(k): _displayed(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_displayed(v, key) for v in value]
+    value = _jsonable(value)
+    if isinstance(value, float):
+        return round(value, _places(key, True))
+    return value
 
 
 def build_summary(

@@ -1,0 +1,75 @@
+"""The export's values that must never reach a report, collected once, as the export is read.
+
+The privacy gate (:mod:`escalation_analysis.publish.gate`) looks for these in every output.
+The loader hands them over with the episodes (:class:`~escalation_analysis.ingest.export.LoadedExport`),
+so the export is never read a second time to find them and no other module needs to know the
+export's column names. Excluded rows count too: their identifiers are just as private.
+
+The values are kept as the loader's own distinct columns (no copy); the sets the gate needs
+are built the first time it asks.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+#: Kinds of value, in the order a leak is reported.
+SERVICE_USER = "service user identifier"
+STAFF = "staff identifier"
+INCIDENT = "incident reference"
+PSEUDONYM = "pseudonym"
+DESCRIPTION = "description"
+
+#: Shorter values are too likely to be ordinary words or numbers to look for.
+MIN_LENGTH = {SERVICE_USER: 6, STAFF: 4, INCIDENT: 4, PSEUDONYM: 4}
+#: A description is looked for by its opening words, once it is long enough to be distinctive.
+MIN_DESCRIPTION = 16
+DESCRIPTION_OPENING = 40
+
+
+@dataclass(eq=False)
+class IdentifierValues:
+    """Identifiers, pseudonyms and free text of one export, by kind.
+
+    Attributes
+    ----------
+    service_user_ids, staff_ids, incident_ids : pandas.Series
+        Text as written in the export (each value once, blanks dropped when asked).
+    pseudonyms : pandas.Series
+        The keyed pseudonyms of every person in the export.
+    descriptions : pandas.Series
+        The free-text column as read.
+    """
+
+    service_user_ids: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
+    staff_ids: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
+    incident_ids: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
+    pseudonyms: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
+    descriptions: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
+
+    @functools.cached_property
+    def by_kind(self) -> dict[str, frozenset[str]]:
+        """Each kind's distinct values worth looking for (vectorised; built once)."""
+        people = _distinct_text(self.service_user_ids)
+        digits = people.str.replace(r"[\s\-]", "", regex=True)
+        descriptions = _distinct_text(self.descriptions)
+        descriptions = descriptions[descriptions.str.len() >= MIN_DESCRIPTION].str.slice(0, DESCRIPTION_OPENING)
+        return {
+            SERVICE_USER: _long(pd.concat([people, digits]), MIN_LENGTH[SERVICE_USER]),
+            STAFF: _long(_distinct_text(self.staff_ids), MIN_LENGTH[STAFF]),
+            INCIDENT: _long(_distinct_text(self.incident_ids), MIN_LENGTH[INCIDENT]),
+            PSEUDONYM: _long(_distinct_text(self.pseudonyms), MIN_LENGTH[PSEUDONYM]),
+            DESCRIPTION: frozenset(descriptions.str.strip().unique().tolist()) - {""},
+        }
+
+
+def _distinct_text(values: pd.Series) -> pd.Series:
+    values = values.dropna()
+    return pd.Series(pd.unique(values.astype("str")), dtype="str").str.strip()
+
+
+def _long(values: pd.Series, minimum: int) -> frozenset[str]:
+    return frozenset(values[values.str.len() >= minimum].unique().tolist())

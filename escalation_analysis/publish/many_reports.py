@@ -1,0 +1,312 @@
+"""Running several reports at once, in worker processes: :func:`run_reports`.
+
+It spends as little as it can around the notebooks themselves: each kernel is forked from one
+process that has already imported ipykernel, pandas and the analysis modules (a "warm" kernel,
+:mod:`~escalation_analysis.publish.kernels`: still a process of its own, started afresh for its
+report), each worker process keeps one headless browser for all the PDFs it prints, and a job's
+``before_publish`` step (a review's summary and privacy gate) runs in the worker right after its
+report is made, before it is published. Ctrl-C stops every worker; each discards the report it
+was making, so no output folder changes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import functools
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import EscalationAnalysisError
+from .kernels import _using_warm_kernels, _warm_kernels, process_alive
+from .one_report import ReportResult, run_report
+from .outputs import Staging
+from .parameters import check_parameters
+from .pdf_printing import close_kept_browsers, keeping_browser
+from .report_errors import ReportError, ReportsFailedError
+
+__all__ = ["ReportJob", "run_reports"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReportJob:
+    """One report for :func:`run_reports` (the arguments of :func:`run_report`).
+
+    ``before_publish``, if given, is called as ``before_publish(result, staging)`` in the
+    process that made the report, before anything is published: ``result`` describes the files
+    in the private staging folder (``staging.folder``), where it may write more (a summary) and
+    check them all (the privacy gate), so that work runs in parallel too. An error it raises
+    fails the job and publishes nothing. It must be picklable (a module-level function or an
+    instance of a module-level class). The worker processes import its module, and the modules
+    named in its ``preload`` attribute if it has one, before they start. ``input_files``,
+    ``private`` and ``report`` are as in :func:`run_report`.
+    """
+
+    notebook_path: str | os.PathLike
+    out_dir: str | os.PathLike
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    kernel_name: str | None = None
+    pdf: bool = True
+    title: str | None = None
+    cell_timeout: int | None = 900
+    input_files: Mapping[str, str | os.PathLike | None] = field(default_factory=dict)
+    private: bool = False
+    report: str = "report"
+    before_publish: Callable[[ReportResult, Staging], Any] | None = None
+
+
+def run_reports(
+    jobs: Iterable[ReportJob | Mapping[str, Any]],
+    max_workers: int = 2,
+    progress: bool = True,
+    warm_kernels: bool = True,
+) -> list[ReportResult]:
+    """Run several reports, in parallel processes, each with a fresh kernel.
+
+    Parameters
+    ----------
+    jobs : iterable of ReportJob or mappings
+        One per report; a mapping holds :class:`ReportJob` fields.
+    max_workers : int, default 2
+        Reports run at the same time (each uses about one core while executing).
+    progress : bool, default True
+        Show a progress bar of reports completed.
+    warm_kernels : bool, default True
+        On POSIX, when two or more reports use the default kernel, fork each of their
+        kernels from one process that has already imported ipykernel, pandas and the
+        analysis modules, instead of starting a new Python and importing them per report
+        (about two seconds each). Each report still gets a kernel of its own. Reports
+        with a ``kernel_name`` always start that kernelspec the standard way.
+
+    Returns
+    -------
+    list of ReportResult
+        In job order.
+
+    Raises
+    ------
+    ReportParameterError
+        Before anything runs, if any job has bad parameters.
+    ReportsFailedError
+        After every job has finished, if any failed; ``results`` holds each outcome.
+    """
+    from tqdm.auto import tqdm
+
+    job_list = [_job(j) for j in jobs]
+    out_dirs = [Path(job.out_dir).resolve() for job in job_list]
+    repeated = sorted({str(d) for d in out_dirs if out_dirs.count(d) > 1})
+    if repeated:
+        raise ReportError(
+            f"Two reports would write to the same folder ({', '.join(repeated)}); "
+            "give each report its own output folder."
+        )
+    warm = warm_kernels and sum(job.kernel_name is None for job in job_list) >= 2
+    # The kernel template imports while the parameters are checked and the workers start.
+    with _warm_kernels() if warm else contextlib.nullcontext() as address:
+        for job in job_list:
+            check_parameters(job.notebook_path, job.parameters)
+        outcomes: list[ReportResult | EscalationAnalysisError | None] = [None] * len(job_list)
+        if not job_list:
+            return []
+        workers = max(1, min(int(max_workers), len(job_list)))
+        logger.info(
+            "Running %d report(s), %d at a time%s",
+            len(job_list),
+            workers,
+            ", in warm kernels" if address else "",
+        )
+        # Several PDFs: each process keeps one browser open for all it prints.
+        keep_browser = sum(bool(job.pdf) for job in job_list) >= 2
+        with tqdm(total=len(job_list), desc="Reports", unit="report", disable=not progress) as bar:
+            if workers == 1:
+                try:
+                    for i, job in enumerate(job_list):
+                        outcomes[i] = _run_job_safely(job, address, keep_browser)
+                        bar.update(1)
+                finally:
+                    close_kept_browsers()
+            else:
+                preload = sorted({m for job in job_list for m in _hook_modules(job)})
+                environ = dict(os.environ)
+                context = _process_context(preload)
+                with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                    futures = {
+                        pool.submit(
+                            _run_job_safely, job, address, keep_browser, environ, os.getpid()
+                        ): i
+                        for i, job in enumerate(job_list)
+                    }
+                    try:
+                        for future in cf.as_completed(futures):
+                            i = futures[future]
+                            try:
+                                outcomes[i] = future.result()
+                            except Exception as exc:
+                                outcomes[i] = ReportError(
+                                    "The process running this report stopped "
+                                    f"({type(exc).__name__})."
+                                )
+                            bar.update(1)
+                    except BaseException:  # Ctrl-C: stop the workers, which discard their reports
+                        workers_running = list((getattr(pool, "_processes", None) or {}).values())
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        for process in workers_running:
+                            with contextlib.suppress(OSError, AttributeError):
+                                process.terminate()
+                        raise
+
+    failures = [(job, o) for job, o in zip(job_list, outcomes, strict=False) if not isinstance(o, ReportResult)]
+    if failures:
+        lines = "; ".join(
+            f"{Path(job.out_dir).name or job.out_dir}: {err}" for job, err in failures
+        )
+        raise ReportsFailedError(
+            f"{len(failures)} of {len(job_list)} reports failed. {lines}", results=list(outcomes)
+        )
+    return [o for o in outcomes if isinstance(o, ReportResult)]
+
+
+def _process_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseContext:
+    """Fresh worker processes: forkserver where there is one (POSIX), else spawn.
+
+    Both start workers without copying this process's threads. The forkserver imports the
+    runner (and ``preload``) once and forks each worker from it, which saves each worker the
+    imports. Its preload list counts when it starts, at the first :func:`run_reports` of
+    this process.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__, "papermill", "nbconvert", *preload])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _job(job: ReportJob | Mapping[str, Any]) -> ReportJob:
+    if isinstance(job, ReportJob):
+        return job
+    if isinstance(job, Mapping):
+        return ReportJob(**job)
+    raise TypeError(f"A report job must be a ReportJob or a mapping, not {type(job).__name__}.")
+
+
+def _run_job(job: ReportJob) -> ReportResult:
+    return run_report(
+        job.notebook_path,
+        job.out_dir,
+        job.parameters,
+        kernel_name=job.kernel_name,
+        pdf=job.pdf,
+        title=job.title,
+        progress=False,
+        cell_timeout=job.cell_timeout,
+        input_files=job.input_files,
+        private=job.private,
+        report=job.report,
+        before_publish=job.before_publish,
+    )
+
+
+@contextlib.contextmanager
+def _environment(environ: Mapping[str, str] | None) -> Iterator[None]:
+    """Run with the caller's environment variables.
+
+    A worker is forked from the forkserver, which keeps the environment of the moment it
+    started (the first :func:`run_reports` of the process); the kernel inherits the worker's.
+    """
+    if environ is None:
+        yield
+        return
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@functools.cache
+def _end_with(caller: int) -> None:
+    """Make this worker process stop within a second of the process that runs the reports.
+
+    A pool worker otherwise waits for more work for ever once that process is killed, with its
+    kept browser. It is interrupted as by Ctrl-C, so the report it is making is discarded (its
+    staging folder removed), then ends; its browser and kernel follow (the browser when its
+    pipe closes, a kernel when its parent or the template goes). SIGTERM (sent by
+    :func:`run_reports` when it is stopped) interrupts it the same way.
+    """
+    import _thread
+    import threading
+
+    def watch() -> None:
+        while process_alive(caller):
+            time.sleep(0.5)
+        _thread.interrupt_main()
+        time.sleep(10)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="escalation-watch-caller", daemon=True).start()
+    signal.signal(signal.SIGTERM, _interrupted_by_signal)
+
+
+def _interrupted_by_signal(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+#: Set in a worker once it has been interrupted: the jobs still queued to it are not started.
+_stopping = False
+
+
+def _run_job_safely(
+    job: ReportJob,
+    warm_kernel_address: str | None = None,
+    keep_browser: bool = False,
+    environ: Mapping[str, str] | None = None,
+    caller: int | None = None,
+) -> ReportResult | EscalationAnalysisError:
+    """Worker entry point: return the error instead of raising, so it crosses processes.
+
+    A :class:`ReportError`, or an error a user can act on raised by ``job.before_publish`` (e.g. the
+    privacy gate's), comes back as it is; anything else as a :class:`ReportError`.
+    """
+    global _stopping
+    if caller is not None and caller != os.getpid():
+        _end_with(caller)
+    if _stopping:
+        return ReportError("The report was not started: the run was stopped.")
+    try:
+        with (
+            _environment(environ),
+            _using_warm_kernels(warm_kernel_address),
+            keeping_browser(keep_browser),
+        ):
+            return _run_job(job)
+    except EscalationAnalysisError as exc:
+        return exc
+    except KeyboardInterrupt:  # stopped: nothing was published; start nothing more
+        _stopping = caller is not None and caller != os.getpid()
+        return ReportError("The report was stopped before it was published.")
+    except Exception as exc:
+        return ReportError(f"{type(exc).__name__}: {exc}")
+
+
+def _hook_modules(job: ReportJob) -> list[str]:
+    """What a job's ``after`` hook imports, for the workers to import in advance.
+
+    That is the module defining it, and the modules in its ``preload`` attribute, if any.
+    """
+    if job.before_publish is None:
+        return []
+    module = getattr(job.before_publish, "__module__", None) or type(job.before_publish).__module__
+    modules = [module] if module and module != "__main__" else []
+    return [*modules, *getattr(job.before_publish, "preload", ())]
