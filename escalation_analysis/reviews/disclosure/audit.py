@@ -23,6 +23,7 @@ its result (``audit.json``) is safe to publish beside the report.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -364,7 +365,7 @@ class AttackModel:
                 # the overall figure runs over all time (rows read count every episode); a
                 # breakdown only needs the stretch its published periods cover
                 edges = [dt.date.min, *points, dt.date.max] if key[1] is None or not points else points
-                self._atoms[key] = [(a, b) for a, b in zip(edges, edges[1:], strict=False) if a < b]
+                self._atoms[key] = [(a, b) for a, b in itertools.pairwise(edges) if a < b]
         for (family_name, dimension), atoms in self._atoms.items():
             family = self.families[family_name]
             groups = [None] if dimension is None else list(family.dimension(dimension).groups)

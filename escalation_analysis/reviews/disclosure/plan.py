@@ -38,8 +38,8 @@ from ...measures.learning import action_status, trained_within_year
 from ...measures.near_misses import pathway_themes
 from ...measures.timeliness import TimelinessTables
 from .audit import AuditResult, audit, unsafe_findings
-from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period, count_figure
-from .engine import PROTECTED, SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
+from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period
+from .engine import SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
 from .policy import DisclosurePolicy
 
 if TYPE_CHECKING:
@@ -228,10 +228,14 @@ _PLANS: dict[int, tuple[weakref.ref, dict[str, DisclosurePlan]]] = {}
 
 def plan_for(analysis: Analysis, policy: DisclosurePolicy) -> DisclosurePlan:
     """The plan of ``analysis``'s export and period under ``policy``, built once per analysis."""
-    entry = _PLANS.get(id(analysis))
+    key = id(analysis)
+    entry = _PLANS.get(key)
     if entry is None or entry[0]() is not analysis:
-        entry = (weakref.ref(analysis, lambda _, key=id(analysis): _PLANS.pop(key, None)), {})
-        _PLANS[id(analysis)] = entry
+        def forget(_: object) -> None:
+            _PLANS.pop(key, None)
+
+        entry = (weakref.ref(analysis, forget), {})
+        _PLANS[key] = entry
     plans = entry[1]
     if policy.name not in plans:
         plans[policy.name] = build_plan(analysis, policy)
@@ -337,8 +341,8 @@ class _Builder:
             drafts.append(self.timeliness(dimension, f"timeliness_by_{suffix}"))
         for field_name in available_equity_fields(self.episodes):
             drafts.append(self.timeliness(field_name, f"timeliness_by_{field_name}"))
-        drafts.append(self.by_time("month", f"timeliness_by_month", self.episodes, self.period))
-        drafts.append(self.by_time("quarter", f"timeliness_by_quarter", self.episodes, self.period))
+        drafts.append(self.by_time("month", "timeliness_by_month", self.episodes, self.period))
+        drafts.append(self.by_time("quarter", "timeliness_by_quarter", self.episodes, self.period))
         drafts += self.kpi_trends()
         training = self.training()
         if training is not None:
@@ -635,6 +639,9 @@ class _Builder:
             else:
                 cell = Cell("rows", ALL_TIME, reason)
                 quality["excluded_by_reason"][reason] = publish(value, ((1.0, cell),), reason, cell)
+        # fitness checks count rows with a property of the data (times at midnight...): stand-alone counts
+        quality["fitness"] = [{**check.to_dict(public=True), "rows": _shown(check.rows, policy)}
+                              for check in getattr(accounting, "fitness", [])]
         for reason, value in accounting.warnings_by_reason().items():
             cell = Cell("warnings", self.period, "rows", "reason", (reason,))
             quality["warnings"][reason] = publish(value, ((1.0, cell),), f"warning {reason}", cell)
