@@ -182,11 +182,27 @@ def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: Rev
 
 
 def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
-            parameters: dict[str, Any] | None = None) -> None:
+            parameters: dict[str, Any] | None = None, key: bytes | None = None,
+            companions: tuple[tuple[str, ReviewInputs], ...] = ()) -> None:
     """Write summary.json and tables (of the selection, for a supervision pack) into the
-    staging folder, then run the gate on everything the run wrote there."""
+    staging folder, for outside readers the disclosure audit (audit.json, over this report and
+    its ``companions``: the run's other outside reports), then run the gate on everything the
+    run wrote there."""
     from ..reviews.summary import build_summary
     from .gate import PrivacyGate
+
+    if kind.audience != "internal":
+        from ..reviews.disclosure import audit_run, plan_for, policy_for
+
+        policy = policy_for(kind.audience, inputs.options.get("disclosure") or None)
+        plan = plan_for(analysis, policy)
+        others = [plan_for(other.analyse(key), policy) for _, other in companions]
+        build_summary(analysis, report=kind.name, audience=kind.audience, plan=plan).write(staging.folder / "summary.json")
+        audit_run(staging.folder / "audit.json", plan, *others, report=kind.name,
+                  scope=[f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}" for name, i in ((kind.name, inputs), *companions)])
+        PrivacyGate.build(analysis.identifiers, kind.audience, machine_folders(
+            *inputs.input_files().values(), staging.out)).check(staging.folder, staging.manifest())
+        return
 
     if kind.name == "supervision" and parameters:
         from ..reviews.supervision import select
@@ -215,14 +231,16 @@ class FinishReview:
     key: bytes
     parameters: dict[str, Any]
     analysis: Analysis | None = None
+    companions: tuple[tuple[str, ReviewInputs], ...] = ()
+    """The run's other outside reports (kind, inputs): the disclosure audit covers them all together."""
 
     #: What it imports when called; the worker processes import these in advance.
     preload = ("escalation_analysis.measures.analysis", "escalation_analysis.publish.gate", "escalation_analysis.reviews.summary",
-               "escalation_analysis.reviews.supervision")
+               "escalation_analysis.reviews.supervision", "escalation_analysis.reviews.disclosure")
 
     def __call__(self, result: ReportResult, staging: Staging) -> None:
         analysis = self.analysis if self.analysis is not None else self.inputs.analyse(self.key)
-        _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters)
+        _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters, self.key, self.companions)
 
 
 def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, max_workers: int = 2,
@@ -245,15 +263,19 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     periods = {"pathway-review": (dt.date(2025, 4, 1), dt.date(2026, 3, 31))}
     out = check_out_dir(out_dir, base.input_files().values())
     key = load_key()
-    jobs = []
+    planned = []
     for name, kind in KINDS.items():
         start, end = periods.get(name, (base.start, base.end))
         options = {"team": "Riverside CMHT"} if name == "supervision" else {}
         inputs = ReviewInputs(base.export, base.mapping, base.pathway, start, end,
                               base.steps, base.actions, base.training, options)
         parameters = _notebook_parameters(kind, inputs, key)
-        jobs.append(ReportJob(notebooks_dir() / kind.notebook, out / name, parameters, pdf=pdf, title=kind.title,
-                              **_publishing(kind, inputs, FinishReview(name, inputs, key, parameters))))
+        planned.append((name, kind, inputs, parameters))
+    outside = [(name, inputs) for name, kind, inputs, _ in planned if kind.audience != "internal"]
+    jobs = [ReportJob(notebooks_dir() / kind.notebook, out / name, parameters, pdf=pdf, title=kind.title,
+                      **_publishing(kind, inputs, FinishReview(
+                          name, inputs, key, parameters, companions=tuple(o for o in outside if o[0] != name))))
+            for name, kind, inputs, parameters in planned]
     out.mkdir(parents=True, exist_ok=True)
     try:
         with folder_lock(out):  # one demo at a time into this folder
@@ -284,7 +306,12 @@ def write_summary(
         raise OutputFolderError(f"--out '{out}' is one of the inputs; give the summary a name of its own, such as summary.json.")
     key = key if key is not None else load_key()
     analysis = inputs.analyse(key)
-    summary = build_summary(analysis, audience=audience)
+    summary = build_summary(analysis, audience=audience, policy=inputs.options.get("disclosure") or None)
+    if audience != "internal":  # an outside summary is published only if its own audit passes
+        from ..reviews.disclosure import plan_for, policy_for
+
+        plan_for(analysis, policy_for(audience, inputs.options.get("disclosure") or None)).audit().raise_if_unsafe(
+            "summary")
     gate = PrivacyGate.build(analysis.identifiers, audience, machine_folders(*files, out.parent))
     with staged_outputs(out.parent, private=audience == "internal", report=f"summary:{out.name}",
                         expected=[out.name]) as staging:

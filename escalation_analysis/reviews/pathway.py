@@ -1,7 +1,8 @@
 """The pathway review with partners: step conformance, approvals, agency response, themes.
 
-Everything here is for a partner audience, so every table is suppressed (counts of 1 to 7
-hidden, rates on hidden counts withheld) and carries no identifiers or free text.
+Everything here is for a partner audience, so every table comes from the disclosure plan
+(:mod:`~escalation_analysis.reviews.disclosure`): counts of 1 to 7 as ``*``, other counts
+rounded, withheld figures ``[c]``; no identifiers or free text.
 """
 
 from __future__ import annotations
@@ -10,18 +11,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..measures.adherence import adherence_summary, episode_adherence, route_variants
-from ..measures.agencies import agency_responses, handoff_delays, handoff_summary, response_by_agency
 from ..measures.analysis import Analysis
-from ..measures.near_misses import pathway_themes
+from .disclosure import DisclosurePlan, DisclosurePolicy, plan_for, policy_for
 from .labels import routes_for_readers
-from .summary import suppress_simple
-from .suppression import DEFAULT_POLICY, SuppressionPolicy
 
 
 @dataclass
 class PathwayReview:
-    """Suppressed tables for the partner pathway review."""
+    """The partner pathway review's tables, as the disclosure plan publishes them."""
 
     adherence: pd.DataFrame
     routes: pd.DataFrame
@@ -31,31 +28,30 @@ class PathwayReview:
     themes: pd.DataFrame
 
     @classmethod
-    def build(cls, analysis: Analysis, policy: SuppressionPolicy = DEFAULT_POLICY) -> PathwayReview:
-        steps = analysis.steps_frame
-        episodes = analysis.episodes
-        adherence = episode_adherence(episodes, steps, analysis.pathway)
-        checks = adherence_summary(adherence)
-        approvals = adherence_summary(adherence, "team")
-        approvals = approvals[approvals["check"] == "approvals_within_limit"].drop(columns=["check"])
-        approvals = approvals[approvals["team"] != "Not recorded"]
-        responses = response_by_agency(agency_responses(episodes, steps), analysis.pathway)
-        themes = pathway_themes(episodes, adherence)[["theme", "episodes", "late", "late_pct", "question"]]
+    def build(cls, analysis: Analysis, policy: DisclosurePolicy | None = None, *,
+              plan: DisclosurePlan | None = None) -> PathwayReview:
+        """Every table from the plan of the analysis (the partners' policy unless one is given):
+        the same figures, shown the same way, as every other outside output of this period."""
+        plan = plan if plan is not None else plan_for(analysis, policy or policy_for("partners"))
+
+        def table(name: str, columns: list[str]) -> pd.DataFrame:
+            if name not in plan.tables:
+                return pd.DataFrame(columns=columns)
+            return plan.table(name).for_readers()[columns]
+
         ci = ["passed_pct", "ci95_low_pct", "ci95_high_pct"]
         return cls(
-            adherence=suppress_simple(checks, ["checked", "passed"], ci, policy),
-            routes=suppress_simple(_readable(route_variants(adherence, steps), "route"), ["episodes"], [], policy),
-            approvals_by_team=suppress_simple(approvals, ["checked", "passed"], ci, policy),
-            agency_response=suppress_simple(
-                responses, ["contacts", "responses_recorded", "within_target"],
-                ["median_minutes", "p90_minutes", "within_target_pct"], policy,
-            ),
-            handoffs=suppress_simple(_readable(handoff_summary(handoff_delays(episodes, steps)), "handoff"), ["n"],
-                                     ["median_minutes", "p90_minutes"], policy),
-            themes=suppress_simple(themes, ["episodes", "late"], ["late_pct"], policy),
+            adherence=table("adherence", ["check", "checked", "passed", *ci]),
+            routes=_readable(table("routes", ["route", "episodes"]), "route"),
+            approvals_by_team=table("approvals_by_team", ["team", "checked", "passed", "passed_pct"]),
+            agency_response=table("agency_response", ["agency", "contacts", "responses_recorded", "median_minutes",
+                                                      "p90_minutes", "target_minutes", "within_target",
+                                                      "within_target_pct"]),
+            handoffs=_readable(table("handoffs", ["handoff", "n", "median_minutes", "p90_minutes"]), "handoff"),
+            themes=table("themes", ["theme", "episodes", "late", "late_pct", "question"]),
         )
 
 
 def _readable(table: pd.DataFrame, column: str) -> pd.DataFrame:
     """The table with its route column in readers' words."""
-    return table.assign(**{column: routes_for_readers(table[column])})
+    return table.assign(**{column: routes_for_readers(table[column])}) if len(table) else table

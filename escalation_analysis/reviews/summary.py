@@ -36,7 +36,6 @@ from ..measures.learning import action_status, action_summary, training_associat
 from ..measures.timeliness import TimelinessTables, timeliness_summary
 from .disclosure import DisclosurePlan, DisclosurePolicy, plan_for, policy_for, published
 from .labels import routes_for_readers
-from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count, suppress_table, timeliness_spec
 
 Audience = Literal["internal", "external", "partners"]
 AUDIENCES = ("internal", "external", "partners")
@@ -218,47 +217,6 @@ def _comparisons(analysis: Analysis) -> dict[str, Any]:
             for name, c in comparisons.items()
         }
     return result
-
-
-def suppress_timeliness_table(
-    table: pd.DataFrame, by: str | None, policy: SuppressionPolicy = DEFAULT_POLICY
-) -> pd.DataFrame:
-    """A :func:`~escalation_analysis.measures.timeliness.compliance_table` made safe for external readers."""
-    labels = [by] if by else []
-    shown = table.drop(columns=["escalated_late", "escalated"])
-    return suppress_table(shown, timeliness_spec(labels=labels), policy)
-
-
-def suppress_simple(
-    table: pd.DataFrame,
-    counts: list[str],
-    dependent: list[str],
-    policy: SuppressionPolicy = DEFAULT_POLICY,
-) -> pd.DataFrame:
-    """Suppression for tables whose rows do not add up to a published total.
-
-    Counts of 1 to the threshold are hidden, and so is every dependent figure (rate, median)
-    in that row. When the first count is a total and another a part of it (e.g. ``checked``
-    and ``passed``), a part whose complement is small is hidden too, since subtracting would
-    reveal it.
-    """
-    out = table.astype(object).copy()
-    small = pd.Series(False, index=table.index)
-    values = {c: table[c].fillna(0).astype(int) for c in counts}
-    for column in counts:
-        small |= (values[column] >= 1) & (values[column] <= policy.threshold)
-    total = values[counts[0]]
-    for column in counts[1:]:
-        complement = total - values[column]
-        risky = (complement >= 1) & (complement <= policy.threshold)
-        small |= risky
-        out[column] = out[column].where(~risky, policy.marker)
-    for column in counts:
-        shown = [suppress_count(int(v), policy) for v in values[column]]
-        out[column] = [policy.marker if o == policy.marker else v for o, v in zip(out[column], shown, strict=False)]
-    for column in dependent:
-        out[column] = out[column].where(~small, None)
-    return out
 
 
 def safe_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -113,14 +113,14 @@ class AuditResult:
         if not self.safe:
             raise DisclosureError(self.message(report))
 
-    def to_dict(self, tables: Iterable[str] | None = None) -> dict[str, Any]:
+    def to_dict(self, checks: Iterable[Check] | None = None) -> dict[str, Any]:
         """``audit.json``: the policy, the scope, and an interval for every withheld figure.
 
-        ``tables`` limits the listed findings to one report's tables; the intervals still come
+        ``checks`` limits the listed findings to one report's figures; the intervals still come
         from everything the run published.
         """
-        chosen = None if tables is None else set(tables)
-        listed = [f for f in self.findings if chosen is None or f.check.table in chosen]
+        chosen = None if checks is None else set(checks)
+        listed = [f for f in self.findings if chosen is None or f.check in chosen]
         withheld = [f.to_dict() for f in listed if f.check.shown_as != "not shown"]
         derived = [f.to_dict() for f in listed if f.check.shown_as == "not shown" and (not f.safe or _may_be_small(f, self.policy))]
         return {
@@ -277,13 +277,21 @@ def _judge(check: Check, low: float, high: float, binding: tuple[int, ...], mode
 
 
 def _group_rule(model: AttackModel, check: Check, policy: DisclosurePolicy) -> list[Finding]:
-    """A small group must not be shown to share one outcome: none of it, or all of it."""
+    """A small group must not be shown to share one outcome: none of it, or all of it.
+
+    Unless every episode of the period shares it (no episode at all was left unescalated):
+    that says nothing about the small group in particular.
+    """
     out = []
-    for terms, what in (([(1.0, check.cell)], "none"), ([(1.0, check.group), (-1.0, check.cell)], "all")):
+    cell, size = check.cell, check.group
+    everyone = Cell(cell.family, cell.period, cell.column)
+    everyone_size = Cell(size.family, size.period, size.column)
+    for terms, whole, what in (([(1.0, cell)], [(1.0, everyone)], "none"),
+                               ([(1.0, size), (-1.0, cell)], [(1.0, everyone_size), (-1.0, everyone)], "all")):
         if model.seen_of(terms)[1] >= 1 - _EPS:  # a solution already has some of it (or some not)
             continue
         _, high, binding = model.bounds_of(terms, maximise_only=True)
-        if high < 1 - _EPS:
+        if high < 1 - _EPS and model.bounds_of(whole, maximise_only=True)[1] >= 1 - _EPS:
             reason = (f"shows that {what} of a group of 1 to {policy.threshold} had this outcome, "
                       "from the other published figures")
             out.append(Finding(check, 0.0, 0.0, False, reason, *model.pinned(binding)))
@@ -492,7 +500,9 @@ class AttackModel:
                 results.append(math.inf * -sign)
                 continue
             if result.status != 0:
-                raise RuntimeError(f"The disclosure audit's linear programme failed: {result.message}")
+                raise DisclosureError(
+                    "The published figures contradict each other, so the disclosure audit cannot check them "
+                    f"({result.message}); the tables were not all made from the same data.")
             results.append(sign * result.fun)
             self._points.append(result.x)
             marginals = getattr(result.ineqlin, "marginals", None)
