@@ -17,7 +17,10 @@ For each size it generates a synthetic export with the sample generator (cached 
     floor under (b)'s: what is left between (c) and (b) is what the analytics cost.
 
 It reports b/a, peak resident memory and rows per second, and writes everything to
-``benchmarks/results/latest.json``. With ``--demo`` it also times ``escalation-review demo``
+``benchmarks/results/latest.json``. With ``--xlsx`` it also times ``escalation-review validate``
+on the same export as a CSV and as an Excel workbook, side by side (the workbook's target: at
+most three times the CSV), and reading the workbook alone with pandas' openpyxl and calamine
+engines and with the project's reader. With ``--demo`` it also times ``escalation-review demo``
 against the kernel-start floor (the same number of empty notebooks through papermill, two at a
 time, with the same HTML/PDF export), once with papermill's standard kernel launch and once
 through the project's runner with its warm kernels, and checks each report.html is under 6 MB.
@@ -97,19 +100,19 @@ def _child(code: str, *args: str) -> dict:
     return eval(result.stdout.strip().splitlines()[-1], {})  # our own child's dict literal
 
 
-def generate(rows: int) -> tuple[Path, dict | None]:
+def generate(rows: int, xlsx: bool = False) -> tuple[Path, dict | None]:
     """The export for a size, generated once and cached (with the generator's figures when made now)."""
-    folder = DATA / f"{rows}"
+    folder = DATA / (f"{rows}-xlsx" if xlsx else f"{rows}")
     info = None
-    if not (folder / "incidents.csv").is_file():
-        print(f"generating {rows:,} rows ...", flush=True)
+    if not (folder / ("incidents.xlsx" if xlsx else "incidents.csv")).is_file():
+        print(f"generating {rows:,} rows{' with a workbook' if xlsx else ''} ...", flush=True)
         t = time.perf_counter()
         code = (
             "import resource, sys; from escalation_analysis.synthetic import write_sample; "
-            "write_sample(sys.argv[1], int(sys.argv[2]), 2025, xlsx=False, logs=False); "
+            "write_sample(sys.argv[1], int(sys.argv[2]), 2025, xlsx=sys.argv[3] == 'xlsx', logs=False); "
             "print({'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})"
         )
-        info = _child(code, str(folder), str(rows))
+        info = _child(code, str(folder), str(rows), "xlsx" if xlsx else "csv")
         info["seconds"] = time.perf_counter() - t
         print(f"  generated in {info['seconds']:.1f} s, peak {info['peak_rss_mb']:,.0f} MB", flush=True)
     return folder, info
@@ -151,6 +154,79 @@ def measure(rows: int, repeats: int) -> dict:
         f"peak {pipeline['peak_rss_mb']:,.0f} MB",
         flush=True,
     )
+    return result
+
+
+_WORKBOOK_READ = """
+import resource, sys, time
+from pathlib import Path
+import pandas as pd
+from escalation_analysis.ingest.workbooks import Workbook
+t = time.perf_counter()
+if sys.argv[2] == "project":
+    with Workbook(Path(sys.argv[1])) as book:
+        cells = book.cells(book.sheet_names[0])
+else:
+    cells = pd.read_excel(sys.argv[1], header=None, dtype=str, na_filter=False, engine=sys.argv[2])
+print({"seconds": time.perf_counter() - t, "rows": len(cells),
+       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+"""
+
+
+def _validate(export: Path, mapping: Path) -> dict:
+    """``escalation-review validate`` as a user types it, in a fresh process: wall and CPU seconds."""
+    env = {**os.environ, "ESCALATION_ANALYSIS_KEY": os.environ.get("ESCALATION_ANALYSIS_KEY", "benchmark-key" * 3)}
+    before = os.times()
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "escalation_analysis.cli", "validate", str(export), "--mapping", str(mapping)],
+                   check=True, capture_output=True, env=env, cwd=ROOT)
+    seconds = time.perf_counter() - t
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return {"seconds": seconds, "cpu_seconds": cpu}
+
+
+def xlsx_against_csv(rows: int, repeats: int, engines: bool = True) -> dict:
+    """``validate`` on the same export as CSV and as a workbook, interleaved, best of ``repeats``.
+
+    Both files come from one generator run (``incidents.csv`` and ``incidents.xlsx`` hold the same
+    cells). CPU seconds are reported beside wall-clock seconds: on a shared machine the wall clock
+    also measures the other work. With ``engines``, reading the workbook alone is timed once each
+    with pandas' openpyxl and calamine engines and with the project's reader.
+    """
+    folder, _ = generate(rows, xlsx=True)
+    mapping = folder / "mapping.yaml"
+    runs = {"csv": [], "xlsx": []}
+    for _ in range(repeats):
+        for kind in runs:
+            runs[kind].append(_validate(folder / f"incidents.{kind}", mapping))
+    best = {kind: min(values, key=lambda r: r["seconds"]) for kind, values in runs.items()}
+    cpu = {kind: min(r["cpu_seconds"] for r in values) for kind, values in runs.items()}
+    result = {
+        "rows": rows,
+        "csv_mb": (folder / "incidents.csv").stat().st_size / 1e6,
+        "xlsx_mb": (folder / "incidents.xlsx").stat().st_size / 1e6,
+        "validate_csv_seconds": best["csv"]["seconds"],
+        "validate_xlsx_seconds": best["xlsx"]["seconds"],
+        "ratio_xlsx_to_csv": best["xlsx"]["seconds"] / best["csv"]["seconds"],
+        "validate_csv_cpu_seconds": cpu["csv"],
+        "validate_xlsx_cpu_seconds": cpu["xlsx"],
+        "ratio_xlsx_to_csv_cpu": cpu["xlsx"] / cpu["csv"],
+        "load_average_1min": os.getloadavg()[0],
+    }
+    print(
+        f"{rows:>12,} rows, validate: CSV {best['csv']['seconds']:.2f} s, workbook {best['xlsx']['seconds']:.2f} s "
+        f"(ratio {result['ratio_xlsx_to_csv']:.2f}; CPU {cpu['csv']:.2f} s and {cpu['xlsx']:.2f} s, "
+        f"ratio {result['ratio_xlsx_to_csv_cpu']:.2f})",
+        flush=True,
+    )
+    if engines:
+        reads = {engine: _child(_WORKBOOK_READ, str(folder / "incidents.xlsx"), engine)["seconds"]
+                 for engine in ("openpyxl", "calamine", "project")}
+        result["read_workbook_seconds"] = reads
+        print("  reading the workbook alone: " + ", ".join(
+            f"{'pandas ' + k + ' engine' if k != 'project' else 'the project reader'} {v:.2f} s" for k, v in reads.items()),
+            flush=True)
     return result
 
 
@@ -231,12 +307,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--repeats", type=int, default=2, help="best of N runs per measure")
     parser.add_argument("--demo", action="store_true", help="also time the demo reports")
+    parser.add_argument("--xlsx", type=int, nargs="*", metavar="ROWS",
+                        help="time validate on a workbook against the same CSV (default 100000 rows); "
+                             "with --xlsx alone no other size is measured unless --sizes is given")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
+    sizes = args.sizes
+    if args.xlsx is not None and "--sizes" not in sys.argv:
+        sizes = []
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "sizes": [measure(rows, args.repeats if rows < 5_000_000 else 1) for rows in args.sizes],
+        "sizes": [measure(rows, args.repeats if rows < 5_000_000 else 1) for rows in sizes],
     }
+    if args.xlsx is not None:
+        report["xlsx_against_csv"] = [xlsx_against_csv(rows, max(args.repeats, 3)) for rows in args.xlsx or [100_000]]
     if args.demo:
         report["demo"] = demo_timing(args.repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -571,9 +571,10 @@ class TestSentences:
 
     def test_internal_data_quality(self, handworked):
         text = narrative.data_quality(handworked).replace("\\", "")
-        assert text.startswith(
+        assert text == (
             "The export 'Hand-worked test export' had 34 rows. 8 fell outside the period and 2 were excluded "
-            "because of data problems (listed below), leaving 24 episodes analysed.")
+            "because of data problems (listed below), leaving 24 episodes analysed. 1 kept rows carry a warning "
+            "worth checking at source.")
 
     def test_external_data_quality_says_rows_read_and_episodes_analysed(self, handworked):
         text = narrative.data_quality(handworked, external=True).replace("\\", "")
@@ -590,6 +591,54 @@ class TestSentences:
         assert "holds 5 actions, 4 of them linked" in text and "**4** are open, of which **3** are past" in text
 
 
+class TestSentencesOfOtherPeriods:
+    """The same sentences over other periods of the export: small counts, no previous period."""
+
+    def test_october_headline_interval(self):
+        # October: N01-N05, S01-S03, H01, H02: 6 of 10 within target, Wilson 31.3% to 83.2%.
+        text = narrative.headline(analyse_handworked("2025-10-01", "2025-10-31"))
+        assert "**10** escalation episodes were analysed. **60%** were escalated within the pathway's target " \
+               "(95% confidence interval 31% to 83%)" in text
+
+    def test_external_headline_of_a_small_month_says_fewer_than_8(self):
+        # December: N06 N10 N11 S06 S07 S08 H05: 7 episodes, 2 near misses (N10, S06), 1 not escalated.
+        december = analyse_handworked("2025-12-01", "2025-12-31")
+        assert "**7** escalation episodes" in narrative.headline(december)
+        text = narrative.headline(december, external=True)
+        assert "**fewer than 8** escalation episodes" in text
+        assert "Fewer than 8 had no escalation recorded at all. Fewer than 8 were recorded as near misses." in text
+
+    def test_no_previous_period_is_said_so(self):
+        text = narrative.change_since_previous(analyse_handworked("2025-07-01", "2025-09-30")).replace("\\", "")
+        assert text == "There are no episodes in the previous period (1 April to 30 June 2025) to compare with."
+
+    def test_whole_export_data_quality(self):
+        text = narrative.data_quality(analyse_handworked("2025-07-01", "2025-12-31")).replace("\\", "")
+        assert text == ("The export 'Hand-worked test export' had 34 rows. 0 fell outside the period and 2 were excluded "
+                        "because of data problems (listed below), leaving 32 episodes analysed. 1 kept rows carry a "
+                        "warning worth checking at source.")
+
+    def test_data_quality_table_internal_and_external(self, handworked):
+        internal = narrative.data_quality_table(handworked)
+        assert list(internal.columns) == ["Rows", "Reason", "Number"]
+        assert internal["Rows"].tolist() == ["Excluded", "Excluded", "Excluded", "Kept, with a warning"]
+        assert internal["Number"].tolist() == [1, 1, 8, 1]
+        external = narrative.data_quality_table(handworked, external=True)
+        assert external["Reason"].tolist() == internal["Reason"].tolist()
+        assert external["Number"].tolist() == ["*", "*", 8, "*"]
+
+    def test_external_learning_actions_hide_every_small_count(self, handworked):
+        text = narrative.learning_actions(handworked, external=True)
+        assert text == ("The learning-actions log holds fewer than 8 actions, fewer than 8 of them linked to episodes "
+                        "in this period. **fewer than 8** are open, of which **fewer than 8** are past their due "
+                        "date; fewer than 8 are complete.")
+
+    def test_without_an_actions_log(self):
+        analysis = analyse(HANDWORKED / "export.csv", HANDWORKED / "mapping.yaml", HANDWORKED / "pathway.yaml",
+                           *PERIOD, key=TEST_KEY)
+        assert narrative.learning_actions(analysis) == "No learning-actions log was supplied for this period."
+
+
 class TestSupervision:
     def test_practitioner_beside_team_and_service(self, handworked):
         ewan = pseudonymise(pd.Series(["Ewan Patel"]), "staff_id", TEST_KEY)[0]
@@ -600,9 +649,19 @@ class TestSupervision:
         assert table["group"].tolist() == [f"Practitioner {ewan}", "North CMHT", "Whole service"]
         assert got == [[5, 1, 50.0], [11, 5, 47.5], [24, 13, 70.0]]
 
+    def test_a_team_alone_selects_the_team(self, handworked):
+        assert len(supervision.select(handworked.episodes, team="North CMHT")) == 11
+        assert len(supervision.select(handworked.episodes)) == 24
+
     def test_episode_list_puts_late_first(self, handworked):
         ewan = pseudonymise(pd.Series(["Ewan Patel"]), "staff_id", TEST_KEY)[0]
         selected = supervision.select(handworked.episodes, staff_pseudonym=ewan)
         listed = supervision.episode_list(selected)
         assert listed["Reference"].tolist() == ["N08", "N05", "N04", "N02", "N01"]
         assert listed["Delay (minutes)"].tolist() == [50, 180, 45, 90, 20]
+        assert list(listed.columns) == ["Reference", "Risk identified", "Trigger", "When", "Delay (minutes)",
+                                        "Target (minutes)", "Within target", "Outcome", "Barriers"]
+        assert listed.index.tolist() == [0, 1, 2, 3, 4]
+        assert listed.loc[0, ["Trigger", "When", "Outcome", "Barriers"]].tolist() == [
+            "imminent risk", "weekday evening night", "incident", "Waited for manager approval"]
+        assert listed["Target (minutes)"].tolist() == [30, 150, 30, 60, 60]

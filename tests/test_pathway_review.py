@@ -71,6 +71,13 @@ def test_agency_response_withholds_every_figure_of_a_small_group(review):
     assert (table[["median_minutes", "p90_minutes", "within_target_pct"]] == "[c]").all().all()
 
 
+def test_handoffs_are_listed_and_marked(review):
+    # duty senior -> crisis team 4, crisis team -> police 2, crisis team -> duty senior 1
+    assert review.handoffs["handoff"].tolist() == [
+        "Duty senior → Crisis team", "Crisis team → Police", "Crisis team → Duty senior"]
+    assert review.handoffs["n"].tolist() == ["*", "*", "*"]
+
+
 def test_approvals_by_team_and_themes_are_marked(review):
     assert review.approvals_by_team["checked"].tolist() == ["*"] * 3
     assert review.approvals_by_team["passed"].tolist() == ["[c]"] * 3

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import openpyxl
 import pandas as pd
 import pytest
 from conftest import HEADER, csv_bytes, row
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from escalation_analysis.errors import ExportError
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.ingest.files import detect_encoding, read_export
 from escalation_analysis.ingest.mapping import MappingProfile
+from escalation_analysis.ingest.workbooks import Workbook
 
 
 class TestEncodings:
@@ -216,3 +220,34 @@ def test_a_blank_line_keeps_later_row_numbers_true(tmp_path):
     assert table.rows.tolist() == [2, 3, 4]
     assert table.malformed["row"].tolist() == [5]
     assert table.rows_read == 4
+
+
+WORKBOOK_CELL = st.one_of(
+    st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=12),
+    st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.booleans(),
+    st.dates(min_value=dt.date(1900, 3, 1), max_value=dt.date(2100, 1, 1)),
+    st.times(),
+    st.datetimes(min_value=dt.datetime(1900, 3, 1), max_value=dt.datetime(2100, 1, 1)),
+    st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=30)),
+    st.none(),
+)
+
+
+@settings(max_examples=30)
+@given(rows=st.lists(st.lists(WORKBOOK_CELL, min_size=1, max_size=5), min_size=1, max_size=12))
+def test_workbook_cells_are_the_text_pandas_calamine_engine_gives(tmp_path_factory, rows):
+    """The project reads calamine's cells itself (faster); every cell's text must be pandas' own."""
+    path = tmp_path_factory.mktemp("book") / "cells.xlsx"
+    book = openpyxl.Workbook()
+    for values in rows:
+        book.active.append(values)
+    book.save(path)
+
+    with Workbook(path) as workbook:
+        ours = workbook.cells(workbook.sheet_names[0])
+    theirs = pd.read_excel(path, header=None, dtype=str, na_filter=False, engine="calamine")
+
+    assert ours.shape == theirs.shape
+    assert ours.fillna("").astype(object).values.tolist() == theirs.fillna("").astype(object).values.tolist()

@@ -181,7 +181,22 @@ def output_texts(folder: str | os.PathLike, names: Iterable[str] | None = None) 
     folder = Path(folder)
     if names is None:
         names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    return {name: _text(folder / name) for name in names}
+    names = list(names)
+    # PDF text comes from pdftotext, started first so it works while the other files are read.
+    pdfs = {name: _pdf_text_process(folder / name) for name in names if name.lower().endswith(".pdf")}
+    texts = {name: "" if name in pdfs else _text(folder / name) for name in names}
+    for name, process in pdfs.items():
+        if process is not None:
+            texts[name] = process.communicate()[0].decode("utf-8", errors="replace")
+    return texts
+
+
+def _pdf_text_process(path: Path) -> subprocess.Popen | None:
+    """``pdftotext -raw`` reading ``path`` (content order is enough to find words), or None."""
+    if shutil.which("pdftotext") is None:
+        logger.warning("pdftotext is not installed, so the text of %s was not checked.", path.name)
+        return None
+    return subprocess.Popen(["pdftotext", "-raw", str(path), "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
 def _text(path: Path) -> str:
@@ -196,12 +211,6 @@ def _text(path: Path) -> str:
             return "\n".join(_json_strings(json.loads(raw)))
         except ValueError:
             return raw
-    if suffix == ".pdf":
-        if shutil.which("pdftotext") is None:
-            logger.warning("pdftotext is not installed, so the text of %s was not checked.", path.name)
-            return ""
-        result = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=False)
-        return result.stdout.decode("utf-8", errors="replace")
     return path.read_text(encoding="utf-8", errors="replace")
 
 
