@@ -125,6 +125,9 @@ def learning_actions(analysis: Analysis, *, external: bool = False, policy: Disc
     if external:
         chosen = _outside_plan(analysis, policy, plan)
         counts = published.learning_actions(chosen) or {}
+        if not published.shown(counts.get("total")):
+            return markdown_text("The learning-actions log holds {total} actions; their figures are withheld to "
+                                 "protect small numbers.", total=published.in_words(counts.get("total"), chosen))
         return markdown_text(text, **{key: published.in_words(counts.get(name), chosen) for key, name in (
             ("total", "total"), ("linked", "linked_to_episodes"), ("open", "open"), ("overdue", "overdue"),
             ("closed", "closed"))})

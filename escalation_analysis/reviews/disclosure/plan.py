@@ -522,8 +522,10 @@ class _Builder:
         checks = adherence_summary(adherence)
         drafts.append(self.adherence(checks))
         drafts.append(self.approvals_by_team(adherence))
-        drafts.append(self.simple("routes", route_variants(adherence, steps), "route", "episodes",
-                                  _single_family("routes", "route", "episodes")))
+        contacted = (steps["step"] == "contacted") & steps["incident_id"].isin(adherence["incident_id"])
+        # (route_variants needs at least one contact: a period without any has no routes)
+        routes = route_variants(adherence, steps) if contacted.any() else pd.DataFrame({"route": [], "episodes": []})
+        drafts.append(self.simple("routes", routes, "route", "episodes", _single_family("routes", "route", "episodes")))
         handoffs = handoff_summary(handoff_delays(episodes, steps))
         drafts.append(self.simple("handoffs", handoffs, "handoff", "n", _single_family("handoffs", "handoff", "n"),
                                   statistics={"median_minutes": "n", "p90_minutes": "n"}))
