@@ -2,11 +2,6 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,25 +28,19 @@ actions = "../data/sample/learning_actions.csv"  # optional learning-actions log
 training = "../data/sample/training.csv"  # optional training log ("" if none)
 start = "2025-10-01"  # first day of the reporting period
 end = "2025-12-31"  # last day of the reporting period
+audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
 
 # %%
-from escalation_analysis.reviews import charts, definitions, display, kpis, labels, narrative
-from escalation_analysis.measures import trends
-from escalation_analysis.measures.analysis import analyse
-from escalation_analysis.reviews.summary import build_summary
+from escalation_analysis import reviews
 
-display.setup()
-analysis = analyse(export, mapping, pathway, start, end,
-                   steps=steps or None, actions=actions or None, training=training or None)
-compliance_target_pct = analysis.pathway.kpi_targets.value("compliance_pct")  # from the pathway file
-summary = build_summary(analysis, report="contract-monitoring", audience="external")
-tables = summary.tables
+# %%
+review = reviews.open("contract-monitoring", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience)
 
 # %% [markdown]
 # ## Summary
 
 # %%
-display.show_markdown(narrative.headline(analysis, external=True))
+review.show("headline")
 
 # %% [markdown]
 # ## Key performance indicators
@@ -60,8 +49,7 @@ display.show_markdown(narrative.headline(analysis, external=True))
 # file, each with where it comes from.
 
 # %%
-display.show_table(kpis.for_display(kpis.kpi_table(analysis, policy=kpis.EXTERNAL_POLICY)),
-                   caption="Key performance indicators")
+review.show("kpis")
 
 # %% [markdown]
 # ## Trends (statistical process control)
@@ -71,11 +59,7 @@ display.show_table(kpis.for_display(kpis.kpi_table(analysis, policy=kpis.EXTERNA
 # variation). The badges give the Making Data Count variation and assurance icons in words.
 
 # %%
-display.show(charts.spc_chart(trends.compliance_p_chart(analysis.history, target_pct=compliance_target_pct),
-                              title="Escalations within target, by month", y_title="Within target (%)",
-                              target=compliance_target_pct, percent=True))
-display.show(charts.spc_chart(trends.median_delay_xmr(analysis.history),
-                              title="Median delay to escalate, by month", y_title="Minutes"))
+review.show("trends")
 
 # %% [markdown]
 # ## Out-of-hours audit
@@ -84,19 +68,13 @@ display.show(charts.spc_chart(trends.median_delay_xmr(analysis.history),
 # and nights, weekends, and bank holidays (substitute days included).
 
 # %%
-display.show(charts.compliance_by_group(tables["timeliness_by_ooh_sub_band"], "ooh_sub_band",
-                                        title="Escalated within target, in and out of hours",
-                                        target_pct=compliance_target_pct))
-display.show_table(labels.timeliness_for_readers(tables["timeliness_by_ooh_sub_band"], "ooh_sub_band"),
-                   caption="In and out of hours")
+review.show("out_of_hours")
 
 # %% [markdown]
 # ## By team
 
 # %%
-display.show(charts.compliance_by_group(tables["timeliness_by_team"], "team",
-                                        title="Escalated within target, by team", target_pct=compliance_target_pct))
-display.show_table(labels.timeliness_for_readers(tables["timeliness_by_team"], "team"), caption="Timeliness by team")
+review.show("teams")
 
 # %% [markdown]
 # ## Multi-agency response
@@ -105,14 +83,13 @@ display.show_table(labels.timeliness_for_readers(tables["timeliness_by_team"], "
 # response targets.
 
 # %%
-display.show_table(tables["agency_response"], caption="Response by receiving agency")
-display.show_table(tables["handoffs"], caption="Hand-offs between agencies (minutes)")
+review.show("multi_agency")
 
 # %% [markdown]
 # ## Learning from near misses
 
 # %%
-display.show_markdown(narrative.learning_actions(analysis, external=True))
+review.show("learning")
 
 # %% [markdown]
 # ## Equity
@@ -121,16 +98,13 @@ display.show_markdown(narrative.learning_actions(analysis, external=True))
 # asks. Small groups are hidden; differences between small groups should not be over-read.
 
 # %%
-display.show_table(labels.equity_for_readers(summary, "ethnicity"), caption="By ethnicity")
-display.show_table(labels.equity_for_readers(summary, "age_band"), caption="By age band")
-display.show_table(labels.equity_for_readers(summary, "gender"), caption="By gender")
+review.show("equity")
 
 # %% [markdown]
 # ## Data quality
 
 # %%
-display.show_markdown(narrative.data_quality(analysis, external=True))
-display.show_table(narrative.data_quality_table(analysis, external=True), caption="Rows excluded and warnings")
+review.show("data_quality")
 
 # %% [markdown]
 # ## Appendix: definitions and methods
@@ -140,4 +114,4 @@ display.show_table(narrative.data_quality_table(analysis, external=True), captio
 # NHS England's rule for sub-national figures (1 to 7 hidden) with secondary suppression.
 
 # %%
-display.show_table(definitions.register_table(list(definitions.CONTRACT_MONITORING)), caption="Definitions")
+review.show("definitions")

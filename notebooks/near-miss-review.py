@@ -26,24 +26,19 @@ actions = "../data/sample/learning_actions.csv"  # optional learning-actions log
 training = "../data/sample/training.csv"  # optional training log ("" if none)
 start = "2025-10-01"  # first day of the review period
 end = "2025-12-31"  # last day of the review period
+audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
 
 # %%
-from escalation_analysis.reviews import charts, display, narrative
-from escalation_analysis.measures import comparisons, learning, near_misses as near_miss, trends
-from escalation_analysis.measures.analysis import analyse
-from escalation_analysis.measures.timeliness import compliance_table
+from escalation_analysis import reviews
 
-display.setup()
-analysis = analyse(export, mapping, pathway, start, end,
-                   steps=steps or None, actions=actions or None, training=training or None)
-episodes = analysis.episodes
+# %%
+review = reviews.open("near-miss-review", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience)
 
 # %% [markdown]
 # ## Headline
 
 # %%
-display.show_markdown(narrative.headline(analysis))
-display.show_markdown(narrative.change_since_previous(analysis))
+review.show("headline")
 
 # %% [markdown]
 # ## Late and missed escalations
@@ -53,19 +48,16 @@ display.show_markdown(narrative.change_since_previous(analysis))
 # intervals: wide intervals mean few episodes.
 
 # %%
-display.show(charts.compliance_by_group(compliance_table(episodes, "team"), "team", title="Escalated within target, by team"))
-display.show(charts.compliance_by_group(compliance_table(episodes, "ooh_sub_band"), "ooh_sub_band", title="Escalated within target, in and out of hours"))
-display.show(charts.compliance_by_group(compliance_table(episodes, "lone_worker"), "lone_worker", title="Escalated within target, lone workers and accompanied staff"))
+review.show("late_and_missed")
 
 # %% [markdown]
 # Is the difference real? Out of hours against in hours, and lone workers against accompanied staff:
 
 # %%
-display.show_markdown(narrative.comparisons(analysis))
+review.show("comparisons")
 
 # %%
-display.show(charts.delay_distribution(episodes, by="band"))
-display.show(charts.km_curves(comparisons.escalation_curves(episodes, "band", analysis.as_of)))
+review.show("delays")
 
 # %% [markdown]
 # ## Teams compared fairly
@@ -74,11 +66,7 @@ display.show(charts.km_curves(comparisons.escalation_curves(episodes, "band", an
 # would explain. The monthly chart shows whether the lowest team's timeliness changed suddenly.
 
 # %%
-display.show(charts.funnel_plot(trends.team_funnel(episodes), title="Teams' share escalated within target"))
-lowest = trends.lowest_team(episodes)
-display.show(charts.spc_chart(trends.compliance_p_chart(analysis.history, team=lowest),
-                              title=f"Escalated within target by month: {lowest}",
-                              y_title="Within target (%)", percent=True))
+review.show("teams")
 
 # %% [markdown]
 # ## When late escalations happen
@@ -87,15 +75,13 @@ display.show(charts.spc_chart(trends.compliance_p_chart(analysis.history, team=l
 # escalations were late. Empty squares had no episodes.
 
 # %%
-display.show(charts.late_heatmap(near_miss.late_heatmap(episodes, analysis.pathway.timezone)))
+review.show("heatmap")
 
 # %% [markdown]
 # ## Near misses
 
 # %%
-display.show_table(near_miss.near_miss_table(episodes, "team"), caption="Near misses and late escalations by team")
-display.show(charts.trend_line(near_miss.near_miss_ratio(analysis.all_episodes, "quarter"), x="quarter", y="ratio",
-                               title="Near misses reported per incident, by quarter", y_title="Near misses per incident"))
+review.show("near_misses")
 
 # %% [markdown]
 # ## Barriers to escalation
@@ -104,10 +90,7 @@ display.show(charts.trend_line(near_miss.near_miss_ratio(analysis.all_episodes, 
 # points at lone-working arrangements rather than individual practice.
 
 # %%
-display.show(charts.bar_counts(near_miss.barrier_frequency(episodes).head(10), x="barrier", y="episodes",
-                               title="Most frequent barriers", value_title="Episodes"))
-display.show_table(near_miss.barrier_frequency(episodes, "lone_worker").head(12), caption="Barriers by lone working")
-display.show(charts.barrier_cooccurrence(near_miss.barrier_cooccurrence(episodes)))
+review.show("barriers")
 
 # %% [markdown]
 # ## Service users with repeated episodes
@@ -116,7 +99,7 @@ display.show(charts.barrier_cooccurrence(near_miss.barrier_cooccurrence(episodes
 # if a case review needs it.
 
 # %%
-display.show_table(near_miss.repeat_service_users(episodes, min_episodes=3).head(15), caption="Three or more episodes in the period")
+review.show("repeat_users")
 
 # %% [markdown]
 # ## Cases to review
@@ -125,7 +108,7 @@ display.show_table(near_miss.repeat_service_users(episodes, min_episodes=3).head
 # by how far past the target. Descriptions are shown as recorded (escaped, never run).
 
 # %%
-display.show_table(near_miss.cases_to_review(episodes, limit=12), caption="Cases to review")
+review.show("cases")
 
 # %% [markdown]
 # ## Questions for the pathway owner
@@ -134,20 +117,16 @@ display.show_table(near_miss.cases_to_review(episodes, limit=12), caption="Cases
 # episodes that were late.
 
 # %%
-display.show_table(near_miss.pathway_themes(episodes)[["theme", "episodes", "late_pct", "question"]],
-                   caption="Themes and questions", percent=["late_pct"])
+review.show("pathway_questions")
 
 # %% [markdown]
 # ## Learning actions
 
 # %%
-display.show_markdown(narrative.learning_actions(analysis))
-display.show_table(learning.overdue_actions(analysis.actions_frame, episodes, analysis.as_of),
-                   caption="Overdue learning actions, most overdue first")
+review.show("learning_actions")
 
 # %% [markdown]
 # ## Data quality
 
 # %%
-display.show_markdown(narrative.data_quality(analysis))
-display.show_table(narrative.data_quality_table(analysis), caption="Rows excluded and warnings")
+review.show("data_quality")

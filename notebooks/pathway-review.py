@@ -27,21 +27,19 @@ actions = "../data/sample/learning_actions.csv"  # optional learning-actions log
 training = "../data/sample/training.csv"  # optional training log ("" if none)
 start = "2025-04-01"  # first day of the review period
 end = "2026-03-31"  # last day of the review period
+audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
 
 # %%
-from escalation_analysis.reviews import charts, display, labels, narrative, pathway as pathway_review
-from escalation_analysis.measures.analysis import analyse
+from escalation_analysis import reviews
 
-display.setup()
-analysis = analyse(export, mapping, pathway, start, end,
-                   steps=steps or None, actions=actions or None, training=training or None)
-review = pathway_review.PathwayReview.build(analysis)
+# %%
+review = reviews.open("pathway-review", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience)
 
 # %% [markdown]
 # ## Summary
 
 # %%
-display.show_markdown(narrative.headline(analysis, external=True))
+review.show("headline")
 
 # %% [markdown]
 # ## Are the steps followed?
@@ -51,10 +49,7 @@ display.show_markdown(narrative.headline(analysis, external=True))
 # approvals sought than allowed, and was the required information shared?
 
 # %%
-display.show(charts.bar_counts(review.adherence, x="check", y="passed_pct", labels=labels.VALUES,
-                               title="Episodes passing each pathway check", value_title="Passed (%)", percent=True))
-display.show_table(review.adherence, caption="Pathway checks", percent=["passed_pct", "ci95_low_pct", "ci95_high_pct"])
-display.show_table(review.routes, caption="Most common routes taken")
+review.show("steps")
 
 # %% [markdown]
 # ## Approvals before action
@@ -63,18 +58,13 @@ display.show_table(review.routes, caption="Most common routes taken")
 # approvals exceed it more often may have a local practice the pathway should address.
 
 # %%
-display.markdown("Most approvals allowed before action: **{limit}**.", limit=analysis.pathway.max_approvals_before_action)
-display.show_table(review.approvals_by_team, caption="Approvals within the limit, by team", percent=["passed_pct"])
+review.show("approvals")
 
 # %% [markdown]
 # ## Agency response and hand-offs
 
 # %%
-display.show(charts.bar_counts(review.agency_response, x="agency", y="median_minutes", labels=labels.VALUES,
-                               target="target_minutes", minutes=True,
-                               title="Median response time by agency", value_title="Median response (minutes)"))
-display.show_table(review.agency_response, caption="Response by receiving agency")
-display.show_table(review.handoffs, caption="Hand-offs between contacts (minutes)")
+review.show("agencies")
 
 # %% [markdown]
 # ## What the data suggests changing
@@ -82,10 +72,10 @@ display.show_table(review.handoffs, caption="Hand-offs between contacts (minutes
 # Themes from the barriers staff recorded, with the question each raises for the pathway.
 
 # %%
-display.show_table(review.themes, caption="Themes and questions for the pathway", percent=["late_pct"])
+review.show("themes")
 
 # %% [markdown]
 # ## Data quality
 
 # %%
-display.show_markdown(narrative.data_quality(analysis, external=True))
+review.show("data_quality")

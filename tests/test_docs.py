@@ -154,10 +154,10 @@ def _cell(text: str) -> str:
 
 
 def register_markdown() -> str:
-    lines = ["| Key | Measure | Counted (numerator) | Out of (denominator) | Notes |",
-             "|---|---|---|---|---|"]
-    lines += [f"| `{d.name}` | {_cell(d.label)} | {_cell(d.numerator)} | {_cell(d.denominator)} | {_cell(d.notes)} |"
-              for d in REGISTER.values()]
+    lines = ["| Key | Measure | Counted (numerator) | Out of (denominator) | Notes | Computed by |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| `{d.name}` | {_cell(d.label)} | {_cell(d.numerator)} | {_cell(d.denominator)} | {_cell(d.notes)} "
+              f"| `{d.computed_by}` |" for d in REGISTER.values()]
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ import pytest
 from test_handworked import analyse_handworked
 
 from escalation_analysis.reviews.disclosure import NHS_ROUNDED, plan_for
-from escalation_analysis.reviews.pathway import PathwayReview
+from escalation_analysis.reviews.pathway import PathwayTables
 
 MARKS = ("*", "[c]")
 COUNTS = {
@@ -32,9 +32,9 @@ def handworked():
 
 
 @pytest.fixture
-def review(handworked) -> PathwayReview:
+def review(handworked) -> PathwayTables:
     """Built in each test (mutation testing credits the build to the tests that call it)."""
-    return PathwayReview.build(handworked)
+    return PathwayTables.build(handworked)
 
 
 def test_no_table_shows_a_count_from_1_to_7(review):

@@ -171,7 +171,7 @@ class TestContractMonitoring:
 # Pathway review (partners)
 
 
-class TestPathwayReview:
+class TestPathwayTables:
     def test_checks(self, html):
         table = html["pathway-review"].table("Pathway checks")
         assert [(r["Check"], r["Episodes checked"], r["Passed"], r["Passed (%)"]) for r in table.as_dicts()] == [

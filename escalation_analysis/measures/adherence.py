@@ -154,6 +154,8 @@ def route_variants(adherence: pd.DataFrame, steps: pd.DataFrame | None, top: int
         return pd.DataFrame(columns=["route", "episodes"])
     contacts = steps[steps["step"] == "contacted"].sort_values(["incident_id", "at"], kind="stable")
     contacts = contacts[contacts["incident_id"].isin(adherence["incident_id"])]
+    if contacts.empty:  # a step log with no contact for this period's episodes
+        return pd.DataFrame(columns=["route", "episodes"])
     position = contacts.groupby("incident_id").cumcount()
     wide = contacts.assign(position=position).pivot(index="incident_id", columns="position", values="agency")
     route = wide[0].astype("str")

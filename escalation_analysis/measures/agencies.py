@@ -17,7 +17,9 @@ from ..ingest.pathway import Pathway
 
 
 def _quantiles(grouped: pd.core.groupby.SeriesGroupBy) -> pd.DataFrame:
-    return grouped.quantile([0.5, 0.9]).unstack().rename(columns={0.5: "median_minutes", 0.9: "p90_minutes"})
+    """Median and 90th percentile per group (both columns even when there are no groups)."""
+    quantiles = grouped.quantile([0.5, 0.9]).unstack()
+    return quantiles.reindex(columns=[0.5, 0.9]).rename(columns={0.5: "median_minutes", 0.9: "p90_minutes"})
 
 
 def agency_responses(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.DataFrame:

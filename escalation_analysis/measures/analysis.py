@@ -24,6 +24,7 @@ from ..ingest.files import file_sha256
 from ..ingest.logs import LoadedLog, load_actions, load_step_log, load_training
 from ..ingest.mapping import MappingProfile, read_mapping
 from ..ingest.pathway import Pathway, read_pathway
+from .prepared import validate_prepared
 from .timeliness import exclude_outside, in_period, prepare_episodes
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def analyse(
     actions: str | Path | None = None,
     training: str | Path | None = None,
     key: bytes | None = None,
+    require_episodes: bool = True,
 ) -> Analysis:
     """Load an export and its companions for the period ``start`` to ``end`` inclusive.
 
@@ -118,7 +120,9 @@ def analyse(
     ------
     EscalationAnalysisError
         For unreadable files or settings (one sentence saying what to fix), or
-        :class:`NothingUsableError` when no episode falls in the period.
+        :class:`NothingUsableError` when no episode falls in the period and
+        ``require_episodes`` is true (reports pass false: an empty quarter is a finding,
+        and each section says so).
     """
     start, end = _as_date(start), _as_date(end)
     if end < start:
@@ -126,10 +130,10 @@ def analyse(
     profile = mapping if isinstance(mapping, MappingProfile) else read_mapping(mapping)
     path_way = pathway if isinstance(pathway, Pathway) else read_pathway(pathway)
     loaded = load_export(export, profile, key=key)
-    all_prepared = prepare_episodes(loaded.episodes, path_way)
+    all_prepared = validate_prepared(prepare_episodes(loaded.episodes, path_way), path_way.timezone)
     inside = in_period(loaded.episodes, start, end, path_way.timezone)
     accounting = exclude_outside(loaded.episodes, loaded.accounting, inside, start, end)
-    if accounting.rows_analysed == 0:
+    if require_episodes and accounting.rows_analysed == 0:
         raise NothingUsableError(
             f"No usable episodes fall between {start:%d/%m/%Y} and {end:%d/%m/%Y} in '{Path(export).name}'; "
             "check the dates or run 'escalation-review validate'."

@@ -1000,7 +1000,8 @@ def compare_time_to_escalation(
     statistic, p_value, observed_b, expected_b = _logrank(time, escalated, in_b)
     observed_a, expected_a = escalated.sum() - observed_b, escalated.sum() - expected_b
     with np.errstate(divide="ignore", invalid="ignore"):
-        hazard_ratio = float((observed_b / expected_b) / (observed_a / expected_a))
+        # numpy floats: no escalation at all gives nan, not ZeroDivisionError
+        hazard_ratio = float((np.float64(observed_b) / expected_b) / (np.float64(observed_a) / expected_a))
     groups = pd.Categorical.from_codes(in_b.astype(np.int8), categories=["a", "b"])  # no text per row
     medians = median_time_to_escalate(kaplan_meier(time, escalated, groups))
     median_a, median_b = float(medians.get("a", np.inf)), float(medians.get("b", np.inf))

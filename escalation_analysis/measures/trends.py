@@ -22,19 +22,19 @@ from .control_charts import ControlChart, t_chart
 from .funnels import FunnelResult, compute_funnel
 from .spc import SPCResult, p_chart, rebase_points, xmr
 from .statistics import kaplan_meier, median_time_to_escalate
+from .timeliness import compliance_table
 
 
 def monthly_counts(prepared: pd.DataFrame, team: str | None = None) -> pd.DataFrame:
-    """Episodes and within-target episodes per calendar month (``month_start`` as a date)."""
+    """Episodes, within target and median delay per calendar month (``month_start`` as a date).
+
+    The month rows of :func:`~escalation_analysis.measures.timeliness.compliance_table`, the
+    one table every figure of compliance comes from.
+    """
     frame = prepared if team is None else prepared[prepared["team"] == team]
-    table = frame.groupby("month", sort=True).agg(
-        n=("within_target", "size"), within_target=("within_target", "sum"),
-        median_delay_minutes=("delay_minutes", "median"),
-    )
-    table = table.reset_index()
-    table["month_start"] = pd.to_datetime(table["month"] + "-01")
-    table["within_target_pct"] = 100 * table["within_target"] / table["n"]
-    return table
+    table = compliance_table(frame, "month").sort_values("month", ignore_index=True)
+    table["month_start"] = pd.to_datetime(table["month"].astype("str") + "-01")
+    return table[["month", "n", "within_target", "median_delay_minutes", "month_start", "within_target_pct"]]
 
 
 def compliance_p_chart(

@@ -22,7 +22,6 @@ reports without first importing pandas itself.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import os
@@ -31,41 +30,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EscalationAnalysisError
-from .outputs import OutputFolderError, Staging, check_out_dir, folder_lock, machine_folders, staged_outputs
+from ..reviews.kinds import KINDS, ReviewKind
+from ..reviews.kinds import kind as _kind
 from .many_reports import ReportJob, run_reports
 from .one_report import ReportResult, run_report
+from .outputs import OutputFolderError, Staging, check_out_dir, folder_lock, machine_folders, staged_outputs
 from .report_errors import ReportError, ReportsFailedError
 
 if TYPE_CHECKING:
     from ..measures.analysis import Analysis
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReviewKind:
-    """One kind of review report."""
-
-    name: str
-    notebook: str
-    audience: str
-    title: str
-    reader: str
-
-
-KINDS: dict[str, ReviewKind] = {
-    k.name: k
-    for k in (
-        ReviewKind("near-miss-review", "near-miss-review.ipynb", "internal",
-                   "Near-miss learning review", "quality and patient-safety leads"),
-        ReviewKind("contract-monitoring", "contract-monitoring.ipynb", "external",
-                   "Crisis escalation: contract-monitoring report", "commissioners"),
-        ReviewKind("supervision", "supervision.ipynb", "internal",
-                   "Supervision preparation pack", "team managers and clinical supervisors"),
-        ReviewKind("pathway-review", "pathway-review.ipynb", "partners",
-                   "Crisis escalation pathway review", "the pathway owner and partner agencies"),
-    )
-}
 
 
 def notebooks_dir() -> Path:
@@ -117,14 +92,8 @@ class ReviewInputs:
                        steps=self.steps, actions=self.actions, training=self.training, key=key)
 
 
-def _kind(name: str) -> ReviewKind:
-    if name not in KINDS:
-        raise EscalationAnalysisError(f"'{name}' is not a report; choose one of {', '.join(KINDS)}.")
-    return KINDS[name]
-
-
 def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
-    parameters = inputs.parameters()
+    parameters = {**inputs.parameters(), "audience": kind.audience}
     if kind.name == "supervision":
         team = inputs.options.get("team") or ""
         staff = inputs.options.get("staff") or ""
@@ -184,35 +153,34 @@ def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: Rev
 def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
             parameters: dict[str, Any] | None = None, key: bytes | None = None,
             companions: tuple[tuple[str, ReviewInputs], ...] = ()) -> None:
-    """Write summary.json and tables (of the selection, for a supervision pack) into the
+    """Write the review's summary.json and tables (the same builder as its pages) into the
     staging folder, for outside readers the disclosure audit (audit.json, over this report and
     its ``companions``: the run's other outside reports), then run the gate on everything the
     run wrote there."""
-    from ..reviews.summary import build_summary
+    from .. import reviews
     from .gate import PrivacyGate
 
+    options = {k: parameters[k] for k in ("team", "staff_pseudonym") if parameters and k in parameters}
+    if kind.audience != "internal" and inputs.options.get("disclosure"):
+        options["disclosure"] = inputs.options["disclosure"]
+    reviews.build(kind.name, analysis, kind.audience, **options).summary().write(staging.folder / "summary.json")
     if kind.audience != "internal":
-        from ..reviews.disclosure import audit_run, plan_for, policy_for
-
-        policy = policy_for(kind.audience, inputs.options.get("disclosure") or None)
-        plan = plan_for(analysis, policy)
-        others = [plan_for(other.analyse(key), policy) for _, other in companions]
-        build_summary(analysis, report=kind.name, audience=kind.audience, plan=plan).write(staging.folder / "summary.json")
-        audit_run(staging.folder / "audit.json", plan, *others, report=kind.name,
-                  scope=[f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}" for name, i in ((kind.name, inputs), *companions)])
-        PrivacyGate.build(analysis.identifiers, kind.audience, machine_folders(
-            *inputs.input_files().values(), staging.out)).check(staging.folder, staging.manifest())
-        return
-
-    if kind.name == "supervision" and parameters:
-        from ..reviews.supervision import select
-
-        chosen = select(analysis.episodes, team=parameters["team"], staff_pseudonym=parameters["staff_pseudonym"])
-        analysis = dataclasses.replace(analysis, episodes=chosen.reset_index(drop=True))
-    build_summary(analysis, report=kind.name, audience=kind.audience).write(staging.folder / "summary.json")
+        _disclosure_audit(kind, inputs, analysis, staging, key, companions)
     gate = PrivacyGate.build(analysis.identifiers, kind.audience,
                              machine_folders(*inputs.input_files().values(), staging.out))
     gate.check(staging.folder, staging.manifest())
+
+
+def _disclosure_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
+                      key: bytes | None, companions: tuple[tuple[str, ReviewInputs], ...]) -> None:
+    """audit.json beside an outside report, over every outside report of the run; an unsafe
+    run withholds the report (:class:`~escalation_analysis.reviews.disclosure.DisclosureError`)."""
+    from ..reviews.disclosure import audit_run, plan_for, policy_for
+
+    policy = policy_for(kind.audience, inputs.options.get("disclosure") or None)
+    others = [plan_for(other.analyse(key), policy) for _, other in companions]
+    audit_run(staging.folder / "audit.json", plan_for(analysis, policy), *others, report=kind.name,
+              scope=[f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}" for name, i in ((kind.name, inputs), *companions)])
 
 
 @dataclass(frozen=True)
@@ -235,8 +203,9 @@ class FinishReview:
     """The run's other outside reports (kind, inputs): the disclosure audit covers them all together."""
 
     #: What it imports when called; the worker processes import these in advance.
-    preload = ("escalation_analysis.measures.analysis", "escalation_analysis.publish.gate", "escalation_analysis.reviews.summary",
-               "escalation_analysis.reviews.supervision", "escalation_analysis.reviews.disclosure")
+    preload = ("escalation_analysis.measures.analysis", "escalation_analysis.publish.gate",
+               "escalation_analysis.reviews.disclosure",
+               *(f"escalation_analysis.reviews.{k.module}" for k in KINDS.values()))
 
     def __call__(self, result: ReportResult, staging: Staging) -> None:
         analysis = self.analysis if self.analysis is not None else self.inputs.analyse(self.key)

@@ -1,0 +1,60 @@
+"""Layer 3: what each report shows, for its audience.
+
+One module per report kind (:mod:`.near_miss`, :mod:`.contract_monitoring`,
+:mod:`.supervision`, :mod:`.pathway`), each with ``build(analysis, audience, **options)``
+returning a :class:`~escalation_analysis.reviews.review.Review`, and the modules they share
+(summary, disclosure control, KPIs, narrative, labels, definitions, charts, display).
+
+Notebooks start with :func:`open`; scripts that already hold an analysis use :func:`build`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .kinds import KINDS, ReviewKind, kind
+
+if TYPE_CHECKING:
+    from ..measures.analysis import Analysis
+    from .review import Review
+
+__all__ = ["KINDS", "ReviewKind", "build", "kind", "open"]
+
+
+def build(kind_name: str, analysis: Analysis, audience: str | None = None, **options: Any) -> Review:
+    """The review of kind ``kind_name`` from an analysis, for the kind's audience (or a stricter one)."""
+    from .review import check_audience
+
+    chosen = kind(kind_name)
+    module = importlib.import_module(f".{chosen.module}", __name__)
+    return module.build(analysis, check_audience(chosen.audience, audience), **options)
+
+
+def open(
+    kind_name: str,
+    export: str | Path,
+    mapping: str | Path,
+    pathway: str | Path,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    steps: str | Path | None = None,
+    actions: str | Path | None = None,
+    training: str | Path | None = None,
+    audience: str | None = None,
+    **options: Any,
+) -> Review:
+    """Load the inputs and build the review: the one call a report notebook makes.
+
+    Empty strings for the optional logs mean "not supplied" (notebook parameters are
+    literals). Only the review is returned: the loaded rows stay inside this call, so an
+    external notebook's namespace never holds them.
+    """
+    from ..measures.analysis import analyse
+
+    analysis = analyse(export, mapping, pathway, start, end, steps=steps or None, actions=actions or None,
+                       training=training or None, require_episodes=False)
+    return build(kind_name, analysis, audience or None, **options)

@@ -7,7 +7,10 @@ register, so the words in the report and the code that computes the figure share
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -16,13 +19,22 @@ from ..ingest.fitness import FITNESS_CODES
 
 @dataclass(frozen=True)
 class Definition:
-    """One KPI or measure."""
+    """One KPI or measure, and (``computed_by``) the function in this package that computes it."""
 
     name: str
     label: str
     numerator: str
     denominator: str
     notes: str = ""
+    computed_by: str = ""
+
+    def function(self) -> Any:
+        """The object ``computed_by`` names (``module:attribute.path``): one hop from words to code."""
+        module, _, attributes = self.computed_by.partition(":")
+        target: Any = importlib.import_module(f"escalation_analysis.{module}")
+        for name in attributes.split("."):
+            target = getattr(target, name)
+        return target
 
 
 _COMMON_EXCLUSIONS = (
@@ -43,20 +55,20 @@ REGISTER: dict[str, Definition] = {
                    "No escalation recorded counts as not within target. Also called compliance."),
         Definition("ci95_pct", "95% confidence interval", "Wilson score interval for the within-target percentage",
                    "-", "Shows how much the percentage could vary by chance with this many episodes."),
-        Definition("not_escalated", "No escalation recorded", "Episodes with a blank escalation date/time", "-",
+        Definition("not_escalated", "Episodes with no escalation recorded", "Episodes with a blank escalation date/time", "-",
                    "Reported on its own line: it may mean escalation did not happen or was not recorded."),
         Definition("median_delay_minutes", "Median delay to escalate (minutes)",
                    "Middle value of the real elapsed minutes from risk identified to first contact on the pathway",
                    "Episodes with an escalation recorded",
                    "Times are Europe/London wall clock; the clocks changing is accounted for."),
-        Definition("p90_delay_minutes", "90th percentile delay (minutes)",
+        Definition("p90_delay_minutes", "90th percentile delay to escalate (minutes)",
                    "The delay that 90% of escalated episodes were within", "Episodes with an escalation recorded",
                    "Linear interpolation between ranked delays."),
         Definition("band", "In hours / out of hours", "In hours when risk was identified inside the pathway's "
                    "in-hours window on a working day that is not a bank holiday of the pathway's nation", "-",
                    "Out of hours is split into weekday evening/night, weekend and bank holiday (substitute days "
                    "included)."),
-        Definition("near_misses", "Near misses", "Episodes recorded as a near miss (could have led to harm, did not)", "-"),
+        Definition("near_misses", "Near misses reported", "Episodes recorded as a near miss (could have led to harm, did not)", "-"),
         Definition("incidents", "Incidents", "Episodes recorded as an incident", "-"),
         Definition("near_miss_ratio", "Near misses per incident", "Near misses", "Incidents",
                    "A rising ratio usually signals a healthier reporting culture, not more risk."),
@@ -90,9 +102,11 @@ REGISTER: dict[str, Definition] = {
                    "Status is the log's current status."),
         Definition("data_quality", "Data quality", "Rows read, analysed and excluded, with reasons", "-",
                    "Rows read = rows analysed + rows excluded."),
-        Definition("suppression", "Small numbers", "Counts from 1 to 7 are shown as * in external and partner "
-                   "reports, with further cells hidden so they cannot be worked out from totals", "-",
-                   "Percentages and medians built on hidden counts are not shown."),
+        Definition("suppression", "Small numbers", "In external and partner reports counts from 1 to 7 are shown "
+                   "as *, other counts rounded to the nearest 5 (NHS Digital's method), and [c] marks a figure "
+                   "withheld so that a small count cannot be seen or worked out", "-",
+                   "Percentages come from the rounded counts; every figure of a group of 1 to 7, and a median of "
+                   "fewer than 8 values, is withheld. An audit (audit.json) checks nothing narrows a small count."),
         # Timeliness tables (tables/timeliness_*.csv): the parts that add up to the episodes.
         Definition("escalated", "Escalated", "Episodes with an escalation date and time recorded", "-",
                    "Episodes = escalated + no escalation recorded."),
@@ -250,6 +264,94 @@ REGISTER: dict[str, Definition] = {
                    "Internal only, to find and fix the rows in the export."),
     )
 }
+
+
+#: Where each entry is computed: ``module:attribute`` under ``escalation_analysis`` (tests resolve every one).
+COMPUTED_BY: dict[str, str] = {
+    "n": "measures.timeliness:compliance_table",
+    "within_target": "measures.timeliness:compliance_table",
+    "within_target_pct": "measures.timeliness:compliance_table",
+    "ci95_pct": "measures.statistics:wilson_interval",
+    "not_escalated": "measures.timeliness:compliance_table",
+    "median_delay_minutes": "measures.timeliness:compliance_table",
+    "p90_delay_minutes": "measures.timeliness:compliance_table",
+    "band": "measures.hours:classify_hours",
+    "near_misses": "measures.near_misses:near_miss_table",
+    "incidents": "measures.near_misses:near_miss_table",
+    "near_miss_ratio": "measures.near_misses:near_miss_ratio",
+    "time_to_escalation": "measures.comparisons:share_by_target",
+    "adherence": "measures.adherence:episode_adherence",
+    "multi_agency": "measures.agencies:response_by_agency",
+    "learning_actions": "measures.learning:action_summary",
+    "training": "measures.learning:training_association",
+    "comparisons": "measures.comparisons:compare_factor",
+    "compliance_pct": "measures.timeliness:compliance_table",
+    "imminent_risk_compliance_pct": "measures.timeliness:compliance_table",
+    "out_of_hours_compliance_pct": "measures.timeliness:compliance_table",
+    "crisis_team_response_pct": "measures.agencies:agency_responses",
+    "overdue_actions": "measures.learning:action_status",
+    "data_quality": "ingest.accounting:RowAccounting.to_dict",
+    "suppression": "reviews.disclosure.engine:control",
+    "escalated": "measures.timeliness:compliance_table",
+    "escalated_late": "measures.timeliness:compliance_table",
+    "not_within_target": "measures.timeliness:compliance_table",
+    "ci95_low_pct": "measures.statistics:wilson_interval",
+    "ci95_high_pct": "measures.statistics:wilson_interval",
+    "target_minutes": "measures.targets:target_minutes",
+    "share_escalated_pct": "measures.comparisons:share_by_target",
+    "ooh_sub_band": "measures.hours:classify_hours",
+    "quarter": "measures.timeliness:financial_quarter",
+    "month": "measures.timeliness:prepare_episodes",
+    "handoff": "measures.agencies:handoff_delays",
+    "p_value": "measures.statistics:compare_proportions",
+    "difference_pp": "measures.statistics:compare_proportions",
+    "relative_risk": "measures.statistics:compare_proportions",
+    "odds_ratio": "measures.statistics:compare_proportions",
+    "median_difference_minutes": "measures.statistics:compare_delays",
+    "median_ratio": "measures.statistics:compare_delays",
+    "rank_biserial": "measures.statistics:compare_delays",
+    "hazard_ratio": "measures.statistics:compare_time_to_escalation",
+    "median_minutes_a": "measures.statistics:compare_time_to_escalation",
+    "median_minutes_b": "measures.statistics:compare_time_to_escalation",
+    "checked": "measures.adherence:adherence_summary",
+    "passed": "measures.adherence:adherence_summary",
+    "passed_pct": "measures.adherence:adherence_summary",
+    "first_contact_correct": "measures.adherence:episode_adherence",
+    "in_order": "measures.adherence:episode_adherence",
+    "no_steps_skipped": "measures.adherence:episode_adherence",
+    "approvals_within_limit": "measures.adherence:episode_adherence",
+    "information_complete": "measures.adherence:episode_adherence",
+    "adherent": "measures.adherence:episode_adherence",
+    "contacts": "measures.agencies:response_by_agency",
+    "responses_recorded": "measures.agencies:response_by_agency",
+    "median_minutes": "measures.agencies:response_by_agency",
+    "p90_minutes": "measures.agencies:response_by_agency",
+    "total": "measures.learning:action_summary",
+    "linked_to_episodes": "measures.learning:action_summary",
+    "open": "measures.learning:action_summary",
+    "closed": "measures.learning:action_summary",
+    "overdue": "measures.learning:action_status",
+    "days_overdue": "measures.learning:action_status",
+    "late": "measures.near_misses:near_miss_table",
+    "late_pct": "measures.near_misses:near_miss_table",
+    "barrier_frequency": "measures.near_misses:barrier_frequency",
+    "repeat_episodes": "measures.near_misses:repeat_service_users",
+    "spc": "measures.trends:compliance_p_chart",
+    "funnel": "measures.trends:team_funnel",
+    "rows_read": "ingest.export:load_export",
+    "rows_analysed": "ingest.accounting:RowAccounting.rows_analysed",
+    "rows_excluded": "ingest.accounting:RowAccounting.rows_excluded",
+    "rows_used": "ingest.logs:LoadedLog.to_dict",
+    "excluded_by_reason": "ingest.accounting:RowAccounting.excluded_by_reason",
+    "warnings": "ingest.accounting:RowAccounting.warnings_by_reason",
+    "unknown_values": "ingest.vocabulary:map_values",
+    "lines_skipped": "ingest.listing:skipped_lines",
+    "above_header": "ingest.listing:skipped_lines",
+    "after_last_record": "ingest.listing:trailing_footer",
+    "first_rows": "ingest.accounting:RowAccounting.to_dict",
+    "fitness": "ingest.fitness:assess",
+}
+REGISTER = {name: dataclasses.replace(d, computed_by=COMPUTED_BY.get(name, "")) for name, d in REGISTER.items()}
 
 
 def register_table(names: list[str] | None = None) -> pd.DataFrame:

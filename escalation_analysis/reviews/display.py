@@ -45,6 +45,7 @@ __all__ = [
     "show",
     "show_html",
     "show_markdown",
+    "show_part",
     "show_table",
     "table_html",
 ]
@@ -462,6 +463,27 @@ def show_table(
     )
     label = f"Table: {caption}" if caption else "Table"
     _publish(body, f"[{label}, {len(df):,} rows]")
+
+
+def show_part(part: Any) -> None:
+    """Show one part of a review (:mod:`escalation_analysis.reviews.review`): text, table or chart.
+
+    An empty table is replaced by its one-sentence ``if_empty`` when it has one, so a report
+    on partial data says what is missing instead of showing an empty grid.
+    """
+    from .review import Chart, Table, Text
+
+    if isinstance(part, Text):
+        show_markdown(part.markdown)
+    elif isinstance(part, Table):
+        if len(part.frame) == 0 and part.if_empty:
+            show_markdown(markdown_text("{sentence}", sentence=part.if_empty))
+        else:
+            show_table(part.frame, part.caption, percent=part.percent, max_rows=part.max_rows)
+    elif isinstance(part, Chart):
+        show(part.figure(), caption=part.caption or None)
+    else:
+        raise TypeError(f"A review part is text, a table or a chart, not {type(part).__name__}.")
 
 
 # --------------------------------------------------------------------------------------------

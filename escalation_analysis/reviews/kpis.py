@@ -18,6 +18,8 @@ import pandas as pd
 from ..measures.agencies import agency_responses
 from ..measures.analysis import Analysis
 from ..measures.learning import action_status
+from ..measures.timeliness import compliance_table
+from .definitions import REGISTER
 from .disclosure import NHS_ROUNDED, DisclosurePlan, DisclosurePolicy, plan_for, published
 
 EXTERNAL_POLICY = NHS_ROUNDED
@@ -52,15 +54,19 @@ def _pct(numerator: int, denominator: int) -> float:
     return 100.0 * numerator / denominator if denominator else np.nan
 
 
+def _compliance(episodes: pd.DataFrame) -> tuple[float, int, int]:
+    """(share within target in %, within target, episodes) from the one compliance table."""
+    overall = compliance_table(episodes).iloc[0]
+    return float(overall["within_target_pct"]), int(overall["within_target"]), int(overall["n"])
+
+
 def _kpis_for(episodes: pd.DataFrame, analysis: Analysis, as_of: dt.date) -> dict[str, tuple[float, int, int | None]]:
     """KPI -> (value, numerator or count, denominator or None)."""
-    ooh = episodes[episodes["band"] == "out_of_hours"]
-    imminent = episodes[episodes["trigger"] == "imminent_risk"]
     escalated = episodes[episodes["escalated"]]
     kpis: dict[str, tuple[float, int, int | None]] = {
-        "compliance_pct": (_pct(int(episodes["within_target"].sum()), len(episodes)), int(episodes["within_target"].sum()), len(episodes)),
-        "imminent_risk_compliance_pct": (_pct(int(imminent["within_target"].sum()), len(imminent)), int(imminent["within_target"].sum()), len(imminent)),
-        "out_of_hours_compliance_pct": (_pct(int(ooh["within_target"].sum()), len(ooh)), int(ooh["within_target"].sum()), len(ooh)),
+        "compliance_pct": _compliance(episodes),
+        "imminent_risk_compliance_pct": _compliance(episodes[episodes["trigger"] == "imminent_risk"]),
+        "out_of_hours_compliance_pct": _compliance(episodes[episodes["band"] == "out_of_hours"]),
         "not_escalated": (float((~episodes["escalated"]).sum()), int((~episodes["escalated"]).sum()), None),
         "median_delay_minutes": (float(escalated["delay_minutes"].median()) if len(escalated) else np.nan, len(escalated), None),
         "p90_delay_minutes": (float(escalated["delay_minutes"].quantile(0.9)) if len(escalated) else np.nan, len(escalated), None),
@@ -80,17 +86,11 @@ def _kpis_for(episodes: pd.DataFrame, analysis: Analysis, as_of: dt.date) -> dic
     return kpis
 
 
-KPI_LABELS = {
-    "compliance_pct": "Escalations within target (%)",
-    "imminent_risk_compliance_pct": "Imminent risk: escalated within target (%)",
-    "out_of_hours_compliance_pct": "Out of hours: escalated within target (%)",
-    "not_escalated": "Episodes with no escalation recorded",
-    "median_delay_minutes": "Median delay to escalate (minutes)",
-    "p90_delay_minutes": "90th percentile delay to escalate (minutes)",
-    "near_misses": "Near misses reported",
-    "crisis_team_response_pct": "Crisis team responded within target (%)",
-    "overdue_actions": "Learning actions overdue",
-}
+#: The KPIs in table order; their labels are the definitions register's, so the table and its
+#: appendix use the same words.
+KPIS = ("compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct", "not_escalated",
+        "median_delay_minutes", "p90_delay_minutes", "near_misses", "crisis_team_response_pct", "overdue_actions")
+KPI_LABELS = {key: REGISTER[key].label for key in KPIS}
 HIGHER_IS_BETTER = {"compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct", "crisis_team_response_pct", "near_misses"}
 
 

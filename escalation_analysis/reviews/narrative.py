@@ -15,10 +15,13 @@ import pandas as pd
 
 from ..measures.analysis import Analysis
 from ..measures.comparisons import compare_factor
-from ..measures.statistics import wilson_interval
+from ..measures.timeliness import compliance_table
 from .disclosure import DisclosurePlan, DisclosurePolicy, plan_for, policy_for, published
 from .display import markdown_text
 from .kpis import previous_period
+
+#: Said by every section that has nothing to show because the period has no episodes.
+NO_EPISODES = "No escalation episodes fall in this period."
 
 
 def period_text(start: dt.date, end: dt.date) -> str:
@@ -41,25 +44,25 @@ def headline(analysis: Analysis, *, external: bool = False, policy: DisclosurePo
              plan: DisclosurePlan | None = None) -> str:
     """The opening paragraph: episodes, compliance with its interval, no escalation recorded.
 
-    For outside readers (``external``) every number is the one the disclosure plan publishes:
-    counts rounded (or "fewer than 8"), the percentage and its interval from the rounded counts.
+    The figures are the overall row of :func:`~escalation_analysis.measures.timeliness.compliance_table`,
+    the one table every report and the KPIs read compliance from; for outside readers
+    (``external``) the disclosure plan's overall row, made from the same table: counts rounded
+    (or "fewer than 8"), the percentage and its interval from the rounded counts.
     """
     period = period_text(analysis.start, analysis.end)
     if external:
         return _published_headline(_outside_plan(analysis, policy, plan), period)
-    episodes = analysis.episodes
-    n = len(episodes)
-    if n == 0:
+    overall = compliance_table(analysis.episodes).iloc[0]
+    if overall["n"] == 0:
         return markdown_text("No escalation episodes fall between {period}.", period=period.replace(" to ", " and "))
-    within = int(episodes["within_target"].sum())
-    low, high = wilson_interval(within, n)
+    near = int((analysis.episodes["outcome"] == "near_miss").sum())
     return markdown_text(
         "From {period}, **{n}** escalation episodes were analysed. **{pct}%** were escalated within "
         "the pathway's target (95% confidence interval {low}% to {high}%). {not_escalated} had no "
         "escalation recorded at all. {near} were recorded as near misses.",
-        period=period, n=f"{n:,}", pct=round(100 * within / n), low=round(100 * low), high=round(100 * high),
-        not_escalated=f"{int((~episodes['escalated']).sum()):,}",
-        near=f"{int((episodes['outcome'] == 'near_miss').sum()):,}",
+        period=period, n=f"{int(overall['n']):,}", pct=round(overall["within_target_pct"]),
+        low=round(overall["ci95_low_pct"]), high=round(overall["ci95_high_pct"]),
+        not_escalated=f"{int(overall['not_escalated']):,}", near=f"{near:,}",
     )
 
 

@@ -1,8 +1,9 @@
 """The pathway review with partners: step conformance, approvals, agency response, themes.
 
-Everything here is for a partner audience, so every table comes from the disclosure plan
-(:mod:`~escalation_analysis.reviews.disclosure`): counts of 1 to 7 as ``*``, other counts
-rounded, withheld figures ``[c]``; no identifiers or free text.
+Everything here is for a partner audience, so every table, chart and sentence takes its
+figures from the disclosure plan (:mod:`~escalation_analysis.reviews.disclosure`): counts of
+1 to 7 as ``*``, other counts rounded, withheld figures ``[c]``, a key to the marks and the
+audit's statement; no identifiers or free text.
 """
 
 from __future__ import annotations
@@ -12,12 +13,19 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..measures.analysis import Analysis
-from .disclosure import DisclosurePlan, DisclosurePolicy, plan_for, policy_for
+from . import charts, labels, narrative
+from .disclosure import DisclosurePlan, DisclosurePolicy, plan_for, policy_for, published
+from .display import markdown_text
+from .kinds import kind as kind_named
 from .labels import routes_for_readers
+from .review import Review, Sections
+from .summary import build_summary
+
+KIND = "pathway-review"
 
 
 @dataclass
-class PathwayReview:
+class PathwayTables:
     """The partner pathway review's tables, as the disclosure plan publishes them."""
 
     adherence: pd.DataFrame
@@ -29,7 +37,7 @@ class PathwayReview:
 
     @classmethod
     def build(cls, analysis: Analysis, policy: DisclosurePolicy | None = None, *,
-              plan: DisclosurePlan | None = None) -> PathwayReview:
+              plan: DisclosurePlan | None = None) -> PathwayTables:
         """Every table from the plan of the analysis (the partners' policy unless one is given):
         the same figures, shown the same way, as every other outside output of this period."""
         plan = plan if plan is not None else plan_for(analysis, policy or policy_for("partners"))
@@ -55,3 +63,40 @@ class PathwayReview:
 def _readable(table: pd.DataFrame, column: str) -> pd.DataFrame:
     """The table with its route column in readers' words."""
     return table.assign(**{column: routes_for_readers(table[column])}) if len(table) else table
+
+
+def build(analysis: Analysis, audience: str = "partners", *, disclosure: str | None = None) -> Review:
+    """The pathway review with partners, under the audience's disclosure policy (or ``disclosure``)."""
+    if audience == "internal":
+        raise ValueError("The pathway review is shared with partners: build it for partner readers.")
+    plan = plan_for(analysis, policy_for(audience, disclosure))
+    tables = PathwayTables.build(analysis, plan=plan)
+    ci = ["passed_pct", "ci95_low_pct", "ci95_high_pct"]
+    no_steps = "No step log was supplied, so the steps taken cannot be checked."
+    s = Sections()
+    s.text("headline", narrative.headline(analysis, external=True, plan=plan))
+    s.text("headline", published.key_markdown(plan))
+    if not tables.adherence.empty:
+        s.chart("steps", charts.bar_counts, tables.adherence, x="check", y="passed_pct", labels=labels.VALUES,
+                title="Episodes passing each pathway check", value_title="Passed (%)", percent=True)
+    s.table("steps", tables.adherence, "Pathway checks", percent=ci, if_empty=no_steps)
+    s.table("steps", tables.routes, "Most common routes taken", if_empty=no_steps)
+    s.text("approvals", markdown_text("Most approvals allowed before action: **{limit}**.",
+                                      limit=analysis.pathway.max_approvals_before_action))
+    s.table("approvals", tables.approvals_by_team, "Approvals within the limit, by team", percent=["passed_pct"],
+            if_empty="Approvals before action are not recorded for the episodes in this period.")
+    if any(published.shown(v) for v in tables.agency_response["median_minutes"]):
+        s.chart("agencies", charts.bar_counts, tables.agency_response, x="agency", y="median_minutes",
+                labels=labels.VALUES, target="target_minutes", minutes=True,
+                title="Median response time by agency", value_title="Median response (minutes)")
+    s.table("agencies", tables.agency_response, "Response by receiving agency",
+            if_empty="No contact with a receiving agency is recorded in this period.")
+    s.table("agencies", tables.handoffs, "Hand-offs between contacts (minutes)", if_empty=no_steps)
+    s.table("themes", tables.themes, "Themes and questions for the pathway", percent=["late_pct"],
+            if_empty="No recorded barrier matches a pathway theme in this period.")
+    s.text("data_quality", narrative.data_quality(analysis, external=True, plan=plan))
+    s.table("data_quality", narrative.data_quality_table(analysis, external=True, plan=plan),
+            "Rows excluded and warnings", if_empty="No row was excluded and no kept row carries a warning.")
+    s.text("data_quality", published.methods_markdown(plan))
+    return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
+                  build_summary(analysis, report=KIND, audience=audience, plan=plan))

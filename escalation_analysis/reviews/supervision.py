@@ -9,11 +9,22 @@ so the report never holds it.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from ..ingest.contract import lists_as_text
 from ..ingest.pathway import Pathway
+from ..measures import near_misses as patterns
+from ..measures.analysis import Analysis
 from ..measures.timeliness import compliance_table
+from . import charts, labels, narrative
+from .display import markdown_text
+from .kinds import kind as kind_named
+from .review import Review, Sections
+from .summary import build_summary
+
+KIND = "supervision"
 
 PROMPTS = {
     "out_of_hours": (
@@ -126,3 +137,37 @@ def reflective_prompts(selected: pd.DataFrame, pathway: Pathway) -> list[str]:
 def prompts_markdown(selected: pd.DataFrame, pathway: Pathway) -> str:
     """The reflective prompts as a Markdown list (fixed, trusted text)."""
     return "\n".join(f"- {prompt}" for prompt in reflective_prompts(selected, pathway))
+
+
+def build(analysis: Analysis, audience: str = "internal", *, team: str = "", staff_pseudonym: str = "") -> Review:
+    """The supervision pack for one team or one practitioner (by pseudonym); internal only.
+
+    Its ``summary()`` covers the selection only, so the pack's JSON and its pages agree.
+    """
+    if audience != "internal":
+        raise ValueError("The supervision pack lists episodes: it is internal only.")
+    selected = select(analysis.episodes, team=team, staff_pseudonym=staff_pseudonym)
+    s = Sections()
+    s.text("who", markdown_text("This pack covers **{who}**, {period}: {n} escalation episodes.",
+                                who=subject(team, staff_pseudonym),
+                                period=narrative.period_text(analysis.start, analysis.end), n=len(selected)))
+    s.table("timeliness", labels.timeliness_for_readers(
+        compared_with_team(analysis.episodes, selected, team, staff_pseudonym), "group"),
+        "Escalated within target", if_empty=narrative.NO_EPISODES)
+    if not selected.empty:
+        s.chart("timeliness", charts.compliance_by_group, compliance_table(selected, "trigger"), "trigger",
+                title="Within target, by trigger")
+    s.table("episodes", episode_list(selected), "Episodes in the period", max_rows=25,
+            if_empty="No episodes for this selection in the period.")
+    s.table("near_misses", patterns.near_miss_table(selected, "trigger"), "Near misses by trigger",
+            if_empty="No episodes for this selection in the period.")
+    s.table("near_misses", patterns.barrier_frequency(selected).head(10), "Barriers met",
+            if_empty="No barriers were recorded for these episodes.")
+    s.text("contacts", markdown_text("Pathway: **{name}**. The most approvals allowed before acting: {limit}.",
+                                     name=analysis.pathway.name, limit=analysis.pathway.max_approvals_before_action))
+    s.table("contacts", contacts_table(analysis.pathway), "Who to contact",
+            if_empty="The pathway file names no contacts.")
+    s.text("prompts", prompts_markdown(selected, analysis.pathway))
+    chosen = dataclasses.replace(analysis, episodes=selected.reset_index(drop=True))
+    return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
+                  build_summary(chosen, report=KIND, audience=audience))

@@ -53,7 +53,12 @@ def timeliness_section(plan: DisclosurePlan) -> dict[str, Any]:
 
 def csv_tables(plan: DisclosurePlan) -> dict[str, pd.DataFrame]:
     """``tables/*.csv``: each plan table with withheld figures as their marks."""
-    return {name: plan.table(name).for_readers() for name in CSV_TABLES if name in plan.tables}
+    from ..labels import routes_for_readers
+
+    tables = {name: plan.table(name).for_readers() for name in CSV_TABLES if name in plan.tables}
+    if "handoffs" in tables and len(tables["handoffs"]):
+        tables["handoffs"] = tables["handoffs"].assign(handoff=routes_for_readers(tables["handoffs"]["handoff"]))
+    return tables
 
 
 def counts_by(table: ControlledTable, label: str) -> dict[str, Any]:
@@ -298,6 +303,20 @@ def summary_sections(analysis: Any, plan: DisclosurePlan) -> dict[str, Any]:
 def key_lines(plan: DisclosurePlan) -> list[str]:
     """The key to the marks and the treatment of counts, for the report's first use of them."""
     return plan.key()
+
+
+def key_markdown(plan: DisclosurePlan) -> str:
+    """The key as a Markdown paragraph (the marks escaped, so ``*`` is shown, not emphasis)."""
+    from ..display import markdown_text
+
+    return markdown_text("**Key to the figures.** {key}", key=" ".join(plan.key()))
+
+
+def methods_markdown(plan: DisclosurePlan) -> str:
+    """:func:`methods_statement` as a Markdown paragraph."""
+    from ..display import markdown_text
+
+    return markdown_text("**Disclosure control.** {text}", text=methods_statement(plan))
 
 
 def methods_statement(plan: DisclosurePlan) -> str:

@@ -1,0 +1,69 @@
+"""The prepared-episodes contract: the columns every measure reads, checked at the hand-over.
+
+:func:`~escalation_analysis.measures.timeliness.prepare_episodes` adds to the loaded
+episodes (:func:`~escalation_analysis.ingest.contract.episode_schema`) each episode's band,
+target, delay and whether it was within target. Every measure trusts these columns, so
+they are checked once, where ingest hands over to the measures
+(:func:`~escalation_analysis.measures.analysis.analyse`), against the definitions in
+``shared/docs/product.md`` section 3: a delay exists exactly when an escalation does and is
+never negative; within target means escalated with a delay no longer than the target; out
+of hours is split into weekday evening or night, weekend and bank holiday.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from ..ingest.contract import BANDS, OUT_OF_HOURS_SUB_BANDS, episode_schema
+
+#: Columns that :func:`~escalation_analysis.measures.timeliness.prepare_episodes` adds.
+PREPARED_COLUMNS = ("band", "ooh_sub_band", "bank_holiday", "target_minutes", "escalated", "delay_minutes",
+                    "within_target", "response_minutes", "month", "quarter", "lone_worker_label")
+
+
+def prepared_schema(timezone: str = "Europe/London", *, with_loaded: bool = True) -> pa.DataFrameSchema:
+    """The loaded-episode schema plus the prepared columns and the rules that tie them together.
+
+    ``with_loaded=False`` checks only what preparing added (the loader has already checked
+    the rest), which is what :func:`validate_prepared` does at the hand-over.
+    """
+    loaded = episode_schema(timezone) if with_loaded else pa.DataFrameSchema({"escalated_at": pa.Column(nullable=True)})
+    schema = loaded.add_columns(
+        {
+            "band": pa.Column(pd.CategoricalDtype(list(BANDS)), nullable=False),
+            "ooh_sub_band": pa.Column(pd.CategoricalDtype(list(OUT_OF_HOURS_SUB_BANDS)), nullable=False),
+            "bank_holiday": pa.Column(str, nullable=True),
+            "target_minutes": pa.Column(float, pa.Check.gt(0), nullable=False),
+            "escalated": pa.Column(bool, nullable=False),
+            "delay_minutes": pa.Column(float, pa.Check.ge(0), nullable=True),
+            "within_target": pa.Column(bool, nullable=False),
+            "response_minutes": pa.Column(float, nullable=True),
+            "month": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}$"), nullable=False),
+            "quarter": pa.Column(str, pa.Check.str_matches(r"^\d{4}/\d{2} Q[1-4]$"), nullable=False),
+            "lone_worker_label": pa.Column(str, pa.Check.isin(["lone worker", "accompanied", "not recorded"])),
+        }
+    )
+    schema.strict = with_loaded
+    schema.checks = [
+        *loaded.checks,
+        pa.Check(lambda df: df["delay_minutes"].notna() == df["escalated"],
+                 error="a delay is recorded exactly when an escalation is"),
+        pa.Check(lambda df: ~df["within_target"] | (df["escalated"] & (df["delay_minutes"] <= df["target_minutes"])),
+                 error="within target means escalated no later than the target"),
+        pa.Check(lambda df: (df["band"] == "in_hours") == (df["ooh_sub_band"] == "in_hours"),
+                 error="in hours in the band and in the out-of-hours split agree"),
+        pa.Check(lambda df: df["bank_holiday"].isna() | (df["ooh_sub_band"] == "bank_holiday"),
+                 error="a bank holiday's name is given only for bank-holiday episodes"),
+    ]
+    return schema
+
+
+def validate_prepared(prepared: pd.DataFrame, timezone: str = "Europe/London") -> pd.DataFrame:
+    """Check the prepared columns and their rules (vectorised: one pass per rule).
+
+    The loaded columns were checked by the loader against the same contract, so only what
+    preparing added is checked again here.
+    """
+    prepared_schema(timezone, with_loaded=False).validate(prepared, lazy=True)
+    return prepared
