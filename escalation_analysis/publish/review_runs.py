@@ -94,6 +94,8 @@ class ReviewInputs:
 
 def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
     parameters = {**inputs.parameters(), "audience": kind.audience}
+    if kind.audience != "internal":
+        parameters["disclosure"] = inputs.options.get("disclosure") or ""
     if kind.name == "supervision":
         team = inputs.options.get("team") or ""
         staff = inputs.options.get("staff") or ""
@@ -213,7 +215,7 @@ class FinishReview:
 
 
 def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, max_workers: int = 2,
-             progress: bool = True) -> list[ReportResult]:
+             progress: bool = True, disclosure: str = "") -> list[ReportResult]:
     """All four reports from the sample data, two at a time, into ``out_dir/<kind>/``.
 
     Each report's summary and privacy gate run in the process that made it, right after it.
@@ -235,7 +237,7 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     planned = []
     for name, kind in KINDS.items():
         start, end = periods.get(name, (base.start, base.end))
-        options = {"team": "Riverside CMHT"} if name == "supervision" else {}
+        options = {"team": "Riverside CMHT"} if name == "supervision" else {"disclosure": disclosure}
         inputs = ReviewInputs(base.export, base.mapping, base.pathway, start, end,
                               base.steps, base.actions, base.training, options)
         parameters = _notebook_parameters(kind, inputs, key)
