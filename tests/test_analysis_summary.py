@@ -147,17 +147,32 @@ class TestSummaryCommandByHand:
         ]
 
 
-def test_external_summary_of_a_tiny_export_hides_every_small_count(tmp_path):
+def test_external_summary_of_a_tiny_export_is_withheld_naming_the_figure(tmp_path):
+    # Six episodes: every published count is a *, and the groups that must each hold at least one
+    # episode pin the total down to 3 to 5. The audit withholds the summary and says which figure.
     out = tmp_path / "external" / "summary.json"
     result = run_summary(out, "--audience", "external")
+    assert result.returncode == 2
+    assert "The summary was withheld: timeliness_overall: all episodes, n" in result.stderr
+    assert "possible values" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists() and not (out.parent / "tables").exists()
+
+
+def test_external_summary_of_a_small_export_hides_every_small_count(tmp_path):
+    out = tmp_path / "external" / "summary.json"
+    small = tmp_path / "small.csv"
+    rows = (FIXTURES / "tiny_export.csv").read_text(encoding="cp1252").splitlines()
+    header, records = rows[0], rows[1:]
+    copies = [";".join([f"{r.split(';')[0]}-{i}", *r.split(";")[1:]]) for i in range(6) for r in records]
+    small.write_text("\n".join([header, *copies]) + "\n", encoding="cp1252")
+    result = run_summary(out, "--audience", "external", export=small)
     assert result.returncode == 0, result.stderr
     summary = strict_json(out)
-    assert summary["audience"] == "external"
-    overall = summary["timeliness"]["overall"]
-    assert overall["n"] == "*"  # a group of 1 to 7: its size is a small number...
-    assert overall["within_target"] == overall["not_escalated"] == "[c]"  # ...and every other figure is withheld
-    assert overall["within_target_pct"] is None and overall["ci95_pct"] == [None, None]
-    assert overall["median_delay_minutes"] is None and overall["p90_delay_minutes"] is None
+    assert summary["audience"] == "external" and summary["disclosure"]["policy"] == "nhs-rounded"
+    for key, group, entry in group_entries(summary["timeliness"]):
+        for count in ("n", "within_target", "not_escalated"):
+            value = entry[count]
+            assert value in MARKS or (isinstance(value, int) and value % 5 == 0 and not 1 <= value <= 7), (key, group)
     assert "first_rows" not in summary["data_quality"]
     assert not (out.parent / "tables" / "excluded_rows.csv").exists()
     text = out.read_text(encoding="utf-8") + "".join(p.read_text(encoding="utf-8") for p in (out.parent / "tables").glob("*.csv"))

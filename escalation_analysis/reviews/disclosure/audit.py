@@ -254,7 +254,7 @@ def _assess(model: AttackModel, checks: Sequence[Check], policy: DisclosurePolic
         low, high, binding = solved[check.cell]
         finding = _judge(check, low, high, binding, model, policy)
         findings.append(finding)
-        if finding.safe and check.group is not None:
+        if finding.safe and check.group is not None and check.shown_as != "not shown":
             findings += _group_rule(model, check, policy)
         if stop_at_unsafe and not findings[-1].safe:
             return findings
@@ -279,22 +279,32 @@ def _judge(check: Check, low: float, high: float, binding: tuple[int, ...], mode
 def _group_rule(model: AttackModel, check: Check, policy: DisclosurePolicy) -> list[Finding]:
     """A small group must not be shown to share one outcome: none of it, or all of it.
 
-    Unless every episode of the period shares it (no episode at all was left unescalated):
-    that says nothing about the small group in particular.
+    Checked for the figures a table prints for the group (within target, not within target,
+    no escalation), withheld as ``[c]``: a reader must not be able to fill in a 0 (or the whole
+    group) for them. Unless a larger group it belongs to is shown to share the outcome too
+    (every episode of the period, or the same group over a longer published period): that says
+    nothing about the small group in particular.
     """
     out = []
     cell, size = check.cell, check.group
-    everyone = Cell(cell.family, cell.period, cell.column)
-    everyone_size = Cell(size.family, size.period, size.column)
-    for terms, whole, what in (([(1.0, cell)], [(1.0, everyone)], "none"),
-                               ([(1.0, size), (-1.0, cell)], [(1.0, everyone_size), (-1.0, everyone)], "all")):
-        if model.seen_of(terms)[1] >= 1 - _EPS:  # a solution already has some of it (or some not)
+    wholes = [(Cell(cell.family, cell.period, cell.column), Cell(size.family, size.period, size.column))]
+    for period in model.periods_containing(cell):
+        wholes.append((Cell(cell.family, period, cell.column, cell.dimension, cell.groups),
+                       Cell(size.family, period, size.column, size.dimension, size.groups)))
+    for what in ("none", "all"):
+        def terms(part: Cell, whole: Cell, what: str = what) -> list[tuple[float, Cell]]:
+            return [(1.0, part)] if what == "none" else [(1.0, whole), (-1.0, part)]
+
+        if model.seen_of(terms(cell, size))[1] >= 1 - _EPS:  # a solution already has some of it (or some not)
             continue
-        _, high, binding = model.bounds_of(terms, maximise_only=True)
-        if high < 1 - _EPS and model.bounds_of(whole, maximise_only=True)[1] >= 1 - _EPS:
-            reason = (f"shows that {what} of a group of 1 to {policy.threshold} had this outcome, "
-                      "from the other published figures")
-            out.append(Finding(check, 0.0, 0.0, False, reason, *model.pinned(binding)))
+        _, high, binding = model.bounds_of(terms(cell, size), maximise_only=True)
+        if high >= 1 - _EPS:
+            continue
+        if any(model.bounds_of(terms(part, whole), maximise_only=True)[1] < 1 - _EPS for part, whole in wholes):
+            continue  # shared by a larger group, as published: nothing particular to this one
+        reason = (f"shows that {what} of a group of 1 to {policy.threshold} had this outcome, "
+                  "from the other published figures")
+        out.append(Finding(check, 0.0, 0.0, False, reason, *model.pinned(binding)))
     return out
 
 
@@ -433,6 +443,14 @@ class AttackModel:
                     for outcome in family.columns[cell.column]:
                         out[self._variables[(cell.family, cell.dimension, group, atom, outcome)]] += coefficient
         return dict(out)
+
+    def periods_containing(self, cell: Cell) -> list[Period]:
+        """Longer published periods of the same count of the same group (a month's quarter)."""
+        start, end = cell.period
+        found = {c.period for f in self.figures for _, c in f.terms
+                 if c.family == cell.family and c.dimension == cell.dimension and c.groups == cell.groups
+                 and c.period != cell.period and c.period[0] <= start and c.period[1] >= end}
+        return sorted(found)
 
     def pinned(self, binding: Iterable[int]) -> tuple[tuple[str, ...], tuple[Cell, ...]]:
         """Labels and count cells of the figures at the given positions."""
