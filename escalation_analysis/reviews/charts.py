@@ -53,6 +53,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..measures.timeliness import financial_quarter
+from .disclosure.policy import NHS_ROUNDED, PROTECTED_MARK, SMALL_MARK
 from .icons import ASSURANCE, COLOURS, VARIATION
 from .labels import VALUES, interval_text
 
@@ -180,10 +181,15 @@ TEMPLATE = go.layout.Template(
 # Small helpers: labels, numbers, dates, layout
 # --------------------------------------------------------------------------------------------
 
-SUPPRESSED_LABEL = "suppressed (small numbers)"
-"""Shown instead of a bar or value withheld by :mod:`~escalation_analysis.reviews.suppression`."""
+SMALL_THRESHOLD = NHS_ROUNDED.threshold
+"""Counts from 1 to this are shown as ``*`` (both disclosure policies use 7)."""
+SMALL_GROUP_LABEL = f"fewer than {SMALL_THRESHOLD + 1} episodes"
+"""Shown instead of a bar for a group whose size is the small mark ``*`` (1 to 7)."""
+WITHHELD_LABEL = "withheld to protect a small number"
+"""Shown instead of a bar or value withheld as ``[c]``, or whose rate rests on a withheld count
+(never "small numbers": the group itself may be large)."""
 
-_SUPPRESSION_MARKER = "*"
+_MARKS = (SMALL_MARK, PROTECTED_MARK)
 
 _KNOWN_LABELS: dict[str, str] = VALUES
 """Canonical values in readers' words: the same words as the tables (:data:`labels.VALUES`)."""
@@ -223,7 +229,8 @@ def _is_missing(value: Any) -> bool:
 
 
 def _is_suppressed(value: Any) -> bool:
-    return isinstance(value, str) and value.strip() == _SUPPRESSION_MARKER
+    """A disclosure mark: ``*`` (a count of 1 to 7) or ``[c]`` (withheld to protect one)."""
+    return isinstance(value, str) and value.strip() in _MARKS
 
 
 def _numbers(values: Iterable[Any]) -> np.ndarray:
@@ -239,7 +246,7 @@ def _fmt_number(value: float, decimals: int = 1, suffix: str = "") -> str:
 
 def _fmt_count(value: Any) -> str:
     if _is_suppressed(value):
-        return _SUPPRESSION_MARKER
+        return value.strip()
     number = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
     if pd.isna(number):
         return "–"
@@ -1713,7 +1720,7 @@ def late_heatmap(
             episodes, late = row.get("episodes"), row.get("late")
             n = _numbers([episodes])[0]
             if any(_is_suppressed(v) for v in (episodes, late)):
-                hover[r][h] = f"{when}<br>{SUPPRESSED_LABEL}"
+                hover[r][h] = f"{when}<br>{SMALL_GROUP_LABEL if _is_suppressed(episodes) else WITHHELD_LABEL}"
                 continue
             if not np.isfinite(n) or n == 0:
                 hover[r][h] = f"{when}<br>No episodes"
@@ -1872,12 +1879,19 @@ def barrier_cooccurrence(
 
 
 def _missing_reason(row: pd.Series, count_columns: Sequence[str]) -> str:
+    """Why a group has no bar: a small group, a figure withheld to protect one, no episodes."""
+    if "n" in row.index and isinstance(row["n"], str) and row["n"].strip() == SMALL_MARK:
+        return SMALL_GROUP_LABEL
     values = [row.get(c) for c in count_columns if c in row.index]
     if any(_is_suppressed(v) for v in values) or any(v is None for v in values):
-        return SUPPRESSED_LABEL
+        return WITHHELD_LABEL
     if "n" in row.index and _numbers([row["n"]])[0] == 0:
         return "no episodes"
     return "not available"
+
+
+def _withheld(reason: str) -> bool:
+    return reason in (SMALL_GROUP_LABEL, WITHHELD_LABEL)
 
 
 def compliance_by_group(
@@ -1899,9 +1913,10 @@ def compliance_by_group(
     table : DataFrame
         :func:`~escalation_analysis.measures.timeliness.compliance_table` by ``group_column``:
         ``within_target_pct``, ``ci95_low_pct``, ``ci95_high_pct``, ``n`` and
-        ``within_target`` (optional). It may be suppressed by
-        :func:`~escalation_analysis.reviews.suppression.suppress_table`: counts ``"*"`` and rates
-        ``None``; such groups get no bar and the label "suppressed (small numbers)".
+        ``within_target`` (optional). It may be a disclosure plan's published table
+        (:mod:`escalation_analysis.reviews.disclosure`): counts ``"*"`` and rates
+        ``None``; such groups get no bar and a label that says why: "fewer than 8 episodes"
+        (size ``*``) or "withheld to protect a small number" (``[c]``, or a rate on a ``*``).
     group_column : str
         Column naming the groups.
     target_pct : float, optional
@@ -1914,7 +1929,7 @@ def compliance_by_group(
     plotly.graph_objects.Figure
         A ``Within target`` bar trace (one bar per group with a value, error bars from the
         Wilson interval, value labels inside the bars) and, when some groups have no value,
-        a ``Suppressed`` text trace (or ``Not shown`` when none were suppressed) that labels
+        a ``Withheld`` text trace (or ``Not shown`` when nothing was withheld) that labels
         them. The y tick labels carry n.
     """
     if group_column not in table.columns:
@@ -1965,7 +1980,7 @@ def compliance_by_group(
         reasons = [_missing_reason(work.iloc[i], count_columns) for i in missing_rows]
         fig.add_scatter(
             y=[names[i] for i in missing_rows], x=[1] * len(missing_rows), mode="text",
-            name="Suppressed" if SUPPRESSED_LABEL in reasons else "Not shown",
+            name="Withheld" if any(_withheld(r) for r in reasons) else "Not shown",
             text=[f"<i>{r}</i>" for r in reasons], textposition="middle right",
             textfont={"size": 12, "color": NHS_GREY},
             hovertext=[f"<b>{names[i]}</b><br>{r}" for i, r in zip(missing_rows, reasons, strict=False)],
@@ -1977,9 +1992,9 @@ def compliance_by_group(
             "intervals (Wilson)."
         )
     ]
-    if missing_rows and SUPPRESSED_LABEL in [_missing_reason(work.iloc[i], count_columns)
-                                             for i in missing_rows]:
-        notes.append("Figures for small groups are withheld so that no one can be identified.")
+    if missing_rows and any(_withheld(_missing_reason(work.iloc[i], count_columns)) for i in missing_rows):
+        notes.append(f"Figures of groups with fewer than {SMALL_THRESHOLD + 1} episodes, and figures that would "
+                     "reveal one, are withheld so that no one can be identified.")
     _finish(fig, title=title or f"Escalated within target by {_label(group_column).lower()}",
             subtitle=subtitle, height=height or 150 + 38 * max(len(work), 2), notes=notes,
             left=_left_for(names))
@@ -2027,7 +2042,9 @@ def compliance_by_group(
 
 
 def _value_missing_reason(value: Any) -> str:
-    return SUPPRESSED_LABEL if value is None or _is_suppressed(value) else "not available"
+    if isinstance(value, str) and value.strip() == SMALL_MARK:
+        return f"fewer than {SMALL_THRESHOLD + 1}"
+    return WITHHELD_LABEL if value is None or _is_suppressed(value) else "not available"
 
 
 def _humanise(column: str) -> str:
@@ -2062,7 +2079,7 @@ def bar_counts(
         Column naming the categories (drawn down the side when ``orientation="h"``).
     y : str
         Column of values (counts, minutes, percentages). Suppressed values (``"*"``/None)
-        get no bar and the label "suppressed (small numbers)".
+        get no bar and the label "fewer than 8" (``*``) or "withheld to protect a small number".
     title : str
     value_title : str, optional
         Value-axis title with units, e.g. "Median response (minutes)". Default: from ``y``.
@@ -2159,7 +2176,7 @@ def bar_counts(
         fig.add_scatter(
             x=[0] * len(missing) if horizontal else [names[i] for i in missing],
             y=[names[i] for i in missing] if horizontal else [0] * len(missing),
-            mode="text", name="Suppressed", showlegend=False,
+            mode="text", name="Withheld", showlegend=False,
             text=[f"\u2002<i>{_value_missing_reason(work.at[i, y])}</i>" for i in missing],
             textposition="middle right" if horizontal else "top center",
             textfont={"size": 12, "color": NHS_GREY}, hoverinfo="skip", cliponaxis=False,

@@ -34,6 +34,7 @@ import pandas as pd
 from ..measures import headlines
 from ..measures.analysis import Analysis
 from ..measures.learning import action_status
+from .disclosure import DisclosurePlan
 from .display import Html, table_html
 from .kpis import previous_period
 from .labels import VALUES, interval_text
@@ -308,6 +309,7 @@ def build_front_sheet(
     sections: Mapping[str, str] | None = None,
     run_at: dt.datetime | None = None,
     mdc: MdcSummary | None = None,
+    plan: DisclosurePlan | None = None,
 ) -> FrontSheet:
     """Page 1 of a review of ``analysis`` for ``audience``.
 
@@ -328,13 +330,11 @@ def build_front_sheet(
         The review's Making Data Count summary, when it draws its trend charts from it too
         (:meth:`~escalation_analysis.reviews.mdc_summary.MdcSummary.chart_input`); built here
         otherwise.
+    plan
+        The review's disclosure plan (outside readers; the audience's default policy otherwise).
     """
     external = audience != "internal"
-    plan = None
-    if external:
-        from .disclosure import plan_for, policy_for
-
-        plan = plan_for(analysis, policy_for(audience))
+    plan = _outside_plan(analysis, audience, plan)
     chosen = analysis.episodes if episodes is None else episodes
     history = analysis.history if team is None else analysis.history[analysis.history["team"] == team]
     candidates = [
@@ -349,21 +349,27 @@ def build_front_sheet(
     marking = analysis.pathway.protective_marking.for_audience(audience)
     period = f"{_date(analysis.start)} to {_date(analysis.end)}"
     if mdc is None:
-        mdc = review_mdc_summary(analysis, audience, team=team)
+        mdc = review_mdc_summary(analysis, audience, team=team, plan=plan)
     return FrontSheet(title, audience, marking, _cover(analysis, audience, plan, run_at or dt.datetime.now()),
                       findings, mdc, period)
 
 
-def review_mdc_summary(analysis: Analysis, audience: str, *, team: str | None = None) -> MdcSummary:
-    """The MDC summary a review shows on its front sheet (of one team's history for its pack)."""
-    plan = None
-    if audience != "internal":
-        from .disclosure import plan_for, policy_for
+def _outside_plan(analysis: Analysis, audience: str, plan: DisclosurePlan | None) -> DisclosurePlan | None:
+    """The disclosure plan outside readers' figures come from (none for internal readers)."""
+    if audience == "internal":
+        return None
+    from .disclosure import plan_for, policy_for
 
-        plan = plan_for(analysis, policy_for(audience))
+    return plan if plan is not None else plan_for(analysis, policy_for(audience))
+
+
+def review_mdc_summary(analysis: Analysis, audience: str, *, team: str | None = None,
+                       plan: DisclosurePlan | None = None) -> MdcSummary:
+    """The MDC summary a review shows on its front sheet (of one team's history for its pack)."""
+    plan = _outside_plan(analysis, audience, plan)
     history = analysis.history[analysis.history["team"] == team] if team else None
     latest = {"overdue_actions": _overdue_shown(analysis, plan)} if analysis.actions is not None else {}
-    return mdc_summary(analysis, audience=audience, history=history, latest=latest)
+    return mdc_summary(analysis, audience=audience, history=history, latest=latest, plan=plan)
 
 
 def _overdue_shown(analysis: Analysis, plan) -> object:
@@ -384,9 +390,10 @@ def front_sheet_html(
     episodes: pd.DataFrame | None = None,
     team: str | None = None,
     mdc: MdcSummary | None = None,
+    plan: DisclosurePlan | None = None,
 ) -> Html:
     """A review's front sheet, ready to show: ``sections`` maps each finding key to the review
     section that shows it and that section's heading, ``(section, heading)``."""
     sheet = build_front_sheet(analysis, title=title, audience=audience, episodes=episodes, team=team,
-                              sections={key: section for key, (section, _) in sections.items()}, mdc=mdc)
+                              sections={key: section for key, (section, _) in sections.items()}, mdc=mdc, plan=plan)
     return sheet.html({section: heading for section, heading in sections.values()})
