@@ -167,9 +167,18 @@ class TestTables:
         page = display.table_html(table)
         assert '<svg role="img" aria-label="x"></svg>' in page and "&lt;b&gt;" in page
 
-    def test_an_interval_never_breaks_across_lines(self):
+    def test_an_interval_never_breaks_across_lines_and_lines_up_with_the_numbers(self):
         page = display.table_html(pd.DataFrame({"95% CI": ["69–78%"], "Range": ["2.2–19.6"]}))
-        assert page.count('class="nowrap"') == 2
+        assert page.count('class="num nowrap"') == 2
+
+    def test_a_column_of_counts_with_marks_is_aligned_as_numbers_and_prints_no_decimals(self):
+        """A withheld "[c]" or small "*" beside counts leaves them whole and right-aligned."""
+        table = pd.DataFrame({"Team": ["A", "B", "C"], "Within target": [65.0, "[c]", "*"],
+                              "Target (min)": [60.0, 1440.0, "–"], "Median (min)": [12.0, 37.5, "[c]"]})
+        page = display.table_html(table)
+        assert '<td class="num nowrap">65</td>' in page and '<td class="num">[c]</td>' in page
+        assert '<td class="num nowrap">1,440</td>' in page and ">60.0<" not in page
+        assert '<td class="num nowrap">12.0</td>' in page  # a median of minutes keeps its place
 
     def test_a_wide_table_prints_landscape_and_a_narrow_one_does_not(self):
         wide = pd.DataFrame({f"c{i}": [1] for i in range(9)})

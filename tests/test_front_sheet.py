@@ -146,6 +146,16 @@ class TestFindings:
         assert all(f.key != "learning_actions" for f in sheet.findings)
 
 
+    def test_without_special_cause_concern_the_finding_says_so_plainly(self, quarter, monkeypatch):
+        monkeypatch.setattr(headlines, "concerning_groups", lambda *args: pd.DataFrame(columns=["group"]))
+        sheet = build_front_sheet(quarter, title="Near-miss learning review", audience="internal", run_at=RUN_AT)
+        assert finding(sheet, "teams") == "No team's monthly timeliness shows special-cause concern in the period."
+        selected = quarter.episodes[quarter.episodes["team"] == "South CMHT"]
+        sheet = build_front_sheet(quarter, title="Supervision", audience="internal", episodes=selected,
+                                  team="South CMHT", run_at=RUN_AT)
+        assert finding(sheet, "teams") == "South CMHT's monthly timeliness shows no special-cause concern in the period."
+
+
 class TestExternalReaders:
     def test_external_findings_use_only_what_the_disclosure_plan_publishes(self, external, quarter):
         plan = plan_for(quarter, policy_for("external"))

@@ -15,7 +15,7 @@ from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.measures.kpi_trends import special_cause_groups
 from escalation_analysis.reviews import charts, icons
 from escalation_analysis.reviews.display import table_html
-from escalation_analysis.reviews.mdc_summary import mdc_summary
+from escalation_analysis.reviews.mdc_summary import MdcSummary, mdc_summary
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -122,6 +122,17 @@ class TestSummaryTable:
         assert table["target"].isna().all() and table["assurance"].isna().all()
         shown = table_html(mdc_summary(quarter).for_display())
         assert "Consistently" not in shown and "Hit and miss" not in shown
+
+    def test_kpis_without_a_chart_for_the_same_reason_share_one_note(self):
+        """A small export: one sentence naming the KPIs, not one line each under page 1's table."""
+        reason = "no SPC chart (no month with figures that can be shown)"
+        table = pd.DataFrame({"indicator": ["Escalations within target (%)", "Near misses reported", "Median delay"],
+                              "target": [90.0, None, None], "unit": ["percent", "count", "minutes"],
+                              "target_source": ["Contract, KPI 1", "", ""], "note": [reason, reason, "other reason"]})
+        notes = MdcSummary(table, {}).notes()
+        assert "No SPC chart (no month with figures that can be shown) for: escalations within target; " \
+               "near misses reported." in notes
+        assert "Median delay: other reason." in notes
 
     def test_the_display_draws_icons_and_writes_counts_as_whole_numbers(self, quarter):
         shown = mdc_summary(quarter).for_display().set_index("KPI")

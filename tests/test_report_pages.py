@@ -234,6 +234,105 @@ def test_every_page_is_numbered_n_of_m_under_a_running_header(demo, kind):
         assert text.lstrip().startswith(KINDS[kind].title), f"{kind} page {number} has no running header"
 
 
+class _PrintedTables(HTMLParser):
+    """The tables a printed page shows (not those behind a chart's "details"), in order, with
+    the section heading (h2) each one is under: caption, first cell, whether it prints landscape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[dict] = []
+        self._details = 0
+        self._heading: list[str] | None = None
+        self._section = ""
+        self._text: list[str] | None = None
+        self._wide = False
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "details":
+            self._details += 1
+        elif tag == "h2":
+            self._heading = []
+        elif tag == "div" and "ea-table-wrap" in classes:
+            self._wide = "ea-wide" in classes
+        elif tag == "table" and not self._details:
+            self.tables.append({"caption": "", "first_cell": None, "wide": self._wide, "section": self._section})
+        elif tag in ("caption", "td") and not self._details and self.tables:
+            self._text = []
+
+    def handle_endtag(self, tag):
+        if tag == "details":
+            self._details -= 1
+        elif tag == "h2" and self._heading is not None:
+            self._section = " ".join("".join(self._heading).replace("\u00b6", "").split())
+            self._heading = None
+        elif tag in ("caption", "td") and self._text is not None:
+            text = " ".join("".join(self._text).split())
+            table = self.tables[-1]
+            if tag == "caption":
+                table["caption"] = text
+            elif table["first_cell"] is None:
+                table["first_cell"] = text
+            self._text = None
+
+    def handle_data(self, data):
+        for collecting in (self._heading, self._text):
+            if collecting is not None:
+                collecting.append(data)
+
+
+def _pages(pdf: Path) -> list[str]:
+    raw = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return [" ".join(page.replace("\u00a0", " ").split()) for page in raw.split("\f")]
+
+
+def _landscape(pdf: Path, page: int) -> bool:
+    out = subprocess.run(["pdfinfo", "-f", str(page), "-l", str(page), str(pdf)], capture_output=True, text=True,
+                         check=True).stdout
+    width, height = map(float, re.search(r"Page\s+\d+ size:\s+([\d.]+) x ([\d.]+)", out).groups())
+    return width > height
+
+
+@needs_browser
+@needs_poppler
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_no_table_leaves_its_caption_and_header_alone_at_the_foot_of_a_page(demo, kind):
+    """The caption and column headings of every printed table are on the page of its first row."""
+    parser = _PrintedTables()
+    parser.feed((demo / kind / "report.html").read_text(encoding="utf-8"))
+    pages = _pages(demo / kind / "report.pdf")
+    checked = 0
+    for table in parser.tables:
+        if not table["caption"] or not table["first_cell"]:
+            continue
+        at = [i for i, page in enumerate(pages) if table["caption"] in page]
+        assert at, f"{kind}: the table '{table['caption']}' is not in the PDF"
+        assert any(table["first_cell"] in pages[i] for i in at), \
+            f"{kind}: '{table['caption']}' is printed apart from its first row ({table['first_cell']!r})"
+        checked += 1
+    assert checked >= 3
+
+
+@needs_browser
+@needs_poppler
+@pytest.mark.parametrize("kind", ["supervision", "near-miss-review"])
+def test_a_wide_table_prints_landscape_under_its_own_heading(demo, kind):
+    """No portrait page holds only a section's heading and introduction while its table is on
+    the landscape pages after it: the heading goes with the table."""
+    parser = _PrintedTables()
+    parser.feed((demo / kind / "report.html").read_text(encoding="utf-8"))
+    pdf = demo / kind / "report.pdf"
+    pages = _pages(pdf)
+    wide = [t for t in parser.tables if t["wide"] and t["caption"]]
+    assert wide, f"{kind} has no wide table"
+    for table in wide:
+        number = next(i for i, page in enumerate(pages, 1) if table["caption"] in page)
+        assert _landscape(pdf, number), f"{kind}: '{table['caption']}' is not on a landscape page"
+        assert table["section"] in pages[number - 1], f"{kind}: '{table['caption']}' is apart from its heading"
+
+
+# --------------------------------------------------------------------------------------------
+# Page 1
 # --------------------------------------------------------------------------------------------
 # Page 1
 

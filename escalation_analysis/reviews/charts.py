@@ -1126,6 +1126,7 @@ _FUNNEL_STYLE: dict[str, tuple[str, str, str, int]] = {
 
 
 _LEADER_OFFSETS = (26, 46, 66, 86, 106)  # pixels from the point to its label, nearest first
+_TITLE_GAP = 10  # pixels between the plot and the subtitle above it that a label may take
 
 
 def _leader_labels(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, names: Sequence[str],
@@ -1135,34 +1136,42 @@ def _leader_labels(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, names: Sequen
 
     Labels of points above the centre go above them, of points below it below; from left to
     right, each label takes the shortest leader at which its box clears every label already
-    placed (in the page's pixels), and the thin line joins it to its own point, so no label
-    can be read as a neighbour's.
+    placed (in the page's pixels) and stays inside the plot (above it is the subtitle), on the
+    other side of its point only when its own side has no room; the thin line joins it to its
+    own point, so no label can be read as a neighbour's.
     """
     margin = fig.layout.margin
     plot_w = PAGE_WIDTH - (margin.l or 0) - (margin.r or 0)
     plot_h = _plot_height(fig)
     placed: list[tuple[float, float, float, float]] = []
 
-    def overlap(box: tuple[float, float, float, float]) -> float:
-        return sum(max(0.0, min(box[1], b[1]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[2], b[2]))
-                   for b in placed)
+    def clash(box: tuple[float, float, float, float]) -> float:
+        """Area shared with labels already placed, and area outside the plot (in pixels²)."""
+        shared = sum(max(0.0, min(box[1], b[1]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[2], b[2]))
+                     for b in placed)
+        outside = (max(0.0, box[3] - plot_h - _TITLE_GAP) + max(0.0, -box[2])) * (box[1] - box[0])
+        return shared + outside
 
     for i in sorted(np.flatnonzero(labelled), key=lambda k: xs[k]):
         cx = (xs[i] - x_range[0]) / (x_range[1] - x_range[0]) * plot_w
         cy = (ys[i] - y_range[0]) / (y_range[1] - y_range[0]) * plot_h  # pixels up from the axis
         half_w = _text_px(names[i]) / 2 + 4
         options = []
-        for offset in _LEADER_OFFSETS:
-            centre = cy - offset if below[i] else cy + offset
-            box = (cx - half_w, cx + half_w, centre - 9, centre + 9)
-            options.append((overlap(box), offset, box))
+        for flipped in (False, True):  # the point's own side first
+            down = below[i] != flipped
+            for offset in _LEADER_OFFSETS:
+                centre = cy - offset if down else cy + offset
+                box = (cx - half_w, cx + half_w, centre - 9, centre + 9)
+                options.append((clash(box), flipped, offset, down, box))
+                if options[-1][0] == 0:
+                    break
             if options[-1][0] == 0:
                 break
-        _clash, offset, box = min(options, key=lambda o: (o[0], o[1]))
+        _clash, _flipped, offset, down, box = min(options, key=lambda o: o[:3])
         placed.append(box)
         fig.add_annotation(
             x=xs[i], y=ys[i], xref="x", yref="y", text=names[i], showarrow=True, arrowhead=0,
-            arrowwidth=1, arrowcolor=NHS_GREY, ax=0, ay=offset if below[i] else -offset,
+            arrowwidth=1, arrowcolor=NHS_GREY, ax=0, ay=offset if down else -offset,
             standoff=6, font={"size": 12, "color": NHS_TEXT}, bgcolor="rgba(255,255,255,0.85)",
             name="unit label",
         )

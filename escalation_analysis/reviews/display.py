@@ -74,6 +74,10 @@ _NUMBER_TEXT = re.compile(r"^[+−-]?\d[\d,]*(\.\d+)?\s?(%|pp|min|h)?(, (better|
 # An interval or range in a cell ("69–78%", "2.2–19.6", "45 min–2 h"): kept on one line.
 _INTERVAL = re.compile(r"^-?[\d.,]+\s?(%|min|h)?–-?[\d.,]+\s?(%|min|h|minutes)?$")
 
+# A mark standing for a figure not shown: "*" (a small count) or a Government Analysis
+# Function symbol in brackets ("[c]" withheld, "[x]" not available): aligned like the numbers.
+_MARK = re.compile(r"^(\*|\[[a-z]+\])$")
+
 
 @dataclass(frozen=True)
 class Html:
@@ -362,11 +366,8 @@ def table_html(
     places = []
     for column, key in zip(columns, keys, strict=False):
         d = decimals.get(key, 1) if isinstance(decimals, Mapping) else decimals
-        series = frame[column]
-        if pd.api.types.is_float_dtype(series):
-            values = series.dropna()
-            if len(values) and bool(((values % 1) == 0).all()) and key not in percent_cols:
-                d = 0
+        if key not in percent_cols and _whole_numbers(frame[column]):
+            d = 0
         places.append(d)
 
     wide = " ea-wide" if _is_wide(frame) else ""
@@ -375,7 +376,9 @@ def table_html(
         out.append(f"<caption>{_escape(caption)}</caption>")
     out.append("<thead><tr>")
     for name, is_num in zip(names, numeric, strict=False):
-        cls = ' class="num"' if is_num else ""
+        # a long header over a column of numbers (a period with its dates) wraps to a few lines
+        classes = (["num"] if is_num else []) + (["ea-long-head"] if is_num and len(name) > LONG_HEADER else [])
+        cls = f' class="{" ".join(classes)}"' if classes else ""
         out.append(f'<th scope="col"{cls}>{_escape(name)}</th>')
     out.append("</tr></thead><tbody>")
     if total_rows == 0:
@@ -389,7 +392,7 @@ def table_html(
             text = format_value(value, decimals=d)
             if key in percent_cols and text != MISSING and not isinstance(value, str):
                 text += "%"
-            keep_whole = _INTERVAL.match(text) or _NUMBER_TEXT.match(text)
+            keep_whole = _INTERVAL.match(text) or _NUMBER_TEXT.match(text) or isinstance(value, _dt.date)
             classes = (["num"] if is_num else []) + (["nowrap"] if keep_whole else [])
             cls = f' class="{" ".join(classes)}"' if classes else ""
             out.append(f"<td{cls}>{_escape(text)}</td>")
@@ -422,6 +425,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_missing(value)
 
 
+LONG_HEADER = 24
+"""Characters over which a number column's header is given room for about 15 characters a line."""
+
 WIDE_COLUMNS = 9
 """Tables with this many columns, or 7 and a long text column, print on a landscape page."""
 
@@ -438,8 +444,24 @@ def _is_wide(frame: Any) -> bool:
     return bool(len(text.columns)) and int(text.astype("str").apply(lambda c: c.str.len().max()).max()) > 60
 
 
+def _whole_numbers(series: Any) -> bool:
+    """Whether every number in a column is whole (counts with gaps, minutes of a target), also
+    when marks such as "*" share the column: such a column prints without decimals."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return False
+    if pd.api.types.is_float_dtype(series):
+        values = series.dropna()
+    elif series.dtype == object:
+        values = pd.Series([v for v in series if _is_number(v)], dtype="float64")
+    else:
+        return False
+    return bool(len(values)) and bool(((values % 1) == 0).all())
+
+
 def _looks_numeric(series: Any) -> bool:
-    """Numbers (right-aligned), including suppressed count columns holding "*"."""
+    """Numbers (right-aligned), including intervals and columns holding "*" or "[c]" marks."""
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(series):
@@ -451,7 +473,8 @@ def _looks_numeric(series: Any) -> bool:
     values = series.dropna()
     return bool(len(values)) and all(
         (isinstance(v, numbers.Number) and not isinstance(v, bool))
-        or (isinstance(v, str) and (v in ("*", MISSING, "no change") or _NUMBER_TEXT.match(v) is not None))
+        or (isinstance(v, str) and (v in (MISSING, "no change") or any(
+            pattern.match(v) for pattern in (_MARK, _NUMBER_TEXT, _INTERVAL))))
         for v in values
     )
 

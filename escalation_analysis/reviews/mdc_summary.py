@@ -98,7 +98,13 @@ class MdcSummary:
         if untargeted:
             notes.append("The pathway file sets no target, so there is no assurance icon, for: "
                          + "; ".join(untargeted) + ".")
-        notes += [f"{name(r)}: {r.note}." for r in self.table.itertuples() if r.note]
+        by_note: dict[str, list[str]] = {}  # one sentence per reason, naming every KPI it applies to
+        for row in self.table.itertuples():
+            if row.note:
+                by_note.setdefault(row.note, []).append(name(row))
+        notes += [f"{names[0]}: {note}." if len(names) == 1 else
+                  f"{note[:1].upper()}{note[1:]} for: {'; '.join(n[:1].lower() + n[1:] for n in names)}."
+                  for note, names in by_note.items()]
         return notes
 
 
