@@ -199,8 +199,12 @@ class PdfReport:
     pages: list[str]
 
     @classmethod
-    def read(cls, path: str | Path) -> PdfReport:
-        raw = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True,
+    def read(cls, path: str | Path, *, cell_by_cell: bool = False) -> PdfReport:
+        """``cell_by_cell``: in the order the PDF holds its text (``pdftotext -raw``), which for
+        Chromium's tagged PDF is the page's reading order: a table's cells one after another,
+        where reading lines across the page interleaves a wrapped heading with the first row."""
+        order = ["-raw"] if cell_by_cell else []
+        raw = subprocess.run(["pdftotext", *order, "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True,
                              check=True, timeout=120).stdout
         return cls(Path(path), [words(page) for page in raw.split("\f") if page.strip()])
 
