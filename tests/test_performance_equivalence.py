@@ -7,6 +7,7 @@ paths against the plain pandas or Python way of computing the same thing.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import hmac
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from escalation_analysis.ingest import datetimes
 from escalation_analysis.ingest import files as read
+from escalation_analysis.ingest import transcoding
 from escalation_analysis.ingest.contract import as_text
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.ingest.mapping import DEFAULT_MISSING_VALUES, MappingProfile
@@ -59,6 +61,32 @@ class TestText:
         except UnicodeDecodeError:
             expected = False
         assert read._is_utf8(data) is expected
+
+    @pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "iso-8859-15", "cp1250", "windows-1252"])
+    @given(data=st.binary(max_size=300), mostly_ascii=st.booleans())
+    def test_single_byte_transcoding_is_the_codecs(self, encoding, data, mostly_ascii):
+        if mostly_ascii:  # long ASCII runs between the odd byte, as in a real export
+            data = b"Ref,Team\r\n".join(data[i: i + 3] for i in range(0, len(data), 3))
+        try:
+            expected, where = codecs.decode(data, encoding).encode("utf-8"), None
+        except UnicodeDecodeError as exc:
+            expected, where = None, exc.start
+        try:
+            got, at = transcoding.to_utf8(data, encoding), None
+        except UnicodeDecodeError as exc:
+            got, at = None, exc.start
+        assert (got, at) == (expected, where)
+        assert transcoding.first_undefined(data, encoding) == where
+
+    def test_single_byte_transcoding_across_blocks(self, monkeypatch):
+        monkeypatch.setattr(transcoding, "_BLOCK", 7)
+        data = "Imminent risk – suicide/self-harm, £5, “quoted”, naïve\r\n".encode("cp1252") * 5
+        assert transcoding.to_utf8(data, "cp1252") == data.decode("cp1252").encode("utf-8")
+        assert transcoding.first_undefined(data + b"ok\x81", "cp1252") == len(data) + 2
+
+    def test_only_single_byte_encodings_are_transcoded_in_numpy(self):
+        assert all(transcoding.is_single_byte(e) for e in ("cp1252", "Windows-1252", "latin1", "iso-8859-15"))
+        assert not any(transcoding.is_single_byte(e) for e in ("utf-8", "utf-16", "shift_jis", "gbk", "no-such"))
 
     def test_blank_to_missing_is_strip_then_blank_like_values(self):
         rng = random.Random(4)

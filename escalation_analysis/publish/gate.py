@@ -94,9 +94,8 @@ class PrivacyGate:
         cached = _automata.setdefault(identifiers, {})
         key = (audience, folders)
         if key not in cached:
-            values = dict(identifiers.by_kind)
-            values[FOLDER] = frozenset(folders)
-            cached[key] = _automaton({kind: values.get(kind, ()) for kind in kinds_for(audience)})
+            values = {kind: frozenset(folders) if kind == FOLDER else identifiers.of(kind) for kind in kinds_for(audience)}
+            cached[key] = _automaton(values)
         return cls(audience, cached[key])
 
     def leaks(self, texts: dict[str, str]) -> list[tuple[str, str]]:
@@ -135,11 +134,13 @@ _automata: weakref.WeakKeyDictionary[IdentifierValues, dict] = weakref.WeakKeyDi
 
 def _automaton(values: dict[str, Iterable[str]]) -> ahocorasick.Automaton | None:
     automaton = ahocorasick.Automaton()
+    seen: set[str] = {""}
     for kind, kind_values in values.items():  # earlier kinds win a value two kinds share
         whole = kind not in _ANYWHERE
-        for value in kind_values:
-            if value and value not in automaton:
-                automaton.add_word(value, (kind, len(value), whole))
+        add = automaton.add_word
+        for value in set(kind_values) - seen:
+            add(value, (kind, len(value), whole))
+        seen.update(kind_values)
     if len(automaton) == 0:
         return None
     automaton.make_automaton()
