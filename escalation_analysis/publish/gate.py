@@ -49,7 +49,7 @@ EXTERNAL_KINDS = (*INTERNAL_KINDS, INCIDENT, PSEUDONYM, DESCRIPTION)
 #: Kinds matched anywhere, not only as whole tokens (a description's opening may end mid-word).
 _ANYWHERE = {DESCRIPTION, FOLDER}
 
-_PLOTLY_BANNER = re.compile(rb"\* plotly\.js v\d")
+_PLOTLY_BANNER = re.compile(rb"\* plotly\.js (?:\([^)\n]*\) )?v\d")  # the full or a partial bundle
 
 _NEXT_STEP = {
     SERVICE_USER: "make sure no notebook cell shows the service-user column",
@@ -229,7 +229,7 @@ def _json_strings(node) -> Iterable[str]:
 
 
 def _without_plotly_js(text: bytes) -> bytes:
-    """The text without the ``<script>`` elements holding the plotly.js library (4.5 MB of code).
+    """The text without the ``<script>`` elements holding the plotly.js library (1.5 MB of code).
 
     Found by its banner and cut by plain string search: a regular expression over megabytes
     costs more than the rest of the gate. In a notebook's JSON the cut joins two pieces of one
