@@ -1,4 +1,4 @@
-"""The ``escalation-review`` command line: a thin layer over the package's functions.
+"""The ``escalation-review`` command line, a thin layer over the package's functions.
 
 Every error a user can cause is printed as one sentence saying what to fix, with exit code 2
 for a bad file or setting and 1 when nothing usable remains; never a traceback
@@ -40,6 +40,14 @@ class _TerminalSafeFormatter(logging.Formatter):
         return terminal_safe(super().format(record))
 
 
+DESCRIPTION = (
+    "Crisis escalation reviews for community mental health services: check an incident export and "
+    "account for every row, draft the mapping profile of a new export, and make timeliness summaries "
+    "and the near-miss, contract-monitoring, supervision and pathway reports (HTML, PDF, CSV)."
+)
+"""What ``escalation-review --help`` opens with: what the tool does, for the people who use it."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one plain sentence and exit code 2."""
 
@@ -59,8 +67,12 @@ def _sheet(text: str) -> str | int:
     return int(text) if text.strip().isdigit() else text
 
 
+DISCLOSURE_HELP = ("external and partner reports: 'nhs-rounded' (the default: 1 to 7 as *, other counts rounded "
+                   "to 5) or 'exact-secondary' (exact counts, small groups merged, secondary suppression)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="escalation-review", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="escalation-review", description=DESCRIPTION)
     parser.add_argument("--debug", action="store_true", help="show tracebacks (for developers)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -112,6 +124,7 @@ def _add_analysis_commands(commands) -> None:
     _add_inputs(summary, export_flag=False)
     summary.add_argument("--out", type=Path, required=True, help="summary.json path (tables beside it)")
     summary.add_argument("--audience", choices=["internal", "external", "partners"], default="internal")
+    summary.add_argument("--disclosure", default="", help=DISCLOSURE_HELP)
 
     from .publish.review_runs import KINDS
 
@@ -122,11 +135,13 @@ def _add_analysis_commands(commands) -> None:
     report.add_argument("--team", default="", help="supervision: the team")
     report.add_argument("--staff", default="", help="supervision: the practitioner's identifier as in the export")
     report.add_argument("--no-pdf", action="store_true", help="skip the PDF")
+    report.add_argument("--disclosure", default="", help=DISCLOSURE_HELP)
 
     demo = commands.add_parser("demo", help="all four reports from the sample data into reports/demo/")
     demo.add_argument("--sample", type=Path, default=Path("data/sample"), help="sample folder (default data/sample)")
     demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="output folder (default reports/demo)")
     demo.add_argument("--no-pdf", action="store_true", help="skip the PDFs")
+    demo.add_argument("--disclosure", default="", help=DISCLOSURE_HELP)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,7 +237,7 @@ def _summary(args: argparse.Namespace) -> int:
     from .publish.review_runs import ReviewInputs, write_summary
 
     inputs = ReviewInputs(args.export, args.mapping, args.pathway, args.start, args.end,
-                          args.steps, args.actions, args.training)
+                          args.steps, args.actions, args.training, {"disclosure": args.disclosure})
     analysis, data, written = write_summary(inputs, args.out, args.audience)
     overall = data["timeliness"]["overall"]
     _say(f"{analysis.accounting.rows_analysed:,} episodes analysed between {analysis.start:%d/%m/%Y} and "
@@ -235,16 +250,27 @@ def _report(args: argparse.Namespace) -> int:
     from .publish.review_runs import ReviewInputs, run_review
 
     inputs = ReviewInputs(args.export, args.mapping, args.pathway, args.start, args.end,
-                          args.steps, args.actions, args.training, {"team": args.team, "staff": args.staff})
+                          args.steps, args.actions, args.training,
+                          {"team": args.team, "staff": args.staff, "disclosure": args.disclosure})
     result = run_review(args.kind, inputs, args.out, pdf=not args.no_pdf)
     _print_result(result)
     return 0
 
 
 def _print_result(result) -> None:
-    made = [result.html.name] + ([result.pdf.name] if result.pdf else []) + ["summary.json", "tables/"]
-    charts = f"{result.figures} chart{'' if result.figures == 1 else 's'}"
-    _say(f"{result.out_dir}: {', '.join(made)} ({charts}).")
+    _say(result_line(result))
+
+
+def result_line(result) -> str:
+    """'reports/x: report.html (11 charts), report.pdf, summary.json, tables/ (20 CSV files).'"""
+    def counted(n: int, what: str) -> str:
+        return f"{n} {what}{'' if n == 1 else 's'}"
+
+    tables = len(list((Path(result.out_dir) / "tables").glob("*.csv")))
+    made = [f"{result.html.name} ({counted(result.figures, 'chart')})"]
+    made += [result.pdf.name] if result.pdf else []
+    made += ["summary.json", f"tables/ ({counted(tables, 'CSV file')})"]
+    return f"{result.out_dir}: {', '.join(made)}."
     if result.pdf_note:
         _say(result.pdf_note)
 
@@ -257,7 +283,7 @@ def _demo(args: argparse.Namespace) -> int:
 
         _say(f"No sample data in {args.sample}/: generating it (5,000 rows).")
         write_sample(args.sample)
-    results = run_demo(args.sample, args.out, pdf=not args.no_pdf)
+    results = run_demo(args.sample, args.out, pdf=not args.no_pdf, disclosure=args.disclosure)
     for result in results:
         _print_result(result)
     _say(f"Open {args.out}/<report>/report.html in a browser.")

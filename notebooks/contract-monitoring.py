@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -12,8 +17,8 @@
 # # Crisis escalation: contract-monitoring report
 #
 # **For:** commissioners. **Audience:** external. This report contains no identifiers and no free
-# text; counts from 1 to 7 are shown as \*, and figures that would let a hidden count be worked
-# out are hidden too.
+# text; counts from 1 to 7 are shown as \*, other counts are rounded to the nearest 5, and [c]
+# marks a figure withheld so that a small count cannot be worked out (the key is below).
 #
 # It reports how quickly the provider's community mental health staff escalated crisis risk
 # along the agreed pathway, against the pathway file's targets and the previous period, with
@@ -29,12 +34,16 @@ training = "../data/sample/training.csv"  # optional training log ("" if none)
 start = "2025-10-01"  # first day of the reporting period
 end = "2025-12-31"  # last day of the reporting period
 audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
+disclosure = ""  # small-number policy: "nhs-rounded" (blank: the default) or "exact-secondary"
 
 # %%
 from escalation_analysis import reviews
 
 # %%
-review = reviews.open("contract-monitoring", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience)
+review = reviews.open("contract-monitoring", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience, disclosure=disclosure or None)
+
+# %%
+review.show("front_sheet")
 
 # %% [markdown]
 # ## Summary
@@ -110,8 +119,8 @@ review.show("data_quality")
 # ## Appendix: definitions and methods
 #
 # Compliance intervals are Wilson 95% intervals. SPC charts follow NHS England's Making Data
-# Count rules as implemented by NHSRplotthedots (XmR) and qicharts2 (p-charts). Suppression follows
-# NHS England's rule for sub-national figures (1 to 7 hidden) with secondary suppression.
+# Count rules as implemented by NHSRplotthedots (XmR) and qicharts2 (p-charts), from the published
+# (rounded) monthly counts; a month whose count is withheld is not drawn as a point.
 
 # %%
 review.show("definitions")

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -33,6 +38,9 @@ from escalation_analysis import reviews
 
 # %%
 review = reviews.open("near-miss-review", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience)
+
+# %%
+review.show("front_sheet")
 
 # %% [markdown]
 # ## Headline

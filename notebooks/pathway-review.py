@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -13,7 +18,8 @@
 #
 # **For:** the pathway owner with partners (local authority safeguarding, crisis services,
 # police). **Audience:** partners — no identifiers and no free text; counts from 1 to 7 are
-# shown as \*.
+# shown as \*, other counts rounded to the nearest 5, and [c] marks a figure withheld so that a
+# small count cannot be worked out (the key is below).
 #
 # Is the pathway followed as written, and where does it slow people down? The step log records
 # each contact in order and each service's response.
@@ -28,12 +34,16 @@ training = "../data/sample/training.csv"  # optional training log ("" if none)
 start = "2025-04-01"  # first day of the review period
 end = "2026-03-31"  # last day of the review period
 audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
+disclosure = ""  # small-number policy: "nhs-rounded" (blank: the default) or "exact-secondary"
 
 # %%
 from escalation_analysis import reviews
 
 # %%
-review = reviews.open("pathway-review", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience)
+review = reviews.open("pathway-review", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience, disclosure=disclosure or None)
+
+# %%
+review.show("front_sheet")
 
 # %% [markdown]
 # ## Summary

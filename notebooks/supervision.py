@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -27,12 +32,16 @@ end = "2025-12-31"  # last day of the period
 audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
 team = "Riverside CMHT"  # the team ("" for all teams)
 staff_pseudonym = ""  # one practitioner's pseudonym (the runner makes it from --staff NAME)
+staff_name = ""  # the name the supervisor gave with --staff (shown beside the pseudonym)
 
 # %%
 from escalation_analysis import reviews
 
 # %%
-review = reviews.open("supervision", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience, team=team, staff_pseudonym=staff_pseudonym)
+review = reviews.open("supervision", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience, team=team, staff_pseudonym=staff_pseudonym, staff_name=staff_name)
+
+# %%
+review.show("front_sheet")
 
 # %% [markdown]
 # ## Whose escalations
@@ -49,8 +58,8 @@ review.show("timeliness")
 # %% [markdown]
 # ## Episodes to discuss
 #
-# Late or missed escalations first, then the newest. References are the incident system's own,
-# so the supervisor can open the record.
+# The late or missed escalations, newest first (up to twelve; the appendix lists every episode).
+# References are the incident system's own, so the supervisor can open the record.
 
 # %%
 review.show("episodes")
@@ -68,6 +77,14 @@ review.show("near_misses")
 review.show("contacts")
 
 # %% [markdown]
+# ## Escalation training
+# Scenario-based escalation training in the year before the end of the period, from the
+# training log.
+
+# %%
+review.show("training")
+
+# %% [markdown]
 # ## Prompts for reflective discussion
 #
 # Chosen from what these episodes show. They are starting points for a conversation, not a
@@ -75,3 +92,10 @@ review.show("contacts")
 
 # %%
 review.show("prompts")
+
+# %% [markdown]
+# ## Appendix: every episode in the period
+# Late or missed first, then the newest. References are the incident system's own.
+
+# %%
+review.show("appendix")

@@ -208,4 +208,9 @@ class TestSamplePlanted:
         steps = steps[steps["incident_id"].isin(sample.episodes["incident_id"]) & (steps["step"] == "contacted")]
         expected = steps.drop_duplicates(["incident_id", "agency"]).groupby("agency").size()
         table = response_by_agency(agency_responses(sample.episodes, steps), sample.pathway).set_index("agency")
-        assert table["contacts"].to_dict() == expected.to_dict()
+        contacted = table[table["contacts"] > 0]
+        assert contacted["contacts"].to_dict() == expected.to_dict()
+        # an agency the pathway names that nobody contacted has a row saying 0, not no row
+        named = {*sample.pathway.response_targets_minutes, *(c.agency for c in sample.pathway.contacts.values())}
+        assert set(table.index) == named | set(expected.index)
+        assert (table.loc[sorted(named - set(expected.index)), "contacts"] == 0).all()

@@ -22,10 +22,12 @@ from statsmodels.stats.proportion import proportion_confint
 
 from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.measures.timeliness import GROUPINGS, compliance_table
+from escalation_analysis.reviews.disclosure import NHS_ROUNDED
 from escalation_analysis.reviews.summary import build_summary
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analytics"
 THRESHOLD = 7
+MARKS = ("*", "[c]")  # a count of 1 to 7; a figure withheld to protect one
 SAMPLE_REF = re.compile(r"\bW1\d{5}\b")  # the sample's incident references
 
 
@@ -116,7 +118,8 @@ class TestSummaryCommandByHand:
         summary = strict_json(cli_internal[1])
         quality = summary["data_quality"]
         assert quality["rows_read"] == 6
-        assert quality["rows_read"] == quality["rows_analysed"] + quality["rows_excluded"]
+        # each rounded to the nearest 5, so they add up to within the rounding
+        assert abs(quality["rows_read"] - quality["rows_analysed"] - quality["rows_excluded"]) <= 6
         assert (quality["rows_analysed"], quality["rows_excluded"]) == (3, 3)
         assert quality["excluded_by_reason"] == {"escalated_before_identified": 1, "outside_period": 2}
         assert sum(quality["excluded_by_reason"].values()) == quality["rows_excluded"]
@@ -144,16 +147,32 @@ class TestSummaryCommandByHand:
         ]
 
 
-def test_external_summary_of_a_tiny_export_hides_every_small_count(tmp_path):
+def test_external_summary_of_a_tiny_export_is_withheld_naming_the_figure(tmp_path):
+    # Six episodes: every published count is a *, and the groups that must each hold at least one
+    # episode pin the total down to 3 to 5. The audit withholds the summary and says which figure.
     out = tmp_path / "external" / "summary.json"
     result = run_summary(out, "--audience", "external")
+    assert result.returncode == 2
+    assert "The summary was withheld: timeliness_overall: all episodes, n" in result.stderr
+    assert "possible values" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists() and not (out.parent / "tables").exists()
+
+
+def test_external_summary_of_a_small_export_hides_every_small_count(tmp_path):
+    out = tmp_path / "external" / "summary.json"
+    small = tmp_path / "small.csv"
+    rows = (FIXTURES / "tiny_export.csv").read_text(encoding="cp1252").splitlines()
+    header, records = rows[0], rows[1:]
+    copies = [";".join([f"{r.split(';')[0]}-{i}", *r.split(";")[1:]]) for i in range(6) for r in records]
+    small.write_text("\n".join([header, *copies]) + "\n", encoding="cp1252")
+    result = run_summary(out, "--audience", "external", export=small)
     assert result.returncode == 0, result.stderr
     summary = strict_json(out)
-    assert summary["audience"] == "external"
-    overall = summary["timeliness"]["overall"]
-    assert overall["n"] == overall["within_target"] == overall["not_escalated"] == "*"
-    assert overall["within_target_pct"] is None and overall["ci95_pct"] == [None, None]
-    assert overall["median_delay_minutes"] is None and overall["p90_delay_minutes"] is None
+    assert summary["audience"] == "external" and summary["disclosure"]["policy"] == "nhs-rounded"
+    for key, group, entry in group_entries(summary["timeliness"]):
+        for count in ("n", "within_target", "not_escalated"):
+            value = entry[count]
+            assert value in MARKS or (isinstance(value, int) and value % 5 == 0 and not 1 <= value <= 7), (key, group)
     assert "first_rows" not in summary["data_quality"]
     assert not (out.parent / "tables" / "excluded_rows.csv").exists()
     text = out.read_text(encoding="utf-8") + "".join(p.read_text(encoding="utf-8") for p in (out.parent / "tables").glob("*.csv"))
@@ -209,7 +228,7 @@ class TestSampleSummary:
     def test_small_team_is_suppressed_in_external_summary_json(self, external, truth):
         summary = strict_json(external[1])
         entry = summary["timeliness"]["by_team"][truth["small_team"]]
-        assert entry["n"] == "*" and entry["within_target"] == "*"
+        assert entry["n"] == "*" and entry["within_target"] == "[c]"
         assert entry["within_target_pct"] is None and entry["ci95_pct"] == [None, None]
         assert entry["median_delay_minutes"] is None and entry["p90_delay_minutes"] is None
         assert summary["report"] == "contract-monitoring" and summary["audience"] == "external"
@@ -223,8 +242,8 @@ class TestSampleSummary:
                                   "median_delay_minutes", "p90_delay_minutes"}, (key, group)
             for count in ("n", "within_target", "not_escalated"):
                 value = entry[count]
-                assert value == "*" or (isinstance(value, int) and not 1 <= value <= THRESHOLD), (key, group, count)
-            if "*" in (entry["n"], entry["within_target"]):
+                assert value in MARKS or (isinstance(value, int) and not 1 <= value <= THRESHOLD), (key, group, count)
+            if {entry["n"], entry["within_target"]} & set(MARKS):
                 assert entry["within_target_pct"] is None and entry["ci95_pct"] == [None, None], (key, group)
             real = truth_entries[(key, group)]
             if 1 <= real["n"] <= THRESHOLD:
@@ -232,8 +251,11 @@ class TestSampleSummary:
             escalated = real["n"] - real["not_escalated"]
             if 1 <= escalated <= THRESHOLD:
                 assert entry["median_delay_minutes"] is None and entry["p90_delay_minutes"] is None, (key, group)
-            if entry["n"] != "*":
-                assert entry["n"] == real["n"] and entry["within_target_pct"] == real["within_target_pct"]
+            if entry["n"] not in MARKS:  # rounded to 5, and the rate calculated from the rounded counts
+                assert entry["n"] == NHS_ROUNDED.round(real["n"]), (key, group)
+                if entry["within_target"] not in MARKS:
+                    assert entry["within_target"] == NHS_ROUNDED.round(real["within_target"]), (key, group)
+                    assert entry["within_target_pct"] == round(100 * entry["within_target"] / entry["n"], 1)
             checked += 1
         assert checked == len(truth_entries)
 
@@ -244,14 +266,15 @@ class TestSampleSummary:
         for name, table in tables.items():
             assert "escalated_late" not in table.columns and "escalated" not in table.columns, name
             for column in ("n", "within_target", "not_within_target", "not_escalated"):
-                numbers = pd.to_numeric(table[column].where(table[column] != "*"), errors="raise")
+                numbers = pd.to_numeric(table[column].where(~table[column].isin(MARKS)), errors="raise")
                 assert not numbers.between(1, THRESHOLD).any(), (name, column)
 
     def test_external_summary_carries_no_row_numbers_or_references(self, external):
         summary, path = external
         quality = strict_json(path)["data_quality"]
         assert "first_rows" not in quality and "unknown_values" not in quality
-        assert quality["rows_read"] == quality["rows_analysed"] + quality["rows_excluded"]
+        # each rounded to the nearest 5, so they add up to within the rounding
+        assert abs(quality["rows_read"] - quality["rows_analysed"] - quality["rows_excluded"]) <= 6
         assert {"excluded_rows", "warnings", "learning_actions"}.isdisjoint(summary.tables)
         written = path.read_text(encoding="utf-8")
         written += "".join(p.read_text(encoding="utf-8") for p in (path.parent / "tables").glob("*.csv"))
@@ -274,7 +297,7 @@ class TestSampleSummary:
         data = strict_json(external[1])
         for section in ("near_misses", "learning_actions"):
             for key, value in data[section].items():
-                assert value == "*" or (isinstance(value, int) and not 1 <= value <= THRESHOLD), (section, key)
+                assert value in MARKS or (isinstance(value, int) and not 1 <= value <= THRESHOLD), (section, key)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from escalation_analysis.measures.statistics import kaplan_meier
 from escalation_analysis.measures.timeliness import compliance_table
 from escalation_analysis.reviews import charts, plotly_bundle
 from escalation_analysis.reviews.icons import COLOURS
-from escalation_analysis.reviews.suppression import suppress_table, timeliness_spec
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -56,6 +55,13 @@ def episodes() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def by_team(episodes) -> pd.DataFrame:
     return compliance_table(episodes, "team")
+
+
+@pytest.fixture(scope="module")
+def sample_plan(sample):
+    from escalation_analysis.reviews.disclosure import NHS_ROUNDED, plan_for
+
+    return plan_for(sample, NHS_ROUNDED)
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +441,7 @@ class TestLateHeatmap:
         z = np.array(fig.data[0].z, dtype=float)
         assert z[0, 0] == 3
         assert np.isnan(z[6, 23])
-        assert "suppressed" in fig.data[0].hovertext[6][23]
+        assert "fewer than 8 episodes" in fig.data[0].hovertext[6][23]
         assert np.isnan(z[3, 12])  # no data at all
 
 
@@ -484,24 +490,31 @@ class TestComplianceByGroup:
         assert fig.layout.yaxis.autorange == "reversed"  # highest at the top
         assert [s.x0 for s in fig.layout.shapes] == [80]
         assert "Target 80%" in annotation_texts(fig)
-        assert "Suppressed" not in names(fig)
+        assert "Withheld" not in names(fig)
         assert_serialises(fig)
 
-    def test_suppressed_groups_get_no_bar_and_a_label(self, by_team):
-        shown = by_team.drop(columns=["escalated_late", "escalated"])
-        table = suppress_table(shown, timeliness_spec(labels=["team"]))
+    def test_withheld_groups_get_no_bar_and_a_label_that_says_why(self, sample_plan):
+        table = sample_plan.table("timeliness_by_team").frame
         hidden = table["within_target_pct"].isna()
         assert hidden.any()
         fig = charts.compliance_by_group(table, "team", target_pct=80)
         bars = trace(fig, "Within target")
-        suppressed = trace(fig, "Suppressed")
+        withheld = trace(fig, "Withheld")
         hidden_teams = set(table.loc[hidden, "team"])
-        assert {y.split(" (n")[0] for y in suppressed.y} == hidden_teams
+        assert {y.split(" (n")[0] for y in withheld.y} == hidden_teams
         assert not hidden_teams & {y.split(" (n")[0] for y in bars.y}
-        assert all("suppressed (small numbers)" in t for t in suppressed.text)
+        assert all("fewer than 8 episodes" in t for t in withheld.text)  # every hidden team is small here
         assert len(bars.x) == (~hidden).sum()
         assert all(np.isfinite(bars.x))
         assert_serialises(fig)
+
+    def test_a_large_group_whose_rate_is_withheld_is_never_called_small(self):
+        table = pd.DataFrame({"team": ["A", "B"], "n": [175, 40], "within_target": [95, "*"],
+                              "within_target_pct": [54.3, None], "ci95_low_pct": [46.9, None],
+                              "ci95_high_pct": [61.5, None]})
+        fig = charts.compliance_by_group(table, "team")
+        assert list(trace(fig, "Withheld").text) == ["<i>withheld to protect a small number</i>"]
+        assert "small numbers" not in str(fig.to_plotly_json())
 
     def test_hand_made_suppressed_row(self):
         table = pd.DataFrame({"team": ["A", "B"], "n": [40, "*"], "within_target": [30, "*"],
@@ -509,7 +522,7 @@ class TestComplianceByGroup:
                               "ci95_low_pct": [59.8, None], "ci95_high_pct": [85.8, None]})
         fig = charts.compliance_by_group(table, "team")
         assert list(trace(fig, "Within target").y) == ["A (n = 40)"]
-        assert list(trace(fig, "Suppressed").y) == ["B"]
+        assert list(trace(fig, "Withheld").y) == ["B"]
         assert list(fig.layout.yaxis.categoryarray) == ["A (n = 40)", "B"]
 
 
@@ -542,7 +555,7 @@ class TestBarCounts:
         target = trace(fig, "Target")
         assert list(target.x) == [240.0, 60.0]
         assert "2 h 2 min (target 4 h)" in trace(fig, "Values").text[0]
-        assert list(trace(fig, "Suppressed").y) == ["GP"]
+        assert list(trace(fig, "Withheld").y) == ["GP"]
         assert fig.layout.showlegend is True
         assert_serialises(fig)
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import PROFILE, SAMPLE, TEST_KEY, csv_bytes, row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,8 +32,6 @@ from escalation_analysis.reviews.disclosure.cells import Cell, Check, Dimension,
 from escalation_analysis.reviews.disclosure.engine import Rate, RowKey, TableSpec, control
 from escalation_analysis.reviews.disclosure.plan import EPISODE_COLUMNS, EPISODE_OUTCOMES, build_plan, plan_for
 from escalation_analysis.synthetic import DETERIORATING_TEAM, DETERIORATION_QUARTER, SMALL_TEAM
-
-from conftest import PROFILE, SAMPLE, TEST_KEY, csv_bytes, row
 
 STAR, C = "*", "[c]"
 Q3 = (dt.date(2025, 10, 1), dt.date(2025, 12, 31))
@@ -273,7 +272,7 @@ def differencing_attack(plans, policy) -> dict[tuple, tuple[float, float]]:
             if low_sum > t[0] or high_sum < t[1]:
                 t[0], t[1] = max(t[0], low_sum), min(t[1], high_sum)
                 changed = True
-            for i, x in enumerate(p):
+            for x in p:
                 others_low = low_sum - x[0]
                 others_high = high_sum - x[1]
                 new_low = max(x[0], t[0] - others_high)
@@ -311,7 +310,7 @@ def small_cells(plans) -> list[tuple]:
 
 
 def true_count(analysis, key) -> int:
-    period, by, group, column = key
+    _, by, group, column = key
     frame = analysis.episodes
     column_of = {"lone_worker": "lone_worker_label"}
     labels = frame[column_of.get(by, by)].astype("str")

@@ -39,6 +39,7 @@ STRUCTURAL = {
     "source", "encoding",  # data_quality: the export's label and text encoding
     "timeliness", "overall", "step_log", "effects",  # sections
     "test", "wording", "caveat",  # text beside a comparison
+    "disclosure", "policy", "method", "key",  # outside readers: the disclosure policy and the key to its marks
 }
 """Keys that name a section or carry text, not a figure."""
 

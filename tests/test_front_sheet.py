@@ -123,11 +123,19 @@ class TestFindings:
         overdue = int(kpis.kpi_table(quarter).set_index("kpi").loc["overdue_actions", "this_period"])
         assert finding(internal, "learning_actions").startswith(f"{overdue:,} learning actions were overdue")
 
-    def test_between_three_and_five_findings_each_linked_to_its_section(self, internal):
-        assert 3 <= len(internal.findings) <= 5
-        page = internal.html({"teams": "Teams compared fairly"}).markup
+    def test_between_three_and_five_findings_each_linked_to_its_section(self, quarter):
+        from escalation_analysis.reviews.near_miss import FRONT_SHEET_LINKS
+
+        sheet = build_front_sheet(quarter, title="Near-miss learning review", audience="internal", run_at=RUN_AT,
+                                  sections={key: section for key, (section, _) in FRONT_SHEET_LINKS.items()})
+        assert 3 <= len(sheet.findings) <= 5 and all(f.section for f in sheet.findings)
+        page = sheet.html({"teams": "Teams compared fairly"}).markup
         assert f'<a href="#{section_id("teams")}">See Teams compared fairly.</a>' in page
-        assert all(f'href="#{section_id(f.section)}"' in page for f in internal.findings if f.section)
+        assert all(f'href="#{section_id(f.section)}"' in page for f in sheet.findings)
+
+    def test_a_finding_whose_section_the_review_lacks_has_no_link(self, internal):
+        assert all(f.section is None for f in internal.findings)  # no sections given: no dead links
+        assert "href=" not in internal.html().markup
 
     def test_a_supervision_pack_speaks_of_its_team(self, quarter):
         team = TRUTH["deteriorating_team"]

@@ -445,8 +445,12 @@ class TestSummaryJson:
         run_summary_command(tmp_path, "external")
         external = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
         assert external["audience"] == "external"
-        assert external["timeliness"]["overall"] == {**OVERALL, "not_escalated": "*"}
-        assert external["near_misses"] == {"n": 10, "incidents": 14}
+        # NHS Digital's method: 24 -> 25 and 13 -> 15 (rounded to 5), the rate and its Wilson interval from
+        # 15 of 25, the 3 not escalated a small number; the medians rest on 21 escalated episodes
+        assert external["timeliness"]["overall"] == {**entry(25, 15, 60.0, (40.7, 76.6), 3, 70.0, 180.0),
+                                                     "not_escalated": "*"}
+        assert external["near_misses"] == {"n": 10, "incidents": 15}
+        assert external["disclosure"]["policy"] == "nhs-rounded"
         assert (tmp_path / "tables" / "timeliness_by_team.csv").is_file()
         assert not (tmp_path / "tables" / "excluded_rows.csv").exists()  # row numbers stay inside
 
@@ -561,12 +565,13 @@ class TestSentences:
     def test_headline(self, handworked):
         assert narrative.headline(handworked) == (
             "From 1 October to 31 December 2025, **24** escalation episodes were analysed. **54%** were escalated "
-            "within the pathway's target (95% confidence interval 35% to 72%). 3 had no escalation recorded at "
+            "within the pathway's target (95% CI 35–72%). 3 had no escalation recorded at "
             "all. 10 were recorded as near misses.")
 
     def test_external_headline_hides_the_small_count(self, handworked):
         text = narrative.headline(handworked, external=True)
-        assert "(95% confidence interval 35% to 72%)" in text
+        assert ("**25** escalation episodes were analysed (counts rounded to the nearest 5). **60%** were escalated "
+                "within the pathway's target (95% CI 41–77%)") in text.replace("\\", "")
         assert "Fewer than 8 had no escalation recorded" in text and " 3 had" not in text
 
     def test_internal_data_quality(self, handworked):
@@ -578,7 +583,7 @@ class TestSentences:
 
     def test_external_data_quality_says_rows_read_and_episodes_analysed(self, handworked):
         text = narrative.data_quality(handworked, external=True).replace("\\", "")
-        assert "had 34 rows, of which 24 episodes were analysed" in text
+        assert "had 35 rows, of which 25 episodes were analysed" in text  # 34 and 24, rounded to 5
 
     def test_change_since_the_previous_period(self, handworked):
         text = narrative.change_since_previous(handworked).replace("\\", "")
@@ -598,15 +603,15 @@ class TestSentencesOfOtherPeriods:
         # October: N01-N05, S01-S03, H01, H02: 6 of 10 within target, Wilson 31.3% to 83.2%.
         text = narrative.headline(analyse_handworked("2025-10-01", "2025-10-31"))
         assert "**10** escalation episodes were analysed. **60%** were escalated within the pathway's target " \
-               "(95% confidence interval 31% to 83%)" in text
+               "(95% CI 31–83%)" in text
 
     def test_external_headline_of_a_small_month_says_fewer_than_8(self):
         # December: N06 N10 N11 S06 S07 S08 H05: 7 episodes, 2 near misses (N10, S06), 1 not escalated.
         december = analyse_handworked("2025-12-01", "2025-12-31")
         assert "**7** escalation episodes" in narrative.headline(december)
         text = narrative.headline(december, external=True)
-        assert "**fewer than 8** escalation episodes" in text
-        assert "Fewer than 8 had no escalation recorded at all. Fewer than 8 were recorded as near misses." in text
+        assert "**fewer than 8** escalation episodes were analysed; their figures are withheld" in text
+        assert "near misses" not in text  # a figure of a small group: withheld, not stated
 
     def test_no_previous_period_is_said_so(self):
         text = narrative.change_since_previous(analyse_handworked("2025-07-01", "2025-09-30")).replace("\\", "")
@@ -625,13 +630,14 @@ class TestSentencesOfOtherPeriods:
         assert internal["Number"].tolist() == [1, 1, 8, 1]
         external = narrative.data_quality_table(handworked, external=True)
         assert external["Reason"].tolist() == internal["Reason"].tolist()
-        assert external["Number"].tolist() == ["*", "*", 8, "*"]
+        # 8 outside the period is withheld: rows read minus rows analysed minus it would narrow the two
+        # small reasons to fewer than 4 values
+        assert external["Number"].tolist() == ["*", "*", "[c]", "*"]
 
     def test_external_learning_actions_hide_every_small_count(self, handworked):
         text = narrative.learning_actions(handworked, external=True)
-        assert text == ("The learning-actions log holds fewer than 8 actions, fewer than 8 of them linked to episodes "
-                        "in this period. **fewer than 8** are open, of which **fewer than 8** are past their due "
-                        "date; fewer than 8 are complete.")
+        assert text == ("The learning-actions log holds fewer than 8 actions; their figures are withheld to protect "
+                        "small numbers.")
 
     def test_without_an_actions_log(self):
         analysis = analyse(HANDWORKED / "export.csv", HANDWORKED / "mapping.yaml", HANDWORKED / "pathway.yaml",
@@ -662,6 +668,7 @@ class TestSupervision:
         assert list(listed.columns) == ["Reference", "Risk identified", "Trigger", "When", "Delay (minutes)",
                                         "Target (minutes)", "Within target", "Outcome", "Barriers"]
         assert listed.index.tolist() == [0, 1, 2, 3, 4]
+        # canonical codes: the report's table puts them into words
         assert listed.loc[0, ["Trigger", "When", "Outcome", "Barriers"]].tolist() == [
-            "imminent risk", "weekday evening night", "incident", "Waited for manager approval"]
+            "imminent_risk", "weekday_evening_night", "incident", "Waited for manager approval"]
         assert listed["Target (minutes)"].tolist() == [30, 150, 30, 60, 60]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from escalation_analysis.ingest.pathway import Pathway
 from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.reviews import kpis, labels, narrative
-from escalation_analysis.reviews.suppression import DEFAULT_POLICY
+from escalation_analysis.reviews.disclosure import NHS_ROUNDED, plan_for
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -78,14 +79,17 @@ class TestKpiTable:
         for kpi in ("imminent_risk_compliance_pct", "overdue_actions", "median_delay_minutes"):
             assert pd.isna(table.loc[kpi, "target"]) and pd.isna(table.loc[kpi, "target_met"])
 
-    def test_external_table_hides_small_counts(self, quarter):
-        table = kpis.kpi_table(quarter, policy=DEFAULT_POLICY).set_index("kpi")
+    def test_external_table_shows_the_published_figures(self, quarter):
+        table = kpis.kpi_table(quarter, policy=NHS_ROUNDED).set_index("kpi")
         counts = table.loc[["not_escalated", "near_misses", "overdue_actions"], ["this_period", "previous_period"]]
-        shown = [float(v) for v in counts.to_numpy().ravel() if v != "*"]
-        assert shown and not any(1 <= v <= 7 for v in shown)
+        shown = [float(v) for v in counts.to_numpy().ravel() if v not in ("*", "[c]")]
+        assert shown and not any(1 <= v <= 7 for v in shown) and all(v % 5 == 0 for v in shown)
         raw = kpis.kpi_table(quarter).set_index("kpi")
         small = [(k, c) for k in counts.index for c in counts.columns if 1 <= raw.loc[k, c] <= 7]
         assert all(table.loc[k, c] == "*" for k, c in small)
+        plan = plan_for(quarter, NHS_ROUNDED)
+        overall = plan.table("timeliness_overall").frame.iloc[0]
+        assert table.loc["compliance_pct", "this_period"] == overall["within_target_pct"]  # the tables' own figure
 
 
 class TestNarrative:
@@ -100,12 +104,17 @@ class TestNarrative:
         assert f"**{n:,}**" in text and f"**{pct}%**" in text
 
     def test_external_headline_never_states_a_small_count(self, quarter, monkeypatch):
-        few = quarter.episodes.copy()
-        few["escalated"] = True
-        few.loc[few.index[:3], "escalated"] = False
-        monkeypatch.setattr(quarter, "episodes", few)
-        assert "fewer than 8 had no escalation" in narrative.headline(quarter, external=True).lower()
-        assert "3 had no escalation" in narrative.headline(quarter).replace("\\", "")
+        # every episode of the quarter escalated but three (in the whole export, so every table agrees)
+        every = quarter.all_episodes.copy()
+        inside = every["incident_id"].isin(quarter.episodes["incident_id"]).to_numpy()
+        every.loc[inside, "escalated"] = True
+        three = every.index[inside][:3]
+        every.loc[three, "escalated"] = False
+        every.loc[three, "within_target"] = False
+        every.loc[three, "delay_minutes"] = float("nan")
+        fewer = dataclasses.replace(quarter, all_episodes=every, episodes=every[inside].reset_index(drop=True))
+        assert "fewer than 8 had no escalation" in narrative.headline(fewer, external=True).lower()
+        assert "3 had no escalation" in narrative.headline(fewer).replace("\\", "")
 
     def test_data_quality_counts_add_up(self, quarter):
         table = narrative.data_quality_table(quarter)

@@ -8,14 +8,12 @@ listing itself, and the title and footer lines listed as skipped, never counted 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import pytest
 from foreign_exports import DATIX_WEB_LISTING, LISTING_CSV, SAMPLE, write_export
+from test_cli_validate import run_in_process
 
-from escalation_analysis import cli
 from escalation_analysis.errors import MappingError
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.ingest.files import read_export
@@ -34,13 +32,6 @@ def plain():
 def listings(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("listings")
     return {kind: write_export(layout, folder / f"listing.{kind}") for kind, layout in LAYOUTS.items()}
-
-
-def run_validate(*args) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = cli.main(["validate", *map(str, args)])
-    return code, stdout.getvalue(), stderr.getvalue()
 
 
 @pytest.mark.parametrize("kind", LAYOUTS)
@@ -63,7 +54,7 @@ def test_title_and_footer_lines_are_listed_as_skipped_and_not_counted(listings, 
     header_row = written.header_row
     last = header_row + truth["rows_read"]
 
-    code, stdout, _ = run_validate(written.path, "--mapping", written.mapping_file(tmp_path), "--json",
+    code, stdout, _ = run_in_process("validate", written.path, "--mapping", written.mapping_file(tmp_path), "--json",
                                    tmp_path / "dq.json")
 
     assert code == 0

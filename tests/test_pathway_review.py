@@ -1,22 +1,21 @@
 """The partner pathway review's tables: what partners see of each count, directly.
 
-Partners may not be shown a count from 1 to 7, nor a count that a shown total minus a shown
-part gives back. These tests build the review on the hand-worked export (see
-``tests/test_handworked.py`` for its figures) and call the table suppression it uses with
-counts on either side of the threshold: 7 is hidden, 8 is shown, and a part whose complement
-is 7 is hidden too.
+Partners may not be shown a count from 1 to 7, nor a figure of a group of 1 to 7, nor a count
+that the other published figures narrow to fewer than 4 values. These tests build the review
+on the hand-worked export (see ``tests/test_handworked.py`` for its figures), whose counts
+sit on either side of the threshold: 7 is ``*``, 8 and more are rounded to 5, every other
+figure of a small group is ``[c]``, and rates come from the rounded counts.
 """
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 from test_handworked import analyse_handworked
 
+from escalation_analysis.reviews.disclosure import NHS_ROUNDED, plan_for
 from escalation_analysis.reviews.pathway import PathwayTables
-from escalation_analysis.reviews.summary import suppress_simple
-from escalation_analysis.reviews.suppression import SuppressionPolicy
 
+MARKS = ("*", "[c]")
 COUNTS = {
     "adherence": ["checked", "passed"],
     "routes": ["episodes"],
@@ -42,8 +41,8 @@ def test_no_table_shows_a_count_from_1_to_7(review):
     for name, columns in COUNTS.items():
         table = getattr(review, name)
         for column in columns:
-            shown = [v for v in table[column] if v != "*"]
-            assert all(not 1 <= int(v) <= 7 for v in shown), (name, column, shown)
+            shown = [v for v in table[column] if v not in MARKS]
+            assert all(not 1 <= int(v) <= 7 and int(v) % 5 == 0 for v in shown), (name, column, shown)
 
 
 def test_routes_are_all_small_and_all_marked(review):
@@ -53,23 +52,23 @@ def test_routes_are_all_small_and_all_marked(review):
         "Duty senior → Crisis team", "Crisis team", "Crisis team → Police", "Crisis team → Duty senior", "Duty senior"]
 
 
-def test_adherence_shows_checked_counts_and_hides_small_passes_and_their_rates(review):
+def test_adherence_rounds_checked_and_passed_and_takes_rates_from_them(review):
     table = review.adherence.set_index("check")
-    # checked 10, 10, 10, 10, 5, 12; passed 8, 9, 8, 6, 3, 6: every "passed" is small or has a
-    # small complement (10 - 8 = 2, 10 - 9 = 1), so none is shown and no rate either.
-    assert table["checked"].tolist() == [10, 10, 10, 10, "*", 12]
-    assert table["passed"].tolist() == ["*"] * 6
-    assert table["passed_pct"].isna().all()
+    # checked 10, 10, 10, 10, 5, 12; passed 8, 9, 8, 6, 3, 6
+    assert table["checked"].tolist() == [10, 10, 10, 10, "*", 10]
+    assert table["passed"].tolist() == [10, 10, 10, "*", "[c]", "*"]
+    assert table.loc["first_contact_correct", "passed_pct"] == 100.0  # 10 of 10 as published
+    assert table.loc["in_order", "ci95_low_pct"] == 72.2  # Wilson 95% interval of 10 of 10
+    assert table.loc["information_complete"].tolist()[1:] == ["[c]"] * 4  # a check of 5 episodes: all withheld
 
 
-def test_agency_response_hides_what_subtraction_would_give_back(review):
+def test_agency_response_withholds_every_figure_of_a_small_group(review):
     table = review.agency_response.set_index("agency")
-    # crisis team: 9 contacts, 7 responses, 5 within target; duty senior 6 contacts, 0 responses
-    # (6 without one: small); police 2 contacts.
-    assert table.loc["crisis_team", ["contacts", "responses_recorded", "within_target"]].tolist() == [9, "*", "*"]
-    assert table.loc["duty_senior", ["contacts", "responses_recorded"]].tolist() == ["*", "*"]
+    # crisis team: 9 contacts, 7 responses, 5 within target; duty senior 6 contacts; police 2.
+    assert table.loc["crisis_team", ["contacts", "responses_recorded", "within_target"]].tolist() == [10, "*", "*"]
+    assert table.loc["duty_senior", ["contacts", "responses_recorded", "within_target"]].tolist() == ["*", "[c]", "[c]"]
     assert table.loc["police", "contacts"] == "*"
-    assert table[["median_minutes", "p90_minutes", "within_target_pct"]].isna().all().all()
+    assert (table[["median_minutes", "p90_minutes", "within_target_pct"]] == "[c]").all().all()
 
 
 def test_handoffs_are_listed_and_marked(review):
@@ -80,40 +79,12 @@ def test_handoffs_are_listed_and_marked(review):
 
 
 def test_approvals_by_team_and_themes_are_marked(review):
-    assert review.approvals_by_team[["checked", "passed"]].to_numpy().ravel().tolist() == ["*"] * 6
+    assert review.approvals_by_team["checked"].tolist() == ["*"] * 3
+    assert review.approvals_by_team["passed"].tolist() == ["[c]"] * 3
     themes = review.themes.set_index("theme")
-    assert themes.loc["approvals_before_action", ["episodes", "late"]].tolist() == ["*", "*"]
+    assert themes.loc["approvals_before_action", ["episodes", "late"]].tolist() == ["*", "[c]"]
     assert themes.loc["partner_response", ["episodes", "late"]].tolist() == [0, 0]
 
 
-class TestSimpleSuppression:
-    """Tables whose rows add up to nothing published: each row on its own."""
-
-    @pytest.fixture
-    def table(self) -> pd.DataFrame:
-        checked = [0, 7, 8, 8, 15, 16, 20]
-        passed = [0, 7, 8, 1, 8, 8, 12]
-        return pd.DataFrame({
-            "group": list("abcdefg"), "checked": checked, "passed": passed,
-            "passed_pct": [float("nan") if c == 0 else 100 * p / c for c, p in zip(checked, passed, strict=True)],
-        })
-
-    def test_seven_is_hidden_eight_is_shown(self, table):
-        out = suppress_simple(table, ["checked", "passed"], ["passed_pct"])
-        assert out["checked"].tolist() == [0, "*", 8, 8, 15, 16, 20]
-        # d: 1 passed is small; e: 15 - 8 = 7 did not pass, so the 8 would give the 7 back
-        assert out["passed"].tolist() == [0, "*", 8, "*", "*", 8, 12]
-
-    def test_rates_of_a_row_with_a_hidden_count_are_withheld(self, table):
-        out = suppress_simple(table, ["checked", "passed"], ["passed_pct"])
-        assert out["passed_pct"].tolist()[1:] == [None, 100.0, None, None, 50.0, 60.0]
-
-    def test_the_threshold_is_the_policy_s(self, table):
-        out = suppress_simple(table, ["checked", "passed"], ["passed_pct"], SuppressionPolicy(threshold=8))
-        assert out["checked"].tolist() == [0, "*", "*", "*", 15, 16, 20]
-        assert out["passed"].tolist() == [0, "*", "*", "*", "*", "*", "*"]  # g: 20 - 12 = 8 did not pass
-
-    def test_the_input_is_not_changed(self, table):
-        before = table.copy()
-        suppress_simple(table, ["checked", "passed"], ["passed_pct"])
-        pd.testing.assert_frame_equal(table, before)
+def test_what_the_review_publishes_passes_the_audit(handworked):
+    assert plan_for(handworked, NHS_ROUNDED).audit().safe

@@ -10,29 +10,20 @@ emitter that no value from the export can break out of.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 
 import pandas as pd
 import pytest
 import yaml
 from foreign_exports import DATIX_WEB_LISTING, LISTING_CSV, write_export
+from test_cli_validate import run_in_process as run
 from test_onboarding import fill_todos
 
-from escalation_analysis import cli
 from escalation_analysis.ingest.files import read_export
 from escalation_analysis.ingest.profiling import draft_profile, render_profile
 
 ANSWERS = {"Imminent risk – suicide/self-harm": "imminent_risk", "Loss of contact (high risk)": "loss_of_contact",
            "Other concern": "other", "Self-neglect": "other", "Street Triage": "other"}
-
-
-def run(*args) -> tuple[int, str, str]:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = cli.main([str(a) for a in args])
-    return code, stdout.getvalue(), stderr.getvalue()
 
 
 @pytest.fixture(scope="module")

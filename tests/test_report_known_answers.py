@@ -52,7 +52,7 @@ COUNT_COLUMNS = {
 
 HEADLINE = (
     "From 1 October to 31 December 2025, 24 escalation episodes were analysed. 54% were escalated within the "
-    "pathway's target (95% confidence interval 35% to 72%).")
+    "pathway's target (95% CI 35–72%).")
 EXTERNAL_DATA_QUALITY = "The export 'Hand-worked test export' had 34 rows, of which 24 episodes were analysed."
 
 

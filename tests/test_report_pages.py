@@ -235,6 +235,28 @@ def test_every_page_is_numbered_n_of_m_under_a_running_header(demo, kind):
 
 
 # --------------------------------------------------------------------------------------------
+# Page 1
+
+
+TRUTH = json.loads((Path(__file__).resolve().parents[1] / "data" / "sample" / "truth.json").read_text())
+
+
+@needs_browser
+@needs_poppler
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_page_1_of_each_pdf_leads_with_the_planted_effects(demo, kind):
+    """The deteriorating team and the month it began, the out-of-hours ratio with its interval,
+    the lone-working barrier, and the Making Data Count table, all on the first page."""
+    text = " ".join(_pdf_text(demo / kind / "report.pdf", 1).split())
+    assert TRUTH["deteriorating_team"] in text and "special cause of concern since October 2025" in text
+    assert re.search(r"the median delay to escalate was \d\.\d times that in hours \(.+?; 95% CI \d\.\d–\d\.\d\)", text)
+    assert TRUTH["lone_only_barrier"].lower() in text.lower()
+    assert "Making Data Count summary" in text and "Page 1 of" in text
+    marking = "OFFICIAL-SENSITIVE" if KINDS[kind].audience == "internal" else "OFFICIAL"
+    assert re.search(rf"\b{marking}\b(?!-)", text)
+
+
+# --------------------------------------------------------------------------------------------
 # Numbers
 
 COUNT_HEADERS = {

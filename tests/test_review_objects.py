@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from escalation_analysis import reviews
 from escalation_analysis.measures.analysis import Analysis, analyse
-from escalation_analysis.reviews.display import table_html
+from escalation_analysis.reviews.display import Html, table_html
 from escalation_analysis.reviews.review import Chart, Review, Table, Text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ def test_the_notebook_shows_exactly_the_reviews_sections(sample_reviews, kind):
 
 def test_a_review_names_its_sections_when_asked_for_one_it_has_not():
     review = sample_review("supervision")
-    with pytest.raises(KeyError, match="its sections are who, timeliness"):
+    with pytest.raises(KeyError, match="its sections are front_sheet, who, timeliness"):
         review.section("kpis")
 
 
@@ -204,6 +204,8 @@ def render(review: Review) -> None:
             table_html(part.frame, caption=part.caption)
         elif isinstance(part, Chart):
             part.figure().to_json()
+        elif isinstance(part, Html):  # the front sheet
+            assert part.markup.startswith('<section class="ea-front"')
         else:
             assert isinstance(part, Text) and part.markdown
 

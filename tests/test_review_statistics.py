@@ -53,8 +53,18 @@ def test_the_near_miss_review_charts_the_kaplan_meier_median_by_month(built):
     assert "Kaplan-Meier" in chart.options["y_title"]
 
 
-def test_contract_monitoring_has_the_t_chart_with_no_dates_and_no_counts(built):
-    [chart] = charts_in(built["contract-monitoring"], "trends", charts.control_chart)
+def test_contract_monitoring_leaves_out_the_t_chart_when_counts_are_rounded(built):
+    # one point per episode would print the exact count the report rounds to the nearest 5
+    assert charts_in(built["contract-monitoring"], "trends", charts.control_chart) == []
+    assert any("not charted here" in getattr(part, "markdown", "") for part in built["contract-monitoring"].section("trends"))
+
+
+def test_contract_monitoring_has_the_t_chart_with_no_dates_and_no_counts():
+    exact = reviews.open("contract-monitoring", SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml",
+                         SAMPLE / "pathway.yaml", "2025-10-01", "2025-12-31", steps=SAMPLE / "steps.csv",
+                         actions=SAMPLE / "learning_actions.csv", training=SAMPLE / "training.csv",
+                         disclosure="exact-secondary")
+    [chart] = charts_in(exact, "trends", charts.control_chart)
     points = chart.inputs[0].points
     assert chart.inputs[0].chart == "t"
     assert points["x"].tolist() == list(range(1, len(points) + 1))  # in order, not on dates

@@ -171,7 +171,7 @@ class RowAccounting:
         return {"above_header": int((kinds == "title").sum()), "after_last_record": int((kinds == "footer").sum())}
 
     def to_dict(self, *, with_rows: bool = True, examples: int = 5) -> dict:
-        """The ``data_quality`` object of summary.json (product.md section 4).
+        """The ``data_quality`` object of summary.json (``docs/definitions.md``).
 
         With ``with_rows`` (internal use) the first row numbers of each reason are included
         so the export can be corrected; external reports leave them out.

@@ -3,7 +3,7 @@
 Every export, whatever its local layout, is turned by :mod:`escalation_analysis.ingest.export` into one
 frame of *episodes* with the canonical columns below. This module is the single place that says
 what those columns are, which are required and which values they may hold
-(``shared/docs/product.md`` section 2). Later modules trust these columns and nothing else.
+(``docs/data-dictionary.md``). Later modules trust these columns and nothing else.
 """
 
 from __future__ import annotations

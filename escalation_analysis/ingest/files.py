@@ -114,12 +114,8 @@ def read_export(
         saying what to do.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"The export '{path}' does not exist; check the path.")
-    data = _file_bytes(path)
-    if _is_blank(data):
-        raise ExportError(f"The export '{path.name}' is empty; export the data again.")
-    if bytes(data[:4]) == _ZIP_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES:
+    data = _export_bytes(path)
+    if _is_workbook(path, data):
         del data
         check_workbook_size(path, max_workbook_mb)
         table = _read_excel(path, sheet, header_row)
@@ -148,12 +144,8 @@ def first_rows(
     read when it is given.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ExportError(f"The export '{path}' does not exist; check the path.")
-    data = _file_bytes(path)
-    if _is_blank(data):
-        raise ExportError(f"The export '{path.name}' is empty; export the data again.")
-    if bytes(data[:4]) == _ZIP_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES:
+    data = _export_bytes(path)
+    if _is_workbook(path, data):
         del data
         check_workbook_size(path, max_workbook_mb)
         with Workbook(path) as book:
@@ -180,6 +172,20 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _export_bytes(path: Path) -> memoryview:
+    """The export's bytes; a missing or empty file is refused in one sentence."""
+    if not path.is_file():
+        raise ExportError(f"The export '{path}' does not exist; check the path.")
+    data = _file_bytes(path)
+    if _is_blank(data):
+        raise ExportError(f"The export '{path.name}' is empty; export the data again.")
+    return data
+
+
+def _is_workbook(path: Path, data: memoryview) -> bool:
+    return bytes(data[:4]) == _ZIP_MAGIC or path.suffix.lower() in EXCEL_SUFFIXES
 
 
 def _file_bytes(path: Path) -> memoryview:

@@ -1,7 +1,7 @@
 """Mapping profiles: how one provider's export layout maps onto the canonical fields.
 
 A new export layout needs only a new YAML profile, never new code. The format is the contract
-in ``shared/docs/product.md`` section 2::
+in ``docs/bring-your-own-export.md``::
 
     source: Datix-style export
     encoding: auto            # or utf-8, cp1252, ...

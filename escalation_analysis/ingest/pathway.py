@@ -1,7 +1,7 @@
 """The local crisis escalation pathway: thresholds, targets, steps, contacts.
 
-The pathway is the provider's own document turned into YAML (``shared/docs/product.md``
-section 2). Every timeliness figure is measured against it, so it is validated strictly and an
+The pathway is the provider's own document turned into YAML (``docs/pathway.md``).
+Every timeliness figure is measured against it, so it is validated strictly and an
 error names the bad key, e.g. ``triggers.imminent_risk.target_minutes.out_of_hours``.
 """
 

@@ -2,7 +2,7 @@
 information, without more sign-offs than the pathway allows?
 
 Declarative checks per episode (the simple alternative to process mining that a quality lead
-can read directly, see ``shared/docs/landscape.md`` section 4):
+can read directly, see ``docs/pathway.md``):
 
 * ``first_contact_correct``: the first contact in the step log is the pathway's first
   expected step for the episode's trigger and band;
@@ -79,7 +79,7 @@ def episode_adherence(prepared: pd.DataFrame, steps: pd.DataFrame | None, pathwa
         episodes["steps_recorded"] = episodes["incident_id"].isin(first_actual.index)
         seen = episodes["incident_id"].map(distinct_expected_seen).fillna(0).astype(int)
         episodes["steps_skipped"] = (episodes["n_expected"] - seen).clip(lower=0)
-        episodes["in_order"] = ~episodes["incident_id"].map(out_of_order).fillna(False).astype(bool)
+        episodes["in_order"] = ~episodes["incident_id"].isin(out_of_order.index[out_of_order.to_numpy(bool)])
     else:
         episodes["first_contact"] = pd.Series(pd.NA, index=episodes.index, dtype="str")
         episodes["steps_recorded"] = False

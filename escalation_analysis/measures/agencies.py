@@ -54,18 +54,25 @@ def agency_responses(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.D
 
 
 def response_by_agency(responses: pd.DataFrame, pathway: Pathway) -> pd.DataFrame:
-    """Per agency: contacts, responses recorded, median and 90th-percentile response, share within target."""
-    agency = responses["agency"].astype("category")
-    grouped = responses.groupby(agency, sort=True, observed=True)
+    """Per agency: contacts, responses recorded, median and 90th-percentile response, share within target.
+
+    Every agency the pathway names (as a contact or with a response target) has a row, so an
+    agency nobody contacted shows as 0 contacts rather than not at all.
+    """
+    named = {*pathway.response_targets_minutes, *(c.agency for c in pathway.contacts.values())}
+    seen = set(responses["agency"].dropna().astype("str"))
+    agency = pd.Categorical(responses["agency"].astype("str").where(responses["agency"].notna()),
+                            categories=sorted(named | seen))
+    grouped = responses.groupby(agency, sort=True, observed=False)
     table = grouped.agg(contacts=("incident_id", "size"), responses_recorded=("response_minutes", "count"))
     table = table.join(_quantiles(grouped["response_minutes"]))
     targets = pd.Series(pathway.response_targets_minutes, dtype="float64")
     table["target_minutes"] = table.index.map(targets)
-    per_category = np.array([targets.get(c, np.nan) for c in agency.cat.categories] + [np.nan])  # a few agencies
-    agency_target = per_category[agency.cat.codes.to_numpy()]  # code -1 (missing) reads the final NaN
+    per_category = np.array([targets.get(c, np.nan) for c in agency.categories] + [np.nan])  # a few agencies
+    agency_target = per_category[agency.codes]  # code -1 (missing) reads the final NaN
     within = responses["response_minutes"].to_numpy() <= agency_target
     within = pd.Series(within, index=responses.index)
-    table["within_target"] = within.groupby(agency, observed=True).sum().astype(int)
+    table["within_target"] = within.groupby(agency, observed=False).sum().astype(int)
     with np.errstate(invalid="ignore", divide="ignore"):
         table["within_target_pct"] = np.where(
             table["target_minutes"].notna(), 100 * table["within_target"] / table["responses_recorded"], np.nan

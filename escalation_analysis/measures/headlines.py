@@ -10,8 +10,8 @@ each audience):
   than in hours, with a bootstrap 95% interval;
 * :func:`lone_working_barriers`: the barriers lone workers meet far more often than
   accompanied staff;
-* :func:`overdue_by_theme`: overdue learning actions by the barrier theme of the episode
-  they were raised from.
+* :func:`actions_by_theme` and :func:`overdue_by_theme`: learning actions by status and by
+  the barrier theme of the episode they were raised from.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .near_misses import THEMES, barrier_frequency, explode_barriers
 
 __all__ = [
     "DelayRatio",
+    "actions_by_theme",
     "concerning_groups",
     "delay_ratio",
     "lone_working_barriers",
@@ -129,25 +130,27 @@ def lone_working_barriers(episodes: pd.DataFrame, *, min_episodes: int = 5, top:
     return out[keep].sort_values(["excess_pp", "barrier"], ascending=[False, True]).head(top)[columns].reset_index(drop=True)
 
 
-def overdue_by_theme(actions: pd.DataFrame | None, all_episodes: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """Overdue learning actions by the barrier theme of the episode each was raised from.
+def actions_by_theme(actions: pd.DataFrame | None, all_episodes: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Learning actions raised by ``as_of`` by status and by the barrier theme of their episode.
 
     An action counts under every theme its episode's barriers match (the themes of
-    :data:`~escalation_analysis.measures.near_misses.THEMES`), and under "no theme" when its
-    episode recorded none or it is linked to no episode in the export.
+    :data:`~escalation_analysis.measures.near_misses.THEMES`, the same the pathway-owner
+    questions use), and under "no theme" when its episode recorded none or is not in the
+    export.
 
     Returns
     -------
     DataFrame
-        ``theme`` and ``overdue`` (actions), most first; empty without an actions log.
+        ``theme``, ``actions``, ``overdue`` (open and past due), ``open_on_time``, ``closed``;
+        most actions first; empty without an actions log.
     """
+    columns = ["theme", "actions", "overdue", "open_on_time", "closed"]
     if actions is None:
-        return pd.DataFrame(columns=["theme", "overdue"])
-    status = action_status(actions, all_episodes, as_of)
-    overdue = status.loc[status["overdue"], ["incident_id"]].reset_index(drop=True)
-    if overdue.empty:
-        return pd.DataFrame(columns=["theme", "overdue"])
-    linked = all_episodes[all_episodes["incident_id"].isin(overdue["incident_id"])].drop_duplicates("incident_id")
+        return pd.DataFrame(columns=columns)
+    status = action_status(actions, all_episodes, as_of).reset_index(drop=True)
+    if status.empty:
+        return pd.DataFrame(columns=columns)
+    linked = all_episodes[all_episodes["incident_id"].isin(status["incident_id"])].drop_duplicates("incident_id")
     exploded = explode_barriers(linked.reset_index(drop=True))
     exploded["incident_id"] = linked["incident_id"].to_numpy()[exploded["episode"].to_numpy()]
     matches = [
@@ -155,6 +158,25 @@ def overdue_by_theme(actions: pd.DataFrame | None, all_episodes: pd.DataFrame, a
         for theme, (pattern, _question) in THEMES.items()
     ]
     themed = pd.concat(matches, ignore_index=True).drop_duplicates()
-    per_action = overdue.merge(themed, on="incident_id", how="left").fillna({"theme": "no theme"})
-    counts = per_action.groupby("theme").size().rename("overdue").reset_index()
-    return counts.sort_values(["overdue", "theme"], ascending=[False, True], ignore_index=True)
+    per_action = (status.assign(action_row=status.index)[["action_row", "incident_id", "status", "overdue"]]
+                  .merge(themed, on="incident_id", how="left").fillna({"theme": "no theme"}))
+    per_action["open_on_time"] = (per_action["status"] == "open") & ~per_action["overdue"]
+    per_action["closed"] = per_action["status"] != "open"
+    table = per_action.groupby("theme").agg(actions=("action_row", "nunique"), overdue=("overdue", "sum"),
+                                            open_on_time=("open_on_time", "sum"), closed=("closed", "sum"))
+    table = table.astype("int64").reset_index()
+    return table.sort_values(["actions", "theme"], ascending=[False, True], ignore_index=True)[columns]
+
+
+def overdue_by_theme(actions: pd.DataFrame | None, all_episodes: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Overdue learning actions by the barrier theme of the episode each was raised from
+    (:func:`actions_by_theme`'s overdue column), most first; empty when none is overdue.
+
+    Returns
+    -------
+    DataFrame
+        ``theme`` and ``overdue`` (actions).
+    """
+    table = actions_by_theme(actions, all_episodes, as_of)
+    table = table[table["overdue"] > 0][["theme", "overdue"]]
+    return table.sort_values(["overdue", "theme"], ascending=[False, True], ignore_index=True)

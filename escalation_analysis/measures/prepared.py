@@ -5,7 +5,7 @@ episodes (:func:`~escalation_analysis.ingest.contract.episode_schema`) each epis
 target, delay and whether it was within target. Every measure trusts these columns, so
 they are checked once, where ingest hands over to the measures
 (:func:`~escalation_analysis.measures.analysis.analyse`), against the definitions in
-``shared/docs/product.md`` section 3: a delay exists exactly when an escalation does and is
+``docs/definitions.md``: a delay exists exactly when an escalation does and is
 never negative; within target means escalated with a delay no longer than the target; out
 of hours is split into weekday evening or night, weekend and bank holiday.
 """

@@ -1,6 +1,6 @@
 """Escalation timeliness against the local pathway: delays, targets, compliance.
 
-Definitions are the contract in ``shared/docs/product.md`` section 3:
+Definitions are the contract in ``docs/definitions.md``:
 
 * **Delay to escalate**: real elapsed minutes from ``risk_identified_at`` to ``escalated_at``
   (timestamps are timezone-aware, so the clocks changing is handled by subtraction).
@@ -417,7 +417,7 @@ def _explode_list(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def group_entry(row: pd.Series) -> dict:
-    """One table row as the JSON group entry of product.md section 4."""
+    """One table row as the JSON group entry of summary.json (``docs/definitions.md``)."""
     def number(value):
         return None if pd.isna(value) else round(float(value), 1)
 

@@ -88,14 +88,19 @@ class PrivacyGate:
     automaton: ahocorasick.Automaton | None
 
     @classmethod
-    def build(cls, identifiers: IdentifierValues, audience: str, folders: Iterable[str] = ()) -> PrivacyGate:
-        """The gate for ``audience`` (the automaton is built once per export and audience)."""
-        folders = tuple(folders)
+    def build(cls, identifiers: IdentifierValues, audience: str, folders: Iterable[str] = (),
+              *, allowed: Iterable[str] = ()) -> PrivacyGate:
+        """The gate for ``audience`` (the automaton is built once per export, audience and ``allowed``).
+
+        ``allowed`` are values the person running the report typed themselves for this report
+        (a supervisor's name for the practitioner whose pack it is): they may appear in it.
+        """
+        folders, allowed = tuple(folders), frozenset(allowed)
         cached = _automata.setdefault(identifiers, {})
-        key = (audience, folders)
+        key = (audience, folders, allowed)
         if key not in cached:
             values = {kind: frozenset(folders) if kind == FOLDER else identifiers.of(kind) for kind in kinds_for(audience)}
-            cached[key] = _automaton(values)
+            cached[key] = _automaton({kind: found - allowed for kind, found in values.items()})
         return cls(audience, cached[key])
 
     def leaks(self, texts: dict[str, str]) -> list[tuple[str, str]]:
@@ -119,7 +124,7 @@ class PrivacyGate:
         logger.info("Privacy gate: %d file(s) read and checked in %.3f s", len(texts), time.perf_counter() - started)
         if not leaks:
             return
-        where = "; ".join(f"a {kind} in {name}" for name, kind in leaks)
+        where = "; ".join(f"{_a(kind)} {kind} in {name}" for name, kind in leaks)
         steps = "; ".join(dict.fromkeys(_NEXT_STEP[kind] for _, kind in leaks))
         audience = "internal" if self.audience == "internal" else self.audience
         raise PrivacyError(
@@ -127,6 +132,11 @@ class PrivacyGate:
             f"To fix it: {steps}; or, if its readers may see these values, make an internal report instead.",
             leaks,
         )
+
+
+def _a(noun: str) -> str:
+    """'a' or 'an' before a noun ('an incident reference', 'a pseudonym')."""
+    return "an" if noun[:1].lower() in "aeiou" else "a"
 
 
 _automata: weakref.WeakKeyDictionary[IdentifierValues, dict] = weakref.WeakKeyDictionary()

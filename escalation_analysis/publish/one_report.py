@@ -318,8 +318,6 @@ def _execute_and_export(
         where = f"cell {number}" if number else "a cell"
         if line:
             where += f" (the code cell starting `{line}`)"
-        evalue = " ".join(str(exc.evalue or "").split())
-        evalue = evalue if len(evalue) <= 200 else evalue[:197] + "..."
         logger.error(
             "%s failed in cell %s with %s after %.1f s",
             notebook.name,
@@ -328,9 +326,7 @@ def _execute_and_export(
             time.perf_counter() - t0,
         )
         raise ReportExecutionError(
-            f"{notebook.name} failed in {where}: {exc.ename}"
-            + (f": {evalue}" if evalue else "")
-            + ". No report was published.",
+            cell_failure(notebook.name, where, exc.ename, exc.evalue) + " No report was published.",
             executed_notebook=executed_path,
             cell_number=number,
             error_name=exc.ename,
@@ -349,9 +345,9 @@ def _execute_and_export(
     t0 = time.perf_counter()
     page_title = title or report_title(source_nb, notebook.stem)
     body, dropped = export_html(executed, title=page_title, source_name=notebook.name)
-    if dropped:
-        logger.warning(
-            "%d stderr output(s) (warnings) left out of %s; they are in %s",
+    if dropped:  # warnings the command has shown already (a pathway with TODOs): kept for developers only
+        logger.info(
+            "%d stderr output(s) left out of %s; they are in %s",
             dropped,
             HTML_NAME,
             NOTEBOOK_NAME,
@@ -410,3 +406,13 @@ def _first_line(source: str) -> str | None:
         if line and not line.startswith("#"):
             return line if len(line) <= 70 else line[:67] + "..."
     return None
+
+
+def cell_failure(notebook: str, where: str, error: str, detail: object) -> str:
+    """'x.ipynb failed in cell 3: ValueError: what it said.' as one sentence, one full stop."""
+    text = " ".join(str(detail or "").split())
+    if len(text) > 200:
+        text = text[:197] + "..."  # cut short: the ellipsis ends the sentence
+    elif text:
+        text = text.rstrip(".") + "."
+    return f"{notebook} failed in {where}: {error}" + (f": {text}" if text else ".")

@@ -65,7 +65,7 @@ _BROWSER_NAMES = (
 )
 
 
-# Flags verified in docs/toolchain.md: headless print with a narrow window so plotly sizes
+# Flags verified on Debian's Chromium (the PDF tests print with them): headless print with a narrow window so plotly sizes
 # charts to fit A4, an own profile, nothing fetched in the background.
 _BROWSER_FLAGS = (
     "--headless",

@@ -94,10 +94,11 @@ class ReviewInputs:
 
 def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
     parameters = {**inputs.parameters(), "audience": kind.audience}
+    if kind.audience != "internal":
+        parameters["disclosure"] = inputs.options.get("disclosure") or ""
     if kind.name == "supervision":
         team = inputs.options.get("team") or ""
         staff = inputs.options.get("staff") or ""
-        # The notebook only ever sees the staff member's pseudonym, never their name.
         import pandas as pd
 
         from ..ingest.pseudonyms import pseudonymise
@@ -106,6 +107,9 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
         parameters["staff_pseudonym"] = (
             str(pseudonymise(pd.Series([staff], dtype="str"), "staff_id", key).iloc[0]) if staff else ""
         )
+        # The name the supervisor typed, to call the practitioner by on their own pack (internal):
+        # the records in the pack still carry only the pseudonym.
+        parameters["staff_name"] = staff
     return parameters
 
 
@@ -151,17 +155,39 @@ def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: Rev
 
 
 def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
-            parameters: dict[str, Any] | None = None) -> None:
+            parameters: dict[str, Any] | None = None, key: bytes | None = None,
+            companions: tuple[tuple[str, ReviewInputs], ...] = ()) -> None:
     """Write the review's summary.json and tables (the same builder as its pages) into the
-    staging folder, then run the gate on everything the run wrote there."""
+    staging folder, for outside readers the disclosure audit (audit.json, over this report and
+    its ``companions``: the run's other outside reports), then run the gate on everything the
+    run wrote there."""
     from .. import reviews
     from .gate import PrivacyGate
 
-    options = {k: parameters[k] for k in ("team", "staff_pseudonym") if parameters and k in parameters}
+    options = {k: parameters[k] for k in ("team", "staff_pseudonym", "staff_name") if parameters and k in parameters}
+    if kind.audience != "internal" and inputs.options.get("disclosure"):
+        options["disclosure"] = inputs.options["disclosure"]
     reviews.build(kind.name, analysis, kind.audience, **options).summary().write(staging.folder / "summary.json")
+    if kind.audience != "internal":
+        _disclosure_audit(kind, inputs, analysis, staging, key, companions)
+    # the name a supervisor typed for the practitioner is shown on their own (internal) pack
+    typed = (parameters or {}).get("staff_name") or ""
     gate = PrivacyGate.build(analysis.identifiers, kind.audience,
-                             machine_folders(*inputs.input_files().values(), staging.out))
+                             machine_folders(*inputs.input_files().values(), staging.out),
+                             allowed=(typed,) if typed else ())
     gate.check(staging.folder, staging.manifest())
+
+
+def _disclosure_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
+                      key: bytes | None, companions: tuple[tuple[str, ReviewInputs], ...]) -> None:
+    """audit.json beside an outside report, over every outside report of the run; an unsafe
+    run withholds the report (:class:`~escalation_analysis.reviews.disclosure.DisclosureError`)."""
+    from ..reviews.disclosure import audit_run, plan_for, policy_for
+
+    policy = policy_for(kind.audience, inputs.options.get("disclosure") or None)
+    others = [plan_for(other.analyse(key), policy) for _, other in companions]
+    audit_run(staging.folder / "audit.json", plan_for(analysis, policy), *others, report=kind.name,
+              scope=[f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}" for name, i in ((kind.name, inputs), *companions)])
 
 
 @dataclass(frozen=True)
@@ -180,18 +206,21 @@ class FinishReview:
     key: bytes
     parameters: dict[str, Any]
     analysis: Analysis | None = None
+    companions: tuple[tuple[str, ReviewInputs], ...] = ()
+    """The run's other outside reports (kind, inputs): the disclosure audit covers them all together."""
 
     #: What it imports when called; the worker processes import these in advance.
     preload = ("escalation_analysis.measures.analysis", "escalation_analysis.publish.gate",
+               "escalation_analysis.reviews.disclosure",
                *(f"escalation_analysis.reviews.{k.module}" for k in KINDS.values()))
 
     def __call__(self, result: ReportResult, staging: Staging) -> None:
         analysis = self.analysis if self.analysis is not None else self.inputs.analyse(self.key)
-        _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters)
+        _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters, self.key, self.companions)
 
 
 def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, max_workers: int = 2,
-             progress: bool = True) -> list[ReportResult]:
+             progress: bool = True, disclosure: str = "") -> list[ReportResult]:
     """All four reports from the sample data, two at a time, into ``out_dir/<kind>/``.
 
     Each report's summary and privacy gate run in the process that made it, right after it.
@@ -210,15 +239,19 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     periods = {"pathway-review": (dt.date(2025, 4, 1), dt.date(2026, 3, 31))}
     out = check_out_dir(out_dir, base.input_files().values())
     key = load_key()
-    jobs = []
+    planned = []
     for name, kind in KINDS.items():
         start, end = periods.get(name, (base.start, base.end))
-        options = {"team": "Riverside CMHT"} if name == "supervision" else {}
+        options = {"team": "Riverside CMHT"} if name == "supervision" else {"disclosure": disclosure}
         inputs = ReviewInputs(base.export, base.mapping, base.pathway, start, end,
                               base.steps, base.actions, base.training, options)
         parameters = _notebook_parameters(kind, inputs, key)
-        jobs.append(ReportJob(notebooks_dir() / kind.notebook, out / name, parameters, pdf=pdf, title=kind.title,
-                              **_publishing(kind, inputs, FinishReview(name, inputs, key, parameters))))
+        planned.append((name, kind, inputs, parameters))
+    outside = [(name, inputs) for name, kind, inputs, _ in planned if kind.audience != "internal"]
+    jobs = [ReportJob(notebooks_dir() / kind.notebook, out / name, parameters, pdf=pdf, title=kind.title,
+                      **_publishing(kind, inputs, FinishReview(
+                          name, inputs, key, parameters, companions=tuple(o for o in outside if o[0] != name))))
+            for name, kind, inputs, parameters in planned]
     out.mkdir(parents=True, exist_ok=True)
     try:
         with folder_lock(out):  # one demo at a time into this folder
@@ -249,7 +282,12 @@ def write_summary(
         raise OutputFolderError(f"--out '{out}' is one of the inputs; give the summary a name of its own, such as summary.json.")
     key = key if key is not None else load_key()
     analysis = inputs.analyse(key)
-    summary = build_summary(analysis, audience=audience)
+    summary = build_summary(analysis, audience=audience, policy=inputs.options.get("disclosure") or None)
+    if audience != "internal":  # an outside summary is published only if its own audit passes
+        from ..reviews.disclosure import plan_for, policy_for
+
+        plan_for(analysis, policy_for(audience, inputs.options.get("disclosure") or None)).audit().raise_if_unsafe(
+            "summary")
     gate = PrivacyGate.build(analysis.identifiers, audience, machine_folders(*files, out.parent))
     with staged_outputs(out.parent, private=audience == "internal", report=f"summary:{out.name}",
                         expected=[out.name]) as staging:

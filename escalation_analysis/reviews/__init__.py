@@ -3,7 +3,7 @@
 One module per report kind (:mod:`.near_miss`, :mod:`.contract_monitoring`,
 :mod:`.supervision`, :mod:`.pathway`), each with ``build(analysis, audience, **options)``
 returning a :class:`~escalation_analysis.reviews.review.Review`, and the modules they share
-(summary, suppression, KPIs, narrative, labels, definitions, charts, display).
+(summary, disclosure control, KPIs, narrative, labels, definitions, charts, display).
 
 Notebooks start with :func:`open`; scripts that already hold an analysis use :func:`build`.
 """

@@ -53,6 +53,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..measures.timeliness import financial_quarter
+from .disclosure.policy import NHS_ROUNDED, PROTECTED_MARK, SMALL_MARK
 from .icons import ASSURANCE, COLOURS, VARIATION
 from .labels import VALUES, interval_text
 
@@ -72,6 +73,7 @@ __all__ = [
     "control_chart",
     "delay_distribution",
     "funnel_plot",
+    "group_shares",
     "km_curves",
     "late_heatmap",
     "spc_chart",
@@ -179,10 +181,15 @@ TEMPLATE = go.layout.Template(
 # Small helpers: labels, numbers, dates, layout
 # --------------------------------------------------------------------------------------------
 
-SUPPRESSED_LABEL = "suppressed (small numbers)"
-"""Shown instead of a bar or value withheld by :mod:`~escalation_analysis.reviews.suppression`."""
+SMALL_THRESHOLD = NHS_ROUNDED.threshold
+"""Counts from 1 to this are shown as ``*`` (both disclosure policies use 7)."""
+SMALL_GROUP_LABEL = f"fewer than {SMALL_THRESHOLD + 1} episodes"
+"""Shown instead of a bar for a group whose size is the small mark ``*`` (1 to 7)."""
+WITHHELD_LABEL = "withheld to protect a small number"
+"""Shown instead of a bar or value withheld as ``[c]``, or whose rate rests on a withheld count
+(never "small numbers": the group itself may be large)."""
 
-_SUPPRESSION_MARKER = "*"
+_MARKS = (SMALL_MARK, PROTECTED_MARK)
 
 _KNOWN_LABELS: dict[str, str] = VALUES
 """Canonical values in readers' words: the same words as the tables (:data:`labels.VALUES`)."""
@@ -222,7 +229,8 @@ def _is_missing(value: Any) -> bool:
 
 
 def _is_suppressed(value: Any) -> bool:
-    return isinstance(value, str) and value.strip() == _SUPPRESSION_MARKER
+    """A disclosure mark: ``*`` (a count of 1 to 7) or ``[c]`` (withheld to protect one)."""
+    return isinstance(value, str) and value.strip() in _MARKS
 
 
 def _numbers(values: Iterable[Any]) -> np.ndarray:
@@ -238,7 +246,7 @@ def _fmt_number(value: float, decimals: int = 1, suffix: str = "") -> str:
 
 def _fmt_count(value: Any) -> str:
     if _is_suppressed(value):
-        return _SUPPRESSION_MARKER
+        return value.strip()
     number = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
     if pd.isna(number):
         return "–"
@@ -370,8 +378,12 @@ def _left_for(labels: Iterable[str]) -> int:
 
 
 def _legend_rows(fig: go.Figure, width: float) -> int:
-    """Rows a horizontal legend needs at ``width`` pixels."""
-    rows, used = 0, width
+    """Rows a horizontal legend needs at ``width`` pixels.
+
+    When a legend wraps, plotly lines its entries up in columns as wide as the widest entry,
+    so the rows follow from that width, not from each entry's own.
+    """
+    entries = []
     for trace in fig.data:
         if trace.showlegend is False or not trace.name:
             continue
@@ -380,11 +392,13 @@ def _legend_rows(fig: go.Figure, width: float) -> int:
             and fig.data.index(t) < fig.data.index(trace) for t in fig.data
         ):
             continue
-        entry = 46 + _text_px(trace.name)
-        if used + entry > width:
-            rows, used = rows + 1, 0
-        used += entry
-    return rows
+        entries.append(46 + _text_px(trace.name))
+    if not entries:
+        return 0
+    if sum(entries) <= width:
+        return 1
+    per_row = max(1, int(width // max(entries)))
+    return -(-len(entries) // per_row)
 
 
 def _finish(
@@ -1111,26 +1125,41 @@ _FUNNEL_STYLE: dict[str, tuple[str, str, str, int]] = {
 }
 
 
-_LEADER_OFFSETS = (30, 52, 74, 96)  # pixels from the point to its label, nearest first
+_LEADER_OFFSETS = (26, 46, 66, 86, 106)  # pixels from the point to its label, nearest first
 
 
 def _leader_labels(fig: go.Figure, xs: np.ndarray, ys: np.ndarray, names: Sequence[str],
-                   below: Sequence[bool], labelled: np.ndarray, x_max: float) -> None:
-    """Name points with labels on leader lines, stacked so that neighbours never overlap.
+                   below: Sequence[bool], labelled: np.ndarray, x_range: tuple[float, float],
+                   y_range: tuple[float, float]) -> None:
+    """Name points with labels on leader lines, placed so that no two labels overlap.
 
     Labels of points above the centre go above them, of points below it below; from left to
-    right, each label takes the nearest height at which it clears the labels already placed,
-    and a thin line joins it to its point, so no label can be read as a neighbour's.
+    right, each label takes the shortest leader at which its box clears every label already
+    placed (in the page's pixels), and the thin line joins it to its own point, so no label
+    can be read as a neighbour's.
     """
-    plot_w = PAGE_WIDTH - 100
-    ends: dict[tuple[bool, int], float] = {}
+    margin = fig.layout.margin
+    plot_w = PAGE_WIDTH - (margin.l or 0) - (margin.r or 0)
+    plot_h = _plot_height(fig)
+    placed: list[tuple[float, float, float, float]] = []
+
+    def overlap(box: tuple[float, float, float, float]) -> float:
+        return sum(max(0.0, min(box[1], b[1]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[2], b[2]))
+                   for b in placed)
+
     for i in sorted(np.flatnonzero(labelled), key=lambda k: xs[k]):
-        centre = xs[i] / x_max * plot_w
-        half = _text_px(names[i]) / 2 + 6
-        level = next((k for k in range(len(_LEADER_OFFSETS)) if ends.get((below[i], k), -np.inf) <= centre - half),
-                     min(range(len(_LEADER_OFFSETS)), key=lambda k: ends.get((below[i], k), -np.inf)))
-        ends[(below[i], level)] = centre + half
-        offset = _LEADER_OFFSETS[level]
+        cx = (xs[i] - x_range[0]) / (x_range[1] - x_range[0]) * plot_w
+        cy = (ys[i] - y_range[0]) / (y_range[1] - y_range[0]) * plot_h  # pixels up from the axis
+        half_w = _text_px(names[i]) / 2 + 4
+        options = []
+        for offset in _LEADER_OFFSETS:
+            centre = cy - offset if below[i] else cy + offset
+            box = (cx - half_w, cx + half_w, centre - 9, centre + 9)
+            options.append((overlap(box), offset, box))
+            if options[-1][0] == 0:
+                break
+        _clash, offset, box = min(options, key=lambda o: (o[0], o[1]))
+        placed.append(box)
         fig.add_annotation(
             x=xs[i], y=ys[i], xref="x", yref="y", text=names[i], showarrow=True, arrowhead=0,
             arrowwidth=1, arrowcolor=NHS_GREY, ax=0, ay=offset if below[i] else -offset,
@@ -1254,9 +1283,12 @@ def funnel_plot(
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=True, notes=notes)
     fig.update_xaxes(title_text=_esc(x_title), range=[0, x_max], rangemode="tozero")
     labelled = (positions != "within") if label == "outliers" else np.full(len(units), label == "all")
-    _leader_labels(fig, units[x_col].to_numpy(float), units[y_col].to_numpy(float) * scale,
-                   [_label(u) for u in units["unit"]], [p.startswith("below") for p in positions],
-                   labelled, x_max)
+
+    def name_points() -> None:  # once the y axis has its range
+        _leader_labels(fig, units[x_col].to_numpy(float), units[y_col].to_numpy(float) * scale,
+                       [_label(u) for u in units["unit"]], [p.startswith("below") for p in positions],
+                       labelled, (0.0, x_max), tuple(fig.layout.yaxis.range))
+
     words = {position: style[0] for position, style in _FUNNEL_STYLE.items()}
     outside = [f"{_label(u)} ({words[str(pos)].lower()})" for u, pos in zip(units["unit"], units["position"], strict=False)
                if str(pos) != "within"]
@@ -1269,6 +1301,7 @@ def funnel_plot(
         lo, hi = min(float(shown.min()), 0.8), max(float(shown.max()), 1.2)
         pad = (hi - lo) * 0.08
         fig.update_yaxes(title_text=_esc(y_title), range=[max(lo - pad, 0), hi + pad])
+        name_points()
         columns = ["Team", "Expected", *(["Observed"] if counts else []), "Observed / expected", "Position"]
         rows = [[_label(u), _fmt_number(e, 1), *([_fmt_count(o)] if counts else []), f"{r:.2f}",
                  words.get(str(pos), str(pos))]
@@ -1277,6 +1310,7 @@ def funnel_plot(
         sentence = f"{_plain(title)}: {len(units):,} teams around the ratio of 1 expected; {tail}"
         return _describe(fig, sentence, columns, rows)
     fig.update_yaxes(title_text=_esc(y_title), range=[-2, 102], ticksuffix="%")
+    name_points()
     columns = ["Team", *(["Episodes", "Within target"] if counts else []), "Within target (%)", "Position"]
     rows = [[_label(u), *([_fmt_count(d), _fmt_count(n)] if counts else []), _fmt_number(p * 100, 1, "%"),
              words.get(str(pos), str(pos))]
@@ -1686,7 +1720,7 @@ def late_heatmap(
             episodes, late = row.get("episodes"), row.get("late")
             n = _numbers([episodes])[0]
             if any(_is_suppressed(v) for v in (episodes, late)):
-                hover[r][h] = f"{when}<br>{SUPPRESSED_LABEL}"
+                hover[r][h] = f"{when}<br>{SMALL_GROUP_LABEL if _is_suppressed(episodes) else WITHHELD_LABEL}"
                 continue
             if not np.isfinite(n) or n == 0:
                 hover[r][h] = f"{when}<br>No episodes"
@@ -1845,12 +1879,19 @@ def barrier_cooccurrence(
 
 
 def _missing_reason(row: pd.Series, count_columns: Sequence[str]) -> str:
+    """Why a group has no bar: a small group, a figure withheld to protect one, no episodes."""
+    if "n" in row.index and isinstance(row["n"], str) and row["n"].strip() == SMALL_MARK:
+        return SMALL_GROUP_LABEL
     values = [row.get(c) for c in count_columns if c in row.index]
     if any(_is_suppressed(v) for v in values) or any(v is None for v in values):
-        return SUPPRESSED_LABEL
+        return WITHHELD_LABEL
     if "n" in row.index and _numbers([row["n"]])[0] == 0:
         return "no episodes"
     return "not available"
+
+
+def _withheld(reason: str) -> bool:
+    return reason in (SMALL_GROUP_LABEL, WITHHELD_LABEL)
 
 
 def compliance_by_group(
@@ -1872,9 +1913,10 @@ def compliance_by_group(
     table : DataFrame
         :func:`~escalation_analysis.measures.timeliness.compliance_table` by ``group_column``:
         ``within_target_pct``, ``ci95_low_pct``, ``ci95_high_pct``, ``n`` and
-        ``within_target`` (optional). It may be suppressed by
-        :func:`~escalation_analysis.reviews.suppression.suppress_table`: counts ``"*"`` and rates
-        ``None``; such groups get no bar and the label "suppressed (small numbers)".
+        ``within_target`` (optional). It may be a disclosure plan's published table
+        (:mod:`escalation_analysis.reviews.disclosure`): counts ``"*"`` and rates
+        ``None``; such groups get no bar and a label that says why: "fewer than 8 episodes"
+        (size ``*``) or "withheld to protect a small number" (``[c]``, or a rate on a ``*``).
     group_column : str
         Column naming the groups.
     target_pct : float, optional
@@ -1887,7 +1929,7 @@ def compliance_by_group(
     plotly.graph_objects.Figure
         A ``Within target`` bar trace (one bar per group with a value, error bars from the
         Wilson interval, value labels inside the bars) and, when some groups have no value,
-        a ``Suppressed`` text trace (or ``Not shown`` when none were suppressed) that labels
+        a ``Withheld`` text trace (or ``Not shown`` when nothing was withheld) that labels
         them. The y tick labels carry n.
     """
     if group_column not in table.columns:
@@ -1938,7 +1980,7 @@ def compliance_by_group(
         reasons = [_missing_reason(work.iloc[i], count_columns) for i in missing_rows]
         fig.add_scatter(
             y=[names[i] for i in missing_rows], x=[1] * len(missing_rows), mode="text",
-            name="Suppressed" if SUPPRESSED_LABEL in reasons else "Not shown",
+            name="Withheld" if any(_withheld(r) for r in reasons) else "Not shown",
             text=[f"<i>{r}</i>" for r in reasons], textposition="middle right",
             textfont={"size": 12, "color": NHS_GREY},
             hovertext=[f"<b>{names[i]}</b><br>{r}" for i, r in zip(missing_rows, reasons, strict=False)],
@@ -1950,9 +1992,9 @@ def compliance_by_group(
             "intervals (Wilson)."
         )
     ]
-    if missing_rows and SUPPRESSED_LABEL in [_missing_reason(work.iloc[i], count_columns)
-                                             for i in missing_rows]:
-        notes.append("Figures for small groups are withheld so that no one can be identified.")
+    if missing_rows and any(_withheld(_missing_reason(work.iloc[i], count_columns)) for i in missing_rows):
+        notes.append(f"Figures of groups with fewer than {SMALL_THRESHOLD + 1} episodes, and figures that would "
+                     "reveal one, are withheld so that no one can be identified.")
     _finish(fig, title=title or f"Escalated within target by {_label(group_column).lower()}",
             subtitle=subtitle, height=height or 150 + 38 * max(len(work), 2), notes=notes,
             left=_left_for(names))
@@ -2000,7 +2042,9 @@ def compliance_by_group(
 
 
 def _value_missing_reason(value: Any) -> str:
-    return SUPPRESSED_LABEL if value is None or _is_suppressed(value) else "not available"
+    if isinstance(value, str) and value.strip() == SMALL_MARK:
+        return f"fewer than {SMALL_THRESHOLD + 1}"
+    return WITHHELD_LABEL if value is None or _is_suppressed(value) else "not available"
 
 
 def _humanise(column: str) -> str:
@@ -2035,7 +2079,7 @@ def bar_counts(
         Column naming the categories (drawn down the side when ``orientation="h"``).
     y : str
         Column of values (counts, minutes, percentages). Suppressed values (``"*"``/None)
-        get no bar and the label "suppressed (small numbers)".
+        get no bar and the label "fewer than 8" (``*``) or "withheld to protect a small number".
     title : str
     value_title : str, optional
         Value-axis title with units, e.g. "Median response (minutes)". Default: from ``y``.
@@ -2132,7 +2176,7 @@ def bar_counts(
         fig.add_scatter(
             x=[0] * len(missing) if horizontal else [names[i] for i in missing],
             y=[names[i] for i in missing] if horizontal else [0] * len(missing),
-            mode="text", name="Suppressed", showlegend=False,
+            mode="text", name="Withheld", showlegend=False,
             text=[f"\u2002<i>{_value_missing_reason(work.at[i, y])}</i>" for i in missing],
             textposition="middle right" if horizontal else "top center",
             textfont={"size": 12, "color": NHS_GREY}, hoverinfo="skip", cliponaxis=False,
@@ -2195,6 +2239,80 @@ def bar_counts(
         sentence = f"{_plain(title)}: no value can be shown"
     columns = [_plain(_humanise(x)), _plain(value_title)] + ([_plain(target_label)] if isinstance(target, str) else [])
     return _describe(fig, sentence.strip() + ".", columns, rows)
+
+
+# --------------------------------------------------------------------------------------------
+# 8b. Shares side by side for two or more groups
+# --------------------------------------------------------------------------------------------
+
+_GROUP_PATTERNS = ("", "/", ".", "x")
+"""Bar fill patterns by group: the groups read apart in greyscale print, not by colour alone."""
+
+
+def group_shares(
+    table: pd.DataFrame,
+    category: str,
+    group: str,
+    value: str,
+    *,
+    title: str,
+    value_title: str,
+    subtitle: str | None = None,
+    labels: Mapping[Any, str] | None = None,
+    top: int = 10,
+    height: int | None = None,
+) -> go.Figure:
+    """Horizontal bars of a percentage per category, one bar per group side by side.
+
+    For example the share of lone workers' and of accompanied staff's episodes that met each
+    barrier (``near_misses.barrier_frequency(episodes, "lone_worker")``). Categories are ordered
+    by their largest value, at most ``top`` of them; a category a group never met is a 0% bar
+    for that group, not a gap. Groups differ by colour and by fill pattern.
+    """
+    for column in (category, group, value):
+        if column not in table.columns:
+            raise ValueError(f"Column '{column}' is not in the table.")
+    wide = table.pivot_table(index=category, columns=group, values=value, aggfunc="sum", observed=True)
+    wide = wide.fillna(0.0)
+    order = wide.max(axis=1).sort_values(ascending=False).index[:top]
+    wide = wide.loc[order]
+    groups = [g for g in _group_order(table[group]) if g in wide.columns]
+    names = [_label(c, labels) for c in wide.index]
+    fig = go.Figure()
+    for i, g in enumerate(groups):
+        values = wide[g].to_numpy(float)
+        name = _label(g, labels)
+        colour = QUALITATIVE[i % len(QUALITATIVE)]
+        fig.add_bar(
+            y=names, x=values, orientation="h", name=name,
+            marker={"color": colour, "line": {"color": colour, "width": 1.5},
+                    "pattern": {"shape": _GROUP_PATTERNS[i % len(_GROUP_PATTERNS)], "fgcolor": colour,
+                                "bgcolor": "#FFFFFF", "solidity": 0.45}},
+            text=[_fmt_number(v, 0, "%") for v in values], textposition="outside", cliponaxis=False,
+            textfont={"size": 12, "color": NHS_TEXT},
+            hovertext=[f"<b>{n}</b><br>{name}: {_fmt_number(v, 1, '%')}" for n, v in zip(names, values, strict=True)],
+            hoverinfo="text",
+        )
+    rows = len(names)
+    _finish(fig, title=title, subtitle=subtitle, height=height or 170 + 22 * len(groups) * max(rows, 2),
+            legend=True, left=_left_for(names))
+    top_value = float(wide.to_numpy().max()) if wide.size else 1.0
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_xaxes(title_text=_esc(value_title), range=[0, top_value * 1.18 or 1], ticksuffix="%")
+    fig.update_yaxes(title_text=None, type="category", categoryorder="array", categoryarray=names,
+                     autorange="reversed", showgrid=False)
+    rows_out = [[n, *[_fmt_number(v, 1, "%") for v in wide.loc[c, groups]]] for n, c in zip(names, wide.index, strict=True)]
+    if len(groups) >= 2 and rows:
+        gaps = (wide[groups[0]] - wide[groups[1]]).abs()
+        widest = gaps.idxmax()
+        a, b = wide.loc[widest, groups[0]], wide.loc[widest, groups[1]]
+        sentence = (f"{_plain(title)}: the widest gap is {_plain(_label(widest, labels))}, "
+                    f"{_plain(_label(groups[0], labels))} {_fmt_number(a, 0, '%')} against "
+                    f"{_plain(_label(groups[1], labels))} {_fmt_number(b, 0, '%')}.")
+    else:
+        sentence = f"{_plain(title)}: {rows:,} categories."
+    return _describe(fig, sentence, [_plain(_humanise(category))] + [_plain(_label(g, labels)) for g in groups],
+                     rows_out)
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 For commissioners: the KPIs against targets and the previous period, monthly trends read the
 Making Data Count way, the out-of-hours audit, timeliness by team, the multi-agency response,
 learning from near misses, equity and a data-quality statement. External: every table,
-chart and sentence here is built from suppressed figures; the review keeps no episode rows.
+chart (hover text included) and sentence takes its figures from the disclosure plan of the
+period (:mod:`~escalation_analysis.reviews.disclosure`), with a key to its marks and the
+audit's statement; the review keeps no episode rows.
 """
 
 from __future__ import annotations
@@ -11,71 +13,94 @@ from __future__ import annotations
 from ..measures import trends
 from ..measures.analysis import Analysis
 from . import charts, definitions, kpis, labels, narrative
+from .disclosure import DisclosurePlan, plan_for, policy_for, published
+from .front_sheet import front_sheet_html, review_mdc_summary
 from .kinds import kind as kind_named
 from .review import Review, Sections
 from .summary import build_summary
 
 KIND = "contract-monitoring"
 
+#: Where each front-sheet finding is shown in this review: (section, its heading).
+FRONT_SHEET_LINKS = {
+    "teams": ("teams", "By team"),
+    "out_of_hours": ("out_of_hours", "Out-of-hours audit"),
+    "learning_actions": ("learning", "Learning from near misses"),
+    "data_quality": ("data_quality", "Data quality"),
+}
 
-def build(analysis: Analysis, audience: str = "external") -> Review:
-    """The contract-monitoring review of ``analysis`` for ``audience`` (external or partners)."""
+
+def build(analysis: Analysis, audience: str = "external", *, disclosure: str | None = None) -> Review:
+    """The contract-monitoring review of ``analysis`` for ``audience`` (external or partners),
+    under the audience's disclosure policy (or ``disclosure``, a policy's name)."""
     if audience == "internal":
         raise ValueError("The contract-monitoring report is for commissioners: build it for external readers.")
-    summary = build_summary(analysis, report=KIND, audience=audience)
-    tables = summary.tables
+    plan = plan_for(analysis, policy_for(audience, disclosure))
+    summary = build_summary(analysis, report=KIND, audience=audience, plan=plan)
     target = analysis.pathway.kpi_targets.value("compliance_pct")  # from the pathway file; None: no target
+    mdc = review_mdc_summary(analysis, audience, plan=plan)  # the front sheet's table and the trend charts: one source
     s = Sections()
-    s.text("headline", narrative.headline(analysis, external=True))
-    kpi_table = kpis.kpi_table(analysis, policy=kpis.EXTERNAL_POLICY)
+    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS, mdc=mdc,
+                                          plan=plan))
+    s.text("headline", narrative.headline(analysis, external=True, plan=plan))
+    s.text("headline", published.key_markdown(plan))
+    kpi_table = kpis.kpi_table(analysis, plan=plan)
     s.table("kpis", kpis.for_display(kpi_table), "Key performance indicators", if_empty=narrative.NO_EPISODES)
-    if analysis.history.empty:
-        s.text("trends", narrative.NO_EPISODES)
-    else:
+    compliance, delays = mdc.chart_input("compliance_pct").result, mdc.chart_input("median_delay_minutes").result
+    if compliance is None:
+        s.text("trends", narrative.NO_EPISODES if analysis.history.empty else
+               "No month has figures that can be shown without revealing a small number.")
+    else:  # the published monthly series, as the front sheet's Making Data Count table reads them
         changes = analysis.pathway.changes
-        s.chart("trends", charts.spc_chart, trends.compliance_p_chart(analysis.history, target_pct=target),
-                title="Escalations within target, by month", y_title="Within target (%)", target=target, percent=True,
-                changes=changes)
-        delays = trends.median_delay_xmr(analysis.history)
-        if len(delays.points):
+        s.chart("trends", charts.spc_chart, compliance, title="Escalations within target, by month",
+                y_title="Within target (%)", target=target, percent=True, changes=changes)
+        if delays is not None:
             s.chart("trends", charts.spc_chart, delays, title="Median delay to escalate, by month", y_title="Minutes",
                     changes=changes)
-        _no_escalation_gaps(s, analysis)
+        _no_escalation_gaps(s, analysis, plan)
     for section, by, title, caption in (
         ("out_of_hours", "ooh_sub_band", "Escalated within target, in and out of hours", "In and out of hours"),
         ("teams", "team", "Escalated within target, by team", "Timeliness by team"),
     ):
-        table = tables[f"timeliness_by_{by}"]
+        table = plan.table(f"timeliness_by_{by}")
         if table.empty:
             s.text(section, narrative.NO_EPISODES)
             continue
-        s.chart(section, charts.compliance_by_group, table, by, title=title, target_pct=target)
-        s.table(section, labels.timeliness_for_readers(table, by), caption, if_empty=narrative.NO_EPISODES)
-    s.table("multi_agency", tables["agency_response"], "Response by receiving agency",
+        s.chart(section, charts.compliance_by_group, table.frame, by, title=title, target_pct=target)
+        s.table(section, labels.timeliness_for_readers(table.for_readers(), by), caption, if_empty=narrative.NO_EPISODES)
+    s.table("multi_agency", summary.tables["agency_response"], "Response by receiving agency",
             if_empty="No contact with a receiving agency is recorded in this period.")
-    s.table("multi_agency", tables["handoffs"], "Hand-offs between agencies (minutes)",
-            if_empty="No hand-off between agencies is recorded in this period (a step log is needed).")
-    s.text("learning", narrative.learning_actions(analysis, external=True))
+    if "handoffs" in summary.tables:
+        s.table("multi_agency", summary.tables["handoffs"], "Hand-offs between agencies (minutes)",
+                if_empty="No hand-off between agencies is recorded in this period (a step log is needed).")
+    s.text("learning", narrative.learning_actions(analysis, external=True, plan=plan))
     for field, caption in (("ethnicity", "By ethnicity"), ("age_band", "By age band"), ("gender", "By gender")):
         s.table("equity", labels.equity_for_readers(summary, field), caption, if_empty=narrative.NO_EPISODES)
-    s.text("data_quality", narrative.data_quality(analysis, external=True))
-    s.table("data_quality", narrative.data_quality_table(analysis, external=True), "Rows excluded and warnings",
-            if_empty="No row was excluded and no kept row carries a warning.")
+    s.text("data_quality", narrative.data_quality(analysis, external=True, plan=plan))
+    s.table("data_quality", narrative.data_quality_table(analysis, external=True, plan=plan),
+            "Rows excluded and warnings", if_empty="No row was excluded and no kept row carries a warning.")
+    s.text("definitions", published.methods_markdown(plan))
     s.table("definitions", definitions.register_table(list(definitions.CONTRACT_MONITORING)), "Definitions",
             if_empty="")
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(), summary)
 
 
-def _no_escalation_gaps(s: Sections, analysis: Analysis) -> None:
+def _no_escalation_gaps(s: Sections, analysis: Analysis, plan: DisclosurePlan) -> None:
     """A t chart of the days between episodes with no escalation recorded.
 
     Such episodes are rare, so the time between them shows a change sooner than a monthly
     count. For outside readers the points are drawn in order, not on their dates (a date per
     point would say how many such episodes a month had), and the chart is left out when there
-    were 1 to ``threshold`` such episodes in all.
+    were 1 to ``threshold`` such episodes in all, or when the policy rounds counts (the number
+    of points is an exact count).
     """
     events = int((~analysis.history["escalated"].astype(bool)).sum())
-    if events < 3 or events <= kpis.EXTERNAL_POLICY.threshold:
+    if plan.policy.round_to and events:
+        # one point per episode would print the exact count this report publishes rounded
+        s.text("trends", "The time between episodes with no escalation recorded is not charted here: one point per "
+                         "episode would show an exact count that this report rounds.")
+        return
+    if events < 3 or events <= plan.policy.threshold:
         if events:
             s.text("trends", "Too few episodes had no escalation recorded to chart the time between them.")
         return

@@ -102,9 +102,11 @@ REGISTER: dict[str, Definition] = {
                    "Status is the log's current status."),
         Definition("data_quality", "Data quality", "Rows read, analysed and excluded, with reasons", "-",
                    "Rows read = rows analysed + rows excluded."),
-        Definition("suppression", "Small numbers", "Counts from 1 to 7 are shown as * in external and partner "
-                   "reports, with further cells hidden so they cannot be worked out from totals", "-",
-                   "Percentages and medians built on hidden counts are not shown."),
+        Definition("suppression", "Small numbers", "In external and partner reports counts from 1 to 7 are shown "
+                   "as *, other counts rounded to the nearest 5 (NHS Digital's method), and [c] marks a figure "
+                   "withheld so that a small count cannot be seen or worked out", "-",
+                   "Percentages come from the rounded counts; every figure of a group of 1 to 7, and a median of "
+                   "fewer than 8 values, is withheld. An audit (audit.json) checks nothing narrows a small count."),
         # Timeliness tables (tables/timeliness_*.csv): the parts that add up to the episodes.
         Definition("escalated", "Escalated", "Episodes with an escalation date and time recorded", "-",
                    "Episodes = escalated + no escalation recorded."),

@@ -41,6 +41,7 @@ __all__ = [
     "format_value",
     "markdown",
     "markdown_text",
+    "section_anchor",
     "setup",
     "show",
     "show_html",
@@ -349,6 +350,7 @@ def table_html(
             if series.dtype == object or isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(series):
                 words = {**VALUES, **VALUES_BY_COLUMN.get(_column_name(column), {})}
                 frame[column] = series.astype(object).replace(words)
+        frame = _one_interval_column(frame)
     total_rows = len(frame)
     if max_rows is not None and total_rows > max_rows:
         frame = frame.head(max_rows)
@@ -401,6 +403,25 @@ def table_html(
     return "".join(out)
 
 
+def _one_interval_column(frame: Any) -> Any:
+    """An interval's two ends (``ci95_low_pct``, ``ci95_high_pct``) as one "95% CI" column
+    reading ``69–78%``, where the lower end was: one style for intervals in every table."""
+    from .labels import interval_text
+
+    if not {"ci95_low_pct", "ci95_high_pct"} <= {str(c) for c in frame.columns}:
+        return frame
+    low, high = frame["ci95_low_pct"], frame["ci95_high_pct"]
+    text = [interval_text(a, b) if _is_number(a) and _is_number(b) else MISSING for a, b in zip(low, high, strict=True)]
+    at = list(frame.columns).index("ci95_low_pct")
+    out = frame.drop(columns=["ci95_low_pct", "ci95_high_pct"])
+    out.insert(at, "95% CI", text)
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_missing(value)
+
+
 WIDE_COLUMNS = 9
 """Tables with this many columns, or 7 and a long text column, print on a landscape page."""
 
@@ -448,6 +469,13 @@ def show_html(markup: Html, plain: str = "") -> None:
     _publish(markup.markup, plain or "[HTML]")
 
 
+def section_anchor(section: str) -> None:
+    """Mark where a review's section starts, so the front sheet's findings can link to it."""
+    from .front_sheet import section_id
+
+    _publish(f'<span class="ea-anchor" id="{_escape(section_id(section))}"></span>', "")
+
+
 def show_table(
     df: Any,
     caption: str | None = None,
@@ -466,14 +494,16 @@ def show_table(
 
 
 def show_part(part: Any) -> None:
-    """Show one part of a review (:mod:`escalation_analysis.reviews.review`): text, table or chart.
+    """Show one part of a review (:mod:`escalation_analysis.reviews.review`): text, table, chart or markup.
 
     An empty table is replaced by its one-sentence ``if_empty`` when it has one, so a report
     on partial data says what is missing instead of showing an empty grid.
     """
     from .review import Chart, Table, Text
 
-    if isinstance(part, Text):
+    if isinstance(part, Html):  # the front sheet: markup the package wrote
+        show_html(part, "[Front sheet]")
+    elif isinstance(part, Text):
         show_markdown(part.markdown)
     elif isinstance(part, Table):
         if len(part.frame) == 0 and part.if_empty:
@@ -483,7 +513,7 @@ def show_part(part: Any) -> None:
     elif isinstance(part, Chart):
         show(part.figure(), caption=part.caption or None)
     else:
-        raise TypeError(f"A review part is text, a table or a chart, not {type(part).__name__}.")
+        raise TypeError(f"A review part is text, a table, a chart or markup, not {type(part).__name__}.")
 
 
 # --------------------------------------------------------------------------------------------

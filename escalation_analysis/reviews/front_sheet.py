@@ -34,12 +34,13 @@ import pandas as pd
 from ..measures import headlines
 from ..measures.analysis import Analysis
 from ..measures.learning import action_status
+from .disclosure import DisclosurePlan
 from .display import Html, table_html
 from .kpis import previous_period
 from .labels import VALUES, interval_text
 from .mdc_summary import MdcSummary, mdc_summary
 
-__all__ = ["Finding", "FrontSheet", "build_front_sheet", "section_id"]
+__all__ = ["Finding", "FrontSheet", "build_front_sheet", "front_sheet_html", "review_mdc_summary", "section_id"]
 
 #: How many findings page 1 holds at most.
 MAX_FINDINGS = 5
@@ -307,6 +308,8 @@ def build_front_sheet(
     team: str | None = None,
     sections: Mapping[str, str] | None = None,
     run_at: dt.datetime | None = None,
+    mdc: MdcSummary | None = None,
+    plan: DisclosurePlan | None = None,
 ) -> FrontSheet:
     """Page 1 of a review of ``analysis`` for ``audience``.
 
@@ -319,17 +322,19 @@ def build_front_sheet(
         findings are about them, and the team's monthly chart.
     sections
         Finding key (``teams``, ``out_of_hours``, ``lone_working``, ``learning_actions``,
-        ``data_quality``) -> the review section it links to, when the section has another
-        name in that review; a key mapped to "" gets no link.
+        ``data_quality``) -> the review section that shows it; a finding whose key is not
+        there gets no link (the review has no such section).
     run_at
         When the report is made (default now).
+    mdc
+        The review's Making Data Count summary, when it draws its trend charts from it too
+        (:meth:`~escalation_analysis.reviews.mdc_summary.MdcSummary.chart_input`); built here
+        otherwise.
+    plan
+        The review's disclosure plan (outside readers; the audience's default policy otherwise).
     """
     external = audience != "internal"
-    plan = None
-    if external:
-        from .disclosure import plan_for, policy_for
-
-        plan = plan_for(analysis, policy_for(audience))
+    plan = _outside_plan(analysis, audience, plan)
     chosen = analysis.episodes if episodes is None else episodes
     history = analysis.history if team is None else analysis.history[analysis.history["team"] == team]
     candidates = [
@@ -340,16 +345,31 @@ def build_front_sheet(
         _quality_finding(analysis, external),
     ]
     links = dict(sections or {})
-    findings = tuple(
-        Finding(f.key, f.text, links.get(f.key, f.section) or None)
-        for f in candidates if f is not None
-    )[:MAX_FINDINGS]
+    findings = tuple(Finding(f.key, f.text, links.get(f.key) or None) for f in candidates if f is not None)[:MAX_FINDINGS]
     marking = analysis.pathway.protective_marking.for_audience(audience)
     period = f"{_date(analysis.start)} to {_date(analysis.end)}"
-    mdc = mdc_summary(analysis, audience=audience, history=history if team else None,
-                      latest={"overdue_actions": _overdue_shown(analysis, plan)} if analysis.actions is not None else {})
+    if mdc is None:
+        mdc = review_mdc_summary(analysis, audience, team=team, plan=plan)
     return FrontSheet(title, audience, marking, _cover(analysis, audience, plan, run_at or dt.datetime.now()),
                       findings, mdc, period)
+
+
+def _outside_plan(analysis: Analysis, audience: str, plan: DisclosurePlan | None) -> DisclosurePlan | None:
+    """The disclosure plan outside readers' figures come from (none for internal readers)."""
+    if audience == "internal":
+        return None
+    from .disclosure import plan_for, policy_for
+
+    return plan if plan is not None else plan_for(analysis, policy_for(audience))
+
+
+def review_mdc_summary(analysis: Analysis, audience: str, *, team: str | None = None,
+                       plan: DisclosurePlan | None = None) -> MdcSummary:
+    """The MDC summary a review shows on its front sheet (of one team's history for its pack)."""
+    plan = _outside_plan(analysis, audience, plan)
+    history = analysis.history[analysis.history["team"] == team] if team else None
+    latest = {"overdue_actions": _overdue_shown(analysis, plan)} if analysis.actions is not None else {}
+    return mdc_summary(analysis, audience=audience, history=history, latest=latest, plan=plan)
 
 
 def _overdue_shown(analysis: Analysis, plan) -> object:
@@ -359,3 +379,21 @@ def _overdue_shown(analysis: Analysis, plan) -> object:
     published = plan.table("learning_actions").frame
     everything = published[published["actions"] == "all actions"]
     return everything["overdue"].iloc[0] if len(everything) else None
+
+
+def front_sheet_html(
+    analysis: Analysis,
+    title: str,
+    audience: str,
+    sections: Mapping[str, tuple[str, str]],
+    *,
+    episodes: pd.DataFrame | None = None,
+    team: str | None = None,
+    mdc: MdcSummary | None = None,
+    plan: DisclosurePlan | None = None,
+) -> Html:
+    """A review's front sheet, ready to show: ``sections`` maps each finding key to the review
+    section that shows it and that section's heading, ``(section, heading)``."""
+    sheet = build_front_sheet(analysis, title=title, audience=audience, episodes=episodes, team=team,
+                              sections={key: section for key, (section, _) in sections.items()}, mdc=mdc, plan=plan)
+    return sheet.html({section: heading for section, heading in sections.values()})

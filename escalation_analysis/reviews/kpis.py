@@ -20,10 +20,10 @@ from ..measures.analysis import Analysis
 from ..measures.learning import action_status
 from ..measures.timeliness import compliance_table
 from .definitions import REGISTER
-from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
+from .disclosure import NHS_ROUNDED, DisclosurePlan, DisclosurePolicy, plan_for, published
 
-EXTERNAL_POLICY = DEFAULT_POLICY
-"""The suppression policy external reports use (1 to 7 hidden)."""
+EXTERNAL_POLICY = NHS_ROUNDED
+"""The disclosure policy external reports use unless a setting chooses another."""
 
 
 def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
@@ -94,51 +94,66 @@ KPI_LABELS = {key: REGISTER[key].label for key in KPIS}
 HIGHER_IS_BETTER = {"compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct", "crisis_team_response_pct", "near_misses"}
 
 
-def kpi_table(analysis: Analysis, policy: SuppressionPolicy | None = None) -> pd.DataFrame:
+def kpi_table(analysis: Analysis, policy: DisclosurePolicy | None = None, *,
+              plan: DisclosurePlan | None = None) -> pd.DataFrame:
     """This period vs the previous period of the same length, against the pathway's targets.
 
     ``target`` and ``target_source`` come from the pathway file's ``kpi_targets``; a KPI it
     sets no target for has neither, and ``target_met`` is then missing.
 
-    With a suppression ``policy`` (external reports), a percentage built on a numerator or
-    denominator of 1 to the threshold is withheld, and so are small counts.
+    With a disclosure ``policy`` (or its ``plan``), for outside readers, every value is the
+    published one from the plan of this period and of the previous one: rounded counts, rates
+    from them, ``*`` or ``[c]`` where withheld; the change and whether the target was met are
+    judged on the published values, so the table agrees with every other view of them.
     """
     prev_start, prev_end = previous_period(analysis.start, analysis.end)
+    if plan is not None or policy is not None:
+        plan = plan if plan is not None else plan_for(analysis, policy)
+        table = _published_kpis(analysis, plan)
+    else:
+        table = _exact_kpis(analysis, prev_start, prev_end)
+    table.attrs["period"] = (analysis.start, analysis.end)
+    table.attrs["previous_period"] = (prev_start, prev_end)
+    return table
+
+
+def _row(analysis: Analysis, key: str, value: object, previous: object) -> dict[str, object]:
+    target = analysis.pathway.kpi_targets.value(key)
+    numbers = [v for v in (value, previous) if published.shown(v)]
+    met = None
+    if target is not None and published.shown(value):
+        met = bool(value >= target) if key in HIGHER_IS_BETTER or key.endswith("_pct") else bool(value <= target)
+    change = value - previous if len(numbers) == 2 else np.nan
+    return {"kpi": key, "indicator": KPI_LABELS[key], "this_period": value, "previous_period": previous,
+            "change": change, "target": target, "target_met": met, "target_source": _target_source(analysis, key)}
+
+
+def _published_kpis(analysis: Analysis, plan: DisclosurePlan) -> pd.DataFrame:
+    now = published.kpi_values(plan)
+    before = published.kpi_values(plan.previous) if plan.previous is not None else {}
+    if analysis.pathway.response_targets_minutes.get("crisis_team") is None:
+        now.pop("crisis_team_response_pct", None)
+    rows = [_row(analysis, key, now[key], before.get(key)) for key in KPI_LABELS if key in now]
+    return pd.DataFrame(rows).astype({"this_period": object, "previous_period": object, "change": object})
+
+
+def _exact_kpis(analysis: Analysis, prev_start: dt.date, prev_end: dt.date) -> pd.DataFrame:
     now = _kpis_for(analysis.episodes, analysis, analysis.end)
     before = _kpis_for(analysis.episodes_between(prev_start, prev_end), analysis, prev_end)
     rows = []
-    for key, label in KPI_LABELS.items():
+    for key in KPI_LABELS:
         if key not in now:
             continue
-        value, count, denominator = now[key]
+        value, _, denominator = now[key]
         previous = before.get(key, (np.nan, 0, None))[0]
-        target = analysis.pathway.kpi_targets.value(key)
-        met = None
-        if target is not None and not np.isnan(value):
-            met = bool(value >= target) if key in HIGHER_IS_BETTER or key.endswith("_pct") else bool(value <= target)
-        row = {"kpi": key, "indicator": label, "this_period": value, "previous_period": previous,
-               "change": value - previous if not (np.isnan(value) or np.isnan(previous)) else np.nan,
-               "target": target, "target_met": met, "target_source": _target_source(analysis, key)}
-        if policy is not None:
-            small = any(1 <= c <= policy.threshold for c in (count, denominator) if c is not None)
-            prev_counts = before.get(key, (np.nan, 0, None))[1:]
-            prev_small = any(1 <= c <= policy.threshold for c in prev_counts if c is not None)
-            if denominator is None and not key.endswith("minutes"):
-                row["this_period"] = suppress_count(int(value), policy)
-                row["previous_period"] = suppress_count(int(previous), policy) if not np.isnan(previous) else None
-            if small:
-                row.update(this_period="*" if denominator is None else None, change=None, target_met=None)
-            if prev_small:
-                row.update(previous_period="*" if denominator is None else None, change=None)
+        row = _row(analysis, key, None if np.isnan(value) else value, None if np.isnan(previous) else previous)
+        row["this_period"], row["previous_period"] = value, previous
         if denominator is None and not key.endswith("minutes"):  # counts read as whole numbers
             for column in ("this_period", "previous_period", "change"):
                 if isinstance(row[column], float) and not np.isnan(row[column]):
                     row[column] = int(row[column])
         rows.append(row)
-    table = pd.DataFrame(rows).astype({"this_period": object, "previous_period": object, "change": object})
-    table.attrs["period"] = (analysis.start, analysis.end)
-    table.attrs["previous_period"] = (prev_start, prev_end)
-    return table
+    return pd.DataFrame(rows).astype({"this_period": object, "previous_period": object, "change": object})
 
 
 def for_display(table: pd.DataFrame) -> pd.DataFrame:

@@ -121,6 +121,8 @@ def interval_text(low: object, high: object, decimals: int = 0, suffix: str = "%
     The unit is written once, after the upper bound. Tables keep an interval on one line
     (:func:`~escalation_analysis.reviews.display.table_html` marks such cells ``nowrap``).
     """
+    if isinstance(low, str) or isinstance(high, str):  # a disclosure mark: a withheld interval shows it
+        return low if isinstance(low, str) else str(high)
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return ""
     return f"{float(low):.{decimals}f}–{float(high):.{decimals}f}{suffix}"
@@ -164,7 +166,7 @@ def for_readers(table: pd.DataFrame) -> pd.DataFrame:
 def timeliness_for_readers(table: pd.DataFrame, group: str | None = None) -> pd.DataFrame:
     """A compliance table cut to what a reader needs, with the interval in one column.
 
-    Works on raw and suppressed tables alike (suppressed values stay "*" or blank).
+    Works on exact and disclosure-controlled tables alike (marks stay ``*`` or ``[c]``).
     """
     out = pd.DataFrame(index=table.index)
     if group:

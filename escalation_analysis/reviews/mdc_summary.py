@@ -24,6 +24,7 @@ import pandas as pd
 from ..measures.analysis import Analysis
 from ..measures.kpi_trends import IMPROVEMENT, KpiTrend, kpi_trends
 from ..measures.spc import SHORT_GROUP_THRESHOLD
+from .disclosure import DisclosurePlan
 from .display import Html, format_value
 from .icons import ASSURANCE, VARIATION, icon_with_text
 from .kpis import KPI_LABELS
@@ -139,6 +140,7 @@ def mdc_summary(
     audience: str = "internal",
     history: pd.DataFrame | None = None,
     latest: Mapping[str, object] | None = None,
+    plan: DisclosurePlan | None = None,
 ) -> MdcSummary:
     """The Making Data Count summary of ``analysis``'s KPIs, sorted by concern.
 
@@ -158,7 +160,7 @@ def mdc_summary(
     else:
         from .disclosure import plan_for, policy_for, published
 
-        plan = plan_for(analysis, policy_for(audience))
+        plan = plan if plan is not None else plan_for(analysis, policy_for(audience))
         trends = published.kpi_trends(plan, targets, crisis_response=crisis_target is not None)
         given = {"overdue_actions": published.kpi_values(plan).get("overdue_actions"), **given}
     rows = []

@@ -2,8 +2,8 @@
 
 Notebooks hold the fixed narrative; the sentences whose numbers change with the data are
 written here, so the wording rules live in one tested place: UK dates, percentages rounded
-to whole numbers, changes described without overclaiming, and small numbers suppressed for
-external readers. Every value from the data is escaped by
+to whole numbers, changes described without overclaiming, and for outside readers only the
+numbers the disclosure plan publishes. Every value from the data is escaped by
 :func:`~escalation_analysis.reviews.display.markdown_text`.
 """
 
@@ -16,9 +16,9 @@ import pandas as pd
 from ..measures.analysis import Analysis
 from ..measures.comparisons import compare_factor
 from ..measures.timeliness import compliance_table
+from .disclosure import DisclosurePlan, DisclosurePolicy, plan_for, policy_for, published
 from .display import markdown_text
 from .kpis import previous_period
-from .suppression import DEFAULT_POLICY, SuppressionPolicy, suppress_count
 
 #: Said by every section that has nothing to show because the period has no episodes.
 NO_EPISODES = "No escalation episodes fall in this period."
@@ -31,37 +31,62 @@ def period_text(start: dt.date, end: dt.date) -> str:
     return f"{start.day} {start:%B %Y} to {end.day} {end:%B %Y}"
 
 
-def _count(value: int, external: bool, policy: SuppressionPolicy) -> str:
-    return _shown(suppress_count(int(value), policy) if external else int(value), policy)
+def _outside_plan(analysis: Analysis, policy: DisclosurePolicy | None, plan: DisclosurePlan | None) -> DisclosurePlan:
+    """The disclosure plan an outside reader's sentence takes its numbers from."""
+    return plan if plan is not None else plan_for(analysis, policy or policy_for("external"))
 
 
-def _shown(value: int | str, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
-    """A count as words: '1,234', or 'fewer than 8' where it was suppressed."""
-    return f"{value:,}" if isinstance(value, int) else f"fewer than {policy.threshold + 1}"
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
-def headline(analysis: Analysis, *, external: bool = False, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
+def headline(analysis: Analysis, *, external: bool = False, policy: DisclosurePolicy | None = None,
+             plan: DisclosurePlan | None = None) -> str:
     """The opening paragraph: episodes, compliance with its interval, no escalation recorded.
 
     The figures are the overall row of :func:`~escalation_analysis.measures.timeliness.compliance_table`,
-    the one table every report and the KPIs read compliance from.
+    the one table every report and the KPIs read compliance from; for outside readers
+    (``external``) the disclosure plan's overall row, made from the same table: counts rounded
+    (or "fewer than 8"), the percentage and its interval from the rounded counts.
     """
-    overall = compliance_table(analysis.episodes).iloc[0]
     period = period_text(analysis.start, analysis.end)
+    if external:
+        return _published_headline(_outside_plan(analysis, policy, plan), period)
+    overall = compliance_table(analysis.episodes).iloc[0]
     if overall["n"] == 0:
         return markdown_text("No escalation episodes fall between {period}.", period=period.replace(" to ", " and "))
     near = int((analysis.episodes["outcome"] == "near_miss").sum())
     return markdown_text(
         "From {period}, **{n}** escalation episodes were analysed. **{pct}%** were escalated within "
-        "the pathway's target (95% confidence interval {low}% to {high}%). {not_escalated} had no "
+        "the pathway's target (95% CI {low}–{high}%). {not_escalated} had no "
         "escalation recorded at all. {near} were recorded as near misses.",
-        period=period,
-        n=_count(overall["n"], external, policy),
-        pct=round(overall["within_target_pct"]),
-        low=round(overall["ci95_low_pct"]),
-        high=round(overall["ci95_high_pct"]),
-        not_escalated=_count(overall["not_escalated"], external, policy).capitalize(),
-        near=_count(near, external, policy).capitalize(),
+        period=period, n=f"{int(overall['n']):,}", pct=round(overall["within_target_pct"]),
+        low=round(overall["ci95_low_pct"]), high=round(overall["ci95_high_pct"]),
+        not_escalated=f"{int(overall['not_escalated']):,}", near=f"{near:,}",
+    )
+
+
+def _published_headline(plan: DisclosurePlan, period: str) -> str:
+    overall = plan.table("timeliness_overall").frame
+    if overall.empty or overall.iloc[0]["n"] == 0:
+        return markdown_text("No escalation episodes fall between {period}.", period=period.replace(" to ", " and "))
+    row = overall.iloc[0]
+    n = published.in_words(row["n"], plan)
+    if not published.shown(row["within_target_pct"]):
+        return markdown_text(
+            "From {period}, **{n}** escalation episodes were analysed; their figures are withheld to protect "
+            "small numbers.", period=period, n=n)
+    rounding = f" (counts rounded to the nearest {plan.policy.round_to})" if plan.policy.round_to else ""
+    low, high = row["ci95_low_pct"], row["ci95_high_pct"]
+    interval = (f" (95% CI {round(low)}–{round(high)}%)"
+                if published.shown(low) and published.shown(high) else "")
+    return markdown_text(
+        "From {period}, **{n}** escalation episodes were analysed" + rounding + ". **{pct}%** were escalated "
+        "within the pathway's target" + interval + ". {not_escalated} had no escalation recorded at all. {near} "
+        "were recorded as near misses.",
+        period=period, n=n, pct=round(row["within_target_pct"]),
+        not_escalated=_capital(published.in_words(row["not_escalated"], plan)),
+        near=_capital(published.in_words(published.near_misses(plan)["n"], plan)),
     )
 
 
@@ -93,33 +118,41 @@ def comparisons(analysis: Analysis) -> str:
     return "\n\n".join(f"- {s}" for s in sentences)
 
 
-def learning_actions(analysis: Analysis, *, external: bool = False, policy: SuppressionPolicy = DEFAULT_POLICY) -> str:
+def learning_actions(analysis: Analysis, *, external: bool = False, policy: DisclosurePolicy | None = None,
+                     plan: DisclosurePlan | None = None) -> str:
     """How many learning actions are open and overdue (or that no log was supplied)."""
     if analysis.actions is None:
         return "No learning-actions log was supplied for this period."
+    text = ("The learning-actions log holds {total} actions, {linked} of them linked to episodes in this period. "
+            "**{open}** are open, of which **{overdue}** are past their due date; {closed} are complete.")
+    if external:
+        chosen = _outside_plan(analysis, policy, plan)
+        counts = published.learning_actions(chosen) or {}
+        if not published.shown(counts.get("total")):
+            return markdown_text("The learning-actions log holds {total} actions; their figures are withheld to "
+                                 "protect small numbers.", total=published.in_words(counts.get("total"), chosen))
+        return markdown_text(text, **{key: published.in_words(counts.get(name), chosen) for key, name in (
+            ("total", "total"), ("linked", "linked_to_episodes"), ("open", "open"), ("overdue", "overdue"),
+            ("closed", "closed"))})
     from ..measures.learning import action_status, action_summary
 
     counts = action_summary(action_status(analysis.actions.frame, analysis.episodes, analysis.as_of))
-    return markdown_text(
-        "The learning-actions log holds {total} actions, {linked} of them linked to episodes in this period. "
-        "**{open}** are open, of which **{overdue}** are past their due date; {closed} are complete.",
-        total=_count(counts["total"], external, policy), linked=_count(counts["linked_to_episodes"], external, policy),
-        open=_count(counts["open"], external, policy), overdue=_count(counts["overdue"], external, policy),
-        closed=_count(counts["closed"], external, policy),
-    )
+    return markdown_text(text, total=f"{counts['total']:,}", linked=f"{counts['linked_to_episodes']:,}",
+                         open=f"{counts['open']:,}", overdue=f"{counts['overdue']:,}", closed=f"{counts['closed']:,}")
 
 
-def data_quality(analysis: Analysis, *, external: bool = False) -> str:
+def data_quality(analysis: Analysis, *, external: bool = False, policy: DisclosurePolicy | None = None,
+                 plan: DisclosurePlan | None = None) -> str:
     """One paragraph: rows read, analysed, excluded (outside the period separately)."""
     accounting = analysis.accounting
     if external:
-        from .summary import external_data_quality
-
-        shown = external_data_quality(accounting)
+        chosen = _outside_plan(analysis, policy, plan)
+        shown = chosen.data_quality
         return markdown_text(
             "The export '{source}' had {read} rows, of which {analysed} episodes were analysed. The rest fell "
             "outside the period or were excluded because of data problems, listed below with their reasons.",
-            source=accounting.source or "export", read=_shown(shown["rows_read"]), analysed=_shown(shown["rows_analysed"]),
+            source=accounting.source or "export", read=published.in_words(shown["rows_read"], chosen),
+            analysed=published.in_words(shown["rows_analysed"], chosen),
         ) + _fitness_text(accounting, external=True)
     by_reason = accounting.excluded_by_reason()
     outside = by_reason.pop("outside_period", 0)
@@ -141,19 +174,20 @@ def _fitness_text(accounting, *, external: bool) -> str:
     return "\n\n" + markdown_text("**Check before relying on these figures:** {messages}", messages=" ".join(messages))
 
 
-def data_quality_table(
-    analysis: Analysis, *, external: bool = False, policy: SuppressionPolicy = DEFAULT_POLICY
-) -> pd.DataFrame:
+def data_quality_table(analysis: Analysis, *, external: bool = False, policy: DisclosurePolicy | None = None,
+                       plan: DisclosurePlan | None = None) -> pd.DataFrame:
     """Exclusion and warning reasons with counts, in plain English (no row numbers)."""
     from ..ingest.accounting import EXCLUSION_REASONS, WARNING_REASONS
 
     accounting = analysis.accounting
     excluded, warnings = accounting.excluded_by_reason(), accounting.warnings_by_reason()
     if external:
-        from .summary import external_data_quality
-
-        shown = external_data_quality(accounting, policy)
+        shown = _outside_plan(analysis, policy, plan).data_quality
         excluded, warnings = shown["excluded_by_reason"], shown["warnings"]
-    rows = [{"Rows": "Excluded", "Reason": EXCLUSION_REASONS[r], "Number": n} for r, n in excluded.items()]
-    rows += [{"Rows": "Kept, with a warning", "Reason": WARNING_REASONS[r], "Number": n} for r, n in warnings.items()]
+    def sentence(text: str) -> str:  # the reasons are phrases for sentences; a table cell starts with a capital
+        return text[:1].upper() + text[1:]
+
+    rows = [{"Rows": "Excluded", "Reason": sentence(EXCLUSION_REASONS[r]), "Number": n} for r, n in excluded.items()]
+    rows += [{"Rows": "Kept, with a warning", "Reason": sentence(WARNING_REASONS[r]), "Number": n}
+             for r, n in warnings.items()]
     return pd.DataFrame(rows, columns=["Rows", "Reason", "Number"])

@@ -8,17 +8,26 @@ pathway owner; learning actions; data quality. Internal: pseudonyms and free tex
 
 from __future__ import annotations
 
-from ..measures import casemix, comparisons, learning, trends
+from ..measures import casemix, comparisons, headlines, learning, trends
 from ..measures import near_misses as patterns
 from ..measures.analysis import Analysis
 from ..measures.timeliness import TimelinessTables
-from . import charts, narrative
+from . import charts, labels, narrative
+from .front_sheet import front_sheet_html
 from .kinds import kind as kind_named
 from .review import Review, Sections
 from .summary import build_summary
 
 KIND = "near-miss-review"
 
+#: Where each front-sheet finding is shown in this review: (section, its heading).
+FRONT_SHEET_LINKS = {
+    "teams": ("teams", "Teams compared fairly"),
+    "out_of_hours": ("comparisons", "Late and missed escalations"),
+    "lone_working": ("barriers", "Barriers to escalation"),
+    "learning_actions": ("learning_actions", "Learning actions"),
+    "data_quality": ("data_quality", "Data quality"),
+}
 #: A team needs this many episodes in the period for its monthly chart to mean anything.
 MIN_TEAM_EPISODES = 20
 #: A team needs this many episodes to be placed on the funnel plot.
@@ -31,6 +40,7 @@ def build(analysis: Analysis, audience: str = "internal") -> Review:
         raise ValueError("The near-miss review shows pseudonyms and free text: it is internal only.")
     episodes = analysis.episodes
     s = Sections()
+    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS))
     s.text("headline", narrative.headline(analysis))
     s.text("headline", narrative.change_since_previous(analysis))
     if episodes.empty:
@@ -75,6 +85,9 @@ def build(analysis: Analysis, audience: str = "internal") -> Review:
             percent=["late_pct"], if_empty="No recorded barrier matches a pathway theme in this period.")
     s.text("learning_actions", narrative.learning_actions(analysis))
     if analysis.actions is not None:
+        s.table("learning_actions", _actions_by_theme(analysis), "Learning actions by status and theme of the episode",
+                if_empty="No learning action was raised by the end of the period.")
+    if analysis.actions is not None:
         s.table("learning_actions", learning.overdue_actions(analysis.actions_frame, episodes, analysis.as_of),
                 "Overdue learning actions, most overdue first", if_empty="No learning action is overdue.")
     s.text("data_quality", narrative.data_quality(analysis))
@@ -118,6 +131,21 @@ def _barriers(s: Sections, episodes) -> None:
     frequency = patterns.barrier_frequency(episodes)
     s.chart("barriers", charts.bar_counts, frequency.head(10), x="barrier", y="episodes",
             title="Most frequent barriers", value_title="Episodes")
-    s.table("barriers", patterns.barrier_frequency(episodes, "lone_worker").head(12), "Barriers by lone working",
-            if_empty="Lone working was not recorded.")
+    by_lone_working = patterns.barrier_frequency(episodes, "lone_worker")
+    by_lone_working = by_lone_working[by_lone_working["lone_worker"] != "not recorded"]
+    if by_lone_working["lone_worker"].nunique() >= 2:
+        s.chart("barriers", charts.group_shares, by_lone_working, "barrier", "lone_worker", "episodes_pct",
+                title="Barriers met by lone workers and by accompanied staff",
+                value_title="Share of the group's episodes (%)", labels=labels.VALUES)
+    else:
+        s.text("barriers", "Lone working is not recorded for both lone workers and accompanied staff in this "
+                           "period, so their barriers cannot be compared.")
     s.chart("barriers", charts.barrier_cooccurrence, patterns.barrier_cooccurrence(episodes))
+
+
+def _actions_by_theme(analysis: Analysis):
+    """Learning actions by status and theme, in readers' words (themes as the pathway questions name them)."""
+    table = headlines.actions_by_theme(analysis.actions_frame, analysis.all_episodes, analysis.as_of)
+    return table.assign(theme=table["theme"].map(lambda t: labels.VALUES.get(t, "No theme recorded"))).rename(
+        columns={"theme": "Theme", "actions": "Actions", "overdue": "Overdue", "open_on_time": "Open, not yet due",
+                 "closed": "Closed"})

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from .display import Html
+
 if TYPE_CHECKING:
     from .summary import Summary
 
@@ -69,7 +71,8 @@ class Chart:
         return self.draw(*self.inputs, **self.options)
 
 
-Part = Text | Table | Chart
+Part = Text | Table | Chart | Html
+"""A part of a section: ``Html`` is markup the package wrote itself (the front sheet)."""
 
 
 @dataclass
@@ -89,9 +92,10 @@ class Review:
 
         The first call also embeds plotly.js (once per kernel), so every chart below draws.
         """
-        from .display import setup, show_part
+        from .display import section_anchor, setup, show_part
 
         setup()
+        section_anchor(section)  # the front sheet's findings link here
         for part in self.section(section):
             show_part(part)
 

@@ -1,12 +1,14 @@
 """``summary.json`` and its CSV tables: the machine-readable result of a review.
 
-The JSON keys are the contract in ``shared/docs/product.md`` section 4. Audience rules are
+The JSON keys are a contract with users' scripts (``docs/definitions.md`` lists them). Audience rules are
 applied here, not left to good intentions:
 
 * ``internal``: full figures, row numbers of excluded rows, pseudonyms allowed in tables;
-* ``external`` and ``partners``: small numbers suppressed (1 to 7 shown as "*", with
-  secondary suppression; rates on suppressed counts are null), no row numbers, no incident
-  references, no pseudonyms, no free text.
+* ``external`` and ``partners``: every figure from the disclosure plan
+  (:mod:`~escalation_analysis.reviews.disclosure`): 1 to 7 shown as "*", other counts rounded
+  to the nearest 5 by default, withheld figures "[c]" and their rates null, the policy and
+  its key under ``disclosure``; no row numbers, no incident references, no pseudonyms, no
+  free text.
 
 CSV cells that a spreadsheet would read as a formula (``=``, ``+``, ``-``, ``@``) are
 prefixed with an apostrophe, so a hostile value cannot run in Excel.
@@ -25,7 +27,6 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..ingest.accounting import RowAccounting
 from ..measures.adherence import adherence_summary, episode_adherence
 from ..measures.agencies import agency_responses, handoff_delays, handoff_summary, response_by_agency
 from ..measures.analysis import Analysis
@@ -33,16 +34,8 @@ from ..measures.comparisons import compare_factor, share_by_target
 from ..measures.equity import available_equity_fields, equity_table
 from ..measures.learning import action_status, action_summary, training_association
 from ..measures.timeliness import TimelinessTables, timeliness_summary
+from .disclosure import DisclosurePlan, DisclosurePolicy, plan_for, policy_for, published
 from .labels import routes_for_readers
-from .suppression import (
-    DEFAULT_POLICY,
-    SuppressionPolicy,
-    SuppressionSpec,
-    suppress_count,
-    suppress_table,
-    suppress_timeliness,
-    timeliness_spec,
-)
 
 Audience = Literal["internal", "external", "partners"]
 AUDIENCES = ("internal", "external", "partners")
@@ -135,43 +128,43 @@ def build_summary(
     *,
     report: str = "summary",
     audience: Audience = "internal",
-    policy: SuppressionPolicy = DEFAULT_POLICY,
+    policy: DisclosurePolicy | str | None = None,
+    plan: DisclosurePlan | None = None,
 ) -> Summary:
-    """Compute every KPI for the period and apply the audience's rules."""
+    """Compute every KPI for the period and apply the audience's rules.
+
+    For external and partner readers every figure comes from the disclosure plan of the
+    analysis (``plan``, or the one :func:`~escalation_analysis.reviews.disclosure.plan_for`
+    builds under ``policy``, by default the audience's): the same figures, shown the same way,
+    as every other output of that export and period.
+    """
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {AUDIENCES}")
-    external = audience != "internal"
-    episodes = analysis.episodes
-    data: dict[str, Any] = {
+    header = {
         "report": report,
         "audience": audience,
         "period": {"start": analysis.start.isoformat(), "end": analysis.end.isoformat()},
         "pathway": analysis.pathway.name,
         "generated_by": f"escalation-analysis {__version__}",
-        "data_quality": analysis.accounting.to_dict(with_rows=not external),
     }
-    if external:
-        quality = data["data_quality"]
-        quality.pop("unknown_values")  # local spellings to fix in the profile: an internal matter
-        quality.update(external_data_quality(analysis.accounting, policy))
+    if audience != "internal":
+        if plan is None:
+            chosen = policy if isinstance(policy, DisclosurePolicy) else policy_for(audience, policy)
+            plan = plan_for(analysis, chosen)
+        return Summary(_jsonable({**header, **published.summary_sections(analysis, plan)}), published.csv_tables(plan))
+    episodes = analysis.episodes
+    data: dict[str, Any] = {**header, "data_quality": analysis.accounting.to_dict(with_rows=True)}
     timeliness_tables = TimelinessTables(episodes)  # delays sorted once for every table
-    timeliness = timeliness_summary(episodes, tables=timeliness_tables)
-    data["timeliness"] = suppress_timeliness(timeliness, policy) if external else timeliness
-    near_misses = int((episodes["outcome"] == "near_miss").sum())
-    data["near_misses"] = {
-        "n": suppress_count(near_misses, policy) if external else near_misses,
-        "incidents": suppress_count(int((episodes["outcome"] == "incident").sum()), policy)
-        if external else int((episodes["outcome"] == "incident").sum()),
-    }
-    data["comparisons"] = _comparisons(analysis, external, policy)
+    data["timeliness"] = timeliness_summary(episodes, tables=timeliness_tables)
+    data["near_misses"] = {"n": int((episodes["outcome"] == "near_miss").sum()),
+                           "incidents": int((episodes["outcome"] == "incident").sum())}
+    data["comparisons"] = _comparisons(analysis)
 
     tables: dict[str, pd.DataFrame] = {}
     for name, by in TIMELINESS_TABLES.items():
-        table = timeliness_tables.table(by)
-        tables[name] = suppress_timeliness_table(table, by, policy) if external else table
+        tables[name] = timeliness_tables.table(by)
     for field_name in available_equity_fields(episodes):
-        table = equity_table(episodes, field_name, tables=timeliness_tables)
-        tables[f"timeliness_by_{field_name}"] = suppress_timeliness_table(table, field_name, policy) if external else table
+        tables[f"timeliness_by_{field_name}"] = equity_table(episodes, field_name, tables=timeliness_tables)
     shares = share_by_target(episodes, "band", analysis.as_of)
     tables["share_escalated_by_target"] = shares
     data["time_to_escalation"] = {
@@ -181,130 +174,49 @@ def build_summary(
     steps = analysis.steps.frame if analysis.steps is not None else None
     if steps is not None:
         adherence = episode_adherence(episodes, steps, analysis.pathway)
-        adherence_table = adherence_summary(adherence)
-        tables["adherence"] = suppress_simple(adherence_table, ["checked", "passed"], ["passed_pct", "ci95_low_pct", "ci95_high_pct"], policy) if external else adherence_table
+        tables["adherence"] = adherence_summary(adherence)
         data["adherence"] = {
             row["check"]: {"checked": row["checked"], "passed": row["passed"], "passed_pct": row["passed_pct"]}
             for _, row in tables["adherence"].iterrows()
         }
-        if not external:
-            data["step_log"] = analysis.steps.to_dict()
+        data["step_log"] = analysis.steps.to_dict()
     responses = agency_responses(episodes, steps)
-    agency_table = response_by_agency(responses, analysis.pathway)
-    tables["agency_response"] = suppress_simple(
-        agency_table, ["contacts", "responses_recorded", "within_target"], ["within_target_pct", "median_minutes", "p90_minutes"], policy
-    ) if external else agency_table
+    tables["agency_response"] = response_by_agency(responses, analysis.pathway)
     data["multi_agency"] = {
         row["agency"]: {k: row[k] for k in ("contacts", "responses_recorded", "median_minutes", "p90_minutes", "within_target_pct")}
         for _, row in tables["agency_response"].iterrows()
     }
     handoffs = handoff_summary(handoff_delays(episodes, steps))
     handoffs["handoff"] = routes_for_readers(handoffs["handoff"])
-    tables["handoffs"] = suppress_simple(handoffs, ["n"], ["median_minutes", "p90_minutes"], policy) if external else handoffs
+    tables["handoffs"] = handoffs
 
     if analysis.actions is not None:
         status = action_status(analysis.actions.frame, episodes, analysis.as_of)
-        counts = action_summary(status)
-        data["learning_actions"] = {k: suppress_count(v, policy) for k, v in counts.items()} if external else counts
-        if not external:
-            tables["learning_actions"] = status.drop(columns=["linked"])
+        data["learning_actions"] = action_summary(status)
+        tables["learning_actions"] = status.drop(columns=["linked"])
     if analysis.training is not None:
         association = training_association(episodes, analysis.training.frame)
-        table = association["table"]
-        tables["timeliness_by_training"] = suppress_timeliness_table(table, "training", policy) if external else table
+        tables["timeliness_by_training"] = association["table"]
         data["training"] = {"caveat": association["caveat"]}
-        if "compliance" in association and not external:
+        if "compliance" in association:
             data["training"]["compliance"] = association["compliance"].wording
             data["training"]["delay"] = association["delays"].wording
-    if not external:
-        tables["excluded_rows"] = analysis.accounting.excluded
-        tables["warnings"] = analysis.accounting.warnings
+    tables["excluded_rows"] = analysis.accounting.excluded
+    tables["warnings"] = analysis.accounting.warnings
     return Summary(_jsonable(data), tables)
 
 
-def external_data_quality(accounting: RowAccounting, policy: SuppressionPolicy = DEFAULT_POLICY) -> dict[str, Any]:
-    """Row counts for external readers: small counts hidden, and hidden reasons protected.
-
-    The excluded rows add up to ``rows_excluded`` and ``rows_read = rows_analysed +
-    rows_excluded``, so the reasons are suppressed as a table with a total row: a single
-    hidden reason gets a partner hidden too (or the total), as in every other table.
-    """
-    excluded = accounting.excluded_by_reason()
-    table = pd.DataFrame({"rows": [*excluded.values(), accounting.rows_excluded]}, index=[*excluded, "__total__"])
-    spec = SuppressionSpec(counts=("rows",))
-    shown = suppress_table(table, spec, policy, total_row="__total__")["rows"]
-    total = shown.loc["__total__"]
-    return {
-        "rows_read": suppress_count(accounting.rows_read, policy),
-        "rows_analysed": accounting.rows_analysed if total != policy.marker else policy.marker,
-        "rows_excluded": total,
-        "excluded_by_reason": {reason: shown.loc[reason] for reason in excluded},
-        "warnings": {k: suppress_count(v, policy) for k, v in accounting.warnings_by_reason().items()},
-        "fitness": [{**check.to_dict(public=True), "rows": suppress_count(check.rows, policy)}
-                    for check in accounting.fitness],
-    }
-
-
-def _comparisons(analysis: Analysis, external: bool, policy: SuppressionPolicy) -> dict[str, Any]:
-    """Out of hours vs in hours and lone vs accompanied: wording, p-values, effect sizes.
-
-    For external audiences a comparison is only shown when every count behind it is above
-    the suppression threshold, because its percentages could otherwise reveal small numbers.
-    """
+def _comparisons(analysis: Analysis) -> dict[str, Any]:
+    """Out of hours vs in hours and lone vs accompanied: wording, p-values, effect sizes."""
     result = {}
     for factor in ("band", "lone_worker"):
         comparisons = compare_factor(analysis.episodes, factor, analysis.as_of)
-        compliance = comparisons["compliance"]
-        cells = [compliance.n_a, compliance.n_b]
-        if external and min(cells) <= policy.threshold * 4:
-            continue
         result[factor] = {
             name: {"test": c.test, "p_value": c.p_value, "wording": c.wording,
                    "effects": {k: e.value for k, e in c.effects.items()}}
             for name, c in comparisons.items()
         }
     return result
-
-
-def suppress_timeliness_table(
-    table: pd.DataFrame, by: str | None, policy: SuppressionPolicy = DEFAULT_POLICY
-) -> pd.DataFrame:
-    """A :func:`~escalation_analysis.measures.timeliness.compliance_table` made safe for external readers."""
-    labels = [by] if by else []
-    shown = table.drop(columns=["escalated_late", "escalated"])
-    return suppress_table(shown, timeliness_spec(labels=labels), policy)
-
-
-def suppress_simple(
-    table: pd.DataFrame,
-    counts: list[str],
-    dependent: list[str],
-    policy: SuppressionPolicy = DEFAULT_POLICY,
-) -> pd.DataFrame:
-    """Suppression for tables whose rows do not add up to a published total.
-
-    Counts of 1 to the threshold are hidden, and so is every dependent figure (rate, median)
-    in that row. When the first count is a total and another a part of it (e.g. ``checked``
-    and ``passed``), a part whose complement is small is hidden too, since subtracting would
-    reveal it.
-    """
-    out = table.astype(object).copy()
-    small = pd.Series(False, index=table.index)
-    values = {c: table[c].fillna(0).astype(int) for c in counts}
-    for column in counts:
-        small |= (values[column] >= 1) & (values[column] <= policy.threshold)
-    total = values[counts[0]]
-    for column in counts[1:]:
-        complement = total - values[column]
-        risky = (complement >= 1) & (complement <= policy.threshold)
-        small |= risky
-        out[column] = out[column].where(~risky, policy.marker)
-    for column in counts:
-        shown = [suppress_count(int(v), policy) for v in values[column]]
-        out[column] = [policy.marker if o == policy.marker else v for o, v in zip(out[column], shown, strict=False)]
-    for column in dependent:
-        out[column] = out[column].where(~small, None)
-    return out
 
 
 def safe_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -3,8 +3,9 @@
 A supervisor preparing for reflective supervision wants: this person's (or team's)
 escalations, how their timeliness compares with their team and the service, the near misses
 and barriers they met, the pathway's contacts to hand, and prompts for the conversation.
-Practitioners are selected by pseudonym: the runner pseudonymises the name a supervisor types,
-so the report never holds it.
+Practitioners are selected by pseudonym: the runner pseudonymises the name a supervisor types
+and passes both, so the pack calls the practitioner by the name the supervisor gave while every
+record in it carries only the pseudonym.
 """
 
 from __future__ import annotations
@@ -16,15 +17,30 @@ import pandas as pd
 from ..ingest.contract import lists_as_text
 from ..ingest.pathway import Pathway
 from ..measures import near_misses as patterns
+from ..measures import trends
 from ..measures.analysis import Analysis
+from ..measures.statistics import compare_proportions
 from ..measures.timeliness import compliance_table
 from . import charts, labels, narrative
 from .display import markdown_text
+from .front_sheet import front_sheet_html
 from .kinds import kind as kind_named
+from .kpis import previous_period
 from .review import Review, Sections
 from .summary import build_summary
 
 KIND = "supervision"
+
+#: Late or missed episodes listed for discussion; every episode is in the appendix.
+EPISODES_TO_DISCUSS = 12
+#: Months a team needs for its monthly chart.
+MIN_TREND_MONTHS = 6
+
+#: Where each front-sheet finding is shown in this review: (section, its heading).
+FRONT_SHEET_LINKS = {
+    "teams": ("timeliness", "Timeliness against the team and the service"),
+    "lone_working": ("near_misses", "Near misses and barriers met"),
+}
 
 PROMPTS = {
     "out_of_hours": (
@@ -62,10 +78,12 @@ def select(prepared: pd.DataFrame, *, team: str = "", staff_pseudonym: str = "")
     return prepared[mask]
 
 
-def subject(team: str = "", staff_pseudonym: str = "") -> str:
-    """Who the pack is about, in words."""
+def subject(team: str = "", staff_pseudonym: str = "", staff_name: str = "") -> str:
+    """Who the pack is about, in words: the practitioner by the name the supervisor gave, with
+    the pseudonym the records carry (so the two can be matched), or the team."""
     if staff_pseudonym:
-        return f"practitioner {staff_pseudonym}" + (f" ({team})" if team else "")
+        who = f"{staff_name} (pseudonym {staff_pseudonym})" if staff_name else f"practitioner {staff_pseudonym}"
+        return who + (f", {team}" if team else "")
     return team or "the whole service"
 
 
@@ -78,12 +96,12 @@ def episode_list(selected: pd.DataFrame) -> pd.DataFrame:
         {
             "Reference": selected["incident_id"],
             "Risk identified": selected["risk_identified_at"].dt.tz_localize(None),
-            "Trigger": selected["trigger"].astype("str").str.replace("_", " "),
-            "When": selected["ooh_sub_band"].astype("str").str.replace("_", " "),
+            "Trigger": selected["trigger"].astype("str"),  # canonical: the table puts them into words
+            "When": selected["ooh_sub_band"].astype("str"),
             "Delay (minutes)": selected["delay_minutes"].round(0),
             "Target (minutes)": selected["target_minutes"],
             "Within target": selected["within_target"],
-            "Outcome": selected["outcome"].astype("str").str.replace("_", " "),
+            "Outcome": selected["outcome"].astype("str"),
             "Barriers": lists_as_text(selected["barriers"]),
         }
     )
@@ -139,26 +157,39 @@ def prompts_markdown(selected: pd.DataFrame, pathway: Pathway) -> str:
     return "\n".join(f"- {prompt}" for prompt in reflective_prompts(selected, pathway))
 
 
-def build(analysis: Analysis, audience: str = "internal", *, team: str = "", staff_pseudonym: str = "") -> Review:
+def build(analysis: Analysis, audience: str = "internal", *, team: str = "", staff_pseudonym: str = "",
+          staff_name: str = "") -> Review:
     """The supervision pack for one team or one practitioner (by pseudonym); internal only.
 
-    Its ``summary()`` covers the selection only, so the pack's JSON and its pages agree.
+    ``staff_name`` is the name the supervisor gave for the practitioner (the runner passes
+    it with its pseudonym): the pack calls them by it. Its ``summary()`` covers the selection
+    only, so the pack's JSON and its pages agree.
     """
     if audience != "internal":
         raise ValueError("The supervision pack lists episodes: it is internal only.")
     selected = select(analysis.episodes, team=team, staff_pseudonym=staff_pseudonym)
     s = Sections()
+    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS,
+                                          episodes=selected, team=team or None))
     s.text("who", markdown_text("This pack covers **{who}**, {period}: {n} escalation episodes.",
-                                who=subject(team, staff_pseudonym),
+                                who=subject(team, staff_pseudonym, staff_name),
                                 period=narrative.period_text(analysis.start, analysis.end), n=len(selected)))
     s.table("timeliness", labels.timeliness_for_readers(
         compared_with_team(analysis.episodes, selected, team, staff_pseudonym), "group"),
         "Escalated within target", if_empty=narrative.NO_EPISODES)
+    s.text("timeliness", previous_period_sentence(analysis, team, staff_pseudonym))
+    if team and analysis.history["team"].eq(team).any() and analysis.history.loc[
+            analysis.history["team"] == team, "month"].nunique() >= MIN_TREND_MONTHS:
+        s.chart("timeliness", charts.spc_chart, trends.compliance_p_chart(analysis.history, team=team),
+                title=f"Escalated within target by month: {team}", y_title="Within target (%)", percent=True)
     if not selected.empty:
-        s.chart("timeliness", charts.compliance_by_group, compliance_table(selected, "trigger"), "trigger",
-                title="Within target, by trigger")
-    s.table("episodes", episode_list(selected), "Episodes in the period", max_rows=25,
-            if_empty="No episodes for this selection in the period.")
+        for by, title in (("trigger", "Within target, by trigger"), ("band", "Within target, in and out of hours"),
+                          ("lone_worker", "Within target, lone working and accompanied")):
+            s.chart("timeliness", charts.compliance_by_group, compliance_table(selected, by), by, title=title)
+    late = episode_list(selected)
+    late = late[~late["Within target"]].head(EPISODES_TO_DISCUSS)
+    s.table("episodes", late, f"Late or missed escalations to discuss (up to {EPISODES_TO_DISCUSS}; every episode "
+            "is in the appendix)", if_empty="Every episode in the period was escalated within target.")
     s.table("near_misses", patterns.near_miss_table(selected, "trigger"), "Near misses by trigger",
             if_empty="No episodes for this selection in the period.")
     s.table("near_misses", patterns.barrier_frequency(selected).head(10), "Barriers met",
@@ -167,7 +198,63 @@ def build(analysis: Analysis, audience: str = "internal", *, team: str = "", sta
                                      name=analysis.pathway.name, limit=analysis.pathway.max_approvals_before_action))
     s.table("contacts", contacts_table(analysis.pathway), "Who to contact",
             if_empty="The pathway file names no contacts.")
+    s.text("training", training_sentence(selected, analysis.training_frame, analysis.end))
+    if analysis.training_frame is not None:
+        s.table("training", training_table(selected, analysis.training_frame, analysis.end),
+                "Escalation training of the practitioners in these episodes",
+                if_empty="No practitioner is recorded for these episodes.")
     s.text("prompts", prompts_markdown(selected, analysis.pathway))
+    s.table("appendix", episode_list(selected), "Every episode in the period",
+            if_empty="No episodes for this selection in the period.")
     chosen = dataclasses.replace(analysis, episodes=selected.reset_index(drop=True))
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
                   build_summary(chosen, report=KIND, audience=audience))
+
+
+def previous_period_sentence(analysis: Analysis, team: str = "", staff_pseudonym: str = "") -> str:
+    """This selection's share within target against the same selection in the previous period."""
+    prev_start, prev_end = previous_period(analysis.start, analysis.end)
+    before = select(analysis.episodes_between(prev_start, prev_end), team=team, staff_pseudonym=staff_pseudonym)
+    now = select(analysis.episodes, team=team, staff_pseudonym=staff_pseudonym)
+    period = narrative.period_text(prev_start, prev_end)
+    if before.empty or now.empty:
+        return markdown_text("There are no episodes of this selection in the previous period ({period}) to "
+                             "compare with.", period=period)
+    result = compare_proportions(int(before["within_target"].sum()), len(before), int(now["within_target"].sum()),
+                                 len(now), "in the previous period", "in this period")
+    return markdown_text("{text} (Previous period: {period}.)", text=result.wording, period=period)
+
+
+def training_table(selected: pd.DataFrame, training: pd.DataFrame, as_of) -> pd.DataFrame:
+    """Per practitioner in the selection (by pseudonym): their episodes and their latest
+    scenario-based escalation training, and whether it is within the year before ``as_of``."""
+    staff = selected["staff_id"].dropna()
+    if staff.empty:
+        return pd.DataFrame(columns=["Practitioner (pseudonym)", "Episodes", "Latest escalation training",
+                                     "Within the last year"])
+    episodes = staff.value_counts().rename("Episodes")
+    scenario = training[training["scenario"] & training["staff_id"].isin(episodes.index)]
+    scenario = scenario[scenario["completed_on"] <= pd.Timestamp(as_of)]
+    latest = scenario.groupby("staff_id")["completed_on"].max()
+    table = episodes.to_frame().join(latest.rename("latest"))
+    recent = (pd.Timestamp(as_of) - table["latest"]).dt.days <= 365
+    out = pd.DataFrame({
+        "Practitioner (pseudonym)": table.index.astype("str"),
+        "Episodes": table["Episodes"].to_numpy(),
+        "Latest escalation training": table["latest"].dt.strftime("%d/%m/%Y").fillna("None recorded").to_numpy(),
+        "Within the last year": recent.map({True: "Yes", False: "No"}).to_numpy(),
+    })
+    return out.sort_values(["Within the last year", "Episodes"], ascending=[True, False], ignore_index=True)
+
+
+def training_sentence(selected: pd.DataFrame, training: pd.DataFrame | None, as_of) -> str:
+    """How many of the selection's practitioners completed escalation training in the last year."""
+    if training is None:
+        return "No training log was supplied, so escalation training cannot be shown."
+    table = training_table(selected, training, as_of)
+    if table.empty:
+        return "No practitioner is recorded for these episodes, so training cannot be shown."
+    trained = int((table["Within the last year"] == "Yes").sum())
+    return markdown_text(
+        "{trained} of the {n} practitioners in these episodes completed scenario-based escalation training in "
+        "the year to {end}.", trained=trained, n=len(table), end=f"{pd.Timestamp(as_of):%d/%m/%Y}")

@@ -23,6 +23,7 @@ its result (``audit.json``) is safe to publish beside the report.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -112,14 +113,14 @@ class AuditResult:
         if not self.safe:
             raise DisclosureError(self.message(report))
 
-    def to_dict(self, tables: Iterable[str] | None = None) -> dict[str, Any]:
+    def to_dict(self, checks: Iterable[Check] | None = None) -> dict[str, Any]:
         """``audit.json``: the policy, the scope, and an interval for every withheld figure.
 
-        ``tables`` limits the listed findings to one report's tables; the intervals still come
+        ``checks`` limits the listed findings to one report's figures; the intervals still come
         from everything the run published.
         """
-        chosen = None if tables is None else set(tables)
-        listed = [f for f in self.findings if chosen is None or f.check.table in chosen]
+        chosen = None if checks is None else set(checks)
+        listed = [f for f in self.findings if chosen is None or f.check in chosen]
         withheld = [f.to_dict() for f in listed if f.check.shown_as != "not shown"]
         derived = [f.to_dict() for f in listed if f.check.shown_as == "not shown" and (not f.safe or _may_be_small(f, self.policy))]
         return {
@@ -253,7 +254,7 @@ def _assess(model: AttackModel, checks: Sequence[Check], policy: DisclosurePolic
         low, high, binding = solved[check.cell]
         finding = _judge(check, low, high, binding, model, policy)
         findings.append(finding)
-        if finding.safe and check.group is not None:
+        if finding.safe and check.group is not None and check.shown_as != "not shown":
             findings += _group_rule(model, check, policy)
         if stop_at_unsafe and not findings[-1].safe:
             return findings
@@ -276,16 +277,34 @@ def _judge(check: Check, low: float, high: float, binding: tuple[int, ...], mode
 
 
 def _group_rule(model: AttackModel, check: Check, policy: DisclosurePolicy) -> list[Finding]:
-    """A small group must not be shown to share one outcome: none of it, or all of it."""
+    """A small group must not be shown to share one outcome: none of it, or all of it.
+
+    Checked for the figures a table prints for the group (within target, not within target,
+    no escalation), withheld as ``[c]``: a reader must not be able to fill in a 0 (or the whole
+    group) for them. Unless a larger group it belongs to is shown to share the outcome too
+    (every episode of the period, or the same group over a longer published period): that says
+    nothing about the small group in particular.
+    """
     out = []
-    for terms, what in (([(1.0, check.cell)], "none"), ([(1.0, check.group), (-1.0, check.cell)], "all")):
-        if model.seen_of(terms)[1] >= 1 - _EPS:  # a solution already has some of it (or some not)
+    cell, size = check.cell, check.group
+    wholes = [(Cell(cell.family, cell.period, cell.column), Cell(size.family, size.period, size.column))]
+    for period in model.periods_containing(cell):
+        wholes.append((Cell(cell.family, period, cell.column, cell.dimension, cell.groups),
+                       Cell(size.family, period, size.column, size.dimension, size.groups)))
+    for what in ("none", "all"):
+        def terms(part: Cell, whole: Cell, what: str = what) -> list[tuple[float, Cell]]:
+            return [(1.0, part)] if what == "none" else [(1.0, whole), (-1.0, part)]
+
+        if model.seen_of(terms(cell, size))[1] >= 1 - _EPS:  # a solution already has some of it (or some not)
             continue
-        _, high, binding = model.bounds_of(terms, maximise_only=True)
-        if high < 1 - _EPS:
-            reason = (f"shows that {what} of a group of 1 to {policy.threshold} had this outcome, "
-                      "from the other published figures")
-            out.append(Finding(check, 0.0, 0.0, False, reason, *model.pinned(binding)))
+        _, high, binding = model.bounds_of(terms(cell, size), maximise_only=True)
+        if high >= 1 - _EPS:
+            continue
+        if any(model.bounds_of(terms(part, whole), maximise_only=True)[1] < 1 - _EPS for part, whole in wholes):
+            continue  # shared by a larger group, as published: nothing particular to this one
+        reason = (f"shows that {what} of a group of 1 to {policy.threshold} had this outcome, "
+                  "from the other published figures")
+        out.append(Finding(check, 0.0, 0.0, False, reason, *model.pinned(binding)))
     return out
 
 
@@ -364,7 +383,7 @@ class AttackModel:
                 # the overall figure runs over all time (rows read count every episode); a
                 # breakdown only needs the stretch its published periods cover
                 edges = [dt.date.min, *points, dt.date.max] if key[1] is None or not points else points
-                self._atoms[key] = [(a, b) for a, b in zip(edges, edges[1:], strict=False) if a < b]
+                self._atoms[key] = [(a, b) for a, b in itertools.pairwise(edges) if a < b]
         for (family_name, dimension), atoms in self._atoms.items():
             family = self.families[family_name]
             groups = [None] if dimension is None else list(family.dimension(dimension).groups)
@@ -424,6 +443,14 @@ class AttackModel:
                     for outcome in family.columns[cell.column]:
                         out[self._variables[(cell.family, cell.dimension, group, atom, outcome)]] += coefficient
         return dict(out)
+
+    def periods_containing(self, cell: Cell) -> list[Period]:
+        """Longer published periods of the same count of the same group (a month's quarter)."""
+        start, end = cell.period
+        found = {c.period for f in self.figures for _, c in f.terms
+                 if c.family == cell.family and c.dimension == cell.dimension and c.groups == cell.groups
+                 and c.period != cell.period and c.period[0] <= start and c.period[1] >= end}
+        return sorted(found)
 
     def pinned(self, binding: Iterable[int]) -> tuple[tuple[str, ...], tuple[Cell, ...]]:
         """Labels and count cells of the figures at the given positions."""
@@ -491,7 +518,9 @@ class AttackModel:
                 results.append(math.inf * -sign)
                 continue
             if result.status != 0:
-                raise RuntimeError(f"The disclosure audit's linear programme failed: {result.message}")
+                raise DisclosureError(
+                    "The published figures contradict each other, so the disclosure audit cannot check them "
+                    f"({result.message}); the tables were not all made from the same data.")
             results.append(sign * result.fun)
             self._points.append(result.x)
             marginals = getattr(result.ineqlin, "marginals", None)

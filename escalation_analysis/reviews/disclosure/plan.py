@@ -19,11 +19,13 @@ The plan keeps no true count: only what is published, how, and the audit's view 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,8 +40,8 @@ from ...measures.learning import action_status, trained_within_year
 from ...measures.near_misses import pathway_themes
 from ...measures.timeliness import TimelinessTables
 from .audit import AuditResult, audit, unsafe_findings
-from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period, count_figure
-from .engine import PROTECTED, SHOWN, ControlledTable, Draft, Rate, RowKey, TableSpec, control
+from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period
+from .engine import PROTECTED, SHOWN, SMALL, ControlledTable, Draft, Rate, RowKey, TableSpec, control
 from .policy import DisclosurePolicy
 
 if TYPE_CHECKING:
@@ -115,7 +117,8 @@ def _side_families(teams: tuple[str, ...]) -> list[Family]:
     adherence = [Family(f"adherence:{check}", ("passed", "failed"), ADHERENCE_COLUMNS,
                         {"team": Dimension("team", teams)}) for check in (*CHECKS, "adherent")]
     agencies = Family("agency_contacts", ("within_target", "late", "no_response"), AGENCY_COLUMNS,
-                      {"agency": Dimension("agency", AGENCIES, partition=False)})
+                      # without a step log the first contact stands in, "not recorded" when none is
+                      {"agency": Dimension("agency", (*AGENCIES, "not recorded"), partition=False)})
     return [*adherence, agencies]
 
 
@@ -187,6 +190,36 @@ class DisclosurePlan:
         return self._audit
 
 
+def audit_run(path: str | Path, plan: DisclosurePlan, *others: DisclosurePlan, report: str = "report",
+              scope: Iterable[str] = ()) -> AuditResult:
+    """Audit everything a run publishes, write ``audit.json`` for ``plan``'s report, refuse if unsafe.
+
+    ``others`` are the plans of the run's other external outputs (another period of the same
+    export): the intervals in ``audit.json`` come from all of them together. Raises
+    :class:`~escalation_analysis.reviews.disclosure.audit.DisclosureError` naming the first
+    figure that can be narrowed too far; ``audit.json`` is written first, so the withheld
+    report's staging folder says why.
+    """
+    result = plan.audit(*others, scope=scope)
+    record = {"report": report, **result.to_dict(plan.checks())}
+    Path(path).write_text(json.dumps(_plain(record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    result.raise_if_unsafe(f"{report} report")
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy numbers as Python numbers, infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
 def audit_plans(plans: Sequence[DisclosurePlan], *, scope: Iterable[str] = ()) -> AuditResult:
     """One audit over everything several plans publish (one run's external outputs)."""
     if not plans:
@@ -228,10 +261,14 @@ _PLANS: dict[int, tuple[weakref.ref, dict[str, DisclosurePlan]]] = {}
 
 def plan_for(analysis: Analysis, policy: DisclosurePolicy) -> DisclosurePlan:
     """The plan of ``analysis``'s export and period under ``policy``, built once per analysis."""
-    entry = _PLANS.get(id(analysis))
+    key = id(analysis)
+    entry = _PLANS.get(key)
     if entry is None or entry[0]() is not analysis:
-        entry = (weakref.ref(analysis, lambda _, key=id(analysis): _PLANS.pop(key, None)), {})
-        _PLANS[id(analysis)] = entry
+        def forget(_: object) -> None:
+            _PLANS.pop(key, None)
+
+        entry = (weakref.ref(analysis, forget), {})
+        _PLANS[key] = entry
     plans = entry[1]
     if policy.name not in plans:
         plans[policy.name] = build_plan(analysis, policy)
@@ -248,7 +285,7 @@ def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool =
     families = {f.name: f for f in (family, *_side_families(teams))}
     builder = _Builder(analysis, analysis.episodes, period, family, families, policy)
     drafts = builder.all_tables() if previous else builder.comparison_tables()
-    extra_figures, extra_checks, quality = builder.data_quality() if previous else ((), (), {})
+    quality = builder.data_quality() if previous else None
     before = None
     if previous:
         prev_start, prev_end = previous_period(analysis.start, analysis.end)
@@ -256,16 +293,25 @@ def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool =
         before = build_plan(view, policy, previous=False)  # type: ignore[arg-type]
     # the audit's verdict drives further withholding, under every policy
     every_family = merge_families(families, builder.extra_families, before.all_families() if before else {})
-    outside = [*(before.figures() if before else []), *extra_figures]
-    outside_checks = [*extra_checks, *(before.checks() if before else [])]
-    verdict = audit(every_family, [*(f for d in drafts for f in d.figures()), *outside],
-                    [*(c for d in drafts for c in d.checks()), *outside_checks], policy)
+    outside = before.figures() if before else []
+    outside_checks = before.checks() if before else []
+
+    def figures() -> list[Figure]:
+        return [*(f for d in drafts for f in d.figures()), *(quality.figures() if quality else []), *outside]
+
+    def checks() -> list[Check]:
+        return [*(c for d in drafts for c in d.checks()), *(quality.checks() if quality else []), *outside_checks]
+
+    verdict = audit(every_family, figures(), checks(), policy)
     if not verdict.safe:
-        _protect(drafts, outside, outside_checks, every_family, policy)
+        _protect(drafts, quality, figures, checks, every_family, policy)
         verdict = None  # audited again when asked, with the withheld figures
     tables = {d.name: d.finish() for d in drafts}
-    plan = DisclosurePlan(policy, period, tables, quality, {**families, **builder.extra_families}, before,
-                          tuple(extra_figures), tuple(extra_checks), dict(analysis.sources))
+    overall = tables["timeliness_overall"].frame if "timeliness_overall" in tables else pd.DataFrame()
+    published_quality = quality.published(overall.iloc[0]["n"] if len(overall) else 0) if quality else {}
+    plan = DisclosurePlan(policy, period, tables, published_quality, {**families, **builder.extra_families}, before,
+                          tuple(quality.figures()) if quality else (), tuple(quality.checks()) if quality else (),
+                          dict(analysis.sources))
     plan._audit = verdict if previous else None
     return plan
 
@@ -337,8 +383,8 @@ class _Builder:
             drafts.append(self.timeliness(dimension, f"timeliness_by_{suffix}"))
         for field_name in available_equity_fields(self.episodes):
             drafts.append(self.timeliness(field_name, f"timeliness_by_{field_name}"))
-        drafts.append(self.by_time("month", f"timeliness_by_month", self.episodes, self.period))
-        drafts.append(self.by_time("quarter", f"timeliness_by_quarter", self.episodes, self.period))
+        drafts.append(self.by_time("month", "timeliness_by_month", self.episodes, self.period))
+        drafts.append(self.by_time("quarter", "timeliness_by_quarter", self.episodes, self.period))
         drafts += self.kpi_trends()
         training = self.training()
         if training is not None:
@@ -477,8 +523,10 @@ class _Builder:
         checks = adherence_summary(adherence)
         drafts.append(self.adherence(checks))
         drafts.append(self.approvals_by_team(adherence))
-        drafts.append(self.simple("routes", route_variants(adherence, steps), "route", "episodes",
-                                  _single_family("routes", "route", "episodes")))
+        contacted = (steps["step"] == "contacted") & steps["incident_id"].isin(adherence["incident_id"])
+        # (route_variants needs at least one contact: a period without any has no routes)
+        routes = route_variants(adherence, steps) if contacted.any() else pd.DataFrame({"route": [], "episodes": []})
+        drafts.append(self.simple("routes", routes, "route", "episodes", _single_family("routes", "route", "episodes")))
         handoffs = handoff_summary(handoff_delays(episodes, steps))
         drafts.append(self.simple("handoffs", handoffs, "handoff", "n", _single_family("handoffs", "handoff", "n"),
                                   statistics={"median_minutes": "n", "p90_minutes": "n"}))
@@ -590,55 +638,104 @@ class _Builder:
 
     # -- data quality ----------------------------------------------------------------------
 
-    def data_quality(self) -> tuple[list[Figure], list[Check], dict[str, Any]]:
+    def data_quality(self) -> _DataQuality:
         accounting = self.analysis.accounting
-        policy = self.policy
         reasons = [r for r in EXCLUSION_REASONS if r != "outside_period"]
         rows = Family("rows", ("valid", *reasons), {"read": ("valid", *reasons), "valid": ("valid",),
                                                      **{r: (r,) for r in reasons}}, timed=False)
         warnings = Family("warnings", ("rows",), {"rows": ("rows",)},
                           {"reason": Dimension("reason", tuple(WARNING_REASONS), partition=False)})
         self.extra_families.update({rows.name: rows, warnings.name: warnings})
-        analysed = Cell(EPISODES, self.period, "n")
-        read = Cell("rows", ALL_TIME, "read")
-        figures: list[Figure] = [
-            # every analysable row is an episode of the export: a relation, not a published number
-            Figure(((1.0, Cell("rows", ALL_TIME, "valid")), (-1.0, Cell(EPISODES, ALL_TIME, "n"))), 0, 0,
-                   "rows that load are the export's episodes"),
-        ]
-        checks: list[Check] = []
-        label = f"data quality ({period_label(self.period)})"
+        return _DataQuality(accounting, self.period, self.policy)
 
-        def publish(value: int, terms: tuple, what: str, cell: Cell | None) -> int | str:
-            shown = _shown(value, policy)
-            if isinstance(shown, str):
-                figures.append(Figure(terms, 1, policy.threshold, f"{label}: {what}", cell))
-                if cell is not None:
-                    checks.append(Check(cell, f"{label}: {what}", shown, "data_quality", what, "rows"))
-            else:
-                low, high = policy.possible_counts(shown)
-                figures.append(Figure(terms, low, high, f"{label}: {what}", cell))
-            return shown
 
-        excluded = accounting.excluded_by_reason()
-        quality = {
-            "rows_read": publish(accounting.rows_read, ((1.0, read),), "rows read", read),
-            "rows_analysed": publish(accounting.rows_analysed, ((1.0, analysed),), "rows analysed", analysed),
-            "rows_excluded": publish(accounting.rows_excluded, ((1.0, read), (-1.0, analysed)), "rows excluded", None),
-            "excluded_by_reason": {},
-            "warnings": {},
-        }
-        for reason, value in excluded.items():
+@dataclass
+class _Count:
+    """One data-quality count: what it adds up, its true value, how it is published."""
+
+    key: tuple[str, ...]
+    label: str
+    terms: tuple[tuple[float, Cell], ...]
+    value: int
+    state: str
+
+
+class _DataQuality:
+    """The row counts of the data-quality statement, as published: rows read, excluded (by
+    reason, outside the period apart), kept with a warning. Rows analysed is the period's
+    episode count, published once, in the timeliness tables."""
+
+    def __init__(self, accounting: Any, period: Period, policy: DisclosurePolicy):
+        self.policy = policy
+        self.accounting = accounting
+        self.period = period
+        analysed = Cell(EPISODES, period, "n")
+        read, valid = Cell("rows", ALL_TIME, "read"), Cell("rows", ALL_TIME, "valid")
+        label = f"data quality ({period_label(period)})"
+        self.counts: list[_Count] = []
+
+        def add(key: tuple[str, ...], what: str, terms: tuple[tuple[float, Cell], ...], value: int) -> None:
+            state = SMALL if policy.is_small(int(value)) else SHOWN
+            self.counts.append(_Count(key, f"{label}: {what}", terms, int(value), state))
+
+        add(("rows_read",), "rows read", ((1.0, read),), accounting.rows_read)
+        add(("rows_excluded",), "rows excluded", ((1.0, read), (-1.0, analysed)), accounting.rows_excluded)
+        for reason, value in accounting.excluded_by_reason().items():
             if reason == "outside_period":
-                terms = ((1.0, Cell("rows", ALL_TIME, "valid")), (-1.0, analysed))
-                quality["excluded_by_reason"][reason] = publish(value, terms, "outside the period", None)
+                add(("excluded_by_reason", reason), "outside the period", ((1.0, valid), (-1.0, analysed)), value)
             else:
-                cell = Cell("rows", ALL_TIME, reason)
-                quality["excluded_by_reason"][reason] = publish(value, ((1.0, cell),), reason, cell)
+                add(("excluded_by_reason", reason), reason, ((1.0, Cell("rows", ALL_TIME, reason)),), value)
         for reason, value in accounting.warnings_by_reason().items():
-            cell = Cell("warnings", self.period, "rows", "reason", (reason,))
-            quality["warnings"][reason] = publish(value, ((1.0, cell),), f"warning {reason}", cell)
-        return figures, checks, quality
+            add(("warnings", reason), f"warning {reason}",
+                ((1.0, Cell("warnings", period, "rows", "reason", (reason,))),), value)
+
+    def figures(self) -> list[Figure]:
+        # every analysable row is an episode of the export: a relation, not a published number
+        out = [Figure(((1.0, Cell("rows", ALL_TIME, "valid")), (-1.0, Cell(EPISODES, ALL_TIME, "n"))), 0, 0,
+                      "rows that load are the export's episodes")]
+        for count in self.counts:
+            cell = count.terms[0][1] if len(count.terms) == 1 else None
+            if count.state == SHOWN:
+                low, high = self.policy.possible_counts(self.policy.round(count.value))
+            elif count.state == SMALL:
+                low, high = 1, self.policy.threshold
+            else:
+                low, high = self.policy.smallest_shown, float("inf")
+            out.append(Figure(count.terms, low, high, count.label, cell))
+        return out
+
+    def checks(self) -> list[Check]:
+        marks = {SMALL: self.policy.marks.small, PROTECTED: self.policy.marks.protected}
+        return [Check(c.terms[0][1], c.label, marks[c.state], "data_quality", c.label.split(": ", 1)[1], "rows",
+                      1.0 if c.state == SMALL else self.policy.smallest_shown,
+                      self.policy.threshold if c.state == SMALL else float("inf"))
+                for c in self.counts if c.state != SHOWN and len(c.terms) == 1]
+
+    def hiders(self) -> dict[str, tuple[tuple[int, ...], Any]]:
+        """Figure label -> (cost, withhold) for every count secondary suppression may withhold."""
+        out = {}
+        for count in self.counts:
+            if count.state == SHOWN and count.value > self.policy.threshold:
+                def hide(count: _Count = count) -> None:
+                    count.state = PROTECTED
+                out[count.label] = ((0, 0, count.value, count.value), hide)
+        return out
+
+    def published(self, analysed: Any) -> dict[str, Any]:
+        """``summary.json``'s data-quality numbers; ``analysed`` as the timeliness tables publish it."""
+        marks = {SMALL: self.policy.marks.small, PROTECTED: self.policy.marks.protected}
+        quality: dict[str, Any] = {"rows_analysed": analysed, "excluded_by_reason": {}, "warnings": {}}
+        for count in self.counts:
+            value = self.policy.round(count.value) if count.state == SHOWN else marks[count.state]
+            if len(count.key) == 1:
+                quality[count.key[0]] = value
+            else:
+                quality[count.key[0]][count.key[1]] = value
+        # fitness checks count rows with a property of the data (times at midnight...): stand-alone counts
+        quality["fitness"] = [{**check.to_dict(public=True), "rows": _shown(check.rows, self.policy)}
+                              for check in getattr(self.accounting, "fitness", [])]
+        return {k: quality[k] for k in ("rows_read", "rows_analysed", "rows_excluded", "excluded_by_reason",
+                                        "warnings", "fitness")}
 
 
 def _shown(value: int, policy: DisclosurePolicy) -> int | str:
@@ -676,47 +773,53 @@ def _clip(period: Period, within: Period) -> Period:
 # -- secondary suppression (policies with exact counts) ------------------------------------------
 
 
-def _protect(drafts: list[Draft], outside: Sequence[Figure], outside_checks: Sequence[Check],
+def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, checks: Any,
              families: dict[str, Family], policy: DisclosurePolicy, *, limit: int = 200) -> None:
-    """Withhold shown counts until the audit finds nothing: each time the cheapest that pins one.
+    """Withhold published counts until the audit finds nothing: each time the cheapest that pins one.
 
     Candidates are the published counts whose figures bind the unsafe count's bounds; the
     cheapest by :meth:`Draft.headline_cost` is withheld (``[c]``), so a big group's headline
     figures go only when nothing else would do. A withheld count is never 0 and never 1 to the
     threshold (those keep their own marks), so ``[c]`` outside a small group means at least
     ``threshold + 1``, which the audit takes into account. Checks found safe stay safe, since
-    withholding only widens what can be derived.
+    withholding only widens what can be derived. ``figures`` and ``checks`` give the current
+    figures and checks of everything published with the drafts.
     """
-    where: dict[Cell, list[tuple[Draft, int, str]]] = defaultdict(list)
-    for draft in drafts:
-        for row in range(len(draft.keys)):
-            for column in draft.spec.counts:
-                where[draft.cell(row, column)].append((draft, row, column))
+    def hiders() -> dict[str, tuple[tuple[int, ...], Any]]:
+        by_cell: dict[Cell, list[tuple[Draft, int, str]]] = defaultdict(list)
+        for draft in drafts:
+            for row in range(len(draft.keys)):
+                for column in draft.spec.counts:
+                    by_cell[draft.cell(row, column)].append((draft, row, column))
+        out = dict(quality.hiders()) if quality is not None else {}
+        for places in by_cell.values():
+            draft, row, column = places[0]
+            j = draft.col(column)
+            if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:
+                continue
+
+            def hide(places: list[tuple[Draft, int, str]] = places) -> None:
+                for d, r, c in places:  # the same count is withheld in every table showing it
+                    d.hide(r, c)
+            for d, r, c in places:
+                out[d.cell_label(r, c)] = (draft.headline_cost(row, column), hide)
+        return out
+
     settled: set[Cell] = set()
     for _ in range(limit):
-        figures = [f for d in drafts for f in d.figures()] + list(outside)
-        checks = [c for d in drafts for c in d.checks()] + list(outside_checks)
-        findings = unsafe_findings(families, figures, checks, policy, settled)
+        findings = unsafe_findings(families, figures(), checks(), policy, settled)
         if not findings:
             return
-        withheld: set[Cell] = set()
+        available = hiders()
+        used: set[str] = set()
         for finding in findings:  # one count for each unsafe one, unless this pass already helped it
-            if withheld & set(finding.pinned_cells):
+            if used & set(finding.pinned_by):
                 continue
-            candidates = []
-            for cell in finding.pinned_cells:
-                if cell not in where:
-                    continue
-                draft, row, column = where[cell][0]
-                j = draft.col(column)
-                if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:
-                    continue
-                candidates.append((draft.headline_cost(row, column), draft.name, row, column, cell))
+            candidates = [(available[label][0], label) for label in finding.pinned_by if label in available]
             if not candidates:
                 settled.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
                 continue
-            cell = min(candidates, key=lambda c: c[:4])[-1]
-            withheld.add(cell)
-            _log.debug("withheld %s to protect %s", cell, finding.check.label)
-            for draft, row, column in where[cell]:  # the same count is withheld in every table showing it
-                draft.hide(row, column)
+            _, label = min(candidates)
+            available[label][1]()
+            used.add(label)
+            _log.debug("withheld %s to protect %s", label, finding.check.label)

@@ -4,7 +4,7 @@ Every number an external or partner output prints comes through here from the
 :class:`~escalation_analysis.reviews.disclosure.plan.DisclosurePlan`, never from the episodes:
 ``summary.json``'s sections, ``tables/*.csv``, the KPI values, the monthly SPC series and the
 counts said in sentences. A withheld count is its mark (``*`` or ``[c]``), a withheld rate or
-statistic is None (``null``), as ``product.md`` section 4 says.
+statistic is None (``null``), as ``docs/privacy.md`` says.
 """
 
 from __future__ import annotations
@@ -53,7 +53,12 @@ def timeliness_section(plan: DisclosurePlan) -> dict[str, Any]:
 
 def csv_tables(plan: DisclosurePlan) -> dict[str, pd.DataFrame]:
     """``tables/*.csv``: each plan table with withheld figures as their marks."""
-    return {name: plan.table(name).for_readers() for name in CSV_TABLES if name in plan.tables}
+    from ..labels import routes_for_readers
+
+    tables = {name: plan.table(name).for_readers() for name in CSV_TABLES if name in plan.tables}
+    if "handoffs" in tables and len(tables["handoffs"]):
+        tables["handoffs"] = tables["handoffs"].assign(handoff=routes_for_readers(tables["handoffs"]["handoff"]))
+    return tables
 
 
 def counts_by(table: ControlledTable, label: str) -> dict[str, Any]:
@@ -231,3 +236,100 @@ def _months(plan: DisclosurePlan, name: str, *columns: str) -> pd.DataFrame:
         drawn &= np.array([shown(v) and v > 0 for v in frame[columns[1]]], dtype=bool)
     frame["drawn"] = drawn
     return frame
+
+
+# -- summary.json for outside readers ----------------------------------------------------------------
+
+
+def comparisons(analysis: Any, plan: DisclosurePlan) -> dict[str, Any]:
+    """Out of hours against in hours, lone workers against accompanied staff, for outside readers.
+
+    The within-target comparison is made from the published (rounded) counts of the two
+    groups, so its percentages are the tables' percentages; it is left out unless both groups'
+    counts are shown and each has more than four times the threshold (a percentage difference
+    on fewer could narrow a small count). The delay comparisons are statistics of many
+    episodes (medians, tests), as NHS Digital's method allows.
+    """
+    from ...measures.comparisons import FACTORS, compare_factor
+    from ...measures.statistics import compare_proportions
+
+    out: dict[str, Any] = {}
+    for factor, by in (("band", "band"), ("lone_worker", "lone_worker")):
+        _, first, second, first_label, second_label = FACTORS[factor]
+        rows = {str(r[by]): r for r in plan.table(f"timeliness_by_{by}").frame.to_dict("records")}
+        pair = [rows.get(first), rows.get(second)]
+        if any(r is None or not shown(r["n"]) or not shown(r["within_target"]) for r in pair):
+            continue
+        if min(r["n"] for r in pair) <= 4 * plan.policy.threshold:
+            continue
+        found = compare_factor(analysis.episodes, factor, analysis.as_of)
+        found["compliance"] = compare_proportions(pair[0]["within_target"], pair[0]["n"], pair[1]["within_target"],
+                                                  pair[1]["n"], first_label, second_label)
+        out[factor] = {name: {"test": c.test, "p_value": c.p_value, "wording": c.wording,
+                              "effects": {k: e.value for k, e in c.effects.items()}}
+                       for name, c in found.items()}
+    return out
+
+
+def summary_sections(analysis: Any, plan: DisclosurePlan) -> dict[str, Any]:
+    """Every section of an external ``summary.json`` after the header, from the plan."""
+    quality = analysis.accounting.to_dict(with_rows=False)
+    quality.pop("unknown_values", None)  # local spellings to fix in the profile: an internal matter
+    quality.update(plan.data_quality)
+    data: dict[str, Any] = {
+        "disclosure": disclosure_section(plan),
+        "data_quality": quality,
+        "timeliness": timeliness_section(plan),
+        "near_misses": near_misses(plan),
+        "comparisons": comparisons(analysis, plan),
+    }
+    checks = adherence(plan)
+    if checks is not None:
+        data["adherence"] = checks
+    data["multi_agency"] = multi_agency(plan)
+    actions = learning_actions(plan)
+    if actions is not None:
+        data["learning_actions"] = actions
+    if getattr(analysis, "training", None) is not None:
+        from ...measures.learning import TRAINING_CAVEAT
+
+        data["training"] = {"caveat": TRAINING_CAVEAT}
+    return data
+
+
+# -- words every external report prints ---------------------------------------------------------------
+
+
+def key_lines(plan: DisclosurePlan) -> list[str]:
+    """The key to the marks and the treatment of counts, for the report's first use of them."""
+    return plan.key()
+
+
+def key_markdown(plan: DisclosurePlan) -> str:
+    """The key as a Markdown paragraph (the marks escaped, so ``*`` is shown, not emphasis)."""
+    from ..display import markdown_text
+
+    return markdown_text("**Key to the figures.** {key}", key=" ".join(plan.key()))
+
+
+def methods_markdown(plan: DisclosurePlan) -> str:
+    """:func:`methods_statement` as a Markdown paragraph."""
+    from ..display import markdown_text
+
+    return markdown_text("**Disclosure control.** {text}", text=methods_statement(plan))
+
+
+def methods_statement(plan: DisclosurePlan) -> str:
+    """The methods appendix's statement about disclosure control and its audit."""
+    small = sum(int((t.states == SMALL).to_numpy().sum()) for t in plan.tables.values())
+    protected = sum(int((t.states == PROTECTED).to_numpy().sum()) for t in plan.tables.values())
+    policy = plan.policy
+    return (
+        f"Small numbers follow {policy.title} ({'; '.join(policy.sources[:1])}). "
+        f"In this report's figures {small:,} are shown as {policy.marks.small} and {protected:,} are withheld as "
+        f"{policy.marks.protected}. Before the report was published, an audit used linear programming over how every "
+        "figure published from this export in the same run adds up (groups to totals, months to the period, rounded "
+        f"counts as ranges) to find how far each withheld figure can be narrowed: no count from 1 to "
+        f"{policy.threshold} can be narrowed to fewer than {policy.min_possible_values} possible values, or the report "
+        "would have been withheld. The ranges are in audit.json beside the report."
+    )
