@@ -12,7 +12,9 @@ import csv
 import hashlib
 import hmac
 import io
+import importlib.util
 import random
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,6 +33,11 @@ from escalation_analysis.ingest.pseudonyms import _keyed_digests, nhs_number_is_
 from escalation_analysis.measures import statistics
 from escalation_analysis.measures.timeliness import TimelinessTables, compliance_table
 from escalation_analysis.synthetic import _write_csv
+
+EQUIVALENCE = Path(__file__).resolve().parent / "fixtures" / "equivalence"
+_spec = importlib.util.spec_from_file_location("equivalence_snapshot", EQUIVALENCE / "snapshot.py")
+snapshot = importlib.util.module_from_spec(_spec)  # flattening a summary, and refreshing the snapshots
+_spec.loader.exec_module(snapshot)
 
 WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]
 
@@ -391,3 +398,31 @@ def test_fast_csv_writer_writes_what_pandas_writes(tmp_path):
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
     rows = list(csv.reader(io.StringIO((tmp_path / "fast.csv").read_text("utf-8-sig"), newline="")))
     assert len(rows) == len(values) + 1
+
+
+class TestSummariesBeforeAndAfter:
+    """Every figure of the summary is what it was before the speed work, figure by figure.
+
+    The snapshots were written by ``tests/fixtures/equivalence/snapshot.py`` from the pipeline
+    before its fast paths; a change that moves any figure fails here, naming each one.
+    """
+
+    def test_the_sample_summary_is_unchanged(self, sample):
+        from escalation_analysis.reviews.summary import build_summary
+
+        expected = snapshot.read(EQUIVALENCE / "sample_summary.json")
+        changed = snapshot.differences(expected, snapshot.figures(build_summary(sample)))
+        assert not changed, f"{len(changed)} of {len(expected)} figures changed:\n" + "\n".join(changed[:40])
+
+    @pytest.mark.slow
+    def test_a_100k_export_summary_is_unchanged(self, tmp_path):
+        expected = snapshot.read(EQUIVALENCE / "large_summary.json")
+        changed = snapshot.differences(expected, snapshot.figures(snapshot.large_summary(tmp_path)))
+        assert len(expected) > 1000
+        assert not changed, f"{len(changed)} of {len(expected)} figures changed:\n" + "\n".join(changed[:40])
+
+    def test_a_changed_figure_is_named(self):
+        expected = {"/timeliness/n": 10, "/rate": 0.5, "tables/t/rows/0/team": "North"}
+        got = {"/timeliness/n": 10, "/rate": 0.5000000000001, "tables/t/rows/0/team": "South"}
+        assert snapshot.differences(expected, got) == ["tables/t/rows/0/team: 'North' before, 'South' now"]
+        assert snapshot.differences(expected, {}) == [f"{k}: {v!r} before, missing now" for k, v in expected.items()]
