@@ -18,10 +18,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import IN_CI, browser, needs_browser
+from report_reader import HtmlReport
 
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.publish.gate import PrivacyError, PrivacyGate, output_texts
 from escalation_analysis.publish.review_runs import KINDS
+from escalation_analysis.reviews import plotly_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
