@@ -126,6 +126,18 @@ def test_a_review_names_its_sections_when_asked_for_one_it_has_not():
         review.section("kpis")
 
 
+def test_the_partners_response_time_chart_says_withheld_only_of_a_withheld_figure(sample_reviews):
+    """An agency nobody contacted (or that never responded) has no median to withhold: the
+    table lists it with its 0 and the chart leaves it out, instead of calling it withheld."""
+    parts = sample_reviews["pathway-review"].section("agencies")
+    listed = next(p.frame for p in parts if isinstance(p, Table) and p.caption == "Response by receiving agency")
+    silent = set(listed.loc[listed["responses_recorded"].astype(str) == "0", "agency"])
+    assert silent, "the sample has an agency with no response recorded"
+    chart = next(p for p in parts if isinstance(p, Chart))
+    assert not silent & set(chart.inputs[0]["agency"])
+    assert not any("withheld" in str(t.text) for t in chart.figure().data if t.name == "Withheld")
+
+
 @pytest.mark.parametrize("kind", ["contract-monitoring", "pathway-review"])
 def test_an_outside_review_holds_no_row_level_data(sample_reviews, kind):
     review = sample_reviews[kind]

@@ -129,8 +129,11 @@ def build(analysis: Analysis, audience: str = "partners", *, disclosure: str | N
                                       limit=analysis.pathway.max_approvals_before_action))
     s.table("approvals", tables.approvals_by_team, "Approvals within the limit, by team", percent=["passed_pct"],
             if_empty="Approvals before action are not recorded for the episodes in this period.")
-    if any(published.shown(v) for v in tables.agency_response["median_minutes"]):
-        s.chart("agencies", charts.bar_counts, tables.agency_response, x="agency", y="median_minutes",
+    # agencies with no response recorded have no median to draw: the table lists them with their 0
+    responded = tables.agency_response[pd.to_numeric(tables.agency_response["responses_recorded"],
+                                                     errors="coerce").ne(0)]
+    if any(published.shown(v) for v in responded["median_minutes"]):
+        s.chart("agencies", charts.bar_counts, responded, x="agency", y="median_minutes",
                 labels=labels.VALUES, target="target_minutes", minutes=True,
                 title="Median response time by agency", value_title="Median response (minutes)")
     s.table("agencies", tables.agency_response, "Response by receiving agency",
