@@ -27,6 +27,7 @@ import pytest
 from escalation_analysis.cli import main
 from escalation_analysis.ingest.identifiers import IdentifierValues
 from escalation_analysis.publish.gate import PrivacyError, PrivacyGate
+from escalation_analysis.publish.one_report import run_report
 from escalation_analysis.publish.outputs import (
     LOCK_NAME,
     RECORD_NAME,
@@ -36,7 +37,6 @@ from escalation_analysis.publish.outputs import (
     staged_outputs,
 )
 from escalation_analysis.publish.review_runs import KINDS
-from escalation_analysis.publish.one_report import run_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

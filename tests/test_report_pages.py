@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from escalation_analysis.publish.review_runs import KINDS
 from escalation_analysis.publish.pdf_printing import BrowserError, find_browser
+from escalation_analysis.publish.review_runs import KINDS
 
 pytestmark = pytest.mark.slow
 

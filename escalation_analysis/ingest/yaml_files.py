@@ -85,7 +85,7 @@ def read_yaml(path: Path, what: str, error: type[Exception]) -> dict:
     if len(raw) > MAX_BYTES:
         raise error(f"The {what} '{path.name}' is over {MAX_BYTES // 1_000_000} MB; check you gave the right file.")
     try:
-        data = yaml.load(raw.decode("utf-8-sig"), Loader=_BoundedLoader)  # noqa: S506 (a SafeLoader)
+        data = yaml.load(raw.decode("utf-8-sig"), Loader=_BoundedLoader)
     except _Refused as exc:
         raise error(f"The {what} '{path.name}' {exc}.") from None
     except UnicodeDecodeError:

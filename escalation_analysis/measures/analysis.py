@@ -19,8 +19,8 @@ from ..errors import EscalationAnalysisError, NothingUsableError
 from ..ingest import fitness
 from ..ingest.accounting import RowAccounting
 from ..ingest.export import load_export
-from ..ingest.identifiers import IdentifierValues
 from ..ingest.files import file_sha256
+from ..ingest.identifiers import IdentifierValues
 from ..ingest.logs import LoadedLog, load_actions, load_step_log, load_training
 from ..ingest.mapping import MappingProfile, read_mapping
 from ..ingest.pathway import Pathway, read_pathway
