@@ -578,7 +578,7 @@ class TestSentences:
         text = narrative.data_quality(handworked).replace("\\", "")
         assert text == (
             "The export 'Hand-worked test export' had 34 rows. 8 fell outside the period and 2 were excluded "
-            "because of data problems (listed below), leaving 24 episodes analysed. 1 kept rows carry a warning "
+            "because of data problems (listed below), leaving 24 episodes analysed. 1 kept row carries a warning "
             "worth checking at source.")
 
     def test_external_data_quality_says_rows_read_and_episodes_analysed(self, handworked):
@@ -594,6 +594,7 @@ class TestSentences:
     def test_learning_actions(self, handworked):
         text = narrative.learning_actions(handworked)
         assert "holds 5 actions, 4 of them linked" in text and "**4** are open, of which **3** are past" in text
+        assert text.endswith("; 1 is complete.")  # one closed action: 'is', not 'are'
 
 
 class TestSentencesOfOtherPeriods:
@@ -620,7 +621,7 @@ class TestSentencesOfOtherPeriods:
     def test_whole_export_data_quality(self):
         text = narrative.data_quality(analyse_handworked("2025-07-01", "2025-12-31")).replace("\\", "")
         assert text == ("The export 'Hand-worked test export' had 34 rows. 0 fell outside the period and 2 were excluded "
-                        "because of data problems (listed below), leaving 32 episodes analysed. 1 kept rows carry a "
+                        "because of data problems (listed below), leaving 32 episodes analysed. 1 kept row carries a "
                         "warning worth checking at source.")
 
     def test_data_quality_table_internal_and_external(self, handworked):

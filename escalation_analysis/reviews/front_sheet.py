@@ -197,8 +197,9 @@ def _team_finding(analysis: Analysis, history: pd.DataFrame, plan, team: str | N
     if team is not None:
         groups = groups[groups["group"] == team]
     if groups.empty:
-        whose = f"{team}'s" if team else "No team's"
-        return Finding("teams", f"{whose} monthly timeliness shows no special-cause concern in the period.", "teams")
+        said = (f"{team}'s monthly timeliness shows no special-cause concern" if team
+                else "No team's monthly timeliness shows special-cause concern")
+        return Finding("teams", f"{said} in the period.", "teams")
     sentences = []
     for row in groups.head(2).itertuples():
         since = f"{row.from_month:%B %Y}"

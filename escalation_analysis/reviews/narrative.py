@@ -123,22 +123,35 @@ def learning_actions(analysis: Analysis, *, external: bool = False, policy: Disc
     """How many learning actions are open and overdue (or that no log was supplied)."""
     if analysis.actions is None:
         return "No learning-actions log was supplied for this period."
-    text = ("The learning-actions log holds {total} actions, {linked} of them linked to episodes in this period. "
-            "**{open}** are open, of which **{overdue}** are past their due date; {closed} are complete.")
+    def sentence(words: dict[str, str]) -> str:
+        return markdown_text(
+            "The learning-actions log holds {total} " + _plural(words["total"], "action", "actions") + ", {linked} "
+            "of them linked to episodes in this period. **{open}** " + _be(words["open"]) + " open, of which "
+            "**{overdue}** " + _be(words["overdue"]) + " past their due date; {closed} " + _be(words["closed"])
+            + " complete.", **words)
+
+    names = (("total", "total"), ("linked", "linked_to_episodes"), ("open", "open"), ("overdue", "overdue"),
+             ("closed", "closed"))
     if external:
         chosen = _outside_plan(analysis, policy, plan)
         counts = published.learning_actions(chosen) or {}
         if not published.shown(counts.get("total")):
             return markdown_text("The learning-actions log holds {total} actions; their figures are withheld to "
                                  "protect small numbers.", total=published.in_words(counts.get("total"), chosen))
-        return markdown_text(text, **{key: published.in_words(counts.get(name), chosen) for key, name in (
-            ("total", "total"), ("linked", "linked_to_episodes"), ("open", "open"), ("overdue", "overdue"),
-            ("closed", "closed"))})
+        return sentence({key: published.in_words(counts.get(name), chosen) for key, name in names})
     from ..measures.learning import action_status, action_summary
 
     counts = action_summary(action_status(analysis.actions.frame, analysis.episodes, analysis.as_of))
-    return markdown_text(text, total=f"{counts['total']:,}", linked=f"{counts['linked_to_episodes']:,}",
-                         open=f"{counts['open']:,}", overdue=f"{counts['overdue']:,}", closed=f"{counts['closed']:,}")
+    return sentence({key: f"{counts[name]:,}" for key, name in names})
+
+
+def _be(count: str) -> str:
+    """'is' after a count of one, 'are' after any other count (or 'fewer than 8')."""
+    return "is" if count == "1" else "are"
+
+
+def _plural(count: str, one: str, many: str) -> str:
+    return one if count == "1" else many
 
 
 def data_quality(analysis: Analysis, *, external: bool = False, policy: DisclosurePolicy | None = None,
@@ -160,7 +173,8 @@ def data_quality(analysis: Analysis, *, external: bool = False, policy: Disclosu
     return markdown_text(
         "The export '{source}' had {read} rows. {outside} fell outside the period and {problems} were "
         "excluded because of data problems (listed below), leaving {analysed} episodes analysed. "
-        "{warnings} kept rows carry a warning worth checking at source.",
+        + ("1 kept row carries a warning" if warnings == 1 else "{warnings} kept rows carry a warning")
+        + " worth checking at source.",
         source=accounting.source or "export", read=f"{accounting.rows_read:,}", outside=f"{outside:,}",
         problems=f"{sum(by_reason.values()):,}", analysed=f"{accounting.rows_analysed:,}", warnings=f"{warnings:,}",
     ) + _fitness_text(accounting, external=False)
