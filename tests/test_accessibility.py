@@ -171,12 +171,17 @@ class TestTables:
         page = display.table_html(pd.DataFrame({"95% CI": ["69–78%"], "Range": ["2.2–19.6"]}))
         assert page.count('class="num nowrap"') == 2
 
+    def test_a_short_label_is_never_broken_over_two_lines(self):
+        page = display.table_html(pd.DataFrame({"Outcome": ["Near miss"],
+                                                "Barriers": ["Could not reach duty senior; No mobile signal"]}))
+        assert '<td class="nowrap">Near miss</td>' in page and "<td>Could not reach" in page
+
     def test_a_column_of_counts_with_marks_is_aligned_as_numbers_and_prints_no_decimals(self):
         """A withheld "[c]" or small "*" beside counts leaves them whole and right-aligned."""
         table = pd.DataFrame({"Team": ["A", "B", "C"], "Within target": [65.0, "[c]", "*"],
                               "Target (min)": [60.0, 1440.0, "–"], "Median (min)": [12.0, 37.5, "[c]"]})
         page = display.table_html(table)
-        assert '<td class="num nowrap">65</td>' in page and '<td class="num">[c]</td>' in page
+        assert '<td class="num nowrap">65</td>' in page and '<td class="num nowrap">[c]</td>' in page
         assert '<td class="num nowrap">1,440</td>' in page and ">60.0<" not in page
         assert '<td class="num nowrap">12.0</td>' in page  # a median of minutes keeps its place
 

@@ -392,7 +392,8 @@ def table_html(
             text = format_value(value, decimals=d)
             if key in percent_cols and text != MISSING and not isinstance(value, str):
                 text += "%"
-            keep_whole = _INTERVAL.match(text) or _NUMBER_TEXT.match(text) or isinstance(value, _dt.date)
+            keep_whole = (_INTERVAL.match(text) or _NUMBER_TEXT.match(text) or isinstance(value, _dt.date)
+                          or len(text) <= SHORT_CELL)
             classes = (["num"] if is_num else []) + (["nowrap"] if keep_whole else [])
             cls = f' class="{" ".join(classes)}"' if classes else ""
             out.append(f"<td{cls}>{_escape(text)}</td>")
@@ -424,6 +425,9 @@ def _one_interval_column(frame: Any) -> Any:
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and not _is_missing(value)
 
+
+SHORT_CELL = 12
+"""Characters up to which a cell ("Near miss", "No harm", a date) is never broken over two lines."""
 
 LONG_HEADER = 24
 """Characters over which a number column's header is given room for about 15 characters a line."""
