@@ -124,7 +124,7 @@ print({"seconds": time.perf_counter() - t, "parts": parts,
 
 def _environment(code_root: Path | None) -> dict[str, str]:
     env = {**os.environ, "ESCALATION_ANALYSIS_KEY": os.environ.get("ESCALATION_ANALYSIS_KEY", "benchmark-key-not-secret-0123456789abcdef")}
-    if code_root is not None:  # another checkout's package, imported before the installed one
+    if code_root is not None:  # another checkout's package, imported before the installed one (run from there)
         env["PYTHONPATH"] = str(code_root)
     return env
 
@@ -133,7 +133,7 @@ def _process(args: list[str], code_root: Path | None = None) -> dict:
     """Run a whole process: its wall-clock and CPU seconds, its own peak resident memory, its output."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        process = subprocess.Popen(args, stdout=out, stderr=err, env=_environment(code_root), cwd=ROOT)
+        process = subprocess.Popen(args, stdout=out, stderr=err, env=_environment(code_root), cwd=code_root or ROOT)
         _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage (maxrss in KB on Linux)
         seconds = time.perf_counter() - t
         out.seek(0)
