@@ -61,6 +61,7 @@ import pandas as pd
 
 from .anhoej import runs_analysis
 from .chart_input import PeriodOptions, baseline, column, mark_periods, tidy_series
+from .spc import SCREENING_MULTIPLIER
 
 __all__ = [
     "CHART_COLUMNS",
@@ -78,9 +79,6 @@ __all__ = [
     "u_chart",
     "up_chart",
 ]
-
-SCREENING_MULTIPLIER: float = 3.267
-"""Moving ranges at or above this many times their mean are screened out (Nelson 1982)."""
 
 D2: float = 1.128
 """The mean moving range of two normal values is 1.128 σ."""
