@@ -175,6 +175,9 @@ class TestTables:
         page = display.table_html(pd.DataFrame({"Outcome": ["Near miss"],
                                                 "Barriers": ["Could not reach duty senior; No mobile signal"]}))
         assert '<td class="nowrap">Near miss</td>' in page and "<td>Could not reach" in page
+        described = display.table_html(pd.DataFrame({"Description": ["Presentation markedly worse than last week; "
+                                                                     "not sleeping, hearing voices."]}))
+        assert '<td class="ea-prose">Presentation' in described  # keeps a readable width beside short columns
 
     def test_a_column_of_counts_with_marks_is_aligned_as_numbers_and_prints_no_decimals(self):
         """A withheld "[c]" or small "*" beside counts leaves them whole and right-aligned."""

@@ -394,7 +394,8 @@ def table_html(
                 text += "%"
             keep_whole = (_INTERVAL.match(text) or _NUMBER_TEXT.match(text) or isinstance(value, _dt.date)
                           or len(text) <= SHORT_CELL)
-            classes = (["num"] if is_num else []) + (["nowrap"] if keep_whole else [])
+            classes = ((["num"] if is_num else []) + (["nowrap"] if keep_whole else [])
+                       + (["ea-prose"] if len(text) > PROSE_CELL else []))
             cls = f' class="{" ".join(classes)}"' if classes else ""
             out.append(f"<td{cls}>{_escape(text)}</td>")
         out.append("</tr>")
@@ -428,6 +429,9 @@ def _is_number(value: Any) -> bool:
 
 SHORT_CELL = 12
 """Characters up to which a cell ("Near miss", "No harm", a date) is never broken over two lines."""
+
+PROSE_CELL = 60
+"""Characters over which a cell is prose (a description, a question): its column keeps room to read."""
 
 LONG_HEADER = 24
 """Characters over which a number column's header is given room for about 15 characters a line."""
