@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import EscalationAnalysisError
@@ -176,21 +177,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "sample":
-        return _sample(args)
-    if args.command == "validate":
-        return _validate(args)
-    if args.command == "summary":
-        return _summary(args)
-    if args.command == "report":
-        return _report(args)
-    if args.command == "profile":
-        return _profile(args)
-    if args.command == "pathway":
-        return _pathway_init(args)
-    if args.command == "demo":
-        return _demo(args)
-    raise AssertionError(args.command)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "sample": _sample,
+        "validate": _validate,
+        "summary": _summary,
+        "report": _report,
+        "profile": _profile,
+        "pathway": _pathway_init,
+        "demo": _demo,
+    }
+    return commands[args.command](args)
 
 
 def _refuse_overwrite(path: Path) -> None:

@@ -5,7 +5,8 @@ them: a figure right in ``summary.json`` and wrong on the page is still wrong. T
 
 * :class:`HtmlReport`: every ``<table>`` by its caption (cells as the page shows them), the
   visible text (scripts and styles left out), and the data of every chart (plotly's
-  ``Plotly.newPlot`` arguments, hover text included), which a reader sees on hovering.
+  ``Plotly.newPlot`` arguments), with every string a reader sees or hovers on
+  (:func:`chart_texts`) and the counts written in them (:func:`small_counts_in`).
 * :class:`PdfReport`: ``pdftotext`` of the PDF, page by page.
 
 Text is compared with white space collapsed (a line break in the PDF is a space to the reader).
@@ -13,12 +14,15 @@ Text is compared with white space collapsed (a line break in the PDF is a space 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+
+import numpy as np
 
 
 def words(text: str) -> str:
@@ -150,24 +154,94 @@ class HtmlReport:
         end = self.text.find(". ", at)
         return self.text[at: end + 1 if end >= 0 else None]
 
-    def chart_values(self) -> list[str]:
-        """Every value a chart shows or says on hover: points, text, hover text, custom data."""
-        out: list[str] = []
-        for chart in self.charts:
-            for trace in chart.get("data", []):
-                for key in ("x", "y", "text", "hovertext", "customdata", "z"):
-                    out += [str(v) for v in _flatten(trace.get(key))]
-        return out
+    def chart_texts(self) -> list[str]:
+        """Every string of every chart (:func:`chart_texts`), chart after chart."""
+        return [text for chart in self.charts for text in chart_texts(chart)]
 
 
-def _flatten(value) -> list:
-    if value is None:
+# -- what a chart says -----------------------------------------------------------------------
+
+COUNT_PATTERNS = (
+    re.compile(r"(?<![\d.,])(\d[\d,]*)\s+of\s+(\d[\d,]*)(?![\d.,%])"),  # "1 of 3"
+    re.compile(r"\bn\s*=\s*(\d[\d,]*)(?![\d.,%])"),  # "(n = 3)"
+    re.compile(r"(?<![\d.,])(\d[\d,]*)\s+(?:episodes?|contacts?|responses?|actions?|checks?|people|staff)\b"),
+)
+"""How a chart writes a count of people or episodes: "2 of 3", "n = 3", "3 episodes"."""
+
+
+def small_counts_in(text: str) -> list[str]:
+    """Every count from 1 to 7 written in a piece of chart text (tags and spacing ignored)."""
+    text = words(re.sub(r"<[^>]+>", " ", text))
+    found = []
+    for pattern in COUNT_PATTERNS:
+        for match in pattern.finditer(text):
+            if any(1 <= int(number.replace(",", "")) <= 7 for number in match.groups()):
+                found.append(match.group(0))
+    return found
+
+
+def chart_texts(chart: dict) -> list[str]:
+    """Every string a reader of one chart can see or hover on, from its plotly JSON.
+
+    Every string anywhere in the data and layout (names, text, hover text, annotations, titles,
+    tick labels, string custom data), plus each point's hover and text templates filled in
+    with that point's values (``%{customdata[0]} of %{customdata[1]}`` becomes "2 of 3"), so a
+    count held as a number and shown through a template is read as the reader sees it.
+    """
+    out: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict):
+            if "bdata" not in value:  # typed arrays are numbers: read through the templates below
+                for item in value.values():
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(chart)
+    for trace in chart.get("data", []):
+        out += _filled_templates(trace)
+    return out
+
+
+def _decoded(value):
+    """Plotly's typed arrays ({"dtype", "bdata", "shape"}) as nested lists; anything else as it is."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if value.get("shape"):
+            array = array.reshape([int(n) for n in str(value["shape"]).split(",")])
+        return array.tolist()
+    return value
+
+
+_TEMPLATE_FIELD = re.compile(r"%\{([a-z]+)(?:\[(\d+)\])?(?::([^}]*))?\}")
+
+
+def _filled_templates(trace: dict) -> list[str]:
+    """A trace's hover and text templates, filled in point by point."""
+    templates = [trace[k] for k in ("hovertemplate", "texttemplate") if isinstance(trace.get(k), str)]
+    if not any(_TEMPLATE_FIELD.search(t) for t in templates):
         return []
-    if isinstance(value, dict):  # plotly's typed arrays ({"dtype": ..., "bdata": ...}) are numbers
-        return []
-    if isinstance(value, (list, tuple)):
-        return [v for item in value for v in _flatten(item)]
-    return [value]
+    columns = {k: _decoded(trace.get(k)) for k in ("x", "y", "z", "text", "customdata", "hovertext")}
+    points = max((len(v) for v in columns.values() if isinstance(v, list)), default=1)
+
+    def value_of(i: int, field: str, index: str | None, spec: str | None) -> str:
+        column = columns.get(field)
+        value = column[i] if isinstance(column, list) and i < len(column) else column
+        if index is not None and isinstance(value, list):
+            value = value[int(index)] if int(index) < len(value) else None
+        if isinstance(value, float | int) and spec:
+            try:
+                return format(value, spec.replace("~", ""))
+            except ValueError:
+                pass
+        return "" if value is None else str(value)
+
+    return [_TEMPLATE_FIELD.sub(lambda m, i=i: value_of(i, *m.groups()), template)
+            for template in templates for i in range(points)]
 
 
 def _plotly_figures(script: str) -> list[dict]:

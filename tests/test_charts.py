@@ -29,7 +29,7 @@ from escalation_analysis.measures.near_misses import (
 from escalation_analysis.measures.spc import p_chart, xmr
 from escalation_analysis.measures.statistics import kaplan_meier
 from escalation_analysis.measures.timeliness import compliance_table
-from escalation_analysis.reviews import charts
+from escalation_analysis.reviews import charts, plotly_bundle
 from escalation_analysis.reviews.icons import COLOURS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -127,6 +127,46 @@ class TestStyle:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               check=False)
         assert done.returncode == 0, done.stderr
+
+    def test_every_trace_type_a_builder_draws_is_in_the_embedded_plotly_bundle(self):
+        # Reports embed plotly's cartesian bundle, not the whole library: a trace type missing
+        # from it would leave a blank chart. Every builder's traces are read from charts.py itself
+        # (go.Heatmap(...), fig.add_scatter(...), type="bar"), so a new builder is covered too.
+        import ast
+
+        import plotly.basedatatypes
+
+        trace_classes = {name: name.lower() for name in dir(go) if isinstance(getattr(go, name), type)
+                         and issubclass(getattr(go, name), plotly.basedatatypes.BaseTraceType)}
+        known = set(trace_classes.values())
+        used = set()
+        for node in ast.walk(ast.parse(Path(charts.__file__).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                attribute = node.func.attr
+                if isinstance(node.func.value, ast.Name) and node.func.value.id == "go" and attribute in trace_classes:
+                    used.add(trace_classes[attribute])
+                elif attribute.startswith("add_") and attribute[4:] in known:
+                    used.add(attribute[4:])
+            if isinstance(node, ast.keyword) and node.arg == "type" and isinstance(node.value, ast.Constant):
+                used |= {node.value.value} & known
+            if isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "type" and isinstance(value, ast.Constant):
+                        used |= {value.value} & known
+        assert {"scatter", "bar", "box", "heatmap"} <= used  # the scan sees the builders' traces
+        assert used <= plotly_bundle.trace_types(), used - plotly_bundle.trace_types()
+
+    def test_the_embedded_bundle_is_plotlys_own_cartesian_bundle_with_its_licence(self):
+        from importlib import resources
+
+        from plotly.offline import get_plotlyjs_version
+
+        assert plotly_bundle.plotlyjs().lstrip().startswith("/**\n* plotly.js (cartesian - minified) v")
+        # same major version as the plotly.js plotly writes figures for (see plotly_bundle to refresh it)
+        assert plotly_bundle.version().split(".")[0] == get_plotlyjs_version().split(".")[0]
+        licence = resources.files("escalation_analysis").joinpath("resources/plotly-cartesian.LICENSE").read_text()
+        assert licence.startswith("MIT License") and "Plotly" in licence
+        assert len(plotly_bundle.plotlyjs().encode()) < 1_600_000
 
     def test_text_from_data_is_escaped(self):
         table = pd.DataFrame(

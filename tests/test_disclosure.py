@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,13 +26,17 @@ import yaml
 from conftest import PROFILE, SAMPLE, TEST_KEY, csv_bytes, row
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from report_reader import chart_texts, small_counts_in
 
+from escalation_analysis import reviews
 from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.reviews.disclosure import EXACT_SECONDARY, NHS_ROUNDED, policy_for
 from escalation_analysis.reviews.disclosure.audit import audit
 from escalation_analysis.reviews.disclosure.cells import Cell, Check, Dimension, Family, count_figure
 from escalation_analysis.reviews.disclosure.engine import Rate, RowKey, TableSpec, control
 from escalation_analysis.reviews.disclosure.plan import EPISODE_COLUMNS, EPISODE_OUTCOMES, build_plan, plan_for
+from escalation_analysis.reviews.display import Html
+from escalation_analysis.reviews.review import Chart, Table, Text
 from escalation_analysis.synthetic import DETERIORATING_TEAM, DETERIORATION_QUARTER, SMALL_TEAM
 
 STAR, C = "*", "[c]"
@@ -324,10 +330,105 @@ def true_count(analysis, key) -> int:
                 "not_escalated": (~escalated).sum()}[column])
 
 
+# -- everything an outside review publishes ------------------------------------------------------
+
+OUTSIDE = ("contract-monitoring", "pathway-review")
+COUNT_HEADERS = {"Episodes", "Within target", "No escalation recorded", "Number", "n", "episodes", "late", "contacts",
+                 "responses_recorded", "within_target", "checked", "passed"}
+"""Table columns (readers' words and CSV names) that hold counts of people, episodes or rows."""
+SUMMARY_COUNTS = {"n", "within_target", "not_escalated", "incidents", "contacts", "responses_recorded", "checked",
+                  "passed", "total", "linked_to_episodes", "open", "closed", "overdue", "rows_read", "rows_analysed",
+                  "rows_excluded", "rows"}
+"""``summary.json`` keys whose values are counts (and every value under excluded_by_reason and warnings)."""
+
+
+def said_in_charts(review) -> dict[str, list[str]]:
+    """Section -> every count from 1 to 7 that a chart of ``review`` writes, read from the chart's
+    JSON as the HTML embeds it (:func:`report_reader.chart_texts`)."""
+    said: dict[str, list[str]] = {}
+    for section, part in review.parts():
+        if isinstance(part, Chart):
+            texts = chart_texts(json.loads(part.figure().to_json()))
+            said.setdefault(section, []).extend(c for t in texts for c in small_counts_in(t))
+    return {section: counts for section, counts in said.items() if counts}
+
+
+def _small(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().isdigit() and 1 <= int(value) <= 7
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and 1 <= int(value) <= 7
+
+
+def small_counts_published(review) -> list[str]:
+    """Every count from 1 to 7 ``review`` publishes anywhere: chart text, sentences (the front sheet
+    included), table cells, ``summary.json`` and its CSV tables."""
+    found = [f"chart in {section}: {counts}" for section, counts in said_in_charts(review).items()]
+    for section, part in review.parts():
+        if isinstance(part, Text | Html):
+            text = part.markdown if isinstance(part, Text) else part.markup
+            found += [f"{section}: {count}" for count in small_counts_in(text)]
+        elif isinstance(part, Table):
+            columns = [c for c in part.frame.columns if c in COUNT_HEADERS or str(c).startswith(("This period",
+                                                                                                   "Previous period"))]
+            for column in columns:
+                found += [f"{part.caption}, {column}: {v}" for v in part.frame[column] if _small(v)]
+    summary = review.summary()
+    for name, frame in summary.tables.items():
+        for column in (c for c in frame.columns if c in COUNT_HEADERS | {"not_within_target", "not_escalated"}):
+            found += [f"tables/{name}.csv, {column}: {v}" for v in frame[column] if _small(v)]
+
+    def walk(value, key: str = "", parent: str = "") -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, str(k), key)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key, parent)
+        elif (key in SUMMARY_COUNTS or parent in ("excluded_by_reason", "warnings")) and _small(value):
+            found.append(f"summary.json {parent}.{key}: {value}")
+
+    walk(summary.data)
+    return found
+
+
+class Published:
+    """What an outside review publishes, as the attack reads it: its CSV tables (the timeliness
+    tables by every breakdown, month and quarter) and, from the contract-monitoring report's
+    trend chart, each month's "within target of episodes" read off the hover text."""
+
+    def __init__(self, review):
+        self.period = (review.start, review.end)
+        self.tables = {name: _Frame(frame) for name, frame in review.summary().tables.items()}
+        self.previous = None
+        months = _monthly_hover(review)
+        if months is not None:
+            self.tables["trend_by_month"] = _Frame(months)
+
+
+class _Frame:
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+
+
+def _monthly_hover(review) -> pd.DataFrame | None:
+    """The months of the within-target SPC chart as a reader hovers over them: "10 of 15"."""
+    for _, part in review.parts():
+        if isinstance(part, Chart) and part.options.get("title") == "Escalations within target, by month":
+            trace = next(t for t in json.loads(part.figure().to_json())["data"] if t.get("name") == "Data")
+            rows = []
+            for x, hover in zip(trace["x"], trace["hovertext"], strict=True):
+                within, n = re.search(r"(\d[\d,]*) of (\d[\d,]*)", hover).groups()
+                rows.append({"month": str(x)[:7], "n": int(n.replace(",", "")),
+                             "within_target": int(within.replace(",", "")),
+                             "not_within_target": None, "not_escalated": None})
+            return pd.DataFrame(rows)
+    return None
+
+
 # -- random exports with small groups ------------------------------------------------------------
 
 EXPORTS = st.fixed_dictionaries({
-    "teams": st.lists(st.integers(1, 25), min_size=2, max_size=4),
+    "teams": st.lists(st.integers(1, 40), min_size=2, max_size=4),
     "seed": st.integers(0, 2**31 - 1),
     "policy": st.sampled_from([NHS_ROUNDED, EXACT_SECONDARY]),
 })
@@ -353,29 +454,35 @@ def random_records(teams: list[int], seed: int) -> list[list[str]]:
     return records
 
 
-@settings(max_examples=max(8, settings.default.max_examples // 5))
+@settings(max_examples=max(6, settings.default.max_examples // 8))
 @given(EXPORTS)
 def test_no_count_from_1_to_7_is_recovered_from_random_exports(tmp_path_factory, spec):
+    """Through every outside path: the plan's tables, and what the contract-monitoring report and
+    the pathway review publish (summary.json, tables/*.csv, table cells, sentences, chart text)."""
     folder = tmp_path_factory.mktemp("export")
     analysis = analysis_of(folder, random_records(spec["teams"], spec["seed"]))
-    for policy in (spec["policy"],):
-        plan = build_plan(analysis, policy)
-        attack = differencing_attack([plan], policy)
-        result = plan.audit()
-        found = {(f.check.cell.period, f.check.cell.dimension, f.check.row if f.check.cell.groups else None,
-                  f.check.cell.column): f for f in result.findings if f.check.cell.family == "episodes"}
+    policy = spec["policy"]
+    plan = plan_for(analysis, policy)
+    result = plan.audit()
+    outside = [reviews.build(kind, analysis, disclosure=policy.name) for kind in OUTSIDE]
+    for review in outside:  # no count of 1 to 7 is written anywhere
+        assert small_counts_published(review) == [], review.kind
+    found = {(f.check.cell.period, f.check.cell.dimension, f.check.row if f.check.cell.groups else None,
+              f.check.cell.column): f for f in result.findings if f.check.cell.family == "episodes"}
+    flagged = {k for k, f in found.items() if not f.safe}
+    published = [Published(review) for review in outside]
+    for readable in ([plan], published):  # everything the plan holds; what the two reports print
+        attack = differencing_attack(readable, policy)
         narrowed = set()
-        for key in small_cells([plan]):
+        for key in small_cells(readable):
             low, high = attack[key]
             assert low <= true_count(analysis, key) <= high  # the attack is sound
             audit_low, audit_high = found[key].possible
             assert low <= audit_low and audit_high <= high  # the audit knows at least what the attack knows
             if high - low + 1 < policy.min_possible_values:
                 narrowed.add(key)
-        flagged = {k for k, f in found.items() if not f.safe}
         assert narrowed <= flagged  # the audit agrees: whatever the attack narrows, it withholds
-        assert result.safe or not any(f.safe for f in result.unsafe)  # an unsafe plan's report is withheld
-        if result.safe:
+        if result.safe:  # a report is published only when its audit finds nothing
             assert not narrowed
 
 
@@ -399,6 +506,25 @@ def test_the_deteriorating_team_and_every_team_of_20_or_more_show_their_rate(q3_
         if size >= 20:
             assert teams.loc[team, "within_target_pct"] is not None, team
     assert teams.loc[SMALL_TEAM].tolist()[:5] == [STAR, C, C, C, None]
+
+
+SAMPLE_PERIODS = [(dt.date(2025, 4, 1), dt.date(2025, 6, 30)), (dt.date(2025, 7, 1), dt.date(2025, 9, 30)),
+                  (dt.date(2026, 1, 1), dt.date(2026, 3, 31)), (dt.date(2025, 4, 1), dt.date(2026, 3, 31))]
+"""The sample's other quarters of 2025/26 and the year (the deterioration quarter is tested above)."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("period", SAMPLE_PERIODS, ids=lambda p: f"{p[0]:%Y-%m}-to-{p[1]:%Y-%m}")
+def test_every_team_of_20_or_more_shows_its_rate_in_the_contract_monitoring_report(period):
+    analysis = analyse(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml", *period,
+                       steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv", key=TEST_KEY)
+    review = reviews.build("contract-monitoring", analysis)
+    table = next(part.frame for part in review.section("teams") if isinstance(part, Table))
+    rates = dict(zip(table.iloc[:, 0], table["Within target (%)"], strict=True))
+    sizes = analysis.episodes["team"].value_counts()
+    big = [team for team, n in sizes.items() if n >= 20]
+    assert len(big) >= 6
+    assert {team: rates[team] for team in big if not isinstance(rates[team], float)} == {}
 
 
 def test_one_plan_per_period_is_built_once(q3_sample):

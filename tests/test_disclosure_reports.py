@@ -16,11 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import SAMPLE, TEST_KEY
-from test_disclosure import analysis_of, differencing_attack, episodes
+from report_reader import HtmlReport, chart_texts, small_counts_in
+from test_disclosure import OUTSIDE, Published, analysis_of, differencing_attack, episodes, said_in_charts
 
 from escalation_analysis import reviews
 from escalation_analysis.measures.analysis import analyse
@@ -28,63 +31,21 @@ from escalation_analysis.reviews.disclosure import EXACT_SECONDARY, NHS_ROUNDED,
 from escalation_analysis.reviews.review import Chart
 from escalation_analysis.synthetic import DETERIORATING_TEAM, DETERIORATION_QUARTER
 
-OUTSIDE = ("contract-monitoring", "pathway-review")
 Q3 = (dt.date(2025, 10, 1), dt.date(2025, 12, 31))
 
 # -- counts in chart text -----------------------------------------------------------------------
-
-COUNT_PATTERNS = (
-    re.compile(r"(?<![\d.,])(\d[\d,]*)\s+of\s+(\d[\d,]*)(?![\d.,%])"),  # "1 of 3"
-    re.compile(r"\bn\s*=\s*(\d[\d,]*)(?![\d.,%])"),  # "(n = 3)"
-    re.compile(r"(?<![\d.,])(\d[\d,]*)\s+(?:episodes?|contacts?|responses?|actions?|checks?)\b"),  # "3 episodes"
-)
-
-
-def small_counts_in(text: str) -> list[str]:
-    """Every count from 1 to 7 written in a piece of chart text."""
-    found = []
-    for pattern in COUNT_PATTERNS:
-        for match in pattern.finditer(text):
-            if any(1 <= int(number.replace(",", "")) <= 7 for number in match.groups()):
-                found.append(match.group(0))
-    return found
-
-
-def chart_texts(figure_json: dict) -> list[str]:
-    """Every string a reader can see or hover on: trace text, hover text, names, labels, notes."""
-    out: list[str] = []
-
-    def walk(value, key=""):
-        if isinstance(value, str):
-            if key in ("text", "hovertext", "hovertemplate", "name", "title", "ticktext", "categoryarray", "y", "x",
-                       "customdata") or key.endswith("text"):
-                out.append(value)
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, k)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v, key)
-
-    walk(figure_json)
-    return out
 
 
 def test_the_check_finds_counts_in_hover_text():
     assert small_counts_in("<b>Oct 2025</b><br>Value: 33.3%<br>1 of 3") == ["1 of 3"]
     assert small_counts_in("Coastal Outreach (n = 3)") == ["n = 3"]
     assert small_counts_in("45.5% within target; 5 min; 10 of 15; 2025-10") == []
-
-
-def embedded_charts(html: str) -> list[dict]:
-    """The data and layout of every ``Plotly.newPlot`` call in a report's HTML."""
-    decoder = json.JSONDecoder()
-    charts = []
-    for match in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*', html):
-        data, end = decoder.raw_decode(html, match.end())
-        layout, _ = decoder.raw_decode(html, html.index("{", end))
-        charts.append({"data": data, "layout": layout})
-    return charts
+    template = {"data": [{"type": "scatter", "x": ["2025-10"], "customdata": [[2, 3]],
+                          "hovertemplate": "%{x}<br>%{customdata[0]} of %{customdata[1]}<extra></extra>"}]}
+    assert "2 of 3" in " ".join(t for t in chart_texts(template) for t in small_counts_in(t))
+    typed = {"data": [{"type": "bar", "y": {"dtype": "i1", "bdata": "Aw=="}, "texttemplate": "%{y} episodes"}],
+             "layout": {"annotations": [{"text": "Team A (n = 4)"}]}}
+    assert sorted(c for t in chart_texts(typed) for c in small_counts_in(t)) == ["3 episodes", "n = 4"]
 
 
 # -- a team of 3 beside a team of 9 -------------------------------------------------------------
@@ -100,20 +61,6 @@ def small_export(tmp_path_factory):
                + episodes("Large", 30, start=dt.datetime(2025, 7, 7, 10, 0), within=25, late=3, prefix="Q2"))
     folder = tmp_path_factory.mktemp("small-export")
     return analysis_of(folder, records), folder
-
-
-class Published:
-    """A report's published tables, as the attack reads them (its summary's CSV tables)."""
-
-    def __init__(self, review):
-        self.period = (review.start, review.end)
-        self.tables = {name: _Frame(frame) for name, frame in review.summary().tables.items()}
-        self.previous = None
-
-
-class _Frame:
-    def __init__(self, frame):
-        self.frame = frame
 
 
 @pytest.mark.parametrize("policy", [NHS_ROUNDED, EXACT_SECONDARY], ids=lambda p: p.name)
@@ -173,16 +120,21 @@ def test_the_deteriorating_team_is_visible_with_its_rate_in_table_and_chart(cont
     assert big and all(isinstance(rates[team], float) for team in big)
 
 
+def test_the_trend_chart_s_hover_says_the_published_monthly_figures(contract_monitoring, q3_sample):
+    hover = Published(contract_monitoring).tables["trend_by_month"].frame.set_index("month")
+    published = plan_for(q3_sample, NHS_ROUNDED).table("trend_by_month").frame.set_index("month")
+    assert len(hover) >= 12
+    for month, said in hover.iterrows():  # "within target of episodes", each rounded as the tables print it
+        assert (said["within_target"], said["n"]) == tuple(published.loc[month, ["within_target", "n"]]), month
+        assert said["n"] % 5 == 0 and said["within_target"] % 5 == 0, month
+
+
 def test_every_outside_chart_of_the_sample_is_free_of_small_counts(contract_monitoring, q3_sample):
     pathway = reviews.build("pathway-review", q3_sample)
-    checked = 0
     for review in (contract_monitoring, pathway):
-        for section, part in review.parts():
-            if isinstance(part, Chart):
-                texts = chart_texts(part.figure().to_plotly_json())
-                assert not [c for t in texts for c in small_counts_in(t)], (review.kind, section)
-                checked += 1
-    assert checked >= 6
+        said = said_in_charts(review)
+        assert not any(said.values()), (review.kind, said)
+    assert sum(isinstance(part, Chart) for review in (contract_monitoring, pathway) for _, part in review.parts()) >= 6
 
 
 def test_the_key_is_under_the_headline_and_the_audit_in_the_methods(contract_monitoring):
@@ -195,10 +147,10 @@ def test_the_key_is_under_the_headline_and_the_audit_in_the_methods(contract_mon
 def test_a_small_export_s_charts_are_free_of_small_counts(small_export):
     analysis, _ = small_export
     for kind in OUTSIDE:
-        for _, part in reviews.build(kind, analysis).parts():
-            if isinstance(part, Chart):
-                texts = chart_texts(part.figure().to_plotly_json())
-                assert not [c for t in texts for c in small_counts_in(t)], kind
+        said = said_in_charts(reviews.build(kind, analysis))
+        assert not any(said.values()), (kind, said)
+    # the same check on the internal near-miss review finds the team of 3, which staff may see
+    assert "1 of 3" in said_in_charts(reviews.build("near-miss-review", analysis, "internal"))["late_and_missed"]
 
 
 # -- audit.json and withholding ----------------------------------------------------------------------
@@ -239,30 +191,69 @@ def _outside_reports(folder: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_the_demo_s_outside_reports_embed_no_small_count_in_their_charts(tmp_path):
+def test_the_demo_s_outside_reports_embed_no_small_count_and_show_the_deteriorating_team(tmp_path):
     from escalation_analysis.publish.review_runs import run_demo
 
     run_demo(SAMPLE, tmp_path / "demo", pdf=False, progress=False)
     reports = _outside_reports(tmp_path / "demo")
     assert len(reports) == 2
     for report in reports:
-        charts = embedded_charts(report.read_text(encoding="utf-8"))
-        assert charts, report
-        texts = [t for c in charts for t in chart_texts(c)]
-        assert not [c for t in texts for c in small_counts_in(t)], report.parent.name
+        page = HtmlReport.read(report)
+        assert page.charts, report
+        assert not [c for t in page.chart_texts() for c in small_counts_in(t)], report.parent.name
         audit = json.loads((report.parent / "audit.json").read_text(encoding="utf-8"))
         assert audit["safe"] is True and len(audit["scope"]) == 2
+    # the contract-monitoring report is the deterioration quarter's: the team's rate in its table and chart
+    page = HtmlReport.read(tmp_path / "demo" / "contract-monitoring" / "report.html")
+    teams = page.table("Timeliness by team")
+    rate = teams.row(DETERIORATING_TEAM)["Within target (%)"]
+    assert re.fullmatch(r"\d+\.\d%?", rate) and float(rate.rstrip("%")) < 30, rate
+    bars = [t for chart in page.charts for t in chart["data"] if t.get("name") == "Within target"
+            and any(str(y).startswith(f"{DETERIORATING_TEAM} (n") for y in t.get("y", []))]
+    assert len(bars) == 1
+    at = next(i for i, y in enumerate(bars[0]["y"]) if y.startswith(f"{DETERIORATING_TEAM} (n"))
+    assert bars[0]["text"][at].rstrip("%") == rate.rstrip("%")
+    big = [row for row in teams.as_dicts() if row["Episodes"].isdigit() and int(row["Episodes"]) >= 20]
+    assert len(big) >= 6 and all(re.fullmatch(r"\d+\.\d%?", row["Within target (%)"]) for row in big), big
+
+
+def _cli_report(kind: str, export: Path, mapping: Path, pathway: Path, out: Path, *extra: str,
+                start: str = "2025-10-01", end: str = "2025-12-31") -> subprocess.CompletedProcess:
+    """``escalation-review report KIND`` as a user runs it (no PDF)."""
+    return subprocess.run(
+        [sys.executable, "-m", "escalation_analysis.cli", "report", kind, "--data", str(export), "--mapping",
+         str(mapping), "--pathway", str(pathway), "--start", start, "--end", end, "--out", str(out), "--no-pdf", *extra],
+        capture_output=True, text=True, timeout=900, check=False)
 
 
 @pytest.mark.slow
-def test_a_small_export_s_outside_reports_embed_no_small_count_in_their_charts(small_export, tmp_path):
-    from escalation_analysis.publish.review_runs import ReviewInputs, run_review
-
+def test_a_small_export_s_outside_reports_from_the_command_line(small_export, tmp_path):
     _, folder = small_export
     for kind in OUTSIDE:
-        inputs = ReviewInputs(folder / "export.csv", folder / "mapping.yaml", SAMPLE / "pathway.yaml", *Q3)
-        run_review(kind, inputs, tmp_path / kind, pdf=False)
-        html = (tmp_path / kind / "report.html").read_text(encoding="utf-8")
-        texts = [t for c in embedded_charts(html) for t in chart_texts(c)]
-        assert not [c for t in texts for c in small_counts_in(t)], kind
-        assert (tmp_path / kind / "audit.json").is_file()
+        made = _cli_report(kind, folder / "export.csv", folder / "mapping.yaml", SAMPLE / "pathway.yaml", tmp_path / kind)
+        assert made.returncode == 0, made.stderr[-2000:]
+        page = HtmlReport.read(tmp_path / kind / "report.html")
+        assert not [c for t in page.chart_texts() for c in small_counts_in(t)], kind
+        audit = json.loads((tmp_path / kind / "audit.json").read_text(encoding="utf-8"))
+        assert audit["safe"] is True and audit["report"] == kind
+        tiny = [f for f in audit["withheld_figures"] if f["row"] == "Tiny" and f["column"] == "n"]
+        assert tiny and all(f["shown_as"] == "*" and f["possible_values"] >= 4 for f in tiny), tiny
+
+
+@pytest.mark.slow
+def test_a_report_that_would_narrow_a_small_count_is_withheld_from_the_command_line(tmp_path):
+    # six episodes: every count is a *, and the groups that must each hold one pin the total to 3 to 5
+    fixtures = Path(__file__).parent / "fixtures" / "analytics"
+    out = tmp_path / "report"
+    made = _cli_report("contract-monitoring", fixtures / "tiny_export.csv", fixtures / "tiny_mapping.yaml",
+                       fixtures / "tiny_pathway.yaml", out, start="2025-03-01", end="2025-04-30")
+    said = " ".join(made.stderr.split())
+    assert made.returncode == 2, said[-2000:]
+    assert "The contract-monitoring report was withheld: timeliness_overall: all episodes, n" in said
+    assert "possible values" in said and "Traceback" not in said
+    assert not (out / "report.html").exists() and not (out / "audit.json").exists()
+    kept = list(out.glob("withheld-*"))  # kept privately, with the audit saying why
+    assert len(kept) == 1 and str(kept[0]) in said
+    audit = json.loads((kept[0] / "audit.json").read_text(encoding="utf-8"))
+    assert audit["safe"] is False and audit["problems"]
+    assert oct(kept[0].stat().st_mode & 0o777) == "0o700"

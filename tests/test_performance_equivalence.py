@@ -7,21 +7,25 @@ paths against the plain pandas or Python way of computing the same thing.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import hmac
 import io
+import importlib.util
 import random
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import TEST_KEY
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from escalation_analysis.ingest import datetimes
 from escalation_analysis.ingest import files as read
+from escalation_analysis.ingest import transcoding
 from escalation_analysis.ingest.contract import as_text
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.ingest.mapping import DEFAULT_MISSING_VALUES, MappingProfile
@@ -29,6 +33,11 @@ from escalation_analysis.ingest.pseudonyms import _keyed_digests, nhs_number_is_
 from escalation_analysis.measures import statistics
 from escalation_analysis.measures.timeliness import TimelinessTables, compliance_table
 from escalation_analysis.synthetic import _write_csv
+
+EQUIVALENCE = Path(__file__).resolve().parent / "fixtures" / "equivalence"
+_spec = importlib.util.spec_from_file_location("equivalence_snapshot", EQUIVALENCE / "snapshot.py")
+snapshot = importlib.util.module_from_spec(_spec)  # flattening a summary, and refreshing the snapshots
+_spec.loader.exec_module(snapshot)
 
 WHITESPACE = [chr(c) for c in range(0x3001) if chr(c).isspace()]
 
@@ -38,12 +47,20 @@ def texts(values) -> pd.Series:
 
 
 class TestText:
-    @pytest.mark.parametrize(
-        "data",
-        [b"", b"plain", "caf\u00e9 \U0001F642".encode(), b"\xed\xa0\x80", b"\xc0\x80", b"\xf4\x90\x80\x80",
-         b"\xff", b"a\xe2\x82", b"\xef\xbf\xbe", b"\xef\xbb\xbfRef", "\u00a3".encode("cp1252")],
-    )
+    @given(st.binary(max_size=40))
+    @example(b"")
+    @example(b"plain")
+    @example("caf\u00e9 \U0001F642".encode())
+    @example(b"\xed\xa0\x80")
+    @example(b"\xc0\x80")
+    @example(b"\xf4\x90\x80\x80")
+    @example(b"\xff")
+    @example(b"a\xe2\x82")
+    @example(b"\xef\xbf\xbe")
+    @example(b"\xef\xbb\xbfRef")
+    @example("\u00a3".encode("cp1252"))
     def test_utf8_check_agrees_with_strict_decoding(self, data):
+        """On awkward bytes (surrogates, overlong forms, truncated sequences, a BOM) and any others."""
         try:
             data.decode("utf-8")
             expected = True
@@ -51,14 +68,31 @@ class TestText:
             expected = False
         assert read._is_utf8(data) is expected
 
-    @given(st.binary(max_size=40))
-    def test_utf8_check_agrees_on_any_bytes(self, data):
+    @pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "iso-8859-15", "cp1250", "windows-1252"])
+    @given(data=st.binary(max_size=300), mostly_ascii=st.booleans())
+    def test_single_byte_transcoding_is_the_codecs(self, encoding, data, mostly_ascii):
+        if mostly_ascii:  # long ASCII runs between the odd byte, as in a real export
+            data = b"Ref,Team\r\n".join(data[i: i + 3] for i in range(0, len(data), 3))
         try:
-            data.decode("utf-8")
-            expected = True
-        except UnicodeDecodeError:
-            expected = False
-        assert read._is_utf8(data) is expected
+            expected, where = codecs.decode(data, encoding).encode("utf-8"), None
+        except UnicodeDecodeError as exc:
+            expected, where = None, exc.start
+        try:
+            got, at = transcoding.to_utf8(data, encoding), None
+        except UnicodeDecodeError as exc:
+            got, at = None, exc.start
+        assert (got, at) == (expected, where)
+        assert transcoding.first_undefined(data, encoding) == where
+
+    def test_single_byte_transcoding_across_blocks(self, monkeypatch):
+        monkeypatch.setattr(transcoding, "_BLOCK", 7)
+        data = "Imminent risk – suicide/self-harm, £5, “quoted”, naïve\r\n".encode("cp1252") * 5
+        assert transcoding.to_utf8(data, "cp1252") == data.decode("cp1252").encode("utf-8")
+        assert transcoding.first_undefined(data + b"ok\x81", "cp1252") == len(data) + 2
+
+    def test_only_single_byte_encodings_are_transcoded_in_numpy(self):
+        assert all(transcoding.is_single_byte(e) for e in ("cp1252", "Windows-1252", "latin1", "iso-8859-15"))
+        assert not any(transcoding.is_single_byte(e) for e in ("utf-8", "utf-16", "shift_jis", "gbk", "no-such"))
 
     def test_blank_to_missing_is_strip_then_blank_like_values(self):
         rng = random.Random(4)
@@ -363,3 +397,31 @@ def test_fast_csv_writer_writes_what_pandas_writes(tmp_path):
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
     rows = list(csv.reader(io.StringIO((tmp_path / "fast.csv").read_text("utf-8-sig"), newline="")))
     assert len(rows) == len(values) + 1
+
+
+class TestSummariesBeforeAndAfter:
+    """Every figure of the summary is what it was before the speed work, figure by figure.
+
+    The snapshots were written by ``tests/fixtures/equivalence/snapshot.py`` from the pipeline
+    before its fast paths; a change that moves any figure fails here, naming each one.
+    """
+
+    def test_the_sample_summary_is_unchanged(self, sample):
+        from escalation_analysis.reviews.summary import build_summary
+
+        expected = snapshot.read(EQUIVALENCE / "sample_summary.json")
+        changed = snapshot.differences(expected, snapshot.figures(build_summary(sample)))
+        assert not changed, f"{len(changed)} of {len(expected)} figures changed:\n" + "\n".join(changed[:40])
+
+    @pytest.mark.slow
+    def test_a_100k_export_summary_is_unchanged(self, tmp_path):
+        expected = snapshot.read(EQUIVALENCE / "large_summary.json")
+        changed = snapshot.differences(expected, snapshot.figures(snapshot.large_summary(tmp_path)))
+        assert len(expected) > 1000
+        assert not changed, f"{len(changed)} of {len(expected)} figures changed:\n" + "\n".join(changed[:40])
+
+    def test_a_changed_figure_is_named(self):
+        expected = {"/timeliness/n": 10, "/rate": 0.5, "tables/t/rows/0/team": "North"}
+        got = {"/timeliness/n": 10, "/rate": 0.5000000000001, "tables/t/rows/0/team": "South"}
+        assert snapshot.differences(expected, got) == ["tables/t/rows/0/team: 'North' before, 'South' now"]
+        assert snapshot.differences(expected, {}) == [f"{k}: {v!r} before, missing now" for k, v in expected.items()]

@@ -363,7 +363,7 @@ class TestFixtureReport:
 
     def test_plotlyjs_is_embedded_exactly_once(self, fixture_run):
         html = fixture_run["html"]
-        assert len(re.findall(r"\* plotly\.js v\d", html)) == 1
+        assert len(re.findall(r"\* plotly\.js \(cartesian - minified\) v\d", html)) == 1  # the partial bundle
         assert html.count('data-escalation="plotlyjs"') == 1
 
     def test_every_figure_is_an_offline_div(self, fixture_run):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import inspect
 import json
 import re
 from pathlib import Path
@@ -55,10 +56,15 @@ def sample_reviews() -> dict[str, Review]:
 
 
 def frames_in(value, depth: int = 0):
-    """Every DataFrame reachable from a part's inputs (frames, result objects, containers)."""
+    """Every DataFrame or Series reachable from ``value`` (frames, result objects, containers).
+
+    The kernel probe below runs this same function in a notebook's kernel (its source is sent).
+    """
+    import pandas
+
     if depth > 4:
         return
-    if isinstance(value, pd.DataFrame):
+    if isinstance(value, (pandas.DataFrame, pandas.Series)):
         yield value
     elif isinstance(value, (list, tuple)):
         for item in value:
@@ -66,9 +72,14 @@ def frames_in(value, depth: int = 0):
     elif isinstance(value, dict):
         for item in value.values():
             yield from frames_in(item, depth + 1)
-    elif hasattr(value, "__dataclass_fields__"):
-        for name in value.__dataclass_fields__:
-            yield from frames_in(getattr(value, name), depth + 1)
+    elif hasattr(value, "__dataclass_fields__") or hasattr(value, "__dict__"):
+        for item in vars(value).values():
+            yield from frames_in(item, depth + 1)
+
+
+def column_names(frame) -> set[str]:
+    """A frame's column names, or a Series' name."""
+    return {str(c) for c in (frame.columns if frame.ndim == 2 else [frame.name])}
 
 
 def held_objects(review: Review):
@@ -121,7 +132,7 @@ def test_an_outside_review_holds_no_row_level_data(sample_reviews, kind):
     for held in held_objects(review):
         assert not isinstance(held, Analysis)
         for frame in frames_in(held):
-            leaked = ROW_LEVEL_COLUMNS & {str(c) for c in frame.columns}
+            leaked = ROW_LEVEL_COLUMNS & column_names(frame)
             assert not leaked, f"{kind} holds a frame with row-level columns {leaked}"
     assert not any(isinstance(v, Analysis) for v in vars(review).values())
 
@@ -277,35 +288,18 @@ def test_kpi_labels_are_the_registers_words():
 # ---------------------------------------------------------------------------------------------
 # In the kernel: what an outside report's notebook holds after it has run
 
-NAMESPACE_PROBE = '''
+NAMESPACE_PROBE = inspect.getsource(frames_in) + inspect.getsource(column_names) + '''
 import json as _json
-import pandas as _pd
 from escalation_analysis.measures.analysis import Analysis as _Analysis
-
-def _frames(value, depth=0):
-    if depth > 4:
-        return
-    if isinstance(value, (_pd.DataFrame, _pd.Series)):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _frames(item, depth + 1)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _frames(item, depth + 1)
-    elif hasattr(value, "__dataclass_fields__") or hasattr(value, "__dict__"):
-        for item in vars(value).values():
-            yield from _frames(item, depth + 1)
 
 _report = {"globals": {}, "analyses": 0, "row_columns": []}
 for _name, _value in list(globals().items()):
-    if _name.startswith("_") or _name in ("In", "Out", "get_ipython", "exit", "quit"):
+    if _name.startswith("_") or _name in ("In", "Out", "get_ipython", "exit", "quit", "frames_in", "column_names"):
         continue
     _report["globals"][_name] = type(_value).__name__
     _report["analyses"] += isinstance(_value, _Analysis)
-    for _frame in _frames(_value):
-        _cols = {str(c) for c in (_frame.columns if isinstance(_frame, _pd.DataFrame) else [_frame.name])}
-        _report["row_columns"] += sorted(_cols & set(ROW_LEVEL))
+    for _frame in frames_in(_value):
+        _report["row_columns"] += sorted(column_names(_frame) & set(ROW_LEVEL))
 print(_json.dumps(_report))
 '''
 

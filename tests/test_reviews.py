@@ -18,10 +18,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import IN_CI, browser, needs_browser
+from report_reader import HtmlReport
 
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.publish.gate import PrivacyError, PrivacyGate, output_texts
 from escalation_analysis.publish.review_runs import KINDS
+from escalation_analysis.reviews import plotly_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -57,7 +59,13 @@ def test_demo_writes_every_output_of_every_report(demo):
 
 def test_each_report_html_is_small_enough_to_email(demo):
     for kind in KINDS:
-        assert (demo / kind / "report.html").stat().st_size < 6_000_000
+        assert (demo / kind / "report.html").stat().st_size <= 2_000_000
+
+
+def test_every_chart_in_every_report_is_a_trace_type_the_embedded_plotly_draws(demo):
+    drawn = {trace.get("type", "scatter") for kind in KINDS
+             for chart in HtmlReport.read(demo / kind / "report.html").charts for trace in chart["data"]}
+    assert drawn and drawn <= plotly_bundle.trace_types(), drawn - plotly_bundle.trace_types()
 
 
 def _open_offline(page: Path, tmp_path: Path) -> tuple[str, list[str]]:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import ExportError
+from . import transcoding
 from .listing import SCAN_ROWS, empty_skipped, is_footer_line, line_text, skipped_lines, trailing_footer
 from .workbooks import DEFAULT_MAX_WORKBOOK_MB, Workbook, check_workbook_size
 
@@ -354,11 +355,7 @@ def detect_encoding(data: bytes) -> str:
             return name
     if _is_utf8(data):
         return "utf-8"
-    try:
-        codecs.decode(data, "cp1252")
-    except UnicodeDecodeError:
-        return "latin-1"
-    return "cp1252"
+    return "cp1252" if transcoding.first_undefined(data, "cp1252") is None else "latin-1"
 
 
 def _is_utf8(data) -> bool:
@@ -388,14 +385,14 @@ def _to_utf8(path: Path, data: bytes, encoding: str) -> tuple[memoryview | bytes
             body = body[3:]
         if _is_utf8(body):
             return body, name
-    try:
-        text = codecs.decode(data, name)
+    try:  # a single-byte encoding such as Windows-1252 is transcoded in numpy, without Python strings
+        text = transcoding.to_utf8(data, name) if transcoding.is_single_byte(name) else codecs.decode(data, name)
     except UnicodeDecodeError as exc:
         raise ExportError(
             f"The export '{path.name}' is not valid {name} text (byte {exc.start}); "
             "set 'encoding: auto' in the mapping profile or name the right encoding."
         ) from None
-    return text.encode("utf-8"), name
+    return (text if isinstance(text, bytes) else text.encode("utf-8")), name
 
 
 def _codec_name(name: str) -> str:

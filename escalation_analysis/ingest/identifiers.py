@@ -11,7 +11,6 @@ are built the first time it asks.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -49,21 +48,34 @@ class IdentifierValues:
     incident_ids: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
     pseudonyms: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
     descriptions: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
+    _built: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
 
-    @functools.cached_property
+    @property
     def by_kind(self) -> dict[str, frozenset[str]]:
-        """Each kind's distinct values worth looking for (vectorised; built once)."""
-        people = _distinct_text(self.service_user_ids)
-        digits = people.str.replace(r"[\s\-]", "", regex=True)
-        descriptions = _distinct_text(self.descriptions)
-        descriptions = descriptions[descriptions.str.len() >= MIN_DESCRIPTION].str.slice(0, DESCRIPTION_OPENING)
-        return {
-            SERVICE_USER: _long(pd.concat([people, digits]), MIN_LENGTH[SERVICE_USER]),
-            STAFF: _long(_distinct_text(self.staff_ids), MIN_LENGTH[STAFF]),
-            INCIDENT: _long(_distinct_text(self.incident_ids), MIN_LENGTH[INCIDENT]),
-            PSEUDONYM: _long(_distinct_text(self.pseudonyms), MIN_LENGTH[PSEUDONYM]),
-            DESCRIPTION: frozenset(descriptions.str.strip().unique().tolist()) - {""},
-        }
+        """Each kind's distinct values worth looking for (vectorised; each kind built once)."""
+        return {kind: self.of(kind) for kind in (SERVICE_USER, STAFF, INCIDENT, PSEUDONYM, DESCRIPTION)}
+
+    def of(self, kind: str) -> frozenset[str]:
+        """One kind's distinct values worth looking for, built the first time it is asked for.
+
+        An internal audience's gate needs only people's identifiers: the million descriptions
+        and references of a large export are then never gathered.
+        """
+        if kind not in self._built:
+            self._built[kind] = self._values(kind)
+        return self._built[kind]
+
+    def _values(self, kind: str) -> frozenset[str]:
+        if kind == SERVICE_USER:
+            people = _distinct_text(self.service_user_ids)
+            digits = people.str.replace(r"[\s\-]", "", regex=True)
+            return _long(pd.concat([people, digits]), MIN_LENGTH[SERVICE_USER])
+        if kind == DESCRIPTION:
+            descriptions = _distinct_text(self.descriptions)
+            descriptions = descriptions[descriptions.str.len() >= MIN_DESCRIPTION].str.slice(0, DESCRIPTION_OPENING)
+            return frozenset(descriptions.str.strip().unique().tolist()) - {""}
+        values = {STAFF: self.staff_ids, INCIDENT: self.incident_ids, PSEUDONYM: self.pseudonyms}[kind]
+        return _long(_distinct_text(values), MIN_LENGTH[kind])
 
 
 def _distinct_text(values: pd.Series) -> pd.Series:

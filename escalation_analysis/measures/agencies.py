@@ -60,7 +60,7 @@ def response_by_agency(responses: pd.DataFrame, pathway: Pathway) -> pd.DataFram
     agency nobody contacted shows as 0 contacts rather than not at all.
     """
     named = {*pathway.response_targets_minutes, *(c.agency for c in pathway.contacts.values())}
-    seen = set(responses["agency"].dropna().astype("str"))
+    seen = set(responses["agency"].dropna().astype("str").unique())  # distinct values, not a loop over rows
     agency = pd.Categorical(responses["agency"].astype("str").where(responses["agency"].notna()),
                             categories=sorted(named | seen))
     grouped = responses.groupby(agency, sort=True, observed=False)

@@ -4,18 +4,35 @@ Every chart in :mod:`~escalation_analysis.measures.spc` and
 :mod:`~escalation_analysis.measures.control_charts` accepts the same three shapes of input:
 plain sequences (``[3, 4, 5]``), Series (their index gives the dates) or the names of columns
 of a frame passed as ``data=``; and the same way of naming points (to rebase at or to
-exclude): dates, or whole numbers counted from 0 in date order.
+exclude): dates, or whole numbers counted from 0 in date order. They split the points into
+periods the same way too (:class:`PeriodOptions`, :func:`mark_periods`, :func:`baseline`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["column", "marked_points", "tidy_series"]
+__all__ = ["PeriodOptions", "baseline", "column", "mark_periods", "marked_points", "tidy_series"]
+
+
+class PeriodOptions(TypedDict, total=False):
+    """The keyword settings every chart takes for where its points come from and its periods.
+
+    ``data``: a frame holding the columns named by the values and dates. ``rebase``: where new
+    limits start, each entry a date (or ISO date string) on the chart or a whole-number
+    position (0 is the first point in date order). ``fix_after_n_points``: compute each
+    period's centre line and limits from its first n points only and extend them.
+    ``exclude``: points (as ``rebase``) left out of the centre line and limits, still drawn.
+    """
+
+    data: pd.DataFrame | None
+    rebase: Sequence | None
+    fix_after_n_points: int | None
+    exclude: Sequence | None
 
 
 def column(values: Any, data: pd.DataFrame | None, what: str) -> Any:
@@ -85,3 +102,16 @@ def marked_points(x: pd.Series, points: Sequence | None, what: str) -> pd.Series
             )
         marks[x.isin(values).to_numpy()] = 1
     return pd.Series(marks, index=x.index)
+
+
+def mark_periods(frame: pd.DataFrame, rebase: Sequence | None, exclude: Sequence | None) -> None:
+    """Add ``rebase_group`` (0, 1, ... one per period between rebases) and ``excluded`` to ``frame``."""
+    frame["rebase_group"] = marked_points(frame["x"], rebase, "Rebase").cumsum()
+    frame["excluded"] = marked_points(frame["x"], exclude, "Excluded").astype(bool)
+
+
+def baseline(frame: pd.DataFrame, fix_after_n_points: int | None) -> pd.Series:
+    """Points that enter the centre line and limits: the first n of each period, less excluded ones."""
+    position = frame.groupby("rebase_group").cumcount()
+    fixed = position < fix_after_n_points if fix_after_n_points is not None else True
+    return ~frame["excluded"] & fixed

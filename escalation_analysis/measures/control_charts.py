@@ -54,17 +54,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
 
 from .anhoej import runs_analysis
-from .chart_input import column, marked_points, tidy_series
+from .chart_input import PeriodOptions, baseline, column, mark_periods, tidy_series
 
 __all__ = [
     "CHART_COLUMNS",
     "CHART_NAMES",
+    "ChartOptions",
     "ControlChart",
     "c_chart",
     "g_chart",
@@ -191,17 +192,20 @@ class ControlChart:
 # the charts
 
 
+class ChartOptions(PeriodOptions, total=False):
+    """The keyword settings every chart here takes (see the module docstring).
+
+    Besides :class:`~escalation_analysis.measures.chart_input.PeriodOptions` (``data``,
+    ``rebase``, ``fix_after_n_points``, ``exclude``): ``centre``, a given centre line instead of
+    the computed one, and ``multiply``, what the values and lines are multiplied by.
+    """
+
+    centre: float | None
+    multiply: float
+
+
 def run_chart(
-    values: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    denominators: Any = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
+    values: Any, dates: Any = None, *, denominators: Any = None, **options: Unpack[ChartOptions]
 ) -> ControlChart:
     """A run chart: values against their median, judged by Anhøj's rules.
 
@@ -213,180 +217,78 @@ def run_chart(
     >>> float(summary["cl"]), int(summary["longest_run"]), bool(summary["runs_signal"])
     (8.0, 8, True)
     """
-    frame = _frame(values, denominators, dates, data, rebase, fix_after_n_points, exclude)
-    return _chart(frame, "run", _run_limits, centre, multiply)
+    return _control_chart("run", _run_limits, values, denominators, dates, **options)
 
 
 def i_chart(
-    values: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
-    screen_outliers: bool = True,
+    values: Any, dates: Any = None, *, screen_outliers: bool = True, **options: Unpack[ChartOptions]
 ) -> ControlChart:
     """An I (individuals) chart: mean ± 3 × mean moving range / 1.128 (``qic.i``).
 
     The moving ranges join consecutive baseline points, so an excluded point's two moving
     ranges are replaced by one across it.
     """
-    frame = _frame(values, None, dates, data, rebase, fix_after_n_points, exclude)
-    return _chart(frame, "i", _individuals(screen_outliers), centre, multiply)
+    return _control_chart("i", _individuals(screen_outliers), values, None, dates, **options)
 
 
-def mr_chart(
-    values: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
-) -> ControlChart:
+def mr_chart(values: Any, dates: Any = None, **options: Unpack[ChartOptions]) -> ControlChart:
     """The moving-range chart that goes with an I chart (``qic.mr``): |yᵢ − yᵢ₋₁| with the
     mean moving range as centre line and 3.267 × it as the upper limit. The first point of each
     period has no moving range. There is no runs signal."""
-    frame = _frame(values, None, dates, data, rebase, fix_after_n_points, exclude)
-    return _chart(frame, "mr", _moving_ranges, centre, multiply)
+    return _control_chart("mr", _moving_ranges, values, None, dates, **options)
 
 
-def c_chart(
-    counts: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
-) -> ControlChart:
+def c_chart(counts: Any, dates: Any = None, **options: Unpack[ChartOptions]) -> ControlChart:
     """A C chart for counts of events in equal opportunities (``qic.c``): c̄ ± 3√c̄."""
-    frame = _frame(counts, None, dates, data, rebase, fix_after_n_points, exclude)
-    _check_counts(frame["y"], "Counts")
-    return _chart(frame, "c", _counts, centre, multiply)
+    return _control_chart("c", _counts, counts, None, dates, check=_not_negative("Counts"), **options)
 
 
-def u_chart(
-    counts: Any,
-    exposures: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
-) -> ControlChart:
+def u_chart(counts: Any, exposures: Any, dates: Any = None, **options: Unpack[ChartOptions]) -> ControlChart:
     """A U chart for events per unit of exposure (``qic.u``): ū ± 3√(ū/nᵢ), ū = Σc/Σn."""
-    frame = _frame(counts, exposures, dates, data, rebase, fix_after_n_points, exclude)
-    return _chart(frame, "u", _rates(laney=False, screen=True), centre, multiply)
+    return _control_chart("u", _rates(laney=False, screen=True), counts, exposures, dates, **options)
 
 
 def up_chart(
-    counts: Any,
-    exposures: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
-    screen_outliers: bool = True,
+    counts: Any, exposures: Any, dates: Any = None, *, screen_outliers: bool = True, **options: Unpack[ChartOptions]
 ) -> ControlChart:
     """Laney's U′ chart (``qic.up``): U chart limits widened by σ_z, the moving-range spread
     of the points' z-scores, for large exposures where plain U limits are too narrow."""
-    frame = _frame(counts, exposures, dates, data, rebase, fix_after_n_points, exclude)
-    return _chart(frame, "up", _rates(laney=True, screen=screen_outliers), centre, multiply)
+    limits = _rates(laney=True, screen=screen_outliers)
+    return _control_chart("up", limits, counts, exposures, dates, **options)
 
 
-def p_chart(
-    numerators: Any,
-    denominators: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
-) -> ControlChart:
+def p_chart(numerators: Any, denominators: Any, dates: Any = None, **options: Unpack[ChartOptions]) -> ControlChart:
     """A P chart for proportions (``qic.p``): p̄ ± 3√(p̄(1 − p̄)/nᵢ) in [0, 1], p̄ = Σk/Σn."""
-    frame = _frame(numerators, denominators, dates, data, rebase, fix_after_n_points, exclude)
-    _check_proportions(frame)
-    return _chart(frame, "p", _proportions(laney=False, screen=True), centre, multiply)
+    limits = _proportions(laney=False, screen=True)
+    return _control_chart("p", limits, numerators, denominators, dates, check=_check_proportions, **options)
 
 
 def pp_chart(
-    numerators: Any,
-    denominators: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
-    screen_outliers: bool = True,
+    numerators: Any, denominators: Any, dates: Any = None, *, screen_outliers: bool = True,
+    **options: Unpack[ChartOptions],
 ) -> ControlChart:
     """Laney's P′ chart (``qic.pp``): P chart limits widened by σ_z, for large denominators."""
-    frame = _frame(numerators, denominators, dates, data, rebase, fix_after_n_points, exclude)
-    _check_proportions(frame)
-    return _chart(frame, "pp", _proportions(laney=True, screen=screen_outliers), centre, multiply)
+    limits = _proportions(laney=True, screen=screen_outliers)
+    return _control_chart("pp", limits, numerators, denominators, dates, check=_check_proportions, **options)
 
 
-def g_chart(
-    opportunities: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
-) -> ControlChart:
+def g_chart(opportunities: Any, dates: Any = None, **options: Unpack[ChartOptions]) -> ControlChart:
     """A G chart of opportunities (e.g. episodes) between rare events (``qic.g``).
 
     Limits mean ± 3√(mean(mean + 1)) (geometric distribution), the lower clipped at 0; the
     centre line drawn is the median, as qicharts2 draws it (a given ``centre`` is read as a
     mean and drawn at 0.693 × it, the geometric median).
     """
-    frame = _frame(opportunities, None, dates, data, rebase, fix_after_n_points, exclude)
-    _check_counts(frame["y"], "Opportunities")
-    return _chart(frame, "g", _geometric, centre, multiply)
+    return _control_chart("g", _geometric, opportunities, None, dates, check=_not_negative("Opportunities"), **options)
 
 
 def t_chart(
-    times: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    centre: float | None = None,
-    multiply: float = 1,
-    screen_outliers: bool = True,
+    times: Any, dates: Any = None, *, screen_outliers: bool = True, **options: Unpack[ChartOptions]
 ) -> ControlChart:
     """A T chart of the time between rare events, e.g. days between two episodes not escalated
     (``qic.t``): an I chart of t^(1/3.6), its lines transformed back; the lower limit is
     clipped at 0. Times must be positive."""
-    frame = _frame(times, None, dates, data, rebase, fix_after_n_points, exclude)
-    if (frame["y"] <= 0).any():
-        raise ValueError("Times between events must be greater than zero.")
-    return _chart(frame, "t", _times(screen_outliers), centre, multiply)
+    return _control_chart("t", _times(screen_outliers), times, None, dates, check=_check_times, **options)
 
 
 # --------------------------------------------------------------------------------------------
@@ -524,16 +426,34 @@ def _clip(lines: Lines, *, lower: float | None = None, upper: float | None = Non
 # assembling a chart
 
 
-def _frame(
+def _control_chart(
+    chart: str,
+    limits: LimitsFunction,
     values: Any,
     denominators: Any,
     dates: Any,
-    data: pd.DataFrame | None,
-    rebase: Sequence | None,
-    fix_after_n_points: int | None,
-    exclude: Sequence | None,
+    *,
+    check: Callable[[pd.DataFrame], None] | None = None,
+    data: pd.DataFrame | None = None,
+    rebase: Sequence | None = None,
+    fix_after_n_points: int | None = None,
+    exclude: Sequence | None = None,
+    centre: float | None = None,
+    multiply: float = 1,
+) -> ControlChart:
+    """Every chart: its points in periods, checked, then its lines, runs and signals."""
+    frame = _frame(values, denominators, dates, data, fix_after_n_points)
+    mark_periods(frame, rebase, exclude)
+    frame["baseline"] = baseline(frame, fix_after_n_points)
+    if check is not None:
+        check(frame)
+    return _chart(frame, chart, limits, centre, multiply)
+
+
+def _frame(
+    values: Any, denominators: Any, dates: Any, data: pd.DataFrame | None, fix_after_n_points: int | None
 ) -> pd.DataFrame:
-    """One row per period in date order: x, y (a ratio when there are denominators), n, flags."""
+    """One row per period in date order: x, y (a ratio when there are denominators) and n."""
     if fix_after_n_points is not None and fix_after_n_points < 1:
         raise ValueError("fix_after_n_points must be a positive number.")
     raw = column(values, data, "values")
@@ -553,17 +473,20 @@ def _frame(
         frame["n"] = n
         with np.errstate(invalid="ignore", divide="ignore"):
             frame["y"] = np.where(n > 0, frame["y"] / np.where(n > 0, n, 1), np.nan)
-    frame["rebase_group"] = marked_points(frame["x"], rebase, "Rebase").cumsum()
-    frame["excluded"] = marked_points(frame["x"], exclude, "Excluded").astype(bool)
-    position = frame.groupby("rebase_group").cumcount()
-    fixed = position < fix_after_n_points if fix_after_n_points is not None else True
-    frame["baseline"] = fixed & ~frame["excluded"]
     return frame
 
 
-def _check_counts(values: pd.Series, what: str) -> None:
-    if (values < 0).any():
-        raise ValueError(f"{what} must not be negative.")
+def _not_negative(what: str) -> Callable[[pd.DataFrame], None]:
+    def check(frame: pd.DataFrame) -> None:
+        if (frame["y"] < 0).any():
+            raise ValueError(f"{what} must not be negative.")
+
+    return check
+
+
+def _check_times(frame: pd.DataFrame) -> None:
+    if (frame["y"] <= 0).any():
+        raise ValueError("Times between events must be greater than zero.")
 
 
 def _check_proportions(frame: pd.DataFrame) -> None:

@@ -44,21 +44,23 @@ precision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
 
 from . import spc_rules
-from .chart_input import column, marked_points, tidy_series
+from .chart_input import PeriodOptions, baseline, column, mark_periods, tidy_series
 from .spc_rules import POINT_TYPES, ImprovementDirection
 
 __all__ = [
     "POINT_COLUMNS",
     "POINT_TYPES",
     "SHORT_GROUP_THRESHOLD",
+    "SPCOptions",
     "SPCResult",
     "p_chart",
     "rebase_points",
@@ -90,6 +92,18 @@ def short_group_warning(threshold: int = SHORT_GROUP_THRESHOLD) -> str:
         "be revised with each additional observation until 'n = fix_after_n_points' has been "
         "reached."
     )
+
+
+class SPCOptions(PeriodOptions, total=False):
+    """The keyword settings :func:`xmr` and :func:`p_chart` share, described under :func:`xmr`:
+    ``data``, ``rebase``, ``fix_after_n_points``, ``exclude``, ``improvement``, ``target``,
+    ``trend_length``, ``shift_length`` and ``short_group_threshold``."""
+
+    improvement: ImprovementDirection
+    target: float | None
+    trend_length: int
+    shift_length: int
+    short_group_threshold: int
 
 
 POINT_COLUMNS: tuple[str, ...] = (
@@ -229,19 +243,7 @@ def rebase_points(periods: Any, dates: Sequence) -> list[pd.Timestamp]:
 
 
 def xmr(
-    values: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    improvement: ImprovementDirection = "increase",
-    target: float | None = None,
-    screen_outliers: bool = True,
-    trend_length: int = 7,
-    shift_length: int = 7,
-    short_group_threshold: int = SHORT_GROUP_THRESHOLD,
+    values: Any, dates: Any = None, *, screen_outliers: bool = True, **options: Unpack[SPCOptions]
 ) -> SPCResult:
     """Compute an MDC XmR chart as NHSRplotthedots' ``ptd_spc`` does.
 
@@ -311,42 +313,11 @@ def xmr(
     >>> round(float(chart.points.loc[0, "mean_moving_range_unscreened"]), 3)
     1.882
     """
-    _check_settings(improvement, trend_length, shift_length, short_group_threshold)
-    if fix_after_n_points is not None and fix_after_n_points < 12:
-        raise ValueError("fix_after_n_points must be a single number greater than or equal to 12.")
-    frame = tidy_series(values, dates, data)
-    frame["rebase_group"] = marked_points(frame["x"], rebase, "Rebase").cumsum()
-    frame["excluded"] = marked_points(frame["x"], exclude, "Excluded")
-    frame["baseline"] = _baseline(frame, fix_after_n_points)
-    frame["numerator"] = np.nan
-    frame["denominator"] = np.nan
-    frame = pd.concat([frame, _xmr_limits(frame, screen_outliers)], axis=1)
-    return _finish(
-        frame,
-        improvement=improvement,
-        target=target,
-        trend_length=trend_length,
-        shift_length=shift_length,
-        short_group_threshold=short_group_threshold,
-        chart="xmr",
-    )
+    limits = partial(_xmr_limits, screen_outliers=screen_outliers)
+    return _spc_chart("xmr", partial(_measurements, values, dates), limits, **options)
 
 
-def p_chart(
-    numerators: Any,
-    denominators: Any,
-    dates: Any = None,
-    *,
-    data: pd.DataFrame | None = None,
-    rebase: Sequence | None = None,
-    fix_after_n_points: int | None = None,
-    exclude: Sequence | None = None,
-    improvement: ImprovementDirection = "increase",
-    target: float | None = None,
-    trend_length: int = 7,
-    shift_length: int = 7,
-    short_group_threshold: int = SHORT_GROUP_THRESHOLD,
-) -> SPCResult:
+def p_chart(numerators: Any, denominators: Any, dates: Any = None, **options: Unpack[SPCOptions]) -> SPCResult:
     """Compute a p-chart with limits per period, as qicharts2's ``qic.p``, with MDC rules.
 
     Parameters
@@ -385,9 +356,62 @@ def p_chart(
     >>> [round(float(v), 4) for v in chart.points.loc[0, ["mean", "lpl", "upl"]]]
     [0.8867, 0.7522, 1.0]
     """
-    _check_settings(improvement, trend_length, shift_length, short_group_threshold)
+    return _spc_chart("p", partial(_proportions, numerators, denominators, dates), _p_limits, **options)
+
+
+# --------------------------------------------------------------------------------------------
+# input handling
+
+
+def _spc_chart(
+    chart: str,
+    read: Callable[[pd.DataFrame | None], pd.DataFrame],
+    limits: Callable[[pd.DataFrame], pd.DataFrame],
+    *,
+    data: pd.DataFrame | None = None,
+    rebase: Sequence | None = None,
+    fix_after_n_points: int | None = None,
+    exclude: Sequence | None = None,
+    improvement: ImprovementDirection = "increase",
+    target: float | None = None,
+    trend_length: int = 7,
+    shift_length: int = 7,
+    short_group_threshold: int = SHORT_GROUP_THRESHOLD,
+) -> SPCResult:
+    """Either chart: its points in periods, the periods' limits, then the rules and icons."""
+    spc_rules.point_type([], improvement)  # checks the direction
+    if trend_length < 2 or shift_length < 1:
+        raise ValueError("trend_length must be at least 2 and shift_length at least 1.")
+    if short_group_threshold < 0:
+        raise ValueError("short_group_threshold must not be negative.")
+    if fix_after_n_points is not None and chart == "xmr" and fix_after_n_points < 12:
+        raise ValueError("fix_after_n_points must be a single number greater than or equal to 12.")
     if fix_after_n_points is not None and fix_after_n_points < 1:
         raise ValueError("fix_after_n_points must be a positive number.")
+    frame = read(data)
+    mark_periods(frame, rebase, exclude)
+    frame, warnings = _without_empty_periods(frame)
+    frame["baseline"] = baseline(frame, fix_after_n_points)
+    frame = pd.concat([frame, limits(frame)], axis=1)
+    return _finish(
+        frame,
+        improvement=improvement,
+        target=target,
+        trend_length=trend_length,
+        shift_length=shift_length,
+        short_group_threshold=short_group_threshold,
+        chart=chart,
+        warnings=warnings,
+    )
+
+
+def _measurements(values: Any, dates: Any, data: pd.DataFrame | None) -> pd.DataFrame:
+    """The XmR chart's points: ``y`` the measure, with no numerator or denominator."""
+    return tidy_series(values, dates, data).assign(numerator=np.nan, denominator=np.nan)
+
+
+def _proportions(numerators: Any, denominators: Any, dates: Any, data: pd.DataFrame | None) -> pd.DataFrame:
+    """The p-chart's points: ``y`` the proportion, with its ``numerator`` and ``denominator``."""
     num = column(numerators, data, "numerators")
     den = column(denominators, data, "denominators")
     counts = pd.DataFrame({"num": np.asarray(num), "den": np.asarray(den)}).apply(
@@ -409,50 +433,20 @@ def p_chart(
     rows = frame["_row"].to_numpy()
     frame["numerator"] = n_arr[rows]
     frame["denominator"] = d_arr[rows]
-    frame["rebase_group"] = marked_points(frame["x"], rebase, "Rebase").cumsum()
-    frame["excluded"] = marked_points(frame["x"], exclude, "Excluded")
-    warnings: list[str] = []
+    return frame
+
+
+def _without_empty_periods(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Leave out periods with a zero denominator (no proportion), saying how many."""
     empty = frame["denominator"] == 0
-    if empty.any():
-        n_empty = int(empty.sum())
-        warnings.append(
-            f"{n_empty} period{'s' if n_empty != 1 else ''} with no episodes "
-            f"{'were' if n_empty != 1 else 'was'} left out of the p-chart."
-        )
-        frame = frame.loc[~empty].reset_index(drop=True)
-    frame["baseline"] = _baseline(frame, fix_after_n_points)
-    frame = pd.concat([frame, _p_limits(frame)], axis=1)
-    return _finish(
-        frame,
-        improvement=improvement,
-        target=target,
-        trend_length=trend_length,
-        shift_length=shift_length,
-        short_group_threshold=short_group_threshold,
-        chart="p",
-        warnings=warnings,
+    if not empty.any():
+        return frame, []
+    n_empty = int(empty.sum())
+    warning = (
+        f"{n_empty} period{'s' if n_empty != 1 else ''} with no episodes "
+        f"{'were' if n_empty != 1 else 'was'} left out of the p-chart."
     )
-
-
-# --------------------------------------------------------------------------------------------
-# input handling
-
-
-def _check_settings(
-    improvement: str, trend_length: int, shift_length: int, short_group_threshold: int
-) -> None:
-    spc_rules.point_type([], improvement)  # checks the direction
-    if trend_length < 2 or shift_length < 1:
-        raise ValueError("trend_length must be at least 2 and shift_length at least 1.")
-    if short_group_threshold < 0:
-        raise ValueError("short_group_threshold must not be negative.")
-
-
-def _baseline(frame: pd.DataFrame, fix_after_n_points: int | None) -> pd.Series:
-    """Points that enter the mean and limits: the first n of each period, less excluded ones."""
-    position = frame.groupby("rebase_group").cumcount()
-    fixed = position < fix_after_n_points if fix_after_n_points is not None else True
-    return (frame["excluded"] == 0) & fixed
+    return frame.loc[~empty].reset_index(drop=True), [warning]
 
 
 # --------------------------------------------------------------------------------------------

@@ -760,17 +760,8 @@ def compare_delays(
     """
     a = _finite_values(a_minutes)
     b = _finite_values(b_minutes)
-    alpha = 1 - confidence
-    too_small = _is_too_small(len(a), len(b))
     if len(a) == 0 or len(b) == 0:
-        missing = label_a if len(a) == 0 else label_b
-        return _empty_comparison(
-            "Mann-Whitney U",
-            (label_a, label_b),
-            (len(a), len(b)),
-            confidence,
-            wording=f"There are no delays to compare {missing}.",
-        )
+        return _empty_comparison("Mann-Whitney U", (label_a, label_b), (len(a), len(b)), confidence, "delays")
     statistic, p_value = mann_whitney_u(a, b)
     effects = _delay_effects(a, b, statistic, label_a, label_b)
     median_a, median_b = np.median(a), np.median(b)
@@ -779,20 +770,8 @@ def compare_delays(
         f"The median {measure} was {_format_minutes(median_a)} {label_a} compared with "
         f"{_format_minutes(median_b)} {label_b} (a difference of {_format_minutes(difference)})."
     )
-    return Comparison(
-        test="Mann-Whitney U",
-        statistic=statistic,
-        p_value=p_value,
-        effects=effects,
-        label_a=label_a,
-        label_b=label_b,
-        n_a=len(a),
-        n_b=len(b),
-        confidence=confidence,
-        significant=p_value < alpha,
-        too_small=too_small,
-        wording=f"{description} {_verdict(p_value, too_small, alpha)}",
-    )
+    return _judged("Mann-Whitney U", statistic, p_value, effects, (label_a, label_b), (len(a), len(b)), confidence,
+                   description)
 
 
 def mann_whitney_u(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -837,14 +816,42 @@ def _finite_values(values: ArrayLike | pd.Series) -> np.ndarray:
     return array[~np.isnan(array)]
 
 
-def _empty_comparison(
+def _judged(
     test: str,
+    statistic: float,
+    p_value: float,
+    effects: dict[str, EffectSize],
     labels: tuple[str, str],
     sizes: tuple[int, int],
     confidence: float,
-    wording: str,
+    description: str,
+    extra: dict[str, Any] | None = None,
 ) -> Comparison:
-    """Build the result for a group with nothing to compare: no test, NaN p-value."""
+    """A test's result with its verdict: significant at ``1 - confidence``, unless too small to judge."""
+    alpha = 1 - confidence
+    too_small = _is_too_small(*sizes)
+    return Comparison(
+        test=test,
+        statistic=statistic,
+        p_value=p_value,
+        effects=effects,
+        label_a=labels[0],
+        label_b=labels[1],
+        n_a=int(sizes[0]),
+        n_b=int(sizes[1]),
+        confidence=confidence,
+        significant=bool(p_value < alpha),
+        too_small=too_small,
+        wording=f"{description} {_verdict(p_value, too_small, alpha)}",
+        extra=extra or {},
+    )
+
+
+def _empty_comparison(
+    test: str, labels: tuple[str, str], sizes: tuple[int, int], confidence: float, what: str
+) -> Comparison:
+    """The result when a group has nothing to compare (no ``what``): no test, NaN p-value."""
+    missing = labels[0] if sizes[0] == 0 else labels[1]
     return Comparison(
         test=test,
         statistic=float("nan"),
@@ -857,7 +864,7 @@ def _empty_comparison(
         confidence=confidence,
         significant=False,
         too_small=True,
-        wording=wording,
+        wording=f"There are no {what} to compare {missing}.",
     )
 
 
@@ -987,14 +994,7 @@ def compare_time_to_escalation(
     n_b = int(in_b.sum())
     n_a = len(in_b) - n_b
     if n_a == 0 or n_b == 0:
-        missing = label_a if n_a == 0 else label_b
-        return _empty_comparison(
-            "log-rank",
-            (label_a, label_b),
-            (n_a, n_b),
-            confidence,
-            wording=f"There are no episodes to compare {missing}.",
-        )
+        return _empty_comparison("log-rank", (label_a, label_b), (n_a, n_b), confidence, "episodes")
     time = frame["time"].to_numpy()
     escalated = frame["observed"].to_numpy()
     statistic, p_value, observed_b, expected_b = _logrank(time, escalated, in_b)
@@ -1006,24 +1006,9 @@ def compare_time_to_escalation(
     medians = median_time_to_escalate(kaplan_meier(time, escalated, groups))
     median_a, median_b = float(medians.get("a", np.inf)), float(medians.get("b", np.inf))
     effects = _survival_effects(hazard_ratio, median_a, median_b, label_a, label_b)
-    alpha = 1 - confidence
-    too_small = _is_too_small(n_a, n_b)
-    verdict = _verdict(p_value, too_small, alpha)
-    return Comparison(
-        test="log-rank",
-        statistic=statistic,
-        p_value=p_value,
-        effects=effects,
-        label_a=label_a,
-        label_b=label_b,
-        n_a=n_a,
-        n_b=n_b,
-        confidence=confidence,
-        significant=bool(p_value < alpha),
-        too_small=too_small,
-        wording=f"{_median_phrase(median_a, median_b, label_a, label_b)} {verdict}",
-        extra={"observed_b": observed_b, "expected_b": expected_b},
-    )
+    description = _median_phrase(median_a, median_b, label_a, label_b)
+    return _judged("log-rank", statistic, p_value, effects, (label_a, label_b), (n_a, n_b), confidence, description,
+                   extra={"observed_b": observed_b, "expected_b": expected_b})
 
 
 def _survival_effects(
@@ -1184,14 +1169,7 @@ def compare_proportions(
         if not 0 <= successes <= total:
             raise ValueError("Counts must satisfy 0 <= successes <= total.")
     if n_a == 0 or n_b == 0:
-        missing = label_a if n_a == 0 else label_b
-        return _empty_comparison(
-            "none",
-            (label_a, label_b),
-            (n_a, n_b),
-            confidence,
-            wording=f"There are no episodes to compare {missing}.",
-        )
+        return _empty_comparison("none", (label_a, label_b), (n_a, n_b), confidence, "episodes")
     table = np.array([[success_a, n_a - success_a], [success_b, n_b - success_b]])
     test, statistic, p_value = _proportion_test(table)
     effects = _proportion_effects(success_a, n_a, success_b, n_b, label_a, label_b, confidence)
@@ -1200,19 +1178,4 @@ def compare_proportions(
         f"with {_format_percent(success_b / n_b)} {label_b} "
         f"({_difference_phrase(effects['difference_pp'], confidence)})."
     )
-    alpha = 1 - confidence
-    too_small = _is_too_small(n_a, n_b)
-    return Comparison(
-        test=test,
-        statistic=statistic,
-        p_value=p_value,
-        effects=effects,
-        label_a=label_a,
-        label_b=label_b,
-        n_a=int(n_a),
-        n_b=int(n_b),
-        confidence=confidence,
-        significant=p_value < alpha,
-        too_small=too_small,
-        wording=f"{description} {_verdict(p_value, too_small, alpha)}",
-    )
+    return _judged(test, statistic, p_value, effects, (label_a, label_b), (n_a, n_b), confidence, description)

@@ -49,7 +49,7 @@ EXTERNAL_KINDS = (*INTERNAL_KINDS, INCIDENT, PSEUDONYM, DESCRIPTION)
 #: Kinds matched anywhere, not only as whole tokens (a description's opening may end mid-word).
 _ANYWHERE = {DESCRIPTION, FOLDER}
 
-_PLOTLY_BANNER = re.compile(rb"\* plotly\.js v\d")
+_PLOTLY_BANNER = re.compile(rb"\* plotly\.js (?:\([^)\n]*\) )?v\d")  # the full or a partial bundle
 
 _NEXT_STEP = {
     SERVICE_USER: "make sure no notebook cell shows the service-user column",
@@ -99,9 +99,8 @@ class PrivacyGate:
         cached = _automata.setdefault(identifiers, {})
         key = (audience, folders, allowed)
         if key not in cached:
-            values = dict(identifiers.by_kind)
-            values[FOLDER] = frozenset(folders)
-            cached[key] = _automaton({kind: frozenset(values.get(kind, ())) - allowed for kind in kinds_for(audience)})
+            values = {kind: frozenset(folders) if kind == FOLDER else identifiers.of(kind) for kind in kinds_for(audience)}
+            cached[key] = _automaton({kind: found - allowed for kind, found in values.items()})
         return cls(audience, cached[key])
 
     def leaks(self, texts: dict[str, str]) -> list[tuple[str, str]]:
@@ -145,11 +144,13 @@ _automata: weakref.WeakKeyDictionary[IdentifierValues, dict] = weakref.WeakKeyDi
 
 def _automaton(values: dict[str, Iterable[str]]) -> ahocorasick.Automaton | None:
     automaton = ahocorasick.Automaton()
+    seen: set[str] = {""}
     for kind, kind_values in values.items():  # earlier kinds win a value two kinds share
         whole = kind not in _ANYWHERE
-        for value in kind_values:
-            if value and value not in automaton:
-                automaton.add_word(value, (kind, len(value), whole))
+        add = automaton.add_word
+        for value in set(kind_values) - seen:
+            add(value, (kind, len(value), whole))
+        seen.update(kind_values)
     if len(automaton) == 0:
         return None
     automaton.make_automaton()
@@ -238,7 +239,7 @@ def _json_strings(node) -> Iterable[str]:
 
 
 def _without_plotly_js(text: bytes) -> bytes:
-    """The text without the ``<script>`` elements holding the plotly.js library (4.5 MB of code).
+    """The text without the ``<script>`` elements holding the plotly.js library (1.5 MB of code).
 
     Found by its banner and cut by plain string search: a regular expression over megabytes
     costs more than the rest of the gate. In a notebook's JSON the cut joins two pieces of one

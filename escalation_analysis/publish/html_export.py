@@ -26,7 +26,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 TEMPLATE_NAME = "offline"
 
 
-_PLOTLYJS_BANNER = re.compile(r"\*\s*plotly\.js v\d+\.\d+")
+_PLOTLYJS_BANNER = re.compile(r"\*\s*plotly\.js (?:\([^)\n]*\) )?v\d+\.\d+")  # the full or a partial bundle
 
 
 _EXTERNAL_RESOURCE = re.compile(

@@ -78,7 +78,9 @@ class ReportResult:
     figures : int
         Number of charts in the report.
     timings : dict
-        Seconds spent per stage: ``execute``, ``html``, ``pdf``, ``total``.
+        Seconds spent per stage: ``execute`` (kernel start and cells), ``html``, ``pdf``,
+        ``publish`` (the caller's ``before_publish``, e.g. summary and privacy gate, then moving
+        the files into place) and ``total``.
     """
 
     notebook: Path
@@ -204,10 +206,12 @@ def run_report(
             pdf=pdf, progress=progress, title=title, cell_timeout=cell_timeout,
             hidden=(str(staging.folder), str(work), *machine_folders(*files.values(), staging.out)),
         )
+        finishing = time.perf_counter()
         if before_publish is not None:
             before_publish(staged, staging)
         published = staging.publish()
-    timings = dict(staged.timings, total=time.perf_counter() - started)
+        finished = time.perf_counter() - finishing
+    timings = dict(staged.timings, publish=finished, total=time.perf_counter() - started)
     return dataclasses.replace(
         staged,
         out_dir=staging.out,

@@ -41,19 +41,22 @@ def papermill_engine() -> str:
             if self.saving:
                 super().save(**kwargs)
 
-        def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        @contextlib.contextmanager
+        def not_saving(self) -> Iterator[None]:
+            """No save while papermill records a cell starting or completing."""
             self.saving = False
             try:
-                super().cell_start(cell, cell_index, **kwargs)
+                yield
             finally:
                 self.saving = True
 
+        def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            with self.not_saving():
+                super().cell_start(cell, cell_index, **kwargs)
+
         def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
-            self.saving = False
-            try:
+            with self.not_saving():
                 super().cell_complete(cell, cell_index, **kwargs)
-            finally:
-                self.saving = True
 
     class FewerSavesEngine(NBClientEngine):
         @classmethod

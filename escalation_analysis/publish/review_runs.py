@@ -34,7 +34,15 @@ from ..reviews.kinds import KINDS, ReviewKind
 from ..reviews.kinds import kind as _kind
 from .many_reports import ReportJob, run_reports
 from .one_report import ReportResult, run_report
-from .outputs import OutputFolderError, Staging, check_out_dir, folder_lock, machine_folders, staged_outputs
+from .outputs import (
+    OutputFolderError,
+    OutputsWithheld,
+    Staging,
+    check_out_dir,
+    folder_lock,
+    machine_folders,
+    staged_outputs,
+)
 from .report_errors import ReportError, ReportsFailedError
 
 if TYPE_CHECKING:
@@ -178,16 +186,29 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging:
     gate.check(staging.folder, staging.manifest())
 
 
+class DisclosureWithheld(OutputsWithheld):
+    """An outside report withheld by the disclosure audit: a small count could be worked out.
+
+    Its outputs, ``audit.json`` with every figure's range among them, are kept in the private
+    ``withheld-...`` folder (as for the privacy gate), so its maker can see which figures to
+    merge or which period to widen; nothing is published.
+    """
+
+
 def _disclosure_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
                       key: bytes | None, companions: tuple[tuple[str, ReviewInputs], ...]) -> None:
     """audit.json beside an outside report, over every outside report of the run; an unsafe
-    run withholds the report (:class:`~escalation_analysis.reviews.disclosure.DisclosureError`)."""
-    from ..reviews.disclosure import audit_run, plan_for, policy_for
+    run withholds the report (:class:`DisclosureWithheld`)."""
+    from ..reviews.disclosure import DisclosureError, audit_run, plan_for, policy_for
 
     policy = policy_for(kind.audience, inputs.options.get("disclosure") or None)
     others = [plan_for(other.analyse(key), policy) for _, other in companions]
-    audit_run(staging.folder / "audit.json", plan_for(analysis, policy), *others, report=kind.name,
-              scope=[f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}" for name, i in ((kind.name, inputs), *companions)])
+    try:
+        audit_run(staging.folder / "audit.json", plan_for(analysis, policy), *others, report=kind.name,
+                  scope=[f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}"
+                         for name, i in ((kind.name, inputs), *companions)])
+    except DisclosureError as exc:
+        raise DisclosureWithheld(str(exc)) from None
 
 
 @dataclass(frozen=True)

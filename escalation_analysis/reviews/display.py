@@ -112,9 +112,9 @@ def setup(*, force: bool = False) -> None:
 
 
 def _embed_plotlyjs() -> None:
-    from plotly.offline import get_plotlyjs
+    from .plotly_bundle import plotlyjs  # plotly's cartesian bundle: a third of the full library
 
-    script = f'<script type="text/javascript" data-escalation="plotlyjs">{get_plotlyjs()}</script>'
+    script = f'<script type="text/javascript" data-escalation="plotlyjs">{plotlyjs()}</script>'
     _publish(script, "plotly.js (needed by the charts in this report)")
     _state["plotlyjs"] = True
 
@@ -476,19 +476,10 @@ def section_anchor(section: str) -> None:
     _publish(f'<span class="ea-anchor" id="{_escape(section_id(section))}"></span>', "")
 
 
-def show_table(
-    df: Any,
-    caption: str | None = None,
-    *,
-    index: bool = False,
-    decimals: int | Mapping[str, int] = 1,
-    percent: Iterable[str] = (),
-    max_rows: int | None = None,
-) -> None:
-    """Show a DataFrame as an escaped, UK-formatted HTML table (see :func:`table_html`)."""
-    body = table_html(
-        df, caption=caption, index=index, decimals=decimals, percent=percent, max_rows=max_rows
-    )
+def show_table(df: Any, caption: str | None = None, **options: Any) -> None:
+    """Show a DataFrame as an escaped, UK-formatted HTML table: :func:`table_html` with the same
+    keywords (``index``, ``decimals``, ``percent``, ``max_rows``, ``readable``)."""
+    body = table_html(df, caption=caption, **options)
     label = f"Table: {caption}" if caption else "Table"
     _publish(body, f"[{label}, {len(df):,} rows]")
 

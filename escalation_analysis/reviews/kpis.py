@@ -41,7 +41,7 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     return prev_end - (end - start), prev_end
 
 
-def _target_source(analysis: Analysis, kpi: str) -> str | None:
+def target_source(analysis: Analysis, kpi: str) -> str | None:
     """Where a KPI's target comes from: the source the pathway file names, else the file itself."""
     targets = analysis.pathway.kpi_targets
     if targets.value(kpi) is None:
@@ -125,7 +125,7 @@ def _row(analysis: Analysis, key: str, value: object, previous: object) -> dict[
         met = bool(value >= target) if key in HIGHER_IS_BETTER or key.endswith("_pct") else bool(value <= target)
     change = value - previous if len(numbers) == 2 else np.nan
     return {"kpi": key, "indicator": KPI_LABELS[key], "this_period": value, "previous_period": previous,
-            "change": change, "target": target, "target_met": met, "target_source": _target_source(analysis, key)}
+            "change": change, "target": target, "target_met": met, "target_source": target_source(analysis, key)}
 
 
 def _published_kpis(analysis: Analysis, plan: DisclosurePlan) -> pd.DataFrame:

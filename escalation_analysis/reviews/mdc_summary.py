@@ -27,7 +27,7 @@ from ..measures.spc import SHORT_GROUP_THRESHOLD
 from .disclosure import DisclosurePlan
 from .display import Html, format_value
 from .icons import ASSURANCE, VARIATION, icon_with_text
-from .kpis import KPI_LABELS
+from .kpis import KPI_LABELS, target_source
 
 __all__ = ["MdcSummary", "mdc_summary"]
 
@@ -126,14 +126,6 @@ def _limits(low: float, high: float, unit: str) -> str:
     return text.replace("%–", "–").replace(" min–", "–")
 
 
-def _target_source(analysis: Analysis, kpi: str) -> str | None:
-    targets = analysis.pathway.kpi_targets
-    if targets.value(kpi) is None:
-        return None
-    version = f", version {analysis.pathway.version}" if analysis.pathway.version else ""
-    return targets.source(kpi) or f"pathway file{version}"
-
-
 def mdc_summary(
     analysis: Analysis,
     *,
@@ -166,7 +158,7 @@ def mdc_summary(
     rows = []
     for kpi, trend in trends.items():
         row = {"kpi": kpi, "indicator": KPI_LABELS.get(kpi, kpi), "month": pd.NaT, "latest": None,
-               "target": trend.target, "target_source": _target_source(analysis, kpi),
+               "target": trend.target, "target_source": target_source(analysis, kpi),
                "mean": np.nan, "lower_limit": np.nan, "upper_limit": np.nan,
                "variation": None, "assurance": None, "unit": trend.unit,
                "improvement": IMPROVEMENT[kpi], "note": ""}
