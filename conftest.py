@@ -92,3 +92,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """nbval's notebook cells are slow tests: each notebook starts a kernel and runs a whole report.
+
+    ``pytest`` runs them; ``pytest -m "not slow"`` (the quick run while developing) leaves them
+    out, as it leaves out the demo, browser and PDF tests that run the same notebooks end to end.
+    """
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+

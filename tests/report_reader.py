@@ -15,6 +15,7 @@ Text is compared with white space collapsed (a line break in the PDF is a space 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import subprocess
@@ -134,10 +135,31 @@ class HtmlReport:
 
     @classmethod
     def read(cls, path: str | Path) -> HtmlReport:
+        return cls._parse(Path(path), Path(path).read_text(encoding="utf-8"))
+
+    @classmethod
+    def read_notebook(cls, path: str | Path) -> HtmlReport:
+        """An executed notebook's outputs (HTML, Markdown and plain text, in order) as one page:
+        what a reader of the ``.ipynb`` sees, charts included."""
+        cells = json.loads(Path(path).read_text(encoding="utf-8"))["cells"]
+        parts = []
+        for output in (o for cell in cells for o in cell.get("outputs", [])):
+            data = output.get("data", {})
+            for kind in ("text/html", "text/markdown", "text/plain"):
+                if kind in data:
+                    text = "".join(data[kind]) if isinstance(data[kind], list) else str(data[kind])
+                    parts.append(text if kind == "text/html" else f"<pre>{html.escape(text)}</pre>")
+                    break
+            if "text" in output:  # printed text
+                parts.append(f"<pre>{html.escape(''.join(output['text']))}</pre>")
+        return cls._parse(Path(path), "\n".join(parts))
+
+    @classmethod
+    def _parse(cls, path: Path, page: str) -> HtmlReport:
         parser = _Parser()
-        parser.feed(Path(path).read_text(encoding="utf-8"))
+        parser.feed(page)
         charts = [chart for script in parser.scripts for chart in _plotly_figures(script)]
-        return cls(Path(path), words("".join(parser.text)), parser.tables, charts)
+        return cls(path, words("".join(parser.text)), parser.tables, charts)
 
     def table(self, caption: str) -> Table:
         """The one table with this caption (exactly, or starting with it)."""

@@ -189,3 +189,8 @@ class TestBadInput:
     def test_positions_outside_the_chart(self):
         with pytest.raises(ValueError, match="not on the chart"):
             cc.c_chart([1, 2, 3], pd.date_range("2025-01-01", periods=3), exclude=[7])
+
+    @pytest.mark.parametrize("chart", [cc.run_chart, cc.i_chart, cc.mr_chart, cc.c_chart, cc.g_chart, cc.t_chart])
+    def test_a_misspelt_setting_is_refused_not_ignored(self, chart):
+        with pytest.raises(TypeError, match="rebsae"):
+            chart([3, 4, 5, 4], rebsae=[2])

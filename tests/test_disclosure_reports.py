@@ -233,7 +233,11 @@ def test_a_small_export_s_outside_reports_from_the_command_line(small_export, tm
         made = _cli_report(kind, folder / "export.csv", folder / "mapping.yaml", SAMPLE / "pathway.yaml", tmp_path / kind)
         assert made.returncode == 0, made.stderr[-2000:]
         page = HtmlReport.read(tmp_path / kind / "report.html")
-        assert not [c for t in page.chart_texts() for c in small_counts_in(t)], kind
+        notebook = HtmlReport.read_notebook(tmp_path / kind / "report.ipynb")  # the executed notebook too
+        assert len(notebook.charts) == len(page.charts) and (page.charts or kind == "pathway-review")  # no step log
+        for shown in (page, notebook):
+            assert not [c for t in shown.chart_texts() for c in small_counts_in(t)], (kind, shown.path.name)
+            assert not small_counts_in(shown.text), (kind, shown.path.name)
         audit = json.loads((tmp_path / kind / "audit.json").read_text(encoding="utf-8"))
         assert audit["safe"] is True and audit["report"] == kind
         tiny = [f for f in audit["withheld_figures"] if f["row"] == "Tiny" and f["column"] == "n"]

@@ -11,8 +11,8 @@ import codecs
 import csv
 import hashlib
 import hmac
-import io
 import importlib.util
+import io
 import random
 from pathlib import Path
 
@@ -23,9 +23,8 @@ from conftest import TEST_KEY
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from escalation_analysis.ingest import datetimes
+from escalation_analysis.ingest import datetimes, transcoding
 from escalation_analysis.ingest import files as read
-from escalation_analysis.ingest import transcoding
 from escalation_analysis.ingest.contract import as_text
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.ingest.mapping import DEFAULT_MISSING_VALUES, MappingProfile

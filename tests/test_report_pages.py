@@ -9,21 +9,17 @@ header; no count is printed with a decimal point.
 from __future__ import annotations
 
 import binascii
-import fcntl
 import json
-import os
 import re
-import select
 import shutil
 import subprocess
-import tempfile
 import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from escalation_analysis.publish.pdf_printing import BrowserError, find_browser
+from escalation_analysis.publish.pdf_printing import BrowserError, _KeptBrowser, find_browser
 from escalation_analysis.publish.review_runs import KINDS
 
 pytestmark = pytest.mark.slow
@@ -44,87 +40,31 @@ needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="po
 # Chromium's accessibility tree, over the DevTools protocol (a pipe: no port, no network)
 
 
-class DevTools:
-    """A headless browser answering DevTools commands on fds 3 and 4 (``--remote-debugging-pipe``)."""
+def accessibility_tree(browser: _KeptBrowser, page: Path) -> list[dict]:
+    """Open ``page`` in a new tab of the package's own DevTools pipe client and read the tree."""
+    deadline = time.monotonic() + 120
 
-    def __init__(self, browser: str) -> None:
-        self.profile = tempfile.mkdtemp(prefix="a11y-browser-")
-        to_browser, self._write = os.pipe()
-        self._read, from_browser = os.pipe()
-        # move the browser's ends above 3 and 4 first, so that wiring one cannot overwrite the other
-        to_browser_read = fcntl.fcntl(to_browser, fcntl.F_DUPFD_CLOEXEC, 10)
-        from_browser_write = fcntl.fcntl(from_browser, fcntl.F_DUPFD_CLOEXEC, 10)
-        os.close(to_browser)
-        os.close(from_browser)
+    def call(method: str, params: dict | None = None, session: str | None = None) -> dict:
+        return browser._call(method, params, deadline, session)
 
-        def wire() -> None:  # in the child: the browser reads fd 3 and writes fd 4
-            os.dup2(to_browser_read, 3)
-            os.dup2(from_browser_write, 4)
-
-        self.process = subprocess.Popen(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={self.profile}", "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            # the pipes' own fds are not inheritable (PEP 446); the copies at 3 and 4 are
-            preexec_fn=wire, close_fds=False, start_new_session=True,
-        )
-        os.close(to_browser_read)
-        os.close(from_browser_write)
-        self._buffer = b""
-        self._id = 0
-
-    def call(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 60) -> dict:
-        self._id += 1
-        message = {"id": self._id, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._write, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\0" not in self._buffer:
-                ready, _, _ = select.select([self._read], [], [], max(deadline - time.monotonic(), 0))
-                if not ready:
-                    raise TimeoutError(method)
-                chunk = os.read(self._read, 1 << 20)
-                if not chunk:
-                    raise RuntimeError("the browser closed its DevTools pipe")
-                self._buffer += chunk
-            raw, self._buffer = self._buffer.split(b"\0", 1)
-            reply = json.loads(raw)
-            if reply.get("id") == self._id:
-                assert "error" not in reply, reply["error"]
-                return reply.get("result", {})
-
-    def accessibility_tree(self, page: Path) -> list[dict]:
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        self.call("Page.enable", session=session)
-        self.call("Page.navigate", {"url": page.as_uri()}, session=session)
-        # wait until plotly has drawn every chart, as a reader's browser would
-        expected = page.read_text(encoding="utf-8").count('class="ea-chart"')
-        script = "document.querySelectorAll('.ea-chart .js-plotly-plot').length"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            drawn = self.call("Runtime.evaluate", {"expression": script, "returnByValue": True},
-                              session=session)["result"].get("value", 0)
-            if drawn >= expected:
-                break
-            time.sleep(0.2)
-        self.call("Accessibility.enable", session=session)
-        nodes = self.call("Accessibility.getFullAXTree", session=session)["nodes"]
-        self.call("Target.closeTarget", {"targetId": target})
-        return nodes
-
-    def close(self) -> None:
-        for fd in (self._write, self._read):
-            os.close(fd)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, 9)
-            self.process.wait()
-        shutil.rmtree(self.profile, ignore_errors=True)
+    target = call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    call("Page.enable", session=session)
+    call("Page.navigate", {"url": page.as_uri()}, session=session)
+    # wait until plotly has drawn every chart, as a reader's browser would
+    expected = page.read_text(encoding="utf-8").count('class="ea-chart"')
+    script = "document.querySelectorAll('.ea-chart .js-plotly-plot').length"
+    while time.monotonic() < deadline:
+        drawn = call("Runtime.evaluate", {"expression": script, "returnByValue": True},
+                     session=session)["result"].get("value", 0)
+        if drawn >= expected:
+            break
+        time.sleep(0.2)
+    call("Accessibility.enable", session=session)
+    nodes = call("Accessibility.getFullAXTree", session=session)["nodes"]
+    call("Target.closeTarget", {"targetId": target})
+    browser._events.clear()  # the page's events, not needed
+    return nodes
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +72,7 @@ def devtools():
     browser = _browser()
     if browser is None:
         pytest.skip("no Chromium-family browser installed")
-    tools = DevTools(browser)
+    tools = _KeptBrowser(browser)
     yield tools
     tools.close()
 
@@ -161,7 +101,7 @@ def test_every_chart_and_figure_has_an_accessible_name_in_chromium(demo, devtool
     parser = _Charts()
     parser.feed(page.read_text(encoding="utf-8"))
     assert parser.names, f"{kind} has no charts"
-    nodes = [n for n in devtools.accessibility_tree(page) if not n.get("ignored")]
+    nodes = [n for n in accessibility_tree(devtools, page) if not n.get("ignored")]
     images = [n for n in nodes if _value(n, "role") == "image"]
     figures = [n for n in nodes if _value(n, "role") == "figure"]
     named_images = {_value(n, "name") for n in images}
@@ -174,7 +114,7 @@ def test_every_chart_and_figure_has_an_accessible_name_in_chromium(demo, devtool
 @needs_browser
 @pytest.mark.parametrize("kind", ["contract-monitoring", "near-miss-review"])
 def test_the_page_has_a_skip_link_and_landmarks(demo, devtools, kind):
-    nodes = [n for n in devtools.accessibility_tree(demo / kind / "report.html") if not n.get("ignored")]
+    nodes = [n for n in accessibility_tree(devtools, demo / kind / "report.html") if not n.get("ignored")]
     roles = {_value(n, "role") for n in nodes}
     assert {"banner", "main", "contentinfo"} <= roles
     links = [_value(n, "name") for n in nodes if _value(n, "role") == "link"]

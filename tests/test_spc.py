@@ -201,6 +201,12 @@ class TestXmRLimitsMatchNHSRplotthedots:
         with pytest.raises(ValueError, match="improvement must be"):
             xmr(pd.Series([1.0, 2.0]), improvement="up")
 
+    def test_a_misspelt_setting_is_refused_not_ignored(self):
+        with pytest.raises(TypeError, match="taregt"):
+            xmr(pd.Series([1.0, 2.0, 3.0]), taregt=2)
+        with pytest.raises(TypeError, match="taregt"):
+            p_chart([1, 2], [4, 4], taregt=0.5)
+
     def test_unsorted_input_is_put_in_period_order(self):
         s = _series(VIGNETTE_Y)
         shuffled = s.sample(frac=1, random_state=1)

@@ -61,6 +61,7 @@ import pandas as pd
 
 from .anhoej import runs_analysis
 from .chart_input import PeriodOptions, baseline, column, mark_periods, tidy_series
+from .spc import SCREENING_MULTIPLIER
 
 __all__ = [
     "CHART_COLUMNS",
@@ -78,9 +79,6 @@ __all__ = [
     "u_chart",
     "up_chart",
 ]
-
-SCREENING_MULTIPLIER: float = 3.267
-"""Moving ranges at or above this many times their mean are screened out (Nelson 1982)."""
 
 D2: float = 1.128
 """The mean moving range of two normal values is 1.128 σ."""
@@ -102,26 +100,16 @@ CHART_NAMES: dict[str, str] = {
 }
 """qicharts2's chart codes and their names."""
 
+_LINES: tuple[str, ...] = ("cl", "lcl", "ucl", "lcl_95", "ucl_95")
+"""A chart's lines: centre, 3-sigma limits and 2-sigma lines."""
+
+_RUNS: tuple[str, ...] = (
+    "n_obs", "n_useful", "longest_run", "longest_run_max", "n_crossings", "n_crossings_min"
+)
+"""Anhøj's runs analysis of a period (:class:`~escalation_analysis.measures.anhoej.RunsAnalysis`)."""
+
 CHART_COLUMNS: tuple[str, ...] = (
-    "x",
-    "y",
-    "n",
-    "rebase_group",
-    "baseline",
-    "excluded",
-    "cl",
-    "lcl",
-    "ucl",
-    "lcl_95",
-    "ucl_95",
-    "sigma_signal",
-    "runs_signal",
-    "n_obs",
-    "n_useful",
-    "longest_run",
-    "longest_run_max",
-    "n_crossings",
-    "n_crossings_min",
+    "x", "y", "n", "rebase_group", "baseline", "excluded", *_LINES, "sigma_signal", "runs_signal", *_RUNS
 )
 """The columns of :attr:`ControlChart.points`, in order."""
 
@@ -171,12 +159,7 @@ class ControlChart:
         """
         grouped = self.points.groupby("rebase_group", sort=True)
         out = grouped.agg(
-            n_obs=("n_obs", "first"),
-            n_useful=("n_useful", "first"),
-            longest_run=("longest_run", "first"),
-            longest_run_max=("longest_run_max", "first"),
-            n_crossings=("n_crossings", "first"),
-            n_crossings_min=("n_crossings_min", "first"),
+            **{key: (key, "first") for key in _RUNS},
             runs_signal=("runs_signal", "max"),
             mean_lcl=("lcl", "mean"),
             mean_lcl_95=("lcl_95", "mean"),
@@ -501,10 +484,9 @@ def _chart(
 ) -> ControlChart:
     """Lines per period, Anhøj's runs analysis over included points, then the signals."""
     columns: dict[str, np.ndarray] = {
-        key: np.full(len(frame), np.nan) for key in ("y", "cl", "lcl", "ucl", "lcl_95", "ucl_95")
+        key: np.full(len(frame), np.nan) for key in ("y", *_LINES)
     }
-    runs = {key: np.full(len(frame), np.nan) for key in
-            ("n_obs", "n_useful", "longest_run", "longest_run_max", "n_crossings", "n_crossings_min")}
+    runs = {key: np.full(len(frame), np.nan) for key in _RUNS}
     runs_signal = np.zeros(len(frame), dtype=bool)
     y_all = frame["y"].to_numpy(float)
     n_all = frame["n"].to_numpy(float)
@@ -526,7 +508,7 @@ def _chart(
             value = getattr(analysis, key)
             runs[key][rows] = np.nan if value is None else value
         runs_signal[rows] = analysis.signal and chart != "mr"
-    for key in ("y", "cl", "lcl", "ucl", "lcl_95", "ucl_95"):
+    for key in ("y", *_LINES):
         values = columns[key] * multiply
         columns[key] = np.where(np.isfinite(values), values, np.nan)
     with np.errstate(invalid="ignore"):
@@ -534,12 +516,12 @@ def _chart(
     points = pd.DataFrame(
         {
             "x": frame["x"].to_numpy(),
-            **{key: columns[key] for key in ("y",)},
+            "y": columns["y"],
             "n": n_all,
             "rebase_group": frame["rebase_group"].to_numpy(),
             "baseline": base_all,
             "excluded": ~include_all,
-            **{key: columns[key] for key in ("cl", "lcl", "ucl", "lcl_95", "ucl_95")},
+            **{key: columns[key] for key in _LINES},
             "sigma_signal": sigma_signal,
             "runs_signal": runs_signal,
             **runs,

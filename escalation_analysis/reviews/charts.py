@@ -346,6 +346,20 @@ def _x_axis_for(date_format: str | None, n_points: int) -> dict[str, Any]:
     return axis
 
 
+def _x_title(date_format: str | None, otherwise: str = "Period") -> str:
+    """The x-axis title for periods of this format: "Month", "Date", else ``otherwise``."""
+    return {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", otherwise)
+
+
+def _padded_range(values: Iterable[Any]) -> tuple[float, float]:
+    """A y range holding every finite value with 8% to spare (room to label the lines)."""
+    pool = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values])
+    pool = pool[np.isfinite(pool)]
+    lo, hi = float(pool.min()), float(pool.max())
+    pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
+    return lo - pad, hi + pad
+
+
 def _rgba(hex_colour: str, alpha: float) -> str:
     value = hex_colour.lstrip("#")
     r, g, b = (int(value[i : i + 2], 16) for i in (0, 2, 4))
@@ -499,14 +513,11 @@ def _finish(
     return fig
 
 
-def _line_labels(
-    fig: go.Figure,
-    labels: list[tuple[float, str, str]],
-    x: Any,
-    y_range: tuple[float, float],
-    plot_h: float,
-) -> None:
-    """Label horizontal lines at the right-hand end, nudged apart so that none overlap."""
+def _line_labels(fig: go.Figure, labels: list[tuple[float, str, str]], x: Any, y_range: tuple[float, float]) -> None:
+    """Label horizontal lines at the right-hand end, nudged apart so that none overlap; a line
+    that is missing or outside the y range gets no label."""
+    labels = [item for item in labels if np.isfinite(item[0]) and y_range[0] <= item[0] <= y_range[1]]
+    plot_h = _plot_height(fig)
     lo, hi = y_range
     span = (hi - lo) or 1.0
     placed = sorted(
@@ -878,11 +889,7 @@ def spc_chart(
         )
 
     # explicit y range, so that the line labels can be placed without overlapping
-    pool = np.concatenate([y, mean, upl, lpl] + ([[target_value]] if target_value is not None else []))
-    pool = pool[np.isfinite(pool)]
-    lo, hi = float(pool.min()), float(pool.max())
-    pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
-    y_range = (lo - pad, hi + pad)
+    y_range = _padded_range([y, mean, upl, lpl] + ([[target_value]] if target_value is not None else []))
     if is_p:
         y_range = (max(y_range[0], -2.0), min(y_range[1], 102.0))
 
@@ -901,7 +908,7 @@ def spc_chart(
     if short:
         notes.insert(0, _short_series_note(getattr(result, "short_group_threshold", 13)))
     if x_title is None:
-        x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
+        x_title = _x_title(date_format)
 
     _finish(
         fig, title=title, subtitle=subtitle, height=height, legend=bool(present), notes=notes,
@@ -921,9 +928,7 @@ def spc_chart(
     if target_value is not None:
         labels.append((target_value, f"Target {_fmt_number(target_value, 1, suffix)}",
                        TARGET_RED))
-    labels = [item for item in labels if np.isfinite(item[0])
-              and y_range[0] <= item[0] <= y_range[1]]
-    _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
+    _line_labels(fig, labels, x.iloc[last], y_range)
     marked = _mark_changes(fig, changes, x, date_format)
     return _with_changes(_describe_spc(fig, result, title, y_title, x_title, x, date_format, y, mean, lpl,
                                        upl, point_types, suffix, value_decimals, target_value), marked)
@@ -1076,23 +1081,18 @@ def control_chart(
         )
     notes.extend(getattr(result, "warnings", []) or [])
     if x_title is None:
-        x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", "Period")
+        x_title = _x_title(date_format)
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=bool(sigma.any()),
             notes=notes, right=118, bottom_axis=64 if date_format == "%b %Y" else 56)
     fig.update_xaxes(title_text=_esc(x_title), **({"type": "linear"} if in_order else _x_axis_for(date_format, len(x))))
-    pool = np.concatenate([y, cl, ucl, lcl])
-    pool = pool[np.isfinite(pool)]
-    lo, hi = float(pool.min()), float(pool.max())
-    pad = (hi - lo) * 0.08 or max(abs(hi) * 0.1, 1.0)
-    y_range = (lo - pad, hi + pad)
+    y_range = _padded_range([y, cl, ucl, lcl])
     fig.update_yaxes(title_text=_esc(y_title), range=list(y_range), ticksuffix=suffix)
     last = len(x) - 1
     labels = [(cl[last], f"Centre {_fmt_number(cl[last], decimals, suffix)}", NHS_GREY)]
     if has_limits:
         labels += [(ucl[last], f"Upper limit {_fmt_number(ucl[last], decimals, suffix)}", NHS_GREY),
                    (lcl[last], f"Lower limit {_fmt_number(lcl[last], decimals, suffix)}", NHS_GREY)]
-    labels = [item for item in labels if np.isfinite(item[0]) and y_range[0] <= item[0] <= y_range[1]]
-    _line_labels(fig, labels, x.iloc[last], y_range, _plot_height(fig))
+    _line_labels(fig, labels, x.iloc[last], y_range)
     periods = [_plain(_fmt_period(v, date_format)) for v in x]
     columns = [x_title, y_title, "Centre line"] + (["Lower limit", "Upper limit"] if has_limits else []) + ["Reading"]
     rows = [
@@ -2415,7 +2415,7 @@ def trend_line(
             hovertext=hover, hoverinfo="text", cliponaxis=False,
         )
     if x_title is None:
-        x_title = {"%b %Y": "Month", "%d %b %Y": "Date"}.get(date_format or "", _humanise(x))
+        x_title = _x_title(date_format, otherwise=_humanise(x))
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=group is not None,
             bottom_axis=64 if date_format == "%b %Y" else 56,
             right=28 if target is None else 30 + int(_text_px(f"Target {target:g}{suffix}")),

@@ -92,6 +92,9 @@ ASSURANCE: dict[str, Icon] = {
 
 _SIZE = 40
 
+_XS = (8, 12, 16, 20, 24, 28, 32)
+"""Where an icon's seven points stand across it."""
+
 
 def _svg(icon: Icon, body: str, size: int) -> str:
     label = html.escape(icon.text, quote=True)
@@ -104,7 +107,9 @@ def _svg(icon: Icon, body: str, size: int) -> str:
     )
 
 
-def _dots(points: list[tuple[float, float]], colours: list[str]) -> str:
+def _dots(ys: tuple[float, ...], colours: list[str]) -> str:
+    """Seven points at :data:`_XS` joined by a thin line, each in its colour."""
+    points = list(zip(_XS, ys, strict=True))
     line = " ".join(f"{x:g},{y:g}" for x, y in points)
     out = [f'<polyline points="{line}" fill="none" stroke="#6B7175" stroke-width="1"/>']
     out += [f'<circle cx="{x:g}" cy="{y:g}" r="2" fill="{c}"/>' for (x, y), c in zip(points, colours, strict=True)]
@@ -116,9 +121,6 @@ def _letter(text: str, y: float, colour: str) -> str:
         f'<text x="20" y="{y:g}" text-anchor="middle" font-family="Arial, Helvetica, sans-serif" '
         f'font-size="11" font-weight="700" fill="{colour}">{text}</text>'
     )
-
-
-_XS = (8, 12, 16, 20, 24, 28, 32)
 
 
 def variation_icon(code: str, size: int = 28) -> str:
@@ -133,13 +135,13 @@ def variation_icon(code: str, size: int = 28) -> str:
     grey = COLOURS["common_cause"]
     if code == "common_cause":
         ys = (22, 19, 23, 20, 22, 19, 21)
-        return _svg(icon, _dots(list(zip(_XS, ys, strict=True)), [grey] * 7), size)
+        return _svg(icon, _dots(ys, [grey] * 7), size)
     high = code.endswith("_high")
     # level points, then the last three run away from the centre line: up for high, down for low
     ys = (21, 23, 21, 22, 17, 14, 11) if high else (19, 17, 19, 18, 23, 26, 29)
     colours = [grey] * 4 + [icon.colour] * 3
     letter = _letter("H" if high else "L", 33 if high else 14, icon.colour)
-    return _svg(icon, _dots(list(zip(_XS, ys, strict=True)), colours) + letter, size)
+    return _svg(icon, _dots(ys, colours) + letter, size)
 
 
 def assurance_icon(code: str, size: int = 28) -> str:
@@ -154,7 +156,7 @@ def assurance_icon(code: str, size: int = 28) -> str:
     target = f'<line x1="7" y1="28" x2="33" y2="28" stroke="{icon.colour}" stroke-width="2" stroke-dasharray="3 2"/>'
     if code == "inconsistent":
         ys = (31, 25, 30, 24, 31, 26, 30)
-        return _svg(icon, target + _dots(list(zip(_XS, ys, strict=True)), [icon.colour] * 7)
+        return _svg(icon, target + _dots(ys, [icon.colour] * 7)
                     + _letter("?", 16, icon.colour), size)
     letter = "P" if code == "consistent_pass" else "F"
     return _svg(icon, target + _letter(letter, 22, icon.colour).replace('font-size="11"', 'font-size="15"'), size)
