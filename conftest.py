@@ -7,8 +7,13 @@ would create a real key in the user's configuration folder. The tests' own per-t
 are in ``tests/conftest.py``. The same temporary folder takes what else a run would leave
 behind (found by running the suite with an empty home folder): the kernels' IPython profile
 and history (``IPYTHONDIR``), Chromium's crash-report settings and dconf cache (the XDG
-configuration and cache folders), and hypothesis's caches (``.hypothesis/`` in the working
-folder otherwise).
+configuration and cache folders), Jupyter's runtime files and notebook signatures (the XDG
+data folder), and hypothesis's caches (``.hypothesis/`` in the working folder otherwise).
+
+The session then checks itself: a file the run created or changed in the repository's working
+tree fails the run, naming the file (Python's ``__pycache__`` and the ignored tool folders
+aside). ``tests/test_suite_hygiene.py`` runs a part of the suite with an empty home folder and
+checks it stays empty, for what this check cannot see outside the repository.
 """
 
 from __future__ import annotations
@@ -21,9 +26,29 @@ from pathlib import Path
 import pytest
 
 _SAVED: dict[str, str | None] = {}
+REPO = Path(__file__).resolve().parent
+_NOT_OURS = frozenset({".git", ".venv", "venv", "__pycache__", ".ruff_cache", "mutants", "node_modules"})
+"""Folders of the working tree a test run does not answer for: git, the environment, bytecode."""
+_FOOTPRINT = pytest.StashKey[dict[str, tuple[int, int]]]()
+
+
+def working_tree_files(root: Path = REPO) -> dict[str, tuple[int, int]]:
+    """Every file of the working tree (but ``_NOT_OURS``) with its modification time and size."""
+    found: dict[str, tuple[int, int]] = {}
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if d not in _NOT_OURS and not d.endswith(".egg-info")]
+        for name in files:
+            path = Path(folder) / name
+            try:
+                stat = path.stat()
+            except OSError:  # gone while we looked
+                continue
+            found[str(path.relative_to(root))] = (stat.st_mtime_ns, stat.st_size)
+    return found
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_FOOTPRINT] = working_tree_files()
     folder = tempfile.mkdtemp(prefix="escalation-analysis-tests-")
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
     try:
@@ -36,12 +61,29 @@ def pytest_configure(config: pytest.Config) -> None:
                         ("ESCALATION_ANALYSIS_KEY", None),
                         ("IPYTHONDIR", str(Path(folder) / "ipython")),
                         ("XDG_CONFIG_HOME", str(Path(folder) / "config")),
-                        ("XDG_CACHE_HOME", str(Path(folder) / "cache"))):
+                        ("XDG_CACHE_HOME", str(Path(folder) / "cache")),
+                        ("XDG_DATA_HOME", str(Path(folder) / "data"))):
         _SAVED[name] = os.environ.get(name)
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if it created or changed a file in the working tree."""
+    before = session.config.stash.get(_FOOTPRINT, None)
+    if before is None or REPO.name == "mutants" or "MUTANT_UNDER_TEST" in os.environ:  # mutmut writes beside the code
+        return
+    after = working_tree_files()
+    left = sorted(name for name, seen in after.items() if before.get(name) != seen)
+    if left:
+        shown = ", ".join(left[:10]) + (f" and {len(left) - 10} more" if len(left) > 10 else "")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"The test run wrote into the working tree (tests must write only into temporary "
+                                f"folders): {shown}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

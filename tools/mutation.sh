@@ -5,12 +5,15 @@
 #
 #   tools/mutation.sh [OUT]      # results into OUT (default: a new temporary folder)
 #   MUTATION_ONLY="kpis narrative" tools/mutation.sh OUT    # only those report modules
+#   MUTATION_ONLY="disclosure/engine" MUTATION_TIMEOUT=1300 tools/mutation.sh OUT  # stop after 1300 s
 #
 # It runs in a copy of the repository (never in your working tree), MUTATION_CHILDREN mutants at
 # a time (default 1: the machine is shared; with 2, about 40 minutes on 2 cores). Not run in CI.
 # OUT gets results.txt (every mutant and its status), survived.txt (each surviving mutant's
 # diff) and score.txt. A surviving mutant that changes a printed number or a suppression needs
-# a test that states the fact; one that cannot change any output is equivalent: say why.
+# a test that states the fact; one that cannot change any output is equivalent: say why in
+# tools/report_layer_checks.md, beside the table of planted bugs. With MUTATION_TIMEOUT the run
+# stops after that many seconds and reports the mutants it reached (the rest "not checked").
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 if [ -n "${1:-}" ]; then mkdir -p "$1"; out="$(cd "$1" && pwd)"; else out="$(mktemp -d)"; fi
@@ -34,7 +37,7 @@ fi
 export CI=true  # the derandomised hypothesis profile: the same examples for every mutant
 
 start=$(date +%s)
-"$python" -m mutmut run --max-children "${MUTATION_CHILDREN:-1}" > "$out/run.log" 2>&1 || true
+timeout "${MUTATION_TIMEOUT:-0}" "$python" -m mutmut run --max-children "${MUTATION_CHILDREN:-1}" > "$out/run.log" 2>&1 || true
 "$python" -m mutmut results --all true > "$out/results.txt" 2>&1 || "$python" -m mutmut results > "$out/results.txt" 2>&1
 : > "$out/survived.txt"
 for name in $(awk -F: '/: survived/ {print $1}' "$out/results.txt"); do

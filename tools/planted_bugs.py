@@ -9,6 +9,7 @@ source is reported as "not planted": rewrite its line for the code as it is now.
     python tools/planted_bugs.py                 # the report-layer tests (about a minute a bug)
     python tools/planted_bugs.py --all           # the whole suite except slow tests
     python tools/planted_bugs.py --only ooh_kpi  # one bug
+    python tools/planted_bugs.py --known-answers # with the slow known-answer tests of the reports
 
 Not run in CI: it changes files in the working tree (always restored, even on Ctrl-C).
 """
@@ -26,8 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "escalation_analysis"
 REPORT_TESTS = [
     "tests/test_handworked.py", "tests/test_pathway_review.py", "tests/test_kpis_narrative.py",
-    "tests/test_suppression.py", "tests/test_analysis_summary.py",
+    "tests/test_disclosure.py", "tests/test_disclosure_reports.py", "tests/test_analysis_summary.py",
+    "tests/test_review_objects.py", "tests/test_front_sheet.py",
 ]
+KNOWN_ANSWERS = "tests/test_report_known_answers.py"  # slow: the four reports made and read back
 
 
 @dataclass(frozen=True)
@@ -41,31 +44,37 @@ class Plant:
     new: str
 
 
+_ADHERENCE = "__import__('escalation_analysis.measures.adherence', fromlist=['adherence'])"
+
 PLANTS = [
-    Plant("ci_at_50", "the headline's 95% confidence interval computed at 50%",
-          "reviews/narrative.py", "low, high = wilson_interval(within, n)",
-          "low, high = wilson_interval(within, n, confidence=0.5)"),
+    Plant("ci_at_50", "the headline's 95% confidence interval computed at 50% (outside reports' intervals)",
+          "reviews/disclosure/engine.py", "low, high = wilson_interval(x, n)",
+          "low, high = wilson_interval(x, n, confidence=0.5)"),
+    Plant("ci_at_50_inside", "the headline's 95% confidence interval computed at 50% (inside reports)",
+          "measures/timeliness.py",
+          'low, high = wilson_interval(table["within_target"].to_numpy(), table["n"].to_numpy())',
+          'low, high = wilson_interval(table["within_target"].to_numpy(), table["n"].to_numpy(), 0.5)'),
     Plant("previous_is_this", "the KPI table's previous period equal to this period",
           "reviews/kpis.py", "before = _kpis_for(analysis.episodes_between(prev_start, prev_end), analysis, prev_end)",
           "before = _kpis_for(analysis.episodes, analysis, prev_end)"),
     Plant("ooh_kpi", "the out-of-hours KPI computed over in-hours episodes",
-          "reviews/kpis.py", 'ooh = episodes[episodes["band"] == "out_of_hours"]',
-          'ooh = episodes[episodes["band"] == "in_hours"]'),
-    Plant("routes_unsuppressed", "the partner report's routes table left unsuppressed",
-          "reviews/pathway.py",
-          'routes=suppress_simple(_readable(route_variants(adherence, steps), "route"), ["episodes"], [], policy),',
-          'routes=_readable(route_variants(adherence, steps), "route"),'),
+          "reviews/kpis.py", '_compliance(episodes[episodes["band"] == "out_of_hours"])',
+          '_compliance(episodes[episodes["band"] == "in_hours"])'),
+    Plant("routes_unsuppressed", "the partner report's routes table left unsuppressed (made from the analysis, "
+          "not the disclosure plan)",
+          "reviews/pathway.py", 'routes=_readable(table("routes", ["route", "episodes"]), "route"),',
+          f"routes=_readable({_ADHERENCE}.route_variants({_ADHERENCE}.episode_adherence(analysis.episodes, "
+          'analysis.steps_frame, analysis.pathway), analysis.steps_frame), "route"),'),
     Plant("team_is_selection", "the supervision pack's team row replaced by the selection",
           "reviews/supervision.py", 'rows[team] = prepared[prepared["team"] == team]', "rows[team] = selected"),
-    Plant("simple_shows_7", "the simple suppression showing a 7",
-          "reviews/summary.py", "small |= (values[column] >= 1) & (values[column] <= policy.threshold)",
-          "small |= (values[column] >= 1) & (values[column] < policy.threshold)"),
-    Plant("simple_shows_raw", "the simple suppression showing the raw count (a 7 too)",
-          "reviews/summary.py",
-          "out[column] = [policy.marker if o == policy.marker else v for o, v in zip(out[column], shown, strict=False)]",
-          "out[column] = [policy.marker if o == policy.marker else o for o, v in zip(out[column], shown, strict=False)]"),
+    Plant("suppression_shows_7", "the suppression showing a 7 (small means 1 to 6)",
+          "reviews/disclosure/engine.py", "small = (counts[:, j] >= 1) & (counts[:, j] <= policy.threshold)",
+          "small = (counts[:, j] >= 1) & (counts[:, j] < policy.threshold)"),
+    Plant("counts_unrounded", "outside counts published as they are, not rounded to 5",
+          "reviews/disclosure/engine.py", "return self.policy.round_counts(self.truth)", "return self.truth"),
     Plant("rows_read_as_analysed", "the external data-quality sentence giving rows read as 'analysed'",
-          "reviews/narrative.py", 'analysed=_shown(shown["rows_analysed"])', 'analysed=_shown(shown["rows_read"])'),
+          "reviews/narrative.py", 'analysed=published.in_words(shown["rows_analysed"], chosen)',
+          'analysed=published.in_words(shown["rows_read"], chosen)'),
 ]
 
 
@@ -79,9 +88,10 @@ def plant(bug: Plant) -> str | None:
     return text
 
 
-def failing_tests(tests: list[str], timeout: int) -> list[str]:
+def failing_tests(tests: list[str], timeout: int, slow: bool = False) -> list[str]:
     """Node ids of the tests that fail (or the reason the run could not finish)."""
-    command = [sys.executable, "-m", "pytest", "-q", "-m", "not slow", "-rf", "--no-header", *tests]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", "--no-header",
+               *([] if slow else ["-m", "not slow"]), *tests]
     try:
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -94,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="run the whole suite except slow tests")
     parser.add_argument("--only", action="append", choices=[p.name for p in PLANTS], help="one bug (repeatable)")
+    parser.add_argument("--known-answers", action="store_true",
+                        help="also the slow known-answer tests (the four reports made and read: ~3 min a bug)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per bug (default 1800)")
     args = parser.parse_args(argv)
     tests = ["tests"] if args.all else REPORT_TESTS
+    if args.known_answers:
+        tests = [*tests, KNOWN_ANSWERS] if not args.all else tests
     missed = 0
     for bug in PLANTS:
         if args.only and bug.name not in args.only:
@@ -107,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             missed += 1
             continue
         try:
-            caught = failing_tests(tests, args.timeout)
+            caught = failing_tests(tests, args.timeout, slow=args.known_answers)
         finally:
             (PACKAGE / bug.path).write_text(original, encoding="utf-8")
         print(f"{bug.name}: {bug.what}")
