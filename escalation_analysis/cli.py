@@ -255,6 +255,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _print_result(result) -> None:
     _say(result_line(result))
+    if result.pdf_note:  # why there is no PDF (no browser found, or printing failed)
+        _say(result.pdf_note)
 
 
 def result_line(result) -> str:
@@ -267,8 +269,6 @@ def result_line(result) -> str:
     made += [result.pdf.name] if result.pdf else []
     made += ["summary.json", f"tables/ ({counted(tables, 'CSV file')})"]
     return f"{result.out_dir}: {', '.join(made)}."
-    if result.pdf_note:
-        _say(result.pdf_note)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -134,3 +134,20 @@ def test_statement_lists_row_numbers_for_each_reason(tmp_path):
     assert "3 rows read: 2 analysed, 1 excluded." in stdout
     assert "exact duplicate of an earlier row (one copy kept) (row 3)" in stdout
     assert "team is blank (counted as 'Not recorded') (row 4)" in stdout
+
+
+def test_a_report_without_a_pdf_says_why(tmp_path, capsys):
+    # a user on a machine without a browser must be told why report.pdf is missing, and what to do
+    from types import SimpleNamespace
+
+    from escalation_analysis.cli import _print_result
+    from escalation_analysis.publish.pdf_printing import NO_BROWSER_NOTE
+
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "kpis.csv").write_text("x\n1\n")
+    result = SimpleNamespace(out_dir=tmp_path, html=tmp_path / "report.html", figures=1, pdf=None,
+                             pdf_note=NO_BROWSER_NOTE)
+    _print_result(result)
+    printed = capsys.readouterr().out
+    assert f"{tmp_path}: report.html (1 chart), summary.json, tables/ (1 CSV file)." in printed
+    assert "No PDF was made because no Chrome, Chromium or Edge browser was found" in printed

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog
 
 from ...errors import EscalationAnalysisError
 from .cells import ALL_TIME, Cell, Check, Family, Figure, Period
@@ -479,6 +478,9 @@ class AttackModel:
                 self._points.append(result.x)
 
     def _solve(self, objective: np.ndarray) -> Any:
+        # imported here: scipy.optimize costs most of a second to import, and only an audit needs it
+        from scipy.optimize import linprog
+
         return linprog(objective, A_ub=self._a_ub, b_ub=self._b_ub if self._a_ub is not None else None,
                        A_eq=self._a_eq, b_eq=self._b_eq if self._a_eq is not None else None,
                        bounds=(0, None), method="highs")
