@@ -534,6 +534,34 @@ class TestKpis:
             "overdue_actions": (3, 0, 3),
         }
 
+    def test_the_table_as_readers_see_it(self, handworked):
+        # The KPI TABLE above with units; the change in points, minutes or a count, judged by the KPI's
+        # direction (higher is better for the rates and near misses, lower for the rest).
+        shown = kpis.for_display(kpis.kpi_table(handworked))
+        assert list(shown.columns) == ["Indicator", "This period (01/10/2025 to 31/12/2025)",
+                                       "Previous period (01/07/2025 to 30/09/2025)", "Change", "Target", "Target met",
+                                       "Target from"]
+        assert shown.drop(columns="Target from").to_numpy().tolist() == [
+            ["Escalations within target", "54.2%", "62.5%", "−8.3 pp, worse", "90%", "No"],
+            ["Imminent risk: escalated within target", "46.7%", "80.0%", "−33.3 pp, worse", "95%", "No"],
+            ["Out of hours: escalated within target", "36.4%", "66.7%", "−30.3 pp, worse", "90%", "No"],
+            ["Episodes with no escalation recorded", "3", "1", "+2, worse", "–", "–"],
+            ["Median delay to escalate", "70 min", "50 min", "+20 min, worse", "60 min", "No"],
+            ["90th percentile delay to escalate", "180 min", "168 min", "+12 min, worse", "–", "–"],
+            ["Near misses reported", "10", "3", "+7, better", "–", "–"],
+            ["Crisis team responded within target", "71.4%", "50.0%", "+21.4 pp, better", "90%", "No"],
+            ["Learning actions overdue", "3", "0", "+3, worse", "0", "No"],
+        ]
+        assert shown["Target from"].tolist()[3:5] == ["No target set", "Pathway file, version 1"]
+
+    def test_the_outside_table_as_readers_see_it(self, handworked):
+        # As worked in test_report_known_answers.py (KPI_ROWS): 15 of 25 = 60.0%; small counts "*"; the
+        # learning log of 5 actions withheld as a small group; no change can be shown.
+        shown = kpis.for_display(kpis.kpi_table(handworked, policy=kpis.EXTERNAL_POLICY))
+        assert shown.iloc[:, 1:4].to_numpy().tolist() == [
+            ["60.0%", "–", "–"], ["–", "–", "–"], ["–", "–", "–"], ["*", "*", "–"], ["70 min", "–", "–"],
+            ["180 min", "–", "–"], ["10", "*", "–"], ["–", "–", "–"], ["[c]", "[c]", "–"]]
+
     def test_no_target_is_met_and_a_kpi_without_a_target_is_not_judged(self, handworked):
         table = kpis.kpi_table(handworked).set_index("kpi")
         judged = table["target_met"].dropna()

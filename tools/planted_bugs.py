@@ -11,6 +11,8 @@ source is reported as "not planted": rewrite its line for the code as it is now.
     python tools/planted_bugs.py --only ooh_kpi  # one bug
     python tools/planted_bugs.py --known-answers # with the slow known-answer tests of the reports
 
+The last results, bug by bug, are in tools/report_layer_checks.md.
+
 Not run in CI: it changes files in the working tree (always restored, even on Ctrl-C).
 """
 
