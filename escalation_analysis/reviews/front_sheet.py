@@ -38,7 +38,7 @@ from .disclosure import DisclosurePlan
 from .display import Html, table_html
 from .kpis import previous_period
 from .labels import VALUES, interval_text
-from .mdc_summary import MdcSummary, mdc_summary
+from .mdc_summary import MdcSummary, mdc_summary, outside_plan
 
 __all__ = ["Finding", "FrontSheet", "build_front_sheet", "front_sheet_html", "review_mdc_summary", "section_id"]
 
@@ -335,7 +335,7 @@ def build_front_sheet(
         The review's disclosure plan (outside readers; the audience's default policy otherwise).
     """
     external = audience != "internal"
-    plan = _outside_plan(analysis, audience, plan)
+    plan = outside_plan(analysis, audience, plan)
     chosen = analysis.episodes if episodes is None else episodes
     history = analysis.history if team is None else analysis.history[analysis.history["team"] == team]
     candidates = [
@@ -355,19 +355,10 @@ def build_front_sheet(
                       findings, mdc, period)
 
 
-def _outside_plan(analysis: Analysis, audience: str, plan: DisclosurePlan | None) -> DisclosurePlan | None:
-    """The disclosure plan outside readers' figures come from (none for internal readers)."""
-    if audience == "internal":
-        return None
-    from .disclosure import plan_for, policy_for
-
-    return plan if plan is not None else plan_for(analysis, policy_for(audience))
-
-
 def review_mdc_summary(analysis: Analysis, audience: str, *, team: str | None = None,
                        plan: DisclosurePlan | None = None) -> MdcSummary:
     """The MDC summary a review shows on its front sheet (of one team's history for its pack)."""
-    plan = _outside_plan(analysis, audience, plan)
+    plan = outside_plan(analysis, audience, plan)
     history = analysis.history[analysis.history["team"] == team] if team else None
     latest = {"overdue_actions": _overdue_shown(analysis, plan)} if analysis.actions is not None else {}
     return mdc_summary(analysis, audience=audience, history=history, latest=latest, plan=plan)

@@ -132,6 +132,16 @@ def _limits(low: float, high: float, unit: str) -> str:
     return text.replace("%–", "–").replace(" min–", "–")
 
 
+def outside_plan(analysis: Analysis, audience: str, plan: DisclosurePlan | None) -> DisclosurePlan | None:
+    """The disclosure plan outside readers' figures come from: the review's own ``plan``, or the
+    audience's default; none for internal readers."""
+    if audience == "internal":
+        return None
+    from .disclosure import plan_for, policy_for
+
+    return plan if plan is not None else plan_for(analysis, policy_for(audience))
+
+
 def mdc_summary(
     analysis: Analysis,
     *,
@@ -156,9 +166,9 @@ def mdc_summary(
         trends = kpi_trends(analysis.history if history is None else history, targets,
                             steps=analysis.steps_frame, crisis_response_target_minutes=crisis_target)
     else:
-        from .disclosure import plan_for, policy_for, published
+        from .disclosure import published
 
-        plan = plan if plan is not None else plan_for(analysis, policy_for(audience))
+        plan = outside_plan(analysis, audience, plan)
         trends = published.kpi_trends(plan, targets, crisis_response=crisis_target is not None)
         given = {"overdue_actions": published.kpi_values(plan).get("overdue_actions"), **given}
     rows = []
