@@ -94,10 +94,12 @@ class ReviewInputs:
         return parameters
 
     def analyse(self, key: bytes | None = None) -> Analysis:
-        from ..measures.analysis import analyse
+        """The analysis of these inputs, made once per process while the files are unchanged
+        (a run's summary, gate and disclosure audit share it: :mod:`~escalation_analysis.measures.analysis_cache`)."""
+        from ..measures.analysis_cache import analyse_once
 
-        return analyse(self.export, self.mapping, self.pathway, self.start, self.end,
-                       steps=self.steps, actions=self.actions, training=self.training, key=key)
+        return analyse_once(self.export, self.mapping, self.pathway, self.start, self.end,
+                            steps=self.steps, actions=self.actions, training=self.training, key=key)
 
 
 def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
@@ -231,7 +233,7 @@ class FinishReview:
     """The run's other outside reports (kind, inputs): the disclosure audit covers them all together."""
 
     #: What it imports when called; the worker processes import these in advance.
-    preload = ("escalation_analysis.measures.analysis", "escalation_analysis.publish.gate",
+    preload = ("escalation_analysis.measures.analysis_cache", "escalation_analysis.publish.gate",
                "escalation_analysis.reviews.disclosure",
                *(f"escalation_analysis.reviews.{k.module}" for k in KINDS.values()))
 
