@@ -77,7 +77,7 @@ class InputFiles:
                 raise EscalationAnalysisError(
                     f"{', '.join(map(repr, unknown))} is not an input; name the files as "
                     f"{', '.join(FOLDER_NAMES)}.")
-            return cls(**inputs)
+            return cls(**{name: inputs.get(name) for name in FOLDER_NAMES})
         return cls.in_folder(inputs)
 
     def by_name(self) -> dict[str, Path | None]:
