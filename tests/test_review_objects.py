@@ -360,3 +360,10 @@ def test_all_four_reports_publish_from_an_export_with_only_the_required_fields(t
         page = (tmp_path / "out" / kind / "report.html").read_text(encoding="utf-8")
         page = re.sub(r"<script.*?</script>", "", page, flags=re.S)  # plotly.js itself names errors
         assert "Traceback" not in page and not re.search(r"\b[A-Z]\w*Error\b", page), kind
+
+
+def test_the_contract_monitoring_appendix_defines_each_measure_once(sample_reviews):
+    [table] = [part.frame for name, part in sample_reviews["contract-monitoring"].parts()
+               if name == "definitions" and isinstance(part, Table)]
+    assert table["Measure"].is_unique
+    assert "-" not in set(table["Out of"])  # a reader sees an en dash where there is no denominator
