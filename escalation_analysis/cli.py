@@ -230,10 +230,9 @@ def _pathway_init(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from .publish.review_runs import ReviewInputs, write_summary
+    from .publish.review_runs import write_summary
 
-    inputs = ReviewInputs(args.export, args.mapping, args.pathway, args.start, args.end,
-                          args.steps, args.actions, args.training, {"disclosure": args.disclosure})
+    inputs = _review_inputs(args, {"disclosure": args.disclosure})
     analysis, data, written = write_summary(inputs, args.out, args.audience)
     overall = data["timeliness"]["overall"]
     _say(f"{analysis.accounting.rows_analysed:,} episodes analysed between {analysis.start:%d/%m/%Y} and "
@@ -243,14 +242,21 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .publish.review_runs import ReviewInputs, run_review
+    from .publish.review_runs import run_review
 
-    inputs = ReviewInputs(args.export, args.mapping, args.pathway, args.start, args.end,
-                          args.steps, args.actions, args.training,
-                          {"team": args.team, "staff": args.staff, "disclosure": args.disclosure})
+    inputs = _review_inputs(args, {"team": args.team, "staff": args.staff, "disclosure": args.disclosure})
     result = run_review(args.kind, inputs, args.out, pdf=not args.no_pdf)
     _print_result(result)
     return 0
+
+
+def _review_inputs(args: argparse.Namespace, options: dict[str, str | None]):
+    """The files and period named on the command line, and the report's options."""
+    from .ingest.inputs import InputFiles
+    from .publish.review_runs import ReviewInputs
+
+    files = InputFiles(args.export, args.mapping, args.pathway, args.steps, args.actions, args.training)
+    return ReviewInputs(files, args.start, args.end, options)
 
 
 def _print_result(result) -> None:

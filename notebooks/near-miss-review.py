@@ -23,12 +23,7 @@
 # late or missed, which barriers recur, and what the pathway owner should look at.
 
 # %% tags=["parameters"]
-export = "../data/sample/incidents.csv"  # incident export (CSV or XLSX)
-mapping = "../data/sample/mapping.yaml"  # mapping profile for the export's layout
-pathway = "../data/sample/pathway.yaml"  # the local crisis escalation pathway
-steps = "../data/sample/steps.csv"  # optional step log ("" if none)
-actions = "../data/sample/learning_actions.csv"  # optional learning-actions log ("" if none)
-training = "../data/sample/training.csv"  # optional training log ("" if none)
+inputs = "../data/sample"  # a folder laid out like the sample, or {"export": path, "mapping": ..., "pathway": ..., optional "steps", "actions", "training"}
 start = "2025-10-01"  # first day of the review period
 end = "2025-12-31"  # last day of the review period
 audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
@@ -37,7 +32,7 @@ audience = ""  # set by the report runner from the report kind (blank: the kind 
 from escalation_analysis import reviews
 
 # %%
-review = reviews.open("near-miss-review", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience)
+review = reviews.open("near-miss-review", inputs, start, end, audience=audience)
 
 # %%
 review.show("front_sheet")

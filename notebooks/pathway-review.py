@@ -25,12 +25,7 @@
 # each contact in order and each service's response.
 
 # %% tags=["parameters"]
-export = "../data/sample/incidents.csv"  # incident export (CSV or XLSX)
-mapping = "../data/sample/mapping.yaml"  # mapping profile for the export's layout
-pathway = "../data/sample/pathway.yaml"  # the local crisis escalation pathway
-steps = "../data/sample/steps.csv"  # step log (needed for this review)
-actions = "../data/sample/learning_actions.csv"  # optional learning-actions log ("" if none)
-training = "../data/sample/training.csv"  # optional training log ("" if none)
+inputs = "../data/sample"  # a folder laid out like the sample, or {"export": path, "mapping": ..., "pathway": ..., optional "steps", "actions", "training"}
 start = "2025-04-01"  # first day of the review period
 end = "2026-03-31"  # last day of the review period
 audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
@@ -40,7 +35,7 @@ disclosure = ""  # small-number policy: "nhs-rounded" (blank: the default) or "e
 from escalation_analysis import reviews
 
 # %%
-review = reviews.open("pathway-review", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience, disclosure=disclosure or None)
+review = reviews.open("pathway-review", inputs, start, end, audience=audience, disclosure=disclosure)
 
 # %%
 review.show("front_sheet")

@@ -21,12 +21,7 @@
 # as a performance measure on its own: numbers for one person are small and vary by chance.
 
 # %% tags=["parameters"]
-export = "../data/sample/incidents.csv"  # incident export (CSV or XLSX)
-mapping = "../data/sample/mapping.yaml"  # mapping profile for the export's layout
-pathway = "../data/sample/pathway.yaml"  # the local crisis escalation pathway
-steps = "../data/sample/steps.csv"  # optional step log ("" if none)
-actions = "../data/sample/learning_actions.csv"  # optional learning-actions log ("" if none)
-training = "../data/sample/training.csv"  # optional training log ("" if none)
+inputs = "../data/sample"  # a folder laid out like the sample, or {"export": path, "mapping": ..., "pathway": ..., optional "steps", "actions", "training"}
 start = "2025-10-01"  # first day of the period
 end = "2025-12-31"  # last day of the period
 audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
@@ -38,7 +33,7 @@ staff_name = ""  # the name the supervisor gave with --staff (shown beside the p
 from escalation_analysis import reviews
 
 # %%
-review = reviews.open("supervision", export, mapping, pathway, start, end, steps=steps, actions=actions, training=training, audience=audience, team=team, staff_pseudonym=staff_pseudonym, staff_name=staff_name)
+review = reviews.open("supervision", inputs, start, end, audience=audience, team=team, staff_pseudonym=staff_pseudonym, staff_name=staff_name)
 
 # %%
 review.show("front_sheet")

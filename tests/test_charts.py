@@ -444,6 +444,13 @@ class TestLateHeatmap:
         assert "fewer than 8 episodes" in fig.data[0].hovertext[6][23]
         assert np.isnan(z[3, 12])  # no data at all
 
+    def test_hover_text_counts_one_episode_in_the_singular(self):
+        frame = pd.DataFrame({"weekday": ["Mon", "Tue"], "hour": [9, 9], "episodes": [1, 2], "late": [0, 1],
+                              "late_pct": [0.0, 50.0]})
+        hover = charts.late_heatmap(frame).data[0].hovertext
+        assert hover[0][9].endswith("Late: 0 of 1 episode (0%)")
+        assert hover[1][9].endswith("Late: 1 of 2 episodes (50%)")
+
 
 # --------------------------------------------------------------------------------------------
 # 6. Barrier co-occurrence

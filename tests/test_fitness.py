@@ -219,10 +219,11 @@ def test_a_small_number_of_rows_is_suppressed_for_external_readers(tmp_path, tru
 
 @pytest.mark.slow
 def test_a_published_report_shows_the_date_only_warning_in_its_data_quality_section(date_only, tmp_path):
+    from escalation_analysis.ingest.inputs import InputFiles
     from escalation_analysis.publish.review_runs import ReviewInputs, run_review
 
     written, mapping = date_only
-    inputs = ReviewInputs(written.path, mapping, PATHWAY, dt.date(2025, 4, 1), dt.date(2026, 3, 31))
+    inputs = ReviewInputs(InputFiles(written.path, mapping, PATHWAY), dt.date(2025, 4, 1), dt.date(2026, 3, 31))
 
     result = run_review("near-miss-review", inputs, tmp_path / "out", pdf=False)
 

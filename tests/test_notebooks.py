@@ -20,7 +20,7 @@ from escalation_analysis.publish.review_runs import KINDS
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
-COMMON = {"export", "mapping", "pathway", "steps", "actions", "training", "start", "end"}
+COMMON = {"inputs", "start", "end", "audience"}
 
 
 def test_every_report_kind_has_a_notebook():

@@ -121,7 +121,7 @@ def test_every_file_in_and_near_out_survives_a_report_byte_for_byte(kind, our_da
         text = content.decode("utf-8", "replace")
         assert not [f for f in folders if f in text], f"{kind}/{name} names a folder of this computer"
     parameters = json.loads((out / "report.ipynb").read_text())["metadata"]["papermill"]["parameters"]
-    assert parameters["export"] == "export.csv" and parameters["mapping"] == "mapping.yaml"
+    assert parameters["inputs"]["export"] == "export.csv" and parameters["inputs"]["mapping"] == "mapping.yaml"
 
 
 # --------------------------------------------------------------------------------------------

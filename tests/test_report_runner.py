@@ -95,7 +95,9 @@ class TestCheckParameters:
     @pytest.mark.parametrize(
         "value",
         [
-            {"a": 1},
+            {1: "a"},
+            {"a": [1]},
+            {type("SneakyKey", (str,), {"__repr__": lambda self: "__import__('os')"})("k"): 1},
             {1, 2},
             object(),
             b"bytes",
@@ -104,15 +106,19 @@ class TestCheckParameters:
             float("inf"),
             type("Sneaky", (str,), {"__repr__": lambda self: "__import__('os')"})("x"),
         ],
-        ids=["dict", "set", "object", "bytes", "nested-list", "nan", "inf", "str-subclass"],
+        ids=["dict-with-number-keys", "list-in-dict", "str-subclass-key", "set", "object", "bytes", "nested-list", "nan", "inf", "str-subclass"],
     )
     def test_refuses_values_that_are_not_plain_literals(self, value):
         with pytest.raises(ReportParameterError, match="'site'"):
             check_parameters(FIXTURE, {"site": value})
 
+    def test_accepts_a_mapping_of_plain_literals_such_as_the_review_notebooks_inputs(self):
+        params = {"site": {"export": "export.csv", "steps": None, "n": 3}}
+        assert check_parameters(FIXTURE, params) == params
+
     def test_error_message_does_not_echo_the_value(self):
         with pytest.raises(ReportParameterError) as err:
-            check_parameters(FIXTURE, {"site": {"patient": "Jane Doe"}})
+            check_parameters(FIXTURE, {"site": {"patient": ["Jane Doe"]}})
         assert "Jane Doe" not in str(err.value)
 
     def test_converts_paths_dates_and_numpy_scalars_to_builtins(self):

@@ -45,9 +45,7 @@ def sample_review(kind: str, **options) -> Review:
     start, end = PERIODS.get(kind, ("2025-10-01", "2025-12-31"))
     if kind == "supervision":
         options.setdefault("team", "Riverside CMHT")
-    return reviews.open(kind, SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml", start, end,
-                        steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv",
-                        training=SAMPLE / "training.csv", **options)
+    return reviews.open(kind, SAMPLE, start, end, **options)
 
 
 @pytest.fixture(scope="module")
@@ -344,6 +342,7 @@ def test_an_outside_notebook_holds_no_rows_after_it_has_run(kind, tmp_path):
 @pytest.mark.slow
 def test_all_four_reports_publish_from_an_export_with_only_the_required_fields(tmp_path):
     """Everything beyond incident reference, date-time identified and trigger is optional."""
+    from escalation_analysis.ingest.inputs import InputFiles
     from escalation_analysis.publish.review_runs import ReviewInputs, run_review
 
     full = pd.read_csv(SAMPLE / "incidents.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False)
@@ -356,8 +355,15 @@ def test_all_four_reports_publish_from_an_export_with_only_the_required_fields(t
     (tmp_path / "bare.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
     for kind in reviews.KINDS:
         start, end = (dt.date.fromisoformat(d) for d in PERIODS.get(kind, ("2025-10-01", "2025-12-31")))
-        inputs = ReviewInputs(tmp_path / "bare.csv", tmp_path / "bare.yaml", SAMPLE / "pathway.yaml", start, end)
+        inputs = ReviewInputs(InputFiles(tmp_path / "bare.csv", tmp_path / "bare.yaml", SAMPLE / "pathway.yaml"), start, end)
         run_review(kind, inputs, tmp_path / "out" / kind, pdf=False)
         page = (tmp_path / "out" / kind / "report.html").read_text(encoding="utf-8")
         page = re.sub(r"<script.*?</script>", "", page, flags=re.S)  # plotly.js itself names errors
         assert "Traceback" not in page and not re.search(r"\b[A-Z]\w*Error\b", page), kind
+
+
+def test_the_contract_monitoring_appendix_defines_each_measure_once(sample_reviews):
+    [table] = [part.frame for name, part in sample_reviews["contract-monitoring"].parts()
+               if name == "definitions" and isinstance(part, Table)]
+    assert table["Measure"].is_unique
+    assert "-" not in set(table["Out of"])  # a reader sees an en dash where there is no denominator

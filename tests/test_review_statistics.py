@@ -18,9 +18,7 @@ TRENDS = (charts.spc_chart, charts.control_chart, charts.trend_line)
 
 @pytest.fixture(scope="module")
 def built() -> dict[str, reviews.Review]:
-    return {kind: reviews.open(kind, SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
-                               "2025-10-01", "2025-12-31", steps=SAMPLE / "steps.csv",
-                               actions=SAMPLE / "learning_actions.csv", training=SAMPLE / "training.csv")
+    return {kind: reviews.open(kind, SAMPLE, "2025-10-01", "2025-12-31")
             for kind in ("contract-monitoring", "near-miss-review")}
 
 
@@ -60,10 +58,7 @@ def test_contract_monitoring_leaves_out_the_t_chart_when_counts_are_rounded(buil
 
 
 def test_contract_monitoring_has_the_t_chart_with_no_dates_and_no_counts():
-    exact = reviews.open("contract-monitoring", SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml",
-                         SAMPLE / "pathway.yaml", "2025-10-01", "2025-12-31", steps=SAMPLE / "steps.csv",
-                         actions=SAMPLE / "learning_actions.csv", training=SAMPLE / "training.csv",
-                         disclosure="exact-secondary")
+    exact = reviews.open("contract-monitoring", SAMPLE, "2025-10-01", "2025-12-31", disclosure="exact-secondary")
     [chart] = charts_in(exact, "trends", charts.control_chart)
     points = chart.inputs[0].points
     assert chart.inputs[0].chart == "t"

@@ -205,13 +205,14 @@ def test_external_outputs_show_no_count_from_1_to_7(demo, kind):
 
 def test_hostile_description_stays_inert_text_in_the_internal_review(tmp_path):
     """Every description replaced by a script: the review shows it as text, never runs it."""
+    from escalation_analysis.ingest.inputs import InputFiles
     from escalation_analysis.publish.review_runs import ReviewInputs, run_review
 
     export = pd.read_csv(SAMPLE / "incidents.csv", dtype=str, encoding="utf-8-sig", keep_default_na=False)
     export["Description"] = "<script>document.title='pwned'</script><img src=x onerror=alert(1)> visit"
     hostile = tmp_path / "hostile.csv"
     export.to_csv(hostile, index=False, encoding="utf-8")
-    inputs = ReviewInputs(hostile, SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
+    inputs = ReviewInputs(InputFiles(hostile, SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml"),
                           pd.Timestamp("2025-10-01").date(), pd.Timestamp("2025-12-31").date())
     result = run_review("near-miss-review", inputs, tmp_path / "out", pdf=False)
     html = result.html.read_text(encoding="utf-8")
@@ -247,9 +248,10 @@ def test_the_privacy_gate_blocks_a_leaking_report(tmp_path):
 
 def test_a_supervision_pack_about_nobody_is_refused_before_running(tmp_path):
     from escalation_analysis.errors import EscalationAnalysisError
+    from escalation_analysis.ingest.inputs import InputFiles
     from escalation_analysis.publish.review_runs import ReviewInputs, run_review
 
-    inputs = ReviewInputs(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml",
+    inputs = ReviewInputs(InputFiles.in_folder(SAMPLE),
                           pd.Timestamp("2025-10-01").date(), pd.Timestamp("2025-12-31").date(),
                           options={"team": "North CMHT", "staff": "Nobody Atall"})
     with pytest.raises(EscalationAnalysisError, match="No episodes for team 'North CMHT' and that practitioner"):

@@ -20,7 +20,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class ReportJob:
     fails the job and publishes nothing. It must be picklable (a module-level function or an
     instance of a module-level class). The worker processes import its module, and the modules
     named in its ``preload`` attribute if it has one, before they start. ``input_files``,
-    ``private`` and ``report`` are as in :func:`run_report`.
+    ``files_parameter``, ``private`` and ``report`` are as in :func:`run_report`.
     """
 
     notebook_path: str | os.PathLike
@@ -59,6 +59,7 @@ class ReportJob:
     title: str | None = None
     cell_timeout: int | None = 900
     input_files: Mapping[str, str | os.PathLike | None] = field(default_factory=dict)
+    files_parameter: str | None = None
     private: bool = False
     report: str = "report"
     before_publish: Callable[[ReportResult, Staging], Any] | None = None
@@ -199,20 +200,8 @@ def _job(job: ReportJob | Mapping[str, Any]) -> ReportJob:
 
 
 def _run_job(job: ReportJob) -> ReportResult:
-    return run_report(
-        job.notebook_path,
-        job.out_dir,
-        job.parameters,
-        kernel_name=job.kernel_name,
-        pdf=job.pdf,
-        title=job.title,
-        progress=False,
-        cell_timeout=job.cell_timeout,
-        input_files=job.input_files,
-        private=job.private,
-        report=job.report,
-        before_publish=job.before_publish,
-    )
+    arguments = {item.name: getattr(job, item.name) for item in fields(job)}  # a job is run_report's arguments
+    return run_report(**arguments, progress=False)
 
 
 @contextlib.contextmanager

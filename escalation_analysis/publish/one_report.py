@@ -104,6 +104,7 @@ def run_report(
     title: str | None = None,
     cell_timeout: int | None = 900,
     input_files: Mapping[str, str | os.PathLike | None] | None = None,
+    files_parameter: str | None = None,
     private: bool = False,
     report: str = "report",
     before_publish: Callable[[ReportResult, Staging], Any] | None = None,
@@ -145,6 +146,9 @@ def run_report(
         kernel runs in a private working folder holding a link to each under its file name,
         and the parameter is given that *name*: the executed notebook never names a folder of
         this computer. ``out_dir`` may not be, or contain, one of them.
+    files_parameter : str, optional
+        Give the notebook the input files' names as one mapping in this parameter (the review
+        notebooks' ``inputs``) rather than one parameter per file.
     private : bool, default False
         Internal report: folders created 0700, files 0600.
     report : str, default "report"
@@ -189,7 +193,10 @@ def run_report(
     declared = notebook_parameters(notebook)
     files = {name: Path(path) for name, path in (input_files or {}).items() if path}
     params = dict(parameters or {})
-    params.update({name: "" for name in files})  # checked as names now, filled in below
+    if files_parameter:  # checked as names now, filled in below
+        params[files_parameter] = {}
+    else:
+        params.update({name: "" for name in files})
     params = check_declared_parameters(notebook, params, declared) if params else {}
     browser = find_browser() if pdf else None
 
@@ -198,7 +205,7 @@ def run_report(
                        expected=[NOTEBOOK_NAME, HTML_NAME, PDF_NAME]) as staging,
         _working_folder(files, staging.folder) as (work, names),
     ):
-        params.update(names)
+        params.update({files_parameter: names} if files_parameter else names)
         if OUTPUT_DIR_PARAMETER in declared and OUTPUT_DIR_PARAMETER not in params:
             params[OUTPUT_DIR_PARAMETER] = _OUTPUT_LINK
         staged = _execute_and_export(

@@ -2,7 +2,8 @@
 
 papermill writes each value into the notebook as code, so a value must never become code: the
 names are checked against the notebook's ``parameters`` cell, and the values must be text,
-numbers, true/false, None or lists of those (paths and dates are turned into text). An error
+numbers, true/false, None, or lists of those or mappings from text to them (paths and dates are
+turned into text). An error
 names the parameter, never its value.
 """
 
@@ -34,7 +35,8 @@ def papermill_path(path: Path) -> str:
 
 
 def _plain_value(name: str, value: Any, *, in_list: bool = False) -> Any:
-    """Return ``value`` as an exact str/int/float/bool/None (or list of them), or raise."""
+    """Return ``value`` as an exact str/int/float/bool/None (or a list of them, or a mapping
+    from text to them), or raise."""
     kind = type(value)
     if kind in _ALLOWED_SCALARS:
         if kind is float and not math.isfinite(value):
@@ -56,12 +58,15 @@ def _plain_value(name: str, value: Any, *, in_list: bool = False) -> Any:
         return _plain_value(name, float(value))
     if isinstance(value, (list, tuple)) and not in_list:
         return [_plain_value(name, item, in_list=True) for item in value]
+    if isinstance(value, Mapping) and not in_list and all(type(k) is str for k in value):
+        return {key: _plain_value(name, item, in_list=True) for key, item in value.items()}
     what = (
-        "a list inside a list" if in_list and isinstance(value, (list, tuple)) else kind.__name__
+        "a list or mapping inside another" if in_list and isinstance(value, (list, tuple, Mapping))
+        else "a mapping with keys that are not text" if isinstance(value, Mapping) else kind.__name__
     )
     raise ReportParameterError(
-        f"Parameter {name!r} must be text, a number, true/false, None or a list of those, "
-        f"not {what}."
+        f"Parameter {name!r} must be text, a number, true/false, None, or a list of those or a "
+        f"mapping from text to them, not {what}."
     )
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EscalationAnalysisError
+from ..ingest.inputs import InputFiles
 from ..reviews.kinds import KINDS, ReviewKind
 from ..reviews.kinds import kind as _kind
 from .many_reports import ReportJob, run_reports
@@ -67,37 +68,29 @@ def notebooks_dir() -> Path:
 
 @dataclass
 class ReviewInputs:
-    """The files and period a review is made from."""
+    """The files and period a review is made from, and the kind's options (team, staff, disclosure)."""
 
-    export: Path
-    mapping: Path
-    pathway: Path
+    files: InputFiles
     start: dt.date
     end: dt.date
-    steps: Path | None = None
-    actions: Path | None = None
-    training: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
     def input_files(self) -> dict[str, Path | None]:
-        """The files read, by notebook parameter (None for a log not given)."""
-        return {"export": self.export, "mapping": self.mapping, "pathway": self.pathway,
-                "steps": self.steps, "actions": self.actions, "training": self.training}
+        """The files read, by name (None for a log not given)."""
+        return self.files.by_name()
 
     def parameters(self) -> dict[str, Any]:
-        """Notebook parameters besides the files: ISO dates, and "" for each log not given.
+        """Notebook parameters besides the files: the period as ISO dates.
 
-        The files themselves reach the notebook by name only (the runner's ``input_files``).
+        The files reach the notebook by name only, in its ``inputs`` parameter (the runner's
+        ``input_files``).
         """
-        parameters: dict[str, Any] = {"start": self.start.isoformat(), "end": self.end.isoformat()}
-        parameters.update({name: "" for name, path in self.input_files().items() if not path})
-        return parameters
+        return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
     def analyse(self, key: bytes | None = None) -> Analysis:
         from ..measures.analysis import analyse
 
-        return analyse(self.export, self.mapping, self.pathway, self.start, self.end,
-                       steps=self.steps, actions=self.actions, training=self.training, key=key)
+        return analyse(start=self.start, end=self.end, **self.files.by_name(), key=key)
 
 
 def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
@@ -144,7 +137,7 @@ def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf
 
 def _publishing(kind: ReviewKind, inputs: ReviewInputs, finish: FinishReview) -> dict[str, Any]:
     """How a review is run and published: its files by name, its privacy, its gate."""
-    return {"input_files": inputs.input_files(), "private": kind.audience == "internal",
+    return {"input_files": inputs.input_files(), "files_parameter": "inputs", "private": kind.audience == "internal",
             "report": kind.name, "before_publish": finish}
 
 
@@ -251,12 +244,7 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     """
     from ..ingest.pseudonyms import load_key
 
-    sample = Path(sample_dir)
-    base = ReviewInputs(
-        export=sample / "incidents.csv", mapping=sample / "mapping.yaml", pathway=sample / "pathway.yaml",
-        start=dt.date(2025, 10, 1), end=dt.date(2025, 12, 31), steps=sample / "steps.csv",
-        actions=sample / "learning_actions.csv", training=sample / "training.csv",
-    )
+    base = ReviewInputs(InputFiles.in_folder(sample_dir), dt.date(2025, 10, 1), dt.date(2025, 12, 31))
     periods = {"pathway-review": (dt.date(2025, 4, 1), dt.date(2026, 3, 31))}
     out = check_out_dir(out_dir, base.input_files().values())
     key = load_key()
@@ -264,8 +252,7 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     for name, kind in KINDS.items():
         start, end = periods.get(name, (base.start, base.end))
         options = {"team": "Riverside CMHT"} if name == "supervision" else {"disclosure": disclosure}
-        inputs = ReviewInputs(base.export, base.mapping, base.pathway, start, end,
-                              base.steps, base.actions, base.training, options)
+        inputs = ReviewInputs(base.files, start, end, options)
         parameters = _notebook_parameters(kind, inputs, key)
         planned.append((name, kind, inputs, parameters))
     outside = [(name, inputs) for name, kind, inputs, _ in planned if kind.audience != "internal"]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .kinds import KINDS, ReviewKind, kind
 
 if TYPE_CHECKING:
+    from ..ingest.inputs import InputFiles
     from ..measures.analysis import Analysis
     from .review import Review
 
@@ -35,26 +37,25 @@ def build(kind_name: str, analysis: Analysis, audience: str | None = None, **opt
 
 def open(
     kind_name: str,
-    export: str | Path,
-    mapping: str | Path,
-    pathway: str | Path,
+    inputs: InputFiles | str | Path | Mapping[str, str | Path | None],
     start: dt.date | str,
     end: dt.date | str,
     *,
-    steps: str | Path | None = None,
-    actions: str | Path | None = None,
-    training: str | Path | None = None,
     audience: str | None = None,
     **options: Any,
 ) -> Review:
     """Load the inputs and build the review: the one call a report notebook makes.
 
-    Empty strings for the optional logs mean "not supplied" (notebook parameters are
-    literals). Only the review is returned: the loaded rows stay inside this call, so an
-    external notebook's namespace never holds them.
+    ``inputs`` is a notebook's ``inputs`` parameter: a folder laid out as ``escalation-review
+    sample`` writes it, or the files by name (``export``, ``mapping``, ``pathway``, and optionally
+    ``steps``, ``actions``, ``training``; "" or a missing name means not supplied). Blank
+    options mean the kind's defaults (notebook parameters are literals). Only the review is
+    returned: the loaded rows stay inside this call, so an external notebook's namespace never
+    holds them.
     """
+    from ..ingest.inputs import InputFiles
     from ..measures.analysis import analyse
 
-    analysis = analyse(export, mapping, pathway, start, end, steps=steps or None, actions=actions or None,
-                       training=training or None, require_episodes=False)
-    return build(kind_name, analysis, audience or None, **options)
+    files = InputFiles.given(inputs)
+    analysis = analyse(start=start, end=end, **files.by_name(), require_episodes=False)
+    return build(kind_name, analysis, audience or None, **{k: v for k, v in options.items() if v != ""})

@@ -1736,7 +1736,7 @@ def late_heatmap(
                 continue
             pct = _numbers([row.get("late_pct")])[0]
             hover[r][h] = (
-                f"{when}<br>Late: {_fmt_count(late)} of {_fmt_count(episodes)} episodes"
+                f"{when}<br>Late: {_fmt_count(late)} of {_fmt_count(episodes)} episode{'' if n == 1 else 's'}"
                 + (f" ({pct:.0f}%)" if np.isfinite(pct) else "")
             )
             if n >= min_episodes:

@@ -355,16 +355,19 @@ REGISTER = {name: dataclasses.replace(d, computed_by=COMPUTED_BY.get(name, "")) 
 
 
 def register_table(names: list[str] | None = None) -> pd.DataFrame:
-    """The register (or part of it) as a table for a report appendix."""
+    """The register (or part of it) as a table for a report appendix ("–" where a measure has no
+    denominator)."""
     entries = [REGISTER[n] for n in names] if names else list(REGISTER.values())
     return pd.DataFrame(
-        [{"Measure": d.label, "Counted": d.numerator, "Out of": d.denominator, "Notes": d.notes} for d in entries]
+        [{"Measure": d.label, "Counted": d.numerator, "Out of": "–" if d.denominator == "-" else d.denominator,
+          "Notes": d.notes} for d in entries]
     )
 
 
 CONTRACT_MONITORING = (
     "n", "within_target_pct", "ci95_pct", "not_escalated", "median_delay_minutes", "p90_delay_minutes",
-    "band", "compliance_pct", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct",
+    "band", "imminent_risk_compliance_pct", "out_of_hours_compliance_pct",
     "crisis_team_response_pct", "overdue_actions", "near_misses", "multi_agency", "data_quality", "suppression",
 )
-"""The register entries behind the contract-monitoring report, for its appendix."""
+"""The register entries behind the contract-monitoring report, for its appendix (each measure once:
+``compliance_pct``, the KPI's name for ``within_target_pct``, is not listed again)."""

@@ -10,7 +10,7 @@ the review does not hold.
 Notebooks open a review with :func:`escalation_analysis.reviews.open` and then only narrate
 and show its sections::
 
-    review = reviews.open("contract-monitoring", export, mapping, pathway, start, end)
+    review = reviews.open("contract-monitoring", inputs, start, end)
     review.show("kpis")
 
 Charts are stored as a drawing function with its (safe) inputs, and drawn when shown, so
