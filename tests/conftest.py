@@ -144,6 +144,36 @@ def sample(truth):
 
 
 @pytest.fixture(scope="session")
+def sample_quarter():
+    """2025/26 Q3 of the shipped sample (the quarter its planted team deteriorates), every log,
+    analysed once per test run.
+
+    Shared read-only by the disclosure tests: its disclosure plans (``plan_for``) and their audit
+    are then built once, not once per module. A test that changes an analysis makes its own.
+    """
+    from escalation_analysis.measures.analysis import analyse
+    from escalation_analysis.synthetic import DETERIORATION_QUARTER
+
+    return analyse(
+        SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml", *DETERIORATION_QUARTER,
+        steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv", training=SAMPLE / "training.csv",
+        key=TEST_KEY,
+    )
+
+
+@pytest.fixture(scope="session")
+def handworked():
+    """The hand-worked export (tests/fixtures/handworked), 2025/26 Q3, analysed once per test run.
+
+    Shared read-only by test_handworked.py and test_pathway_review.py, so its disclosure plan and
+    audit are built once.
+    """
+    from test_handworked import analyse_handworked
+
+    return analyse_handworked()
+
+
+@pytest.fixture(scope="session")
 def sample_csv() -> LoadedExport:
     """The shipped CSV sample, loaded once for the session (with a fixed test key)."""
     return load_export(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", key=TEST_KEY)

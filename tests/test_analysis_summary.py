@@ -147,6 +147,7 @@ class TestSummaryCommandByHand:
         ]
 
 
+@pytest.mark.slow  # the command in a child process, as a user runs it
 def test_external_summary_of_a_tiny_export_is_withheld_naming_the_figure(tmp_path):
     # Six episodes: every published count is a *, and the groups that must each hold at least one
     # episode pin the total down to 3 to 5. The audit withholds the summary and says which figure.
@@ -158,6 +159,7 @@ def test_external_summary_of_a_tiny_export_is_withheld_naming_the_figure(tmp_pat
     assert not out.exists() and not (out.parent / "tables").exists()
 
 
+@pytest.mark.slow  # the command in a child process, as a user runs it
 def test_external_summary_of_a_small_export_hides_every_small_count(tmp_path):
     out = tmp_path / "external" / "summary.json"
     small = tmp_path / "small.csv"

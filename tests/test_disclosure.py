@@ -37,7 +37,7 @@ from escalation_analysis.reviews.disclosure.engine import Rate, RowKey, TableSpe
 from escalation_analysis.reviews.disclosure.plan import EPISODE_COLUMNS, EPISODE_OUTCOMES, build_plan, plan_for
 from escalation_analysis.reviews.display import Html
 from escalation_analysis.reviews.review import Chart, Table, Text
-from escalation_analysis.synthetic import DETERIORATING_TEAM, DETERIORATION_QUARTER, SMALL_TEAM
+from escalation_analysis.synthetic import DETERIORATING_TEAM, SMALL_TEAM
 
 STAR, C = "*", "[c]"
 Q3 = (dt.date(2025, 10, 1), dt.date(2025, 12, 31))
@@ -454,6 +454,7 @@ def random_records(teams: list[int], seed: int) -> list[list[str]]:
     return records
 
 
+@pytest.mark.slow  # each example analyses an export and builds, audits and attacks two whole outside reports
 @settings(max_examples=max(6, settings.default.max_examples // 8))
 @given(EXPORTS)
 def test_no_count_from_1_to_7_is_recovered_from_random_exports(tmp_path_factory, spec):
@@ -489,19 +490,12 @@ def test_no_count_from_1_to_7_is_recovered_from_random_exports(tmp_path_factory,
 # -- the shipped sample ----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def q3_sample():
-    return analyse(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml", *DETERIORATION_QUARTER,
-                   steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv",
-                   training=SAMPLE / "training.csv", key=TEST_KEY)
-
-
-def test_the_deteriorating_team_and_every_team_of_20_or_more_show_their_rate(q3_sample):
-    plan = plan_for(q3_sample, NHS_ROUNDED)
+def test_the_deteriorating_team_and_every_team_of_20_or_more_show_their_rate(sample_quarter):
+    plan = plan_for(sample_quarter, NHS_ROUNDED)
     teams = plan.table("timeliness_by_team").frame.set_index("team")
     assert teams.loc[DETERIORATING_TEAM, "within_target_pct"] is not None
     assert teams.loc[DETERIORATING_TEAM, "within_target_pct"] < 30
-    sizes = q3_sample.episodes["team"].value_counts()
+    sizes = sample_quarter.episodes["team"].value_counts()
     for team, size in sizes.items():
         if size >= 20:
             assert teams.loc[team, "within_target_pct"] is not None, team
@@ -527,12 +521,12 @@ def test_every_team_of_20_or_more_shows_its_rate_in_the_contract_monitoring_repo
     assert {team: rates[team] for team in big if not isinstance(rates[team], float)} == {}
 
 
-def test_one_plan_per_period_is_built_once(q3_sample):
-    assert plan_for(q3_sample, NHS_ROUNDED) is plan_for(q3_sample, NHS_ROUNDED)
+def test_one_plan_per_period_is_built_once(sample_quarter):
+    assert plan_for(sample_quarter, NHS_ROUNDED) is plan_for(sample_quarter, NHS_ROUNDED)
 
 
-def test_the_sample_passes_the_audit_with_every_withheld_figure_bounded(q3_sample):
-    result = plan_for(q3_sample, NHS_ROUNDED).audit()
+def test_the_sample_passes_the_audit_with_every_withheld_figure_bounded(sample_quarter):
+    result = plan_for(sample_quarter, NHS_ROUNDED).audit()
     assert result.safe
     stars = [f for f in result.findings if f.check.shown_as == STAR]
     assert stars and all(f.values >= 4 for f in stars)

@@ -21,15 +21,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, TEST_KEY
+from conftest import SAMPLE
 from report_reader import HtmlReport, chart_texts, small_counts_in
 from test_disclosure import OUTSIDE, Published, analysis_of, differencing_attack, episodes, said_in_charts
 
 from escalation_analysis import reviews
-from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.reviews.disclosure import EXACT_SECONDARY, NHS_ROUNDED, DisclosureError, audit_run, plan_for
 from escalation_analysis.reviews.review import Chart
-from escalation_analysis.synthetic import DETERIORATING_TEAM, DETERIORATION_QUARTER
+from escalation_analysis.synthetic import DETERIORATING_TEAM
 
 Q3 = (dt.date(2025, 10, 1), dt.date(2025, 12, 31))
 
@@ -90,18 +89,11 @@ def test_a_team_of_3_is_recovered_from_neither_report_and_both_show_the_same_fig
 
 
 @pytest.fixture(scope="module")
-def q3_sample():
-    return analyse(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml", *DETERIORATION_QUARTER,
-                   steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv",
-                   training=SAMPLE / "training.csv", key=TEST_KEY)
+def contract_monitoring(sample_quarter):
+    return reviews.build("contract-monitoring", sample_quarter)
 
 
-@pytest.fixture(scope="module")
-def contract_monitoring(q3_sample):
-    return reviews.build("contract-monitoring", q3_sample)
-
-
-def test_the_deteriorating_team_is_visible_with_its_rate_in_table_and_chart(contract_monitoring, q3_sample):
+def test_the_deteriorating_team_is_visible_with_its_rate_in_table_and_chart(contract_monitoring, sample_quarter):
     table, chart = None, None
     for part in contract_monitoring.section("teams"):
         if isinstance(part, Chart):
@@ -114,23 +106,23 @@ def test_the_deteriorating_team_is_visible_with_its_rate_in_table_and_chart(cont
     bars = next(t for t in chart.data if t.name == "Within target")
     shown = {y.split(" (n")[0]: x for y, x in zip(bars.y, bars.x, strict=True)}
     assert shown[DETERIORATING_TEAM] == rate
-    sizes = q3_sample.episodes["team"].value_counts()
+    sizes = sample_quarter.episodes["team"].value_counts()
     rates = dict(zip(table.iloc[:, 0], table["Within target (%)"], strict=True))
     big = [team for team, n in sizes.items() if n >= 20]
     assert big and all(isinstance(rates[team], float) for team in big)
 
 
-def test_the_trend_chart_s_hover_says_the_published_monthly_figures(contract_monitoring, q3_sample):
+def test_the_trend_chart_s_hover_says_the_published_monthly_figures(contract_monitoring, sample_quarter):
     hover = Published(contract_monitoring).tables["trend_by_month"].frame.set_index("month")
-    published = plan_for(q3_sample, NHS_ROUNDED).table("trend_by_month").frame.set_index("month")
+    published = plan_for(sample_quarter, NHS_ROUNDED).table("trend_by_month").frame.set_index("month")
     assert len(hover) >= 12
     for month, said in hover.iterrows():  # "within target of episodes", each rounded as the tables print it
         assert (said["within_target"], said["n"]) == tuple(published.loc[month, ["within_target", "n"]]), month
         assert said["n"] % 5 == 0 and said["within_target"] % 5 == 0, month
 
 
-def test_every_outside_chart_of_the_sample_is_free_of_small_counts(contract_monitoring, q3_sample):
-    pathway = reviews.build("pathway-review", q3_sample)
+def test_every_outside_chart_of_the_sample_is_free_of_small_counts(contract_monitoring, sample_quarter):
+    pathway = reviews.build("pathway-review", sample_quarter)
     for review in (contract_monitoring, pathway):
         said = said_in_charts(review)
         assert not any(said.values()), (review.kind, said)
@@ -156,8 +148,8 @@ def test_a_small_export_s_charts_are_free_of_small_counts(small_export):
 # -- audit.json and withholding ----------------------------------------------------------------------
 
 
-def test_audit_json_lists_every_withheld_figure_with_its_interval(q3_sample, tmp_path):
-    plan = plan_for(q3_sample, NHS_ROUNDED)
+def test_audit_json_lists_every_withheld_figure_with_its_interval(sample_quarter, tmp_path):
+    plan = plan_for(sample_quarter, NHS_ROUNDED)
     result = audit_run(tmp_path / "audit.json", plan, report="contract-monitoring")
     written = json.loads((tmp_path / "audit.json").read_text(encoding="utf-8"))
     assert written["report"] == "contract-monitoring" and written["safe"] is True

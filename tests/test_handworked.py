@@ -199,11 +199,6 @@ def analyse_handworked(start: str = PERIOD[0], end: str = PERIOD[1], key: bytes 
 
 
 @pytest.fixture(scope="module")
-def handworked() -> Analysis:
-    return analyse_handworked()
-
-
-@pytest.fixture(scope="module")
 def episodes(handworked) -> pd.DataFrame:
     return handworked.episodes.set_index("incident_id")
 

@@ -10,7 +10,6 @@ figure of a small group is ``[c]``, and rates come from the rounded counts.
 from __future__ import annotations
 
 import pytest
-from test_handworked import analyse_handworked
 
 from escalation_analysis.reviews.disclosure import NHS_ROUNDED, plan_for
 from escalation_analysis.reviews.pathway import PathwayTables
@@ -24,11 +23,6 @@ COUNTS = {
     "handoffs": ["n"],
     "themes": ["episodes", "late"],
 }
-
-
-@pytest.fixture(scope="module")
-def handworked():
-    return analyse_handworked()
 
 
 @pytest.fixture

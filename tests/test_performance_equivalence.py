@@ -424,3 +424,37 @@ class TestSummariesBeforeAndAfter:
         got = {"/timeliness/n": 10, "/rate": 0.5000000000001, "tables/t/rows/0/team": "South"}
         assert snapshot.differences(expected, got) == ["tables/t/rows/0/team: 'North' before, 'South' now"]
         assert snapshot.differences(expected, {}) == [f"{k}: {v!r} before, missing now" for k, v in expected.items()]
+
+
+class TestDisclosureAudit:
+    """The audit loads its programme into HiGHS once and changes only the objective."""
+
+    def test_every_solve_is_exactly_linprogs(self, handworked):
+        from scipy.optimize import linprog
+
+        from escalation_analysis.reviews.disclosure import EXACT_SECONDARY, plan_for
+        from escalation_analysis.reviews.disclosure.audit import AttackModel
+
+        plan = plan_for(handworked, EXACT_SECONDARY)
+        model = AttackModel(plan.all_families(), plan.figures(), [c.cell for c in plan.checks()])
+        n = len(model._variables)
+        objectives = []
+        for check in plan.checks()[:40]:
+            vector = np.zeros(n)
+            for index, coefficient in model.expression([(1.0, check.cell)]).items():
+                vector[index] = coefficient
+            objectives += [vector, -vector]
+        rng = np.random.default_rng(7)
+        objectives += [rng.uniform(-1, 1, n) for _ in range(5)] + [rng.uniform(0, 1, n) for _ in range(5)]
+        statuses = set()
+        for objective in objectives:  # in turn, as an audit asks: each answer must not depend on the one before
+            ours = model._solve(objective)
+            theirs = linprog(objective, A_ub=model._a_ub, b_ub=model._b_ub, A_eq=model._a_eq, b_eq=model._b_eq,
+                             bounds=(0, None), method="highs")
+            statuses.add(theirs.status)
+            assert ours.status == theirs.status
+            if theirs.status == 0:
+                assert ours.fun == theirs.fun
+                assert np.array_equal(ours.x, theirs.x)
+                assert np.array_equal(ours.marginals, theirs.ineqlin.marginals)
+        assert statuses == {0, 3}  # bounded and unbounded programmes both met

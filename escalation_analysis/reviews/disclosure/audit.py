@@ -2,7 +2,7 @@
 
 For every withheld figure, and every count a reader could derive without it being printed,
 the audit finds the smallest and largest value consistent with *every* number published in
-the run's external outputs, by linear programming (:func:`scipy.optimize.linprog`, HiGHS):
+the run's external outputs, by linear programming (HiGHS, as :func:`scipy.optimize.linprog` runs it):
 
 * the unknowns are counts of disjoint outcomes (within target, late, not escalated) per group
   and per stretch of time between the periods' boundaries;
@@ -127,7 +127,7 @@ class AuditResult:
                        "threshold": self.policy.threshold, "round_to": self.policy.round_to,
                        "min_possible_values": self.policy.min_possible_values,
                        "sources": list(self.policy.sources)},
-            "method": ("Linear programming (scipy.optimize.linprog, HiGHS) over every figure published in this run's "
+            "method": ("Linear programming (HiGHS, as scipy.optimize.linprog runs it) over every figure published in this run's "
                        "external outputs: groups add up to totals, finer groups to coarser ones, months to periods; "
                        "rounded counts as ranges; rates at their printed precision."),
             "scope": self.scope,
@@ -347,6 +347,7 @@ class AttackModel:
         self._b_eq = np.zeros(len(eq_rows))
         self._a_ub = _matrix(ub_rows, n)
         self._b_ub = np.asarray(ub_rhs, dtype=float)
+        self._programme: _Programme | None = None
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -477,13 +478,10 @@ class AttackModel:
             if result.status == 0:
                 self._points.append(result.x)
 
-    def _solve(self, objective: np.ndarray) -> Any:
-        # imported here: scipy.optimize costs most of a second to import, and only an audit needs it
-        from scipy.optimize import linprog
-
-        return linprog(objective, A_ub=self._a_ub, b_ub=self._b_ub if self._a_ub is not None else None,
-                       A_eq=self._a_eq, b_eq=self._b_eq if self._a_eq is not None else None,
-                       bounds=(0, None), method="highs")
+    def _solve(self, objective: np.ndarray) -> _Solution:
+        if self._programme is None:
+            self._programme = _Programme(len(self._variables), self._a_ub, self._b_ub, self._a_eq)
+        return self._programme.solve(objective)
 
     def seen(self, cell: Cell) -> tuple[float, float]:
         """Lowest and highest value of ``cell`` among the solutions found so far (inf, -inf if none)."""
@@ -525,7 +523,7 @@ class AttackModel:
                     f"({result.message}); the tables were not all made from the same data.")
             results.append(sign * result.fun)
             self._points.append(result.x)
-            marginals = getattr(result.ineqlin, "marginals", None)
+            marginals = result.marginals
             if marginals is not None:
                 binding += [self._figure_of_row[i] for i in np.flatnonzero(np.abs(marginals) > 1e-9)
                             if self._figure_of_row[i] >= 0]
@@ -534,6 +532,76 @@ class AttackModel:
         if minimise_only:
             return results[0], math.inf, tuple(dict.fromkeys(binding))
         return results[0], results[1], tuple(dict.fromkeys(binding))
+
+
+@dataclass
+class _Solution:
+    """One solve, as :func:`scipy.optimize.linprog` reports it: ``status`` 0 optimal, 2 infeasible,
+    3 unbounded, 4 anything else; ``marginals`` of the inequality rows."""
+
+    status: int
+    message: str
+    fun: float | None = None
+    x: np.ndarray | None = None
+    marginals: np.ndarray | None = None
+
+
+class _Programme:
+    """The attack model's programme loaded once into HiGHS, solved for one objective after another.
+
+    An audit solves the same constraints for hundreds of objectives. ``scipy.optimize.linprog``
+    would check, convert and load them into a new HiGHS instance every time (more than half of
+    each solve on an audit's small programmes). Here they are loaded once, into the HiGHS that
+    SciPy ships, with linprog's options (presolve, dual simplex), and only the objective changes.
+    Each solve starts cold, as linprog's do, so every answer (bounds, solutions, binding figures)
+    is exactly linprog's: the withheld figures and ``audit.json`` are unchanged.
+    """
+
+    def __init__(self, n: int, a_ub: sparse.csr_matrix | None, b_ub: np.ndarray, a_eq: sparse.csr_matrix | None):
+        # imported here: scipy.optimize costs most of a second to import, and only an audit needs it
+        from scipy.optimize._highspy import _core as highs
+
+        self._highs_module = highs
+        self._n_ub = 0 if a_ub is None else a_ub.shape[0]
+        n_eq = 0 if a_eq is None else a_eq.shape[0]
+        blocks = [m for m in (a_ub, a_eq) if m is not None]
+        matrix = sparse.csc_array(sparse.vstack(blocks)) if blocks else sparse.csc_array((0, n))
+        lp = highs.HighsLp()
+        lp.num_col_ = lp.a_matrix_.num_col_ = n
+        lp.num_row_ = lp.a_matrix_.num_row_ = self._n_ub + n_eq
+        lp.a_matrix_.format_ = highs.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr
+        lp.a_matrix_.index_ = matrix.indices
+        lp.a_matrix_.value_ = matrix.data
+        lp.col_cost_ = np.zeros(n)
+        lp.col_lower_ = np.zeros(n)
+        lp.col_upper_ = np.full(n, highs.kHighsInf)
+        lp.row_lower_ = np.concatenate([np.full(self._n_ub, -highs.kHighsInf), np.zeros(n_eq)])
+        lp.row_upper_ = np.concatenate([np.asarray(b_ub, dtype=float)[:self._n_ub], np.zeros(n_eq)])
+        options = highs.HighsOptions()
+        options.output_flag = False
+        options.log_to_console = False
+        options.presolve = "on"
+        options.simplex_strategy = int(highs.simplex_constants.SimplexStrategy.kSimplexStrategyDual)
+        self._highs = highs._Highs()
+        self._highs.passOptions(options)
+        self._highs.passModel(lp)
+        self._columns = np.arange(n, dtype=np.int32)
+
+    def solve(self, objective: np.ndarray) -> _Solution:
+        """Minimise ``objective`` over the programme."""
+        highs, status_of = self._highs, self._highs_module.HighsModelStatus
+        highs.changeColsCost(len(self._columns), self._columns, np.asarray(objective, dtype=float))
+        highs.clearSolver()  # a cold start, as linprog's: the same answer whatever was solved before
+        highs.run()
+        status = highs.getModelStatus()
+        message = highs.modelStatusToString(status)
+        if status != status_of.kOptimal:
+            code = {status_of.kInfeasible: 2, status_of.kUnbounded: 3}.get(status, 4)
+            return _Solution(code, message)
+        solution = highs.getSolution()
+        return _Solution(0, message, highs.getInfo().objective_function_value, np.array(solution.col_value),
+                         np.array(solution.row_dual)[:self._n_ub])
 
 
 def _matrix(rows: list[dict[int, float]], n: int) -> sparse.csr_matrix:
