@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_KEY
 
+from escalation_analysis.ingest.inputs import InputFiles
 from escalation_analysis.measures import analysis, analysis_cache
 from escalation_analysis.measures.analysis_cache import analyse_once
 
@@ -63,9 +64,9 @@ def settled(monkeypatch) -> None:
 
 def test_unchanged_inputs_are_read_once_per_export_and_analysed_once_per_period(files, reads, monkeypatch):
     settled(monkeypatch)
-    first = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
-    again = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
-    march = analyse_once(files["export"], files["mapping"], files["pathway"], "2025-03-01", "2025-03-31", key=TEST_KEY)
+    first = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
+    again = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
+    march = analyse_once(InputFiles(**files), "2025-03-01", "2025-03-31", key=TEST_KEY)
     assert again is first
     assert reads == ["tiny_export.csv"]  # the second period reused the export
     assert len(first.episodes) == 3 and list(march.episodes["incident_id"]) == ["T-001"]
@@ -74,7 +75,7 @@ def test_unchanged_inputs_are_read_once_per_export_and_analysed_once_per_period(
 
 def test_same_result_as_analysing_afresh(files, monkeypatch):
     settled(monkeypatch)
-    cached = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
+    cached = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
     fresh = analysis.analyse(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
     assert cached.episodes.equals(fresh.episodes) and cached.all_episodes.equals(fresh.all_episodes)
     assert cached.accounting.to_dict() == fresh.accounting.to_dict()
@@ -83,10 +84,10 @@ def test_same_result_as_analysing_afresh(files, monkeypatch):
 
 def test_a_changed_export_gives_the_new_result(files, reads, monkeypatch):
     settled(monkeypatch)
-    before = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
+    before = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
     lines = files["export"].read_bytes().splitlines(keepends=True)
     files["export"].write_bytes(b"".join(line for line in lines if not line.startswith(b"T-003;")))
-    after = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
+    after = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
     assert (before.accounting.rows_read, after.accounting.rows_read) == (6, 5)
     assert "T-003" in set(before.episodes["incident_id"]) and "T-003" not in set(after.episodes["incident_id"])
     assert before.sources["export_sha256"] != after.sources["export_sha256"]
@@ -95,34 +96,34 @@ def test_a_changed_export_gives_the_new_result(files, reads, monkeypatch):
 
 def test_a_changed_pathway_or_key_gives_the_new_result(files, monkeypatch):
     settled(monkeypatch)
-    before = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
-    other_key = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=b"another-key-0123456789")
+    before = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
+    other_key = analyse_once(InputFiles(**files), *PERIOD, key=b"another-key-0123456789")
     assert set(before.episodes["staff_id"]).isdisjoint(other_key.episodes["staff_id"])
     text = files["pathway"].read_text(encoding="utf-8")
     assert "timezone: Europe/London" in text
     files["pathway"].write_text(text.replace("timezone: Europe/London", "timezone: UTC"), encoding="utf-8")
-    after = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
+    after = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
     assert (before.pathway.timezone, after.pathway.timezone) == ("Europe/London", "UTC")
 
 
 def test_a_file_changed_within_the_last_second_is_read_again_even_at_the_same_size(files, reads):
     """Two writes within one tick of the file system's clock can leave the same times: a file
     that new is not cached at all, so a same-size change made at once is still seen."""
-    first = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
-    unchanged = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
+    first = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
+    unchanged = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
     assert unchanged is not first and len(reads) == 2
     data = files["export"].read_bytes()
     modified = files["export"].stat().st_mtime_ns
     files["export"].write_bytes(data.replace(b"Jo Bloggs", b"Al Smiths"))  # the same size
     os.utime(files["export"], ns=(modified, modified))  # and the same modification time
-    second = analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
+    second = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
     assert "Al Smiths" in set(second.identifiers.staff_ids) and "Al Smiths" not in set(first.identifiers.staff_ids)
 
 
 def test_a_missing_file_is_the_usual_sentence(files):
     files["export"].unlink()
     with pytest.raises(Exception, match="tiny_export.csv"):
-        analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
+        analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
 
 
 def test_settled_files_are_cached_without_any_setting(files, reads):
@@ -131,6 +132,6 @@ def test_settled_files_are_cached_without_any_setting(files, reads):
     for path in files.values():
         os.utime(path, ns=(old, old))
     time.sleep(1.1)  # the change time (set by utime just now) settles too
-    analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
-    analyse_once(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
+    analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
+    analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
     assert reads == ["tiny_export.csv"]

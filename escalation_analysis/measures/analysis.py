@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,8 +159,9 @@ def analyse(
         and each section says so).
     """
     start, end = check_period(start, end)
-    return analyse_period(load_inputs(export, mapping, pathway, key=key), start, end, steps=steps, actions=actions,
-                          training=training, key=key, require_episodes=require_episodes)
+    return analyse_period(load_inputs(export, mapping, pathway, key=key), start, end,
+                          {"steps": steps, "actions": actions, "training": training},
+                          key=key, require_episodes=require_episodes)
 
 
 def check_period(start: dt.date | str, end: dt.date | str) -> tuple[dt.date, dt.date]:
@@ -170,18 +172,12 @@ def check_period(start: dt.date | str, end: dt.date | str) -> tuple[dt.date, dt.
     return start, end
 
 
-def analyse_period(
-    inputs: LoadedInputs,
-    start: dt.date,
-    end: dt.date,
-    *,
-    steps: str | Path | None = None,
-    actions: str | Path | None = None,
-    training: str | Path | None = None,
-    key: bytes | None = None,
-    require_episodes: bool = True,
-) -> Analysis:
-    """:func:`analyse` of inputs already loaded: the period's episodes, accounting and logs."""
+def analyse_period(inputs: LoadedInputs, start: dt.date, end: dt.date,
+                   logs: Mapping[str, str | Path | None], *, key: bytes | None = None,
+                   require_episodes: bool = True) -> Analysis:
+    """:func:`analyse` of inputs already loaded: the period's episodes and accounting, and the
+    logs named in ``logs`` (``steps``, ``actions``, ``training``; None or absent: not given)."""
+    steps, actions, training = (logs.get(name) for name in ("steps", "actions", "training"))
     loaded, path_way, profile, all_prepared = inputs.loaded, inputs.pathway, inputs.profile, inputs.all_prepared
     inside = in_period(loaded.episodes, start, end, path_way.timezone)
     accounting = exclude_outside(loaded.episodes, loaded.accounting, inside, start, end)

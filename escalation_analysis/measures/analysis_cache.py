@@ -26,6 +26,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from ..ingest.inputs import InputFiles
 from ..ingest.pseudonyms import load_key
 from .analysis import Analysis, LoadedInputs, analyse_period, check_period, load_inputs
 
@@ -40,37 +41,26 @@ _analyses: OrderedDict[tuple, Analysis] = OrderedDict()
 _exports: OrderedDict[tuple, LoadedInputs] = OrderedDict()
 
 
-def analyse_once(
-    export: str | Path,
-    mapping: str | Path,
-    pathway: str | Path,
-    start: dt.date | str,
-    end: dt.date | str,
-    *,
-    steps: str | Path | None = None,
-    actions: str | Path | None = None,
-    training: str | Path | None = None,
-    key: bytes | None = None,
-) -> Analysis:
-    """:func:`~escalation_analysis.measures.analysis.analyse`, done once per unchanged inputs
-    and period in this process (a period with no usable episode is an error, as there)."""
+def analyse_once(files: InputFiles, start: dt.date | str, end: dt.date | str, *, key: bytes | None = None) -> Analysis:
+    """:func:`~escalation_analysis.measures.analysis.analyse` of ``files``, done once per unchanged
+    files and period in this process (a period with no usable episode is an error, as there)."""
     start, end = check_period(start, end)
     key = key if key is not None else load_key()
     secret = hashlib.sha256(key).hexdigest()
-    whole = _states(export, mapping, pathway)
-    logs = _states(steps, actions, training)
+    named = files.by_name()
+    whole = _states(files.export, files.mapping, files.pathway)
+    logs = _states(files.steps, files.actions, files.training)
+
+    def load() -> LoadedInputs:
+        return load_inputs(files.export, files.mapping, files.pathway, key=key)
+
+    def for_period(inputs: LoadedInputs) -> Analysis:
+        return analyse_period(inputs, start, end, named, key=key)
+
     if whole is None or logs is None:  # a file missing or just changed: no caching (analyse says what is wrong)
-        return analyse_period(load_inputs(export, mapping, pathway, key=key), start, end,
-                              steps=steps, actions=actions, training=training, key=key)
-    period_key = (whole, logs, start, end, secret)
-    if period_key in _analyses:
-        _analyses.move_to_end(period_key)
-        return _analyses[period_key]
-    inputs = _remember(_exports, (whole, secret), KEPT_EXPORTS,
-                       lambda: load_inputs(export, mapping, pathway, key=key))
-    return _remember(_analyses, period_key, KEPT_ANALYSES,
-                     lambda: analyse_period(inputs, start, end, steps=steps, actions=actions,
-                                            training=training, key=key))
+        return for_period(load())
+    return _remember(_analyses, (whole, logs, start, end, secret), KEPT_ANALYSES,
+                     lambda: for_period(_remember(_exports, (whole, secret), KEPT_EXPORTS, load)))
 
 
 def forget() -> None:

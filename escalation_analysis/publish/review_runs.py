@@ -92,7 +92,7 @@ class ReviewInputs:
         (a run's summary, gate and disclosure audit share it: :mod:`~escalation_analysis.measures.analysis_cache`)."""
         from ..measures.analysis_cache import analyse_once
 
-        return analyse_once(start=self.start, end=self.end, **self.files.by_name(), key=key)
+        return analyse_once(self.files, self.start, self.end, key=key)
 
 
 def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
