@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import EscalationAnalysisError, NothingUsableError
 from ..ingest import fitness
 from ..ingest.accounting import RowAccounting
-from ..ingest.export import load_export
+from ..ingest.export import LoadedExport, load_export
 from ..ingest.files import file_sha256
 from ..ingest.identifiers import IdentifierValues
 from ..ingest.logs import LoadedLog, load_actions, load_step_log, load_training
@@ -101,6 +101,39 @@ def _as_date(value: dt.date | str) -> dt.date:
         raise EscalationAnalysisError(f"'{value}' is not a date like 2025-04-01.") from None
 
 
+@dataclass(frozen=True)
+class LoadedInputs:
+    """What :func:`analyse` reads before it looks at the period: the export through its
+    profile, every episode prepared against the pathway, and the export's name and SHA-256.
+
+    The same for every period of one export, so a run that reviews several periods reads the
+    export once (:mod:`~escalation_analysis.measures.analysis_cache`).
+    """
+
+    export: Path
+    profile: MappingProfile
+    pathway: Pathway
+    loaded: LoadedExport
+    all_prepared: pd.DataFrame
+    sources: dict[str, str]
+
+
+def load_inputs(
+    export: str | Path,
+    mapping: str | Path | MappingProfile,
+    pathway: str | Path | Pathway,
+    *,
+    key: bytes | None = None,
+) -> LoadedInputs:
+    """Read the export, its mapping profile and the pathway, and prepare every episode."""
+    profile = mapping if isinstance(mapping, MappingProfile) else read_mapping(mapping)
+    path_way = pathway if isinstance(pathway, Pathway) else read_pathway(pathway)
+    loaded = load_export(export, profile, key=key)
+    all_prepared = validate_prepared(prepare_episodes(loaded.episodes, path_way), path_way.timezone)
+    return LoadedInputs(Path(export), profile, path_way, loaded, all_prepared,
+                        {"export": Path(export).name, "export_sha256": file_sha256(export)})
+
+
 def analyse(
     export: str | Path,
     mapping: str | Path | MappingProfile,
@@ -124,18 +157,37 @@ def analyse(
         ``require_episodes`` is true (reports pass false: an empty quarter is a finding,
         and each section says so).
     """
+    start, end = check_period(start, end)
+    return analyse_period(load_inputs(export, mapping, pathway, key=key), start, end, steps=steps, actions=actions,
+                          training=training, key=key, require_episodes=require_episodes)
+
+
+def check_period(start: dt.date | str, end: dt.date | str) -> tuple[dt.date, dt.date]:
+    """The period as dates; one sentence when a date is not a date or the period ends first."""
     start, end = _as_date(start), _as_date(end)
     if end < start:
         raise EscalationAnalysisError(f"The period ends ({end}) before it starts ({start}); swap the dates.")
-    profile = mapping if isinstance(mapping, MappingProfile) else read_mapping(mapping)
-    path_way = pathway if isinstance(pathway, Pathway) else read_pathway(pathway)
-    loaded = load_export(export, profile, key=key)
-    all_prepared = validate_prepared(prepare_episodes(loaded.episodes, path_way), path_way.timezone)
+    return start, end
+
+
+def analyse_period(
+    inputs: LoadedInputs,
+    start: dt.date,
+    end: dt.date,
+    *,
+    steps: str | Path | None = None,
+    actions: str | Path | None = None,
+    training: str | Path | None = None,
+    key: bytes | None = None,
+    require_episodes: bool = True,
+) -> Analysis:
+    """:func:`analyse` of inputs already loaded: the period's episodes, accounting and logs."""
+    loaded, path_way, profile, all_prepared = inputs.loaded, inputs.pathway, inputs.profile, inputs.all_prepared
     inside = in_period(loaded.episodes, start, end, path_way.timezone)
     accounting = exclude_outside(loaded.episodes, loaded.accounting, inside, start, end)
     if require_episodes and accounting.rows_analysed == 0:
         raise NothingUsableError(
-            f"No usable episodes fall between {start:%d/%m/%Y} and {end:%d/%m/%Y} in '{Path(export).name}'; "
+            f"No usable episodes fall between {start:%d/%m/%Y} and {end:%d/%m/%Y} in '{inputs.export.name}'; "
             "check the dates or run 'escalation-review validate'."
         )
     # (a shallow copy when the whole export is in the period: copy-on-write keeps them apart)
@@ -154,6 +206,6 @@ def analyse(
         steps=load_step_log(steps, profile) if steps else None,
         actions=load_actions(actions, profile) if actions else None,
         training=load_training(training, profile, key=key) if training else None,
-        sources={"export": Path(export).name, "export_sha256": file_sha256(export)},
+        sources=dict(inputs.sources),
         identifiers=loaded.identifiers,
     )

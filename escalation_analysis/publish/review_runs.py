@@ -88,9 +88,11 @@ class ReviewInputs:
         return {"start": self.start.isoformat(), "end": self.end.isoformat()}
 
     def analyse(self, key: bytes | None = None) -> Analysis:
-        from ..measures.analysis import analyse
+        """The analysis of these inputs, made once per process while the files are unchanged
+        (a run's summary, gate and disclosure audit share it: :mod:`~escalation_analysis.measures.analysis_cache`)."""
+        from ..measures.analysis_cache import analyse_once
 
-        return analyse(start=self.start, end=self.end, **self.files.by_name(), key=key)
+        return analyse_once(start=self.start, end=self.end, **self.files.by_name(), key=key)
 
 
 def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
@@ -224,7 +226,7 @@ class FinishReview:
     """The run's other outside reports (kind, inputs): the disclosure audit covers them all together."""
 
     #: What it imports when called; the worker processes import these in advance.
-    preload = ("escalation_analysis.measures.analysis", "escalation_analysis.publish.gate",
+    preload = ("escalation_analysis.measures.analysis_cache", "escalation_analysis.publish.gate",
                "escalation_analysis.reviews.disclosure",
                *(f"escalation_analysis.reviews.{k.module}" for k in KINDS.values()))
 

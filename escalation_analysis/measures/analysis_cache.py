@@ -1,0 +1,109 @@
+"""One analysis per export, period and key in a process: :func:`analyse_once`.
+
+A run that makes several reports from one export (the demo: four reports over two periods)
+needs the same analysis for each report's summary, privacy gate and disclosure audit, and the
+audit needs the other outside reports' analyses too. Analysing afresh for each took most of
+the time spent after the notebooks ran; here each export is read once per process and each
+period analysed once, and the disclosure plans (cached per analysis) follow.
+
+An entry is found only while every file it was made from is unchanged: the key holds each
+file's resolved path, device, inode, size, and modification and change times in nanoseconds,
+with the mapping, pathway, logs, period and (a digest of) the pseudonym key. A file changed
+within the last second is not cached at all, because a file system's clock may not move
+between two writes that close together (the change time would not tell them apart).
+
+The analyses handed out are shared, so read them and do not change them in place (as the
+report builders already do: :func:`~escalation_analysis.reviews.disclosure.plan_for` keeps
+one plan per analysis on the same understanding).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from ..ingest.pseudonyms import load_key
+from .analysis import Analysis, LoadedInputs, analyse_period, check_period, load_inputs
+
+#: How many analyses, and how many loaded exports, a process keeps (most recently used).
+KEPT_ANALYSES = 4
+KEPT_EXPORTS = 2
+
+#: A file changed this recently is read afresh every time (see the module's docstring).
+SETTLED_NS = 1_000_000_000
+
+_analyses: OrderedDict[tuple, Analysis] = OrderedDict()
+_exports: OrderedDict[tuple, LoadedInputs] = OrderedDict()
+
+
+def analyse_once(
+    export: str | Path,
+    mapping: str | Path,
+    pathway: str | Path,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    steps: str | Path | None = None,
+    actions: str | Path | None = None,
+    training: str | Path | None = None,
+    key: bytes | None = None,
+) -> Analysis:
+    """:func:`~escalation_analysis.measures.analysis.analyse`, done once per unchanged inputs
+    and period in this process (a period with no usable episode is an error, as there)."""
+    start, end = check_period(start, end)
+    key = key if key is not None else load_key()
+    secret = hashlib.sha256(key).hexdigest()
+    whole = _states(export, mapping, pathway)
+    logs = _states(steps, actions, training)
+    if whole is None or logs is None:  # a file missing or just changed: no caching (analyse says what is wrong)
+        return analyse_period(load_inputs(export, mapping, pathway, key=key), start, end,
+                              steps=steps, actions=actions, training=training, key=key)
+    period_key = (whole, logs, start, end, secret)
+    if period_key in _analyses:
+        _analyses.move_to_end(period_key)
+        return _analyses[period_key]
+    inputs = _remember(_exports, (whole, secret), KEPT_EXPORTS,
+                       lambda: load_inputs(export, mapping, pathway, key=key))
+    return _remember(_analyses, period_key, KEPT_ANALYSES,
+                     lambda: analyse_period(inputs, start, end, steps=steps, actions=actions,
+                                            training=training, key=key))
+
+
+def forget() -> None:
+    """Drop every cached analysis and export (e.g. to free their memory)."""
+    _analyses.clear()
+    _exports.clear()
+
+
+def _remember(cache: OrderedDict[tuple, Any], key: tuple, kept: int, make: Any) -> Any:
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = make()
+    cache[key] = value
+    while len(cache) > kept:
+        cache.popitem(last=False)
+    return value
+
+
+def _states(*paths: str | Path | None) -> tuple | None:
+    """Each file's identity and state, or None when one is missing or changed too recently to tell."""
+    now = time.time_ns()
+    states = []
+    for path in paths:
+        if path is None or path == "":
+            states.append(None)
+            continue
+        try:
+            resolved = Path(path).resolve()
+            info = resolved.stat()
+        except (OSError, RuntimeError):
+            return None
+        if now - max(info.st_mtime_ns, info.st_ctime_ns) < SETTLED_NS:
+            return None
+        states.append((str(resolved), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
+    return tuple(states)
