@@ -235,7 +235,7 @@ def balanced(loaded: LoadedExport) -> bool:
 def demo(tmp_path_factory) -> Path:
     """Run the demo once per test session, as a user would, with a key file of its own.
 
-    Shared by the end-to-end tests (test_reviews.py, test_report_pages.py): the four
+    Shared by the end-to-end tests (test_reviews.py, test_report_pages.py, test_disclosure_reports.py): the four
     reports' folders are under the returned path.
     """
     import subprocess

@@ -183,11 +183,9 @@ def _outside_reports(folder: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_the_demo_s_outside_reports_embed_no_small_count_and_show_the_deteriorating_team(tmp_path):
-    from escalation_analysis.publish.review_runs import run_demo
-
-    run_demo(SAMPLE, tmp_path / "demo", pdf=False, progress=False)
-    reports = _outside_reports(tmp_path / "demo")
+def test_the_demo_s_outside_reports_embed_no_small_count_and_show_the_deteriorating_team(demo):
+    # the demo as a user runs it, once per test session (conftest.demo), shared with the other demo tests
+    reports = _outside_reports(demo)
     assert len(reports) == 2
     for report in reports:
         page = HtmlReport.read(report)
@@ -196,7 +194,7 @@ def test_the_demo_s_outside_reports_embed_no_small_count_and_show_the_deteriorat
         audit = json.loads((report.parent / "audit.json").read_text(encoding="utf-8"))
         assert audit["safe"] is True and len(audit["scope"]) == 2
     # the contract-monitoring report is the deterioration quarter's: the team's rate in its table and chart
-    page = HtmlReport.read(tmp_path / "demo" / "contract-monitoring" / "report.html")
+    page = HtmlReport.read(demo / "contract-monitoring" / "report.html")
     teams = page.table("Timeliness by team")
     rate = teams.row(DETERIORATING_TEAM)["Within target (%)"]
     assert re.fullmatch(r"\d+\.\d%?", rate) and float(rate.rstrip("%")) < 30, rate

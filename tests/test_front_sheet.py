@@ -179,6 +179,13 @@ class TestExternalReaders:
         numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", rows) if n != "5"]
         assert numbers and all(n % 5 == 0 for n in numbers)
 
+    def test_external_rows_line_accounts_for_every_row_with_published_figures(self, external, quarter):
+        """A commissioner can check read = analysed + excluded from the cover alone."""
+        rows = dict(external.cover)["Rows"]
+        read, analysed, excluded, outside = (int(n.replace(",", "")) for n in re.findall(r"\d[\d,]+|\d+", rows)[:4])
+        assert (read, analysed, excluded) == (5000, 645, 4355) and read == analysed + excluded
+        assert outside == 4310 and "of them outside the period" in rows
+
     def test_the_summary_table_withholds_small_latest_values_for_external_readers(self, external):
         latest = external.mdc.table["latest"]
         assert not any(isinstance(v, int | float) and not pd.isna(v) and 1 <= v <= 7 and u == "count"

@@ -157,14 +157,20 @@ def _accounting_line(analysis: Analysis, plan) -> str:
         outside = by_reason.pop("outside_period", 0)
         return (f"{accounting.rows_read:,} rows read: {accounting.rows_analysed:,} episodes analysed, "
                 f"{outside:,} outside the period, {sum(by_reason.values()):,} excluded for data problems")
+    # Every row accounted for with published figures only: read = analysed + excluded, and of the
+    # excluded those outside the period (the rest are under Data quality, by reason).
     quality = plan.data_quality
     read, analysed = _shown_count(quality.get("rows_read")), _shown_count(quality.get("rows_analysed"))
-    excluded = dict(quality.get("excluded_by_reason", {}))
-    outside = _shown_count(excluded.pop("outside_period", 0))
-    parts = [f"{read} rows read" if read else "rows read withheld",
-             f"{analysed} episodes analysed" if analysed else None,
-             f"{outside} outside the period" if outside else None]
-    return ": ".join([parts[0], ", ".join(p for p in parts[1:] if p)]) + " (counts rounded to the nearest 5)"
+    excluded = _shown_count(quality.get("rows_excluded"))
+    outside = _shown_count(quality.get("excluded_by_reason", {}).get("outside_period", 0))
+    how = (f"counts rounded to the nearest {plan.policy.round_to}" if plan.policy.round_to
+           else "counts from 1 to 7 shown as *")
+    parts = [f"{analysed} episodes analysed" if analysed else None, f"{excluded} excluded" if excluded else None]
+    shown = " and ".join(p for p in parts if p)
+    if excluded and outside:
+        shown += f", {outside} of them outside the period"
+    return ((f"{read} rows read" if read else "Rows read withheld") + (f": {shown}" if shown else "")
+            + f" ({how}; the reasons are under Data quality)")
 
 
 def _cover(analysis: Analysis, audience: str, plan, run_at: dt.datetime) -> tuple[tuple[str, str], ...]:
