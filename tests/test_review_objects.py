@@ -278,6 +278,13 @@ def test_prepared_episodes_keep_their_contract(sample):
     broken.loc[broken.index[0], "delay_minutes"] = -5.0
     with pytest.raises(SchemaErrors):
         validate_prepared(broken, sample.pathway.timezone)
+    for column, wrong in (("month", "2025-1"), ("quarter", "2025/26 Q5")):
+        broken = sample.all_episodes.copy()
+        broken.loc[broken.index[[3, 7]], column] = wrong  # checked once per distinct value, reported per row
+        with pytest.raises(SchemaErrors) as failed:
+            validate_prepared(broken, sample.pathway.timezone)
+        cases = failed.value.failure_cases
+        assert sorted(cases.loc[cases["column"] == column, "index"]) == sorted(broken.index[[3, 7]]), column
 
 
 def test_every_definition_names_the_function_that_computes_it():
