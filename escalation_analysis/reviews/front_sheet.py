@@ -165,7 +165,8 @@ def _accounting_line(analysis: Analysis, plan) -> str:
     outside = _shown_count(quality.get("excluded_by_reason", {}).get("outside_period", 0))
     how = (f"counts rounded to the nearest {plan.policy.round_to}" if plan.policy.round_to
            else "counts from 1 to 7 shown as *")
-    parts = [f"{analysed} episodes analysed" if analysed else None, f"{excluded} excluded" if excluded else None]
+    parts = [f"{analysed} episodes analysed" if analysed else None,
+             f"{excluded} excluded" if excluded else "the rest excluded" if analysed else None]
     shown = " and ".join(p for p in parts if p)
     if excluded and outside:
         shown += f", {outside} of them outside the period"
