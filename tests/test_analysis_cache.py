@@ -122,7 +122,7 @@ def test_a_file_changed_within_the_last_second_is_read_again_even_at_the_same_si
 
 def test_a_missing_file_is_the_usual_sentence(files):
     files["export"].unlink()
-    with pytest.raises(Exception, match="tiny_export.csv"):
+    with pytest.raises(Exception, match=r"tiny_export\.csv"):
         analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
 
 
