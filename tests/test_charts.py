@@ -478,12 +478,25 @@ class TestBarrierCooccurrence:
         assert title_of(fig)
         assert_serialises(fig)
 
+    def test_hover_text_counts_one_episode_in_the_singular(self):
+        matrix = pd.DataFrame([[3, 1], [1, 2]], index=["No signal", "No answer"], columns=["No signal", "No answer"])
+        hover = [text for t in charts.barrier_cooccurrence(matrix).data for row in t.hovertext for text in row if text]
+        assert any(h.endswith("<br>3 episodes in all") for h in hover)
+        assert any(h.endswith("<br>1 episode") for h in hover) and not any("1 episodes" in h for h in hover)
+
 
 # --------------------------------------------------------------------------------------------
 # 7. Compliance by group
 
 
 class TestComplianceByGroup:
+    def test_hover_text_counts_one_episode_in_the_singular(self):
+        table = pd.DataFrame({"team": ["Coastal", "North"], "n": [1, 12], "within_target": [0, 9],
+                              "within_target_pct": [0.0, 75.0], "ci95_low_pct": [0.0, 46.8],
+                              "ci95_high_pct": [79.3, 91.1]})
+        hover = list(trace(charts.compliance_by_group(table, "team"), "Within target").hovertext)
+        assert hover[0].endswith("<br>9 of 12 episodes") and hover[1].endswith("<br>0 of 1 episode")
+
     def test_sorted_bars_with_wilson_error_bars_and_target(self, by_team):
         fig = charts.compliance_by_group(by_team, "team", target_pct=80)
         bars = trace(fig, "Within target")

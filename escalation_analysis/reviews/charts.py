@@ -244,6 +244,16 @@ def _fmt_number(value: float, decimals: int = 1, suffix: str = "") -> str:
     return f"{value:,.{decimals}f}{suffix}"
 
 
+def _episodes(count: Any) -> str:
+    """'12 episodes', '1 episode', '* episodes': a chart's count of episodes, as the page writes it."""
+    return f"{_fmt_count(count)} episode{'' if _numbers([count])[0] == 1 else 's'}"
+
+
+def _of_episodes(part: Any, whole: Any) -> str:
+    """'3 of 12 episodes', '0 of 1 episode'."""
+    return f"{_fmt_count(part)} of {_episodes(whole)}"
+
+
 def _fmt_count(value: Any) -> str:
     if _is_suppressed(value):
         return value.strip()
@@ -1266,7 +1276,7 @@ def funnel_plot(
             ]
         else:
             detail = [
-                (f"{_fmt_count(num)} of {_fmt_count(den)} episodes " if counts else "")
+                (f"{_of_episodes(num, den)} " if counts else "")
                 + f"({p * 100:.1f}%)"
                 for num, den, p in zip(chunk["numerator"], chunk["denominator"], chunk["proportion"], strict=True)
             ]
@@ -1736,7 +1746,7 @@ def late_heatmap(
                 continue
             pct = _numbers([row.get("late_pct")])[0]
             hover[r][h] = (
-                f"{when}<br>Late: {_fmt_count(late)} of {_fmt_count(episodes)} episode{'' if n == 1 else 's'}"
+                f"{when}<br>Late: {_of_episodes(late, episodes)}"
                 + (f" ({pct:.0f}%)" if np.isfinite(pct) else "")
             )
             if n >= min_episodes:
@@ -1836,8 +1846,8 @@ def barrier_cooccurrence(
     x_labels = [str(numbers[c]) if c in numbers else _wrap(c, 12) for c in column_names]
     hover = [
         [
-            (f"<b>{names[i]}</b><br>{text[i][j]} episodes in all" if diagonal[i, j] else
-             f"<b>{names[i]}</b><br>and <b>{column_names[j]}</b><br>{text[i][j]} episodes")
+            (f"<b>{names[i]}</b><br>{_episodes(values[i, j])} in all" if diagonal[i, j] else
+             f"<b>{names[i]}</b><br>and <b>{column_names[j]}</b><br>{_episodes(values[i, j])}")
             for j in range(len(column_names))
         ]
         for i in range(n)
@@ -1970,8 +1980,7 @@ def compliance_by_group(
             if np.isfinite(low[i]) and np.isfinite(high[i]):
                 line += f"<br>95% CI {interval_text(low[i], high[i], 1)}"
             if "within_target" in work and "n" in work:
-                line += (f"<br>{_fmt_count(row['within_target'])} of {_fmt_count(row['n'])} "
-                         "episodes")
+                line += f"<br>{_of_episodes(row['within_target'], row['n'])}"
             hover.append(line)
         plus = np.where(np.isfinite(high), high - pct, np.nan)[bar_rows]
         minus = np.where(np.isfinite(low), pct - low, np.nan)[bar_rows]
