@@ -186,6 +186,12 @@ class TestExternalReaders:
         assert (read, analysed, excluded) == (5000, 645, 4355) and read == analysed + excluded
         assert outside == 4310 and "of them outside the period" in rows
 
+    def test_exact_counts_are_not_called_rounded(self, quarter):
+        plan = plan_for(quarter, policy_for("external", "exact-secondary"))
+        rows = dict(build_front_sheet(quarter, title="T", audience="external", run_at=RUN_AT, plan=plan).cover)["Rows"]
+        assert rows.startswith("5,000 rows read: 646 episodes analysed and 4,354 excluded")
+        assert "(counts from 1 to 7 shown as *;" in rows and "rounded" not in rows
+
     def test_the_summary_table_withholds_small_latest_values_for_external_readers(self, external):
         latest = external.mdc.table["latest"]
         assert not any(isinstance(v, int | float) and not pd.isna(v) and 1 <= v <= 7 and u == "count"

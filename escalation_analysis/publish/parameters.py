@@ -3,8 +3,7 @@
 papermill writes each value into the notebook as code, so a value must never become code: the
 names are checked against the notebook's ``parameters`` cell, and the values must be text,
 numbers, true/false, None, or lists of those or mappings from text to them (paths and dates are
-turned into text). An error
-names the parameter, never its value.
+turned into text). An error names the parameter, never its value.
 """
 
 from __future__ import annotations

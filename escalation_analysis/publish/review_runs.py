@@ -286,7 +286,7 @@ def write_summary(
     from .gate import PrivacyGate
 
     out = Path(out)
-    files = [p for p in inputs.input_files().values() if p]
+    files = inputs.files.given_files()
     check_out_dir(out.parent / "tables", files)
     if any(Path(p).resolve() == out.resolve() for p in files):
         raise OutputFolderError(f"--out '{out}' is one of the inputs; give the summary a name of its own, such as summary.json.")

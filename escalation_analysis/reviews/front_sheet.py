@@ -164,7 +164,7 @@ def _accounting_line(analysis: Analysis, plan) -> str:
     excluded = _shown_count(quality.get("rows_excluded"))
     outside = _shown_count(quality.get("excluded_by_reason", {}).get("outside_period", 0))
     how = (f"counts rounded to the nearest {plan.policy.round_to}" if plan.policy.round_to
-           else "counts from 1 to 7 shown as *")
+           else f"counts from 1 to {plan.policy.threshold} shown as *")
     parts = [f"{analysed} episodes analysed" if analysed else None,
              f"{excluded} excluded" if excluded else "the rest excluded" if analysed else None]
     shown = " and ".join(p for p in parts if p)
