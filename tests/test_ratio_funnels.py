@@ -138,6 +138,26 @@ class TestCaseMix:
         assert table.loc["A", "expected_crude"] == pytest.approx(4 * 5 / 8)
         assert table["observed"].sum() == table["expected"].sum()  # standardised to the service
 
+    def test_a_team_whose_kinds_of_episode_are_always_within_target_is_left_out_and_named(self):
+        # in hours every episode was within target: team C, which only works in hours, has no variance
+        episodes = pd.DataFrame({
+            "team": ["A"] * 4 + ["B"] * 4 + ["C"] * 3, "trigger": ["x"] * 11,
+            "band": ["in_hours", "out_of_hours"] * 4 + ["in_hours"] * 3,
+            "within_target": [True, False, True, True, True, False, True, True, True, True, True],
+        })
+        funnel = casemix.casemix_funnel(episodes, min_episodes=1)
+        assert sorted(funnel.units["unit"]) == ["A", "B"]
+        assert any(w.startswith("Not placed: C.") for w in funnel.warnings)
+        assert casemix.placeable_teams(episodes, min_episodes=1) == 2
+
+    def test_no_escalation_recorded_anywhere_places_no_team(self):
+        """An export without escalation times: every episode is not within target."""
+        episodes = pd.DataFrame({"team": ["A", "A", "B", "B"], "trigger": ["x"] * 4,
+                                 "band": ["in_hours", "out_of_hours"] * 2, "within_target": [False] * 4})
+        assert casemix.placeable_teams(episodes, min_episodes=1) == 0
+        with pytest.raises(ValueError, match="No team can be placed"):
+            casemix.casemix_funnel(episodes, min_episodes=1)
+
     def test_the_out_of_hours_team_moves_towards_the_centre(self, sample, truth):
         team = truth["out_of_hours_team"]
         plain = casemix.casemix_funnel(sample.history, adjusted=False).units.set_index("unit")

@@ -247,6 +247,19 @@ def test_every_review_builds_on_partial_data(tmp_path_factory, generated):
         render(reviews.build(kind, analysis, **options))
 
 
+def test_an_export_without_escalation_times_gets_every_review(tmp_path):
+    """No escalation column: nothing is within target, so no team can be compared for case mix."""
+    rows = pd.DataFrame([{"incident_id": f"R{i}", "risk_identified_at": f"2025-10-{1 + i:02d} {9 + i % 12}:00",
+                          "trigger": "imminent_risk", "team": "North" if i % 2 else "South"} for i in range(24)])
+    export, mapping = write_export(tmp_path, rows, ["team"])
+    analysis = analyse(export, mapping, SAMPLE / "pathway.yaml", "2025-10-01", "2025-12-31", require_episodes=False)
+    for kind in reviews.KINDS:
+        render(reviews.build(kind, analysis, **({"team": "North"} if kind == "supervision" else {})))
+    words = " ".join(p.markdown for name, p in reviews.build("near-miss-review", analysis).parts()
+                     if name == "teams" and isinstance(p, Text))
+    assert "no team can be compared for its case mix" in words
+
+
 def test_an_empty_period_says_so_in_every_report(tmp_path):
     rows = pd.DataFrame([{"incident_id": "R1", "risk_identified_at": "2025-06-01 10:00", "trigger": "imminent_risk"}])
     export, mapping = write_export(tmp_path, rows, [])

@@ -25,7 +25,7 @@ import pandas as pd
 from .funnels import FunnelResult
 from .ratio_funnels import ratio_funnel
 
-__all__ = ["CASE_MIX", "casemix_funnel", "team_ratios"]
+__all__ = ["CASE_MIX", "casemix_funnel", "placeable_teams", "team_ratios"]
 
 CASE_MIX: tuple[str, ...] = ("trigger", "band")
 """What a team's work is standardised for: the trigger and in or out of hours."""
@@ -116,4 +116,27 @@ def casemix_funnel(
     if table.empty:
         raise ValueError("No team has enough episodes to place on a funnel.")
     suffix = "" if adjusted else "_crude"
-    return ratio_funnel(table, "observed", f"expected{suffix}", "unit", variance=f"variance{suffix}")
+    placeable = _leaves_room_for_chance(table, suffix)
+    if not placeable.any():
+        raise ValueError("No team can be placed on a funnel: the service escalated all or none of every kind of "
+                         "episode within target.")
+    result = ratio_funnel(table[placeable], "observed", f"expected{suffix}", "unit", variance=f"variance{suffix}")
+    left_out = table.loc[~placeable, "unit"].tolist()
+    if left_out:
+        result.warnings.append(f"Not placed: {', '.join(left_out)}. The service escalated all or none of the "
+                               "episodes like theirs within target, so they can only be as expected.")
+    return result
+
+
+def placeable_teams(prepared: pd.DataFrame, *, adjusted: bool = True, strata: Sequence[str] = CASE_MIX,
+                    min_episodes: int = 5) -> int:
+    """How many teams :func:`casemix_funnel` would place (0: there is no funnel to draw)."""
+    table = team_ratios(prepared, strata=strata, min_episodes=min_episodes)
+    return int(_leaves_room_for_chance(table, "" if adjusted else "_crude").sum())
+
+
+def _leaves_room_for_chance(table: pd.DataFrame, suffix: str) -> pd.Series:
+    """Teams with an expected count and a variance above 0. When the service escalated every
+    episode like a team's within target, or none, the team's observed count is its expected
+    count by construction: a funnel cannot judge it (and its limits would divide by 0)."""
+    return (table[f"expected{suffix}"] > 0) & (table[f"variance{suffix}"] > 0)

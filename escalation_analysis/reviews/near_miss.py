@@ -104,12 +104,17 @@ def _teams(s: Sections, analysis: Analysis) -> None:
     if (sizes >= MIN_FUNNEL_EPISODES).sum() >= 2:
         s.chart("teams", charts.funnel_plot, trends.team_funnel(episodes, min_episodes=MIN_FUNNEL_EPISODES),
                 title="Teams' share escalated within target")
-        s.chart("teams", charts.funnel_plot, casemix.casemix_funnel(episodes, min_episodes=MIN_FUNNEL_EPISODES),
-                title="Teams compared for their case mix",
-                subtitle="Escalated within target, observed / expected for each team's own triggers in and out of hours",
-                caption="A team that takes more of its work out of hours, or more urgent triggers, is expected to "
-                        "escalate within target less often: here each team is compared with the service doing the "
-                        "same work. 1 is as expected.")
+        if casemix.placeable_teams(episodes, min_episodes=MIN_FUNNEL_EPISODES):
+            s.chart("teams", charts.funnel_plot, casemix.casemix_funnel(episodes, min_episodes=MIN_FUNNEL_EPISODES),
+                    title="Teams compared for their case mix",
+                    subtitle="Escalated within target, observed / expected for each team's own triggers in and out "
+                             "of hours",
+                    caption="A team that takes more of its work out of hours, or more urgent triggers, is expected "
+                            "to escalate within target less often: here each team is compared with the service "
+                            "doing the same work. 1 is as expected.")
+        else:
+            s.text("teams", "The service escalated all or none of every kind of episode within target, so no team "
+                            "can be compared for its case mix.")
     else:
         s.text("teams", "Fewer than two teams had enough episodes in the period to compare them on a funnel plot.")
     lowest = trends.lowest_team(episodes, MIN_TEAM_EPISODES)
