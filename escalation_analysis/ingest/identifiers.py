@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
+from .pseudonyms import normalised_identifiers
+
 #: Kinds of value, in the order a leak is reported.
 SERVICE_USER = "service user identifier"
 STAFF = "staff identifier"
@@ -66,7 +68,7 @@ class IdentifierValues:
     def _values(self, kind: str) -> pa.ChunkedArray:
         if kind == SERVICE_USER:
             people = _distinct_text(self.service_user_ids)
-            digits = people.str.replace(r"[\s\-]", "", regex=True)
+            digits = normalised_identifiers(people, upper=False)  # spaces and hyphens out, in Arrow
             return _long(pd.concat([people, digits]), MIN_LENGTH[SERVICE_USER])
         if kind == DESCRIPTION:
             descriptions = _distinct_text(self.descriptions)
