@@ -121,18 +121,21 @@ def read_export(
     path = Path(path)
     data = _export_bytes(path)
     digest = _Digest(data)
-    if _is_workbook(path, data):
-        del data
-        check_workbook_size(path, max_workbook_mb)
-        table = _read_excel(path, sheet, header_row)
-        table.cells = _blank_to_missing(table.cells, missing_values)
-    else:  # the CSV parser marks exact blank-like cells itself, in its own threads
-        table = _read_csv(path, data, encoding, delimiter, missing_values, header_row)
-        table.cells = _blank_to_missing(table.cells, missing_values, trimmed_only=True)
-        del data
+    try:
+        if _is_workbook(path, data):
+            del data
+            check_workbook_size(path, max_workbook_mb)
+            table = _read_excel(path, sheet, header_row)
+            table.cells = _blank_to_missing(table.cells, missing_values)
+        else:  # the CSV parser marks exact blank-like cells itself, in its own threads
+            table = _read_csv(path, data, encoding, delimiter, missing_values, header_row)
+            table.cells = _blank_to_missing(table.cells, missing_values, trimmed_only=True)
+            del data
+    finally:  # the thread never outlives the read, whatever happens
+        sha256 = digest.hexdigest()
     _set_footer_aside(table, missing_values)
     table.path = path
-    table.sha256 = digest.hexdigest()
+    table.sha256 = sha256
     logger.info("Read %d records from %s", table.rows_read, path.name)
     return table
 
@@ -178,7 +181,7 @@ class _Digest(threading.Thread):
     """
 
     def __init__(self, data: memoryview) -> None:
-        super().__init__(name="export-sha256", daemon=True)
+        super().__init__(name="export-sha256")
         self._data, self._hexdigest = data, ""
         self.start()
 
