@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import pytest
 from conftest import SAMPLE, TEST_KEY, balanced, csv_bytes, row
@@ -40,6 +42,10 @@ class TestSample:
 
     def test_csv_and_xlsx_give_the_same_episodes(self, sample_csv, sample_xlsx):
         pd.testing.assert_frame_equal(sample_csv.episodes, sample_xlsx.episodes)
+
+    def test_the_export_is_named_by_the_sha256_of_its_bytes(self, sample_csv, sample_xlsx):
+        for loaded, name in ((sample_csv, "incidents.csv"), (sample_xlsx, "incidents.xlsx")):
+            assert loaded.sha256 == hashlib.sha256((SAMPLE / name).read_bytes()).hexdigest()
 
     def test_episodes_satisfy_the_contract(self, sample_csv):
         episodes = sample_csv.episodes

@@ -215,6 +215,18 @@ class TestPeople:
 
         assert pseudonymise(values, "staff_id", TEST_KEY).tolist() == [e if e else np.nan for e in expected]
 
+    def test_the_gate_looks_for_each_service_user_as_written_and_as_digits_as_pandas_finds_them(self):
+        from escalation_analysis.ingest.identifiers import MIN_LENGTH, SERVICE_USER, IdentifierValues
+
+        values = texts(["943 476 5919", " 943\u00a0476\u20035919 ", "943-476-5919", "a\x1cbcdefg", "a\x0bbcdefg",
+                        None, "", "12 3", "Stra\u00dfe 12", "943 476 5919"])
+        people = pd.Series(pd.unique(values.dropna()), dtype="str").str.strip()
+        both = pd.concat([people, people.str.replace(r"[\s\-]", "", regex=True)])
+        expected = set(both[both.str.len() >= MIN_LENGTH[SERVICE_USER]])
+
+        found = IdentifierValues(service_user_ids=values).of(SERVICE_USER).to_pylist()
+        assert len(found) == len(set(found)) and set(found) == expected
+
     def test_nhs_numbers_checked_as_strings_of_ten_digits(self):
         rng = random.Random(9)
         values = ["".join(rng.choice("0123456789 -x") for _ in range(rng.randint(0, 13))) for _ in range(4000)]

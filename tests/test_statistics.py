@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import numpy.testing as npt
@@ -22,6 +23,7 @@ from escalation_analysis.measures.statistics import (
     compare_time_to_escalation,
     format_p_value,
     kaplan_meier,
+    binomial_quantile,
     median_time_to_escalate,
     quantile_minutes,
     share_escalated_by,
@@ -95,6 +97,21 @@ class TestWilsonInterval:
 # --------------------------------------------------------------------------------------------
 # Quantiles
 # --------------------------------------------------------------------------------------------
+
+
+class TestBinomialQuantile:
+    """Funnel limits and the Anhøj run-length limit read binomial quantiles."""
+
+    @pytest.mark.parametrize("theta", [0.0, 0.02, 0.3, 0.5, 0.97, 1.0])
+    @pytest.mark.parametrize("p", [0.001, 0.025, 0.05, 0.975, 0.999])  # the probabilities the reports use
+    def test_agrees_with_scipy_including_no_trials_and_a_certain_outcome(self, p, theta):
+        """A team with no episodes, or a service escalating all or none within target, gives the
+        limits scipy gives, without a warning printed to the user's terminal."""
+        n = np.array([0, 1, 2, 7, 30, 500])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = binomial_quantile(p, n, theta)
+        npt.assert_array_equal(got, stats.binom.ppf(p, n, theta))
 
 
 class TestQuantileMinutes:

@@ -45,12 +45,14 @@ class LoadedExport:
 
     ``identifiers`` holds the export's identifiers, pseudonyms and free text (of excluded rows
     too), for the privacy gate: what a report must never show, found without reading again.
+    ``sha256`` is the SHA-256 of the bytes read, in hex.
     """
 
     episodes: pd.DataFrame
     accounting: RowAccounting
     profile: MappingProfile
     identifiers: IdentifierValues = dataclasses.field(default_factory=IdentifierValues)
+    sha256: str = ""
 
 
 def load_export(
@@ -316,7 +318,7 @@ class _EpisodeBuilder:
         )
         accounting.fitness = fitness.assess(frame, accounting.warnings, self.profile)
         assert accounting.rows_analysed == len(frame), "row accounting does not balance"
-        return LoadedExport(frame, accounting, self.profile, self._identifiers())
+        return LoadedExport(frame, accounting, self.profile, self._identifiers(), self.raw.sha256)
 
     def _identifiers(self) -> IdentifierValues:
         """What the privacy gate looks for, from every row read (distinct values, no copies)."""

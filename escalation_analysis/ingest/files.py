@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import logging
 import mmap
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +75,8 @@ class RawTable:
         For a workbook: the sheet read and every sheet's name.
     delimiter, path
         The CSV delimiter used, and the file read.
+    sha256
+        The SHA-256 of the bytes read, in hex: it names exactly which export a report was made from.
     """
 
     cells: pd.DataFrame
@@ -89,6 +93,7 @@ class RawTable:
     sheet_names: list[str] = field(default_factory=list)
     delimiter: str = ","
     path: Path | None = None
+    sha256: str = ""
 
 
 def read_export(
@@ -115,17 +120,22 @@ def read_export(
     """
     path = Path(path)
     data = _export_bytes(path)
-    if _is_workbook(path, data):
-        del data
-        check_workbook_size(path, max_workbook_mb)
-        table = _read_excel(path, sheet, header_row)
-        table.cells = _blank_to_missing(table.cells, missing_values)
-    else:  # the CSV parser marks exact blank-like cells itself, in its own threads
-        table = _read_csv(path, data, encoding, delimiter, missing_values, header_row)
-        table.cells = _blank_to_missing(table.cells, missing_values, trimmed_only=True)
-        del data
+    digest = _Digest(data)
+    try:
+        if _is_workbook(path, data):
+            del data
+            check_workbook_size(path, max_workbook_mb)
+            table = _read_excel(path, sheet, header_row)
+            table.cells = _blank_to_missing(table.cells, missing_values)
+        else:  # the CSV parser marks exact blank-like cells itself, in its own threads
+            table = _read_csv(path, data, encoding, delimiter, missing_values, header_row)
+            table.cells = _blank_to_missing(table.cells, missing_values, trimmed_only=True)
+            del data
+    finally:  # the thread never outlives the read, whatever happens
+        sha256 = digest.hexdigest()
     _set_footer_aside(table, missing_values)
     table.path = path
+    table.sha256 = sha256
     logger.info("Read %d records from %s", table.rows_read, path.name)
     return table
 
@@ -163,15 +173,25 @@ def first_rows(
     return {None: _lines_as_cells(lines, delimiter)}
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes, in hex: it names exactly which export a report was made from."""
-    import hashlib
+class _Digest(threading.Thread):
+    """The SHA-256 of the export's bytes, worked out in a thread of its own while they are parsed.
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    ``hashlib`` lets go of the interpreter while it hashes, so the digest costs no time on a
+    machine with a core to spare, and the file is not read a second time for it.
+    """
+
+    def __init__(self, data: memoryview) -> None:
+        super().__init__(name="export-sha256")
+        self._data, self._hexdigest = data, ""
+        self.start()
+
+    def run(self) -> None:
+        self._hexdigest = hashlib.sha256(self._data).hexdigest()
+        self._data = None
+
+    def hexdigest(self) -> str:
+        self.join()
+        return self._hexdigest
 
 
 def _export_bytes(path: Path) -> memoryview:

@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
+
+from .pseudonyms import normalised_identifiers
 
 #: Kinds of value, in the order a leak is reported.
 SERVICE_USER = "service user identifier"
@@ -48,32 +51,29 @@ class IdentifierValues:
     incident_ids: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
     pseudonyms: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
     descriptions: pd.Series = field(default_factory=lambda: pd.Series([], dtype="str"))
-    _built: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+    _built: dict[str, pa.ChunkedArray] = field(default_factory=dict, init=False, repr=False)
 
-    @property
-    def by_kind(self) -> dict[str, frozenset[str]]:
-        """Each kind's distinct values worth looking for (vectorised; each kind built once)."""
-        return {kind: self.of(kind) for kind in (SERVICE_USER, STAFF, INCIDENT, PSEUDONYM, DESCRIPTION)}
-
-    def of(self, kind: str) -> frozenset[str]:
-        """One kind's distinct values worth looking for, built the first time it is asked for.
+    def of(self, kind: str) -> pa.ChunkedArray:
+        """One kind's distinct values worth looking for, as Arrow text, built the first time it is asked for.
 
         An internal audience's gate needs only people's identifiers: the million descriptions
-        and references of a large export are then never gathered.
+        and references of a large export are then never gathered. The values stay in Arrow
+        (never a Python set of a million strings): the gate picks out only the few that could
+        occur in the text it checks.
         """
         if kind not in self._built:
             self._built[kind] = self._values(kind)
         return self._built[kind]
 
-    def _values(self, kind: str) -> frozenset[str]:
+    def _values(self, kind: str) -> pa.ChunkedArray:
         if kind == SERVICE_USER:
             people = _distinct_text(self.service_user_ids)
-            digits = people.str.replace(r"[\s\-]", "", regex=True)
+            digits = normalised_identifiers(people, upper=False)  # spaces and hyphens out, in Arrow
             return _long(pd.concat([people, digits]), MIN_LENGTH[SERVICE_USER])
         if kind == DESCRIPTION:
             descriptions = _distinct_text(self.descriptions)
             descriptions = descriptions[descriptions.str.len() >= MIN_DESCRIPTION].str.slice(0, DESCRIPTION_OPENING)
-            return frozenset(descriptions.str.strip().unique().tolist()) - {""}
+            return _long(descriptions.str.strip(), 1)
         values = {STAFF: self.staff_ids, INCIDENT: self.incident_ids, PSEUDONYM: self.pseudonyms}[kind]
         return _long(_distinct_text(values), MIN_LENGTH[kind])
 
@@ -83,5 +83,8 @@ def _distinct_text(values: pd.Series) -> pd.Series:
     return pd.Series(pd.unique(values.astype("str")), dtype="str").str.strip()
 
 
-def _long(values: pd.Series, minimum: int) -> frozenset[str]:
-    return frozenset(values[values.str.len() >= minimum].unique().tolist())
+def _long(values: pd.Series, minimum: int) -> pa.ChunkedArray:
+    """The distinct values of at least ``minimum`` characters (never the empty text), as Arrow text."""
+    long = values[values.str.len() >= max(minimum, 1)].unique()
+    arrow = long.__arrow_array__()
+    return arrow if arrow.type == pa.large_string() else arrow.cast(pa.large_string())

@@ -159,7 +159,7 @@ def pseudonyms_of_distinct(distinct: pd.Series, field: str, key: bytes) -> pa.Ar
     Several spellings of one identifier normalise to the same text, which is hashed once.
     """
     prefix = PREFIXES.get(field, "ID-")
-    normalised = _normalise(distinct, upper=True)
+    normalised = normalised_identifiers(distinct, upper=True)
     codes, uniques = pd.factorize(normalised.array, use_na_sentinel=True)
     if isinstance(uniques, pd.arrays.ArrowStringArray):  # UTF-8 bytes straight from Arrow
         messages = pa.array(uniques).cast(pa.large_binary()).to_pylist()
@@ -203,7 +203,7 @@ _ASCII_SEPARATORS = "[" + "".join(f"\\x{ord(c):02x}" for c in _SEPARATORS) + "]"
 ``\\s`` leaves out the vertical tab and the ASCII information separators)."""
 
 
-def _normalise(distinct: pd.Series, *, upper: bool) -> pd.Series:
+def normalised_identifiers(distinct: pd.Series, *, upper: bool) -> pd.Series:
     """Identifiers without spaces and hyphens (upper-cased if asked), as pandas' ``str`` does.
 
     ASCII values, nearly all of them, are done in Arrow with the same character class;
@@ -216,7 +216,7 @@ def _normalise(distinct: pd.Series, *, upper: bool) -> pd.Series:
     text = arrow_text(distinct)
     ascii_only = pc.fill_null(pc.string_is_ascii(text), True).to_numpy(zero_copy_only=False)
     if not ascii_only.all():
-        fast = _normalise(distinct[ascii_only], upper=upper)
+        fast = normalised_identifiers(distinct[ascii_only], upper=upper)
         slow = distinct[~ascii_only].str.replace(r"[\s\-]", "", regex=True)
         slow = slow.str.upper() if upper else slow
         return pd.concat([fast, slow]).reindex(distinct.index)
@@ -255,7 +255,7 @@ def nhs_numbers_valid_distinct(distinct: pd.Series) -> np.ndarray:
             out[ascii_only] = nhs_numbers_valid_distinct(distinct[ascii_only].reset_index(drop=True))
             out[~ascii_only] = _check_digits(distinct[~ascii_only].reset_index(drop=True)).to_numpy()
             return out
-        text = arrow_text(_normalise(distinct, upper=False)).combine_chunks()
+        text = arrow_text(normalised_identifiers(distinct, upper=False)).combine_chunks()
         well_formed = pc.fill_null(pc.match_substring_regex(text, "^[0-9]{10}$"), False)
         present = pc.fill_null(pc.greater(pc.binary_length(text), 0), False).to_numpy(zero_copy_only=False)
         valid = ~present  # blank: nothing to check; malformed: invalid

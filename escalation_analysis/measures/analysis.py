@@ -20,7 +20,6 @@ from ..errors import EscalationAnalysisError, NothingUsableError
 from ..ingest import fitness
 from ..ingest.accounting import RowAccounting
 from ..ingest.export import LoadedExport, load_export
-from ..ingest.files import file_sha256
 from ..ingest.identifiers import IdentifierValues
 from ..ingest.logs import LoadedLog, load_actions, load_step_log, load_training
 from ..ingest.mapping import MappingProfile, read_mapping
@@ -132,7 +131,7 @@ def load_inputs(
     loaded = load_export(export, profile, key=key)
     all_prepared = validate_prepared(prepare_episodes(loaded.episodes, path_way), path_way.timezone)
     return LoadedInputs(Path(export), profile, path_way, loaded, all_prepared,
-                        {"export": Path(export).name, "export_sha256": file_sha256(export)})
+                        {"export": Path(export).name, "export_sha256": loaded.sha256})
 
 
 def analyse(

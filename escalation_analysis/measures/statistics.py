@@ -187,6 +187,8 @@ def binomial_quantile(p: float, n: np.ndarray, theta: float) -> np.ndarray:
     """
     n = np.asarray(n).astype(np.int64)  # counts: bdtr takes whole numbers
     guess = np.ceil(special.bdtrik(p, n, theta))
+    # no trials, or theta 0 or 1: Y is certain (0, or n) and bdtrik has no answer (nan)
+    guess = np.where(np.isnan(guess), n if theta >= 1 else 0, guess)
     below = np.maximum(guess - 1, 0)
     chosen = np.where(binomial_cdf(below, n, theta) >= p, below, guess)
     return np.clip(chosen, 0, n).astype(float)

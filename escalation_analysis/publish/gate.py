@@ -13,7 +13,11 @@ embedded plotly.js, PDF text, the executed notebook, JSON, CSV) and looks for:
 
 Identifiers are matched as whole tokens, so the Datix reference ``499766`` is not "found" in
 ``23.594997669880442``. All values are looked for in one pass over each text with an
-Aho-Corasick automaton (``pyahocorasick``), built once per export and audience.
+Aho-Corasick automaton (``pyahocorasick``). A large export has hundreds of thousands of
+distinct values and a run's outputs a few pages of text, so the automaton is built, for each
+check, from only the values that could occur in that text: those whose opening characters
+(:data:`_OPENING`) appear in it somewhere, picked out in Arrow. A value that occurs in a text
+always has its opening in it, so the gate finds exactly what an automaton of every value would.
 
 The values come from the loader (:class:`~escalation_analysis.ingest.identifiers.IdentifierValues`):
 the gate never reads the export. A failing report is not published; its outputs are kept for
@@ -31,12 +35,13 @@ import re
 import shutil
 import subprocess
 import time
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import ahocorasick
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..ingest.identifiers import DESCRIPTION, INCIDENT, PSEUDONYM, SERVICE_USER, STAFF, IdentifierValues
 from .outputs import OutputsWithheld
@@ -82,35 +87,37 @@ def kinds_for(audience: str) -> tuple[str, ...]:
 
 @dataclass
 class PrivacyGate:
-    """The values one audience's outputs must not hold, ready to look for in one pass."""
+    """The values one audience's outputs must not hold, by kind, in the order a leak is reported.
+
+    Identifiers stay Arrow text (each kind's distinct values, gathered once per export); this
+    computer's folders are a few Python strings. ``allowed`` values are never looked for.
+    """
 
     audience: str
-    automaton: ahocorasick.Automaton | None
+    values: dict[str, pa.ChunkedArray | tuple[str, ...]]
+    allowed: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, identifiers: IdentifierValues, audience: str, folders: Iterable[str] = (),
               *, allowed: Iterable[str] = ()) -> PrivacyGate:
-        """The gate for ``audience`` (the automaton is built once per export, audience and ``allowed``).
+        """The gate for ``audience``.
 
         ``allowed`` are values the person running the report typed themselves for this report
         (a supervisor's name for the practitioner whose pack it is): they may appear in it.
         """
-        folders, allowed = tuple(folders), frozenset(allowed)
-        cached = _automata.setdefault(identifiers, {})
-        key = (audience, folders, allowed)
-        if key not in cached:
-            values = {kind: frozenset(folders) if kind == FOLDER else identifiers.of(kind) for kind in kinds_for(audience)}
-            cached[key] = _automaton({kind: found - allowed for kind, found in values.items()})
-        return cls(audience, cached[key])
+        folders = tuple(folders)
+        values = {kind: folders if kind == FOLDER else identifiers.of(kind) for kind in kinds_for(audience)}
+        return cls(audience, values, frozenset(allowed))
 
     def leaks(self, texts: dict[str, str]) -> list[tuple[str, str]]:
         """(file, kind) for each kind of forbidden value found in each text."""
         found: list[tuple[str, str]] = []
-        if self.automaton is None:
+        automaton = _automaton(self.values, self.allowed, texts.values())
+        if automaton is None:
             return found
         for name, text in texts.items():
             kinds: set[str] = set()
-            for end, (kind, length, whole) in self.automaton.iter(text):
+            for end, (kind, length, whole) in automaton.iter(text):
                 if kind not in kinds and (not whole or _whole_token(text, end + 1 - length, end + 1)):
                     kinds.add(kind)
             found += [(name, kind) for kind in kinds_for(self.audience) if kind in kinds]
@@ -139,22 +146,58 @@ def _a(noun: str) -> str:
     return "an" if noun[:1].lower() in "aeiou" else "a"
 
 
-_automata: weakref.WeakKeyDictionary[IdentifierValues, dict] = weakref.WeakKeyDictionary()
+#: How many opening characters of a value must appear in a text for the value to be looked for.
+_OPENING = 4
 
 
-def _automaton(values: dict[str, Iterable[str]]) -> ahocorasick.Automaton | None:
+def _automaton(values: dict[str, pa.ChunkedArray | tuple[str, ...]], allowed: frozenset[str],
+               texts: Iterable[str]) -> ahocorasick.Automaton | None:
+    """An automaton of the values that could occur in ``texts`` (None when there are none).
+
+    A value is kept when it is shorter than :data:`_OPENING` characters or its first
+    :data:`_OPENING` characters occur somewhere in the texts: every value that occurs is kept.
+    A value two kinds share is reported as the earlier kind.
+    """
+    openings = _openings(texts)
     automaton = ahocorasick.Automaton()
-    seen: set[str] = {""}
-    for kind, kind_values in values.items():  # earlier kinds win a value two kinds share
+    for kind, kind_values in values.items():
         whole = kind not in _ANYWHERE
-        add = automaton.add_word
-        for value in set(kind_values) - seen:
-            add(value, (kind, len(value), whole))
-        seen.update(kind_values)
+        if isinstance(kind_values, tuple):
+            candidates = kind_values
+        else:
+            could_occur = pc.or_(pc.less(pc.utf8_length(kind_values), _OPENING),
+                                 pc.is_in(pc.utf8_slice_codeunits(kind_values, 0, _OPENING), value_set=openings))
+            candidates = kind_values.filter(could_occur).to_pylist()
+        for value in candidates:
+            if value and value not in allowed and value not in automaton:
+                automaton.add_word(value, (kind, len(value), whole))
     if len(automaton) == 0:
         return None
     automaton.make_automaton()
     return automaton
+
+
+def _openings(texts: Iterable[str]) -> pa.Array:
+    """Every run of :data:`_OPENING` characters in the texts, once, as Arrow text.
+
+    A run holding a lone surrogate (a JSON escape such as ``\\ud800``) cannot open any value
+    read from an export, so it is left out.
+    """
+    runs: set[str] = set()
+    for text in texts:
+        runs.update(text[i: i + _OPENING] for i in range(len(text) - _OPENING + 1))
+    try:
+        return pa.array(list(runs), type=pa.large_string())
+    except UnicodeEncodeError:
+        return pa.array([run for run in runs if _encodable(run)], type=pa.large_string())
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _word(char: str) -> bool:
