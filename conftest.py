@@ -10,10 +10,13 @@ and history (``IPYTHONDIR``), Chromium's crash-report settings and dconf cache (
 configuration and cache folders), Jupyter's runtime files and notebook signatures (the XDG
 data folder), and hypothesis's caches (``.hypothesis/`` in the working folder otherwise).
 
+The home folder (``HOME``) is an empty folder inside that temporary folder too, so the user's
+own home is never the target of anything the run (kernels and Chromium included) writes.
+
 The session then checks itself: a file the run created or changed in the repository's working
 tree fails the run, naming the file (Python's ``__pycache__`` and the ignored tool folders
-aside). ``tests/test_suite_hygiene.py`` runs a part of the suite with an empty home folder and
-checks it stays empty, for what this check cannot see outside the repository.
+aside); so does anything left in the run's home folder, which means a place the redirections
+above missed (``tests/test_suite_hygiene.py`` proves the check fails).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ REPO = Path(__file__).resolve().parent
 _NOT_OURS = frozenset({".git", ".venv", "venv", "__pycache__", ".ruff_cache", "mutants", "node_modules"})
 """Folders of the working tree a test run does not answer for: git, the environment, bytecode."""
 _FOOTPRINT = pytest.StashKey[dict[str, tuple[int, int]]]()
+_HOME = pytest.StashKey[Path]()
 
 
 def working_tree_files(root: Path = REPO) -> dict[str, tuple[int, int]]:
@@ -51,13 +55,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_FOOTPRINT] = working_tree_files()
     folder = tempfile.mkdtemp(prefix="escalation-analysis-tests-")
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+    home = Path(folder) / "home"
+    home.mkdir()
+    config.stash[_HOME] = home
     try:
         from hypothesis.configuration import set_hypothesis_home_dir
     except ImportError:  # hypothesis is a test extra
         pass
     else:
         set_hypothesis_home_dir(Path(folder) / "hypothesis")
-    for name, value in (("ESCALATION_ANALYSIS_KEY_FILE", str(Path(folder) / "pseudonym.key")),
+    for name, value in (("HOME", str(home)),
+                        ("ESCALATION_ANALYSIS_KEY_FILE", str(Path(folder) / "pseudonym.key")),
                         ("ESCALATION_ANALYSIS_KEY", None),
                         ("IPYTHONDIR", str(Path(folder) / "ipython")),
                         ("XDG_CONFIG_HOME", str(Path(folder) / "config")),
@@ -70,20 +78,30 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ[name] = value
 
 
+def _fail_session(session: pytest.Session, where: str, left: list[str]) -> None:
+    shown = ", ".join(left[:10]) + (f" and {len(left) - 10} more" if len(left) > 10 else "")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"The test run wrote into {where} (tests must write only into temporary folders): {shown}",
+                            red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(trylast=True)  # after the session's fixtures (kernels, browsers) have ended
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if it created or changed a file in the working tree."""
+    """Fail the run if it created or changed a file in the working tree or wrote into the home folder."""
+    home = session.config.stash.get(_HOME, None)
+    if home is not None:
+        written = sorted(str(path.relative_to(home)) for path in home.rglob("*"))
+        if written:
+            _fail_session(session, "the home folder", written)
     before = session.config.stash.get(_FOOTPRINT, None)
     if before is None or REPO.name == "mutants" or "MUTANT_UNDER_TEST" in os.environ:  # mutmut writes beside the code
         return
     after = working_tree_files()
     left = sorted(name for name, seen in after.items() if before.get(name) != seen)
     if left:
-        shown = ", ".join(left[:10]) + (f" and {len(left) - 10} more" if len(left) > 10 else "")
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"The test run wrote into the working tree (tests must write only into temporary "
-                                f"folders): {shown}", red=True)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        _fail_session(session, "the working tree", left)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

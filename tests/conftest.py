@@ -162,6 +162,33 @@ def sample_quarter():
 
 
 @pytest.fixture(scope="session")
+def sample_reviews() -> dict:
+    """Every report kind's review of the sample as a notebook opens it (``reviews.open`` on the sample
+    folder): 2025/26 Q3, the pathway review over 2025/26, supervision for Riverside CMHT.
+
+    Built once per test run (each build makes its disclosure plan and audit) and shared read-only
+    by test_review_objects.py and test_review_statistics.py.
+    """
+    from test_review_objects import sample_review
+
+    from escalation_analysis import reviews
+
+    return {kind: sample_review(kind) for kind in reviews.KINDS}
+
+
+@pytest.fixture(scope="session")
+def sample_listings(tmp_path_factory) -> dict:
+    """The shipped sample rewritten as a Datix-Web-style listing workbook and as a listing CSV
+    (``foreign_exports``), written once per test run for test_listing_layouts.py and
+    test_profile_drafting.py, which only read them."""
+    from foreign_exports import DATIX_WEB_LISTING, LISTING_CSV, write_export
+
+    folder = tmp_path_factory.mktemp("listings")
+    return {"xlsx": write_export(DATIX_WEB_LISTING, folder / "listing.xlsx"),
+            "csv": write_export(LISTING_CSV, folder / "listing.csv")}
+
+
+@pytest.fixture(scope="session")
 def handworked():
     """The hand-worked export (tests/fixtures/handworked), 2025/26 Q3, analysed once per test run.
 
@@ -235,7 +262,8 @@ def balanced(loaded: LoadedExport) -> bool:
 def demo(tmp_path_factory) -> Path:
     """Run the demo once per test session, as a user would, with a key file of its own.
 
-    Shared by the end-to-end tests (test_reviews.py, test_report_pages.py, test_disclosure_reports.py): the four
+    Shared by the end-to-end tests (test_reviews.py, test_report_pages.py, test_disclosure_reports.py,
+    test_output_safety.py's Ctrl-C test, which interrupts a demo run over a copy of it): the four
     reports' folders are under the returned path.
     """
     import subprocess

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from foreign_exports import DATIX_WEB_LISTING, LISTING_CSV, SAMPLE, write_export
+from foreign_exports import DATIX_WEB_LISTING, LISTING_CSV
 from test_cli_validate import run_in_process
 
 from escalation_analysis.errors import MappingError
@@ -23,15 +23,16 @@ KEY = b"listing-layouts-test-key-0123456789abcdef"
 LAYOUTS = {"xlsx": DATIX_WEB_LISTING, "csv": LISTING_CSV}
 
 
-@pytest.fixture(scope="module")
-def plain():
-    return load_export(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", key=KEY).accounting
+@pytest.fixture
+def plain(sample_csv):
+    """The plain export's accounting (the session's one load of the sample CSV)."""
+    return sample_csv.accounting
 
 
-@pytest.fixture(scope="module")
-def listings(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("listings")
-    return {kind: write_export(layout, folder / f"listing.{kind}") for kind, layout in LAYOUTS.items()}
+@pytest.fixture
+def listings(sample_listings) -> dict:
+    """The sample as a listing in each layout of LAYOUTS (written once per run: tests/conftest.py)."""
+    return sample_listings
 
 
 @pytest.mark.parametrize("kind", LAYOUTS)

@@ -410,6 +410,23 @@ def test_fast_csv_writer_writes_what_pandas_writes(tmp_path):
     assert len(rows) == len(values) + 1
 
 
+class TestAgencies:
+    @pytest.mark.parametrize("agencies", [
+        pd.Series(["Police", None, "Crisis team", "Police", "not recorded"], dtype="category"),
+        pd.Series(["Police", None, "Ambulance", "Zeta"], dtype="str"),
+        pd.Series([None, None], dtype="category"),
+    ])
+    def test_agencies_are_read_as_text_over_the_named_and_seen_ones(self, agencies):
+        from escalation_analysis.measures.agencies import _agencies_as
+
+        named = {"Police", "Crisis team", "Social care"}
+        seen = set(agencies.dropna().astype("str").unique())
+        expected = pd.Categorical(agencies.astype("str").where(agencies.notna()), categories=sorted(named | seen))
+        got = _agencies_as(agencies, named)
+        assert list(got.categories) == list(expected.categories)
+        assert np.array_equal(got.codes, expected.codes)
+
+
 class TestSummariesBeforeAndAfter:
     """Every figure of the summary is what it was before the speed work, figure by figure.
 

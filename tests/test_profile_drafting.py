@@ -15,7 +15,6 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from foreign_exports import DATIX_WEB_LISTING, LISTING_CSV, write_export
 from test_cli_validate import run_in_process as run
 from test_onboarding import fill_todos
 
@@ -26,11 +25,10 @@ ANSWERS = {"Imminent risk – suicide/self-harm": "imminent_risk", "Loss of cont
            "Other concern": "other", "Self-neglect": "other", "Street Triage": "other"}
 
 
-@pytest.fixture(scope="module")
-def listings(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("listings")
-    return {"xlsx": write_export(DATIX_WEB_LISTING, folder / "listing.xlsx"),
-            "csv": write_export(LISTING_CSV, folder / "listing.csv")}
+@pytest.fixture
+def listings(sample_listings) -> dict:
+    """The sample as a Datix-Web listing workbook and a listing CSV (written once per run: tests/conftest.py)."""
+    return sample_listings
 
 
 @pytest.mark.parametrize("kind", ["xlsx", "csv"])

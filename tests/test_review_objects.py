@@ -48,11 +48,6 @@ def sample_review(kind: str, **options) -> Review:
     return reviews.open(kind, SAMPLE, start, end, **options)
 
 
-@pytest.fixture(scope="module")
-def sample_reviews() -> dict[str, Review]:
-    return {kind: sample_review(kind) for kind in reviews.KINDS}
-
-
 def frames_in(value, depth: int = 0):
     """Every DataFrame or Series reachable from ``value`` (frames, result objects, containers).
 
@@ -118,8 +113,8 @@ def test_the_notebook_shows_exactly_the_reviews_sections(sample_reviews, kind):
     assert shown == list(sample_reviews[kind].sections)
 
 
-def test_a_review_names_its_sections_when_asked_for_one_it_has_not():
-    review = sample_review("supervision")
+def test_a_review_names_its_sections_when_asked_for_one_it_has_not(sample_reviews):
+    review = sample_reviews["supervision"]
     with pytest.raises(KeyError, match="its sections are front_sheet, who, timeliness"):
         review.section("kpis")
 

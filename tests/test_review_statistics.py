@@ -16,10 +16,10 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 TRENDS = (charts.spc_chart, charts.control_chart, charts.trend_line)
 
 
-@pytest.fixture(scope="module")
-def built() -> dict[str, reviews.Review]:
-    return {kind: reviews.open(kind, SAMPLE, "2025-10-01", "2025-12-31")
-            for kind in ("contract-monitoring", "near-miss-review")}
+@pytest.fixture
+def built(sample_reviews) -> dict[str, reviews.Review]:
+    """The session's reviews of 2025/26 Q3 of the sample (tests/conftest.py)."""
+    return {kind: sample_reviews[kind] for kind in ("contract-monitoring", "near-miss-review")}
 
 
 def charts_in(review, section: str, draw) -> list[Chart]:

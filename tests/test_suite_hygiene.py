@@ -4,12 +4,12 @@ CI (``CI=true``) loads hypothesis's "ci" profile (``tests/conftest.py``): derand
 property test cannot pass one day and fail the next, with no example database to write.
 
 The repository's ``conftest.py`` points every place a run would write (the key file, IPython,
-Jupyter, Chromium's settings and caches, hypothesis) into a temporary folder, and fails the
-session that creates or changes a file in the working tree. What it cannot see is the user's
-home folder, which other programs on the machine write to at the same time. So here a part of
-the suite that does everything the suite does (a report made through a notebook kernel and
-printed by Chromium, the summary command, property tests) runs in a fresh pytest with an empty
-home folder and no XDG settings: anything it writes outside a temporary folder lands there.
+Jupyter, Chromium's settings and caches, hypothesis, and the home folder itself) into a
+temporary folder, and fails the session that creates or changes a file in the working tree or
+leaves anything in its home folder. Every ``pytest`` run is checked so, the whole suite included
+(reports made through notebook kernels and printed by Chromium, the summary command, property
+tests). Here a small pytest run in a child process writes into its home folder, to prove that
+check fails the run and names the file.
 """
 
 from __future__ import annotations
@@ -19,17 +19,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import IN_CI, needs_browser
+from conftest import IN_CI
 from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 
-PART = [
-    "tests/test_report_known_answers.py::TestSupervision::test_the_pdf_says_the_same",  # CLI, kernels, Chromium
-    "tests/test_handworked.py::TestSummaryJson::test_the_command_says_what_it_did",  # in-process command
-    "tests/test_datetimes.py",  # hypothesis
-]
+WRITES_HOME = '''
+from pathlib import Path
+
+def test_a_tool_that_keeps_its_settings_in_the_home_folder():
+    (Path.home() / ".sometool").mkdir()
+    (Path.home() / ".sometool" / "settings.ini").write_text("written by a test")
+'''
 
 
 def test_ci_draws_the_same_examples_every_run_and_keeps_no_database():
@@ -40,17 +41,18 @@ def test_ci_draws_the_same_examples_every_run_and_keeps_no_database():
         assert settings.default.derandomize
 
 
-@pytest.mark.slow
-@needs_browser
-def test_a_test_run_leaves_the_home_folder_empty_and_the_working_tree_as_it_was(tmp_path):
-    home = tmp_path / "home"
+def test_a_test_run_that_writes_into_the_home_folder_fails_naming_the_file(tmp_path):
+    test_file = tmp_path / "test_writes_home.py"
+    test_file.write_text(WRITES_HOME)
+    home = tmp_path / "home"  # the user's home as the child run starts; the run must give itself another
     home.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("XDG_") and k not in ("IPYTHONDIR", "ESCALATION_ANALYSIS_KEY_FILE", "HOME")}
-    env["HOME"] = str(home)
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PART],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=1200, check=False)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "passed" in result.stdout and "skipped" not in result.stdout  # the part ran, browser included
-    left = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
-    assert left == [], f"the run wrote into the home folder: {left[:20]}"
+    # -p conftest: the repository's root conftest.py (the working folder is on the path), as every run loads it
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "conftest", "-p", "no:cacheprovider",
+                             "--rootdir", str(tmp_path), str(test_file)],
+                            cwd=REPO, env={**os.environ, "HOME": str(home)}, capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]  # the test itself passed
+    assert result.returncode == 1, result.stdout[-3000:]  # and the run failed
+    assert ("The test run wrote into the home folder (tests must write only into temporary folders): "
+            ".sometool, .sometool/settings.ini") in result.stdout
+    assert list(home.iterdir()) == []  # it wrote into its own temporary home, not the user's
