@@ -26,7 +26,7 @@ from escalation_analysis.reviews.front_sheet import review_mdc_summary
 from escalation_analysis.reviews.review import Chart, Table, Text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from foreign_exports import ISO_VENDOR, write_export  # noqa: E402
+from foreign_exports import ISO_VENDOR, write_export
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 COLLAPSE = ("Oct 2025", "Nov 2025")

@@ -17,8 +17,8 @@ from ..measures.analysis import Analysis
 from . import charts, definitions, kpis, labels, narrative
 from .disclosure import DisclosurePlan, plan_for, policy_for, published
 from .front_sheet import front_sheet_html, review_mdc_summary
-from .mdc_summary import MdcSummary
 from .kinds import kind as kind_named
+from .mdc_summary import MdcSummary
 from .review import Review, Sections
 from .summary import build_summary
 
