@@ -109,6 +109,12 @@ class TestFindings:
         assert text.startswith(f"{TRUTH['deteriorating_team']}: escalations within target fell to")
         assert "special cause of concern since October 2025" in text
 
+    def test_outside_readers_are_told_what_the_team_s_months_show_not_pointed_at_a_chart_they_lack(self, external):
+        text = finding(external, "teams")
+        assert text.startswith(f"{TRUTH['deteriorating_team']}: ")
+        assert "its monthly figures show special cause of concern since October 2025" in text
+        assert "chart" not in text
+
     def test_the_out_of_hours_ratio_with_its_interval(self, internal, quarter):
         ratio = headlines.delay_ratio(quarter.episodes)
         text = finding(internal, "out_of_hours")

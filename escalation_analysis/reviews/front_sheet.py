@@ -220,8 +220,9 @@ def _team_finding(analysis: Analysis, history: pd.DataFrame, plan, team: str | N
             published = plan.table("timeliness_by_team").frame
             match = published[published["team"].astype("str") == row.group]
             rate = match["within_target_pct"].iloc[0] if len(match) else None
-            shown = f"{float(rate):.0f}% escalated within target in the period, " if isinstance(rate, float) else ""
-            sentences.append(f"{row.group}: {shown}special cause of concern {months} on its monthly chart")
+            # the outside report has no chart of a team's months: say what the figures show, not where
+            shown = f"{float(rate):.0f}% escalated within target in the period; its" if isinstance(rate, float) else "its"
+            sentences.append(f"{row.group}: {shown} monthly figures show special cause of concern {months}")
     return Finding("teams", "; ".join(sentences) + ".", "teams")
 
 
