@@ -259,8 +259,8 @@ class TestContractMonitoring:
         assert "Compared with01/07/2025 to 30/09/2025" in report.text
         assert findings(report) == f"{TEAM_FINDING} See By team. {OUTSIDE_LEARNING_FINDING} See Learning from near misses."
         mdc = report.table("Key performance indicators: Making Data Count summary")
-        # December alone: 7 episodes (N06 N10 N11 S06 S07 S08 H05), a small group: no monthly figure
-        assert mdc.row("Escalations within target")["Latest"] == "–"
+        # December alone: 7 episodes (N06 N10 N11 S06 S07 S08 H05), a small group: its rate is withheld
+        assert mdc.row("Escalations within target")["Latest"] == "[c]"
         assert mdc.row("Learning actions overdue")["Latest"] == "[c]"
 
     def test_headline_and_its_interval(self, html):

@@ -10,12 +10,15 @@ audit's statement; the review keeps no episode rows.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from ..measures import trends
 from ..measures.analysis import Analysis
 from . import charts, definitions, kpis, labels, narrative
 from .disclosure import DisclosurePlan, plan_for, policy_for, published
 from .front_sheet import front_sheet_html, review_mdc_summary
 from .kinds import kind as kind_named
+from .mdc_summary import MdcSummary
 from .review import Review, Sections
 from .summary import build_summary
 
@@ -46,18 +49,10 @@ def build(analysis: Analysis, audience: str = "external", *, disclosure: str | N
     s.text("headline", published.key_markdown(plan))
     kpi_table = kpis.kpi_table(analysis, plan=plan)
     s.table("kpis", kpis.for_display(kpi_table), "Key performance indicators", if_empty=narrative.NO_EPISODES)
-    compliance, delays = mdc.chart_input("compliance_pct").result, mdc.chart_input("median_delay_minutes").result
-    if compliance is None:
-        s.text("trends", narrative.NO_EPISODES if analysis.history.empty else
-               "No month has figures that can be shown without revealing a small number.")
+    if analysis.history.empty:
+        s.text("trends", narrative.NO_EPISODES)
     else:  # the published monthly series, as the front sheet's Making Data Count table reads them
-        changes = analysis.pathway.changes
-        s.chart("trends", charts.spc_chart, compliance, title="Escalations within target, by month",
-                y_title="Within target (%)", target=target, percent=True, changes=changes)
-        if delays is not None:
-            s.chart("trends", charts.spc_chart, delays, title="Median delay to escalate, by month", y_title="Minutes",
-                    changes=changes)
-        _no_escalation_gaps(s, analysis, plan)
+        _trends(s, analysis, plan, mdc, target)
     for section, by, title, caption in (
         ("out_of_hours", "ooh_sub_band", "Escalated within target, in and out of hours", "In and out of hours"),
         ("teams", "team", "Escalated within target, by team", "Timeliness by team"),
@@ -83,6 +78,27 @@ def build(analysis: Analysis, audience: str = "external", *, disclosure: str | N
     s.table("definitions", definitions.register_table(list(definitions.CONTRACT_MONITORING)), "Definitions",
             if_empty="")
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(), summary)
+
+
+def _trends(s: Sections, analysis: Analysis, plan: DisclosurePlan, mdc: MdcSummary, target: float | None) -> None:
+    """The monthly SPC charts; where a month's outcome is withheld, the months as published instead
+    (a chart without that month would hide it: a collapse of 1 to 7 within target of 40)."""
+    compliance, delays = mdc.chart_input("compliance_pct"), mdc.chart_input("median_delay_minutes").result
+    changes = analysis.pathway.changes
+    if compliance.result is None:
+        s.text("trends", f"Escalations within target are not charted by month: {compliance.reason}. "
+                         "Each month as published:")
+        months = labels.timeliness_for_readers(plan.table("trend_by_month").for_readers(), "month")
+        months["Month"] = pd.to_datetime(months["Month"] + "-01").dt.strftime("%b %Y")
+        s.table("trends", months, "Escalations within target, by month", percent=["Within target (%)"],
+                if_empty=narrative.NO_EPISODES)
+    else:
+        s.chart("trends", charts.spc_chart, compliance.result, title="Escalations within target, by month",
+                y_title="Within target (%)", target=target, percent=True, changes=changes)
+    if delays is not None:
+        s.chart("trends", charts.spc_chart, delays, title="Median delay to escalate, by month", y_title="Minutes",
+                changes=changes)
+    _no_escalation_gaps(s, analysis, plan)
 
 
 def _no_escalation_gaps(s: Sections, analysis: Analysis, plan: DisclosurePlan) -> None:

@@ -8,9 +8,10 @@ trend charts are drawn from (:meth:`MdcSummary.chart_input`), so table and chart
 
 A KPI with no target in the pathway file has no target and no assurance icon. External and
 partner readers get the charts of the published monthly figures (the disclosure plan's
-series: counts rounded, rates from the rounded counts, withheld months left out), the same
-series their report's trend charts are drawn from
-(:func:`~escalation_analysis.reviews.disclosure.published.kpi_trends`).
+series: counts rounded, rates from the rounded counts, months too small to show left out, and
+no chart where a month's outcome is withheld), the same series their report's trend charts are
+drawn from (:func:`~escalation_analysis.reviews.disclosure.published.kpi_trends`); a KPI without
+a chart shows the period's last month as published.
 """
 
 from __future__ import annotations
@@ -170,7 +171,8 @@ def mdc_summary(
 
         plan = outside_plan(analysis, audience, plan)
         trends = published.kpi_trends(plan, targets, crisis_response=crisis_target is not None)
-        given = {"overdue_actions": published.kpi_values(plan).get("overdue_actions"), **given}
+        given = {**published.latest_month_values(plan, crisis_response=crisis_target is not None),
+                 "overdue_actions": published.kpi_values(plan).get("overdue_actions"), **given}
     rows = []
     for kpi, trend in trends.items():
         row = {"kpi": kpi, "indicator": KPI_LABELS.get(kpi, kpi), "month": pd.NaT, "latest": None,

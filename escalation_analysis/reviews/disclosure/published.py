@@ -176,17 +176,26 @@ def kpi_trends(plan: DisclosurePlan, targets: dict[str, float | None], *,
     """Every KPI month by month as an SPC chart, from the published monthly figures.
 
     The external counterpart of :func:`~escalation_analysis.measures.kpi_trends.kpi_trends`:
-    rates from the rounded counts, counts as rounded, medians as published; a month whose
-    figure is withheld is not a point (so no limit or mean is computed from it either).
+    rates from the rounded counts, counts as rounded, medians as published. A month is left out
+    when it is too small to show (a share's episodes, a median's values): that says nothing of
+    its outcome. But when a month's outcome itself is withheld (a count from 1 to the threshold,
+    or a share's numerator beside a shown denominator: a team whose timeliness collapsed), a
+    chart of the other months would hide exactly the month that matters, and give a mean,
+    limits and icons without it; that KPI gets no chart, with the reason.
     """
     trends: dict[str, KpiTrend] = {}
 
-    def add(kpi: str, result: SPCResult | None, left_out: int, reason: str = "") -> None:
+    def add(kpi: str, months: pd.DataFrame, result: SPCResult | None, reason: str = "") -> None:
+        hidden = months.loc[months["outcome_withheld"].astype(bool), "month_start"] if len(months) else []
+        if len(hidden):
+            result, reason = None, (f"{_months_named(hidden)} shown as {plan.policy.marks.small} or "
+                                    f"{plan.policy.marks.protected}, and a chart of the other months alone would mislead")
         if result is not None and len(result.points) < MIN_MONTHS:
             result, reason = None, f"fewer than {MIN_MONTHS} months with figures that can be shown"
+        left_out = len(months) - int(months["drawn"].sum()) if len(months) else 0
         if result is not None and left_out:
-            result.warnings.append(f"{left_out} month{'s' if left_out != 1 else ''} with figures withheld "
-                                   "to protect small numbers are not shown as points.")
+            result.warnings.append(f"{left_out} month{'s' if left_out != 1 else ''} with too few episodes to show "
+                                   "are not shown as points.")
         trends[kpi] = KpiTrend(kpi, result, targets.get(kpi), KPI_UNITS[kpi],
                                reason or ("" if result is not None else "no monthly series"))
 
@@ -194,46 +203,95 @@ def kpi_trends(plan: DisclosurePlan, targets: dict[str, float | None], *,
         months = _months(plan, table, numerator, denominator)
         drawn = months[months["drawn"]]
         if drawn.empty:
-            add(kpi, None, 0, "no month with figures that can be shown")
+            add(kpi, months, None, "no month with figures that can be shown")
             return
         target = targets.get(kpi)
-        add(kpi, p_chart(drawn[numerator].astype("int64").tolist(), drawn[denominator].astype("int64").tolist(),
-                         drawn["month_start"].tolist(), improvement=IMPROVEMENT[kpi],
-                         target=None if target is None else target / 100), len(months) - len(drawn))
+        add(kpi, months, p_chart(drawn[numerator].astype("int64").tolist(), drawn[denominator].astype("int64").tolist(),
+                                 drawn["month_start"].tolist(), improvement=IMPROVEMENT[kpi],
+                                 target=None if target is None else target / 100))
 
-    def series(kpi: str, table: str, column: str) -> None:
-        months = _months(plan, table, column)
+    def series(kpi: str, table: str, column: str, *, count: bool) -> None:
+        months = _months(plan, table, column, count=count)
         drawn = months[months["drawn"]]
         if drawn.empty:
-            add(kpi, None, 0, "no month with figures that can be shown")
+            add(kpi, months, None, "no month with figures that can be shown")
             return
-        add(kpi, xmr(drawn[column].astype(float).tolist(), drawn["month_start"].tolist(),
-                     improvement=IMPROVEMENT[kpi], target=targets.get(kpi)), len(months) - len(drawn))
+        add(kpi, months, xmr(drawn[column].astype(float).tolist(), drawn["month_start"].tolist(),
+                             improvement=IMPROVEMENT[kpi], target=targets.get(kpi)))
 
     share("compliance_pct", "trend_by_month")
     share("imminent_risk_compliance_pct", "trend_imminent_risk_by_month")
     share("out_of_hours_compliance_pct", "trend_out_of_hours_by_month")
-    series("not_escalated", "trend_by_month", "not_escalated")
-    series("median_delay_minutes", "trend_by_month", "median_delay_minutes")
-    series("p90_delay_minutes", "trend_by_month", "p90_delay_minutes")
-    series("near_misses", "trend_near_misses_by_month", "n")
+    series("not_escalated", "trend_by_month", "not_escalated", count=True)
+    series("median_delay_minutes", "trend_by_month", "median_delay_minutes", count=False)
+    series("p90_delay_minutes", "trend_by_month", "p90_delay_minutes", count=False)
+    series("near_misses", "trend_near_misses_by_month", "n", count=True)
     if crisis_response:
         share("crisis_team_response_pct", "trend_crisis_response_by_month", "within_target", "responses_recorded")
-    add("overdue_actions", None, 0, "a count on the last day of the period, not a monthly series")
+    trends["overdue_actions"] = KpiTrend("overdue_actions", None, targets.get("overdue_actions"),
+                                         KPI_UNITS["overdue_actions"],
+                                         "a count on the last day of the period, not a monthly series")
     return trends
 
 
-def _months(plan: DisclosurePlan, name: str, *columns: str) -> pd.DataFrame:
-    """A monthly table as published, with ``drawn``: every figure the point needs is shown."""
+def latest_month_values(plan: DisclosurePlan, *, crisis_response: bool = True) -> dict[str, Any]:
+    """Each monthly KPI's figure for the period's last month, as published (a number or a mark).
+
+    What an outside front sheet shows as "Latest" for a KPI without a chart: the month the
+    report is about, never an earlier month that happens to be shown.
+    """
+    last = f"{plan.period[1]:%Y-%m}"
+    sources = {"compliance_pct": ("trend_by_month", "within_target_pct", "within_target"),
+               "imminent_risk_compliance_pct": ("trend_imminent_risk_by_month", "within_target_pct", "within_target"),
+               "out_of_hours_compliance_pct": ("trend_out_of_hours_by_month", "within_target_pct", "within_target"),
+               "not_escalated": ("trend_by_month", "not_escalated", "not_escalated"),
+               "median_delay_minutes": ("trend_by_month", "median_delay_minutes", "median_delay_minutes"),
+               "p90_delay_minutes": ("trend_by_month", "p90_delay_minutes", "p90_delay_minutes"),
+               "near_misses": ("trend_near_misses_by_month", "n", "n")}
+    if crisis_response:
+        sources["crisis_team_response_pct"] = ("trend_crisis_response_by_month", "within_target_pct", "within_target")
+    values: dict[str, Any] = {}
+    for kpi, (name, column, count) in sources.items():
+        if name not in plan.tables:
+            continue
+        frame = plan.table(name).frame
+        row = frame[frame["month"] == last]
+        if row.empty:
+            continue
+        value = row.iloc[0][column]
+        # a rate on a withheld count is withheld (None): show the count's mark, which says why
+        values[kpi] = value if shown(value) or isinstance(value, str) else (
+            row.iloc[0][count] if isinstance(row.iloc[0][count], str) else None)
+    return values
+
+
+def _months_named(months: pd.Series) -> str:
+    """'the figure for Oct 2025 is', 'the figures for Oct 2025 and Nov 2025 are' (by name up to six)."""
+    if len(months) > 6:
+        return f"the figures for {len(months)} months are"
+    names = [f"{m:%b %Y}" for m in months]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"the figure for {listed} is" if len(names) == 1 else f"the figures for {listed} are"
+
+
+def _months(plan: DisclosurePlan, name: str, *columns: str, count: bool = False) -> pd.DataFrame:
+    """A monthly table as published, with ``drawn`` (every figure the point needs is shown) and
+    ``outcome_withheld`` (the month's outcome is a mark: a ``count`` itself, or a share's
+    numerator beside a denominator that is shown and not 0)."""
     if name not in plan.tables:
-        return pd.DataFrame({"month_start": [], "drawn": [], **{c: [] for c in columns}})
+        return pd.DataFrame({"month_start": [], "drawn": [], "outcome_withheld": [], **{c: [] for c in columns}})
     frame = plan.table(name).frame.copy()
     frame["month_start"] = pd.to_datetime(frame["month"] + "-01")
     drawn = np.ones(len(frame), dtype=bool)
     for column in columns:
         drawn &= np.array([shown(v) for v in frame[column]], dtype=bool)
-    if len(columns) == 2:  # a share: its denominator must not be 0
-        drawn &= np.array([shown(v) and v > 0 for v in frame[columns[1]]], dtype=bool)
+    marked = np.array([isinstance(v, str) for v in frame[columns[0]]], dtype=bool)
+    if len(columns) == 2:  # a share: its denominator must be shown and not 0
+        sized = np.array([shown(v) and v > 0 for v in frame[columns[1]]], dtype=bool)
+        drawn &= sized
+        frame["outcome_withheld"] = marked & sized
+    else:
+        frame["outcome_withheld"] = marked if count else np.zeros(len(frame), dtype=bool)
     frame["drawn"] = drawn
     return frame
 
