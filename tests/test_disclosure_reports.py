@@ -245,6 +245,7 @@ def test_a_report_that_would_narrow_a_small_count_is_withheld_from_the_command_l
     assert made.returncode == 2, said[-2000:]
     assert "The contract-monitoring report was withheld: timeliness_overall: all episodes, n" in said
     assert "possible values" in said and "Traceback" not in said
+    assert "Choose a longer period" in said  # what the user can do: not "remove the small group" from the export
     assert not (out / "report.html").exists() and not (out / "audit.json").exists()
     kept = list(out.glob("withheld-*"))  # kept privately, with the audit saying why
     assert len(kept) == 1 and str(kept[0]) in said

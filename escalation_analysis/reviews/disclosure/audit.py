@@ -106,7 +106,8 @@ class AuditResult:
         more = len(self.unsafe) - 1
         extra = f" (and {more} other figure{'s' if more != 1 else ''})" if more else ""
         return (f"The {report} was withheld: {first.check.label} (shown as {first.check.shown_as}) "
-                f"{first.reason}{extra}. Merge or remove the small group, or choose a wider period.")
+                f"{first.reason}{extra}. Choose a longer period (a year rather than a quarter, say), over which "
+                "small counts are rarer; audit.json lists every figure involved.")
 
     def raise_if_unsafe(self, report: str = "report") -> None:
         if not self.safe:
