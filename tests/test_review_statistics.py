@@ -18,8 +18,8 @@ TRENDS = (charts.spc_chart, charts.control_chart, charts.trend_line)
 
 @pytest.fixture
 def built(sample_reviews) -> dict[str, reviews.Review]:
-    """The session's reviews of 2025/26 Q3 of the sample (tests/conftest.py)."""
-    return {kind: sample_reviews[kind] for kind in ("contract-monitoring", "near-miss-review")}
+    """The session's reviews of 2025/26 Q3 of the sample (tests/conftest.py), supervision for Riverside CMHT."""
+    return {kind: sample_reviews[kind] for kind in ("contract-monitoring", "near-miss-review", "supervision")}
 
 
 def charts_in(review, section: str, draw) -> list[Chart]:

@@ -181,7 +181,8 @@ def build(analysis: Analysis, audience: str = "internal", *, team: str = "", sta
     if team and analysis.history["team"].eq(team).any() and analysis.history.loc[
             analysis.history["team"] == team, "month"].nunique() >= MIN_TREND_MONTHS:
         s.chart("timeliness", charts.spc_chart, trends.compliance_p_chart(analysis.history, team=team),
-                title=f"Escalated within target by month: {team}", y_title="Within target (%)", percent=True)
+                title=f"Escalated within target by month: {team}", y_title="Within target (%)", percent=True,
+                changes=analysis.pathway.changes)  # a team's move or a pathway change explains a shift
     if not selected.empty:
         for by, title in (("trigger", "Within target, by trigger"), ("band", "Within target, in and out of hours"),
                           ("lone_worker", "Within target, lone working and accompanied")):
