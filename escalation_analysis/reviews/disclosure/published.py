@@ -9,6 +9,7 @@ statistic is None (``null``), as ``docs/privacy.md`` says.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -171,6 +172,40 @@ def kpi_values(plan: DisclosurePlan) -> dict[str, Any]:
     return values
 
 
+@dataclass(frozen=True)
+class _MonthlySeries:
+    """Where a KPI's published months are: a share (``column`` of ``denominator``, its rate in
+    ``within_target_pct``) or a series of ``column``, whose withheld month is withheld for its
+    outcome when ``outcome`` (a count) and for its size otherwise (a median of few values)."""
+
+    table: str
+    column: str
+    denominator: str | None = None
+    outcome: bool = True
+
+    @property
+    def shown_column(self) -> str:
+        return "within_target_pct" if self.denominator else self.column
+
+
+MONTHLY_SERIES: dict[str, _MonthlySeries] = {
+    "compliance_pct": _MonthlySeries("trend_by_month", "within_target", "n"),
+    "imminent_risk_compliance_pct": _MonthlySeries("trend_imminent_risk_by_month", "within_target", "n"),
+    "out_of_hours_compliance_pct": _MonthlySeries("trend_out_of_hours_by_month", "within_target", "n"),
+    "not_escalated": _MonthlySeries("trend_by_month", "not_escalated"),
+    "median_delay_minutes": _MonthlySeries("trend_by_month", "median_delay_minutes", outcome=False),
+    "p90_delay_minutes": _MonthlySeries("trend_by_month", "p90_delay_minutes", outcome=False),
+    "near_misses": _MonthlySeries("trend_near_misses_by_month", "n"),
+    "crisis_team_response_pct": _MonthlySeries("trend_crisis_response_by_month", "within_target", "responses_recorded"),
+}
+"""Each KPI with a monthly series, in the Making Data Count table's order (overdue actions have none)."""
+
+
+def _monthly_series(crisis_response: bool) -> dict[str, _MonthlySeries]:
+    """The KPIs charted by month: crisis-team responses only where the pathway sets their target."""
+    return {k: v for k, v in MONTHLY_SERIES.items() if crisis_response or k != "crisis_team_response_pct"}
+
+
 def kpi_trends(plan: DisclosurePlan, targets: dict[str, float | None], *,
                crisis_response: bool = True) -> dict[str, KpiTrend]:
     """Every KPI month by month as an SPC chart, from the published monthly figures.
@@ -184,50 +219,31 @@ def kpi_trends(plan: DisclosurePlan, targets: dict[str, float | None], *,
     limits and icons without it; that KPI gets no chart, with the reason.
     """
     trends: dict[str, KpiTrend] = {}
-
-    def add(kpi: str, months: pd.DataFrame, result: SPCResult | None, reason: str = "") -> None:
-        hidden = months.loc[months["outcome_withheld"].astype(bool), "month_start"] if len(months) else []
+    for kpi, series in _monthly_series(crisis_response).items():
+        months = _months(plan, series)
+        drawn = months[months["drawn"]]
+        hidden = months.loc[months["outcome_withheld"].astype(bool), "month_start"]
+        result, reason = None, ""
         if len(hidden):
-            result, reason = None, (f"{_months_named(hidden)} shown as {plan.policy.marks.small} or "
-                                    f"{plan.policy.marks.protected}, and a chart of the other months alone would mislead")
-        if result is not None and len(result.points) < MIN_MONTHS:
-            result, reason = None, f"fewer than {MIN_MONTHS} months with figures that can be shown"
-        left_out = len(months) - int(months["drawn"].sum()) if len(months) else 0
+            reason = (f"{_months_named(hidden)} shown as {plan.policy.marks.small} or "
+                      f"{plan.policy.marks.protected}, and a chart of the other months alone would mislead")
+        elif drawn.empty:
+            reason = "no month with figures that can be shown"
+        elif len(drawn) < MIN_MONTHS:
+            reason = f"fewer than {MIN_MONTHS} months with figures that can be shown"
+        elif series.denominator:
+            target = targets.get(kpi)
+            result = p_chart(drawn[series.column].astype("int64").tolist(),
+                             drawn[series.denominator].astype("int64").tolist(), drawn["month_start"].tolist(),
+                             improvement=IMPROVEMENT[kpi], target=None if target is None else target / 100)
+        else:
+            result = xmr(drawn[series.column].astype(float).tolist(), drawn["month_start"].tolist(),
+                         improvement=IMPROVEMENT[kpi], target=targets.get(kpi))
+        left_out = len(months) - len(drawn)
         if result is not None and left_out:
             result.warnings.append(f"{left_out} month{'s' if left_out != 1 else ''} with too few episodes to show "
                                    "are not shown as points.")
-        trends[kpi] = KpiTrend(kpi, result, targets.get(kpi), KPI_UNITS[kpi],
-                               reason or ("" if result is not None else "no monthly series"))
-
-    def share(kpi: str, table: str, numerator: str = "within_target", denominator: str = "n") -> None:
-        months = _months(plan, table, numerator, denominator)
-        drawn = months[months["drawn"]]
-        if drawn.empty:
-            add(kpi, months, None, "no month with figures that can be shown")
-            return
-        target = targets.get(kpi)
-        add(kpi, months, p_chart(drawn[numerator].astype("int64").tolist(), drawn[denominator].astype("int64").tolist(),
-                                 drawn["month_start"].tolist(), improvement=IMPROVEMENT[kpi],
-                                 target=None if target is None else target / 100))
-
-    def series(kpi: str, table: str, column: str, *, count: bool) -> None:
-        months = _months(plan, table, column, count=count)
-        drawn = months[months["drawn"]]
-        if drawn.empty:
-            add(kpi, months, None, "no month with figures that can be shown")
-            return
-        add(kpi, months, xmr(drawn[column].astype(float).tolist(), drawn["month_start"].tolist(),
-                             improvement=IMPROVEMENT[kpi], target=targets.get(kpi)))
-
-    share("compliance_pct", "trend_by_month")
-    share("imminent_risk_compliance_pct", "trend_imminent_risk_by_month")
-    share("out_of_hours_compliance_pct", "trend_out_of_hours_by_month")
-    series("not_escalated", "trend_by_month", "not_escalated", count=True)
-    series("median_delay_minutes", "trend_by_month", "median_delay_minutes", count=False)
-    series("p90_delay_minutes", "trend_by_month", "p90_delay_minutes", count=False)
-    series("near_misses", "trend_near_misses_by_month", "n", count=True)
-    if crisis_response:
-        share("crisis_team_response_pct", "trend_crisis_response_by_month", "within_target", "responses_recorded")
+        trends[kpi] = KpiTrend(kpi, result, targets.get(kpi), KPI_UNITS[kpi], reason)
     trends["overdue_actions"] = KpiTrend("overdue_actions", None, targets.get("overdue_actions"),
                                          KPI_UNITS["overdue_actions"],
                                          "a count on the last day of the period, not a monthly series")
@@ -241,27 +257,17 @@ def latest_month_values(plan: DisclosurePlan, *, crisis_response: bool = True) -
     report is about, never an earlier month that happens to be shown.
     """
     last = f"{plan.period[1]:%Y-%m}"
-    sources = {"compliance_pct": ("trend_by_month", "within_target_pct", "within_target"),
-               "imminent_risk_compliance_pct": ("trend_imminent_risk_by_month", "within_target_pct", "within_target"),
-               "out_of_hours_compliance_pct": ("trend_out_of_hours_by_month", "within_target_pct", "within_target"),
-               "not_escalated": ("trend_by_month", "not_escalated", "not_escalated"),
-               "median_delay_minutes": ("trend_by_month", "median_delay_minutes", "median_delay_minutes"),
-               "p90_delay_minutes": ("trend_by_month", "p90_delay_minutes", "p90_delay_minutes"),
-               "near_misses": ("trend_near_misses_by_month", "n", "n")}
-    if crisis_response:
-        sources["crisis_team_response_pct"] = ("trend_crisis_response_by_month", "within_target_pct", "within_target")
     values: dict[str, Any] = {}
-    for kpi, (name, column, count) in sources.items():
-        if name not in plan.tables:
+    for kpi, series in _monthly_series(crisis_response).items():
+        if series.table not in plan.tables:
             continue
-        frame = plan.table(name).frame
+        frame = plan.table(series.table).frame
         row = frame[frame["month"] == last]
         if row.empty:
             continue
-        value = row.iloc[0][column]
+        value, count = row.iloc[0][series.shown_column], row.iloc[0][series.column]
         # a rate on a withheld count is withheld (None): show the count's mark, which says why
-        values[kpi] = value if shown(value) or isinstance(value, str) else (
-            row.iloc[0][count] if isinstance(row.iloc[0][count], str) else None)
+        values[kpi] = value if shown(value) or isinstance(value, str) else (count if isinstance(count, str) else None)
     return values
 
 
@@ -274,24 +280,24 @@ def _months_named(months: pd.Series) -> str:
     return f"the figure for {listed} is" if len(names) == 1 else f"the figures for {listed} are"
 
 
-def _months(plan: DisclosurePlan, name: str, *columns: str, count: bool = False) -> pd.DataFrame:
+def _months(plan: DisclosurePlan, series: _MonthlySeries) -> pd.DataFrame:
     """A monthly table as published, with ``drawn`` (every figure the point needs is shown) and
-    ``outcome_withheld`` (the month's outcome is a mark: a ``count`` itself, or a share's
-    numerator beside a denominator that is shown and not 0)."""
-    if name not in plan.tables:
+    ``outcome_withheld`` (the month's outcome is a mark: a count itself, or a share's numerator
+    beside a denominator that is shown and not 0)."""
+    columns = [series.column, *([series.denominator] if series.denominator else [])]
+    if series.table not in plan.tables:
         return pd.DataFrame({"month_start": [], "drawn": [], "outcome_withheld": [], **{c: [] for c in columns}})
-    frame = plan.table(name).frame.copy()
+    frame = plan.table(series.table).frame.copy()
     frame["month_start"] = pd.to_datetime(frame["month"] + "-01")
     drawn = np.ones(len(frame), dtype=bool)
     for column in columns:
         drawn &= np.array([shown(v) for v in frame[column]], dtype=bool)
-    marked = np.array([isinstance(v, str) for v in frame[columns[0]]], dtype=bool)
-    if len(columns) == 2:  # a share: its denominator must be shown and not 0
-        sized = np.array([shown(v) and v > 0 for v in frame[columns[1]]], dtype=bool)
+    marked = np.array([isinstance(v, str) for v in frame[series.column]], dtype=bool)
+    if series.denominator:  # a share: its denominator must be shown and not 0
+        sized = np.array([shown(v) and v > 0 for v in frame[series.denominator]], dtype=bool)
         drawn &= sized
-        frame["outcome_withheld"] = marked & sized
-    else:
-        frame["outcome_withheld"] = marked if count else np.zeros(len(frame), dtype=bool)
+        marked &= sized
+    frame["outcome_withheld"] = marked & series.outcome
     frame["drawn"] = drawn
     return frame
 
