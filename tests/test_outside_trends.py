@@ -13,20 +13,17 @@ within-target count falls to 1 to 7 of 40 in October and November 2025 (the plan
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from foreign_exports import ISO_VENDOR, write_export
 
 from escalation_analysis import reviews
 from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.reviews.disclosure import NHS_ROUNDED, plan_for, published
 from escalation_analysis.reviews.front_sheet import review_mdc_summary
 from escalation_analysis.reviews.review import Chart, Table, Text
-
-sys.path.insert(0, str(Path(__file__).parent))
-from foreign_exports import ISO_VENDOR, write_export
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 COLLAPSE = ("Oct 2025", "Nov 2025")
