@@ -17,6 +17,14 @@ The session then checks itself: a file the run created or changed in the reposit
 tree fails the run, naming the file (Python's ``__pycache__`` and the ignored tool folders
 aside); so does anything left in the run's home folder, which means a place the redirections
 above missed (``tests/test_suite_hygiene.py`` proves the check fails).
+
+The suite runs on every core (pytest-xdist, ``-n auto`` in ``pyproject.toml``). The temporary
+folder, home folder and checks belong to the controlling process: each worker is given the
+same folder and points its environment there, so the one check at the end covers every worker
+(a worker's own end-of-session status does not fail the run). Tests are sent to workers a file
+at a time, because a file's fixtures are built once per process that runs it and nbval runs a
+notebook's cells in order in one kernel; the tests that read the demo's reports all go to one
+worker, so the demo runs once.
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ _NOT_OURS = frozenset({".git", ".venv", "venv", "__pycache__", ".ruff_cache", "m
 """Folders of the working tree a test run does not answer for: git, the environment, bytecode."""
 _FOOTPRINT = pytest.StashKey[dict[str, tuple[int, int]]]()
 _HOME = pytest.StashKey[Path]()
+_TEMPORARY = pytest.StashKey[Path]()
+_FOLDER_INPUT = "escalation_analysis_tests_folder"
+"""The name under which a pytest-xdist worker is told the controller's temporary folder."""
 
 
 def working_tree_files(root: Path = REPO) -> dict[str, tuple[int, int]]:
@@ -51,26 +62,45 @@ def working_tree_files(root: Path = REPO) -> dict[str, tuple[int, int]]:
     return found
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker (the controller makes and checks the folders)."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if _is_worker(config):
+        _redirect(Path(config.workerinput[_FOLDER_INPUT]))
+        return
     config.stash[_FOOTPRINT] = working_tree_files()
     folder = tempfile.mkdtemp(prefix="escalation-analysis-tests-")
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
     home = Path(folder) / "home"
     home.mkdir()
     config.stash[_HOME] = home
+    config.stash[_TEMPORARY] = Path(folder)
+    _redirect(Path(folder))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: the controller starting a worker
+def pytest_configure_node(node) -> None:
+    node.workerinput[_FOLDER_INPUT] = str(node.config.stash[_TEMPORARY])
+
+
+def _redirect(folder: Path) -> None:
+    """Point the key file, the home folder and every tool's settings and caches into ``folder``."""
     try:
         from hypothesis.configuration import set_hypothesis_home_dir
     except ImportError:  # hypothesis is a test extra
         pass
     else:
-        set_hypothesis_home_dir(Path(folder) / "hypothesis")
-    for name, value in (("HOME", str(home)),
-                        ("ESCALATION_ANALYSIS_KEY_FILE", str(Path(folder) / "pseudonym.key")),
+        set_hypothesis_home_dir(folder / "hypothesis")
+    for name, value in (("HOME", str(folder / "home")),
+                        ("ESCALATION_ANALYSIS_KEY_FILE", str(folder / "pseudonym.key")),
                         ("ESCALATION_ANALYSIS_KEY", None),
-                        ("IPYTHONDIR", str(Path(folder) / "ipython")),
-                        ("XDG_CONFIG_HOME", str(Path(folder) / "config")),
-                        ("XDG_CACHE_HOME", str(Path(folder) / "cache")),
-                        ("XDG_DATA_HOME", str(Path(folder) / "data"))):
+                        ("IPYTHONDIR", str(folder / "ipython")),
+                        ("XDG_CONFIG_HOME", str(folder / "config")),
+                        ("XDG_CACHE_HOME", str(folder / "cache")),
+                        ("XDG_DATA_HOME", str(folder / "data"))):
         _SAVED[name] = os.environ.get(name)
         if value is None:
             os.environ.pop(name, None)
@@ -112,13 +142,37 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ[name] = value
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """nbval's notebook cells are slow tests: each notebook starts a kernel and runs a whole report.
 
     ``pytest`` runs them; ``pytest -m "not slow"`` (the quick run while developing) leaves them
     out, as it leaves out the demo, browser and PDF tests that run the same notebooks end to end.
+    The tests that read the demo's reports are one group for pytest-xdist (see below).
     """
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.slow)
+        if "demo" in getattr(item, "fixturenames", ()) and config.pluginmanager.hasplugin("xdist"):
+            item.add_marker(pytest.mark.xdist_group("demo"))
 
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, in the controller
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Send each worker whole files, but every test that reads the demo's reports to one worker.
+
+    A file's fixtures are then built once (by the worker that runs it) and nbval runs a
+    notebook's cells in order in one kernel, as ``--dist loadfile`` does; and the demo, a minute
+    of processor time shared by tests in four files, is made once, not once per worker.
+    """
+    from xdist.scheduler import LoadGroupScheduling
+
+    if config.getvalue("dist") != "loadgroup":  # another --dist asked for on the command line
+        return None
+
+    class FilesAndGroups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            grouped = super()._split_scope(nodeid)
+            return grouped if grouped != nodeid else nodeid.split("::", 1)[0]
+
+    return FilesAndGroups(config, log)
