@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .ingest.allocator import use_returning_allocator
+
+    use_returning_allocator()  # before any export is read: the loader's freed memory goes back
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "sample": _sample,
         "validate": _validate,

@@ -151,3 +151,23 @@ def test_a_report_without_a_pdf_says_why(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"{tmp_path}: report.html (1 chart), summary.json, tables/ (1 CSV file)." in printed
     assert "No PDF was made because no Chrome, Chromium or Edge browser was found" in printed
+
+
+@pytest.mark.parametrize("chosen", [None, "system"])
+def test_a_command_reads_with_an_allocator_that_gives_freed_memory_back(chosen, monkeypatch):
+    """The loader lets the export's text go once the episodes are built; Arrow's jemalloc hands
+    those pages back to the system (the default mimalloc keeps them, which set the peak memory of
+    `summary` at 10 million rows). A pool the user chose with ARROW_DEFAULT_MEMORY_POOL stands."""
+    import pyarrow as pa
+
+    if "jemalloc" not in pa.supported_memory_backends():
+        pytest.skip("this pyarrow has no jemalloc (Windows): its default allocator is kept")
+    if chosen is None:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    else:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", chosen)
+    code = ("import sys, pyarrow as pa; from escalation_analysis import cli; cli.main(sys.argv[1:]); "
+            "print(pa.default_memory_pool().backend_name)")
+    done = subprocess.run([sys.executable, "-c", code, "validate", str(SAMPLE / "incidents.csv"),
+                           "--mapping", str(SAMPLE / "mapping.yaml")], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == (chosen or "jemalloc"), done.stderr[-2000:]
