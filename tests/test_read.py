@@ -31,6 +31,29 @@ class TestEncodings:
             "Taxi fare \u00a312.50 \u2013 \u201cno concerns\u201d it\u2019s fine"
         )
 
+    @pytest.mark.parametrize("encoding", ["auto", "cp1252"])
+    def test_a_cp1252_export_transcoded_as_it_is_parsed_reads_as_its_utf8_twin(self, tmp_path, monkeypatch, encoding):
+        """Windows-1252 is turned into UTF-8 a block at a time while Arrow parses it (a 3.5 GB
+        export is never held whole as UTF-8): every block boundary, here every 7 bytes, falls
+        somewhere, inside a quoted line break and next to a two- or three-byte character too."""
+        from escalation_analysis.ingest import transcoding
+
+        lines = ["Title line \u00a3", "Ref,Team,Description"] + [
+            f'R{i},Caf\u00e9 {i % 7},"\u201cline {i}\u201d\r\n\u2013 \u00a3{i}.50, it\u2019s fine"' for i in range(400)]
+        text = "\r\n".join(lines) + "\r\n"
+        (tmp_path / "cp1252.csv").write_bytes(text.encode("cp1252"))
+        (tmp_path / "utf8.csv").write_bytes(text.encode("utf-8"))
+        monkeypatch.setattr(transcoding, "_BLOCK", 7)
+
+        legacy = read_export(tmp_path / "cp1252.csv", encoding=encoding, header_row=2)
+        twin = read_export(tmp_path / "utf8.csv", header_row=2)
+
+        assert legacy.encoding == "cp1252"
+        pd.testing.assert_frame_equal(legacy.cells, twin.cells)
+        assert legacy.rows.tolist() == twin.rows.tolist() == list(range(3, 403))
+        assert legacy.skipped["text"].tolist() == ["Title line \u00a3"]
+        assert legacy.cells.loc[399, "Description"] == "\u201cline 399\u201d\r\n\u2013 \u00a3399.50, it\u2019s fine"
+
     def test_cp1252_export_is_reported_as_cp1252_in_the_accounting(self, tmp_path, profile):
         path = tmp_path / "legacy.csv"
         path.write_bytes(csv_bytes([row(team="Caf\u00e9 \u00a3 Team \u201cA\u201d")], encoding="cp1252"))

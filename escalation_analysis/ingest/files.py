@@ -240,7 +240,9 @@ def _let_pages_go(data: memoryview, start: int = 0, length: int = 0) -> None:
     while the table is built (at ten million rows the file is 3.5 GB)."""
     mapped = data.obj if isinstance(data, memoryview) else None
     if isinstance(mapped, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and len(mapped):
-        mapped.madvise(mmap.MADV_DONTNEED, start, length or len(mapped) - start)
+        end = start + length if length else len(mapped)
+        start -= start % mmap.PAGESIZE  # whole pages only (the one shared with the next bytes comes back if read)
+        mapped.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 def _is_blank(data: memoryview) -> bool:
@@ -411,7 +413,7 @@ def _is_utf8(data) -> bool:
     return True
 
 
-def _to_utf8(path: Path, data: bytes, encoding: str) -> tuple[memoryview | bytes, str]:
+def _to_utf8(path: Path, data: bytes, encoding: str) -> tuple[memoryview | bytes | transcoding.Utf8Text, str]:
     name = detect_encoding(data) if encoding == "auto" else encoding
     if name == "utf-8" and encoding == "auto":  # detect_encoding has checked that it decodes
         return data, name
@@ -423,14 +425,21 @@ def _to_utf8(path: Path, data: bytes, encoding: str) -> tuple[memoryview | bytes
             body = body[3:]
         if _is_utf8(body):
             return body, name
-    try:  # a single-byte encoding such as Windows-1252 is transcoded in numpy, without Python strings
-        text = transcoding.to_utf8(data, name) if transcoding.is_single_byte(name) else codecs.decode(data, name)
+    if transcoding.is_single_byte(name):  # such as Windows-1252: transcoded in numpy as the parser reads
+        undefined = None if encoding == "auto" else transcoding.first_undefined(data, name)  # (auto: checked)
+        if undefined is not None:
+            raise ExportError(_not_valid(path, name, undefined))
+        return transcoding.Utf8Text(data, name, done=lambda start, length: _let_pages_go(data, start, length)), name
+    try:
+        text = codecs.decode(data, name)
     except UnicodeDecodeError as exc:
-        raise ExportError(
-            f"The export '{path.name}' is not valid {name} text (byte {exc.start}); "
-            "set 'encoding: auto' in the mapping profile or name the right encoding."
-        ) from None
-    return (text if isinstance(text, bytes) else text.encode("utf-8")), name
+        raise ExportError(_not_valid(path, name, exc.start)) from None
+    return text.encode("utf-8"), name
+
+
+def _not_valid(path: Path, encoding: str, byte: int) -> str:
+    return (f"The export '{path.name}' is not valid {encoding} text (byte {byte}); "
+            "set 'encoding: auto' in the mapping profile or name the right encoding.")
 
 
 def _codec_name(name: str) -> str:
@@ -486,10 +495,10 @@ def _first_lines(text, count: int) -> list[str]:
     """The first ``count`` lines of UTF-8 text, split where the CSV parser splits records."""
     size = 64 * 1024
     while True:
-        head = bytes(text[:size]).decode("utf-8", errors="replace").lstrip("\ufeff")
-        lines = re.split(r"\r\n|\r|\n", head)
-        if len(lines) > count or size >= len(text):
-            if size < len(text):
+        head, whole = text.prefix(size) if isinstance(text, transcoding.Utf8Text) else (bytes(text[:size]), size >= len(text))
+        lines = re.split(r"\r\n|\r|\n", head.decode("utf-8", errors="replace").lstrip("\ufeff"))
+        if len(lines) > count or whole:
+            if not whole:
                 lines = lines[:-1]  # the last one may be cut short
             elif lines and lines[-1] == "":
                 lines = lines[:-1]  # the file's final line break
@@ -526,9 +535,10 @@ def _read_csv(
     path: Path, data: bytes, encoding: str, delimiter: str | None, missing_values=("",), header_row: int = 1
 ) -> RawTable:
     text, used = _to_utf8(path, data, encoding)
-    text = memoryview(text)  # slices below share the file's bytes instead of copying them
-    if text[:3] == b"\xef\xbb\xbf":
-        text = text[3:]
+    if not isinstance(text, transcoding.Utf8Text):
+        text = memoryview(text)  # slices below share the file's bytes instead of copying them
+        if text[:3] == b"\xef\xbb\xbf":
+            text = text[3:]
     names, delimiter, lines = _header(path, text, delimiter, header_row)
     missing = [str(v) for v in missing_values]
     skip = header_row + lines[header_row - 1].count("\n")  # lines, not records: a header may span two
@@ -558,24 +568,31 @@ def _read_csv(
 
 
 class _CsvSource:
-    """The UTF-8 text the CSV parser reads: the file itself when it is UTF-8 already, else the
-    transcoded text in memory.
+    """The UTF-8 text the CSV parser reads: the file itself when it is UTF-8 already, a single-byte
+    one (Windows-1252) transcoded a block at a time as it is read, else the text in memory.
 
     A UTF-8 export is read by Arrow's own file reader a block at a time, from where the text
     starts (after a byte-order mark): only the table being built is held in memory, not the
     whole file beside it as when parsing the memory-mapped bytes. The mapped pages looked at so
-    far (the encoding check, the header) are let go of before the parse starts.
+    far (the encoding check, the header) are let go of before the parse starts, and those of a
+    transcoded file behind the transcoding.
     """
 
-    def __init__(self, path: Path, data: memoryview, text: memoryview) -> None:
+    def __init__(self, path: Path, data: memoryview, text: memoryview | transcoding.Utf8Text) -> None:
+        self._path, self._text, self._transcoded = path, None, None
+        _let_pages_go(data)
+        if isinstance(text, transcoding.Utf8Text):
+            self.nbytes, self._transcoded = text.most_bytes, text
+            return
         self.nbytes = text.nbytes
         in_file = isinstance(data, memoryview) and isinstance(text.obj, mmap.mmap) and text.obj is data.obj
-        self._path, self._offset = path, data.nbytes - text.nbytes
+        self._offset = data.nbytes - text.nbytes
         self._text = None if in_file else text
-        _let_pages_go(data)  # (the transcoded text, if any, is a copy)
 
     def open(self) -> pa.NativeFile:
         """A fresh reader at the start of the text (the parse may need a second pass)."""
+        if self._transcoded is not None:
+            return pa.PythonFile(self._transcoded.stream(), mode="r")
         if self._text is not None:
             return pa.BufferReader(pa.py_buffer(self._text))
         handle = pa.OSFile(str(self._path))
@@ -625,8 +642,9 @@ def _arrow_read(
             return table, list(bad)
         except pa.ArrowInvalid as exc:
             message = str(exc)
-            if "straddling" in message and block_size < source.nbytes + 1:
-                block_size = source.nbytes + 1
+            whole = min(source.nbytes + 1, 2**31 - 1)  # one block for all the text (Arrow's limit: 2 GiB)
+            if "straddling" in message and block_size < whole:
+                block_size = whole
                 continue
             if "Empty CSV file" in message:
                 return pa.table({f"c{i}": pa.array([], pa.large_string()) for i in range(expected)}), []

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import codecs
 import functools
+import io
 import re
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -68,17 +70,26 @@ def to_utf8(data, encoding: str) -> bytes:
 
     Raises ``UnicodeDecodeError`` at the first byte ``encoding`` does not define, as the codec does.
     """
+    return b"".join(utf8_blocks(data, encoding))
+
+
+def utf8_blocks(data, encoding: str, done: Callable[[int, int], None] | None = None) -> Iterator[np.ndarray]:
+    """:func:`to_utf8` a block at a time (4 MiB of input each), transcoded only when asked for.
+
+    ``done(start, length)`` is told of each block of ``data`` once it has been transcoded.
+    """
     name = codecs.lookup(encoding).name
     if not is_single_byte(name):
         raise ValueError(f"{encoding} is not a single-byte encoding")
     lengths, utf8, undefined = _table(name)
     view = np.frombuffer(data, dtype=np.uint8)
-    pieces = []
     for start in range(0, len(view), _BLOCK):
         block = view[start: start + _BLOCK]
         high = np.flatnonzero(block >= 0x80)
         if len(high) == 0:
-            pieces.append(block)  # plain ASCII: the same bytes in UTF-8
+            yield block  # plain ASCII: the same bytes in UTF-8 (let go of once read)
+            if done:
+                done(start, len(block))
             continue
         values = block[high]
         bad = high[undefined[values]]
@@ -96,5 +107,59 @@ def to_utf8(data, encoding: str) -> bytes:
         for column in range(3):
             wide = sizes > column
             out[where[wide] + column] = utf8[values[wide], column]
-        pieces.append(out)
-    return b"".join(pieces)
+        if done:
+            done(start, len(block))
+        yield out
+
+
+class Utf8Text:
+    """Single-byte text as UTF-8, never all in memory at once: its first bytes when asked for,
+    or a stream that transcodes a block at a time while the CSV parser reads it.
+
+    Transcoding a 3.5 GB export whole would hold the file's UTF-8 text beside the table Arrow
+    builds from it. ``data`` must hold no byte the encoding leaves undefined (check with
+    :func:`first_undefined` first): the stream would raise ``UnicodeDecodeError`` part-way.
+    ``done(start, length)`` is told of each block of ``data`` the stream has transcoded (the
+    reader lets a memory-mapped file's pages go behind it).
+    """
+
+    def __init__(self, data, encoding: str, done: Callable[[int, int], None] | None = None) -> None:
+        self.data, self.encoding, self._done = data, encoding, done
+        self.most_bytes = 3 * len(memoryview(data).cast("B"))  # a bound on the UTF-8 length
+
+    def prefix(self, size: int) -> tuple[bytes, bool]:
+        """The first ``size`` bytes of the UTF-8 text, and whether that is all of it."""
+        source = memoryview(self.data).cast("B")
+        head = to_utf8(source[:size], self.encoding)  # at least one byte out per byte in
+        return head[:size], size >= len(source) and size >= len(head)
+
+    def stream(self) -> io.RawIOBase:
+        """The UTF-8 text as a file-like object, from its start."""
+        return _BlockReader(utf8_blocks(self.data, self.encoding, self._done))
+
+
+class _BlockReader(io.RawIOBase):
+    """A readable file over blocks of bytes, each let go of once read."""
+
+    def __init__(self, blocks: Iterator[np.ndarray]) -> None:
+        super().__init__()
+        self._blocks, self._pending = blocks, memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` whole (short only at the end of the text)."""
+        out = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(out):
+            if not len(self._pending):
+                block = next(self._blocks, None)
+                if block is None:
+                    break
+                self._pending = memoryview(block).cast("B")
+            n = min(len(out) - filled, len(self._pending))
+            out[filled: filled + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            filled += n
+        return filled
