@@ -18,13 +18,11 @@ tree fails the run, naming the file (Python's ``__pycache__`` and the ignored to
 aside); so does anything left in the run's home folder, which means a place the redirections
 above missed (``tests/test_suite_hygiene.py`` proves the check fails).
 
-The suite runs on every core (pytest-xdist, ``-n auto`` in ``pyproject.toml``). The temporary
-folder, home folder and checks belong to the controlling process: each worker is given the
-same folder and points its environment there, so the one check at the end covers every worker
-(a worker's own end-of-session status does not fail the run). Tests are sent to workers a file
-at a time, because a file's fixtures are built once per process that runs it and nbval runs a
-notebook's cells in order in one kernel; the tests that read the demo's reports all go to one
-worker, so the demo runs once.
+The suite runs on every core (pytest-xdist, ``-n auto --dist loadfile`` in ``pyproject.toml``:
+a file's tests go to one worker, so its fixtures are built once and nbval runs a notebook's cells
+in order in one kernel). The temporary folder, home folder and checks belong to the controlling
+process: each worker is given the same folder and points its environment there, so the one
+check at the end covers every worker (a worker's own end-of-session status does not fail the run).
 """
 
 from __future__ import annotations
@@ -142,37 +140,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ[name] = value
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """nbval's notebook cells are slow tests: each notebook starts a kernel and runs a whole report.
 
     ``pytest`` runs them; ``pytest -m "not slow"`` (the quick run while developing) leaves them
     out, as it leaves out the demo, browser and PDF tests that run the same notebooks end to end.
-    The tests that read the demo's reports are one group for pytest-xdist (see below).
     """
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.slow)
-        if "demo" in getattr(item, "fixturenames", ()) and config.pluginmanager.hasplugin("xdist"):
-            item.add_marker(pytest.mark.xdist_group("demo"))
-
-
-@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, in the controller
-def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """Send each worker whole files, but every test that reads the demo's reports to one worker.
-
-    A file's fixtures are then built once (by the worker that runs it) and nbval runs a
-    notebook's cells in order in one kernel, as ``--dist loadfile`` does; and the demo, a minute
-    of processor time shared by tests in four files, is made once, not once per worker.
-    """
-    from xdist.scheduler import LoadGroupScheduling
-
-    if config.getvalue("dist") != "loadgroup":  # another --dist asked for on the command line
-        return None
-
-    class FilesAndGroups(LoadGroupScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            grouped = super()._split_scope(nodeid)
-            return grouped if grouped != nodeid else nodeid.split("::", 1)[0]
-
-    return FilesAndGroups(config, log)
