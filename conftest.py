@@ -17,6 +17,12 @@ The session then checks itself: a file the run created or changed in the reposit
 tree fails the run, naming the file (Python's ``__pycache__`` and the ignored tool folders
 aside); so does anything left in the run's home folder, which means a place the redirections
 above missed (``tests/test_suite_hygiene.py`` proves the check fails).
+
+The suite runs on every core (pytest-xdist, ``-n auto --dist loadfile`` in ``pyproject.toml``:
+a file's tests go to one worker, so its fixtures are built once and nbval runs a notebook's cells
+in order in one kernel). The temporary folder, home folder and checks belong to the controlling
+process: each worker is given the same folder and points its environment there, so the one
+check at the end covers every worker (a worker's own end-of-session status does not fail the run).
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ _NOT_OURS = frozenset({".git", ".venv", "venv", "__pycache__", ".ruff_cache", "m
 """Folders of the working tree a test run does not answer for: git, the environment, bytecode."""
 _FOOTPRINT = pytest.StashKey[dict[str, tuple[int, int]]]()
 _HOME = pytest.StashKey[Path]()
+_TEMPORARY = pytest.StashKey[Path]()
+_FOLDER_INPUT = "escalation_analysis_tests_folder"
+"""The name under which a pytest-xdist worker is told the controller's temporary folder."""
 
 
 def working_tree_files(root: Path = REPO) -> dict[str, tuple[int, int]]:
@@ -51,26 +60,45 @@ def working_tree_files(root: Path = REPO) -> dict[str, tuple[int, int]]:
     return found
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    """Whether this process is a pytest-xdist worker (the controller makes and checks the folders)."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if _is_worker(config):
+        _redirect(Path(config.workerinput[_FOLDER_INPUT]))
+        return
     config.stash[_FOOTPRINT] = working_tree_files()
     folder = tempfile.mkdtemp(prefix="escalation-analysis-tests-")
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
     home = Path(folder) / "home"
     home.mkdir()
     config.stash[_HOME] = home
+    config.stash[_TEMPORARY] = Path(folder)
+    _redirect(Path(folder))
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: the controller starting a worker
+def pytest_configure_node(node) -> None:
+    node.workerinput[_FOLDER_INPUT] = str(node.config.stash[_TEMPORARY])
+
+
+def _redirect(folder: Path) -> None:
+    """Point the key file, the home folder and every tool's settings and caches into ``folder``."""
     try:
         from hypothesis.configuration import set_hypothesis_home_dir
     except ImportError:  # hypothesis is a test extra
         pass
     else:
-        set_hypothesis_home_dir(Path(folder) / "hypothesis")
-    for name, value in (("HOME", str(home)),
-                        ("ESCALATION_ANALYSIS_KEY_FILE", str(Path(folder) / "pseudonym.key")),
+        set_hypothesis_home_dir(folder / "hypothesis")
+    for name, value in (("HOME", str(folder / "home")),
+                        ("ESCALATION_ANALYSIS_KEY_FILE", str(folder / "pseudonym.key")),
                         ("ESCALATION_ANALYSIS_KEY", None),
-                        ("IPYTHONDIR", str(Path(folder) / "ipython")),
-                        ("XDG_CONFIG_HOME", str(Path(folder) / "config")),
-                        ("XDG_CACHE_HOME", str(Path(folder) / "cache")),
-                        ("XDG_DATA_HOME", str(Path(folder) / "data"))):
+                        ("IPYTHONDIR", str(folder / "ipython")),
+                        ("XDG_CONFIG_HOME", str(folder / "config")),
+                        ("XDG_CACHE_HOME", str(folder / "cache")),
+                        ("XDG_DATA_HOME", str(folder / "data"))):
         _SAVED[name] = os.environ.get(name)
         if value is None:
             os.environ.pop(name, None)
@@ -121,4 +149,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.suffix == ".ipynb":
             item.add_marker(pytest.mark.slow)
-

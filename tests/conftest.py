@@ -260,21 +260,31 @@ def balanced(loaded: LoadedExport) -> bool:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory) -> Path:
-    """Run the demo once per test session, as a user would, with a key file of its own.
+    """Run the demo once per test run, as a user would, with a key file of its own.
 
     Shared by the end-to-end tests (test_reviews.py, test_report_pages.py, test_disclosure_reports.py,
     test_output_safety.py's Ctrl-C test, which interrupts a demo run over a copy of it): the four
-    reports' folders are under the returned path.
+    reports' folders are under the returned path. Under pytest-xdist the workers share one run:
+    the first to need it makes it in the run's temporary folder (the workers' common parent) while
+    holding a lock there, and the others wait for it, instead of each spending a minute of
+    processor time on the same reports (and the demo's two kernels get both cores).
     """
     import subprocess
     import sys
 
-    out = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if k != "ESCALATION_ANALYSIS_KEY"}
-    env["ESCALATION_ANALYSIS_KEY_FILE"] = str(out.parent / "demo.key")
-    result = subprocess.run(
-        [sys.executable, "-m", "escalation_analysis.cli", "demo", "--out", str(out / "reports")],
-        cwd=REPO, capture_output=True, text=True, env=env, timeout=900, check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    from filelock import FileLock
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    out = tmp_path_factory.getbasetemp().parent / "shared-demo" if worker else tmp_path_factory.mktemp("demo")
+    out.mkdir(exist_ok=True)
+    with FileLock(out / "made.lock"):
+        if not (out / "made").is_file():
+            env = {k: v for k, v in os.environ.items() if k != "ESCALATION_ANALYSIS_KEY"}
+            env["ESCALATION_ANALYSIS_KEY_FILE"] = str(out / "demo.key")
+            result = subprocess.run(
+                [sys.executable, "-m", "escalation_analysis.cli", "demo", "--out", str(out / "reports")],
+                cwd=REPO, capture_output=True, text=True, env=env, timeout=900, check=False,
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            (out / "made").touch()
     return out / "reports"

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import IN_CI
 from hypothesis import settings
 
@@ -41,14 +42,17 @@ def test_ci_draws_the_same_examples_every_run_and_keeps_no_database():
         assert settings.default.derandomize
 
 
-def test_a_test_run_that_writes_into_the_home_folder_fails_naming_the_file(tmp_path):
+@pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["one process", "a pytest-xdist worker"])
+def test_a_test_run_that_writes_into_the_home_folder_fails_naming_the_file(tmp_path, workers):
+    """Also when the test ran in a pytest-xdist worker (as the suite runs): the worker's write is
+    found by the check in the process that started it, which sets the run's exit status."""
     test_file = tmp_path / "test_writes_home.py"
     test_file.write_text(WRITES_HOME)
     home = tmp_path / "home"  # the user's home as the child run starts; the run must give itself another
     home.mkdir()
     # -p conftest: the repository's root conftest.py (the working folder is on the path), as every run loads it
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "conftest", "-p", "no:cacheprovider",
-                             "--rootdir", str(tmp_path), str(test_file)],
+                             *workers, "--rootdir", str(tmp_path), str(test_file)],
                             cwd=REPO, env={**os.environ, "HOME": str(home)}, capture_output=True, text=True,
                             timeout=300, check=False)
     assert "1 passed" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]  # the test itself passed

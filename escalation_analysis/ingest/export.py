@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def load_export(
     raw = read_profiled_export(path, profile)
     columns = _resolve_columns(raw, profile, Path(path).name)
     builder = _EpisodeBuilder(raw, columns, profile, key if key is not None else load_key())
+    del raw  # the builder now owns the cells, and lets each column go once it has read it
     loaded = builder.build()
     if require_rows and loaded.accounting.rows_analysed == 0:
         raise NothingUsableError(
@@ -206,22 +208,28 @@ class _EpisodeBuilder:
 
     Columns are read once, values interpreted once per distinct value, and the text of a
     warning or exclusion written only for the rows it is about.
+
+    The builder takes the raw table's cells over and lets go of each export column (and of a
+    field's per-row codes) as soon as no field still to be built reads it: at ten million rows
+    the raw text is about as large as the episodes, and holding both at once set the peak memory.
     """
 
     def __init__(self, raw: RawTable, columns: dict[str, list[str]], profile: MappingProfile, key: bytes):
-        self.raw = raw
+        self.cells = raw.cells
+        self.raw = dataclasses.replace(raw, cells=raw.cells.iloc[:, :0])  # everything but the cells
         self.columns = columns
         self.profile = profile
         self.key = key
-        self.cells = raw.cells
-        self.n = len(raw.cells)
+        self.n = len(self.cells)
         self.rows = raw.rows
-        self.index = raw.cells.index
+        self.index = self.cells.index
         self.incident_ids = self._text("incident_id")
         self.warnings: list[pd.DataFrame] = []
         self.unknown: dict[str, list[str]] = {}
         self._distincts: dict[str, _Distinct] = {}
+        self._distinct_values: dict[str, pd.Series] = {}  # of fields done with (their codes let go)
         self._pseudonyms: dict[str, pd.Series] = {}
+        self._readers = Counter(name for names in columns.values() for name in names)
 
     def _text(self, field: str) -> pd.Series:
         names = self.columns.get(field)
@@ -234,12 +242,46 @@ class _EpisodeBuilder:
             self._distincts[field] = _Distinct.of(self._text(field))
         return self._distincts[field]
 
+    def _done(self, *fields: str) -> None:
+        """Let go of the export columns no field still to be built reads, and of these fields' codes.
+
+        With no fields: the columns no field reads at all (needed only to find blank and
+        duplicate rows). A column read after this is a mistake in the builder (KeyError).
+        """
+        for field in fields:
+            self._readers.subtract(self.columns.get(field, []))
+            if field in self._distincts:
+                self._distinct_values[field] = self._distincts.pop(field).values
+        unread = [name for name in self.cells.columns if self._readers[name] <= 0]
+        if unread:
+            self.cells = self.cells.drop(columns=unread)
+
     def _warn(self, mask, reason: str, field: str | None, detail) -> None:
         self.warnings.append(make_issues(mask, self.rows, self.incident_ids, reason, field, detail))
 
     # -- exclusions ---------------------------------------------------------------------
 
     def build(self) -> LoadedExport:
+        episodes, excluded = self._episodes()
+        identifiers = self._identifiers()
+        self._done(*self.columns, *self._distincts)  # the cells and codes are not needed to check the frame
+        frame = validate_episodes(pd.DataFrame(episodes, copy=False), self.profile.timezone)
+        accounting = RowAccounting(
+            rows_read=self.raw.rows_read,
+            excluded=concat_issues(excluded),
+            warnings=concat_issues(self.warnings),
+            source=self.profile.source,
+            encoding=self.raw.encoding,
+            unknown_values=self.unknown,
+            skipped=self.raw.skipped,
+            sheet=self.raw.sheet,
+        )
+        accounting.fitness = fitness.assess(frame, accounting.warnings, self.profile)
+        assert accounting.rows_analysed == len(frame), "row accounting does not balance"
+        return LoadedExport(frame, accounting, self.profile, identifiers, self.raw.sha256)
+
+    def _episodes(self) -> tuple[dict[str, pd.Series], list[pd.DataFrame]]:
+        """The kept rows' canonical columns and the excluded rows' records, warnings collected."""
         risk = self._times("risk_identified_at")
         escalated = self._times("escalated_at")
         trigger_text = self._text("trigger")
@@ -250,6 +292,7 @@ class _EpisodeBuilder:
 
         blank_row = self._blank_rows()
         duplicate, first_copy = self._exact_duplicates()
+        self._done()  # columns outside the mapping were needed only for those two
         checks = [
             ("blank_row", None, blank_row, "every cell is blank"),
             ("duplicate_row", None, duplicate, lambda at: "same as row " + pd.Series(first_copy[at]).astype("str")),
@@ -274,6 +317,7 @@ class _EpisodeBuilder:
             excluded.append(make_issues(mask, self.rows, self.incident_ids, reason, field, detail))
             excluded_mask |= mask
         keep = ~excluded_mask
+        del trigger_text, checks
 
         # Only kept rows are materialised; warnings still look at every kept row.
         episodes: dict[str, pd.Series] = {}
@@ -281,17 +325,24 @@ class _EpisodeBuilder:
         episodes["incident_id"] = _kept(self.incident_ids, keep)
         episodes["risk_identified_at"] = _kept(risk_local.instants, keep)
         episodes["trigger"] = self._category("trigger", keep)
+        self._done("trigger")
         episodes["escalated_at"] = _kept(escalated_local.instants, keep)
         episodes["responded_at"] = self._responded(escalated_local.instants, keep)
         episodes["team"] = self._team(keep)
-        episodes["outcome"] = self._category("outcome", keep)
-        episodes["harm"] = self._category("harm", keep)
+        self._done("responded_at", "team")
+        for field in ("outcome", "harm"):
+            episodes[field] = self._category(field, keep)
+            self._done(field)
         episodes["lone_worker"] = self._boolean("lone_worker", keep)
+        self._done("lone_worker")
         for field in ("escalated_to", "barriers", "information_shared"):
             episodes[field] = self._list(field, keep)
+            self._done(field)
         episodes["approvals_before_action"] = self._integer("approvals_before_action", keep)
+        self._done("approvals_before_action")
         for field in ("service_user_id", "staff_id"):
             episodes[field] = self._person(field, keep)
+            self._done(field)
         for field in ("description", "ethnicity", "age_band", "gender"):
             episodes[field] = _kept(self._text(field), keep)
 
@@ -303,33 +354,22 @@ class _EpisodeBuilder:
         ):
             self._warn(np.asarray(flags, dtype=bool) & keep, reason, field, self._shown_at(field))
         self._repeated_ids(keep)
-
-        frame = pd.DataFrame(episodes, copy=False)
-        frame = validate_episodes(frame, self.profile.timezone)
-        accounting = RowAccounting(
-            rows_read=self.raw.rows_read,
-            excluded=concat_issues(excluded),
-            warnings=concat_issues(self.warnings),
-            source=self.profile.source,
-            encoding=self.raw.encoding,
-            unknown_values=self.unknown,
-            skipped=self.raw.skipped,
-            sheet=self.raw.sheet,
-        )
-        accounting.fitness = fitness.assess(frame, accounting.warnings, self.profile)
-        assert accounting.rows_analysed == len(frame), "row accounting does not balance"
-        return LoadedExport(frame, accounting, self.profile, self._identifiers(), self.raw.sha256)
+        return episodes, excluded
 
     def _identifiers(self) -> IdentifierValues:
         """What the privacy gate looks for, from every row read (distinct values, no copies)."""
         pseudonyms = [p for p in self._pseudonyms.values() if len(p)]
         return IdentifierValues(
-            service_user_ids=self._distinct("service_user_id").values,
-            staff_ids=self._distinct("staff_id").values,
-            incident_ids=self._distinct("incident_id").values,
+            service_user_ids=self._values("service_user_id"),
+            staff_ids=self._values("staff_id"),
+            incident_ids=self._values("incident_id"),
             pseudonyms=pd.concat(pseudonyms, ignore_index=True) if pseudonyms else pd.Series([], dtype="str"),
             descriptions=self._text("description"),
         )
+
+    def _values(self, field: str) -> pd.Series:
+        """A field's distinct values, whether or not the builder is done with it."""
+        return self._distinct_values[field] if field in self._distinct_values else self._distinct(field).values
 
     def _shown(self, field: str, at: np.ndarray) -> pd.Series:
         """The cell text of a (possibly two-column) field at positions ``at``, for details."""

@@ -177,8 +177,12 @@ class _Digest(threading.Thread):
     """The SHA-256 of the export's bytes, worked out in a thread of its own while they are parsed.
 
     ``hashlib`` lets go of the interpreter while it hashes, so the digest costs no time on a
-    machine with a core to spare, and the file is not read a second time for it.
+    machine with a core to spare, and the file is not read a second time for it. The mapped
+    pages are hashed a block at a time and let go of behind it, so that hashing a large export
+    does not hold all of it in memory beside the table being parsed.
     """
+
+    _BLOCK = 1 << 24  # 16 MiB, a whole number of pages
 
     def __init__(self, data: memoryview) -> None:
         super().__init__(name="export-sha256")
@@ -186,7 +190,11 @@ class _Digest(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        self._hexdigest = hashlib.sha256(self._data).hexdigest()
+        digest = hashlib.sha256()
+        for start in range(0, self._data.nbytes, self._BLOCK):
+            digest.update(self._data[start: start + self._BLOCK])
+            _let_pages_go(self._data, start, self._BLOCK)
+        self._hexdigest = digest.hexdigest()
         self._data = None
 
     def hexdigest(self) -> str:
@@ -209,20 +217,30 @@ def _is_workbook(path: Path, data: memoryview) -> bool:
 
 
 def _file_bytes(path: Path) -> memoryview:
-    """The file's bytes, memory-mapped: read in place by the CSV parser, never copied whole.
+    """The file's bytes, memory-mapped: looked at in place (encoding, header), never copied whole.
 
-    A multi-gigabyte export is not duplicated in memory, and its pages are read by the
-    parser's own threads. The map is released when the last view of it goes.
+    A multi-gigabyte export is not duplicated in memory; a UTF-8 one is then parsed from the
+    file itself (:class:`_CsvSource`). The map is released when the last view of it goes.
     """
     with path.open("rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
             return memoryview(b"")
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
-            # Ask for the whole file up front: faulting it in page by page from the parser's
-            # threads costs about as much again as parsing it.
+            # Ask for the whole file up front (into the system's file cache): the encoding check,
+            # the digest and the parse all read it through.
             mapped.madvise(mmap.MADV_WILLNEED)
         return memoryview(mapped)
+
+
+def _let_pages_go(data: memoryview, start: int = 0, length: int = 0) -> None:
+    """Drop a memory-mapped export's pages (from ``start``, ``length`` bytes; 0: to the end) from
+    this process's memory. They stay in the system's file cache, and reading them again brings
+    them back: this only stops bytes already looked at counting against the process's memory
+    while the table is built (at ten million rows the file is 3.5 GB)."""
+    mapped = data.obj if isinstance(data, memoryview) else None
+    if isinstance(mapped, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and len(mapped):
+        mapped.madvise(mmap.MADV_DONTNEED, start, length or len(mapped) - start)
 
 
 def _is_blank(data: memoryview) -> bool:
@@ -514,9 +532,11 @@ def _read_csv(
     names, delimiter, lines = _header(path, text, delimiter, header_row)
     missing = [str(v) for v in missing_values]
     skip = header_row + lines[header_row - 1].count("\n")  # lines, not records: a header may span two
-    table, bad = _arrow_read(path, text, names, delimiter, missing, skip, use_threads=True)
+    source = _CsvSource(path, data, text)
+    del text
+    table, bad = _arrow_read(path, source, names, delimiter, missing, skip, use_threads=True)
     if any(number is None for number, _, _ in bad):
-        table, bad = _arrow_read(path, text, names, delimiter, missing, skip, use_threads=False)
+        table, bad = _arrow_read(path, source, names, delimiter, missing, skip, use_threads=False)
     malformed = pd.DataFrame(
         {
             "row": pd.Series([n for n, _, _ in bad], dtype="int64"),
@@ -537,8 +557,34 @@ def _read_csv(
                     top=_lines_as_cells(lines, delimiter), delimiter=delimiter)
 
 
+class _CsvSource:
+    """The UTF-8 text the CSV parser reads: the file itself when it is UTF-8 already, else the
+    transcoded text in memory.
+
+    A UTF-8 export is read by Arrow's own file reader a block at a time, from where the text
+    starts (after a byte-order mark): only the table being built is held in memory, not the
+    whole file beside it as when parsing the memory-mapped bytes. The mapped pages looked at so
+    far (the encoding check, the header) are let go of before the parse starts.
+    """
+
+    def __init__(self, path: Path, data: memoryview, text: memoryview) -> None:
+        self.nbytes = text.nbytes
+        in_file = isinstance(data, memoryview) and isinstance(text.obj, mmap.mmap) and text.obj is data.obj
+        self._path, self._offset = path, data.nbytes - text.nbytes
+        self._text = None if in_file else text
+        _let_pages_go(data)  # (the transcoded text, if any, is a copy)
+
+    def open(self) -> pa.NativeFile:
+        """A fresh reader at the start of the text (the parse may need a second pass)."""
+        if self._text is not None:
+            return pa.BufferReader(pa.py_buffer(self._text))
+        handle = pa.OSFile(str(self._path))
+        handle.seek(self._offset)
+        return handle
+
+
 def _arrow_read(
-    path: Path, text: memoryview, names: list[str], delimiter: str, missing: list[str], header_row: int,
+    path: Path, source: _CsvSource, names: list[str], delimiter: str, missing: list[str], header_row: int,
     use_threads: bool,
 ) -> tuple[pa.Table, list[tuple[int | None, str, str]]]:
     bad: list[tuple[int | None, str, str]] = []
@@ -554,32 +600,33 @@ def _arrow_read(
     while True:
         bad.clear()
         try:
-            table = pacsv.read_csv(
-                pa.BufferReader(pa.py_buffer(text)),
-                read_options=pacsv.ReadOptions(
-                    column_names=[f"c{i}" for i in range(expected)],
-                    skip_rows=header_row,  # the title lines and the header
-                    use_threads=use_threads,
-                    block_size=block_size,
-                ),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=delimiter,
-                    newlines_in_values=True,
-                    ignore_empty_lines=False,  # a blank line is a row: excluded as blank, row numbers stay true
-                    invalid_row_handler=on_invalid,
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={f"c{i}": pa.large_string() for i in range(expected)},
-                    null_values=missing,  # exact blank-like cells, quoted or not, are missing
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
-                ),
-            )
+            with source.open() as stream:
+                table = pacsv.read_csv(
+                    stream,
+                    read_options=pacsv.ReadOptions(
+                        column_names=[f"c{i}" for i in range(expected)],
+                        skip_rows=header_row,  # the title lines and the header
+                        use_threads=use_threads,
+                        block_size=block_size,
+                    ),
+                    parse_options=pacsv.ParseOptions(
+                        delimiter=delimiter,
+                        newlines_in_values=True,
+                        ignore_empty_lines=False,  # a blank line is a row: excluded as blank, row numbers stay true
+                        invalid_row_handler=on_invalid,
+                    ),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types={f"c{i}": pa.large_string() for i in range(expected)},
+                        null_values=missing,  # exact blank-like cells, quoted or not, are missing
+                        strings_can_be_null=True,
+                        quoted_strings_can_be_null=True,
+                    ),
+                )
             return table, list(bad)
         except pa.ArrowInvalid as exc:
             message = str(exc)
-            if "straddling" in message and block_size < text.nbytes + 1:
-                block_size = text.nbytes + 1
+            if "straddling" in message and block_size < source.nbytes + 1:
+                block_size = source.nbytes + 1
                 continue
             if "Empty CSV file" in message:
                 return pa.table({f"c{i}": pa.array([], pa.large_string()) for i in range(expected)}), []
