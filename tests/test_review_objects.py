@@ -153,13 +153,19 @@ def test_an_internal_report_for_outside_readers_is_refused_where_it_holds_free_t
         sample_review("near-miss-review", audience="external")
 
 
-def test_the_runners_summary_is_the_reviews_summary(sample_reviews, tmp_path):
-    """summary.json comes from the same review object as the report's pages."""
-    review = sample_reviews["contract-monitoring"]
-    review.summary().write(tmp_path / "summary.json")
-    written = json.loads((tmp_path / "summary.json").read_text())
-    assert written["timeliness"]["overall"] == review.summary().data["timeliness"]["overall"]
-    assert written["period"] == {"start": "2025-10-01", "end": "2025-12-31"}
+@pytest.mark.parametrize("kind", list(reviews.KINDS))
+def test_the_runners_summary_is_the_reviews_summary(sample_quarter, kind, tmp_path):
+    """The summary.json and tables the runner writes beside a report (``reviews.summarise``, which
+    builds no pages) are, file for file, those of the review the notebook shows."""
+    options = {"team": "Riverside CMHT"} if kind == "supervision" else {}
+    reviews.build(kind, sample_quarter, **options).summary().write(tmp_path / "review" / "summary.json")
+    reviews.summarise(kind, sample_quarter, **options).write(tmp_path / "runner" / "summary.json")
+    files = sorted(p.relative_to(tmp_path / "review") for p in (tmp_path / "review").rglob("*") if p.is_file())
+    assert Path("summary.json") in files and len(files) > 10
+    assert files == sorted(p.relative_to(tmp_path / "runner") for p in (tmp_path / "runner").rglob("*") if p.is_file())
+    assert all((tmp_path / "review" / f).read_bytes() == (tmp_path / "runner" / f).read_bytes() for f in files)
+    assert json.loads((tmp_path / "runner" / "summary.json").read_text())["period"] == {
+        "start": "2025-10-01", "end": "2025-12-31"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -134,6 +134,11 @@ WARM_KERNEL_MODULES = (
     "escalation_analysis.reviews.supervision",
     "escalation_analysis.measures.timeliness",
     "escalation_analysis.measures.trends",
+    # imported on first use by every report (0.3-0.9 s a kernel): the disclosure audit's LP solver,
+    # the bank-holiday calendars (all countries load together), pandera's checks on the export
+    "scipy.optimize",
+    "holidays.countries",
+    "pandera.backends.pandas.builtin_checks",
 )
 
 #: Seconds to wait for the template to fork a kernel (it may still be importing).

@@ -170,7 +170,7 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging:
     options = {k: parameters[k] for k in ("team", "staff_pseudonym", "staff_name") if parameters and k in parameters}
     if kind.audience != "internal" and inputs.options.get("disclosure"):
         options["disclosure"] = inputs.options["disclosure"]
-    reviews.build(kind.name, analysis, kind.audience, **options).summary().write(staging.folder / "summary.json")
+    reviews.summarise(kind.name, analysis, kind.audience, **options).write(staging.folder / "summary.json")
     if kind.audience != "internal":
         _disclosure_audit(kind, inputs, analysis, staging, key, companions)
     # the name a supervisor typed for the practitioner is shown on their own (internal) pack

@@ -2,7 +2,8 @@
 
 One module per report kind (:mod:`.near_miss`, :mod:`.contract_monitoring`,
 :mod:`.supervision`, :mod:`.pathway`), each with ``build(analysis, audience, **options)``
-returning a :class:`~escalation_analysis.reviews.review.Review`, and the modules they share
+returning a :class:`~escalation_analysis.reviews.review.Review` and ``summary(analysis, audience,
+**options)`` returning the summary that review holds, and the modules they share
 (summary, disclosure control, KPIs, narrative, labels, definitions, charts, display).
 
 Notebooks start with :func:`open`; scripts that already hold an analysis use :func:`build`.
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
     from ..ingest.inputs import InputFiles
     from ..measures.analysis import Analysis
     from .review import Review
+    from .summary import Summary
 
-__all__ = ["KINDS", "ReviewKind", "build", "kind", "open"]
+__all__ = ["KINDS", "ReviewKind", "build", "kind", "open", "summarise"]
 
 
 def build(kind_name: str, analysis: Analysis, audience: str | None = None, **options: Any) -> Review:
@@ -33,6 +35,17 @@ def build(kind_name: str, analysis: Analysis, audience: str | None = None, **opt
     chosen = kind(kind_name)
     module = importlib.import_module(f".{chosen.module}", __name__)
     return module.build(analysis, check_audience(chosen.audience, audience), **options)
+
+
+def summarise(kind_name: str, analysis: Analysis, audience: str | None = None, **options: Any) -> Summary:
+    """``build(...).summary()`` without building the pages: the same ``summary.json`` and tables,
+    for the runner, which writes them beside a report the notebook made. (Not ``summary``: that
+    name is the :mod:`.summary` module's.)"""
+    from .review import check_audience
+
+    chosen = kind(kind_name)
+    module = importlib.import_module(f".{chosen.module}", __name__)
+    return module.summary(analysis, check_audience(chosen.audience, audience), **options)
 
 
 def open(

@@ -20,7 +20,7 @@ from .front_sheet import front_sheet_html, review_mdc_summary
 from .kinds import kind as kind_named
 from .mdc_summary import MdcSummary
 from .review import Review, Sections
-from .summary import build_summary
+from .summary import Summary, build_summary
 
 KIND = "contract-monitoring"
 
@@ -33,13 +33,22 @@ FRONT_SHEET_LINKS = {
 }
 
 
+def _plan(analysis: Analysis, audience: str, disclosure: str | None) -> DisclosurePlan:
+    if audience == "internal":
+        raise ValueError("The contract-monitoring report is for commissioners: build it for external readers.")
+    return plan_for(analysis, policy_for(audience, disclosure))
+
+
+def summary(analysis: Analysis, audience: str = "external", *, disclosure: str | None = None) -> Summary:
+    """The review's ``summary.json`` and tables without its pages (what the runner writes beside it)."""
+    return build_summary(analysis, report=KIND, audience=audience, plan=_plan(analysis, audience, disclosure))
+
+
 def build(analysis: Analysis, audience: str = "external", *, disclosure: str | None = None) -> Review:
     """The contract-monitoring review of ``analysis`` for ``audience`` (external or partners),
     under the audience's disclosure policy (or ``disclosure``, a policy's name)."""
-    if audience == "internal":
-        raise ValueError("The contract-monitoring report is for commissioners: build it for external readers.")
-    plan = plan_for(analysis, policy_for(audience, disclosure))
-    summary = build_summary(analysis, report=KIND, audience=audience, plan=plan)
+    plan = _plan(analysis, audience, disclosure)
+    figures = summary(analysis, audience, disclosure=disclosure)
     target = analysis.pathway.kpi_targets.value("compliance_pct")  # from the pathway file; None: no target
     mdc = review_mdc_summary(analysis, audience, plan=plan)  # the front sheet's table and the trend charts: one source
     s = Sections()
@@ -63,21 +72,21 @@ def build(analysis: Analysis, audience: str = "external", *, disclosure: str | N
             continue
         s.chart(section, charts.compliance_by_group, table.frame, by, title=title, target_pct=target)
         s.table(section, labels.timeliness_for_readers(table.for_readers(), by), caption, if_empty=narrative.NO_EPISODES)
-    s.table("multi_agency", summary.tables["agency_response"], "Response by receiving agency",
+    s.table("multi_agency", figures.tables["agency_response"], "Response by receiving agency",
             if_empty="No contact with a receiving agency is recorded in this period.")
-    if "handoffs" in summary.tables:
-        s.table("multi_agency", summary.tables["handoffs"], "Hand-offs between agencies (minutes)",
+    if "handoffs" in figures.tables:
+        s.table("multi_agency", figures.tables["handoffs"], "Hand-offs between agencies (minutes)",
                 if_empty="No hand-off between agencies is recorded in this period (a step log is needed).")
     s.text("learning", narrative.learning_actions(analysis, external=True, plan=plan))
     for field, caption in (("ethnicity", "By ethnicity"), ("age_band", "By age band"), ("gender", "By gender")):
-        s.table("equity", labels.equity_for_readers(summary, field), caption, if_empty=narrative.NO_EPISODES)
+        s.table("equity", labels.equity_for_readers(figures, field), caption, if_empty=narrative.NO_EPISODES)
     s.text("data_quality", narrative.data_quality(analysis, external=True, plan=plan))
     s.table("data_quality", narrative.data_quality_table(analysis, external=True, plan=plan),
             "Rows excluded and warnings", if_empty="No row was excluded and no kept row carries a warning.")
     s.text("definitions", published.methods_markdown(plan))
     s.table("definitions", definitions.register_table(list(definitions.CONTRACT_MONITORING)), "Definitions",
             if_empty="")
-    return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(), summary)
+    return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(), figures)
 
 
 def _trends(s: Sections, analysis: Analysis, plan: DisclosurePlan, mdc: MdcSummary, target: float | None) -> None:

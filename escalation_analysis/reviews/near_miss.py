@@ -16,7 +16,7 @@ from . import charts, labels, narrative
 from .front_sheet import front_sheet_html
 from .kinds import kind as kind_named
 from .review import Review, Sections
-from .summary import build_summary
+from .summary import Summary, build_summary
 
 KIND = "near-miss-review"
 
@@ -32,6 +32,11 @@ FRONT_SHEET_LINKS = {
 MIN_TEAM_EPISODES = 20
 #: A team needs this many episodes to be placed on the funnel plot.
 MIN_FUNNEL_EPISODES = 5
+
+
+def summary(analysis: Analysis, audience: str = "internal") -> Summary:
+    """The review's ``summary.json`` and tables without its pages (what the runner writes beside it)."""
+    return build_summary(analysis, report=KIND, audience=audience)
 
 
 def build(analysis: Analysis, audience: str = "internal") -> Review:
@@ -94,7 +99,7 @@ def build(analysis: Analysis, audience: str = "internal") -> Review:
     s.table("data_quality", narrative.data_quality_table(analysis), "Rows excluded and warnings",
             if_empty="No row was excluded and no kept row carries a warning.")
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
-                  build_summary(analysis, report=KIND, audience=audience))
+                  summary(analysis, audience))
 
 
 def _teams(s: Sections, analysis: Analysis) -> None:

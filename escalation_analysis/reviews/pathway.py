@@ -20,7 +20,7 @@ from .front_sheet import front_sheet_html
 from .kinds import kind as kind_named
 from .labels import routes_for_readers
 from .review import Review, Sections
-from .summary import build_summary
+from .summary import Summary, build_summary
 
 KIND = "pathway-review"
 
@@ -107,11 +107,20 @@ def _readable(table: pd.DataFrame, column: str) -> pd.DataFrame:
     return table.assign(**{column: routes_for_readers(table[column])}) if len(table) else table
 
 
-def build(analysis: Analysis, audience: str = "partners", *, disclosure: str | None = None) -> Review:
-    """The pathway review with partners, under the audience's disclosure policy (or ``disclosure``)."""
+def _plan(analysis: Analysis, audience: str, disclosure: str | None) -> DisclosurePlan:
     if audience == "internal":
         raise ValueError("The pathway review is shared with partners: build it for partner readers.")
-    plan = plan_for(analysis, policy_for(audience, disclosure))
+    return plan_for(analysis, policy_for(audience, disclosure))
+
+
+def summary(analysis: Analysis, audience: str = "partners", *, disclosure: str | None = None) -> Summary:
+    """The review's ``summary.json`` and tables without its pages (what the runner writes beside it)."""
+    return build_summary(analysis, report=KIND, audience=audience, plan=_plan(analysis, audience, disclosure))
+
+
+def build(analysis: Analysis, audience: str = "partners", *, disclosure: str | None = None) -> Review:
+    """The pathway review with partners, under the audience's disclosure policy (or ``disclosure``)."""
+    plan = _plan(analysis, audience, disclosure)
     tables = PathwayTables.build(analysis, plan=plan)
     ci = ["passed_pct", "ci95_low_pct", "ci95_high_pct"]
     no_steps = "No step log was supplied, so the steps taken cannot be checked."
@@ -146,4 +155,4 @@ def build(analysis: Analysis, audience: str = "partners", *, disclosure: str | N
             "Rows excluded and warnings", if_empty="No row was excluded and no kept row carries a warning.")
     s.text("data_quality", published.methods_markdown(plan))
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
-                  build_summary(analysis, report=KIND, audience=audience, plan=plan))
+                  summary(analysis, audience, disclosure=disclosure))

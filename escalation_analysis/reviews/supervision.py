@@ -27,7 +27,7 @@ from .front_sheet import front_sheet_html
 from .kinds import kind as kind_named
 from .kpis import previous_period
 from .review import Review, Sections
-from .summary import build_summary
+from .summary import Summary, build_summary
 
 KIND = "supervision"
 
@@ -157,6 +157,24 @@ def prompts_markdown(selected: pd.DataFrame, pathway: Pathway) -> str:
     return "\n".join(f"- {prompt}" for prompt in reflective_prompts(selected, pathway))
 
 
+def _internal(audience: str) -> None:
+    if audience != "internal":
+        raise ValueError("The supervision pack lists episodes: it is internal only.")
+
+
+def _summary_of(analysis: Analysis, selected: pd.DataFrame, audience: str) -> Summary:
+    return build_summary(dataclasses.replace(analysis, episodes=selected.reset_index(drop=True)), report=KIND,
+                         audience=audience)
+
+
+def summary(analysis: Analysis, audience: str = "internal", *, team: str = "", staff_pseudonym: str = "",
+            staff_name: str = "") -> Summary:
+    """The pack's ``summary.json`` and tables without its pages (what the runner writes beside it):
+    the selection's figures only, as the pages show them."""
+    _internal(audience)
+    return _summary_of(analysis, select(analysis.episodes, team=team, staff_pseudonym=staff_pseudonym), audience)
+
+
 def build(analysis: Analysis, audience: str = "internal", *, team: str = "", staff_pseudonym: str = "",
           staff_name: str = "") -> Review:
     """The supervision pack for one team or one practitioner (by pseudonym); internal only.
@@ -165,8 +183,7 @@ def build(analysis: Analysis, audience: str = "internal", *, team: str = "", sta
     it with its pseudonym): the pack calls them by it. Its ``summary()`` covers the selection
     only, so the pack's JSON and its pages agree.
     """
-    if audience != "internal":
-        raise ValueError("The supervision pack lists episodes: it is internal only.")
+    _internal(audience)
     selected = select(analysis.episodes, team=team, staff_pseudonym=staff_pseudonym)
     s = Sections()
     s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS,
@@ -207,9 +224,8 @@ def build(analysis: Analysis, audience: str = "internal", *, team: str = "", sta
     s.text("prompts", prompts_markdown(selected, analysis.pathway))
     s.table("appendix", episode_list(selected), "Every episode in the period",
             if_empty="No episodes for this selection in the period.")
-    chosen = dataclasses.replace(analysis, episodes=selected.reset_index(drop=True))
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
-                  build_summary(chosen, report=KIND, audience=audience))
+                  _summary_of(analysis, selected, audience))
 
 
 def previous_period_sentence(analysis: Analysis, team: str = "", staff_pseudonym: str = "") -> str:

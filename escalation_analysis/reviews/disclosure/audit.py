@@ -193,7 +193,14 @@ def unsafe_findings(families: Mapping[str, Family], figures: Sequence[Figure], c
 
 
 def _components(families: Mapping[str, Family], figures: Sequence[Figure], checks: Sequence[Check]
-                ) -> list[tuple[set[str], list[Figure], list[Check]]]:
+                ) -> list[tuple[list[str], list[Figure], list[Check]]]:
+    """The sets of families linked by some figure, each with its figures and checks.
+
+    Each set's families keep the order of ``families`` (a list, not a set): the programme's
+    unknowns are numbered in that order, and a set's order would change with Python's string
+    hashing from one process to the next, and with it which of several optimal solutions the
+    solver returns, so the intervals ``audit.json`` lists.
+    """
     parent = {name: name for name in families}
 
     def root(name: str) -> str:
@@ -206,9 +213,9 @@ def _components(families: Mapping[str, Family], figures: Sequence[Figure], check
         names = [cell.family for _, cell in figure.terms]
         for other in names[1:]:
             parent[root(other)] = root(names[0])
-    groups: dict[str, tuple[set[str], list[Figure], list[Check]]] = {}
+    groups: dict[str, tuple[list[str], list[Figure], list[Check]]] = {}
     for name in families:
-        groups.setdefault(root(name), (set(), [], []))[0].add(name)
+        groups.setdefault(root(name), ([], [], []))[0].append(name)
     for figure in figures:
         groups[root(figure.terms[0][1].family)][1].append(figure)
     for check in checks:

@@ -304,7 +304,7 @@ def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool =
 
     verdict = audit(every_family, figures(), checks(), policy)
     if not verdict.safe:
-        _protect(drafts, quality, figures, checks, every_family, policy)
+        _protect(drafts, quality, figures, checks, every_family, policy, verdict)
         verdict = None  # audited again when asked, with the withheld figures
     tables = {d.name: d.finish() for d in drafts}
     overall = tables["timeliness_overall"].frame if "timeliness_overall" in tables else pd.DataFrame()
@@ -774,7 +774,8 @@ def _clip(period: Period, within: Period) -> Period:
 
 
 def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, checks: Any,
-             families: dict[str, Family], policy: DisclosurePolicy, *, limit: int = 200) -> None:
+             families: dict[str, Family], policy: DisclosurePolicy, verdict: AuditResult, *,
+             limit: int = 200) -> None:
     """Withhold published counts until the audit finds nothing: each time the cheapest that pins one.
 
     Candidates are the published counts whose figures bind the unsafe count's bounds; the
@@ -783,7 +784,8 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
     threshold (those keep their own marks), so ``[c]`` outside a small group means at least
     ``threshold + 1``, which the audit takes into account. Checks found safe stay safe, since
     withholding only widens what can be derived. ``figures`` and ``checks`` give the current
-    figures and checks of everything published with the drafts.
+    figures and checks of everything published with the drafts; ``verdict`` is the audit of
+    them as they are (its unsafe findings are the first pass's, so that audit is not run twice).
     """
     def hiders() -> dict[str, tuple[tuple[int, ...], Any]]:
         by_cell: dict[Cell, list[tuple[Draft, int, str]]] = defaultdict(list)
@@ -805,9 +807,12 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
                 out[d.cell_label(r, c)] = (draft.headline_cost(row, column), hide)
         return out
 
-    settled: set[Cell] = set()
-    for _ in range(limit):
-        findings = unsafe_findings(families, figures(), checks(), policy, settled)
+    findings = verdict.unsafe
+    pinned = {f.check.cell for f in findings}
+    settled: set[Cell] = {c.cell for c in checks() if c.cell not in pinned}  # as unsafe_findings leaves it
+    for attempt in range(limit):
+        if attempt:
+            findings = unsafe_findings(families, figures(), checks(), policy, settled)
         if not findings:
             return
         available = hiders()
