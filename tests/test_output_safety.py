@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pytest
@@ -356,15 +357,21 @@ _PIECES = ["943 476 5919", "9434765919", "Sam Patel", "W1234", "499766", "Discus
     allow=st.booleans(),
     data=st.data(),
 )
-def test_the_gate_finds_exactly_what_looking_for_every_value_finds(values, audience, allow, data):
-    """The gate builds its automaton from the values whose opening occurs in the text: none is missed."""
+@pytest.mark.parametrize("find_openings", [
+    gate_module._value_openings_in,  # a report: more text than values
+    lambda texts, values: {size: gate_module._openings(texts, size) for size in gate_module._OPENINGS},  # a summary
+], ids=["values' openings looked for in the text", "every run of the text listed"])
+def test_the_gate_finds_exactly_what_looking_for_every_value_finds(find_openings, values, audience, allow, data):
+    """The gate builds its automaton from the values whose opening occurs in the text: none is
+    missed, whichever way the openings present are found."""
     words = st.sampled_from(_PIECES + [v for found in values.values() for v in found] + ["/home/user/reports/x"])
     texts = data.draw(st.lists(st.lists(words, max_size=8).map("".join), min_size=1, max_size=3))
     identifiers = IdentifierValues(**{k: pd.Series(v, dtype="str") for k, v in values.items()})
     allowed = ["Sam Patel"] if allow else []
     gate = PrivacyGate.build(identifiers, audience, ["/home/user/reports"], allowed=allowed)
     named = {f"{i}.txt": text for i, text in enumerate(texts)}
-    assert gate.leaks(named) == _every_value_looked_for(gate, named)
+    with mock.patch.object(gate_module, "_openings_found", find_openings):
+        assert gate.leaks(named) == _every_value_looked_for(gate, named)
 
 
 def test_the_gate_reads_text_holding_a_lone_surrogate():

@@ -17,8 +17,9 @@ Aho-Corasick automaton (``pyahocorasick``). A large export has hundreds of thous
 distinct values and a run's outputs a few pages of text, so the automaton is built, for each
 check, from only the values that could occur in that text: those whose opening characters
 (the first 8, 6 or 4, as many as the value has: :data:`_OPENINGS`) appear in it somewhere,
-picked out in Arrow. A value that occurs in a text always has its opening in it, so the gate
-finds exactly what an automaton of every value would.
+picked out in Arrow (the openings present are found by listing the text's runs, or, when the
+text is the larger, by looking for the values' openings in it). A value that occurs in a text
+always has its opening in it, so the gate finds exactly what an automaton of every value would.
 
 The values come from the loader (:class:`~escalation_analysis.ingest.identifiers.IdentifierValues`):
 the gate never reads the export. A failing report is not published; its outputs are kept for
@@ -164,7 +165,8 @@ def _automaton(values: dict[str, pa.ChunkedArray | tuple[str, ...]], allowed: fr
     is reported as the earlier kind.
     """
     texts = list(texts)
-    openings = {size: _openings(texts, size) for size in _OPENINGS}
+    exported = [v for v in values.values() if not isinstance(v, tuple)]
+    openings = _openings_found(texts, exported)
     automaton = ahocorasick.Automaton()
     for kind, kind_values in values.items():
         whole = kind not in _ANYWHERE
@@ -193,6 +195,37 @@ def _could_occur(values: pa.ChunkedArray, openings: dict[int, pa.Array]) -> pa.C
         found = pc.is_in(pc.utf8_slice_codeunits(values, 0, size), value_set=openings[size])
         could = pc.or_(could, pc.and_(fits, found))
     return could
+
+
+def _openings_found(texts: list[str], values: list[pa.ChunkedArray]) -> dict[int, pa.Array]:
+    """The runs of each size in :data:`_OPENINGS` that occur in the texts and could open a value.
+
+    Found the cheaper of two ways, which give the same answer for the values: a report's
+    outputs (megabytes of text, a few thousand values) by looking for the values' openings in
+    the texts with one automaton; a summary of a large export (little text, a million values)
+    by listing every run of the texts.
+    """
+    if sum(len(v) for v in values) < sum(len(text) for text in texts):
+        return _value_openings_in(texts, values)
+    return {size: _openings(texts, size) for size in _OPENINGS}
+
+
+def _value_openings_in(texts: list[str], values: list[pa.ChunkedArray]) -> dict[int, pa.Array]:
+    """Each size's openings of ``values`` that occur somewhere in the texts."""
+    automaton = ahocorasick.Automaton()
+    for kind_values in values:
+        lengths = pc.utf8_length(kind_values)
+        for size in _OPENINGS:
+            longer = kind_values.filter(pc.greater_equal(lengths, size))
+            for opening in pc.unique(pc.utf8_slice_codeunits(longer, 0, size)).to_pylist():
+                automaton.add_word(opening, opening)
+    found: dict[int, set[str]] = {size: set() for size in _OPENINGS}
+    if len(automaton):
+        automaton.make_automaton()
+        for text in texts:
+            for _, opening in automaton.iter(text):
+                found[len(opening)].add(opening)
+    return {size: pa.array(sorted(runs), type=pa.large_string()) for size, runs in found.items()}
 
 
 def _openings(texts: list[str], size: int) -> pa.Array:
