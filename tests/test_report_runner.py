@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -833,3 +834,42 @@ def test_several_pdfs_leave_no_browser_behind(tmp_path, monkeypatch):
         assert str(temp) not in running
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# A kernel that stops as it starts (a port another program took at the same moment)
+
+
+def _kernel_stopping_at_start(times: int):
+    """papermill's execution, whose first ``times`` kernels stop before answering (as a kernel
+    does when another program bound one of its ports first); the calls made are counted."""
+    from papermill.engines import NBClientEngine
+
+    from escalation_analysis.publish.papermill_engine import KERNEL_DIED_AT_START
+
+    original = NBClientEngine.execute_managed_notebook.__func__
+    calls: list[int] = []
+
+    def execute(cls, *args, **kwargs):
+        calls.append(1)
+        if len(calls) <= times:
+            raise RuntimeError(KERNEL_DIED_AT_START)
+        return original(cls, *args, **kwargs)
+
+    return mock.patch.object(NBClientEngine, "execute_managed_notebook", classmethod(execute)), calls
+
+
+@pytest.mark.slow
+def test_a_report_whose_kernel_stops_as_it_starts_is_made_with_another(tmp_path, caplog):
+    patch, calls = _kernel_stopping_at_start(times=1)
+    with patch, caplog.at_level("WARNING"):
+        result = run_report(MINIMAL, tmp_path / "out", pdf=False)
+    assert len(calls) == 2 and Path(result.html).is_file()
+    assert "The report's kernel stopped as it started (attempt 1 of 3); starting another." in caplog.text
+
+
+def test_a_kernel_that_never_starts_fails_the_report_after_three_tries(tmp_path):
+    patch, calls = _kernel_stopping_at_start(times=99)
+    with patch, pytest.raises(ReportError, match="could not be run"):
+        run_report(MINIMAL, tmp_path / "out", pdf=False)
+    assert len(calls) == 3 and not (tmp_path / "out" / "report.html").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import PurePath
@@ -17,8 +18,19 @@ from typing import Any
 
 __all__ = ["ENGINE_NAME", "hide_folders", "hiding_folders", "papermill_engine"]
 
+logger = logging.getLogger(__name__)
+
 
 ENGINE_NAME = "escalation-analysis"
+
+#: jupyter_client's error when a kernel ends before it has answered at all, so before any cell.
+KERNEL_DIED_AT_START = "Kernel died before replying to kernel_info"
+#: How many kernels a report starts before giving up on that error. The usual cause is
+#: momentary: jupyter_client picks a kernel's five TCP ports by asking the system for free ones
+#: and letting them go; when another program (another report or kernel starting at the same
+#: moment) takes one before the kernel binds it, the kernel stops with "Address already in use".
+#: A new kernel gets new ports. No cell has run, so starting again changes nothing else.
+KERNEL_START_ATTEMPTS = 3
 
 
 @functools.cache
@@ -80,7 +92,15 @@ def papermill_engine() -> str:
             )
             nb_man.notebook_start()
             try:
-                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+                for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+                    try:
+                        cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+                        break
+                    except RuntimeError as exc:
+                        if str(exc) != KERNEL_DIED_AT_START or attempt == KERNEL_START_ATTEMPTS:
+                            raise
+                        logger.warning("The report's kernel stopped as it started (attempt %d of %d); "
+                                       "starting another.", attempt, KERNEL_START_ATTEMPTS)
             except BaseException:
                 nb_man.cleanup_pbar()
                 hide_folders(nb_man.nb)
