@@ -39,7 +39,6 @@ REPO = Path(__file__).resolve().parent
 _NOT_OURS = frozenset({".git", ".venv", "venv", "__pycache__", ".ruff_cache", "mutants", "node_modules"})
 """Folders of the working tree a test run does not answer for: git, the environment, bytecode."""
 _FOOTPRINT = pytest.StashKey[dict[str, tuple[int, int]]]()
-_HOME = pytest.StashKey[Path]()
 _TEMPORARY = pytest.StashKey[Path]()
 _FOLDER_INPUT = "escalation_analysis_tests_folder"
 """The name under which a pytest-xdist worker is told the controller's temporary folder."""
@@ -72,9 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_FOOTPRINT] = working_tree_files()
     folder = tempfile.mkdtemp(prefix="escalation-analysis-tests-")
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
-    home = Path(folder) / "home"
-    home.mkdir()
-    config.stash[_HOME] = home
+    (Path(folder) / "home").mkdir()
     config.stash[_TEMPORARY] = Path(folder)
     _redirect(Path(folder))
 
@@ -118,8 +115,9 @@ def _fail_session(session: pytest.Session, where: str, left: list[str]) -> None:
 @pytest.hookimpl(trylast=True)  # after the session's fixtures (kernels, browsers) have ended
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if it created or changed a file in the working tree or wrote into the home folder."""
-    home = session.config.stash.get(_HOME, None)
-    if home is not None:
+    folder = session.config.stash.get(_TEMPORARY, None)  # the controller's (or the only) process
+    if folder is not None:
+        home = folder / "home"
         written = sorted(str(path.relative_to(home)) for path in home.rglob("*"))
         if written:
             _fail_session(session, "the home folder", written)

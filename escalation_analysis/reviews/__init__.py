@@ -30,22 +30,24 @@ __all__ = ["KINDS", "ReviewKind", "build", "kind", "open", "summarise"]
 
 def build(kind_name: str, analysis: Analysis, audience: str | None = None, **options: Any) -> Review:
     """The review of kind ``kind_name`` from an analysis, for the kind's audience (or a stricter one)."""
-    from .review import check_audience
-
-    chosen = kind(kind_name)
-    module = importlib.import_module(f".{chosen.module}", __name__)
-    return module.build(analysis, check_audience(chosen.audience, audience), **options)
+    module, audience = _module_for(kind_name, audience)
+    return module.build(analysis, audience, **options)
 
 
 def summarise(kind_name: str, analysis: Analysis, audience: str | None = None, **options: Any) -> Summary:
     """``build(...).summary()`` without building the pages: the same ``summary.json`` and tables,
     for the runner, which writes them beside a report the notebook made. (Not ``summary``: that
     name is the :mod:`.summary` module's.)"""
+    module, audience = _module_for(kind_name, audience)
+    return module.summary(analysis, audience, **options)
+
+
+def _module_for(kind_name: str, audience: str | None) -> tuple[Any, str]:
+    """The kind's module, and the audience checked against the kind's own (or a stricter one)."""
     from .review import check_audience
 
     chosen = kind(kind_name)
-    module = importlib.import_module(f".{chosen.module}", __name__)
-    return module.summary(analysis, check_audience(chosen.audience, audience), **options)
+    return importlib.import_module(f".{chosen.module}", __name__), check_audience(chosen.audience, audience)
 
 
 def open(

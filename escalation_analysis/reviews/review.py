@@ -2,11 +2,11 @@
 
 Each report kind has a module in this package with ``build(analysis, audience, **options)``
 that returns a :class:`Review`, and ``summary(analysis, audience, **options)`` that returns its
-summary alone (for the runner, which writes it beside the report without building the pages). A review holds *parts* (text, tables and chart inputs) in
-named sections, plus the ``summary.json`` of the same figures. Everything in it has been
-through the audience's rules when it is built: an external review holds no row-level data
-and no unsuppressed counts, so a notebook that only shows a review's parts cannot leak what
-the review does not hold.
+summary alone (for the runner, which writes it beside the report without building the pages).
+A review holds *parts* (text, tables and chart inputs) in named sections, plus the
+``summary.json`` of the same figures. Everything in it has been through the audience's rules
+when it is built: an external review holds no row-level data and no unsuppressed counts, so
+a notebook that only shows a review's parts cannot leak what the review does not hold.
 
 Notebooks open a review with :func:`escalation_analysis.reviews.open` and then only narrate
 and show its sections::
