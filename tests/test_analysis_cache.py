@@ -135,3 +135,43 @@ def test_settled_files_are_cached_without_any_setting(files, reads):
     analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
     analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)
     assert reads == ["tiny_export.csv"]
+
+
+def _linked(files: dict[str, Path], folder: Path) -> InputFiles:
+    """The files as a report's kernel sees them: links, by name, in a folder of its own."""
+    folder.mkdir()
+    for path in files.values():
+        (folder / path.name).symlink_to(path)
+    return InputFiles(**{name: folder / path.name for name, path in files.items()})
+
+
+def test_a_kept_export_is_analysed_without_reading_it_again_and_gives_the_same_result(files, reads, monkeypatch,
+                                                                                        tmp_path):
+    """What a warm kernel does with the export its template read (``keep_export``)."""
+    settled(monkeypatch)
+    analysis_cache.keep_export(InputFiles(**files), key=TEST_KEY)
+    assert reads == ["tiny_export.csv"]
+    kept = analysis_cache.analyse_kept(_linked(files, tmp_path / "kernel"), *PERIOD, key=TEST_KEY)
+    assert reads == ["tiny_export.csv"]  # not read again
+    fresh = analysis.analyse(files["export"], files["mapping"], files["pathway"], *PERIOD, key=TEST_KEY)
+    assert kept.episodes.equals(fresh.episodes) and kept.accounting.to_dict() == fresh.accounting.to_dict()
+    assert kept.sources == fresh.sources
+    assert Path(kept.sources["export"]).name == "tiny_export.csv"
+
+
+def test_a_process_that_keeps_no_export_reads_it_each_time_and_keeps_nothing(files, reads, monkeypatch):
+    """A notebook's own kernel (not forked from a template that read the export) keeps no rows."""
+    settled(monkeypatch)
+    analysis_cache.analyse_kept(InputFiles(**files), *PERIOD, key=TEST_KEY)
+    analysis_cache.analyse_kept(InputFiles(**files), *PERIOD, key=TEST_KEY)
+    assert reads == ["tiny_export.csv", "tiny_export.csv"]
+    assert not analysis_cache._exports
+
+
+def test_a_kept_export_changed_since_is_read_again(files, reads, monkeypatch):
+    settled(monkeypatch)
+    analysis_cache.keep_export(InputFiles(**files), key=TEST_KEY)
+    lines = files["export"].read_bytes().splitlines(keepends=True)
+    files["export"].write_bytes(b"".join(line for line in lines if not line.startswith(b"T-003;")))
+    after = analysis_cache.analyse_kept(InputFiles(**files), *PERIOD, key=TEST_KEY)
+    assert reads == ["tiny_export.csv", "tiny_export.csv"] and after.accounting.rows_read == 5

@@ -683,6 +683,40 @@ def test_each_report_gets_a_fresh_kernel_and_none_is_left_behind(tmp_path, monke
         assert all(c["execution_count"] for c in nb["cells"] if c["cell_type"] == "code")
 
 
+# What a kernel found of the export its reports share (the tiny export, analysed as reviews.open does).
+KEPT_PROBE = """
+import json
+from pathlib import Path
+from escalation_analysis.ingest.inputs import InputFiles
+from escalation_analysis.measures import analysis, analysis_cache
+kept = len(analysis_cache._exports)
+reads = []
+real = analysis.load_export
+analysis.load_export = lambda *a, **k: reads.append(1) or real(*a, **k)
+found = {"kept": kept}
+if inputs:  # (a report without files only says what it found)
+    result = analysis_cache.analyse_kept(InputFiles.given(inputs), "2025-03-01", "2025-04-30")
+    found.update(reads=len(reads), episodes=len(result.episodes), export=result.sources["export"])
+Path(output_dir, "kept.json").write_text(json.dumps(found))
+"""
+
+
+@pytest.mark.slow
+@posix_only
+def test_the_template_reads_an_export_several_reports_share_once_for_their_kernels(tmp_path):
+    tiny = Path(__file__).parent / "fixtures" / "analytics"
+    files = {name: tiny / f"tiny_{name}.{'csv' if name == 'export' else 'yaml'}" for name in ("export", "mapping", "pathway")}
+    probe = _notebook(tmp_path / "probe.ipynb", KEPT_PROBE, parameters='output_dir = ""\ninputs = {}')
+    jobs = [ReportJob(probe, tmp_path / f"r{i}", pdf=False, input_files=files, files_parameter="inputs")
+            for i in range(3)]
+    found = [json.loads((r.out_dir / "kept.json").read_text()) for r in run_reports(jobs, max_workers=2, progress=False)]
+    assert found == [{"kept": 1, "reads": 0, "episodes": 3, "export": "tiny_export.csv"}] * 3
+    # an export only one report reads is left to its kernel
+    alone = run_reports([jobs[0], ReportJob(probe, tmp_path / "other", pdf=False)], max_workers=2, progress=False)
+    assert [json.loads((r.out_dir / "kept.json").read_text()) for r in alone] == [
+        {"kept": 0, "reads": 1, "episodes": 3, "export": "tiny_export.csv"}, {"kept": 0}]
+
+
 @pytest.mark.slow
 @posix_only
 def test_a_chosen_kernelspec_is_started_the_standard_way(tmp_path):

@@ -19,6 +19,7 @@ one plan per analysis on the same understanding).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import time
@@ -61,6 +62,46 @@ def analyse_once(files: InputFiles, start: dt.date | str, end: dt.date | str, *,
         return for_period(load())
     return _remember(_analyses, (whole, logs, start, end, secret), KEPT_ANALYSES,
                      lambda: for_period(_remember(_exports, (whole, secret), KEPT_EXPORTS, load)))
+
+
+def keep_export(files: InputFiles, *, key: bytes | None = None) -> None:
+    """Read ``files``' export (with its mapping and pathway) into this process's cache.
+
+    The warm-kernel template does this before it forks the kernels of a run's reports
+    (:mod:`~escalation_analysis.publish.kernels`): each kernel inherits the export as read
+    instead of reading it again (:func:`analyse_kept`). A file missing or just changed is not
+    read here at all; the kernels then read it themselves and say what is wrong.
+    """
+    key = key if key is not None else load_key()
+    whole = _states(files.export, files.mapping, files.pathway)
+    if whole is not None:
+        _remember(_exports, (whole, hashlib.sha256(key).hexdigest()), KEPT_EXPORTS,
+                  lambda: load_inputs(files.export, files.mapping, files.pathway, key=key))
+
+
+def analyse_kept(files: InputFiles, start: dt.date | str, end: dt.date | str, *, key: bytes | None = None,
+                 require_episodes: bool = True) -> Analysis:
+    """:func:`~escalation_analysis.measures.analysis.analyse` of ``files``, from the export this
+    process already keeps when it is unchanged (a warm kernel inherits the one its template
+    read: :func:`keep_export`), else read as ``analyse`` reads it; nothing is added to the cache,
+    so a notebook's process keeps no rows beyond the call.
+
+    The result is the same either way: the kept export is the same read of the same file, and
+    its name is the one given here (a report's kernel reads its files through links named for
+    the report).
+    """
+    start, end = check_period(start, end)
+    kept = None
+    if _exports:  # (else exactly as analyse: a process that keeps nothing looks nothing up)
+        key = key if key is not None else load_key()
+        whole = _states(files.export, files.mapping, files.pathway)
+        kept = _exports.get((whole, hashlib.sha256(key).hexdigest())) if whole is not None else None
+    if kept is None:
+        inputs = load_inputs(files.export, files.mapping, files.pathway, key=key)
+    else:
+        inputs = dataclasses.replace(kept, export=Path(files.export),
+                                     sources={**kept.sources, "export": Path(files.export).name})
+    return analyse_period(inputs, start, end, files.by_name(), key=key, require_episodes=require_episodes)
 
 
 def forget() -> None:

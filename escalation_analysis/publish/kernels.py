@@ -99,6 +99,11 @@ def _current_interpreter_kernel_manager_class() -> type:
 # afresh and never reused. The template is POSIX-only; wherever it is missing or fails, the
 # kernel is started the standard way.
 #
+# When two or more of a run's reports read one export, the template also reads it (with its
+# mapping and pathway) before it forks their kernels, at the caller's request: each kernel
+# inherits it as read, and its first cell analyses its period without reading it again
+# (analysis_cache.keep_export and analyse_kept; a file changed since is read afresh).
+#
 # A warm kernel also ends faster: after a shutdown request it lets its control thread finish
 # answering (ipykernel's exit can otherwise wait on itself until jupyter_client sends SIGTERM
 # 2.5 s later), runs the atexit handlers and flushes its output, but skips tearing down the
@@ -530,6 +535,11 @@ def _template_serve(listener_fd: int) -> dict | None:
                 if received is None:
                     continue
                 connection, request, fds = received
+                if "warm" in request:  # no kernel: read what the kernels to come will read
+                    connection.close()
+                    if available:
+                        _warm_template(request["warm"])
+                    continue
                 if not available:
                     with contextlib.suppress(OSError):
                         connection.sendall(b"unavailable\n")
@@ -571,6 +581,40 @@ def _template_serve(listener_fd: int) -> dict | None:
         reap()
 
 
+def _warm_template(files: dict[str, str]) -> None:
+    """In the template: read the export the reports will read (``files``: export, mapping and
+    pathway by name), so that each kernel forked afterwards inherits it
+    (:func:`~escalation_analysis.measures.analysis_cache.keep_export`). Whatever goes wrong is
+    left to the kernels, which read the files themselves and say what is wrong."""
+    import gc
+
+    try:
+        from ..ingest.inputs import InputFiles
+        from ..measures.analysis_cache import keep_export
+
+        keep_export(InputFiles(**files))
+    except Exception:
+        return
+    gc.collect()
+    gc.freeze()  # as for the imports: out of the kernels' garbage collections and copy-on-write
+
+
+def warm_template_with(address: str | None, files: dict[str, str]) -> None:
+    """Ask the template at ``address`` to read an export before it forks more kernels.
+
+    ``files`` names the export, mapping and pathway (paths). The request is queued before any
+    kernel's, so every kernel of the run inherits the export as read (a report's first cell
+    then does not read it again); nothing waits for it, and nothing fails if it cannot be done.
+    """
+    if address is None:
+        return
+    request = json.dumps({"warm": {name: str(path) for name, path in files.items()}}).encode("utf-8")
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(5)
+        connection.connect(address)
+        connection.sendall(struct.pack("!I", len(request)) + request)
+
+
 def _template_receive(listener: socket.socket) -> tuple[socket.socket, dict, list[int]] | None:
     """Accept one request: its length, standard output and error, then the JSON itself."""
     connection, _ = listener.accept()
@@ -591,7 +635,7 @@ def _template_receive(listener: socket.socket) -> tuple[socket.socket, dict, lis
                 raise OSError("short request")
             payload += more
         request = json.loads(payload)
-        if len(fds) != 2:
+        if len(fds) != 2 and not (isinstance(request, dict) and "warm" in request and not fds):
             raise OSError("no standard output and error")
         connection.settimeout(None)
         return connection, request, fds

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EscalationAnalysisError
-from .kernels import _using_warm_kernels, _warm_kernels, process_alive
+from .kernels import _using_warm_kernels, _warm_kernels, process_alive, warm_template_with
 from .one_report import ReportResult, run_report
 from .outputs import Staging
 from .parameters import check_parameters
@@ -111,8 +111,11 @@ def run_reports(
             "give each report its own output folder."
         )
     warm = warm_kernels and sum(job.kernel_name is None for job in job_list) >= 2
-    # The kernel template imports while the parameters are checked and the workers start.
+    # The kernel template imports while the parameters are checked and the workers start, then
+    # reads the export that several reports read, before it forks their kernels.
     with _warm_kernels() if warm else contextlib.nullcontext() as address:
+        for files in _shared_exports(job_list):
+            warm_template_with(address, files)
         for job in job_list:
             check_parameters(job.notebook_path, job.parameters)
         outcomes: list[ReportResult | EscalationAnalysisError | None] = [None] * len(job_list)
@@ -174,6 +177,23 @@ def run_reports(
             f"{len(failures)} of {len(job_list)} reports failed. {lines}", results=list(outcomes)
         )
     return [o for o in outcomes if isinstance(o, ReportResult)]
+
+
+#: The exports the kernel template reads for a run (the analysis cache keeps two).
+WARM_EXPORTS = 2
+
+
+def _shared_exports(jobs: list[ReportJob]) -> list[dict[str, str]]:
+    """The exports (with their mapping and pathway) that two or more of ``jobs`` read, most
+    read first, at most :data:`WARM_EXPORTS`: what the kernel template reads for them."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for job in jobs:
+        files = job.input_files or {}
+        if job.kernel_name is None and all(files.get(name) for name in ("export", "mapping", "pathway")):
+            triple = tuple(str(Path(files[name]).resolve()) for name in ("export", "mapping", "pathway"))
+            counts[triple] = counts.get(triple, 0) + 1
+    shared = sorted((t for t, n in counts.items() if n >= 2), key=lambda t: -counts[t])[:WARM_EXPORTS]
+    return [dict(zip(("export", "mapping", "pathway"), t, strict=True)) for t in shared]
 
 
 def _process_context(preload: Iterable[str] = ()) -> multiprocessing.context.BaseContext:

@@ -69,8 +69,9 @@ def open(
     holds them.
     """
     from ..ingest.inputs import InputFiles
-    from ..measures.analysis import analyse
+    from ..measures.analysis_cache import analyse_kept
 
     files = InputFiles.given(inputs)
-    analysis = analyse(start=start, end=end, **files.by_name(), require_episodes=False)
+    # (a report's warm kernel inherits the export its template read: the same rows, not read again)
+    analysis = analyse_kept(files, start, end, require_episodes=False)
     return build(kind_name, analysis, audience or None, **{k: v for k, v in options.items() if v != ""})
