@@ -22,9 +22,14 @@ reports without first importing pandas itself.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +54,7 @@ from .report_errors import ReportError, ReportsFailedError
 
 if TYPE_CHECKING:
     from ..measures.analysis import Analysis
+    from ..reviews.disclosure import DisclosurePlan, DisclosurePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -160,20 +166,23 @@ def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: Rev
 
 def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
             parameters: dict[str, Any] | None = None, key: bytes | None = None,
-            companions: tuple[tuple[str, ReviewInputs], ...] = ()) -> None:
+            companions: tuple[tuple[str, ReviewInputs], ...] = (), plans: SharedPlans | None = None) -> None:
     """Write the review's summary.json and tables (the same builder as its pages) into the
     staging folder, for outside readers the disclosure audit (audit.json, over this report and
     its ``companions``: the run's other outside reports), then run the gate on everything the
-    run wrote there."""
+    run wrote there. ``plans``, if given, holds the run's disclosure plans, built once for all
+    its reports."""
     from .. import reviews
     from .gate import PrivacyGate
 
     options = {k: parameters[k] for k in ("team", "staff_pseudonym", "staff_name") if parameters and k in parameters}
     if kind.audience != "internal" and inputs.options.get("disclosure"):
         options["disclosure"] = inputs.options["disclosure"]
+    if kind.audience != "internal" and plans is not None:  # the summary below takes the run's plan
+        plans.plan(inputs, key, _policy(kind, inputs), analysis)
     reviews.summarise(kind.name, analysis, kind.audience, **options).write(staging.folder / "summary.json")
     if kind.audience != "internal":
-        _disclosure_audit(kind, inputs, analysis, staging, key, companions)
+        _disclosure_audit(kind, inputs, analysis, staging, key, companions, plans)
     # the name a supervisor typed for the practitioner is shown on their own (internal) pack
     typed = (parameters or {}).get("staff_name") or ""
     gate = PrivacyGate.build(analysis.identifiers, kind.audience,
@@ -191,20 +200,92 @@ class DisclosureWithheld(OutputsWithheld):
     """
 
 
+def _policy(kind: ReviewKind, inputs: ReviewInputs) -> DisclosurePolicy:
+    """The disclosure policy of an outside report: its audience's, or the one asked for."""
+    from ..reviews.disclosure import policy_for
+
+    return policy_for(kind.audience, inputs.options.get("disclosure") or None)
+
+
 def _disclosure_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
-                      key: bytes | None, companions: tuple[tuple[str, ReviewInputs], ...]) -> None:
+                      key: bytes | None, companions: tuple[tuple[str, ReviewInputs], ...],
+                      plans: SharedPlans | None = None) -> None:
     """audit.json beside an outside report, over every outside report of the run; an unsafe
     run withholds the report (:class:`DisclosureWithheld`)."""
-    from ..reviews.disclosure import DisclosureError, audit_run, plan_for, policy_for
+    from ..reviews.disclosure import DisclosureError, audit_run, plan_for
 
-    policy = policy_for(kind.audience, inputs.options.get("disclosure") or None)
-    others = [plan_for(other.analyse(key), policy) for _, other in companions]
+    policy = _policy(kind, inputs)
+    others = [plans.plan(other, key, policy) if plans is not None else plan_for(other.analyse(key), policy)
+              for _, other in companions]
     try:
         audit_run(staging.folder / "audit.json", plan_for(analysis, policy), *others, report=kind.name,
                   scope=[f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}"
                          for name, i in ((kind.name, inputs), *companions)])
     except DisclosureError as exc:
         raise DisclosureWithheld(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class SharedPlans:
+    """The disclosure plans of one run's outside reports, each built once for the whole run.
+
+    Every outside report's finisher needs the plan of each outside report of the run (its own
+    for the summary, all of them for the audit), and the finishers run in different worker
+    processes: each used to build every plan again (about a second of CPU each). Here the first
+    finisher to need a plan builds it and leaves it in ``folder``; the others wait for it, then
+    read it. A plan is a function of the export, period and policy, so every report gets the
+    plan it would have built; and it holds only what is published (no true count, no row).
+
+    ``folder`` is private to the run (0700, made and removed by :func:`run_demo`); only the
+    run's processes write into it, one plan at a time under a lock, each file put in place
+    whole.
+    """
+
+    folder: Path
+
+    def plan(self, inputs: ReviewInputs, key: bytes | None, policy: DisclosurePolicy,
+             analysis: Analysis | None = None) -> DisclosurePlan:
+        """The run's plan of ``inputs``' period under ``policy``; with ``analysis`` (of that
+        period) it is also the plan :func:`~escalation_analysis.reviews.disclosure.plan_for`
+        gives for it in this process."""
+        import pickle
+
+        from ..reviews.disclosure import adopt_plan, plan_for
+
+        path = self.folder / f"{inputs.start:%Y%m%d}-{inputs.end:%Y%m%d}-{policy.name}.pickle"
+        with _waiting_lock(path.with_suffix(".lock")):
+            if path.is_file():
+                plan = pickle.loads(path.read_bytes())  # written by this run's own processes
+                if analysis is not None:
+                    adopt_plan(analysis, plan)
+                return plan
+            plan = plan_for(analysis if analysis is not None else inputs.analyse(key), policy)
+            part = path.with_suffix(".part")
+            part.write_bytes(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+            os.replace(part, path)  # whole or not at all: a reader never sees half a plan
+            return plan
+
+
+@contextlib.contextmanager
+def _waiting_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed), waiting for another holder.
+
+    It waits by trying again every 20 ms, so Ctrl-C (or the run's end) stops the wait at once;
+    the operating system lets go of a lock whose process ended.
+    """
+    from .outputs import _lock
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                _lock(fd)
+                break
+            except BlockingIOError:
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -225,6 +306,8 @@ class FinishReview:
     analysis: Analysis | None = None
     companions: tuple[tuple[str, ReviewInputs], ...] = ()
     """The run's other outside reports (kind, inputs): the disclosure audit covers them all together."""
+    plans: SharedPlans | None = None
+    """Where the run's reports share their disclosure plans (each built once for the run), if they do."""
 
     #: What it imports when called; the worker processes import these in advance.
     preload = ("escalation_analysis.measures.analysis_cache", "escalation_analysis.publish.gate",
@@ -233,14 +316,16 @@ class FinishReview:
 
     def __call__(self, result: ReportResult, staging: Staging) -> None:
         analysis = self.analysis if self.analysis is not None else self.inputs.analyse(self.key)
-        _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters, self.key, self.companions)
+        _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters, self.key, self.companions,
+                self.plans)
 
 
 def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, max_workers: int = 2,
              progress: bool = True, disclosure: str = "") -> list[ReportResult]:
     """All four reports from the sample data, two at a time, into ``out_dir/<kind>/``.
 
-    Each report's summary and privacy gate run in the process that made it, right after it.
+    Each report's summary and privacy gate run in the process that made it, right after it;
+    the outside reports' disclosure plans are built once for the run (:class:`SharedPlans`).
     When a report cannot be made, :class:`~escalation_analysis.publish.report_errors.ReportsFailedError` says
     which; when only the summaries or gates failed, the first such error (in the order of
     :data:`KINDS`) is raised as it is, e.g. the gate's :class:`~escalation_analysis.publish.gate.PrivacyError`.
@@ -259,11 +344,13 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
         parameters = _notebook_parameters(kind, inputs, key)
         planned.append((name, kind, inputs, parameters))
     outside = [(name, inputs) for name, kind, inputs, _ in planned if kind.audience != "internal"]
+    out.mkdir(parents=True, exist_ok=True)
+    plans = SharedPlans(Path(tempfile.mkdtemp(prefix="escalation-plans-")))  # private to this user (0700)
     jobs = [ReportJob(notebooks_dir() / kind.notebook, out / name, parameters, pdf=pdf, title=kind.title,
                       **_publishing(kind, inputs, FinishReview(
-                          name, inputs, key, parameters, companions=tuple(o for o in outside if o[0] != name))))
+                          name, inputs, key, parameters, companions=tuple(o for o in outside if o[0] != name),
+                          plans=plans)))
             for name, kind, inputs, parameters in planned]
-    out.mkdir(parents=True, exist_ok=True)
     try:
         with folder_lock(out):  # one demo at a time into this folder
             return run_reports(jobs, max_workers=max_workers, progress=progress)
@@ -272,6 +359,8 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
         if failed and not any(isinstance(o, ReportError) for o in failed):
             raise failed[0] from None
         raise
+    finally:
+        shutil.rmtree(plans.folder, ignore_errors=True)
 
 
 def write_summary(

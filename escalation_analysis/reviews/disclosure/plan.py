@@ -261,6 +261,27 @@ _PLANS: dict[int, tuple[weakref.ref, dict[str, DisclosurePlan]]] = {}
 
 def plan_for(analysis: Analysis, policy: DisclosurePolicy) -> DisclosurePlan:
     """The plan of ``analysis``'s export and period under ``policy``, built once per analysis."""
+    plans = _plans_of(analysis)
+    if policy.name not in plans:
+        plans[policy.name] = build_plan(analysis, policy)
+    return plans[policy.name]
+
+
+def adopt_plan(analysis: Analysis, plan: DisclosurePlan) -> None:
+    """From now on :func:`plan_for` of ``analysis`` under ``plan``'s policy returns ``plan``.
+
+    For a plan of the same export and period built by another process of the same run (the
+    demo's report finishers share theirs), so that this process does not build it again; a
+    plan is a function of the analysis and the policy, so it is the plan this process would
+    have built.
+    """
+    if plan.period != (analysis.start, analysis.end):
+        raise ValueError("A disclosure plan can stand only for an analysis of its own period.")
+    _plans_of(analysis).setdefault(plan.policy.name, plan)
+
+
+def _plans_of(analysis: Analysis) -> dict[str, DisclosurePlan]:
+    """The plans built for ``analysis`` by policy name, kept while the analysis lives."""
     key = id(analysis)
     entry = _PLANS.get(key)
     if entry is None or entry[0]() is not analysis:
@@ -269,10 +290,7 @@ def plan_for(analysis: Analysis, policy: DisclosurePolicy) -> DisclosurePlan:
 
         entry = (weakref.ref(analysis, forget), {})
         _PLANS[key] = entry
-    plans = entry[1]
-    if policy.name not in plans:
-        plans[policy.name] = build_plan(analysis, policy)
-    return plans[policy.name]
+    return entry[1]
 
 
 def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool = True) -> DisclosurePlan:

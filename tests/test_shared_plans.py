@@ -1,0 +1,95 @@
+"""The demo's outside reports share their disclosure plans (``review_runs.SharedPlans``).
+
+Each outside report's finisher needs the plan of every outside report of the run, and the
+finishers run in different worker processes; the first to need a plan builds it and the others
+read it. These tests pin what makes that safe: a plan read from the run's folder is the plan the
+reader would have built (same summary, same audit.json), a reader never builds it again, and a
+reader waits while another process is building it instead of building it too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE, TEST_KEY
+
+from escalation_analysis import reviews
+from escalation_analysis.ingest.inputs import InputFiles
+from escalation_analysis.measures import analysis_cache
+from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.publish.review_runs import ReviewInputs, SharedPlans, _waiting_lock
+from escalation_analysis.reviews.disclosure import NHS_ROUNDED, adopt_plan, audit_run, plan_for
+from escalation_analysis.reviews.disclosure import plan as plan_module
+
+QUARTER = (dt.date(2025, 10, 1), dt.date(2025, 12, 31))
+YEAR = (dt.date(2025, 4, 1), dt.date(2026, 3, 31))
+TINY = Path(__file__).parent / "fixtures" / "analytics"
+
+
+def _fresh(period: tuple[dt.date, dt.date]):
+    """An analysis of the sample as another process would make it: a new object, no plan yet."""
+    return analyse(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml", *period,
+                   steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv",
+                   training=SAMPLE / "training.csv", key=TEST_KEY)
+
+
+def test_a_plan_read_from_the_run_is_the_plan_built_here_and_is_not_built_again(tmp_path, monkeypatch):
+    plans = SharedPlans(tmp_path)
+    quarter = ReviewInputs(InputFiles.in_folder(SAMPLE), *QUARTER)
+    year = ReviewInputs(InputFiles.in_folder(SAMPLE), *YEAR)
+    built_quarter = plans.plan(quarter, TEST_KEY, NHS_ROUNDED)  # the first finisher builds both
+    built_year = plans.plan(year, TEST_KEY, NHS_ROUNDED)
+    assert sorted(p.name for p in tmp_path.glob("*.pickle")) == [
+        "20250401-20260331-nhs-rounded.pickle", "20251001-20251231-nhs-rounded.pickle"]
+
+    # another finisher: its own analyses, and no plan may be built any more
+    analysis_cache.forget()
+    mine = _fresh(QUARTER)
+    expected = reviews.summarise("contract-monitoring", _fresh(QUARTER), "external").data
+
+    def no_building(*args, **kwargs):
+        raise AssertionError("a plan of the run was built again")
+
+    monkeypatch.setattr(plan_module, "build_plan", no_building)
+    read_quarter = plans.plan(quarter, TEST_KEY, NHS_ROUNDED, mine)
+    read_year = plans.plan(year, TEST_KEY, NHS_ROUNDED)
+    assert plan_for(mine, NHS_ROUNDED) is read_quarter  # what the summary takes
+    assert reviews.summarise("contract-monitoring", mine, "external").data == expected
+    audit_run(tmp_path / "built.json", built_quarter, built_year, report="contract-monitoring", scope=["q", "y"])
+    audit_run(tmp_path / "read.json", read_quarter, read_year, report="contract-monitoring", scope=["q", "y"])
+    assert (tmp_path / "read.json").read_text(encoding="utf-8") == (tmp_path / "built.json").read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "read.json").read_text(encoding="utf-8"))["safe"] is True
+    with pytest.raises(ValueError, match="its own period"):
+        adopt_plan(mine, read_year)
+
+
+def test_a_finisher_waits_for_the_plan_another_is_building(tmp_path, monkeypatch):
+    monkeypatch.setattr(analysis_cache, "SETTLED_NS", 0)
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    files = InputFiles(*(shutil.copy(TINY / f"tiny_{name}.{'csv' if name == 'export' else 'yaml'}", folder)
+                         for name in ("export", "mapping", "pathway")))
+    inputs = ReviewInputs(files, dt.date(2025, 3, 1), dt.date(2025, 4, 30))
+    plans = SharedPlans(tmp_path)
+    built = []
+    real = plan_module.build_plan
+
+    def counting(analysis, policy, *, previous=True):
+        built.append(previous)  # the plan, then (previous=False) that of the period before
+        return real(analysis, policy, previous=previous)
+
+    monkeypatch.setattr(plan_module, "build_plan", counting)
+    result = []
+    with _waiting_lock(tmp_path / "20250301-20250430-nhs-rounded.lock"):  # "another process" is building it
+        reader = threading.Thread(target=lambda: result.append(plans.plan(inputs, TEST_KEY, NHS_ROUNDED)))
+        reader.start()
+        time.sleep(0.3)
+        assert reader.is_alive() and not built and not result  # waiting, not building
+    reader.join(timeout=60)
+    assert result and result[0].period == (dt.date(2025, 3, 1), dt.date(2025, 4, 30)) and built == [True, False]
