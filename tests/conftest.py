@@ -162,18 +162,24 @@ def sample_quarter():
 
 
 @pytest.fixture(scope="session")
-def sample_reviews() -> dict:
+def sample_reviews(tmp_path_factory) -> dict:
     """Every report kind's review of the sample as a notebook opens it (``reviews.open`` on the sample
     folder): 2025/26 Q3, the pathway review over 2025/26, supervision for Riverside CMHT.
 
-    Built once per test run (each build makes its disclosure plan and audit) and shared read-only
-    by test_review_objects.py and test_review_statistics.py.
+    Built once per test run (each build makes its disclosure plan and audit: seven seconds of
+    processor time) and shared read-only by test_review_objects.py and test_review_statistics.py,
+    whichever pytest-xdist workers run them: the first builds and pickles them, the other unpickles.
     """
+    import pickle
+
     from test_review_objects import sample_review
 
     from escalation_analysis import reviews
 
-    return {kind: sample_review(kind) for kind in reviews.KINDS}
+    def build(folder: Path) -> None:
+        (folder / "reviews.pickle").write_bytes(pickle.dumps({kind: sample_review(kind) for kind in reviews.KINDS}))
+
+    return pickle.loads((made_once_per_run(tmp_path_factory, "sample-reviews", build) / "reviews.pickle").read_bytes())
 
 
 @pytest.fixture(scope="session")
@@ -264,27 +270,40 @@ def demo(tmp_path_factory) -> Path:
 
     Shared by the end-to-end tests (test_reviews.py, test_report_pages.py, test_disclosure_reports.py,
     test_output_safety.py's Ctrl-C test, which interrupts a demo run over a copy of it): the four
-    reports' folders are under the returned path. Under pytest-xdist the workers share one run:
-    the first to need it makes it in the run's temporary folder (the workers' common parent) while
-    holding a lock there, and the others wait for it, instead of each spending a minute of
-    processor time on the same reports (and the demo's two kernels get both cores).
+    reports' folders are under the returned path. Under pytest-xdist the workers share one run
+    (``made_once_per_run``) instead of each spending a minute of processor time on the same
+    reports (and the demo's two kernels get both cores).
     """
     import subprocess
     import sys
 
+    def run_demo(out: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "ESCALATION_ANALYSIS_KEY"}
+        env["ESCALATION_ANALYSIS_KEY_FILE"] = str(out / "demo.key")
+        result = subprocess.run(
+            [sys.executable, "-m", "escalation_analysis.cli", "demo", "--out", str(out / "reports")],
+            cwd=REPO, capture_output=True, text=True, env=env, timeout=900, check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return made_once_per_run(tmp_path_factory, "demo", run_demo) / "reports"
+
+
+def made_once_per_run(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder that ``make`` fills once per test run, however many pytest-xdist workers need it.
+
+    The workers share the run's temporary folder (their own folders' common parent): the first
+    to need the folder fills it while holding a lock there, and the others wait for it and read
+    what it made, instead of each spending the same processor time. Without xdist the folder
+    is the session's own.
+    """
     from filelock import FileLock
 
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    out = tmp_path_factory.getbasetemp().parent / "shared-demo" if worker else tmp_path_factory.mktemp("demo")
-    out.mkdir(exist_ok=True)
-    with FileLock(out / "made.lock"):
-        if not (out / "made").is_file():
-            env = {k: v for k, v in os.environ.items() if k != "ESCALATION_ANALYSIS_KEY"}
-            env["ESCALATION_ANALYSIS_KEY_FILE"] = str(out / "demo.key")
-            result = subprocess.run(
-                [sys.executable, "-m", "escalation_analysis.cli", "demo", "--out", str(out / "reports")],
-                cwd=REPO, capture_output=True, text=True, env=env, timeout=900, check=False,
-            )
-            assert result.returncode == 0, result.stderr[-3000:]
-            (out / "made").touch()
-    return out / "reports"
+    folder = tmp_path_factory.getbasetemp().parent / f"shared-{name}" if worker else tmp_path_factory.mktemp(name)
+    folder.mkdir(exist_ok=True)
+    with FileLock(folder / "made.lock"):
+        if not (folder / "made").is_file():
+            make(folder)
+            (folder / "made").touch()
+    return folder

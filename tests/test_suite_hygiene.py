@@ -42,6 +42,7 @@ def test_ci_draws_the_same_examples_every_run_and_keeps_no_database():
         assert settings.default.derandomize
 
 
+@pytest.mark.slow  # starts a test run of its own (pytest, and its xdist worker): 4-8 s each
 @pytest.mark.parametrize("workers", [[], ["-n", "1"]], ids=["one process", "a pytest-xdist worker"])
 def test_a_test_run_that_writes_into_the_home_folder_fails_naming_the_file(tmp_path, workers):
     """Also when the test ran in a pytest-xdist worker (as the suite runs): the worker's write is

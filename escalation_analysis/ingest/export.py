@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 _MAX_COUNT = 2**31 - 1
 """Larger 'whole numbers' (1e308, inf) are typing errors, warned about and left blank."""
+
+PEOPLE = ("service_user_id", "staff_id")
+"""The fields pseudonymised on load, in the order the episodes hold them."""
 
 
 @dataclass
@@ -229,6 +233,7 @@ class _EpisodeBuilder:
         self._distincts: dict[str, _Distinct] = {}
         self._distinct_values: dict[str, pd.Series] = {}  # of fields done with (their codes let go)
         self._pseudonyms: dict[str, pd.Series] = {}
+        self._people: dict[str, Future] = {}
         self._readers = Counter(name for names in columns.values() for name in names)
 
     def _text(self, field: str) -> pd.Series:
@@ -262,7 +267,13 @@ class _EpisodeBuilder:
     # -- exclusions ---------------------------------------------------------------------
 
     def build(self) -> LoadedExport:
-        episodes, excluded = self._episodes()
+        # People's pseudonyms depend on nothing but their own column, and hashing them is most of
+        # the builder's single-threaded work: a second thread makes them while this one reads the
+        # dates and times and finds the exclusions (mostly Arrow and numpy work, which lets go of
+        # the GIL). Each person field is then finished here exactly as before.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pseudonyms") as pool:
+            self._people = {field: pool.submit(self._pseudonymised, field, self._text(field)) for field in PEOPLE}
+            episodes, excluded = self._episodes()
         identifiers = self._identifiers()
         self._done(*self.columns, *self._distincts)  # the cells and codes are not needed to check the frame
         frame = validate_episodes(pd.DataFrame(episodes, copy=False), self.profile.timezone)
@@ -340,7 +351,7 @@ class _EpisodeBuilder:
             self._done(field)
         episodes["approvals_before_action"] = self._integer("approvals_before_action", keep)
         self._done("approvals_before_action")
-        for field in ("service_user_id", "staff_id"):
+        for field in PEOPLE:
             episodes[field] = self._person(field, keep)
             self._done(field)
         for field in ("description", "ethnicity", "age_band", "gender"):
@@ -564,12 +575,18 @@ class _EpisodeBuilder:
         )
         return pd.Series(pd.arrays.ArrowExtensionArray(lists.take(_indices(distinct.codes[keep]))))
 
+    def _pseudonymised(self, field: str, text: pd.Series) -> tuple[_Distinct, np.ndarray | None, pa.Array]:
+        """A person field's distinct values, which fail the NHS number check (if it is the NHS
+        number), and their pseudonyms. Reads only ``text``, so it can run beside the builder."""
+        distinct = _Distinct.of(text)
+        invalid = ~nhs_numbers_valid_distinct(distinct.values) if self.profile.nhs_number == field else None
+        return distinct, invalid, pseudonyms_of_distinct(distinct.values, field, self.key)
+
     def _person(self, field: str, keep: np.ndarray) -> pd.Series:
-        distinct = self._distinct(field)
-        if self.profile.nhs_number == field:
-            invalid = ~nhs_numbers_valid_distinct(distinct.values)
+        distinct, invalid, pseudonyms = self._people.pop(field).result()  # started by build()
+        self._distincts[field] = distinct
+        if invalid is not None:
             self._warn(distinct.rows(invalid) & keep, "invalid_nhs_number", field, "NHS number fails the check digit")
-        pseudonyms = pseudonyms_of_distinct(distinct.values, field, self.key)
         self._pseudonyms[field] = text_series(pseudonyms)
         return text_series(pseudonyms.take(_indices(distinct.codes[keep])))
 

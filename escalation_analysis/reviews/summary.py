@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -153,25 +154,28 @@ def build_summary(
             plan = plan_for(analysis, chosen)
         return Summary(_jsonable({**header, **published.summary_sections(analysis, plan)}), published.csv_tables(plan))
     episodes = analysis.episodes
+    steps = analysis.steps.frame if analysis.steps is not None else None
     data: dict[str, Any] = {**header, "data_quality": analysis.accounting.to_dict(with_rows=True)}
-    timeliness_tables = TimelinessTables(episodes)  # delays sorted once for every table
-    data["timeliness"] = timeliness_summary(episodes, tables=timeliness_tables)
-    data["near_misses"] = {"n": int((episodes["outcome"] == "near_miss").sum()),
-                           "incidents": int((episodes["outcome"] == "incident").sum())}
-    data["comparisons"] = _comparisons(analysis)
-
-    tables: dict[str, pd.DataFrame] = {}
-    for name, by in TIMELINESS_TABLES.items():
-        tables[name] = timeliness_tables.table(by)
-    for field_name in available_equity_fields(episodes):
-        tables[f"timeliness_by_{field_name}"] = equity_table(episodes, field_name, tables=timeliness_tables)
-    shares = share_by_target(episodes, "band", analysis.as_of)
+    # The four families of figures read the same episodes and nothing of each other, and most of
+    # their time is spent in numpy, pandas and Arrow kernels that let go of the GIL, so on two
+    # threads they overlap. Each family is computed exactly as before and assembled below in the
+    # same order.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="summary") as pool:
+        timeliness = pool.submit(_timeliness_figures, episodes)
+        comparisons = pool.submit(_comparisons, analysis)
+        target_shares = pool.submit(share_by_target, episodes, "band", analysis.as_of)
+        agencies = pool.submit(_agency_figures, analysis, steps)
+        data["timeliness"], tables = timeliness.result()
+        data["near_misses"] = {"n": int((episodes["outcome"] == "near_miss").sum()),
+                               "incidents": int((episodes["outcome"] == "incident").sum())}
+        data["comparisons"] = comparisons.result()
+        shares = target_shares.result()
+        agency_table, handoffs = agencies.result()
     tables["share_escalated_by_target"] = shares
     data["time_to_escalation"] = {
         f"{r.trigger}|{r.band}": round(float(r.share_escalated_pct), 1) for r in shares.itertuples()
     } if not shares.empty else {}
 
-    steps = analysis.steps.frame if analysis.steps is not None else None
     if steps is not None:
         adherence = episode_adherence(episodes, steps, analysis.pathway)
         tables["adherence"] = adherence_summary(adherence)
@@ -180,14 +184,11 @@ def build_summary(
             for _, row in tables["adherence"].iterrows()
         }
         data["step_log"] = analysis.steps.to_dict()
-    responses = agency_responses(episodes, steps)
-    tables["agency_response"] = response_by_agency(responses, analysis.pathway)
+    tables["agency_response"] = agency_table
     data["multi_agency"] = {
         row["agency"]: {k: row[k] for k in ("contacts", "responses_recorded", "median_minutes", "p90_minutes", "within_target_pct")}
         for _, row in tables["agency_response"].iterrows()
     }
-    handoffs = handoff_summary(handoff_delays(episodes, steps))
-    handoffs["handoff"] = routes_for_readers(handoffs["handoff"])
     tables["handoffs"] = handoffs
 
     if analysis.actions is not None:
@@ -204,6 +205,28 @@ def build_summary(
     tables["excluded_rows"] = analysis.accounting.excluded
     tables["warnings"] = analysis.accounting.warnings
     return Summary(_jsonable(data), tables)
+
+
+def _timeliness_figures(episodes: pd.DataFrame) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """summary.json's ``timeliness`` object and the timeliness and equity tables, in table order.
+
+    One :class:`TimelinessTables` serves them all (the delays sorted once), so they stay together
+    on one thread.
+    """
+    timeliness_tables = TimelinessTables(episodes)
+    timeliness = timeliness_summary(episodes, tables=timeliness_tables)
+    tables = {name: timeliness_tables.table(by) for name, by in TIMELINESS_TABLES.items()}
+    for field_name in available_equity_fields(episodes):
+        tables[f"timeliness_by_{field_name}"] = equity_table(episodes, field_name, tables=timeliness_tables)
+    return timeliness, tables
+
+
+def _agency_figures(analysis: Analysis, steps: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The response-by-agency table and the hand-offs table (routes as readers see them)."""
+    table = response_by_agency(agency_responses(analysis.episodes, steps), analysis.pathway)
+    handoffs = handoff_summary(handoff_delays(analysis.episodes, steps))
+    handoffs["handoff"] = routes_for_readers(handoffs["handoff"])
+    return table, handoffs
 
 
 def _comparisons(analysis: Analysis) -> dict[str, Any]:
