@@ -330,6 +330,25 @@ class TestFindBrowser:
         assert find_browser() is None
 
 
+def test_reports_start_in_the_order_asked_and_results_come_in_job_order(tmp_path, monkeypatch):
+    from escalation_analysis.publish import many_reports
+
+    notebook = _notebook(tmp_path / "n.ipynb", "x = 1")
+    jobs = [ReportJob(notebook, tmp_path / f"r{i}", pdf=False) for i in range(3)]
+    started = []
+
+    def run(job, *args, **kwargs):
+        started.append(Path(job.out_dir).name)
+        return ReportResult(notebook, Path(job.out_dir), notebook, notebook, None, None, 0)
+
+    monkeypatch.setattr(many_reports, "_run_job_safely", run)
+    results = run_reports(jobs, max_workers=1, progress=False, warm_kernels=False, start_order=[2, 0, 1])
+    assert started == ["r2", "r0", "r1"]
+    assert [r.out_dir.name for r in results] == ["r0", "r1", "r2"]
+    with pytest.raises(ValueError, match="every job once"):
+        run_reports(jobs, max_workers=1, progress=False, warm_kernels=False, start_order=[2, 2, 1])
+
+
 def test_errors_survive_a_trip_between_processes():
     import pickle
 

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,7 @@ def run_reports(
     max_workers: int = 2,
     progress: bool = True,
     warm_kernels: bool = True,
+    start_order: Sequence[int] | None = None,
 ) -> list[ReportResult]:
     """Run several reports, in parallel processes, each with a fresh kernel.
 
@@ -87,6 +88,10 @@ def run_reports(
         analysis modules, instead of starting a new Python and importing them per report
         (about two seconds each). Each report still gets a kernel of its own. Reports
         with a ``kernel_name`` always start that kernelspec the standard way.
+    start_order : sequence of int, optional
+        The jobs' positions in the order they are to start (default: as given), e.g. the
+        longest first, so that the shorter ones fill in behind them. Results and errors are
+        still given in job order.
 
     Returns
     -------
@@ -110,6 +115,9 @@ def run_reports(
             f"Two reports would write to the same folder ({', '.join(repeated)}); "
             "give each report its own output folder."
         )
+    order = list(range(len(job_list))) if start_order is None else list(start_order)
+    if sorted(order) != list(range(len(job_list))):
+        raise ValueError("start_order must name every job once, by its position.")
     warm = warm_kernels and sum(job.kernel_name is None for job in job_list) >= 2
     # The kernel template imports while the parameters are checked and the workers start, then
     # reads the export that several reports read, before it forks their kernels.
@@ -133,8 +141,8 @@ def run_reports(
         with tqdm(total=len(job_list), desc="Reports", unit="report", disable=not progress) as bar:
             if workers == 1:
                 try:
-                    for i, job in enumerate(job_list):
-                        outcomes[i] = _run_job_safely(job, address, keep_browser)
+                    for i in order:
+                        outcomes[i] = _run_job_safely(job_list[i], address, keep_browser)
                         bar.update(1)
                 finally:
                     close_kept_browsers()
@@ -145,9 +153,9 @@ def run_reports(
                 with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                     futures = {
                         pool.submit(
-                            _run_job_safely, job, address, keep_browser, environ, os.getpid()
+                            _run_job_safely, job_list[i], address, keep_browser, environ, os.getpid()
                         ): i
-                        for i, job in enumerate(job_list)
+                        for i in order
                     }
                     try:
                         for future in cf.as_completed(futures):
