@@ -4,7 +4,7 @@ Run from the repository root (one command)::
 
     python benchmarks/run.py                       # 100k, 1M and 10M rows, the workbook, the demo
     python benchmarks/run.py --sizes 100000 1000000 --no-demo --no-xlsx
-    python benchmarks/run.py --before /tmp/main    # each measure also for another checkout, interleaved
+    python benchmarks/run.py --before /tmp/main    # also another checkout: each size round by round
 
 For each size it generates a synthetic export with the sample generator (cached under
 ``benchmarks/data/``), then measures in fresh processes, side by side:
@@ -124,6 +124,10 @@ print({"seconds": time.perf_counter() - t, "parts": parts,
 
 def _environment(code_root: Path | None) -> dict[str, str]:
     env = {**os.environ, "ESCALATION_ANALYSIS_KEY": os.environ.get("ESCALATION_ANALYSIS_KEY", "benchmark-key-not-secret-0123456789abcdef")}
+    # Python's default: modules compiled once and kept (in __pycache__, which git ignores), as in
+    # a user's install, not compiled from source in every timed process (about 0.1 s a start)
+    # as under PYTHONDONTWRITEBYTECODE=1, which some machines set.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if code_root is not None:  # another checkout's package, imported before the installed one (run from there)
         env["PYTHONPATH"] = str(code_root)
     return env
@@ -179,18 +183,31 @@ def _summary_command(folder: Path, out: Path) -> list[str]:
             "--start", PERIOD[0], "--end", PERIOD[1], "--out", str(out)]
 
 
-def measure(rows: int, repeats: int, code_root: Path | None = None) -> dict:
-    """Every measure of one export size for the code at ``code_root`` (None: this checkout)."""
+def measure(rows: int, repeats: int, sides: dict[str, Path | None]) -> dict[str, dict]:
+    """Every measure of one export size for the code of each side (None: this checkout).
+
+    Each round runs every measure once for each side in turn, so that both sides of a
+    comparison, and both sides of each ratio, meet the same load; the best of the rounds counts.
+    """
     folder, generated = generate(rows)
     export = str(folder / "incidents.csv")
-    reads, pipelines, required, commands = [], [], [], []
+    rounds: dict[str, dict[str, list]] = {side: {"reads": [], "commands": [], "pipelines": [], "required": []}
+                                          for side in sides}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(repeats):  # interleaved, so that both sides of each ratio meet the same load
-            reads.append(_child(_READ, export, code_root=code_root))
-            commands.append(_process(_summary_command(folder, Path(tmp) / "summary.json"), code_root))
-            pipelines.append(_child(_PIPELINE, export, str(folder / "mapping.yaml"), str(folder / "pathway.yaml"),
-                                    *PERIOD, code_root=code_root))
-            required.append(_child(_REQUIRED, export, str(folder / "mapping.yaml"), code_root=code_root))
+        for _ in range(repeats):
+            for side, code_root in sides.items():
+                runs = rounds[side]
+                runs["reads"].append(_child(_READ, export, code_root=code_root))
+                runs["commands"].append(_process(_summary_command(folder, Path(tmp) / "summary.json"), code_root))
+                runs["pipelines"].append(_child(_PIPELINE, export, str(folder / "mapping.yaml"),
+                                                str(folder / "pathway.yaml"), *PERIOD, code_root=code_root))
+                runs["required"].append(_child(_REQUIRED, export, str(folder / "mapping.yaml"), code_root=code_root))
+    return {side: _size_result(rows, folder, generated, code_root, **rounds[side]) for side, code_root in sides.items()}
+
+
+def _size_result(rows: int, folder: Path, generated: dict | None, code_root: Path | None, *,
+                 reads: list[dict], commands: list[dict], pipelines: list[dict], required: list[dict]) -> dict:
+    """One side's figures for one size, from its rounds, printed as one line."""
     read = min(reads, key=lambda r: r["seconds"])
     read_process = min(r["process_seconds"] for r in reads)
     cpu = {"read": min(r["cpu_seconds"] for r in reads), "read_process": min(r["process_cpu_seconds"] for r in reads),
@@ -451,15 +468,15 @@ def main() -> None:
     parser.add_argument("--no-demo", action="store_true", help="skip the demo reports")
     parser.add_argument("--before", type=Path, metavar="CHECKOUT",
                         help="also measure the package in another checkout (e.g. `git worktree add /tmp/before main`), "
-                             "each measure of both interleaved")
+                             "each size's rounds alternating between the two; the workbook and the demo one side after the other")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
     sides = {"now": None} if args.before is None else {"before": args.before.resolve(), "now": None}
     reports = {side: {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                   "platform": platform.platform()}, "sizes": []} for side in sides}
     for rows in args.sizes:
-        for side, code in sides.items():
-            reports[side]["sizes"].append(measure(rows, args.repeats if rows < 5_000_000 else 1, code))
+        for side, result in measure(rows, args.repeats if rows < 5_000_000 else 1, sides).items():
+            reports[side]["sizes"].append(result)
     if not args.no_xlsx:
         for rows in args.xlsx:
             for side, code in sides.items():
