@@ -277,13 +277,22 @@ def test_ctrl_c_during_the_demo_keeps_the_previous_reports(demo, tmp_path):
     command = [sys.executable, "-m", "escalation_analysis.cli", "demo", "--out", str(out), "--no-pdf"]
     before = snapshot(out)
     assert {path.parent.name for path in out.glob("*/report.html")} == set(KINDS)
+    started = time.monotonic()
     demo = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while not list(out.glob(f"*/{STAGING_PREFIX}*")) and time.monotonic() < deadline:
+    deadline = started + 300
+    while not list(out.glob(f"*/{STAGING_PREFIX}*")) and time.monotonic() < deadline and demo.poll() is None:
         time.sleep(0.05)
+    seen = time.monotonic() - started
     time.sleep(1.5)  # notebooks running
+    # Which signals the demo ignores as it is interrupted (a bit mask: SIGINT is 0x2), for the message
+    ignored = next((line.split()[1] for line in Path(f"/proc/{demo.pid}/status").read_text().splitlines()
+                    if line.startswith("SigIgn:")), "?") if Path(f"/proc/{demo.pid}/status").exists() else "?"
+    sent = time.monotonic() - started
     os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
-    assert demo.wait(timeout=120) == 130, demo.stderr.read()
+    code = demo.wait(timeout=120)
+    assert code == 130, (f"exit {code}; a staging folder seen after {seen:.1f} s, Ctrl-C sent after {sent:.1f} s, "
+                         f"the demo ended after {time.monotonic() - started:.1f} s; signals it ignored: {ignored}\n"
+                         + demo.stderr.read())
     time.sleep(1)  # workers end within a second of the demo
     assert snapshot(out) == before
     assert not list(out.rglob(f"{STAGING_PREFIX}*")) and not list(out.rglob(LOCK_NAME))
