@@ -278,7 +278,10 @@ def test_ctrl_c_during_the_demo_keeps_the_previous_reports(demo, tmp_path):
     before = snapshot(out)
     assert {path.parent.name for path in out.glob("*/report.html")} == set(KINDS)
     started = time.monotonic()
-    demo = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # As a command typed at a terminal starts: Ctrl-C not ignored, whatever this test run inherited
+    # (a suite started in the background by a non-interactive shell ignores it, and so would the demo)
+    demo = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = started + 300
     while not list(out.glob(f"*/{STAGING_PREFIX}*")) and time.monotonic() < deadline and demo.poll() is None:
         time.sleep(0.05)
