@@ -17,7 +17,12 @@ from typing import ClassVar
 
 from ..errors import EscalationAnalysisError
 
-__all__ = ["FOLDER_NAMES", "InputFiles"]
+__all__ = ["FOLDER_NAMES", "KEPT_EXPORTS", "InputFiles"]
+
+#: How many read exports a process keeps at once: the analysis cache keeps this many, and a
+#: run's warm-kernel template reads at most this many ahead for its reports (here, where both
+#: can import it without importing pandas).
+KEPT_EXPORTS = 2
 
 #: The file names of a folder laid out as ``escalation-review sample`` writes it.
 FOLDER_NAMES: dict[str, str] = {

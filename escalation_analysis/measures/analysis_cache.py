@@ -27,13 +27,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from ..ingest.inputs import InputFiles
+from ..ingest.inputs import KEPT_EXPORTS, InputFiles
 from ..ingest.pseudonyms import load_key
 from .analysis import Analysis, LoadedInputs, analyse_period, check_period, load_inputs
 
-#: How many analyses, and how many loaded exports, a process keeps (most recently used).
+#: How many analyses a process keeps (most recently used; of exports, ``KEPT_EXPORTS``).
 KEPT_ANALYSES = 4
-KEPT_EXPORTS = 2
 
 #: A file changed this recently is read afresh every time (see the module's docstring).
 SETTLED_NS = 1_000_000_000
@@ -47,9 +46,8 @@ def analyse_once(files: InputFiles, start: dt.date | str, end: dt.date | str, *,
     files and period in this process (a period with no usable episode is an error, as there)."""
     start, end = check_period(start, end)
     key = key if key is not None else load_key()
-    secret = hashlib.sha256(key).hexdigest()
+    export_key = _export_key(files, key)
     named = files.by_name()
-    whole = _states(files.export, files.mapping, files.pathway)
     logs = _states(files.steps, files.actions, files.training)
 
     def load() -> LoadedInputs:
@@ -58,10 +56,10 @@ def analyse_once(files: InputFiles, start: dt.date | str, end: dt.date | str, *,
     def for_period(inputs: LoadedInputs) -> Analysis:
         return analyse_period(inputs, start, end, named, key=key)
 
-    if whole is None or logs is None:  # a file missing or just changed: no caching (analyse says what is wrong)
+    if export_key is None or logs is None:  # a file missing or just changed: no caching (analyse says what is wrong)
         return for_period(load())
-    return _remember(_analyses, (whole, logs, start, end, secret), KEPT_ANALYSES,
-                     lambda: for_period(_remember(_exports, (whole, secret), KEPT_EXPORTS, load)))
+    return _remember(_analyses, (*export_key, logs, start, end), KEPT_ANALYSES,
+                     lambda: for_period(_remember(_exports, export_key, KEPT_EXPORTS, load)))
 
 
 def keep_export(files: InputFiles, *, key: bytes | None = None) -> None:
@@ -73,9 +71,9 @@ def keep_export(files: InputFiles, *, key: bytes | None = None) -> None:
     read here at all; the kernels then read it themselves and say what is wrong.
     """
     key = key if key is not None else load_key()
-    whole = _states(files.export, files.mapping, files.pathway)
-    if whole is not None:
-        _remember(_exports, (whole, hashlib.sha256(key).hexdigest()), KEPT_EXPORTS,
+    export_key = _export_key(files, key)
+    if export_key is not None:
+        _remember(_exports, export_key, KEPT_EXPORTS,
                   lambda: load_inputs(files.export, files.mapping, files.pathway, key=key))
 
 
@@ -93,9 +91,8 @@ def analyse_kept(files: InputFiles, start: dt.date | str, end: dt.date | str, *,
     start, end = check_period(start, end)
     kept = None
     if _exports:  # (else exactly as analyse: a process that keeps nothing looks nothing up)
-        key = key if key is not None else load_key()
-        whole = _states(files.export, files.mapping, files.pathway)
-        kept = _exports.get((whole, hashlib.sha256(key).hexdigest())) if whole is not None else None
+        export_key = _export_key(files, key if key is not None else load_key())
+        kept = _exports.get(export_key) if export_key is not None else None
     if kept is None:
         inputs = load_inputs(files.export, files.mapping, files.pathway, key=key)
     else:
@@ -119,6 +116,13 @@ def _remember(cache: OrderedDict[tuple, Any], key: tuple, kept: int, make: Any) 
     while len(cache) > kept:
         cache.popitem(last=False)
     return value
+
+
+def _export_key(files: InputFiles, key: bytes) -> tuple | None:
+    """What a read export is kept under: its three files' states and a digest of the pseudonym
+    key (None: a file missing or just changed, so not kept)."""
+    whole = _states(files.export, files.mapping, files.pathway)
+    return None if whole is None else (whole, hashlib.sha256(key).hexdigest())
 
 
 def _states(*paths: str | Path | None) -> tuple | None:

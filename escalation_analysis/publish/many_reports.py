@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EscalationAnalysisError
+from ..ingest.inputs import KEPT_EXPORTS
 from .kernels import _using_warm_kernels, _warm_kernels, process_alive, warm_template_with
 from .one_report import ReportResult, run_report
 from .outputs import Staging
@@ -187,20 +188,16 @@ def run_reports(
     return [o for o in outcomes if isinstance(o, ReportResult)]
 
 
-#: The exports the kernel template reads for a run (the analysis cache keeps two).
-WARM_EXPORTS = 2
-
-
 def _shared_exports(jobs: list[ReportJob]) -> list[dict[str, str]]:
     """The exports (with their mapping and pathway) that two or more of ``jobs`` read, most
-    read first, at most :data:`WARM_EXPORTS`: what the kernel template reads for them."""
+    read first, at most :data:`~escalation_analysis.ingest.inputs.KEPT_EXPORTS`: what the kernel template reads for them."""
     counts: dict[tuple[str, str, str], int] = {}
     for job in jobs:
         files = job.input_files or {}
         if job.kernel_name is None and all(files.get(name) for name in ("export", "mapping", "pathway")):
             triple = tuple(str(Path(files[name]).resolve()) for name in ("export", "mapping", "pathway"))
             counts[triple] = counts.get(triple, 0) + 1
-    shared = sorted((t for t, n in counts.items() if n >= 2), key=lambda t: -counts[t])[:WARM_EXPORTS]
+    shared = sorted((t for t, n in counts.items() if n >= 2), key=lambda t: -counts[t])[:KEPT_EXPORTS]
     return [dict(zip(("export", "mapping", "pathway"), t, strict=True)) for t in shared]
 
 
