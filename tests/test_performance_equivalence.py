@@ -427,6 +427,39 @@ class TestAgencies:
         assert np.array_equal(got.codes, expected.codes)
 
 
+class TestChartArithmetic:
+    """SPC charts work on numpy arrays per chart; these pin them to the pandas groupby they replaced."""
+
+    floats = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9) | st.sampled_from(
+        [0.1, 1e16, -1e16, 0.3, 2.5, np.nan]
+    )
+
+    @given(st.lists(st.tuples(st.integers(0, 3), floats), max_size=40))
+    @example([(0, 0.1), (0, 1e16), (0, 0.1), (0, -1e16), (0, 0.3)])
+    @example([(0, 0.1), (0, 1e16), (0, 0.1), (0, -1e16), (0, np.nan)])
+    def test_period_sums_and_means_are_pandas_to_the_last_bit(self, points):
+        """pandas sums sorted groups pairwise, or with Kahan compensation when values are missing."""
+        from escalation_analysis.measures.spc import _period_mean, _period_totals
+
+        points = sorted(points, key=lambda p: p[0])  # rebase groups count up along the chart
+        group = np.array([g for g, _ in points], dtype=int)
+        values = np.array([v for _, v in points], dtype=float)
+        grouped = pd.Series(values).groupby(group)
+        assert np.array_equal(_period_mean(values, group), grouped.transform("mean").to_numpy(), equal_nan=True)
+        filled = np.nan_to_num(values)
+        assert np.array_equal(_period_totals(filled, group)[0], pd.Series(filled).groupby(group).transform("sum"))
+
+    @given(st.lists(st.tuples(st.integers(0, 2), st.integers(-1, 1)), max_size=30), st.integers(-3, 3))
+    def test_rules_shift_within_groups_as_groupby_shift(self, points, periods):
+        """Also when a group's points are not next to each other (the rules take any grouping)."""
+        from escalation_analysis.measures.spc_rules import _groups, _shifted
+
+        group = np.array([g for g, _ in points], dtype=int)
+        values = np.array([v for _, v in points], dtype=float)
+        expected = pd.Series(values).groupby(group).shift(periods).to_numpy()
+        assert np.array_equal(_shifted(values, _groups(group, len(group)), periods, np.nan), expected, equal_nan=True)
+
+
 class TestSummariesBeforeAndAfter:
     """Every figure of the summary is what it was before the speed work, figure by figure.
 

@@ -53,7 +53,15 @@ import numpy as np
 import pandas as pd
 
 from . import spc_rules
-from .chart_input import PeriodOptions, baseline, column, mark_periods, tidy_series
+from .chart_input import (
+    PeriodOptions,
+    baseline_points,
+    column,
+    numbers,
+    period_starts,
+    sorted_points,
+    split_periods,
+)
 from .spc_rules import POINT_TYPES, ImprovementDirection
 
 __all__ = [
@@ -362,11 +370,16 @@ def p_chart(numerators: Any, denominators: Any, dates: Any = None, **options: Un
 # --------------------------------------------------------------------------------------------
 # input handling
 
+Columns = dict[str, Any]
+"""A chart's points while they are worked out: one array per column of :data:`POINT_COLUMNS`
+(``x`` a Series), in date order. A chart has a few dozen points, so plain numpy on them costs a
+fraction of what frames and groupbys do."""
+
 
 def _spc_chart(
     chart: str,
-    read: Callable[[pd.DataFrame | None], pd.DataFrame],
-    limits: Callable[[pd.DataFrame], pd.DataFrame],
+    read: Callable[[pd.DataFrame | None], Columns],
+    limits: Callable[[Columns], Columns],
     *,
     data: pd.DataFrame | None = None,
     rebase: Sequence | None = None,
@@ -388,13 +401,13 @@ def _spc_chart(
         raise ValueError("fix_after_n_points must be a single number greater than or equal to 12.")
     if fix_after_n_points is not None and fix_after_n_points < 1:
         raise ValueError("fix_after_n_points must be a positive number.")
-    frame = read(data)
-    mark_periods(frame, rebase, exclude)
-    frame, warnings = _without_empty_periods(frame)
-    frame["baseline"] = baseline(frame, fix_after_n_points)
-    frame = pd.concat([frame, limits(frame)], axis=1)
+    points = read(data)
+    points["rebase_group"], points["excluded"] = split_periods(points["x"], rebase, exclude)
+    points, warnings = _without_empty_periods(points)
+    points["baseline"] = baseline_points(points["rebase_group"], points["excluded"], fix_after_n_points)
+    points |= limits(points)
     return _finish(
-        frame,
+        points,
         improvement=improvement,
         target=target,
         trend_length=trend_length,
@@ -405,115 +418,177 @@ def _spc_chart(
     )
 
 
-def _measurements(values: Any, dates: Any, data: pd.DataFrame | None) -> pd.DataFrame:
+def _measurements(values: Any, dates: Any, data: pd.DataFrame | None) -> Columns:
     """The XmR chart's points: ``y`` the measure, with no numerator or denominator."""
-    return tidy_series(values, dates, data).assign(numerator=np.nan, denominator=np.nan)
+    x, y, _ = sorted_points(values, dates, data)
+    return {"x": x, "y": y, "numerator": np.full(len(y), np.nan), "denominator": np.full(len(y), np.nan)}
 
 
-def _proportions(numerators: Any, denominators: Any, dates: Any, data: pd.DataFrame | None) -> pd.DataFrame:
+def _proportions(numerators: Any, denominators: Any, dates: Any, data: pd.DataFrame | None) -> Columns:
     """The p-chart's points: ``y`` the proportion, with its ``numerator`` and ``denominator``."""
     num = column(numerators, data, "numerators")
-    den = column(denominators, data, "denominators")
-    counts = pd.DataFrame({"num": np.asarray(num), "den": np.asarray(den)}).apply(
-        pd.to_numeric, errors="coerce"
-    )
-    if counts.isna().any().any():
+    n_arr = numbers(num)
+    d_arr = numbers(column(denominators, data, "denominators"))
+    if len(n_arr) != len(d_arr):
+        raise ValueError("There must be one denominator per numerator.")
+    if np.isnan(n_arr).any() or np.isnan(d_arr).any():
         raise ValueError("Numerators and denominators must be numbers with none missing.")
-    n_arr = counts["num"].to_numpy(dtype=float)
-    d_arr = counts["den"].to_numpy(dtype=float)
     if (n_arr < 0).any() or (d_arr < 0).any():
         raise ValueError("Numerators and denominators must not be negative.")
     if (n_arr > d_arr).any():
         raise ValueError("A numerator is larger than its denominator.")
     with np.errstate(invalid="ignore", divide="ignore"):
-        proportion = pd.Series(n_arr / d_arr)
+        proportion = n_arr / d_arr
     if dates is None:
         dates = num.index if isinstance(num, pd.Series) else np.arange(len(proportion))
-    frame = tidy_series(proportion, column(dates, data, "dates"), None, allow_missing=True)
-    rows = frame["_row"].to_numpy()
-    frame["numerator"] = n_arr[rows]
-    frame["denominator"] = d_arr[rows]
-    return frame
+    x, y, rows = sorted_points(proportion, column(dates, data, "dates"), None, allow_missing=True)
+    return {"x": x, "y": y, "numerator": n_arr[rows], "denominator": d_arr[rows]}
 
 
-def _without_empty_periods(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def _without_empty_periods(points: Columns) -> tuple[Columns, list[str]]:
     """Leave out periods with a zero denominator (no proportion), saying how many."""
-    empty = frame["denominator"] == 0
+    empty = points["denominator"] == 0
     if not empty.any():
-        return frame, []
+        return points, []
     n_empty = int(empty.sum())
     warning = (
         f"{n_empty} period{'s' if n_empty != 1 else ''} with no episodes "
         f"{'were' if n_empty != 1 else 'was'} left out of the p-chart."
     )
-    return frame.loc[~empty].reset_index(drop=True), [warning]
+    kept = {name: values[~empty] for name, values in points.items()}
+    kept["x"] = kept["x"].reset_index(drop=True)
+    return kept, [warning]
 
 
 # --------------------------------------------------------------------------------------------
 # limits
 
 
-def _xmr_limits(frame: pd.DataFrame, screen_outliers: bool) -> pd.DataFrame:
+def _period_totals(values: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's period total of the non-missing ``values``, and how many there were.
+
+    Added up in the order pandas 3.1 adds a grouped sum or mean of sorted groups, so that
+    every centre line and limit is the one the pandas version of this module computed, to the
+    last bit: numpy's pairwise ``add.reduceat`` when no value is missing, else
+    :func:`_kahan_sums`.
+    """
+    if len(values) == 0:
+        return np.zeros(0), np.zeros(0)
+    period, starts = period_starts(group)
+    if np.isnan(values).any():
+        totals, counts = _kahan_sums(values, period, len(starts))
+    else:
+        totals, counts = np.add.reduceat(values, starts), np.diff(np.append(starts, len(values)))
+    return totals[period], counts[period]
+
+
+def _kahan_sums(values: np.ndarray, period: np.ndarray, n_periods: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each period's sum and count of its non-missing values, one value at a time with Kahan
+    compensation: pandas' Cython grouped sum, which it uses when values are missing."""
+    totals, compensations, counts = [0.0] * n_periods, [0.0] * n_periods, [0] * n_periods
+    for value, code in zip(values.tolist(), period.tolist(), strict=True):
+        if value != value:  # missing
+            continue
+        counts[code] += 1
+        step = value - compensations[code]
+        total = totals[code] + step
+        compensation = total - totals[code] - step
+        compensations[code] = compensation if compensation == compensation else 0.0
+        totals[code] = total
+    return np.array(totals), np.array(counts)
+
+
+def _period_mean(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Each point's period mean of the non-missing ``values`` (missing when there are none)."""
+    total, count = _period_totals(values, group)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count
+
+
+def _moving_ranges(y: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """|y − previous y| within a period (periods are runs of equal ``group``); missing at a start."""
+    out = np.full(len(y), np.nan)
+    with np.errstate(invalid="ignore"):
+        out[1:] = np.where(group[1:] == group[:-1], np.abs(np.diff(y)), np.nan)
+    return out
+
+
+def _xmr_limits(points: Columns, screen_outliers: bool) -> Columns:
     """Mean, limits and moving ranges per rebase group (``R/ptd_spc_standard.R``)."""
-    group = frame["rebase_group"]
-    y = frame["y"]
-    base = frame["baseline"]
-    mean = y.where(base).groupby(group).transform("mean")
+    group = points["rebase_group"]
+    y = points["y"]
+    base = points["baseline"]
+    mean = _period_mean(np.where(base, y, np.nan), group)
     # moving ranges between consecutive baseline points of a period (qicharts2 drops excluded
     # points the same way); NHSRplotthedots' |diff(fix_y)| when nothing is excluded
-    in_base = frame.loc[base]
-    mr = in_base["y"].groupby(in_base["rebase_group"]).diff().abs().reindex(frame.index)
-    amr_all = mr.groupby(group).transform("mean")
+    mr = np.full(len(y), np.nan)
+    mr[base] = _moving_ranges(y[base], group[base])
+    amr_all = _period_mean(mr, group)
     amr = amr_all
     if screen_outliers:
         # Deviation: when every moving range is zero, R screens them all out and the limits
         # become missing; keeping them makes the limits collapse onto the mean instead.
-        mr = mr.where((mr < SCREENING_MULTIPLIER * amr_all) | (amr_all == 0))
-        amr = mr.groupby(group).transform("mean")
-    return pd.DataFrame(
-        {
+        mr = np.where((mr < SCREENING_MULTIPLIER * amr_all) | (amr_all == 0), mr, np.nan)
+        amr = _period_mean(mr, group)
+    with np.errstate(invalid="ignore"):
+        return {
             "mean": mean,
             "lpl": mean - LIMIT_MULTIPLIER * amr,
             "upl": mean + LIMIT_MULTIPLIER * amr,
             "near_lpl": mean - NEAR_LIMIT_MULTIPLIER * amr,
             "near_upl": mean + NEAR_LIMIT_MULTIPLIER * amr,
-            "moving_range": y.groupby(group).diff().abs(),
-            "moving_range_in_baseline": mr.notna(),
+            "moving_range": _moving_ranges(y, group),
+            "moving_range_in_baseline": ~np.isnan(mr),
             "mean_moving_range": amr,
             "mean_moving_range_unscreened": amr_all,
         }
-    )
 
 
-def _p_limits(frame: pd.DataFrame) -> pd.DataFrame:
+def _p_limits(points: Columns) -> Columns:
     """Centre line and per-period limits (qicharts2 ``qic.p``)."""
-    group = frame["rebase_group"]
-    base = frame["baseline"]
-    num = frame["numerator"].where(base, 0.0)
-    den = frame["denominator"].where(base, 0.0)
-    centre = num.groupby(group).transform("sum") / den.groupby(group).transform("sum")
-    sigma = np.sqrt(centre * (1 - centre) / frame["denominator"])
-    return pd.DataFrame(
-        {
-            "mean": centre,
-            "lpl": (centre - 3 * sigma).clip(lower=0),
-            "upl": (centre + 3 * sigma).clip(upper=1),
-            "near_lpl": (centre - 2 * sigma).clip(lower=0),
-            "near_upl": (centre + 2 * sigma).clip(upper=1),
-            "moving_range": np.nan,
-            "moving_range_in_baseline": False,
-            "mean_moving_range": np.nan,
-            "mean_moving_range_unscreened": np.nan,
-        }
-    )
+    group = points["rebase_group"]
+    base = points["baseline"]
+    num, _ = _period_totals(np.where(base, points["numerator"], 0.0), group)
+    den, _ = _period_totals(np.where(base, points["denominator"], 0.0), group)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = num / den
+        sigma = np.sqrt(centre * (1 - centre) / points["denominator"])
+    n = len(centre)
+    return {
+        "mean": centre,
+        "lpl": _at_least_zero(centre - 3 * sigma),
+        "upl": _at_most_one(centre + 3 * sigma),
+        "near_lpl": _at_least_zero(centre - 2 * sigma),
+        "near_upl": _at_most_one(centre + 2 * sigma),
+        "moving_range": np.full(n, np.nan),
+        "moving_range_in_baseline": np.zeros(n, dtype=bool),
+        "mean_moving_range": np.full(n, np.nan),
+        "mean_moving_range_unscreened": np.full(n, np.nan),
+    }
+
+
+def _at_least_zero(values: np.ndarray) -> np.ndarray:
+    """A proportion's limit clipped below at 0 (missing stays missing)."""
+    return np.where(values < 0, 0.0, values)
+
+
+def _at_most_one(values: np.ndarray) -> np.ndarray:
+    """A proportion's limit clipped above at 1 (missing stays missing)."""
+    return np.where(values > 1, 1.0, values)
 
 
 # --------------------------------------------------------------------------------------------
 # rules
 
 
+def _period_sizes(group: np.ndarray) -> np.ndarray:
+    """How many points each point's period has."""
+    period, starts = period_starts(group)
+    return np.diff(np.append(starts, len(group)))[period]
+
+
 def _finish(
-    frame: pd.DataFrame,
+    points: Columns,
     *,
     improvement: str,
     target: float | None,
@@ -523,45 +598,44 @@ def _finish(
     chart: str,
     warnings: list[str] | None = None,
 ) -> SPCResult:
+    """The rules, icons and warnings of a chart whose limits are known; its points as a frame."""
     warnings = list(warnings or [])
-    group = frame["rebase_group"].to_numpy()
-    y = frame["y"].to_numpy(float)
-    outside = spc_rules.outside_limits(y, frame["lpl"], frame["upl"])
-    relative = spc_rules.relative_to_mean(y, frame["mean"])
-    close = spc_rules.close_to_limits(y, frame["lpl"], frame["upl"], frame["near_lpl"], frame["near_upl"])
+    group = points["rebase_group"]
+    y = points["y"]
+    lpl, upl = points["lpl"], points["upl"]
+    outside = spc_rules.outside_limits(y, lpl, upl)
+    relative = spc_rules.relative_to_mean(y, points["mean"])
+    close = spc_rules.close_to_limits(y, lpl, upl, points["near_lpl"], points["near_upl"])
     trend, trend_direction = spc_rules.trend(y, group, trend_length)
     two_of_three = spc_rules.two_of_three(close, relative, group)
     shift = spc_rules.shift(relative, group, shift_length)
     kind, side = spc_rules.special_cause_type(
         outside, trend, trend_direction, two_of_three, shift, relative
     )
-    short = frame.groupby("rebase_group")["y"].transform("size") < short_group_threshold
+    short = _period_sizes(group) < short_group_threshold
     if short.any():
         warnings.append(short_group_warning(short_group_threshold))
-    points = frame.assign(
-        excluded=frame["excluded"].astype(bool),
-        baseline=frame["baseline"].astype(bool),
-        target=np.nan if target is None else float(target),
-        relative_to_mean=relative,
-        outside_limits=outside,
-        close_to_limits=close,
-        rule_outside_limits=outside,
-        rule_trend=trend,
-        rule_two_of_three=two_of_three,
-        rule_shift=shift,
-        special_cause_type=kind,
-        special_cause_flag=kind != "common_cause",
-        point_type=spc_rules.point_type(side, improvement),
-        short_group_warning=short.astype(bool),
-    )
-    points = points[list(POINT_COLUMNS)].reset_index(drop=True)
-    last = points.iloc[-1] if len(points) else None
+    point_type = spc_rules.point_type(side, improvement)
+    columns = points | {
+        "target": np.full(len(y), np.nan if target is None else float(target)),
+        "relative_to_mean": relative,
+        "outside_limits": outside,
+        "close_to_limits": close,
+        "rule_outside_limits": outside,
+        "rule_trend": trend,
+        "rule_two_of_three": two_of_three,
+        "rule_shift": shift,
+        "special_cause_type": kind,
+        "special_cause_flag": kind != "common_cause",
+        "point_type": point_type,
+        "short_group_warning": short,
+    }
     return SPCResult(
-        points=points,
-        variation_icon=spc_rules.variation_icon(points["point_type"].tolist(), improvement),
+        points=pd.DataFrame({name: columns[name] for name in POINT_COLUMNS}),
+        variation_icon=spc_rules.variation_icon(point_type, improvement),
         assurance_icon=None
-        if last is None
-        else spc_rules.assurance_icon(last["lpl"], last["upl"], target, improvement),
+        if len(y) == 0
+        else spc_rules.assurance_icon(lpl[-1], upl[-1], target, improvement),
         warnings=warnings,
         improvement_direction=improvement,
         chart=chart,

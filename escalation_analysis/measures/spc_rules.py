@@ -22,10 +22,9 @@ apply them in this order of precedence: :func:`outside_limits`, :func:`trend`,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 
 __all__ = [
@@ -59,23 +58,45 @@ POINT_TYPES: tuple[str, ...] = (
 """Every value :func:`point_type` can return."""
 
 
-def _series(values: ArrayLike) -> pd.Series:
-    return pd.Series(np.asarray(values)).reset_index(drop=True)
-
-
-def _groups(group: ArrayLike | None, n: int) -> pd.Series:
+def _groups(group: ArrayLike | None, n: int) -> np.ndarray:
+    """Each point's group as a code 0, 1, ... (all 0 without groups)."""
     if group is None:
-        return pd.Series(np.zeros(n, dtype=int))
-    out = _series(group)
-    if len(out) != n:
+        return np.zeros(n, dtype=np.intp)
+    values = np.asarray(group)
+    if len(values) != n:
         raise ValueError("group must have one value per point.")
+    return np.unique(values, return_inverse=True)[1].reshape(n)
+
+
+def _shifted(values: np.ndarray, codes: np.ndarray, periods: int, fill: Any) -> np.ndarray:
+    """``values`` moved ``periods`` places on within each group, as pandas' ``groupby().shift``.
+
+    A group's points need not be adjacent: each point takes the value of the point
+    ``periods`` places before it (after it when negative) among its own group's points.
+    """
+    n = len(values)
+    out = np.full(n, fill, dtype=np.result_type(values, np.asarray(fill)))
+    k = abs(periods)
+    if k >= n:
+        return out
+    order = np.argsort(codes, kind="stable")  # each group's points, in order, one group after another
+    later, earlier = order[k:], order[: n - k]
+    same = codes[later] == codes[earlier]
+    source, target = (earlier, later) if periods > 0 else (later, earlier)
+    out[target[same]] = values[source[same]]
     return out
 
 
-def _runs(values: pd.Series, group: pd.Series) -> pd.Series:
-    """Length of the run of equal consecutive values (within a group) each point is in."""
-    starts = (values != values.shift()) | (group != group.shift()) | values.isna()
-    return values.groupby(starts.cumsum()).transform("size")
+def _run_lengths(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Length of the run of equal consecutive values (within a group) each point is in.
+
+    A missing value is a run of its own; runs are of neighbouring points, so a group whose
+    points are not adjacent is cut wherever another group's point comes between.
+    """
+    start = np.ones(len(values), dtype=bool)
+    start[1:] = (values[1:] != values[:-1]) | (codes[1:] != codes[:-1])
+    run = np.cumsum(start | np.isnan(values))
+    return np.bincount(run)[run]
 
 
 def outside_limits(y: ArrayLike, lpl: ArrayLike, upl: ArrayLike) -> np.ndarray:
@@ -108,9 +129,9 @@ def shift(
     """
     if length < 1:
         raise ValueError("A shift must be at least 1 point long.")
-    side = _series(relative)
-    run_length = _runs(side, _groups(group, len(side)))
-    return ((side != 0) & (run_length >= length)).to_numpy()
+    side = np.asarray(relative, dtype=float)
+    run_length = _run_lengths(side, _groups(group, len(side)))
+    return (side != 0) & (run_length >= length)
 
 
 def trend(
@@ -125,17 +146,17 @@ def trend(
     """
     if length < 2:
         raise ValueError("A trend must be at least 2 points long.")
-    values = _series(y).astype(float)
-    groups = _groups(group, len(values))
-    step = np.sign(values.groupby(groups).diff())  # missing at a group start
-    run_length = _runs(step, groups)
-    step_in_trend = step.notna() & (step != 0) & (run_length >= length - 1)
-    next_step = step_in_trend.groupby(groups).shift(-1, fill_value=False).astype(bool)
-    in_trend = step_in_trend | next_step
-    next_in_trend = in_trend.groupby(groups).shift(-1, fill_value=False).astype(bool)
-    right = step.groupby(groups).shift(-1)
-    sdy = right.where(in_trend & next_in_trend, step).fillna(0)
-    return in_trend.to_numpy(), np.where(sdy == 1, 1, -1)
+    values = np.asarray(y, dtype=float)
+    codes = _groups(group, len(values))
+    with np.errstate(invalid="ignore"):
+        step = np.sign(values - _shifted(values, codes, 1, np.nan))  # missing at a group start
+    run_length = _run_lengths(step, codes)
+    step_in_trend = ~np.isnan(step) & (step != 0) & (run_length >= length - 1)
+    in_trend = step_in_trend | _shifted(step_in_trend, codes, -1, False)
+    next_in_trend = _shifted(in_trend, codes, -1, False)
+    right = _shifted(step, codes, -1, np.nan)
+    sdy = np.nan_to_num(np.where(in_trend & next_in_trend, right, step))
+    return in_trend, np.where(sdy == 1, 1, -1)
 
 
 def two_of_three(
@@ -146,17 +167,15 @@ def two_of_three(
     NHSRplotthedots ``ptd_two_in_three`` and ``ptd_part_of_two_in_three``: only the close
     points of such a window are flagged.
     """
-    c = _series(close).astype(float)
-    r = _series(relative).astype(float)
-    groups = _groups(group, len(c))
-    gc, gr = c.groupby(groups), r.groupby(groups)
+    c = np.asarray(close, dtype=float)
+    r = np.asarray(relative, dtype=float)
+    codes = _groups(group, len(c))
     # the window ending at i covers i-2..i; windows cut by a group edge are missing -> False
-    close_in_window = c + gc.shift(1) + gc.shift(2)
-    side_in_window = r + gr.shift(1) + gr.shift(2)
-    window = ((close_in_window >= 2) & (side_in_window.abs() == 3)).astype(float)
-    gw = window.groupby(groups)
-    in_window = (window == 1) | (gw.shift(-1, fill_value=0.0) == 1) | (gw.shift(-2, fill_value=0.0) == 1)
-    return (in_window & (c == 1)).to_numpy()
+    close_in_window = c + _shifted(c, codes, 1, np.nan) + _shifted(c, codes, 2, np.nan)
+    side_in_window = r + _shifted(r, codes, 1, np.nan) + _shifted(r, codes, 2, np.nan)
+    window = (close_in_window >= 2) & (np.abs(side_in_window) == 3)
+    in_window = window | _shifted(window, codes, -1, False) | _shifted(window, codes, -2, False)
+    return in_window & (c == 1)
 
 
 def special_cause_type(
