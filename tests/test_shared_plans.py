@@ -94,3 +94,42 @@ def test_a_finisher_waits_for_the_plan_another_is_building(tmp_path, monkeypatch
         assert reader.is_alive() and not built and not result  # waiting, not building
     reader.join(timeout=60)
     assert result and result[0].period == (dt.date(2025, 3, 1), dt.date(2025, 4, 30)) and built == [True, False]
+
+
+@pytest.mark.slow  # two runs' audits of the demo's outside reports
+def test_the_run_s_outside_reports_share_one_audit_whichever_finishes_first(tmp_path, monkeypatch):
+    """The joint audit of a run's outside reports is made once, by whichever finisher comes first;
+    each report's audit.json is the same either way, and both list the same intervals."""
+    from types import SimpleNamespace
+
+    from escalation_analysis.publish import review_runs
+    from escalation_analysis.reviews.kinds import KINDS
+
+    quarter = ReviewInputs(InputFiles.in_folder(SAMPLE), *QUARTER, {"disclosure": ""})
+    year = ReviewInputs(InputFiles.in_folder(SAMPLE), *YEAR, {"disclosure": ""})
+    reports = {"contract-monitoring": quarter, "pathway-review": year}
+    audits = []
+    real = plan_module.audit_plans
+    monkeypatch.setattr(plan_module, "audit_plans", lambda plans, **kw: audits.append(len(plans)) or real(plans, **kw))
+    written = {}
+    for run, order in (("cm-first", ["contract-monitoring", "pathway-review"]),
+                       ("pr-first", ["pathway-review", "contract-monitoring"])):
+        shared = SharedPlans(tmp_path / run)
+        shared.folder.mkdir()
+        for name in order:
+            out = tmp_path / run / name
+            out.mkdir()
+            other = next((n, i) for n, i in reports.items() if n != name)
+            review_runs._disclosure_audit(KINDS[name], reports[name], reports[name].analyse(TEST_KEY),
+                                          SimpleNamespace(folder=out), TEST_KEY, (other,), shared)
+            written[run, name] = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    assert audits == [2, 2]  # one audit of the two reports per run
+    for name in reports:
+        assert written["cm-first", name] == written["pr-first", name]
+    quarter_audit, year_audit = written["cm-first", "contract-monitoring"], written["cm-first", "pathway-review"]
+    assert quarter_audit["scope"] == year_audit["scope"] == [
+        "contract-monitoring 01/10/2025 to 31/12/2025", "pathway-review 01/04/2025 to 31/03/2026"]
+    intervals = {}
+    for audit in (quarter_audit, year_audit):
+        for finding in audit["withheld_figures"] + audit["derived_counts_that_may_be_small"]:
+            assert intervals.setdefault(finding["figure"], finding["interval"]) == finding["interval"]

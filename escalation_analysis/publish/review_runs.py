@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,7 @@ from .report_errors import ReportError, ReportsFailedError
 
 if TYPE_CHECKING:
     from ..measures.analysis import Analysis
-    from ..reviews.disclosure import DisclosurePlan, DisclosurePolicy
+    from ..reviews.disclosure import AuditResult, DisclosurePlan, DisclosurePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -211,23 +212,36 @@ def _disclosure_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis
                       key: bytes | None, companions: tuple[tuple[str, ReviewInputs], ...],
                       plans: SharedPlans | None = None) -> None:
     """audit.json beside an outside report, over every outside report of the run; an unsafe
-    run withholds the report (:class:`DisclosureWithheld`)."""
-    from ..reviews.disclosure import DisclosureError, audit_run, plan_for
+    run withholds the report (:class:`DisclosureWithheld`).
+
+    The run's reports are audited together in one order (that of :data:`KINDS`), whichever
+    report's finisher asks, so every report of the run gets the same audit, and a run that
+    shares its plans makes that audit once (:meth:`SharedPlans.audit`)."""
+    from ..reviews.disclosure import DisclosureError, plan_for, write_audit
 
     policy = _policy(kind, inputs)
-    others = [plans.plan(other, key, policy) if plans is not None else plan_for(other.analyse(key), policy)
-              for _, other in companions]
+    own = plan_for(analysis, policy)
+    run = sorted(((kind.name, inputs), *companions), key=lambda report: list(KINDS).index(report[0]))
+    scope = [f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}" for name, i in run]
+
+    def audit() -> AuditResult:
+        if not companions:
+            return own.audit()  # (made once per plan)
+        run_plans = [own if name == kind.name else plans.plan(i, key, policy) if plans is not None
+                     else plan_for(i.analyse(key), policy) for name, i in run]
+        return run_plans[0].audit(*run_plans[1:], scope=scope)
+
+    result = plans.audit(scope, policy, audit) if plans is not None and companions else audit()
     try:
-        audit_run(staging.folder / "audit.json", plan_for(analysis, policy), *others, report=kind.name,
-                  scope=[f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}"
-                         for name, i in ((kind.name, inputs), *companions)])
+        write_audit(staging.folder / "audit.json", result, own, report=kind.name)
     except DisclosureError as exc:
         raise DisclosureWithheld(str(exc)) from None
 
 
 @dataclass(frozen=True)
 class SharedPlans:
-    """The disclosure plans of one run's outside reports, each built once for the whole run.
+    """The disclosure plans of one run's outside reports, and their joint audit, each made once
+    for the whole run.
 
     Every outside report's finisher needs the plan of each outside report of the run (its own
     for the summary, all of them for the audit), and the finishers run in different worker
@@ -235,10 +249,12 @@ class SharedPlans:
     finisher to need a plan builds it and leaves it in ``folder``; the others wait for it, then
     read it. A plan is a function of the export, period and policy, so every report gets the
     plan it would have built; and it holds only what is published (no true count, no row).
+    The audit of all the run's plans together is shared the same way (:meth:`audit`).
 
     ``folder`` is private to the run (0700, made and removed by :func:`run_demo`); only the
-    run's processes write into it, one plan at a time under a lock, each file put in place
-    whole.
+    run's processes write into it, one file at a time under a lock, each put in place whole.
+    (An audit, made under its lock, may take plans under theirs; a plan never waits for an
+    audit, so no two processes wait for each other.)
     """
 
     folder: Path
@@ -248,22 +264,34 @@ class SharedPlans:
         """The run's plan of ``inputs``' period under ``policy``; with ``analysis`` (of that
         period) it is also the plan :func:`~escalation_analysis.reviews.disclosure.plan_for`
         gives for it in this process."""
-        import pickle
-
         from ..reviews.disclosure import adopt_plan, plan_for
 
-        path = self.folder / f"{inputs.start:%Y%m%d}-{inputs.end:%Y%m%d}-{policy.name}.pickle"
+        plan, read = self._made_once(f"{inputs.start:%Y%m%d}-{inputs.end:%Y%m%d}-{policy.name}",
+                                     lambda: plan_for(analysis if analysis is not None else inputs.analyse(key), policy))
+        if read and analysis is not None:
+            adopt_plan(analysis, plan)
+        return plan
+
+    def audit(self, scope: list[str], policy: DisclosurePolicy, make: Callable[[], AuditResult]) -> AuditResult:
+        """The run's disclosure audit of the reports named in ``scope`` (made by ``make`` once
+        for the run): about a second of CPU that each outside report's finisher used to spend."""
+        digest = hashlib.sha256("\n".join(scope).encode("utf-8")).hexdigest()[:16]
+        return self._made_once(f"audit-{digest}-{policy.name}", make)[0]
+
+    def _made_once(self, name: str, make: Callable[[], Any]) -> tuple[Any, bool]:
+        """What ``make`` makes, made by the first process of the run to ask and read by the
+        others from ``folder``; and whether it was read."""
+        import pickle
+
+        path = self.folder / f"{name}.pickle"
         with _waiting_lock(path.with_suffix(".lock")):
             if path.is_file():
-                plan = pickle.loads(path.read_bytes())  # written by this run's own processes
-                if analysis is not None:
-                    adopt_plan(analysis, plan)
-                return plan
-            plan = plan_for(analysis if analysis is not None else inputs.analyse(key), policy)
+                return pickle.loads(path.read_bytes()), True  # written by this run's own processes
+            made = make()
             part = path.with_suffix(".part")
-            part.write_bytes(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
-            os.replace(part, path)  # whole or not at all: a reader never sees half a plan
-            return plan
+            part.write_bytes(pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL))
+            os.replace(part, path)  # whole or not at all: a reader never sees half of it
+            return made, False
 
 
 @contextlib.contextmanager

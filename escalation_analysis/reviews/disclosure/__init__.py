@@ -11,10 +11,10 @@
 
 from .audit import AuditResult, DisclosureError
 from .engine import ControlledTable
-from .plan import DisclosurePlan, adopt_plan, audit_plans, audit_run, plan_for
+from .plan import DisclosurePlan, adopt_plan, audit_plans, audit_run, plan_for, write_audit
 from .policy import EXACT_SECONDARY, NHS_ROUNDED, POLICIES, DisclosurePolicy, policy_for
 
 __all__ = [
     "EXACT_SECONDARY", "NHS_ROUNDED", "POLICIES", "AuditResult", "ControlledTable", "DisclosureError",
-    "DisclosurePlan", "DisclosurePolicy", "adopt_plan", "audit_plans", "audit_run", "plan_for", "policy_for",
+    "DisclosurePlan", "DisclosurePolicy", "adopt_plan", "audit_plans", "audit_run", "plan_for", "policy_for", "write_audit",
 ]

@@ -200,7 +200,12 @@ def audit_run(path: str | Path, plan: DisclosurePlan, *others: DisclosurePlan, r
     figure that can be narrowed too far; ``audit.json`` is written first, so the withheld
     report's staging folder says why.
     """
-    result = plan.audit(*others, scope=scope)
+    return write_audit(path, plan.audit(*others, scope=scope), plan, report=report)
+
+
+def write_audit(path: str | Path, result: AuditResult, plan: DisclosurePlan, *, report: str = "report") -> AuditResult:
+    """:func:`audit_run` with the audit already made (``result``, an audit covering ``plan``):
+    a run's outside reports share one audit of all of them, and each writes its own audit.json."""
     record = {"report": report, **result.to_dict(plan.checks())}
     Path(path).write_text(json.dumps(_plain(record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     result.raise_if_unsafe(f"{report} report")
