@@ -31,9 +31,10 @@ def monthly_counts(prepared: pd.DataFrame, team: str | None = None) -> pd.DataFr
     The month rows of :func:`~escalation_analysis.measures.timeliness.compliance_table`, the
     one table every figure of compliance comes from.
     """
-    frame = prepared if team is None else prepared[prepared["team"] == team]
+    counted = prepared[["month", "within_target", "escalated", "delay_minutes"]]  # all the table reads
+    frame = counted if team is None else counted[prepared["team"] == team]
     table = compliance_table(frame, "month").sort_values("month", ignore_index=True)
-    table["month_start"] = pd.to_datetime(table["month"].astype("str") + "-01")
+    table["month_start"] = pd.to_datetime(table["month"].astype("str") + "-01", format="%Y-%m-%d")
     return table[["month", "n", "within_target", "median_delay_minutes", "month_start", "within_target_pct"]]
 
 
