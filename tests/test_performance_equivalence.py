@@ -520,3 +520,22 @@ class TestDisclosureAudit:
                 assert np.array_equal(ours.x, theirs.x)
                 assert np.array_equal(ours.marginals, theirs.ineqlin.marginals)
         assert statuses == {0, 3}  # bounded and unbounded programmes both met
+
+
+# -- looking references up among others (files.text_isin) ----------------------------------------
+
+_REFERENCE = st.one_of(st.none(), st.sampled_from(["W1", "W2", "w1", "W1 ", "", "Ünïcode", "W10"]))
+
+
+@given(values=st.lists(_REFERENCE, max_size=30), among=st.lists(_REFERENCE, max_size=12), as_index=st.booleans())
+@example(values=["W1", None], among=[None], as_index=False)  # a blank matches a blank, as pandas
+@example(values=["W1", None], among=[], as_index=True)
+def test_looking_references_up_is_pandas_isin(values, among, as_index):
+    """What the analyses ask when they link steps, actions and training to episodes: the same
+    answer as pandas' ``isin``, which makes a Python object of every reference looked among."""
+    column = pd.Series(values, dtype="str", index=pd.RangeIndex(5, 5 + len(values)), name="incident_id")
+    choices = pd.Index(among, dtype="str") if as_index else pd.Series(among, dtype="str")
+    found = read.text_isin(column, choices)
+    pd.testing.assert_series_equal(found, column.isin(choices))
+    numbers = pd.Series([1, 2, 3])  # anything but text is pandas' own isin
+    pd.testing.assert_series_equal(read.text_isin(numbers, pd.Index([2])), numbers.isin([2]))

@@ -269,6 +269,21 @@ def arrow_text(values: pd.Series) -> pa.ChunkedArray:
     return values.array.__arrow_array__()
 
 
+def text_isin(values: pd.Series, among: pd.Series | pd.Index) -> pd.Series:
+    """``values.isin(among)``, in Arrow's time for two text columns (references, staff).
+
+    pandas 3.1 makes a Python object of every one of ``among`` first: 2.5 s to look up a
+    million references among half a million, where Arrow's ``is_in`` takes 0.14 s. The answer
+    is pandas' (a blank matches a blank when ``among`` has one); anything but two text columns
+    goes to pandas as it is.
+    """
+    if values.dtype != _STR or among.dtype != _STR or not isinstance(among.array, pd.arrays.ArrowStringArray):
+        return values.isin(among)
+    choices = pa.chunked_array(among.array.__arrow_array__()).combine_chunks()
+    found = pc.is_in(arrow_text(values), value_set=choices)
+    return pd.Series(np.asarray(found, dtype=bool), index=values.index, name=values.name)
+
+
 def text_series(values: pa.Array | pa.ChunkedArray, index: pd.Index | None = None) -> pd.Series:
     """A pandas "str" Series over Arrow text, without copying large_string data."""
     if not isinstance(values, pa.ChunkedArray):

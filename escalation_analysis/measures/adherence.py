@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..ingest.contract import TRIGGERS
+from ..ingest.files import text_isin
 from ..ingest.pathway import Pathway
 from .statistics import wilson_interval
 
@@ -76,10 +77,10 @@ def episode_adherence(prepared: pd.DataFrame, steps: pd.DataFrame | None, pathwa
         backwards = seen_positions.groupby("incident_id")["position"].diff() < 0
         out_of_order = backwards.groupby(seen_positions["incident_id"]).any()
         episodes["first_contact"] = episodes["incident_id"].map(first_actual)
-        episodes["steps_recorded"] = episodes["incident_id"].isin(first_actual.index)
+        episodes["steps_recorded"] = text_isin(episodes["incident_id"], first_actual.index)
         seen = episodes["incident_id"].map(distinct_expected_seen).fillna(0).astype(int)
         episodes["steps_skipped"] = (episodes["n_expected"] - seen).clip(lower=0)
-        episodes["in_order"] = ~episodes["incident_id"].isin(out_of_order.index[out_of_order.to_numpy(bool)])
+        episodes["in_order"] = ~text_isin(episodes["incident_id"], out_of_order.index[out_of_order.to_numpy(bool)])
     else:
         episodes["first_contact"] = pd.Series(pd.NA, index=episodes.index, dtype="str")
         episodes["steps_recorded"] = False
@@ -153,7 +154,7 @@ def route_variants(adherence: pd.DataFrame, steps: pd.DataFrame | None, top: int
     if steps is None or steps.empty:
         return pd.DataFrame(columns=["route", "episodes"])
     contacts = steps[steps["step"] == "contacted"].sort_values(["incident_id", "at"], kind="stable")
-    contacts = contacts[contacts["incident_id"].isin(adherence["incident_id"])]
+    contacts = contacts[text_isin(contacts["incident_id"], adherence["incident_id"])]
     if contacts.empty:  # a step log with no contact for this period's episodes
         return pd.DataFrame(columns=["route", "episodes"])
     position = contacts.groupby("incident_id").cumcount()

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..ingest.contract import first_in_list
+from ..ingest.files import text_isin
 from ..ingest.pathway import Pathway
 
 
@@ -36,7 +37,7 @@ def agency_responses(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.D
         )
         frame = frame[frame["contacted_at"].notna()].copy()
     else:
-        kept = steps[steps["incident_id"].isin(prepared["incident_id"])]
+        kept = steps[text_isin(steps["incident_id"], prepared["incident_id"])]
         contacted = kept[kept["step"] == "contacted"].groupby(["incident_id", "agency"], as_index=False)["at"].min()
         responded = kept[kept["step"] == "responded"][["incident_id", "agency", "at"]]
         pairs = contacted.merge(responded, on=["incident_id", "agency"], how="left", suffixes=("_contact", "_response"))
@@ -98,7 +99,7 @@ def handoff_delays(prepared: pd.DataFrame, steps: pd.DataFrame | None) -> pd.Dat
     columns = ["incident_id", "from_agency", "to_agency", "handoff", "minutes"]
     if steps is None or steps.empty:
         return pd.DataFrame(columns=columns)
-    contacts = steps[(steps["step"] == "contacted") & steps["incident_id"].isin(prepared["incident_id"])]
+    contacts = steps[(steps["step"] == "contacted") & text_isin(steps["incident_id"], prepared["incident_id"])]
     contacts = contacts.sort_values(["incident_id", "at"], kind="stable")
     previous = contacts.groupby("incident_id")[["agency", "at"]].shift(1)
     handoffs = pd.DataFrame(

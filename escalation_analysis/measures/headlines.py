@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..ingest.files import text_isin
 from .kpi_trends import special_cause_groups
 from .learning import action_status
 from .near_misses import THEMES, barrier_frequency, explode_barriers
@@ -150,7 +151,7 @@ def actions_by_theme(actions: pd.DataFrame | None, all_episodes: pd.DataFrame, a
     status = action_status(actions, all_episodes, as_of).reset_index(drop=True)
     if status.empty:
         return pd.DataFrame(columns=columns)
-    linked = all_episodes[all_episodes["incident_id"].isin(status["incident_id"])].drop_duplicates("incident_id")
+    linked = all_episodes[text_isin(all_episodes["incident_id"], status["incident_id"])].drop_duplicates("incident_id")
     exploded = explode_barriers(linked.reset_index(drop=True))
     exploded["incident_id"] = linked["incident_id"].to_numpy()[exploded["episode"].to_numpy()]
     matches = [

@@ -16,6 +16,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from ..ingest.files import text_isin
 from .statistics import compare_delays, compare_proportions
 from .timeliness import compliance_table
 
@@ -36,7 +37,7 @@ def action_status(actions: pd.DataFrame, prepared: pd.DataFrame, as_of: dt.date)
     as_of_ts = pd.Timestamp(as_of)
     out = actions[~(actions["raised"] > as_of_ts)].copy()
     teams = prepared.drop_duplicates("incident_id").set_index("incident_id")["team"]
-    out["linked"] = out["incident_id"].isin(teams.index)
+    out["linked"] = text_isin(out["incident_id"], teams.index)
     out["team"] = out["incident_id"].map(teams)
     out["overdue"] = (out["status"] == "open") & (out["due"] < as_of_ts)
     out["days_overdue"] = ((as_of_ts - out["due"]).dt.days).where(out["overdue"])

@@ -15,6 +15,7 @@ import dataclasses
 import pandas as pd
 
 from ..ingest.contract import lists_as_text
+from ..ingest.files import text_isin
 from ..ingest.pathway import Pathway
 from ..measures import near_misses as patterns
 from ..measures import trends
@@ -250,7 +251,7 @@ def training_table(selected: pd.DataFrame, training: pd.DataFrame, as_of) -> pd.
         return pd.DataFrame(columns=["Practitioner (pseudonym)", "Episodes", "Latest escalation training",
                                      "Within the last year"])
     episodes = staff.value_counts().rename("Episodes")
-    scenario = training[training["scenario"] & training["staff_id"].isin(episodes.index)]
+    scenario = training[training["scenario"] & text_isin(training["staff_id"], episodes.index)]
     scenario = scenario[scenario["completed_on"] <= pd.Timestamp(as_of)]
     latest = scenario.groupby("staff_id")["completed_on"].max()
     table = episodes.to_frame().join(latest.rename("latest"))

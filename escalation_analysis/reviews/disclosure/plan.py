@@ -33,6 +33,7 @@ import pandas as pd
 
 from ...ingest.accounting import EXCLUSION_REASONS, WARNING_REASONS
 from ...ingest.contract import AGENCIES, OUT_OF_HOURS_SUB_BANDS, TRIGGERS
+from ...ingest.files import text_isin
 from ...measures.adherence import CHECKS, adherence_summary, episode_adherence, route_variants
 from ...measures.agencies import agency_responses, handoff_delays, handoff_summary, response_by_agency
 from ...measures.equity import EQUITY_FIELDS, available_equity_fields
@@ -546,7 +547,7 @@ class _Builder:
         checks = adherence_summary(adherence)
         drafts.append(self.adherence(checks))
         drafts.append(self.approvals_by_team(adherence))
-        contacted = (steps["step"] == "contacted") & steps["incident_id"].isin(adherence["incident_id"])
+        contacted = (steps["step"] == "contacted") & text_isin(steps["incident_id"], adherence["incident_id"])
         # (route_variants needs at least one contact: a period without any has no routes)
         routes = route_variants(adherence, steps) if contacted.any() else pd.DataFrame({"route": [], "episodes": []})
         drafts.append(self.simple("routes", routes, "route", "episodes", _single_family("routes", "route", "episodes")))
