@@ -136,6 +136,8 @@ class Draft:
     """Every group with members in the period has a row (as in a breakdown), except ``left_out``:
     a reader then knows a group without a row has none, and the audit does too."""
     left_out: tuple[str, ...] = ()
+    _said: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+    """figures() and checks() as of the current states: the audit asks again after every withholding."""
 
     def col(self, column: str) -> int:
         return self.columns.index(column)
@@ -164,6 +166,7 @@ class Draft:
     def hide(self, row: int, column: str) -> None:
         """Withhold a shown count to protect another (secondary suppression)."""
         self.state[row, self.col(column)] = PROTECTED
+        self._said.clear()
 
     def label(self, row: int) -> str:
         key = self.keys[row]
@@ -223,6 +226,12 @@ class Draft:
         return np.maximum(low, 0), high
 
     def figures(self) -> list[Figure]:
+        """What every shown count and rate tells a reader (worked out once per state of the table)."""
+        if "figures" not in self._said:
+            self._said["figures"] = self._figures()
+        return list(self._said["figures"])
+
+    def _figures(self) -> list[Figure]:
         family = self.spec.family.name
         low, high = self.intervals()
         out: list[Figure] = []
@@ -260,7 +269,13 @@ class Draft:
         return out
 
     def checks(self) -> list[Check]:
-        """Every count a reader might want to work out: withheld, derivable, or merged away."""
+        """Every count a reader might want to work out: withheld, derivable, or merged away
+        (worked out once per state of the table)."""
+        if "checks" not in self._said:
+            self._said["checks"] = self._checks()
+        return list(self._said["checks"])
+
+    def _checks(self) -> list[Check]:
         family = self.spec.family
         low, high = self.local_bounds()
         marks = {SMALL: self.policy.marks.small, PROTECTED: self.policy.marks.protected, NOT_SHOWN: "not shown"}
@@ -329,9 +344,18 @@ class Draft:
             values = pd.to_numeric(self.statistics[name], errors="coerce").to_numpy(dtype=float)
             columns[name] = _floats(np.where(withheld, np.nan, np.round(values, 1)))
             states[name] = np.where(withheld, PROTECTED, SHOWN)
-        frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in columns.items()})
+        frame = _object_frame(columns, len(self.keys))
         return ControlledTable(self.name, frame, pd.DataFrame(states, index=frame.index), self.policy,
                                tuple(self.figures()), tuple(self.checks()), merged=bool(self.merged_rows))
+
+
+def _object_frame(columns: Mapping[str, Any], rows: int) -> pd.DataFrame:
+    """Columns of Python values as one object frame, filled in place: a Series per column made
+    most of the cost of publishing a table of a few rows."""
+    data = np.empty((rows, len(columns)), dtype=object)
+    for j, values in enumerate(columns.values()):
+        data[:, j] = values
+    return pd.DataFrame(data, columns=list(columns), dtype=object)
 
 
 def _floats(values: np.ndarray) -> list[float | None]:
