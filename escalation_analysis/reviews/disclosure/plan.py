@@ -492,15 +492,8 @@ class _Builder:
         crisis = responses[(responses["agency"].astype("str") == "crisis_team").to_numpy()]
         months = history.drop_duplicates("incident_id").set_index("incident_id")["month"]
         minutes = crisis["response_minutes"]
-        frame = pd.DataFrame({"month": crisis["incident_id"].map(months).astype("str"),
-                              "responded": minutes.notna().to_numpy(),
-                              "within": (minutes <= target).to_numpy() if target is not None else False})
-        table = frame.groupby("month", sort=True).agg(contacts=("responded", "size"),
-                                                       responses_recorded=("responded", "sum"),
-                                                       within_target=("within", "sum")).reset_index()
-        table = table.astype({"contacts": "int64", "responses_recorded": "int64", "within_target": "int64"})
-        table = table.assign(late=table["responses_recorded"] - table["within_target"],
-                             no_response=table["contacts"] - table["responses_recorded"])
+        within = (minutes <= target).to_numpy() if target is not None else np.zeros(len(crisis), dtype=bool)
+        table = _contacts_by_month(crisis["incident_id"].map(months).astype("str"), minutes.notna().to_numpy(), within)
         spec = TableSpec(self.families["agency_contacts"], "contacts", ("contacts", "responses_recorded", "within_target"),
                          {"within_target_pct": Rate("within_target", "responses_recorded")}, labels=("month",),
                          headline=("contacts", "within_target"))
@@ -766,6 +759,23 @@ def _shown(value: int, policy: DisclosurePolicy) -> int | str:
     if policy.is_small(int(value)):
         return policy.marks.small
     return policy.round(int(value))
+
+
+def _contacts_by_month(month: pd.Series, responded: np.ndarray, within: np.ndarray) -> pd.DataFrame:
+    """Contacts, responses recorded and responses within target per month (sorted), contacts
+    without a month left out, as a groupby would: counted with numpy, since a groupby of three
+    named sums cost more than the rest of the table."""
+    known = month.notna().to_numpy()
+    months, position = np.unique(month.to_numpy(dtype=object)[known], return_inverse=True)
+    position = position.reshape(-1)
+
+    def count(flags: np.ndarray) -> np.ndarray:
+        return np.bincount(position[flags[known]], minlength=len(months)).astype("int64")
+
+    contacts, recorded, in_target = count(np.ones(len(month), dtype=bool)), count(responded), count(within)
+    return pd.DataFrame({"month": pd.Series(months, dtype="str"), "contacts": contacts,
+                         "responses_recorded": recorded, "within_target": in_target,
+                         "late": recorded - in_target, "no_response": contacts - recorded})
 
 
 def _single_family(name: str, dimension: str, column: str) -> Family:
