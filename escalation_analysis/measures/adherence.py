@@ -126,7 +126,11 @@ def _item_key(text: str) -> str:
 
 
 def _item_keys(items: pd.Series) -> pd.Series:
-    return items.str.strip().str.casefold().str.replace(r"[\s_-]+", "_", regex=True)
+    """:func:`_item_key` of every item, worked out once per distinct item: a handful of names
+    recur on every episode, and the regular expression runs in Python per value."""
+    codes, distinct = pd.factorize(items)
+    keys = pd.Series(distinct, dtype="str").str.strip().str.casefold().str.replace(r"[\s_-]+", "_", regex=True)
+    return pd.Series(np.append(keys.to_numpy(dtype=object), np.nan)[codes], index=items.index, dtype="str")
 
 
 def adherence_summary(adherence: pd.DataFrame, by: str | None = None) -> pd.DataFrame:

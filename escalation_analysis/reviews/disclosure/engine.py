@@ -23,6 +23,7 @@ Rules (``policy`` is a :class:`~escalation_analysis.reviews.disclosure.policy.Di
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -173,9 +174,7 @@ class Draft:
         return key.label or ("all" if key.dimension is None else ", ".join(key.groups))
 
     def cell_label(self, row: int, column: str) -> str:
-        start, end = self.keys[row].period
-        when = "" if start == dt.date.min or end == dt.date.max else f" ({start:%d/%m/%Y} to {end:%d/%m/%Y})"
-        return f"{self.name}: {self.label(row)}, {column}{when}"
+        return f"{self.name}: {self.label(row)}, {column}{_dates(self.keys[row].period)}"
 
     def cell(self, row: int, column: str) -> Cell:
         return self.keys[row].cell(self.spec.family.name, column)
@@ -358,6 +357,14 @@ def _object_frame(columns: Mapping[str, Any], rows: int) -> pd.DataFrame:
     return pd.DataFrame(data, columns=list(columns), dtype=object)
 
 
+@functools.lru_cache(maxsize=1024)
+def _dates(period: Period) -> str:
+    """`` (01/10/2025 to 31/12/2025)`` for a label, nothing for all time: formatted once per
+    period, as a plan labels thousands of cells of a few dozen periods."""
+    start, end = period
+    return "" if start == dt.date.min or end == dt.date.max else f" ({start:%d/%m/%Y} to {end:%d/%m/%Y})"
+
+
 def _floats(values: np.ndarray) -> list[float | None]:
     """Python floats, None where not finite (kept None in an object column)."""
     return [None if not np.isfinite(v) else float(v) for v in values]
@@ -454,7 +461,7 @@ def control(name: str, truth: pd.DataFrame, spec: TableSpec, policy: DisclosureP
         raise ValueError(f"The counts for {name} lack {missing}.")
     if len(keys) != len(truth):
         raise ValueError(f"{name}: {len(keys)} row keys for {len(truth)} rows.")
-    values = truth[list(columns)].to_numpy(dtype=float)
+    values = np.column_stack([truth[c].to_numpy(dtype=float) for c in columns])  # cheaper than a sub-frame
     if np.isnan(values).any() or (values < 0).any() or (values != np.floor(values)).any():
         raise ValueError(f"{name}: counts must be whole numbers of 0 or more.")
     counts = values.astype(np.int64)
