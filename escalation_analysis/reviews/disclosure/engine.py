@@ -215,14 +215,8 @@ class Draft:
         small = self.small_groups
         high[small] = np.minimum(high[small], self.policy.threshold)  # parts of a small group
         low[small, sizes] = np.maximum(low[small, sizes], 1)
-        for _ in range(3):
-            for whole, a, b in sums:
-                low[:, whole] = np.maximum(low[:, whole], low[:, a] + low[:, b])
-                high[:, whole] = np.minimum(high[:, whole], high[:, a] + high[:, b])
-                for part, other in ((a, b), (b, a)):
-                    low[:, part] = np.maximum(low[:, part], low[:, whole] - high[:, other])
-                    high[:, part] = np.minimum(high[:, part], high[:, whole] - low[:, other])
-        return np.maximum(low, 0), high
+        low, high = _narrow(low.T.copy(), high.T.copy(), sums)
+        return np.maximum(low.T, 0), high.T
 
     def figures(self) -> list[Figure]:
         """What every shown count and rate tells a reader (worked out once per state of the table)."""
@@ -279,11 +273,12 @@ class Draft:
         low, high = self.local_bounds()
         marks = {SMALL: self.policy.marks.small, PROTECTED: self.policy.marks.protected, NOT_SHOWN: "not shown"}
         out: list[Check] = []
+        small = self.small_groups
         for row, key in enumerate(self.keys):
             for j, column in enumerate(self.columns):
                 if self.state[row, j] == SHOWN:
                     continue
-                group = self.cell(row, self.spec.size) if self.small_groups[row] and column != self.spec.size else None
+                group = self.cell(row, self.spec.size) if small[row] and column != self.spec.size else None
                 out.append(Check(self.cell(row, column), self.cell_label(row, column), marks[self.state[row, j]],
                                  self.name, self.label(row), column, float(low[row, j]), float(high[row, j]), group))
             for group in self.merged_rows.get(row, ()):
@@ -368,6 +363,24 @@ def _dates(period: Period) -> str:
 def _floats(values: np.ndarray) -> list[float | None]:
     """Python floats, None where not finite (kept None in an object column)."""
     return [None if not np.isfinite(v) else float(v) for v in values]
+
+
+def _narrow(low: np.ndarray, high: np.ndarray, sums: list[tuple[int, int, int]], rounds: int = 3
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``rounds`` passes of interval arithmetic over the sums, on bounds laid out column by
+    row (a column is then one contiguous row, narrowed in place), stopping at the first pass that
+    changes nothing: every later pass would repeat it."""
+    for _ in range(rounds):
+        before = low.copy(), high.copy()
+        for whole, a, b in sums:
+            np.maximum(low[whole], low[a] + low[b], out=low[whole])
+            np.minimum(high[whole], high[a] + high[b], out=high[whole])
+            for part, other in ((a, b), (b, a)):
+                np.maximum(low[part], low[whole] - high[other], out=low[part])
+                np.minimum(high[part], high[whole] - low[other], out=high[part])
+        if np.array_equal(low, before[0]) and np.array_equal(high, before[1]):
+            break
+    return low, high
 
 
 def _sum_triples(family: Family) -> list[tuple[int, int, int]]:
