@@ -69,11 +69,8 @@ def episode_adherence(prepared: pd.DataFrame, steps: pd.DataFrame | None, pathwa
         contacts["order"] = contacts.groupby("incident_id").cumcount()
         contacts = contacts.merge(expected, on=["trigger", "band", "agency"], how="left")
         first_actual = contacts[contacts["order"] == 0].set_index("incident_id")["agency"]
-        distinct_expected_seen = (
-            contacts.dropna(subset=["position"]).drop_duplicates(["incident_id", "agency"])
-            .groupby("incident_id").size()
-        )
         seen_positions = contacts.dropna(subset=["position"]).drop_duplicates(["incident_id", "agency"])
+        distinct_expected_seen = seen_positions.groupby("incident_id").size()
         backwards = seen_positions.groupby("incident_id")["position"].diff() < 0
         out_of_order = backwards.groupby(seen_positions["incident_id"]).any()
         episodes["first_contact"] = episodes["incident_id"].map(first_actual)
