@@ -509,6 +509,14 @@ class TestPChart:
         np.testing.assert_allclose(pts["y"], PEACHES["bruised"] / PEACHES["peaches"])
         assert pts["numerator"].tolist() == PEACHES["bruised"].tolist()
 
+    def test_columns_of_a_frame_without_dates_are_charted_in_the_frames_order(self):
+        """As xmr: with no dates the points are the rows in the frame's index order (this
+        raised "Column 'RangeIndex(...)' is not in the data")."""
+        by_name = p_chart("bruised", "peaches", data=PEACHES).points
+        by_values = p_chart(PEACHES["bruised"], PEACHES["peaches"]).points
+        pd.testing.assert_frame_equal(by_name, by_values)
+        assert by_name["x"].tolist() == PEACHES.index.tolist() and len(by_name) == len(PEACHES)
+
     def test_limits_are_clipped_to_zero_and_one(self):
         frame = pd.DataFrame({"m": range(12), "ok": [9, 8, 10, 9, 9, 10, 8, 9, 10, 9, 9, 8]})
         frame["all"] = 10

@@ -439,9 +439,11 @@ def _proportions(numerators: Any, denominators: Any, dates: Any, data: pd.DataFr
         raise ValueError("A numerator is larger than its denominator.")
     with np.errstate(invalid="ignore", divide="ignore"):
         proportion = n_arr / d_arr
-    if dates is None:
+    if dates is None:  # as xmr: the numerators' index, else positions (never a column of data)
         dates = num.index if isinstance(num, pd.Series) else np.arange(len(proportion))
-    x, y, rows = sorted_points(proportion, column(dates, data, "dates"), None, allow_missing=True)
+    else:
+        dates = column(dates, data, "dates")
+    x, y, rows = sorted_points(proportion, dates, None, allow_missing=True)
     return {"x": x, "y": y, "numerator": n_arr[rows], "denominator": d_arr[rows]}
 
 
