@@ -45,7 +45,7 @@ def candidate_formats(dayfirst: bool) -> list[str]:
     return [d + t for d in dates for t in _TIME_SUFFIXES]
 
 
-def _on_distinct(cells: pd.Series, parse) -> pd.Series:
+def on_distinct(cells: pd.Series, parse) -> pd.Series:
     """Apply an element-wise ``parse`` to the distinct cells only, then spread the results.
 
     ``pd.factorize`` hashes the column once (in Arrow for "str" columns) and keeps the
@@ -70,7 +70,7 @@ def parse_dates(
     time: it is converted to the wall clock of ``timezone``. Precision finer than a
     microsecond is dropped.
     """
-    return _on_distinct(cells, lambda distinct: _parse_dates(distinct, dayfirst, fmt, timezone))
+    return on_distinct(cells, lambda distinct: _parse_dates(distinct, dayfirst, fmt, timezone))
 
 
 def _parse_dates(cells: pd.Series, dayfirst: bool, fmt: str | None, timezone: str) -> pd.Series:
@@ -117,7 +117,7 @@ def _wall_clock(parsed: pd.Series, timezone: str) -> pd.Series:
 
 def parse_times(cells: pd.Series) -> pd.Series:
     """Parse time-of-day text (``14:05``, ``1405``, ``14.05``, ``2:05 pm``) to timedeltas."""
-    return _on_distinct(cells, _parse_times)
+    return on_distinct(cells, _parse_times)
 
 
 def _parse_times(cells: pd.Series) -> pd.Series:

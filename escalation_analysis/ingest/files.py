@@ -262,7 +262,7 @@ _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 """pandas' default string dtype ("str"): Arrow large_string with NaN as the missing value."""
 
 
-def arrow_text(values: pd.Series) -> pa.ChunkedArray:
+def arrow_text(values: pd.Series | pd.Index) -> pa.ChunkedArray:
     """The Arrow large_string array behind a text column (zero-copy for "str" columns)."""
     if not isinstance(values.array, pd.arrays.ArrowStringArray) or values.dtype != _STR:
         values = values.astype("str")
@@ -277,10 +277,9 @@ def text_isin(values: pd.Series, among: pd.Series | pd.Index) -> pd.Series:
     is pandas' (a blank matches a blank when ``among`` has one); anything but two text columns
     goes to pandas as it is.
     """
-    if values.dtype != _STR or among.dtype != _STR or not isinstance(among.array, pd.arrays.ArrowStringArray):
+    if values.dtype != _STR or among.dtype != _STR:
         return values.isin(among)
-    choices = pa.chunked_array(among.array.__arrow_array__()).combine_chunks()
-    found = pc.is_in(arrow_text(values), value_set=choices)
+    found = pc.is_in(arrow_text(values), value_set=arrow_text(among).combine_chunks())
     return pd.Series(np.asarray(found, dtype=bool), index=values.index, name=values.name)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..ingest.contract import TRIGGERS
+from ..ingest.datetimes import on_distinct
 from ..ingest.files import text_isin
 from ..ingest.pathway import Pathway
 from .statistics import wilson_interval
@@ -125,9 +126,7 @@ def _item_key(text: str) -> str:
 def _item_keys(items: pd.Series) -> pd.Series:
     """:func:`_item_key` of every item, worked out once per distinct item: a handful of names
     recur on every episode, and the regular expression runs in Python per value."""
-    codes, distinct = pd.factorize(items)
-    keys = pd.Series(distinct, dtype="str").str.strip().str.casefold().str.replace(r"[\s_-]+", "_", regex=True)
-    return pd.Series(np.append(keys.to_numpy(dtype=object), np.nan)[codes], index=items.index, dtype="str")
+    return on_distinct(items, lambda distinct: distinct.str.strip().str.casefold().str.replace(r"[\s_-]+", "_", regex=True))
 
 
 def adherence_summary(adherence: pd.DataFrame, by: str | None = None) -> pd.DataFrame:

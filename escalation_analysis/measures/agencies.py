@@ -78,9 +78,9 @@ def _agencies_as(agencies: pd.Series, named: set[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(recode[present.cat.codes.to_numpy()], categories=categories)
 
 
-def _tally(codes: np.ndarray, groups: int, where: np.ndarray | None = None) -> np.ndarray:
-    """Rows per group code (code -1, a missing agency, left out), of those where ``where`` holds:
-    a named aggregation of a few agencies cost more than the rest of the table."""
+def tally(codes: np.ndarray, groups: int, where: np.ndarray | None = None) -> np.ndarray:
+    """Rows per group code (code -1, a missing group, left out), of those where ``where`` holds:
+    on a table of a few groups, a named aggregation cost more than the rest of the table."""
     keep = codes >= 0 if where is None else (codes >= 0) & where
     return np.bincount(codes[keep], minlength=groups).astype(np.int64)
 
@@ -97,14 +97,14 @@ def response_by_agency(responses: pd.DataFrame, pathway: Pathway) -> pd.DataFram
     minutes = responses["response_minutes"].to_numpy(dtype=float)
     index = pd.CategoricalIndex(pd.Categorical.from_codes(np.arange(groups), dtype=agency.dtype))  # as groupby's
     table = pd.DataFrame(
-        {"contacts": _tally(codes, groups), "responses_recorded": _tally(codes, groups, ~np.isnan(minutes))}, index=index
+        {"contacts": tally(codes, groups), "responses_recorded": tally(codes, groups, ~np.isnan(minutes))}, index=index
     )
     table = table.join(_quantiles(responses.groupby(agency, sort=True, observed=False)["response_minutes"]))
     targets = pd.Series(pathway.response_targets_minutes, dtype="float64")
     table["target_minutes"] = table.index.map(targets)
     per_category = np.array([targets.get(c, np.nan) for c in agency.categories] + [np.nan])  # a few agencies
     agency_target = per_category[agency.codes]  # code -1 (missing) reads the final NaN
-    table["within_target"] = _tally(codes, groups, minutes <= agency_target)
+    table["within_target"] = tally(codes, groups, minutes <= agency_target)
     with np.errstate(invalid="ignore", divide="ignore"):
         table["within_target_pct"] = np.where(
             table["target_minutes"].notna(), 100 * table["within_target"] / table["responses_recorded"], np.nan

@@ -224,14 +224,15 @@ def _disclosure_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis
     run = sorted(((kind.name, inputs), *companions), key=lambda report: list(KINDS).index(report[0]))
     scope = [f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}" for name, i in run]
 
-    def audit() -> AuditResult:
-        if not companions:
-            return own.audit()  # (made once per plan)
+    def audit_together() -> AuditResult:
         run_plans = [own if name == kind.name else plans.plan(i, key, policy) if plans is not None
                      else plan_for(i.analyse(key), policy) for name, i in run]
         return run_plans[0].audit(*run_plans[1:], scope=scope)
 
-    result = plans.audit(scope, policy, audit) if plans is not None and companions else audit()
+    if not companions:
+        result = own.audit()  # (made once per plan)
+    else:
+        result = plans.audit(scope, policy, audit_together) if plans is not None else audit_together()
     try:
         write_audit(staging.folder / "audit.json", result, own, report=kind.name)
     except DisclosureError as exc:
