@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import EscalationAnalysisError
 from ..ingest.inputs import KEPT_EXPORTS
-from .kernels import _using_warm_kernels, _warm_kernels, process_alive, warm_template_with
+from .kernels import _using_warm_kernels, _warm_kernels, process_alive, read_export, warm_template_with
 from .one_report import ReportResult, run_report
 from .outputs import Staging
 from .parameters import check_parameters
@@ -121,10 +121,10 @@ def run_reports(
         raise ValueError("start_order must name every job once, by its position.")
     warm = warm_kernels and sum(job.kernel_name is None for job in job_list) >= 2
     # The kernel template imports while the parameters are checked and the workers start, then
-    # reads the export that several reports read, before it forks their kernels.
+    # reads the export that several reports read, and makes what the jobs' hooks ask it to make
+    # (e.g. each review's analysis), before it forks their kernels.
     with _warm_kernels() if warm else contextlib.nullcontext() as address:
-        for files in _shared_exports(job_list):
-            warm_template_with(address, files)
+        _warm_template_for(address, job_list, order)
         for job in job_list:
             check_parameters(job.notebook_path, job.parameters)
         outcomes: list[ReportResult | EscalationAnalysisError | None] = [None] * len(job_list)
@@ -186,6 +186,25 @@ def run_reports(
             f"{len(failures)} of {len(job_list)} reports failed. {lines}", results=list(outcomes)
         )
     return [o for o in outcomes if isinstance(o, ReportResult)]
+
+
+def _warm_template_for(address: str | None, jobs: list[ReportJob], order: list[int]) -> None:
+    """Ask the kernel template to prepare what the jobs' kernels (and hooks) will use.
+
+    It reads the exports that two or more jobs read; then, in the order the jobs start, it
+    calls each job's ``before_publish.warm()`` if there is one (what its kernel needs first,
+    e.g. the analysis of its period), then each ``before_publish.warm_later()`` (made while
+    no kernel waits, e.g. a disclosure plan its finisher needs).
+    """
+    if address is None:
+        return
+    for files in _shared_exports(jobs):
+        warm_template_with(address, read_export, files)
+    hooks = [jobs[i].before_publish for i in order if jobs[i].kernel_name is None]
+    for later, name in ((False, "warm"), (True, "warm_later")):
+        for hook in hooks:
+            if callable(getattr(hook, name, None)):
+                warm_template_with(address, getattr(hook, name), later=later)
 
 
 def _shared_exports(jobs: list[ReportJob]) -> list[dict[str, str]]:

@@ -338,15 +338,33 @@ class FinishReview:
     plans: SharedPlans | None = None
     """Where the run's reports share their disclosure plans (each built once for the run), if they do."""
 
-    #: What it imports when called; the worker processes import these in advance.
-    preload = ("escalation_analysis.measures.analysis_cache", "escalation_analysis.publish.gate",
-               "escalation_analysis.reviews.disclosure",
-               *(f"escalation_analysis.reviews.{k.module}" for k in KINDS.values()))
-
     def __call__(self, result: ReportResult, staging: Staging) -> None:
+        if self.analysis is None:  # in a fork of the kernel template, which has the analysis already
+            from .kernels import NOT_CALLED, call_in_template, warm_kernel_address
+
+            if call_in_template(warm_kernel_address(), self.finish, staging) is not NOT_CALLED:
+                return
+        self.finish(staging)
+
+    def finish(self, staging: Staging) -> None:
+        """Write the summary (and audit) into ``staging`` and run the gate, here."""
         analysis = self.analysis if self.analysis is not None else self.inputs.analyse(self.key)
         _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters, self.key, self.companions,
                 self.plans)
+
+    def warm(self) -> None:
+        """In the kernel template, before it forks this report's kernel: analyse the report's
+        period, which the kernel and this finisher (forked from it too) then inherit."""
+        self.inputs.analyse(self.key)
+
+    def warm_later(self) -> None:
+        """In the kernel template, while nothing waits for it: an outside report's disclosure
+        plan, which its finisher (and a kernel forked after it) then inherit."""
+        kind = KINDS[self.kind]
+        if kind.audience != "internal":
+            from ..reviews.disclosure import plan_for
+
+            plan_for(self.inputs.analyse(self.key), _policy(kind, self.inputs))
 
 
 #: The order the demo's reports start in, longest first (seconds each, with its PDF and
