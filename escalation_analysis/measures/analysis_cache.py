@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ingest.inputs import KEPT_EXPORTS, InputFiles
-from ..ingest.pseudonyms import load_key
+from ..ingest.pseudonym_key import load_key
 from .analysis import Analysis, LoadedInputs, analyse_period, check_period, load_inputs
 
 #: How many analyses a process keeps (most recently used; of exports, ``KEPT_EXPORTS``).

@@ -102,7 +102,11 @@ def _current_interpreter_kernel_manager_class() -> type:
 # When two or more of a run's reports read one export, the template also reads it (with its
 # mapping and pathway) before it forks their kernels, at the caller's request: each kernel
 # inherits it as read, and its first cell analyses its period without reading it again
-# (analysis_cache.keep_export and analyse_kept; a file changed since is read afresh).
+# (analysis_cache.keep_export and analyse_kept; a file changed since is read afresh). The
+# caller may ask for more of the same kind (warm_template_with: a review's analysis of its
+# period, which the kernel then inherits whole, and its disclosure plan, made while no kernel
+# waits), and may have its own work done in a fork of the template that inherits all of it
+# (call_in_template: a review's summary, audit and privacy gate; see that section below).
 #
 # A warm kernel also ends faster: after a shutdown request it lets its control thread finish
 # answering (ipykernel's exit can otherwise wait on itself until jupyter_client sends SIGTERM

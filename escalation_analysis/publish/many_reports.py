@@ -4,8 +4,9 @@ It spends as little as it can around the notebooks themselves: each kernel is fo
 process that has already imported ipykernel, pandas and the analysis modules (a "warm" kernel,
 :mod:`~escalation_analysis.publish.kernels`: still a process of its own, started afresh for its
 report), each worker process keeps one headless browser for all the PDFs it prints, and a job's
-``before_publish`` step (a review's summary and privacy gate) runs in the worker right after its
-report is made, before it is published. Ctrl-C stops every worker; each discards the report it
+``before_publish`` step (a review's summary and privacy gate) runs right after its report is
+made, before it is published (a review's in a fork of the kernel template, which has its
+analysis already). Ctrl-C stops every worker; each discards the report it
 was making, so no output folder changes.
 """
 
@@ -48,8 +49,10 @@ class ReportJob:
     check them all (the privacy gate), so that work runs in parallel too. An error it raises
     fails the job and publishes nothing. It must be picklable (a module-level function or an
     instance of a module-level class). The worker processes import its module, and the modules
-    named in its ``preload`` attribute if it has one, before they start. ``input_files``,
-    ``files_parameter``, ``private`` and ``report`` are as in :func:`run_report`.
+    named in its ``preload`` attribute if it has one, before they start. If it has methods
+    ``warm()`` and ``warm_later()``, the kernel template calls them before it forks the kernels
+    (see :func:`run_reports`). ``input_files``, ``files_parameter``, ``private`` and ``report``
+    are as in :func:`run_report`.
     """
 
     notebook_path: str | os.PathLike

@@ -13,8 +13,9 @@ clear sentence, before any kernel starts), runs the notebook through
 :func:`~escalation_analysis.publish.one_report.run_report` into a private staging folder, writes
 the summary there, runs the gate on exactly those files, and only then publishes them
 (:mod:`~escalation_analysis.publish.outputs`). ``run_demo`` runs the four reports in parallel
-worker processes, and each worker writes its report's summary and runs the gate right after
-the report (:class:`FinishReview`).
+worker processes, and each report's summary and gate run right after the report
+(:class:`FinishReview`), in a fork of the kernel template, which has read the export and
+analysed the report's period before it forked the report's kernel.
 
 The analysis modules are imported where they are used, so the command line starts the
 reports without first importing pandas itself.
@@ -110,18 +111,20 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
     if kind.name == "supervision":
         team = inputs.options.get("team") or ""
         staff = inputs.options.get("staff") or ""
-        import pandas as pd
-
-        from ..ingest.pseudonyms import pseudonymise
-
         parameters["team"] = team
-        parameters["staff_pseudonym"] = (
-            str(pseudonymise(pd.Series([staff], dtype="str"), "staff_id", key).iloc[0]) if staff else ""
-        )
+        parameters["staff_pseudonym"] = _staff_pseudonym(staff, key) if staff else ""
         # The name the supervisor typed, to call the practitioner by on their own pack (internal):
         # the records in the pack still carry only the pseudonym.
         parameters["staff_name"] = staff
     return parameters
+
+
+def _staff_pseudonym(staff: str, key: bytes) -> str:
+    import pandas as pd
+
+    from ..ingest.pseudonyms import pseudonymise
+
+    return str(pseudonymise(pd.Series([staff], dtype="str"), "staff_id", key).iloc[0])
 
 
 def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf: bool = True) -> ReportResult:
@@ -130,7 +133,7 @@ def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf
     Nothing is published unless all of it is made and passes the privacy gate; ``out_dir`` may
     not be, or contain, one of the inputs (see :mod:`~escalation_analysis.publish.outputs`).
     """
-    from ..ingest.pseudonyms import load_key
+    from ..ingest.pseudonym_key import load_key
 
     kind = _kind(kind_name)
     check_out_dir(out_dir, inputs.input_files().values())  # before the work, not after it
@@ -323,9 +326,16 @@ class FinishReview:
 
     Given to :func:`~escalation_analysis.publish.one_report.run_report` (or a job of
     :func:`~escalation_analysis.publish.many_reports.run_reports`) as ``before_publish``: it analyses
-    the inputs (in the worker, unless ``analysis`` was made already), with the kind's audience
-    rules (never the notebook's), writes the summary into the staging folder and runs the gate
-    on every file the run wrote; a leak withholds the whole report.
+    the inputs (unless ``analysis`` was made already), with the kind's audience rules (never the
+    notebook's), writes the summary into the staging folder and runs the gate on every file the
+    run wrote; a leak withholds the whole report.
+
+    While the reports' kernels are forked from a template (:mod:`~escalation_analysis.publish.kernels`),
+    the template analyses the report's period before it forks the kernel (:meth:`warm`) and
+    makes an outside report's disclosure plan while nothing waits (:meth:`warm_later`), and
+    the finisher runs in a fork of the template (a process that has never run a notebook's
+    code), which inherits them: nothing is read or analysed twice. Elsewhere it runs in the
+    report's own process.
     """
 
     kind: str
@@ -385,7 +395,7 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     which; when only the summaries or gates failed, the first such error (in the order of
     :data:`KINDS`) is raised as it is, e.g. the gate's :class:`~escalation_analysis.publish.gate.PrivacyError`.
     """
-    from ..ingest.pseudonyms import load_key
+    from ..ingest.pseudonym_key import load_key
 
     base = ReviewInputs(InputFiles.in_folder(sample_dir), dt.date(2025, 10, 1), dt.date(2025, 12, 31))
     periods = {"pathway-review": (dt.date(2025, 4, 1), dt.date(2026, 3, 31))}
@@ -427,7 +437,7 @@ def write_summary(
     Refused before any work: ``out`` is one of the inputs, or its ``tables`` folder is or holds
     one. Returns the analysis, the summary's data and the files published.
     """
-    from ..ingest.pseudonyms import load_key
+    from ..ingest.pseudonym_key import load_key
     from ..reviews.summary import build_summary
     from .gate import PrivacyGate
 
