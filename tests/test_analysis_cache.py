@@ -175,3 +175,19 @@ def test_a_kept_export_changed_since_is_read_again(files, reads, monkeypatch):
     files["export"].write_bytes(b"".join(line for line in lines if not line.startswith(b"T-003;")))
     after = analysis_cache.analyse_kept(InputFiles(**files), *PERIOD, key=TEST_KEY)
     assert reads == ["tiny_export.csv", "tiny_export.csv"] and after.accounting.rows_read == 5
+
+
+def test_a_period_analysed_before_the_fork_is_handed_out_as_it_is(files, reads, monkeypatch, tmp_path):
+    """A warm kernel whose template analysed its period (a review's ``warm``) gets that analysis
+    itself, not made again; through links named otherwise it makes its own, with its names."""
+    settled(monkeypatch)
+    made = analyse_once(InputFiles(**files), *PERIOD, key=TEST_KEY)  # in the template
+    assert analysis_cache.analyse_kept(_linked(files, tmp_path / "kernel"), *PERIOD, key=TEST_KEY) is made
+    assert reads == ["tiny_export.csv"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "incidents.csv").symlink_to(files["export"])
+    renamed = analysis_cache.analyse_kept(InputFiles(**{**files, "export": other / "incidents.csv"}), *PERIOD, key=TEST_KEY)
+    assert renamed is not made and renamed.sources["export"] == "incidents.csv"
+    assert renamed.episodes.equals(made.episodes) and reads == ["tiny_export.csv"]  # (the kept export, renamed)
+    assert analysis_cache.analyse_kept(InputFiles(**files), "2025-03-01", "2025-03-31", key=TEST_KEY) is not made

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from escalation_analysis import cli
 from escalation_analysis.errors import MappingError, PathwayError
 from escalation_analysis.ingest import mapping as mapping_module
-from escalation_analysis.ingest import pseudonyms
+from escalation_analysis.ingest import pseudonym_key
 from escalation_analysis.ingest.mapping import read_mapping
 from escalation_analysis.ingest.pathway import read_pathway
 from escalation_analysis.ingest.pseudonyms import PseudonymKeyError, load_key
@@ -116,7 +116,7 @@ class TestKeyRules:
         def full(fd):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(pseudonyms.os, "fsync", full)
+        monkeypatch.setattr(pseudonym_key.os, "fsync", full)
         with pytest.raises(OSError, match="No space left"):
             load_key()
         assert not isolated_key.exists() and list(isolated_key.parent.iterdir()) == []

@@ -10,10 +10,13 @@ Chromium-family browser is installed, print and render the report.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +45,7 @@ from escalation_analysis.publish.report_errors import (
     ReportsFailedError,
 )
 from escalation_analysis.reviews import display
+from escalation_analysis.reviews.kinds import kind
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 FIXTURE = NOTEBOOKS / "report_fixture.ipynb"
@@ -734,6 +738,61 @@ def test_the_template_reads_an_export_several_reports_share_once_for_their_kerne
     alone = run_reports([jobs[0], ReportJob(probe, tmp_path / "other", pdf=False)], max_workers=2, progress=False)
     assert [json.loads((r.out_dir / "kept.json").read_text()) for r in alone] == [
         {"kept": 0, "reads": 1, "episodes": 3, "export": "tiny_export.csv"}, {"kept": 0}]
+
+
+def _children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.add(int(entry.name))
+    return found
+
+
+def _without_children(pid: int, seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while _children_of(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _children_of(pid)
+
+
+@pytest.mark.slow
+@posix_only
+def test_a_call_in_the_template_runs_in_a_fork_of_it_and_gives_back_its_result_or_its_error():
+    """A review's finisher runs this way: in a process that inherits what the template read."""
+    from escalation_analysis.errors import EscalationAnalysisError
+
+    assert kernels.call_in_template(None, os.getpid) is kernels.NOT_CALLED  # no template: the caller calls it
+    with kernels._warm_kernels() as address:
+        template = next(p for p in _children_of(os.getpid()) if "_template_main" in Path(f"/proc/{p}/cmdline").read_text())
+        child = kernels.call_in_template(address, os.getpid)
+        assert child not in (os.getpid(), template)
+        assert kernels.call_in_template(address, os.getcwd) == os.getcwd()  # in the caller's folder
+        with pytest.raises(EscalationAnalysisError, match="no-such-report"):  # the error itself, raised here
+            kernels.call_in_template(address, kind, "no-such-report")
+        assert _without_children(template)  # each fork has ended, and been waited for
+
+
+@pytest.mark.slow
+@posix_only
+def test_a_call_in_the_template_is_stopped_with_its_caller():
+    """Ctrl-C while a finisher runs in a fork of the template stops the fork too."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with kernels._warm_kernels() as address:
+            template = next(p for p in _children_of(os.getpid()) if "_template_main" in Path(f"/proc/{p}/cmdline").read_text())
+            signal.alarm(3)
+            with pytest.raises(KeyboardInterrupt):
+                kernels.call_in_template(address, time.sleep, 120)
+            assert _without_children(template)  # killed, not left to sleep
+            assert kernels.call_in_template(address, os.getpid)  # the template itself goes on
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.slow

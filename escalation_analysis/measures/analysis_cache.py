@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ingest.inputs import KEPT_EXPORTS, InputFiles
-from ..ingest.pseudonyms import load_key
+from ..ingest.pseudonym_key import load_key
 from .analysis import Analysis, LoadedInputs, analyse_period, check_period, load_inputs
 
 #: How many analyses a process keeps (most recently used; of exports, ``KEPT_EXPORTS``).
@@ -58,7 +58,7 @@ def analyse_once(files: InputFiles, start: dt.date | str, end: dt.date | str, *,
 
     if export_key is None or logs is None:  # a file missing or just changed: no caching (analyse says what is wrong)
         return for_period(load())
-    return _remember(_analyses, (*export_key, logs, start, end), KEPT_ANALYSES,
+    return _remember(_analyses, _analysis_key(export_key, logs, files, start, end), KEPT_ANALYSES,
                      lambda: for_period(_remember(_exports, export_key, KEPT_EXPORTS, load)))
 
 
@@ -93,6 +93,11 @@ def analyse_kept(files: InputFiles, start: dt.date | str, end: dt.date | str, *,
     if _exports:  # (else exactly as analyse: a process that keeps nothing looks nothing up)
         export_key = _export_key(files, key if key is not None else load_key())
         kept = _exports.get(export_key) if export_key is not None else None
+        logs = _states(files.steps, files.actions, files.training)
+        if kept is not None and logs is not None:  # the period analysed already (by the template)
+            analysed = _analyses.get(_analysis_key(export_key, logs, files, start, end))
+            if analysed is not None:
+                return analysed
     if kept is None:
         inputs = load_inputs(files.export, files.mapping, files.pathway, key=key)
     else:
@@ -116,6 +121,14 @@ def _remember(cache: OrderedDict[tuple, Any], key: tuple, kept: int, make: Any) 
     while len(cache) > kept:
         cache.popitem(last=False)
     return value
+
+
+def _analysis_key(export_key: tuple, logs: tuple, files: InputFiles, start: dt.date, end: dt.date) -> tuple:
+    """What an analysis is kept under: its files' states and names (an analysis records the
+    names: a report's kernel reads its files through links, found here only when named as the
+    files they link to), and the period."""
+    names = tuple(Path(path).name if path else None for path in files.by_name().values())
+    return (*export_key, logs, names, start, end)
 
 
 def _export_key(files: InputFiles, key: bytes) -> tuple | None:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,11 @@ def _current_interpreter_kernel_manager_class() -> type:
 # When two or more of a run's reports read one export, the template also reads it (with its
 # mapping and pathway) before it forks their kernels, at the caller's request: each kernel
 # inherits it as read, and its first cell analyses its period without reading it again
-# (analysis_cache.keep_export and analyse_kept; a file changed since is read afresh).
+# (analysis_cache.keep_export and analyse_kept; a file changed since is read afresh). The
+# caller may ask for more of the same kind (warm_template_with: a review's analysis of its
+# period, which the kernel then inherits whole, and its disclosure plan, made while no kernel
+# waits), and may have its own work done in a fork of the template that inherits all of it
+# (call_in_template: a review's summary, audit and privacy gate; see that section below).
 #
 # A warm kernel also ends faster: after a shutdown request it lets its control thread finish
 # answering (ipykernel's exit can otherwise wait on itself until jupyter_client sends SIGTERM
@@ -438,6 +442,8 @@ def _template_main() -> None:
     if request is None:
         # The template has nothing to save: skip the ~0.4 s of tearing down what it imported.
         os._exit(0)
+    if "call" in request:
+        _carry_out_call(request)  # (in a forked child; ends it)
     try:  # in a forked child
         _prepare_kernel(request)
     except BaseException:
@@ -499,7 +505,8 @@ def _template_serve(listener_fd: int) -> dict | None:
     selector.register(listener, selectors.EVENT_READ, "listener")
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
     selector.register(wake_read, selectors.EVENT_READ, "wake")
-    kernels: dict[int, socket.socket | None] = {}  # None once the asker has gone
+    kernels: dict[int, socket.socket | None] = {}  # None once the asker has gone (kernels and calls)
+    later: list[str] = []  # preparations to make while no request waits
 
     def reap() -> None:
         while kernels:
@@ -517,7 +524,8 @@ def _template_serve(listener_fd: int) -> dict | None:
                 connection.close()
 
     while True:
-        for key, _ in selector.select(timeout=1.0):
+        events = selector.select(timeout=0 if later else 1.0)
+        for key, _ in events:
             if key.data == "lifeline":
                 if not os.read(key.fd, 4096):
                     for pid in list(kernels):
@@ -535,9 +543,11 @@ def _template_serve(listener_fd: int) -> dict | None:
                 if received is None:
                     continue
                 connection, request, fds = received
-                if "warm" in request:  # no kernel: read what the kernels to come will read
+                if "warm" in request:  # no kernel: prepare what the kernels to come will use
                     connection.close()
-                    if available:
+                    if available and request.get("later"):
+                        later.append(request["warm"])
+                    elif available:
                         _warm_template(request["warm"])
                     continue
                 if not available:
@@ -578,41 +588,180 @@ def _template_serve(listener_fd: int) -> dict | None:
                     kernels[key.data] = None
                     with contextlib.suppress(OSError):
                         os.killpg(key.data, signal.SIGKILL)
+        if later and not events:
+            _warm_template(later.pop(0))
         reap()
 
 
-def _warm_template(files: dict[str, str]) -> None:
-    """In the template: read the export the reports will read (``files``: export, mapping and
-    pathway by name), so that each kernel forked afterwards inherits it
-    (:func:`~escalation_analysis.measures.analysis_cache.keep_export`). Whatever goes wrong is
-    left to the kernels, which read the files themselves and say what is wrong."""
+def _warm_template(call: str) -> None:
+    """In the template: make what the kernels (and calls) forked afterwards inherit, by calling
+    the function a report's process sent (:func:`warm_template_with`), e.g. reading the export
+    the reports will read (:func:`~escalation_analysis.measures.analysis_cache.keep_export`).
+    Whatever goes wrong is left to the forks, which then make it themselves and say what is
+    wrong."""
     import gc
 
     try:
-        from ..ingest.inputs import InputFiles
-        from ..measures.analysis_cache import keep_export
-
-        keep_export(InputFiles(**files))
+        function, args = _unpacked(call)
+        function(*args)
     except Exception:
         return
     gc.collect()
     gc.freeze()  # as for the imports: out of the kernels' garbage collections and copy-on-write
 
 
-def warm_template_with(address: str | None, files: dict[str, str]) -> None:
-    """Ask the template at ``address`` to read an export before it forks more kernels.
+def read_export(files: dict[str, str]) -> None:
+    """In the template: read the export the reports will read (``files``: export, mapping and
+    pathway by name), so that each kernel forked afterwards inherits it
+    (:func:`~escalation_analysis.measures.analysis_cache.keep_export`)."""
+    from ..ingest.inputs import InputFiles
+    from ..measures.analysis_cache import keep_export
 
-    ``files`` names the export, mapping and pathway (paths). The request is queued before any
-    kernel's, so every kernel of the run inherits the export as read (a report's first cell
-    then does not read it again); nothing waits for it, and nothing fails if it cannot be done.
+    keep_export(InputFiles(**files))
+
+
+def warm_template_with(address: str | None, function: Callable[..., Any], *args: Any, later: bool = False) -> None:
+    """Ask the template at ``address`` to call ``function(*args)`` before it forks more kernels.
+
+    ``function`` and ``args`` must be picklable (a module-level function, or a method of an
+    instance of a module-level class). The request is queued before any kernel's, so every
+    kernel of the run inherits what it makes; with ``later``, the template makes it only
+    while no kernel or call is waiting for it, so forks that come first do not wait (and do the
+    work themselves if they need it). Nothing waits for it, and nothing fails if it cannot be
+    done.
     """
     if address is None:
         return
-    request = json.dumps({"warm": {name: str(path) for name, path in files.items()}}).encode("utf-8")
+    try:
+        request = json.dumps({"warm": _packed(function, args), "later": later}).encode("utf-8")
+    except Exception:  # (not picklable: the forks make it themselves)
+        return
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.settimeout(5)
         connection.connect(address)
         connection.sendall(struct.pack("!I", len(request)) + request)
+
+
+def _packed(function: Callable[..., Any], args: tuple) -> str:
+    import base64
+    import pickle
+
+    return base64.b64encode(pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii")
+
+
+def _unpacked(packed: str) -> tuple[Callable[..., Any], tuple]:
+    import base64
+    import pickle
+
+    return pickle.loads(base64.b64decode(packed))  # sent by this user's own report process
+
+
+# --------------------------------------------------------------------------------------------
+# Calls in a fork of the template
+# --------------------------------------------------------------------------------------------
+#
+# Work a report's process does after its notebook (a review's summary, disclosure audit and
+# privacy gate) needs the export and its analysis, which the template has already read and
+# made for the kernels. Instead of reading and analysing again, the report's process can have
+# that work done in a fork of the template (call_in_template): a process that inherits them
+# and has never run a notebook's code. The fork's exit is reported as a kernel's is; closing
+# the connection that asked (Ctrl-C in the report's process) makes the template kill it.
+
+#: What :func:`call_in_template` gives when no template could make the call.
+NOT_CALLED = object()
+
+
+def warm_kernel_address() -> str | None:
+    """The template this process uses while it runs a report, if any."""
+    return _warm_kernel_address
+
+
+def call_in_template(address: str | None, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` run in a fork of the template at ``address``: what it returns, or
+    the exception it raised, raised here. :data:`NOT_CALLED` when no template could run it
+    (none running, it cannot fork, or ``function`` cannot be sent): the caller then calls it
+    itself. The function and its result travel pickled; the fork writes to this process's
+    standard error and works in its folder and environment."""
+    if address is None:
+        return NOT_CALLED
+    try:
+        request = json.dumps({"call": _packed(function, args), "env": dict(os.environ),
+                              "cwd": os.getcwd()}).encode("utf-8")
+    except Exception:
+        return NOT_CALLED
+    result_read, result_write = os.pipe()
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            connection.settimeout(WARM_KERNEL_TIMEOUT)
+            connection.connect(address)
+            socket.send_fds(connection, [struct.pack("!I", len(request))], [result_write, 2])
+            connection.sendall(request)
+            reply = b""
+            while b"\n" not in reply:
+                data = connection.recv(4096)
+                if not data:
+                    break
+                reply += data
+        except OSError:
+            return NOT_CALLED
+        finally:
+            os.close(result_write)  # the fork holds the only other copy: its end is the end of the result
+        if not reply.startswith(b"pid "):
+            return NOT_CALLED
+        connection.settimeout(None)
+        with open(result_read, "rb", closefd=False) as result:
+            outcome = result.read()
+    finally:
+        connection.close()  # if the fork is still running (Ctrl-C here), the template kills it
+        os.close(result_read)
+    if not outcome:
+        raise ChildProcessError("The process making the call stopped before it gave a result.")
+    import pickle
+
+    succeeded, value = pickle.loads(outcome)  # written by the fork, a copy of this user's template
+    if succeeded:
+        return value
+    raise value
+
+
+def _carry_out_call(request: dict) -> None:
+    """In a fork of the template: make the call, write its pickled outcome, end (never returns)."""
+    import pickle
+    import traceback
+
+    code = 0
+    try:
+        os.setsid()  # its own process group, which the template kills if the asker goes
+        result_fd, error_fd = request["fds"]
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+        os.dup2(error_fd, 2)
+        os.close(error_fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        function, args = _unpacked(request["call"])
+        try:
+            outcome = (True, function(*args))
+        except Exception as exc:
+            outcome = (False, exc)
+        try:
+            data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # (an exception that cannot be pickled: its words)
+            data = pickle.dumps((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}"
+                                                     if not outcome[0] else f"{type(exc).__name__}: {exc}")))
+        with open(result_fd, "wb") as result:
+            result.write(data)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _template_receive(listener: socket.socket) -> tuple[socket.socket, dict, list[int]] | None:

@@ -4,8 +4,9 @@ It spends as little as it can around the notebooks themselves: each kernel is fo
 process that has already imported ipykernel, pandas and the analysis modules (a "warm" kernel,
 :mod:`~escalation_analysis.publish.kernels`: still a process of its own, started afresh for its
 report), each worker process keeps one headless browser for all the PDFs it prints, and a job's
-``before_publish`` step (a review's summary and privacy gate) runs in the worker right after its
-report is made, before it is published. Ctrl-C stops every worker; each discards the report it
+``before_publish`` step (a review's summary and privacy gate) runs right after its report is
+made, before it is published (a review's in a fork of the kernel template, which has its
+analysis already). Ctrl-C stops every worker; each discards the report it
 was making, so no output folder changes.
 """
 
@@ -26,7 +27,7 @@ from typing import Any
 
 from ..errors import EscalationAnalysisError
 from ..ingest.inputs import KEPT_EXPORTS
-from .kernels import _using_warm_kernels, _warm_kernels, process_alive, warm_template_with
+from .kernels import _using_warm_kernels, _warm_kernels, process_alive, read_export, warm_template_with
 from .one_report import ReportResult, run_report
 from .outputs import Staging
 from .parameters import check_parameters
@@ -48,8 +49,10 @@ class ReportJob:
     check them all (the privacy gate), so that work runs in parallel too. An error it raises
     fails the job and publishes nothing. It must be picklable (a module-level function or an
     instance of a module-level class). The worker processes import its module, and the modules
-    named in its ``preload`` attribute if it has one, before they start. ``input_files``,
-    ``files_parameter``, ``private`` and ``report`` are as in :func:`run_report`.
+    named in its ``preload`` attribute if it has one, before they start. If it has methods
+    ``warm()`` and ``warm_later()``, the kernel template calls them before it forks the kernels
+    (see :func:`run_reports`). ``input_files``, ``files_parameter``, ``private`` and ``report``
+    are as in :func:`run_report`.
     """
 
     notebook_path: str | os.PathLike
@@ -121,10 +124,10 @@ def run_reports(
         raise ValueError("start_order must name every job once, by its position.")
     warm = warm_kernels and sum(job.kernel_name is None for job in job_list) >= 2
     # The kernel template imports while the parameters are checked and the workers start, then
-    # reads the export that several reports read, before it forks their kernels.
+    # reads the export that several reports read, and makes what the jobs' hooks ask it to make
+    # (e.g. each review's analysis), before it forks their kernels.
     with _warm_kernels() if warm else contextlib.nullcontext() as address:
-        for files in _shared_exports(job_list):
-            warm_template_with(address, files)
+        _warm_template_for(address, job_list, order)
         for job in job_list:
             check_parameters(job.notebook_path, job.parameters)
         outcomes: list[ReportResult | EscalationAnalysisError | None] = [None] * len(job_list)
@@ -186,6 +189,25 @@ def run_reports(
             f"{len(failures)} of {len(job_list)} reports failed. {lines}", results=list(outcomes)
         )
     return [o for o in outcomes if isinstance(o, ReportResult)]
+
+
+def _warm_template_for(address: str | None, jobs: list[ReportJob], order: list[int]) -> None:
+    """Ask the kernel template to prepare what the jobs' kernels (and hooks) will use.
+
+    It reads the exports that two or more jobs read; then, in the order the jobs start, it
+    calls each job's ``before_publish.warm()`` if there is one (what its kernel needs first,
+    e.g. the analysis of its period), then each ``before_publish.warm_later()`` (made while
+    no kernel waits, e.g. a disclosure plan its finisher needs).
+    """
+    if address is None:
+        return
+    for files in _shared_exports(jobs):
+        warm_template_with(address, read_export, files)
+    hooks = [jobs[i].before_publish for i in order if jobs[i].kernel_name is None]
+    for later, name in ((False, "warm"), (True, "warm_later")):
+        for hook in hooks:
+            if callable(getattr(hook, name, None)):
+                warm_template_with(address, getattr(hook, name), later=later)
 
 
 def _shared_exports(jobs: list[ReportJob]) -> list[dict[str, str]]:

@@ -13,8 +13,9 @@ clear sentence, before any kernel starts), runs the notebook through
 :func:`~escalation_analysis.publish.one_report.run_report` into a private staging folder, writes
 the summary there, runs the gate on exactly those files, and only then publishes them
 (:mod:`~escalation_analysis.publish.outputs`). ``run_demo`` runs the four reports in parallel
-worker processes, and each worker writes its report's summary and runs the gate right after
-the report (:class:`FinishReview`).
+worker processes, and each report's summary and gate run right after the report
+(:class:`FinishReview`), in a fork of the kernel template, which has read the export and
+analysed the report's period before it forked the report's kernel.
 
 The analysis modules are imported where they are used, so the command line starts the
 reports without first importing pandas itself.
@@ -110,18 +111,20 @@ def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> 
     if kind.name == "supervision":
         team = inputs.options.get("team") or ""
         staff = inputs.options.get("staff") or ""
-        import pandas as pd
-
-        from ..ingest.pseudonyms import pseudonymise
-
         parameters["team"] = team
-        parameters["staff_pseudonym"] = (
-            str(pseudonymise(pd.Series([staff], dtype="str"), "staff_id", key).iloc[0]) if staff else ""
-        )
+        parameters["staff_pseudonym"] = _staff_pseudonym(staff, key) if staff else ""
         # The name the supervisor typed, to call the practitioner by on their own pack (internal):
         # the records in the pack still carry only the pseudonym.
         parameters["staff_name"] = staff
     return parameters
+
+
+def _staff_pseudonym(staff: str, key: bytes) -> str:
+    import pandas as pd
+
+    from ..ingest.pseudonyms import pseudonymise
+
+    return str(pseudonymise(pd.Series([staff], dtype="str"), "staff_id", key).iloc[0])
 
 
 def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf: bool = True) -> ReportResult:
@@ -130,7 +133,7 @@ def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf
     Nothing is published unless all of it is made and passes the privacy gate; ``out_dir`` may
     not be, or contain, one of the inputs (see :mod:`~escalation_analysis.publish.outputs`).
     """
-    from ..ingest.pseudonyms import load_key
+    from ..ingest.pseudonym_key import load_key
 
     kind = _kind(kind_name)
     check_out_dir(out_dir, inputs.input_files().values())  # before the work, not after it
@@ -323,9 +326,16 @@ class FinishReview:
 
     Given to :func:`~escalation_analysis.publish.one_report.run_report` (or a job of
     :func:`~escalation_analysis.publish.many_reports.run_reports`) as ``before_publish``: it analyses
-    the inputs (in the worker, unless ``analysis`` was made already), with the kind's audience
-    rules (never the notebook's), writes the summary into the staging folder and runs the gate
-    on every file the run wrote; a leak withholds the whole report.
+    the inputs (unless ``analysis`` was made already), with the kind's audience rules (never the
+    notebook's), writes the summary into the staging folder and runs the gate on every file the
+    run wrote; a leak withholds the whole report.
+
+    While the reports' kernels are forked from a template (:mod:`~escalation_analysis.publish.kernels`),
+    the template analyses the report's period before it forks the kernel (:meth:`warm`) and
+    makes an outside report's disclosure plan while nothing waits (:meth:`warm_later`), and
+    the finisher runs in a fork of the template (a process that has never run a notebook's
+    code), which inherits them: nothing is read or analysed twice. Elsewhere it runs in the
+    report's own process.
     """
 
     kind: str
@@ -338,15 +348,33 @@ class FinishReview:
     plans: SharedPlans | None = None
     """Where the run's reports share their disclosure plans (each built once for the run), if they do."""
 
-    #: What it imports when called; the worker processes import these in advance.
-    preload = ("escalation_analysis.measures.analysis_cache", "escalation_analysis.publish.gate",
-               "escalation_analysis.reviews.disclosure",
-               *(f"escalation_analysis.reviews.{k.module}" for k in KINDS.values()))
-
     def __call__(self, result: ReportResult, staging: Staging) -> None:
+        if self.analysis is None:  # in a fork of the kernel template, which has the analysis already
+            from .kernels import NOT_CALLED, call_in_template, warm_kernel_address
+
+            if call_in_template(warm_kernel_address(), self.finish, staging) is not NOT_CALLED:
+                return
+        self.finish(staging)
+
+    def finish(self, staging: Staging) -> None:
+        """Write the summary (and audit) into ``staging`` and run the gate, here."""
         analysis = self.analysis if self.analysis is not None else self.inputs.analyse(self.key)
         _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters, self.key, self.companions,
                 self.plans)
+
+    def warm(self) -> None:
+        """In the kernel template, before it forks this report's kernel: analyse the report's
+        period, which the kernel and this finisher (forked from it too) then inherit."""
+        self.inputs.analyse(self.key)
+
+    def warm_later(self) -> None:
+        """In the kernel template, while nothing waits for it: an outside report's disclosure
+        plan, which its finisher (and a kernel forked after it) then inherit."""
+        kind = KINDS[self.kind]
+        if kind.audience != "internal":
+            from ..reviews.disclosure import plan_for
+
+            plan_for(self.inputs.analyse(self.key), _policy(kind, self.inputs))
 
 
 #: The order the demo's reports start in, longest first (seconds each, with its PDF and
@@ -367,7 +395,7 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     which; when only the summaries or gates failed, the first such error (in the order of
     :data:`KINDS`) is raised as it is, e.g. the gate's :class:`~escalation_analysis.publish.gate.PrivacyError`.
     """
-    from ..ingest.pseudonyms import load_key
+    from ..ingest.pseudonym_key import load_key
 
     base = ReviewInputs(InputFiles.in_folder(sample_dir), dt.date(2025, 10, 1), dt.date(2025, 12, 31))
     periods = {"pathway-review": (dt.date(2025, 4, 1), dt.date(2026, 3, 31))}
@@ -409,7 +437,7 @@ def write_summary(
     Refused before any work: ``out`` is one of the inputs, or its ``tables`` folder is or holds
     one. Returns the analysis, the summary's data and the files published.
     """
-    from ..ingest.pseudonyms import load_key
+    from ..ingest.pseudonym_key import load_key
     from ..reviews.summary import build_summary
     from .gate import PrivacyGate
 
