@@ -652,3 +652,38 @@ class TestHelpers:
         assert fig.layout.width is None  # the page decides the width
         assert fig.layout.margin.l + fig.layout.margin.r < 0.5 * charts.PAGE_WIDTH
         assert not math.isnan(fig.layout.title.y)
+
+
+# --------------------------------------------------------------------------------------------
+# one value without a Series
+
+
+_ONE_VALUES = [
+    0, 1, -1, 7, 1234, 2**53 - 1, -(2**53) + 1, 2**53, 2**63 - 1, 2**64, -(2**70), 0.0, -0.0, 0.4, -0.4, 0.5, 1.5, 2.5,
+    1234.5678, -1e-12, 1e300, float("nan"), float("inf"), float("-inf"), True, False, None, pd.NA, pd.NaT,
+    np.int8(-3), np.int16(300), np.int32(-70000), np.int64(2**62), np.uint8(200), np.uint64(2**64 - 1), np.float16(2.5),
+    np.float32(0.1), np.float64(0.1), np.float64("nan"), np.longdouble(3.25), np.bool_(True), np.nan,
+    "*", " * ", "[c]", "[x]", "12", " 5 ", "1,234", "1e3", "", "x", "nan", "inf", pd.Timestamp("2025-04-01"),
+]
+
+
+@pytest.mark.parametrize("value", _ONE_VALUES, ids=repr)
+def test_one_value_reads_and_prints_as_a_series_of_one_would(value):
+    # _number and _fmt_count skip pandas for plain numbers: the answer must be the Series' own
+    def series_count(v):
+        if charts._is_suppressed(v):
+            return v.strip()
+        number = pd.to_numeric(pd.Series([v], dtype=object), errors="coerce").iloc[0]
+        return "–" if pd.isna(number) else f"{number:,.0f}"
+
+    expected = charts._numbers([value])[0]
+    got = charts._number(value)
+    assert type(got) is type(expected)
+    assert (np.isnan(got) and np.isnan(expected)) or (got == expected and np.signbit(got) == np.signbit(expected))
+    try:
+        wanted = series_count(value)
+    except Exception as exc:  # the Series way refuses it: so must the fast one
+        with pytest.raises(type(exc)):
+            charts._fmt_count(value)
+    else:
+        assert charts._fmt_count(value) == wanted

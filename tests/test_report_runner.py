@@ -609,6 +609,45 @@ def test_template_ships_inside_the_package():
     assert "size: A4" in text and "#005EB8" in text
 
 
+def test_export_html_writes_the_page_nbconvert_s_own_html_exporter_writes():
+    # export_html keeps one exporter per process and marks elements up without CSS selectors:
+    # the page must stay nbconvert's, byte for byte, report after report.
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    v4 = nbformat.v4
+    nb = v4.new_notebook(cells=[
+        v4.new_markdown_cell("# A title\n\nText & <b>bold</b> ![no alt](data:image/png;base64," + png + ")"
+                             ' <img src="data:image/png;base64,' + png + '" alt="has alt">'),
+        v4.new_code_cell("x", outputs=[
+            v4.new_output("display_data", data={"image/png": png, "text/plain": "img"}),
+            v4.new_output("display_data", data={"text/html": '<div class="jp-OutputArea-output">&#182; '
+                                                             '<img src="a.png"></div>', "text/plain": "h"}),
+            v4.new_output("stream", name="stdout", text="out\n"),
+            v4.new_output("stream", name="stderr", text="warning\n"),
+        ]),
+        v4.new_code_cell("y", outputs=[v4.new_output("execute_result", data={"text/plain": "1"}, execution_count=1)]),
+    ])
+    for cell_id, cell in enumerate(nb.cells):
+        cell.id = f"cell-{cell_id}"
+    stock = HTMLExporter(template_name=html_export.TEMPLATE_NAME,
+                         extra_template_basedirs=[str(html_export.TEMPLATE_DIR)], exclude_input=True,
+                         exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
+    for title in ("First report", "Second report"):
+        body, dropped = html_export.export_html(nb, title=title, source_name="x.ipynb")
+        expected_nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+        expected_nb.cells[1].outputs.pop(3)
+        expected_nb.metadata["title"] = title
+        footer = re.search(r"Produced on [^<]*", body).group(0)
+        resources = {"metadata": {"name": title}, "escalation": {
+            "generator": "escalation-analysis " + html_export._package_version(), "footer": footer}}
+        expected, _ = stock.from_notebook_node(expected_nb, resources=resources)
+        assert dropped == 1
+        assert body == expected
+        assert body.count('tabindex="0"') >= 3 and body.count("No description has been provided") == 2
+
+
 def test_display_helpers_do_not_import_nbformat_or_jsonschema():
     # Touching plotly.io.renderers imports nbformat (and jsonschema): seconds per kernel.
     code = (

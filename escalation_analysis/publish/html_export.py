@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,6 @@ def _package_version() -> str:
 
 def export_html(nb: Any, *, title: str, source_name: str) -> tuple[str, int]:
     """Export the executed notebook to offline HTML; return it with the stderr count."""
-    from nbconvert import HTMLExporter
-
     nb = copy.deepcopy(nb)
     dropped = 0
     for cell in nb.cells:
@@ -132,14 +131,6 @@ def export_html(nb: Any, *, title: str, source_name: str) -> tuple[str, int]:
     nb.metadata["title"] = title
     version = _package_version()
     now = _dt.datetime.now()
-    exporter = HTMLExporter(
-        template_name=TEMPLATE_NAME,
-        extra_template_basedirs=[str(TEMPLATE_DIR)],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        embed_images=True,
-    )
     resources = {
         "metadata": {"name": title},
         "escalation": {
@@ -150,5 +141,81 @@ def export_html(nb: Any, *, title: str, source_name: str) -> tuple[str, int]:
             ),
         },
     }
-    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    body, _ = _exporter().from_notebook_node(nb, resources=resources)
     return body, dropped
+
+
+@functools.cache
+def _exporter() -> Any:
+    """One exporter per process: a worker making several reports compiles the templates once."""
+    return _offline_exporter_class()(
+        template_name=TEMPLATE_NAME,
+        extra_template_basedirs=[str(TEMPLATE_DIR)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+
+
+def _offline_exporter_class() -> type:
+    """nbconvert's HTMLExporter, finding the elements it marks up without CSS selectors.
+
+    The stock exporter's last step parses the page into a BeautifulSoup tree, gives images
+    without ``alt`` a placeholder one and makes cells' input and output areas focusable
+    (``tabindex="0"``), choosing them with ``soup.select``. soupsieve compiles each selector
+    into regular expressions the first time a process uses it (about 0.1 s, once per worker)
+    and walks the tree once per selector; this walks it once with ``find_all``. The page is the
+    same, byte for byte (tests/test_report_runner.py compares it with the stock exporter's).
+    """
+    from bs4 import BeautifulSoup
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class OfflineHTMLExporter(HTMLExporter):
+        def from_notebook_node(self, nb: Any, resources: dict | None = None, **kw: Any) -> tuple[str, dict]:
+            # as HTMLExporter.from_notebook_node (nbconvert 7), up to the soup
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            highlight_code = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+            resources = self._init_resources(resources)
+            filter_data_type = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self,
+                                                     resources=resources)
+            self.register_filter("highlight_code", highlight_code)
+            self.register_filter("filter_data_type", filter_data_type)
+            html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            soup = BeautifulSoup(html, features="html.parser")
+            missing_alt = 0
+            for elem in soup.find_all(_marked_up):
+                if elem.name == "img":
+                    elem.attrs["alt"] = "No description has been provided for this image"
+                    missing_alt += 1
+                else:
+                    elem.attrs["tabindex"] = "0"
+            if missing_alt:
+                self.log.warning("Alternative text is missing on %s image(s).", missing_alt)
+            return str(soup), resources
+
+    return OfflineHTMLExporter
+
+
+_FOCUSABLE = ("jp-Cell-inputWrapper", "jp-OutputArea-output")
+
+
+def _marked_up(tag: Any) -> bool:
+    """The elements HTMLExporter's selectors choose: ``img:not([alt])``, and
+    ``.jp-Notebook div.jp-Cell-inputWrapper`` and ``.jp-Notebook div.jp-OutputArea-output``."""
+    if tag.name == "img":
+        return "alt" not in tag.attrs
+    if tag.name != "div":
+        return False
+    if not any(name in _classes(tag) for name in _FOCUSABLE):
+        return False
+    return any("jp-Notebook" in _classes(parent) for parent in tag.parents)
+
+
+def _classes(tag: Any) -> list[str]:
+    classes = tag.get("class") or []
+    return classes.split() if isinstance(classes, str) else classes

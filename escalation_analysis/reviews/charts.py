@@ -238,6 +238,26 @@ def _numbers(values: Iterable[Any]) -> np.ndarray:
     return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(float)
 
 
+_EXACT = 2**53  # integers up to this size are floats exactly
+
+
+def _plain_number(value: Any) -> bool:
+    """A float, or an integer small enough to be one exactly (never a bool): what pandas'
+    ``to_numeric`` reads as itself, so one value needs no Series."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, float):  # numpy's float64 too
+        return True
+    return isinstance(value, (int, np.integer)) and -_EXACT < value < _EXACT
+
+
+def _number(value: Any) -> np.float64:
+    """``_numbers([value])[0]``: one value as a float, NaN for missing values and marks."""
+    if _plain_number(value):
+        return np.float64(value)
+    return _numbers([value])[0]
+
+
 def _fmt_number(value: float, decimals: int = 1, suffix: str = "") -> str:
     if value is None or not np.isfinite(value):
         return "–"
@@ -246,7 +266,7 @@ def _fmt_number(value: float, decimals: int = 1, suffix: str = "") -> str:
 
 def _episodes(count: Any) -> str:
     """'12 episodes', '1 episode', '* episodes': a chart's count of episodes, as the page writes it."""
-    return f"{_fmt_count(count)} episode{'' if _numbers([count])[0] == 1 else 's'}"
+    return f"{_fmt_count(count)} episode{'' if _number(count) == 1 else 's'}"
 
 
 def _of_episodes(part: Any, whole: Any) -> str:
@@ -255,6 +275,8 @@ def _of_episodes(part: Any, whole: Any) -> str:
 
 
 def _fmt_count(value: Any) -> str:
+    if _plain_number(value):  # as below, without a Series
+        return "–" if value != value else f"{value:,.0f}"
     if _is_suppressed(value):
         return value.strip()
     number = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").iloc[0]
@@ -265,7 +287,7 @@ def _fmt_count(value: Any) -> str:
 
 def _fmt_value(value: Any) -> str:
     """A count as ``1,234``, another number with one decimal place, ``*`` kept."""
-    number = _numbers([value])[0]
+    number = _number(value)
     if np.isfinite(number) and not float(number).is_integer():
         return _fmt_number(number)
     return _fmt_count(value)
@@ -1737,20 +1759,20 @@ def late_heatmap(
             if isinstance(row, pd.DataFrame):
                 row = row.iloc[0]
             episodes, late = row.get("episodes"), row.get("late")
-            n = _numbers([episodes])[0]
+            n = _number(episodes)
             if any(_is_suppressed(v) for v in (episodes, late)):
                 hover[r][h] = f"{when}<br>{SMALL_GROUP_LABEL if _is_suppressed(episodes) else WITHHELD_LABEL}"
                 continue
             if not np.isfinite(n) or n == 0:
                 hover[r][h] = f"{when}<br>No episodes"
                 continue
-            pct = _numbers([row.get("late_pct")])[0]
+            pct = _number(row.get("late_pct"))
             hover[r][h] = (
                 f"{when}<br>Late: {_of_episodes(late, episodes)}"
                 + (f" ({pct:.0f}%)" if np.isfinite(pct) else "")
             )
             if n >= min_episodes:
-                z[r, h] = _numbers([row.get(value)])[0]
+                z[r, h] = _number(row.get(value))
     colour_title, default_title = _HEATMAP_VALUES[value]
     fig = go.Figure(
         go.Heatmap(
@@ -1778,7 +1800,7 @@ def late_heatmap(
     ordered = frame.assign(_day=frame["weekday"].map({d: i for i, d in enumerate(_WEEKDAYS)}))
     ordered = ordered.sort_values(["_day", "hour"])
     rows = [[day, f"{hour:02d}:00–{hour:02d}:59", _fmt_count(row_episodes), _fmt_count(row_late),
-             _fmt_number(_numbers([pct])[0], 0, "%")]
+             _fmt_number(_number(pct), 0, "%")]
             for day, hour, row_episodes, row_late, pct in zip(
                 ordered["weekday"], ordered["hour"], ordered["episodes"], ordered["late"],
                 ordered.get("late_pct", pd.Series(np.nan, index=ordered.index)), strict=False)]
@@ -1832,7 +1854,7 @@ def barrier_cooccurrence(
     names = [_label(b, labels) for b in matrix.index]
     column_names = [_label(b, labels) for b in matrix.columns]
     values = matrix.to_numpy(dtype=object)
-    counts = np.array([[_numbers([v])[0] for v in row] for row in values], dtype=float)
+    counts = np.array([[_number(v) for v in row] for row in values], dtype=float)
     counts = counts.reshape(len(names), len(column_names))
     text = [[_fmt_count(v) for v in row] for row in values]
     n = len(names)
@@ -1904,7 +1926,7 @@ def _missing_reason(row: pd.Series, count_columns: Sequence[str]) -> str:
     values = [row.get(c) for c in count_columns if c in row.index]
     if any(_is_suppressed(v) for v in values) or any(v is None for v in values):
         return WITHHELD_LABEL
-    if "n" in row.index and _numbers([row["n"]])[0] == 0:
+    if "n" in row.index and _number(row["n"]) == 0:
         return "no episodes"
     return "not available"
 
@@ -1963,7 +1985,7 @@ def compliance_by_group(
     names = []
     for _, row in work.iterrows():  # one row per group, not per episode
         name = _label(row[group_column], labels)
-        n_value = _numbers([row["n"]])[0] if "n" in work else np.nan
+        n_value = _number(row["n"]) if "n" in work else np.nan
         names.append(f"{name} (n = {n_value:,.0f})" if np.isfinite(n_value) else name)
     shown = np.isfinite(pct)
     order = list(range(len(work)))
@@ -2242,7 +2264,7 @@ def bar_counts(
     rows = []
     for i in order:
         shown_value = fmt(values[i]) if np.isfinite(values[i]) else _value_missing_reason(work.at[i, y])
-        target_cell = [fmt(_numbers([work.at[i, target]])[0])] if isinstance(target, str) else []
+        target_cell = [fmt(_number(work.at[i, target]))] if isinstance(target, str) else []
         rows.append([names[i], shown_value, *target_cell])
     if shown:
         ranked = sorted(shown, key=lambda i: -values[i])
@@ -2467,7 +2489,7 @@ def trend_line(
         for i in where:
             row = ([] if g is None else [_label(g, labels)]) + [periods[i], _fmt_number(values_all[i], decimals, suffix)]
             if lower and upper:
-                row.append(interval_text(_numbers([work.at[i, lower]])[0], _numbers([work.at[i, upper]])[0],
+                row.append(interval_text(_number(work.at[i, lower]), _number(work.at[i, upper]),
                                          decimals, suffix))
             rows.append(row)
         if len(where):
