@@ -54,6 +54,51 @@ class TestSample:
         episode_schema().validate(episodes)
         assert balanced(sample_csv)
 
+    def test_the_contract_is_checked_without_pandera_exactly_as_pandera_checks_it(self, sample_csv):
+        """validate_episodes checks the rules in numpy and asks pandera only when one fails: the
+        numpy checks pass what pandera passes, and each broken rule goes to pandera, which raises."""
+        from pandera.errors import SchemaErrors
+
+        from escalation_analysis.ingest.contract import episodes_hold, validate_episodes
+
+        episodes = sample_csv.episodes
+        assert episodes_hold(episodes)
+        episode_schema().validate(episodes, lazy=True)
+        assert validate_episodes(episodes) is episodes
+        shuffled = episodes.iloc[::-1].reset_index(drop=True)  # row numbers unique, not ascending
+        assert episodes_hold(shuffled)
+        episode_schema().validate(shuffled, lazy=True)
+        def first_set(column, value):
+            frame = episodes.copy()
+            frame.loc[frame.index[0], column] = value
+            return frame
+
+        late = episodes["risk_identified_at"].iloc[0] - pd.Timedelta(minutes=1)
+        cases = {
+            "missing reference": first_set("incident_id", None),
+            "missing time": first_set("risk_identified_at", pd.NaT),
+            "missing trigger": first_set("trigger", None),
+            "missing team": first_set("team", None),
+            "row number 1": first_set("row", 1),
+            "repeated row number": first_set("row", int(episodes["row"].iloc[1])),
+            "negative count": first_set("approvals_before_action", -1),
+            "escalated before identified": first_set("escalated_at", late),
+            "another dtype": episodes.astype({"approvals_before_action": "float64"}),
+            "another time zone": episodes.assign(escalated_at=episodes["escalated_at"].dt.tz_convert("UTC")),
+            "a column missing": episodes.drop(columns="gender"),
+            "a column more": episodes.assign(extra=1),
+            "columns reordered": episodes[[*episodes.columns[::-1]]],
+        }
+        for name, frame in cases.items():
+            assert not episodes_hold(frame), name
+            with pytest.raises(SchemaErrors):
+                validate_episodes(frame)
+        # a dtype the loader does not make goes to pandera, which judges it (these two pass)
+        for other in (episodes.astype({"team": object}), episodes.assign(
+                harm=episodes["harm"].cat.reorder_categories(list(reversed(episodes["harm"].cat.categories))))):
+            assert not episodes_hold(other)
+            pd.testing.assert_frame_equal(validate_episodes(other), other)
+
     def test_every_exclusion_has_a_reason_a_row_and_a_reference_where_there_is_one(self, sample_csv):
         excluded = sample_csv.accounting.excluded
 

@@ -301,6 +301,49 @@ def test_prepared_episodes_keep_their_contract(sample):
         assert sorted(cases.loc[cases["column"] == column, "index"]) == sorted(broken.index[[3, 7]]), column
 
 
+def test_prepared_checks_without_pandera_pass_what_pandera_passes(sample):
+    """validate_prepared checks the rules in numpy and asks pandera only when one fails: each
+    broken rule goes to pandera, which raises."""
+    from pandera.errors import SchemaErrors
+
+    from escalation_analysis.measures.prepared import prepared_hold, prepared_schema, validate_prepared
+
+    prepared, timezone = sample.all_episodes, sample.pathway.timezone
+    assert prepared_hold(prepared)
+    prepared_schema(timezone, with_loaded=False).validate(prepared, lazy=True)
+    escalated = prepared.index[prepared["escalated"]][0]
+    not_escalated = prepared.index[~prepared["escalated"]][0]
+
+    def at(position, column, value):
+        frame = prepared.copy()
+        frame.loc[position, column] = value
+        return frame
+
+    cases = {
+        "missing band": at(0, "band", None),
+        "missing sub-band": at(0, "ooh_sub_band", None),
+        "target 0": at(0, "target_minutes", 0.0),
+        "target missing": at(0, "target_minutes", float("nan")),
+        "negative delay": at(escalated, "delay_minutes", -1.0),
+        "delay without an escalation": at(not_escalated, "delay_minutes", 5.0),
+        "escalation without a delay": at(escalated, "delay_minutes", float("nan")),
+        "within target, not escalated": at(not_escalated, "within_target", True),
+        "band and sub-band disagree": at(prepared.index[prepared["band"] == "in_hours"][0], "band", "out_of_hours"),
+        "holiday name on a weekday": at(prepared.index[prepared["ooh_sub_band"] != "bank_holiday"][0],
+                                        "bank_holiday", "Christmas Day"),
+        "bad month": at(0, "month", "2025-1"),
+        "missing quarter": at(0, "quarter", None),
+        "unknown label": at(0, "lone_worker_label", "alone"),
+        "another dtype": prepared.astype({"target_minutes": "float32"}),
+        "a column missing": prepared.drop(columns="month"),
+        "no escalation time": prepared.drop(columns="escalated_at"),
+    }
+    for name, frame in cases.items():
+        assert not prepared_hold(frame), name
+        with pytest.raises(SchemaErrors):
+            validate_prepared(frame, timezone)
+
+
 def test_every_definition_names_the_function_that_computes_it():
     from escalation_analysis.reviews.definitions import REGISTER
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .files import take_text_rows
 from .listing import empty_skipped
 
 if TYPE_CHECKING:
@@ -85,7 +86,10 @@ def make_issues(
         detail = pd.Series(np.asarray(detail(positions), dtype=object), dtype="str")
     elif isinstance(detail, pd.Series):
         detail = pd.Series(np.asarray(detail.iloc[positions], dtype=object), dtype="str")
-    ids = incident_ids.iloc[positions] if isinstance(incident_ids, pd.Series) else np.asarray(incident_ids)[positions]
+    if isinstance(incident_ids, pd.Series):  # (text taken block by block: iloc would join the blocks first)
+        ids = take_text_rows(incident_ids, positions) if incident_ids.dtype == "str" else incident_ids.iloc[positions]
+    else:
+        ids = np.asarray(incident_ids)[positions]
     return pd.DataFrame(
         {
             "row": np.asarray(rows)[positions].astype("int64"),

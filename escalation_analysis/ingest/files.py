@@ -374,25 +374,25 @@ def _blank_like_missing(column: pa.ChunkedArray, missing: pa.Array) -> pa.Chunke
     return pa.chunked_array(chunks, type=pa.large_string())
 
 
-_SPACE_BYTES = np.zeros(256, dtype=bool)
-_SPACE_BYTES[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True  # ASCII whitespace to str.strip
-_SPACE_BYTES[0x80:] = True  # any byte of a multi-byte character: maybe Unicode whitespace
-
-
 def _may_need_trimming(chunk: pa.Array) -> bool:
-    """Whether any cell starts or ends with a byte that may be whitespace (cheap, conservative)."""
+    """Whether any cell starts or ends with a byte that may be whitespace (cheap, conservative).
+
+    Read as a signed byte, every byte that can begin or end whitespace is <= 32: ASCII
+    whitespace (9-13, 28-32) and, negative, any byte of a multi-byte character (maybe Unicode
+    whitespace). The other ASCII controls are caught too, which only trims a block for nothing.
+    One comparison per cell end, where a lookup table took three steps: a column is a few
+    hundred blocks at ten million rows.
+    """
     if chunk.type != pa.large_string() or len(chunk) == 0:
         return True
     _, offset_buffer, data_buffer = chunk.buffers()
     offsets = np.frombuffer(offset_buffer, dtype=np.int64)[chunk.offset: chunk.offset + len(chunk) + 1]
     if data_buffer is None or offsets[-1] == offsets[0]:
         return False
-    data = np.frombuffer(data_buffer, dtype=np.uint8)[: offsets[-1]]
+    data = np.frombuffer(data_buffer, dtype=np.int8)[: offsets[-1]]
     # First byte of each cell and last byte of each cell; an empty cell reads a neighbour's
-    # byte instead, which can only make the answer "yes" more often (still correct).
-    first = data[np.minimum(offsets[:-1], len(data) - 1)]
-    last = data[np.maximum(offsets[1:] - 1, 0)]
-    return bool(_SPACE_BYTES[first].any() or _SPACE_BYTES[last].any())
+    # byte instead (clipped at the ends), which can only make the answer "yes" more often.
+    return bool((data.take(offsets[:-1], mode="clip") <= 32).any() or (data.take(offsets[1:] - 1, mode="clip") <= 32).any())
 
 
 def detect_encoding(data: bytes) -> str:

@@ -13,12 +13,15 @@ of hours is split into weekday evening or night, weekend and bank holiday.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
-from ..ingest.contract import BANDS, OUT_OF_HOURS_SUB_BANDS, episode_schema
+from ..ingest.contract import BANDS, OUT_OF_HOURS_SUB_BANDS, columns_have_dtypes, episode_schema
+
+if TYPE_CHECKING:  # pandera is imported when a schema is made: see validate_prepared
+    import pandera.pandas as pa
 
 #: Columns that :func:`~escalation_analysis.measures.timeliness.prepare_episodes` adds.
 PREPARED_COLUMNS = ("band", "ooh_sub_band", "bank_holiday", "target_minutes", "escalated", "delay_minutes",
@@ -31,6 +34,8 @@ def prepared_schema(timezone: str = "Europe/London", *, with_loaded: bool = True
     ``with_loaded=False`` checks only what preparing added (the loader has already checked
     the rest), which is what :func:`validate_prepared` does at the hand-over.
     """
+    import pandera.pandas as pa
+
     loaded = episode_schema(timezone) if with_loaded else pa.DataFrameSchema({"escalated_at": pa.Column(nullable=True)})
     schema = loaded.add_columns(
         {
@@ -42,9 +47,9 @@ def prepared_schema(timezone: str = "Europe/London", *, with_loaded: bool = True
             "delay_minutes": pa.Column(float, pa.Check.ge(0), nullable=True),
             "within_target": pa.Column(bool, nullable=False),
             "response_minutes": pa.Column(float, nullable=True),
-            "month": pa.Column(str, _each_distinct_matches(r"^\d{4}-\d{2}$"), nullable=False),
-            "quarter": pa.Column(str, _each_distinct_matches(r"^\d{4}/\d{2} Q[1-4]$"), nullable=False),
-            "lone_worker_label": pa.Column(str, pa.Check.isin(["lone worker", "accompanied", "not recorded"])),
+            "month": pa.Column(str, _each_distinct_matches(_MONTH), nullable=False),
+            "quarter": pa.Column(str, _each_distinct_matches(_QUARTER), nullable=False),
+            "lone_worker_label": pa.Column(str, pa.Check.isin(_LONE_WORKER_LABELS)),
         }
     )
     schema.strict = with_loaded
@@ -62,9 +67,15 @@ def prepared_schema(timezone: str = "Europe/London", *, with_loaded: bool = True
     return schema
 
 
+_MONTH, _QUARTER = r"^\d{4}-\d{2}$", r"^\d{4}/\d{2} Q[1-4]$"
+_LONE_WORKER_LABELS = ["lone worker", "accompanied", "not recorded"]
+
+
 def _each_distinct_matches(pattern: str) -> pa.Check:
     """pandera's ``str_matches`` (Python's ``re``, as pandas falls back to), read once per distinct
     value: a million episodes hold a few dozen months and quarters."""
+    import pandera.pandas as pa
+
     compiled = re.compile(pattern)
 
     def matches(values: pd.Series) -> pd.Series:
@@ -79,7 +90,45 @@ def validate_prepared(prepared: pd.DataFrame, timezone: str = "Europe/London") -
     """Check the prepared columns and their rules (vectorised: one pass per rule).
 
     The loaded columns were checked by the loader against the same contract, so only what
-    preparing added is checked again here.
+    preparing added is checked again here: in numpy (:func:`prepared_hold`), and by pandera
+    only when a rule fails, to say which rows break it.
     """
-    prepared_schema(timezone, with_loaded=False).validate(prepared, lazy=True)
+    if not prepared_hold(prepared):
+        prepared_schema(timezone, with_loaded=False).validate(prepared, lazy=True)  # raises SchemaErrors
     return prepared
+
+
+def prepared_hold(prepared: pd.DataFrame) -> bool:
+    """Whether the prepared columns satisfy ``prepared_schema(with_loaded=False)``, checked without
+    pandera: True only when pandera would pass them too (each column there, with exactly the
+    dtype :func:`~escalation_analysis.measures.timeliness.prepare_episodes` makes, and every rule)."""
+    text = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' "str"
+    dtypes = {"band": pd.CategoricalDtype(list(BANDS)), "ooh_sub_band": pd.CategoricalDtype(list(OUT_OF_HOURS_SUB_BANDS)),
+              "bank_holiday": text, "target_minutes": np.dtype("float64"), "escalated": np.dtype("bool"),
+              "delay_minutes": np.dtype("float64"), "within_target": np.dtype("bool"),
+              "response_minutes": np.dtype("float64"), "month": text, "quarter": text, "lone_worker_label": text}
+    if "escalated_at" not in prepared.columns or not columns_have_dtypes(prepared, dtypes):
+        return False
+    if any(prepared[name].hasnans for name in ("band", "ooh_sub_band", "target_minutes", "month", "quarter",
+                                               "lone_worker_label")):
+        return False
+    target, delay = prepared["target_minutes"].to_numpy(), prepared["delay_minutes"].to_numpy()
+    escalated, within = prepared["escalated"].to_numpy(), prepared["within_target"].to_numpy()
+    in_hours = (prepared["band"] == "in_hours").to_numpy()
+    sub_band = prepared["ooh_sub_band"]
+    return bool(
+        (target > 0).all()
+        and (np.isnan(delay) | (delay >= 0)).all()
+        and all(_distinct_match(prepared[name], pattern) for name, pattern in (("month", _MONTH), ("quarter", _QUARTER)))
+        and prepared["lone_worker_label"].isin(_LONE_WORKER_LABELS).all()
+        and (~np.isnan(delay) == escalated).all()
+        and (~within | (escalated & (delay <= target))).all()
+        and (in_hours == (sub_band == "in_hours").to_numpy()).all()
+        and (prepared["bank_holiday"].isna() | (sub_band == "bank_holiday")).all()
+    )
+
+
+def _distinct_match(values: pd.Series, pattern: str) -> bool:
+    """Whether every value matches ``pattern`` (Python's ``re``, as pandera's check), read once per distinct value."""
+    compiled = re.compile(pattern)
+    return all(compiled.match(value) is not None for value in pd.unique(values))

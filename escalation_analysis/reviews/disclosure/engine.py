@@ -419,10 +419,11 @@ class ControlledTable:
         return self.frame.empty
 
     def marks_used(self) -> set[str]:
+        states = self.states.to_numpy(dtype=object)  # (compared as Python strings: a table is small, its frame's compare is not)
         used = set()
-        if (self.states == SMALL).to_numpy().any():
+        if (states == SMALL).any():
             used.add(self.policy.marks.small)
-        if (self.states == PROTECTED).to_numpy().any():
+        if (states == PROTECTED).any():
             used.add(self.policy.marks.protected)
         return used
 
