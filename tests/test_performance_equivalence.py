@@ -539,3 +539,33 @@ def test_looking_references_up_is_pandas_isin(values, among, as_index):
     pd.testing.assert_series_equal(found, column.isin(choices))
     numbers = pd.Series([1, 2, 3])  # anything but text is pandas' own isin
     pd.testing.assert_series_equal(read.text_isin(numbers, pd.Index([2])), numbers.isin([2]))
+
+
+class TestTableWords:
+    """display._in_words against pandas' replace, which table_html called for every text column."""
+
+    from escalation_analysis.reviews.labels import VALUES as _VALUES
+
+    _cell = st.one_of(
+        st.sampled_from(sorted(_VALUES)), st.sampled_from(["", " ", "*", "[c]", "Near miss", "x"]),
+        st.none(), st.just(np.nan), st.just(pd.NA), st.integers(-3, 3), st.floats(allow_nan=True), st.booleans(),
+        st.text(max_size=5), st.sampled_from(sorted(_VALUES)).map(np.str_),
+    )
+
+    @given(cells=st.lists(_cell, max_size=15), dtype=st.sampled_from(["object", "category", "string", "str"]),
+           name=st.sampled_from(["team", "ooh_sub_band", "harm", "x"]), shuffled=st.booleans())
+    def test_words_are_put_in_as_pandas_replace_puts_them(self, cells, dtype, name, shuffled):
+        from escalation_analysis.reviews import display
+        from escalation_analysis.reviews.labels import VALUES, VALUES_BY_COLUMN
+
+        if dtype != "object":
+            cells = [c if isinstance(c, str) else None for c in cells]
+        series = pd.Series(cells, dtype=dtype, name=name)
+        if shuffled:
+            series.index = pd.Index(random.Random(len(cells)).sample(range(100), len(cells)))
+        words = {**VALUES, **VALUES_BY_COLUMN.get(name, {})}
+        expected = series.astype(object).replace(words)
+        got = display._in_words(series.astype(object), words)
+        assert got.dtype == expected.dtype and got.name == expected.name and got.index.equals(expected.index)
+        for a, b in zip(got, expected, strict=True):
+            assert a is b or (type(a) is type(b) and (a == b or (a != a and b != b)))

@@ -353,7 +353,7 @@ def table_html(
                 continue
             if series.dtype == object or isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(series):
                 words = {**VALUES, **VALUES_BY_COLUMN.get(_column_name(column), {})}
-                frame[column] = series.astype(object).replace(words)
+                frame[column] = _in_words(series.astype(object), words)
         frame = _one_interval_column(frame)
     total_rows = len(frame)
     if max_rows is not None and total_rows > max_rows:
@@ -406,6 +406,20 @@ def table_html(
         )
     out.append("</div>")
     return "".join(out)
+
+
+def _in_words(values: Any, words: Mapping[str, str]) -> Any:
+    """An object column with each text found in ``words`` replaced by its words.
+
+    What ``values.replace(words)`` gives (no value is replaced twice), looked up once per value:
+    pandas' ``replace`` compares the whole column with every one of the words in turn.
+    """
+    import pandas as pd
+
+    if not any(isinstance(v, str) and v in words for v in values):
+        return values
+    return pd.Series([words.get(v, v) if isinstance(v, str) else v for v in values],
+                     index=values.index, name=values.name, dtype=object)
 
 
 def _one_interval_column(frame: Any) -> Any:
