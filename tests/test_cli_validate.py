@@ -173,6 +173,7 @@ def test_a_command_reads_with_an_allocator_that_gives_freed_memory_back(chosen, 
     assert done.stdout.strip().splitlines()[-1] == (chosen or "jemalloc"), done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_profiled_command_still_writes_its_profile(tmp_path):
     """The command ends without tearing down its modules, except under a profiler or tracer,
     whose results are written at the usual exit."""
