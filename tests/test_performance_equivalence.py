@@ -427,6 +427,33 @@ def test_fast_csv_writer_writes_what_pandas_writes(tmp_path):
     assert len(rows) == len(values) + 1
 
 
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_long_tables_are_written_as_pandas_writes_them(tmp_path, ending):
+    """A summary's long tables (excluded rows) go through the Arrow writer: the same bytes."""
+    from escalation_analysis.csv_writer import write_csv
+    from escalation_analysis.reviews.summary import safe_csv_frame
+
+    rng = random.Random(7)
+    alphabet = ["a", "1", ",", '"', "\r", "\n", " ", "\t", "=", "-", "@", "'", "\u00e9", "\U0001F642"]
+    values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5))) for _ in range(3000)]
+    frame = pd.DataFrame({
+        "row": np.arange(2, 3002, dtype=np.int64) * rng.choice([1, -1]),
+        "incident_id": pd.Series(values, dtype="str"),
+        "reason": pd.Series(["outside_period", None, "duplicate, kept first"] * 1000, dtype="str"),
+        "detail": pd.Series([v if i % 7 else None for i, v in enumerate(values[::-1])], dtype=object),
+        "a,\"header\"": "x",
+    })
+    frame.loc[3, "incident_id"] = np.nan
+    frame = safe_csv_frame(frame)  # (as the summary writes them: formulas made text, some columns object)
+    frame.to_csv(tmp_path / "pandas.csv", index=False, encoding="utf-8", lineterminator=ending)
+    write_csv(frame, tmp_path / "arrow.csv", lineterminator=ending, rows_per_block=777)
+    assert (tmp_path / "arrow.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+    floats = frame.assign(share=0.1)  # (a column of another kind: pandas writes it all)
+    floats.to_csv(tmp_path / "pandas-floats.csv", index=False, lineterminator=ending)
+    write_csv(floats, tmp_path / "floats.csv", lineterminator=ending)
+    assert (tmp_path / "floats.csv").read_bytes() == (tmp_path / "pandas-floats.csv").read_bytes()
+
 class TestAgencies:
     @pytest.mark.parametrize("agencies", [
         pd.Series(["Police", None, "Crisis team", "Police", "not recorded"], dtype="category"),
