@@ -311,6 +311,23 @@ class TestTimelinessTables:
         pd.testing.assert_frame_equal(tables.table(), compliance_table(frame))
 
 
+    @pytest.mark.parametrize(("n", "seed"), [(1, 1), (9, 2), (500, 3), (20_000, 4)])
+    def test_agency_table_is_the_exploded_groupby(self, n, seed):
+        """Each (episode, agency) entry, put in delay order by position, gives the table of the
+        exploded lists (missing and empty lists, repeated agencies, missing delays)."""
+        import pyarrow as pa
+
+        from escalation_analysis.measures.timeliness import _grouped_table
+
+        frame = self.frame(n, seed)
+        rng = np.random.default_rng(seed)
+        agencies = ["police", "gp", "crisis_team", None]
+        frame["escalated_to"] = pd.Series(pd.array(
+            [None if r < 0.1 else [] if r < 0.2 else [agencies[k] for k in rng.integers(0, 4, rng.integers(1, 4))]
+             for r in rng.random(n)], dtype=pd.ArrowDtype(pa.list_(pa.string()))))
+        pd.testing.assert_frame_equal(TimelinessTables(frame).table("escalated_to"), _grouped_table(frame, ["escalated_to"]))
+
+
 class TestSurvival:
     @pytest.mark.parametrize("seed", [1, 2, 3])
     def test_event_table_is_a_groupby_on_group_and_time(self, seed):

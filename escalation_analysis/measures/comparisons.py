@@ -57,8 +57,8 @@ def share_by_target(prepared: pd.DataFrame, by: str, as_of: dt.date) -> pd.DataF
     """Share escalated by the target time, read off each trigger's curve, per group."""
     rows = []
     prepared = prepared[list(dict.fromkeys(["trigger", "band", "target_minutes", *_SURVIVAL_COLUMNS, *([by] if by else [])]))]
-    for trigger, subset in prepared.groupby(as_text(prepared["trigger"]), sort=True):
-        for band, part in subset.groupby(as_text(subset["band"])):
+    for trigger, subset in _by_text(prepared, "trigger"):
+        for band, part in _by_text(subset, "band"):
             target = float(part["target_minutes"].iloc[0])
             curves = escalation_curves(part, by, as_of)
             shares = share_escalated_by(curves, target)
@@ -67,6 +67,22 @@ def share_by_target(prepared: pd.DataFrame, by: str, as_of: dt.date) -> pd.DataF
                 for group, share in shares.items()
             )
     return pd.DataFrame(rows)
+
+
+def _by_text(frame: pd.DataFrame, column: str):
+    """``frame.groupby(as_text(frame[column]), sort=True)``, straight from a categorical's codes.
+
+    The same groups in the same order (labels sorted as text, blanks dropped), each the
+    same rows with the same index, without writing a label per row and hashing it again.
+    """
+    values = frame[column]
+    if not isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.cat.categories):
+        yield from frame.groupby(as_text(values), sort=True)
+        return
+    codes = values.cat.codes.to_numpy()
+    present = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
+    for label, code in sorted((str(values.cat.categories[c]), c) for c in present):
+        yield label, frame[codes == code]
 
 
 def compare_factor(prepared: pd.DataFrame, factor: str, as_of: dt.date) -> dict[str, Comparison]:

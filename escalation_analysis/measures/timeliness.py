@@ -291,17 +291,28 @@ class TimelinessTables:
         return codes, labels, False
 
     def _list_groups(self, lists: pd.Series):
-        """One entry per (episode, agency), in delay order: episodes without agencies drop out."""
+        """One entry per (episode, agency), in delay order: episodes without agencies drop out.
+
+        Each entry is put at its place in delay order by position (an episode's entries keep
+        their order in its list), instead of taking the lists in that order, which copied
+        every list and its text: half the time of the agency table on a million episodes.
+        """
         if not isinstance(lists.dtype, pd.ArrowDtype):
             return None
         arrow = pa.chunked_array(lists.array.__arrow_array__()).combine_chunks()
-        ordered = arrow.take(pa.array(self.order))
-        parents = self.order[pc.list_parent_indices(ordered).to_numpy()]
-        grouped = self._groups(text_series(pc.list_flatten(ordered)))
+        grouped = self._groups(text_series(pc.list_flatten(arrow)))
         if grouped is None:
             return None
         codes, labels, _ = grouped
-        return (parents, codes), labels, True
+        parents = pc.list_parent_indices(arrow).to_numpy()
+        counts = np.bincount(parents, minlength=len(arrow))
+        order = self.order
+        start = np.empty(len(arrow), dtype=np.int64)
+        start[order] = np.cumsum(counts[order]) - counts[order]  # where each episode's entries begin, in delay order
+        at = start[parents] + np.arange(len(parents)) - (np.cumsum(counts) - counts)[parents]
+        in_order_parents, in_order_codes = np.empty_like(parents), np.empty_like(codes)
+        in_order_parents[at], in_order_codes[at] = parents, codes
+        return (in_order_parents, in_order_codes), labels, True
 
     def _by_group(self, codes: np.ndarray, labels: pd.Index, in_delay_order: bool):
         """Counts and delay quantiles per group, as ``groupby`` would give them.

@@ -710,10 +710,14 @@ def call_in_template(address: str | None, function: Callable[..., Any], *args: A
         if not reply.startswith(b"pid "):
             return NOT_CALLED
         connection.settimeout(None)
-        with open(result_read, "rb", closefd=False) as result:
-            outcome = result.read()
+        try:
+            with open(result_read, "rb", closefd=False) as result:
+                outcome = result.read()
+        except BaseException:  # Ctrl-C here: the fork stops before this process goes on (and discards its files)
+            _stop_call(int(reply.split(b"\n", 1)[0].removeprefix(b"pid ")))
+            raise
     finally:
-        connection.close()  # if the fork is still running (Ctrl-C here), the template kills it
+        connection.close()  # (were the fork still running, the template would kill it)
         os.close(result_read)
     if not outcome:
         raise ChildProcessError("The process making the call stopped before it gave a result.")
@@ -723,6 +727,16 @@ def call_in_template(address: str | None, function: Callable[..., Any], *args: A
     if succeeded:
         return value
     raise value
+
+
+def _stop_call(pid: int) -> None:
+    """Kill a fork making a call (with anything it started), and wait until it has ended."""
+    for kill in (os.killpg, os.kill):  # (its own process group, once it has made one)
+        with contextlib.suppress(OSError):
+            kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _carry_out_call(request: dict) -> None:

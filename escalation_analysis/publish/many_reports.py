@@ -127,7 +127,7 @@ def run_reports(
     # reads the export that several reports read, and makes what the jobs' hooks ask it to make
     # (e.g. each review's analysis), before it forks their kernels.
     with _warm_kernels() if warm else contextlib.nullcontext() as address:
-        _warm_template_for(address, job_list, order)
+        _warm_template_for(address, job_list, order, first=int(max_workers))
         for job in job_list:
             check_parameters(job.notebook_path, job.parameters)
         outcomes: list[ReportResult | EscalationAnalysisError | None] = [None] * len(job_list)
@@ -191,23 +191,25 @@ def run_reports(
     return [o for o in outcomes if isinstance(o, ReportResult)]
 
 
-def _warm_template_for(address: str | None, jobs: list[ReportJob], order: list[int]) -> None:
+def _warm_template_for(address: str | None, jobs: list[ReportJob], order: list[int], first: int) -> None:
     """Ask the kernel template to prepare what the jobs' kernels (and hooks) will use.
 
     It reads the exports that two or more jobs read; then, in the order the jobs start, it
     calls each job's ``before_publish.warm()`` if there is one (what its kernel needs first,
-    e.g. the analysis of its period), then each ``before_publish.warm_later()`` (made while
-    no kernel waits, e.g. a disclosure plan its finisher needs).
+    e.g. the analysis of its period), then each ``before_publish.warm_later()`` (e.g. a
+    disclosure plan its finisher needs). Only the ``first`` jobs' kernels (those that start at
+    once) wait for their ``warm``; the rest is made while no kernel waits.
     """
     if address is None:
         return
     for files in _shared_exports(jobs):
         warm_template_with(address, read_export, files)
-    hooks = [jobs[i].before_publish for i in order if jobs[i].kernel_name is None]
-    for later, name in ((False, "warm"), (True, "warm_later")):
-        for hook in hooks:
-            if callable(getattr(hook, name, None)):
-                warm_template_with(address, getattr(hook, name), later=later)
+    hooks = [(n >= first, jobs[i].before_publish) for n, i in enumerate(order) if jobs[i].kernel_name is None]
+    calls = [(later, getattr(hook, "warm", None)) for later, hook in hooks]
+    calls += [(True, getattr(hook, "warm_later", None)) for _, hook in hooks]
+    for later, call in sorted(calls, key=lambda c: c[0]):  # (stable: the first jobs' warm, then the rest in order)
+        if callable(call):
+            warm_template_with(address, call, later=later)
 
 
 def _shared_exports(jobs: list[ReportJob]) -> list[dict[str, str]]:

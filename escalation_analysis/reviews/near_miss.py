@@ -8,6 +8,8 @@ pathway owner; learning actions; data quality. Internal: pseudonyms and free tex
 
 from __future__ import annotations
 
+import functools
+
 from ..measures import casemix, comparisons, headlines, learning, trends
 from ..measures import near_misses as patterns
 from ..measures.analysis import Analysis
@@ -99,7 +101,7 @@ def build(analysis: Analysis, audience: str = "internal") -> Review:
     s.table("data_quality", narrative.data_quality_table(analysis), "Rows excluded and warnings",
             if_empty="No row was excluded and no kept row carries a warning.")
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
-                  summary(analysis, audience))
+                  functools.partial(summary, analysis, audience))
 
 
 def _teams(s: Sections, analysis: Analysis) -> None:

@@ -8,6 +8,7 @@ audit's statement; no identifiers or free text.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pandas as pd
@@ -155,4 +156,4 @@ def build(analysis: Analysis, audience: str = "partners", *, disclosure: str | N
             "Rows excluded and warnings", if_empty="No row was excluded and no kept row carries a warning.")
     s.text("data_quality", published.methods_markdown(plan))
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
-                  summary(analysis, audience, disclosure=disclosure))
+                  functools.partial(summary, analysis, audience, disclosure=disclosure))

@@ -86,7 +86,9 @@ class Review:
     start: dt.date
     end: dt.date
     sections: dict[str, list[Part]]
-    summary_data: Summary
+    summary_data: Summary | Callable[[], Summary]
+    """The summary, or the call that makes it when it is first asked for (a notebook that shows
+    the pages never asks: the runner makes the summary itself, with the kind's audience rules)."""
 
     def show(self, section: str) -> None:
         """Put one section's parts on the page (in a notebook).
@@ -114,6 +116,8 @@ class Review:
 
     def summary(self) -> Summary:
         """``summary.json`` and ``tables/*.csv`` of the same figures, for the same audience."""
+        if callable(self.summary_data):
+            self.summary_data = self.summary_data()
         return self.summary_data
 
 

@@ -22,7 +22,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -35,8 +35,10 @@ from ..measures.comparisons import compare_factor, share_by_target
 from ..measures.equity import available_equity_fields, equity_table
 from ..measures.learning import action_status, action_summary, training_association
 from ..measures.timeliness import TimelinessTables, timeliness_summary
-from .disclosure import DisclosurePlan, DisclosurePolicy, plan_for, policy_for, published
 from .labels import routes_for_readers
+
+if TYPE_CHECKING:  # the disclosure plans are imported by outside summaries only, when they are made
+    from .disclosure import DisclosurePlan, DisclosurePolicy
 
 Audience = Literal["internal", "external", "partners"]
 AUDIENCES = ("internal", "external", "partners")
@@ -149,6 +151,8 @@ def build_summary(
         "generated_by": f"escalation-analysis {__version__}",
     }
     if audience != "internal":
+        from .disclosure import DisclosurePolicy, plan_for, policy_for, published
+
         if plan is None:
             chosen = policy if isinstance(policy, DisclosurePolicy) else policy_for(audience, policy)
             plan = plan_for(analysis, chosen)

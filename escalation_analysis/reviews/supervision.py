@@ -11,6 +11,7 @@ record in it carries only the pseudonym.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import pandas as pd
 
@@ -226,7 +227,7 @@ def build(analysis: Analysis, audience: str = "internal", *, team: str = "", sta
     s.table("appendix", episode_list(selected), "Every episode in the period",
             if_empty="No episodes for this selection in the period.")
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
-                  _summary_of(analysis, selected, audience))
+                  functools.partial(_summary_of, analysis, selected, audience))
 
 
 def previous_period_sentence(analysis: Analysis, team: str = "", staff_pseudonym: str = "") -> str:
