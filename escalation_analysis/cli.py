@@ -330,14 +330,16 @@ def _exit(code: int) -> None:
 
     ``atexit`` handlers run (logging's flushes its handlers, temporary folders left behind
     are removed) and output is flushed first. A thread still running means work not yet
-    done: the process then exits as usual, waiting for it.
+    done, and a profiler or tracer (cProfile, coverage) still has its results to write: the
+    process then exits as usual.
     """
     import atexit
     import contextlib
     import os
     import threading
 
-    if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
+    if sys.getprofile() is not None or sys.gettrace() is not None or any(
+            t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
     run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
     if run_exit_functions is None:
@@ -349,5 +351,10 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``escalation-review`` command: :func:`main`, ended as :func:`_exit` ends it."""
     _exit(main())
+
+
+if __name__ == "__main__":
+    run()

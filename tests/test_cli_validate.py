@@ -171,3 +171,15 @@ def test_a_command_reads_with_an_allocator_that_gives_freed_memory_back(chosen, 
     done = subprocess.run([sys.executable, "-c", code, "validate", str(SAMPLE / "incidents.csv"),
                            "--mapping", str(SAMPLE / "mapping.yaml")], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == (chosen or "jemalloc"), done.stderr[-2000:]
+
+
+def test_a_profiled_command_still_writes_its_profile(tmp_path):
+    """The command ends without tearing down its modules, except under a profiler or tracer,
+    whose results are written at the usual exit."""
+    profile = tmp_path / "validate.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "escalation_analysis.cli", "validate",
+         str(SAMPLE / "incidents.csv"), "--mapping", str(SAMPLE / "mapping.yaml")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert profile.is_file() and profile.stat().st_size > 0
