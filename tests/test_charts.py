@@ -107,6 +107,20 @@ class TestStyle:
         assert layout.paper_bgcolor == "#FFFFFF"
         assert layout.colorway[0] == charts.NHS_BLUE
 
+    def test_the_house_template_goes_in_as_plotly_s_own_checked_assignment_puts_it(self):
+        # _finish puts TEMPLATE in without plotly checking it again: same figure, same checks after
+        fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+        checked = go.Figure(fig)
+        charts._house_template(fig)
+        fig.update_layout(height=300, title={"text": "T", "x": 0})
+        checked.update_layout(template=charts.TEMPLATE, height=300, title={"text": "T", "x": 0})
+        assert fig.to_json() == checked.to_json()
+        assert fig.layout._validate and fig.layout.template.layout.font.size == charts.TEMPLATE.layout.font.size
+        fig.layout.template.layout.font.size = 99  # a copy: the house template is untouched
+        assert charts.TEMPLATE.layout.font.size != 99
+        with pytest.raises(ValueError):
+            fig.update_layout(height=-1)
+
     def test_config_hides_the_plotly_logo(self):
         assert charts.PLOTLY_CONFIG["displaylogo"] is False
 

@@ -66,8 +66,9 @@ def classify_hours(timestamps: pd.Series, pathway: Pathway) -> pd.DataFrame:
     is_holiday = np.zeros(len(wall), dtype=bool)
     names = pd.Series(pd.NA, index=timestamps.index, dtype="str")
     if present.any():
-        years = (day[present].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
-        calendar = bank_holidays(pathway.bank_holidays, int(years.min()), int(years.max()))
+        seen = day[present]  # the first and last years are those of the first and last days
+        first, last = np.array([seen.min(), seen.max()]).astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+        calendar = bank_holidays(pathway.bank_holidays, int(first), int(last))
         holiday_days = np.array(list(calendar), dtype="datetime64[D]").astype(np.int64)
         at = np.clip(np.searchsorted(holiday_days, day), 0, max(len(holiday_days) - 1, 0))
         is_holiday = present & (holiday_days[at] == day) if len(holiday_days) else is_holiday

@@ -51,7 +51,7 @@ TABLE_COLUMNS = (
 
 def financial_quarter(timestamps: pd.Series) -> pd.Series:
     """NHS financial quarter labels such as ``2025/26 Q1`` (April to June is Q1)."""
-    return _per_month(timestamps, _quarter_labels)
+    return _per_month(timestamps, _quarter_labels)[0]
 
 
 def _quarter_labels(timestamps: pd.Series) -> pd.Series:
@@ -73,21 +73,26 @@ def _month_labels(timestamps: pd.Series) -> pd.Series:
     return timestamps.dt.strftime("%Y-%m")
 
 
-def _per_month(timestamps: pd.Series, label) -> pd.Series:
-    """``label(timestamps)`` for a text that depends only on the year and month.
+def _per_month(timestamps: pd.Series, *labels) -> tuple[pd.Series, ...]:
+    """``label(timestamps)`` for each of ``labels``, texts that depend only on the year and month.
 
     Written once per distinct month (two years of episodes: 24 labels) on a representative
     timestamp, then taken by every row: formatting a million dates one by one is what made
-    month and quarter columns slow.
+    month and quarter columns slow. The months are found once for all the labels.
     """
     wall = timestamps.dt.tz_localize(None) if timestamps.dt.tz is not None else timestamps
     months = wall.to_numpy().astype("datetime64[M]")
     codes, uniques = pd.factorize(months, use_na_sentinel=True)
     first = np.full(len(uniques), len(codes), dtype=np.int64)
     np.minimum.at(first, codes[codes >= 0], np.flatnonzero(codes >= 0))
-    labels = label(timestamps.iloc[first].reset_index(drop=True)).astype("str")
-    text = arrow_text(labels).combine_chunks() if len(labels) else pa.array([], pa.large_string())
-    return text_series(text.take(pa.array(codes, mask=codes < 0, type=pa.int64())), timestamps.index)
+    representatives = timestamps.iloc[first].reset_index(drop=True)
+    indices = pa.array(codes, mask=codes < 0, type=pa.int64())
+    out = []
+    for label in labels:
+        text = label(representatives).astype("str")
+        text = arrow_text(text).combine_chunks() if len(text) else pa.array([], pa.large_string())
+        out.append(text_series(text.take(indices), timestamps.index))
+    return tuple(out)
 
 
 def prepare_episodes(episodes: pd.DataFrame, pathway: Pathway) -> pd.DataFrame:
@@ -108,8 +113,7 @@ def prepare_episodes(episodes: pd.DataFrame, pathway: Pathway) -> pd.DataFrame:
     out["delay_minutes"] = (episodes["escalated_at"] - episodes["risk_identified_at"]).dt.total_seconds() / 60
     out["within_target"] = (out["escalated"] & (out["delay_minutes"] <= out["target_minutes"])).astype(bool)
     out["response_minutes"] = (episodes["responded_at"] - episodes["escalated_at"]).dt.total_seconds() / 60
-    out["month"] = _per_month(local_risk, _month_labels)
-    out["quarter"] = financial_quarter(local_risk)
+    out["month"], out["quarter"] = _per_month(local_risk, _month_labels, _quarter_labels)
     out["lone_worker_label"] = _lone_worker_labels(episodes["lone_worker"])
     return pd.DataFrame(out, index=episodes.index, copy=False)
 
