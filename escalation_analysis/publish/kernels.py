@@ -144,10 +144,10 @@ WARM_KERNEL_MODULES = (
     "escalation_analysis.measures.timeliness",
     "escalation_analysis.measures.trends",
     # imported on first use by every report (0.3-0.9 s a kernel): the disclosure audit's LP solver,
-    # the bank-holiday calendars (all countries load together), pandera's checks on the export
+    # the bank-holiday calendars (all countries load together). (Not pandera: the export's checks
+    # run in numpy, and pandera is imported only to describe a rule an export breaks.)
     "scipy.optimize",
     "holidays.countries",
-    "pandera.backends.pandas.builtin_checks",
 )
 
 #: Seconds to wait for the template to fork a kernel (it may still be importing).
