@@ -159,6 +159,7 @@ def test_audit_json_lists_every_withheld_figure_with_its_interval(sample_quarter
     assert len(written["withheld_figures"]) == sum(1 for f in result.findings if f.check.shown_as in ("*", "[c]"))
 
 
+@pytest.mark.slow  # (a whole run's reviews, plans or audit: end to end)
 def test_a_run_whose_reports_together_narrow_a_small_count_is_withheld(tmp_path):
     # exact counts: a year of 3 quarters' episodes plus 3 in the last quarter; the quarter's report and
     # the year's report each hide what they must, but the year minus the quarter would give the 3 back

@@ -47,6 +47,7 @@ def test_a_folder_that_is_not_there_is_said_in_one_sentence(tmp_path):
         InputFiles.given(tmp_path / "nowhere")
 
 
+@pytest.mark.slow  # (a whole run's reviews, plans or audit: end to end)
 def test_the_same_review_from_the_folder_or_the_files_by_name():
     """What a notebook run by hand (the sample folder) and the runner (files by name) build agree."""
     by_name = {name: str(SAMPLE / file) for name, file in FOLDER_NAMES.items()}

@@ -39,6 +39,7 @@ def _fresh(period: tuple[dt.date, dt.date]):
                    training=SAMPLE / "training.csv", key=TEST_KEY)
 
 
+@pytest.mark.slow  # (a whole run's reviews, plans or audit: end to end)
 def test_a_plan_read_from_the_run_is_the_plan_built_here_and_is_not_built_again(tmp_path, monkeypatch):
     plans = SharedPlans(tmp_path)
     quarter = ReviewInputs(InputFiles.in_folder(SAMPLE), *QUARTER)
