@@ -356,17 +356,8 @@ def _fork_warm_kernel(
     }).encode("utf-8")
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        connection.settimeout(WARM_KERNEL_TIMEOUT)
-        connection.connect(address)
         # The kernel writes to this process's standard output and error, as a child would.
-        socket.send_fds(connection, [struct.pack("!I", len(request))], [1, 2])
-        connection.sendall(request)
-        reply = b""
-        while b"\n" not in reply:
-            data = connection.recv(4096)
-            if not data:
-                break
-            reply += data
+        reply = _ask_template(connection, address, request, [1, 2])
         line, _, rest = reply.partition(b"\n")
         if not line.startswith(b"pid "):
             raise OSError("the kernel template could not start a kernel")
@@ -377,6 +368,23 @@ def _fork_warm_kernel(
         logger.info("No warm kernel (%s); starting one the standard way", exc)
         return None
     return _ForkedKernel(pid, connection, rest)
+
+
+def _ask_template(connection: socket.socket, address: str, request: bytes, fds: list[int]) -> bytes:
+    """Send the template a request for a fork (with the descriptors it is to have as its
+    standard output and error) and return what it has answered once its first line is in:
+    ``pid <pid>`` (perhaps with the fork's ``exit <code>`` after it), or why not."""
+    connection.settimeout(WARM_KERNEL_TIMEOUT)
+    connection.connect(address)
+    socket.send_fds(connection, [struct.pack("!I", len(request))], fds)
+    connection.sendall(request)
+    reply = b""
+    while b"\n" not in reply:
+        data = connection.recv(4096)
+        if not data:
+            break
+        reply += data
+    return reply
 
 
 @functools.cache
@@ -693,16 +701,7 @@ def call_in_template(address: str | None, function: Callable[..., Any], *args: A
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
-            connection.settimeout(WARM_KERNEL_TIMEOUT)
-            connection.connect(address)
-            socket.send_fds(connection, [struct.pack("!I", len(request))], [result_write, 2])
-            connection.sendall(request)
-            reply = b""
-            while b"\n" not in reply:
-                data = connection.recv(4096)
-                if not data:
-                    break
-                reply += data
+            reply = _ask_template(connection, address, request, [result_write, 2])
         except OSError:
             return NOT_CALLED
         finally:
