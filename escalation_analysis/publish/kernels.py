@@ -745,17 +745,8 @@ def _carry_out_call(request: dict) -> None:
 
     code = 0
     try:
-        os.setsid()  # its own process group, which the template kills if the asker goes
-        result_fd, error_fd = request["fds"]
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-        os.dup2(error_fd, 2)
-        os.close(error_fd)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
+        result_fd = request["fds"][0]  # (the asker reads the outcome there; its output goes nowhere)
+        _as_asked(request, output=os.open(os.devnull, os.O_WRONLY))
         function, args = _unpacked(request["call"])
         try:
             outcome = (True, function(*args))
@@ -763,9 +754,9 @@ def _carry_out_call(request: dict) -> None:
             outcome = (False, exc)
         try:
             data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # (an exception that cannot be pickled: its words)
-            data = pickle.dumps((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}"
-                                                     if not outcome[0] else f"{type(exc).__name__}: {exc}")))
+        except Exception as exc:  # (a result or an exception that cannot be pickled: its words)
+            failure = exc if outcome[0] else outcome[1]
+            data = pickle.dumps((False, RuntimeError(f"{type(failure).__name__}: {failure}")))
         with open(result_fd, "wb") as result:
             result.write(data)
     except BaseException:
@@ -808,23 +799,32 @@ def _template_receive(listener: socket.socket) -> tuple[socket.socket, dict, lis
         return None
 
 
-def _prepare_kernel(request: dict) -> None:
-    """In a fork of the template: set up as ``python -m ipykernel_launcher <args>`` would be."""
-    import importlib.util
-
-    os.setsid()  # its own process group, as jupyter_client starts kernels
+def _as_asked(request: dict, *, output: int) -> None:
+    """In a fork of the template: become the process the asker asked for, as a child of its own
+    would be: a process group of its own (as jupyter_client starts kernels, and so that the
+    template can kill it with all it started), nothing on standard input, ``output`` as standard
+    output and the asker's standard error, the asker's folder and environment, and a fresh
+    global random state."""
+    os.setsid()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    for target, fd in zip((1, 2), request["fds"], strict=True):
+    for target, fd in ((1, output), (2, request["fds"][1])):
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    os.environ["JPY_PARENT_PID"] = str(os.getppid())
-    if "numpy" in sys.modules:  # a fresh process has a fresh global random state
+    if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
+
+
+def _prepare_kernel(request: dict) -> None:
+    """In a fork of the template: set up as ``python -m ipykernel_launcher <args>`` would be."""
+    import importlib.util
+
+    _as_asked(request, output=request["fds"][0])
+    os.environ["JPY_PARENT_PID"] = str(os.getppid())
     spec = importlib.util.find_spec("ipykernel_launcher")
     sys.argv = [
         spec.origin if spec and spec.origin else "ipykernel_launcher",
