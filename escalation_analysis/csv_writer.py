@@ -32,14 +32,13 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike, *, encoding: str = "
     comma, a double quote or a character of the line ending, and its quotes are doubled;
     missing text is written as nothing. Memory stays that of one block of rows.
     """
+    special = sorted({",", '"', *lineterminator})  # (what makes the csv module quote a cell)
     if (frame.shape[1] < 2 or encoding.lower().replace("_", "-") not in ("utf-8", "utf-8-sig")
-            or not all(_writable(frame[name]) for name in frame.columns)):
+            or not lineterminator.isascii() or not all(_writable(frame[name]) for name in frame.columns)):
         frame.to_csv(path, index=False, encoding=encoding, lineterminator=lineterminator)
         return
     header = io.StringIO()
     csv.writer(header, lineterminator=lineterminator).writerow([str(c) for c in frame.columns])
-    special = np.zeros(256, dtype=bool)
-    special[[ord(c) for c in {",", '"', *lineterminator}]] = True
     with open(path, "wb") as handle:
         handle.write(header.getvalue().encode(encoding))  # (utf-8-sig: the byte-order mark first)
         comma, end, nothing = (pa.scalar(t, pa.large_string()) for t in (",", lineterminator, ""))
@@ -59,16 +58,18 @@ def _writable(column: pd.Series) -> bool:
     return column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
 
 
-def _cells(values: pd.Series, special: np.ndarray) -> pa.Array:
-    """One column's cells as CSV text (missing values written as nothing, as pandas does)."""
+def _cells(values: pd.Series, special: list[str]) -> pa.Array:
+    """One column's cells as CSV text (missing values written as nothing, as pandas does);
+    a cell holding one of the ``special`` (ASCII) characters is quoted."""
     if values.dtype == np.int64:
         return pa.array(values.to_numpy()).cast(pa.large_string())
     text = pa.chunked_array(values.astype("str").array.__arrow_array__()).combine_chunks().cast(pa.large_string())
     text = pc.fill_null(text, "")
-    if not special[np.frombuffer(_text_bytes(text), dtype=np.uint8)].any():
+    table = np.zeros(256, dtype=bool)
+    table[[ord(c) for c in special]] = True
+    if not table[np.frombuffer(_text_bytes(text), dtype=np.uint8)].any():
         return text  # (most columns: no cell needs quoting, checked on the raw bytes)
-    characters = "".join(chr(i) for i in np.flatnonzero(special))
-    needs = pc.match_substring_regex(text, "[" + "".join("\\" + c if c in "\\]^-" else c for c in characters) + "]")
+    needs = pc.match_substring_regex(text, "[" + "".join(f"\\x{{{ord(c):02x}}}" for c in special) + "]")
     quote, nothing = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
     quoted = pc.binary_join_element_wise(quote, pc.replace_substring(text, '"', '""'), quote, nothing)
     return pc.if_else(needs, quoted, text)
