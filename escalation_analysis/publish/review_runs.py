@@ -331,9 +331,8 @@ class FinishReview:
     run wrote; a leak withholds the whole report.
 
     While the reports' kernels are forked from a template (:mod:`~escalation_analysis.publish.kernels`),
-    the template analyses the report's period before it forks the kernel (:meth:`warm`) and
-    makes an outside report's disclosure plan while nothing waits (:meth:`warm_later`), and
-    the finisher runs in a fork of the template (a process that has never run a notebook's
+    the template analyses the report's period and makes an outside report's disclosure plan
+    before it forks the kernel (:meth:`kernel_needs`), and the finisher runs in a fork of the template (a process that has never run a notebook's
     code), which inherits them: nothing is read or analysed twice. Elsewhere it runs in the
     report's own process.
     """
@@ -362,19 +361,24 @@ class FinishReview:
         _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters, self.key, self.companions,
                 self.plans)
 
-    def warm(self) -> None:
-        """In the kernel template, before it forks this report's kernel: analyse the report's
-        period, which the kernel and this finisher (forked from it too) then inherit."""
+    def kernel_needs(self) -> list[Callable[[], None]]:
+        """What this report's kernel needs, for the kernel template to make before it forks it:
+        the analysis of the report's period, then an outside report's disclosure plan. The
+        kernel and this finisher (forked from the template too) inherit them."""
+        needs = [self.analyse_period]
+        if KINDS[self.kind].audience != "internal":
+            needs.append(self.make_plan)
+        return needs
+
+    def analyse_period(self) -> None:
+        """Analyse the report's period (in the kernel template; see :meth:`kernel_needs`)."""
         self.inputs.analyse(self.key)
 
-    def warm_later(self) -> None:
-        """In the kernel template, while nothing waits for it: an outside report's disclosure
-        plan, which its finisher (and a kernel forked after it) then inherit."""
-        kind = KINDS[self.kind]
-        if kind.audience != "internal":
-            from ..reviews.disclosure import plan_for
+    def make_plan(self) -> None:
+        """An outside report's disclosure plan (in the kernel template; see :meth:`kernel_needs`)."""
+        from ..reviews.disclosure import plan_for
 
-            plan_for(self.inputs.analyse(self.key), _policy(kind, self.inputs))
+        plan_for(self.inputs.analyse(self.key), _policy(KINDS[self.kind], self.inputs))
 
 
 #: The order the demo's reports start in, longest first (seconds each, with its PDF and
