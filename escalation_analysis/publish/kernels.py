@@ -105,8 +105,9 @@ def _current_interpreter_kernel_manager_class() -> type:
 # (analysis_cache.keep_export and analyse_kept; a file changed since is read afresh). The
 # caller may ask for more of the same kind (warm_template_with: a review's analysis of its
 # period and its disclosure plan, which the kernel then inherits whole: the template makes
-# them while no kernel waits, or when a kernel asks to be forked after them), and may have its own work done in a fork of the template that inherits all of it
-# (call_in_template: a review's summary, audit and privacy gate; see that section below).
+# them while no kernel waits, or first when a kernel asks to be forked after them), and may
+# have its own work done in a fork of the template that inherits all of it (call_in_template:
+# a review's summary, audit and privacy gate; see that section below).
 #
 # A warm kernel also ends faster: after a shutdown request it lets its control thread finish
 # answering (ipykernel's exit can otherwise wait on itself until jupyter_client sends SIGTERM
