@@ -789,34 +789,63 @@ analysed = list(analysis_cache._analyses.values())
 reads = []
 real = analysis.load_export
 analysis.load_export = lambda *a, **k: reads.append(1) or real(*a, **k)
-result = analysis_cache.analyse_kept(InputFiles.given(inputs), "2025-03-01", "2025-04-30")
+result = analysis_cache.analyse_kept(InputFiles.given(inputs), start, end)
+from escalation_analysis.reviews.disclosure import plan
 Path(output_dir, "analysed.json").write_text(json.dumps({
-    "analysed": len(analysed), "inherited": any(result is a for a in analysed), "reads": len(reads)}))
+    "analysed": len(analysed), "inherited": any(result is a for a in analysed), "reads": len(reads),
+    "plans": sorted(plan._plans_of(result))}))
 """
 
 
 @pytest.mark.slow
 @posix_only
-def test_a_review_s_period_is_analysed_once_in_the_template_for_its_kernel_and_finisher(tmp_path):
-    """The demo's way: each review's kernel inherits its period's analysis, and its summary and
-    privacy gate run in a fork of the template that has it too."""
+@pytest.mark.parametrize(("report", "plans"), [("near-miss-review", []), ("contract-monitoring", ["nhs-rounded"])])
+def test_a_review_s_period_is_analysed_once_in_the_template_for_its_kernel_and_finisher(tmp_path, report, plans):
+    """The demo's way: each review's kernel inherits its period's analysis (and an outside
+    report's disclosure plan), and its summary and privacy gate run in a fork of the template
+    that has them too."""
     import datetime
 
     from escalation_analysis.ingest.inputs import InputFiles
     from escalation_analysis.ingest.pseudonym_key import load_key
     from escalation_analysis.publish.review_runs import FinishReview, ReviewInputs
 
-    tiny = Path(__file__).parent / "fixtures" / "analytics"
-    files = {name: tiny / f"tiny_{name}.{'csv' if name == 'export' else 'yaml'}" for name in ("export", "mapping", "pathway")}
-    inputs = ReviewInputs(InputFiles(**files), datetime.date(2025, 3, 1), datetime.date(2025, 4, 30))
-    probe = _notebook(tmp_path / "probe.ipynb", ANALYSED_PROBE, parameters='output_dir = ""\ninputs = {}')
-    jobs = [ReportJob(probe, tmp_path / f"r{i}", pdf=False, input_files=files, files_parameter="inputs", private=True,
-                      before_publish=FinishReview("near-miss-review", inputs, load_key(), {})) for i in range(2)]
+    if plans:  # (an outside report the disclosure audit lets through: the demo's quarter)
+        files, start, end = InputFiles.in_folder(Path(__file__).parents[1] / "data" / "sample").by_name(), "2025-10-01", "2025-12-31"
+        files = {name: files[name] for name in ("export", "mapping", "pathway")}
+    else:
+        tiny = Path(__file__).parent / "fixtures" / "analytics"
+        files = {name: tiny / f"tiny_{name}.{'csv' if name == 'export' else 'yaml'}" for name in ("export", "mapping", "pathway")}
+        start, end = "2025-03-01", "2025-04-30"
+    inputs = ReviewInputs(InputFiles(**files), datetime.date.fromisoformat(start), datetime.date.fromisoformat(end))
+    probe = _notebook(tmp_path / "probe.ipynb", ANALYSED_PROBE,
+                      parameters=f'output_dir = ""\ninputs = {{}}\nstart = "{start}"\nend = "{end}"')
+    jobs = [ReportJob(probe, tmp_path / f"r{i}", pdf=False, input_files=files, files_parameter="inputs", private=not plans,
+                      report=report, before_publish=FinishReview(report, inputs, load_key(), {})) for i in range(2)]
     results = run_reports(jobs, max_workers=2, progress=False)
     found = [json.loads((r.out_dir / "analysed.json").read_text()) for r in results]
-    assert found == [{"analysed": 1, "inherited": True, "reads": 0}] * 2
+    assert found == [{"analysed": 1, "inherited": True, "reads": 0, "plans": plans}] * 2
     for result in results:  # each finisher wrote the review's summary beside its report
-        assert json.loads((result.out_dir / "summary.json").read_text())["report"] == "near-miss-review"
+        assert json.loads((result.out_dir / "summary.json").read_text())["report"] == report
+
+
+@pytest.mark.slow
+@posix_only
+def test_a_fork_asked_for_after_a_preparation_is_forked_once_it_is_made_before_the_queue_before_it(tmp_path):
+    """A kernel that needs what the template prepares (its period's analysis, its disclosure
+    plan) inherits it; what it does not need, queued before, waits until nothing waits."""
+    with kernels._warm_kernels() as address:
+        # (the template is still importing: the three requests queue, in this order)
+        kernels.warm_template_with(address, os.umask, 0o077, name="first")
+        kernels.warm_template_with(address, os.umask, 0o027, name="needed")
+        with kernels._using_warm_kernels(address, after=["needed"]):
+            assert kernels.call_in_template(address, os.umask, 0) == 0o027  # made for it, "first" not yet
+        deadline = time.monotonic() + 10
+        while kernels.call_in_template(address, os.umask, 0) != 0o077 and time.monotonic() < deadline:
+            time.sleep(0.05)  # "first" is made once nothing waits
+        assert kernels.call_in_template(address, os.umask, 0) == 0o077
+        with kernels._using_warm_kernels(address, after=["made before", "never asked for"]):
+            assert kernels.call_in_template(address, os.getpid) not in (None, kernels.NOT_CALLED)  # no wait for those
 
 
 def _children_of(pid: int) -> set[int]:

@@ -10,6 +10,7 @@ reader waits while another process is building it instead of building it too.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 import threading
@@ -134,3 +135,45 @@ def test_the_run_s_outside_reports_share_one_audit_whichever_finishes_first(tmp_
     for audit in (quarter_audit, year_audit):
         for finding in audit["withheld_figures"] + audit["derived_counts_that_may_be_small"]:
             assert intervals.setdefault(finding["figure"], finding["interval"]) == finding["interval"]
+
+
+@pytest.mark.slow  # the demo's joint audit, made in the template's way
+def test_the_template_makes_the_run_s_audit_before_the_finishers_but_never_waits_for_it(tmp_path, monkeypatch):
+    """The kernel template makes the joint audit while no kernel waits (``FinishReview.warm_later``),
+    so the contract-monitoring finisher only reads it; while a report's process is making it, the
+    template leaves it (it never waits for a report's process), and the finisher's audit.json is
+    the same either way."""
+    from types import SimpleNamespace
+
+    from escalation_analysis.publish import review_runs
+    from escalation_analysis.reviews.kinds import KINDS
+
+    quarter = ReviewInputs(InputFiles.in_folder(SAMPLE), *QUARTER, {"disclosure": ""})
+    year = ReviewInputs(InputFiles.in_folder(SAMPLE), *YEAR, {"disclosure": ""})
+    audits = []
+    real = plan_module.audit_plans
+    monkeypatch.setattr(plan_module, "audit_plans", lambda plans, **kw: audits.append(len(plans)) or real(plans, **kw))
+    shared = SharedPlans(tmp_path / "run")
+    shared.folder.mkdir()
+    finisher = review_runs.FinishReview("contract-monitoring", quarter, TEST_KEY, {},
+                                        companions=(("pathway-review", year),), plans=shared)
+    # "a report's process" holds the audit's lock: the template goes on at once without it
+    scope = "\n".join(["contract-monitoring 01/10/2025 to 31/12/2025", "pathway-review 01/04/2025 to 31/03/2026"])
+    lock = shared.folder / f"audit-{hashlib.sha256(scope.encode('utf-8')).hexdigest()[:16]}-nhs-rounded.lock"
+    with _waiting_lock(lock):
+        started = time.monotonic()
+        finisher.warm_later()
+        assert time.monotonic() - started < 30 and audits == [] and not list(shared.folder.glob("audit-*.pickle"))
+    finisher.warm_later()  # nothing holds it: made once, for the run
+    assert audits == [2] and len(list(shared.folder.glob("audit-*.pickle"))) == 1
+    out = tmp_path / "cm"
+    out.mkdir()
+    review_runs._disclosure_audit(KINDS["contract-monitoring"], quarter, quarter.analyse(TEST_KEY),
+                                  SimpleNamespace(folder=out), TEST_KEY, (("pathway-review", year),), shared)
+    assert audits == [2]  # the finisher read it
+    expected = tmp_path / "expected"
+    expected.mkdir()
+    review_runs._disclosure_audit(KINDS["contract-monitoring"], quarter, quarter.analyse(TEST_KEY),
+                                  SimpleNamespace(folder=expected), TEST_KEY, (("pathway-review", year),),
+                                  SharedPlans(tmp_path))
+    assert (out / "audit.json").read_text(encoding="utf-8") == (expected / "audit.json").read_text(encoding="utf-8")

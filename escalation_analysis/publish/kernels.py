@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +104,8 @@ def _current_interpreter_kernel_manager_class() -> type:
 # inherits it as read, and its first cell analyses its period without reading it again
 # (analysis_cache.keep_export and analyse_kept; a file changed since is read afresh). The
 # caller may ask for more of the same kind (warm_template_with: a review's analysis of its
-# period, which the kernel then inherits whole, and its disclosure plan, made while no kernel
-# waits), and may have its own work done in a fork of the template that inherits all of it
+# period and its disclosure plan, which the kernel then inherits whole: the template makes
+# them while no kernel waits, or when a kernel asks to be forked after them), and may have its own work done in a fork of the template that inherits all of it
 # (call_in_template: a review's summary, audit and privacy gate; see that section below).
 #
 # A warm kernel also ends faster: after a shutdown request it lets its control thread finish
@@ -155,6 +155,9 @@ WARM_KERNEL_TIMEOUT = 60
 
 #: The template's socket while warm kernels are on in this process (see :func:`_warm_kernels`).
 _warm_kernel_address: str | None = None
+
+#: The template's preparations a kernel (or call) asked for here is forked after (see :func:`_using_warm_kernels`).
+_warm_kernel_after: tuple[str, ...] = ()
 
 _TEMPLATE_CODE = "from escalation_analysis.publish.kernels import _template_main; _template_main()"
 _LAUNCHER = ["-m", "ipykernel_launcher"]
@@ -245,14 +248,18 @@ def _warm_kernels() -> Iterator[str | None]:
 
 
 @contextlib.contextmanager
-def _using_warm_kernels(address: str | None) -> Iterator[None]:
-    """Use the template at ``address`` (or the standard launch, for None) inside the block."""
-    global _warm_kernel_address
-    previous, _warm_kernel_address = _warm_kernel_address, address
+def _using_warm_kernels(address: str | None, after: Sequence[str] = ()) -> Iterator[None]:
+    """Use the template at ``address`` (or the standard launch, for None) inside the block.
+
+    Each kernel (or call) this process asks for there is forked only once the template has
+    made the preparations named in ``after`` (see :func:`warm_template_with`)."""
+    global _warm_kernel_address, _warm_kernel_after
+    previous = _warm_kernel_address, _warm_kernel_after
+    _warm_kernel_address, _warm_kernel_after = address, tuple(after)
     try:
         yield
     finally:
-        _warm_kernel_address = previous
+        _warm_kernel_address, _warm_kernel_after = previous
 
 
 def process_alive(pid: int) -> bool:
@@ -353,6 +360,7 @@ def _fork_warm_kernel(
         "args": list(cmd[n + 2 :]),
         "env": dict(options.get("env") or os.environ),
         "cwd": str(options.get("cwd") or os.getcwd()),
+        "after": list(_warm_kernel_after),
     }).encode("utf-8")
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -514,7 +522,47 @@ def _template_serve(listener_fd: int) -> dict | None:
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
     selector.register(wake_read, selectors.EVENT_READ, "wake")
     kernels: dict[int, socket.socket | None] = {}  # None once the asker has gone (kernels and calls)
-    later: list[str] = []  # preparations to make while no request waits
+    later: list[tuple[str | None, str]] = []  # preparations (name, call) to make while no fork waits for them
+    waiting: list[tuple[socket.socket, dict, list[int]]] = []  # forks asked for, each waiting for a preparation
+
+    def pending(request: dict) -> list[str]:
+        """The preparations a fork waits for that are still to be made (in the order it named them)."""
+        names = {name for name, _ in later}
+        return [name for name in request.get("after") or () if name in names]
+
+    def prepare(name: str) -> None:
+        for i, (queued, call) in enumerate(later):
+            if queued == name:
+                del later[i]
+                _warm_template(call)
+                return
+
+    def fork(connection: socket.socket, request: dict, fds: list[int]) -> dict | None:
+        """Fork the kernel (or call) asked for: the request in the child, None here."""
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # or the kernel would write what is buffered here again
+        pid = os.fork()
+        if pid == 0:  # the kernel-to-be: drop everything of the template's
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            selector.close()
+            for other in (listener, connection, *(w[0] for w in waiting), *filter(None, kernels.values())):
+                other.close()
+            for other_fds in (w[2] for w in waiting):
+                for fd in other_fds:
+                    os.close(fd)
+            os.close(wake_read)
+            os.close(wake_write)
+            request["fds"] = fds
+            return request
+        for fd in fds:
+            os.close(fd)
+        kernels[pid] = connection
+        selector.register(connection, selectors.EVENT_READ, pid)
+        with contextlib.suppress(OSError):
+            connection.sendall(b"pid %d\n" % pid)
+        return None
 
     def reap() -> None:
         while kernels:
@@ -553,8 +601,8 @@ def _template_serve(listener_fd: int) -> dict | None:
                 connection, request, fds = received
                 if "warm" in request:  # no kernel: prepare what the kernels to come will use
                     connection.close()
-                    if available and request.get("later"):
-                        later.append(request["warm"])
+                    if available and (request.get("later") or request.get("name")):
+                        later.append((request.get("name"), request["warm"]))
                     elif available:
                         _warm_template(request["warm"])
                     continue
@@ -565,26 +613,11 @@ def _template_serve(listener_fd: int) -> dict | None:
                     for fd in fds:
                         os.close(fd)
                     continue
-                for stream in (sys.stdout, sys.stderr):
-                    stream.flush()  # or the kernel would write what is buffered here again
-                pid = os.fork()
-                if pid == 0:  # the kernel-to-be: drop everything of the template's
-                    signal.set_wakeup_fd(-1)
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    signal.signal(signal.SIGINT, signal.default_int_handler)
-                    selector.close()
-                    for other in (listener, connection, *filter(None, kernels.values())):
-                        other.close()
-                    os.close(wake_read)
-                    os.close(wake_write)
-                    request["fds"] = fds
-                    return request
-                for fd in fds:
-                    os.close(fd)
-                kernels[pid] = connection
-                selector.register(connection, selectors.EVENT_READ, pid)
-                with contextlib.suppress(OSError):
-                    connection.sendall(b"pid %d\n" % pid)
+                if pending(request):
+                    waiting.append((connection, request, fds))
+                    continue
+                if (child := fork(connection, request, fds)) is not None:
+                    return child
             else:  # the process that asked for this kernel closed its end: kill the kernel
                 try:
                     gone = not key.fileobj.recv(4096)
@@ -596,8 +629,16 @@ def _template_serve(listener_fd: int) -> dict | None:
                     kernels[key.data] = None
                     with contextlib.suppress(OSError):
                         os.killpg(key.data, signal.SIGKILL)
-        if later and not events:
-            _warm_template(later.pop(0))
+        if waiting:
+            # Make what a waiting fork needs: first for the one that needs least, then fork every
+            # fork that needs nothing more, in the order they were asked for.
+            prepare(min((pending(request) for _, request, _ in waiting), key=len)[0])
+            for connection, request, fds in [w for w in waiting if not pending(w[1])]:
+                waiting.remove((connection, request, fds))
+                if (child := fork(connection, request, fds)) is not None:
+                    return child
+        elif later and not events:
+            _warm_template(later.pop(0)[1])
         reap()
 
 
@@ -628,20 +669,23 @@ def read_export(files: dict[str, str]) -> None:
     keep_export(InputFiles(**files))
 
 
-def warm_template_with(address: str | None, function: Callable[..., Any], *args: Any, later: bool = False) -> None:
-    """Ask the template at ``address`` to call ``function(*args)`` before it forks more kernels.
+def warm_template_with(address: str | None, function: Callable[..., Any], *args: Any, later: bool = False,
+                       name: str | None = None) -> None:
+    """Ask the template at ``address`` to call ``function(*args)`` for the forks to come to inherit.
 
     ``function`` and ``args`` must be picklable (a module-level function, or a method of an
-    instance of a module-level class). The request is queued before any kernel's, so every
-    kernel of the run inherits what it makes; with ``later``, the template makes it only
-    while no kernel or call is waiting for it, so forks that come first do not wait (and do the
-    work themselves if they need it). Nothing waits for it, and nothing fails if it cannot be
-    done.
+    instance of a module-level class). The request is queued before any kernel's. By default
+    the template makes it at once, so every kernel of the run inherits it. With ``later``, it
+    is made only while no fork is waiting for the template, so forks that come first do not
+    wait (and do the work themselves if they need it). With a ``name``, it is made later too,
+    but first, before the forks, if a fork asked for after it (its asker's
+    :func:`_using_warm_kernels` ``after`` names it). Nothing fails if it cannot be done: a fork
+    that asked for after it is then forked without it, and makes it itself.
     """
     if address is None:
         return
     try:
-        request = json.dumps({"warm": _packed(function, args), "later": later}).encode("utf-8")
+        request = json.dumps({"warm": _packed(function, args), "later": later, "name": name}).encode("utf-8")
     except Exception:  # (not picklable: the forks make it themselves)
         return
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
@@ -694,7 +738,7 @@ def call_in_template(address: str | None, function: Callable[..., Any], *args: A
         return NOT_CALLED
     try:
         request = json.dumps({"call": _packed(function, args), "env": dict(os.environ),
-                              "cwd": os.getcwd()}).encode("utf-8")
+                              "cwd": os.getcwd(), "after": list(_warm_kernel_after)}).encode("utf-8")
     except Exception:
         return NOT_CALLED
     result_read, result_write = os.pipe()

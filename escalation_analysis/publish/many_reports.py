@@ -50,8 +50,8 @@ class ReportJob:
     fails the job and publishes nothing. It must be picklable (a module-level function or an
     instance of a module-level class). The worker processes import its module, and the modules
     named in its ``preload`` attribute if it has one, before they start. If it has methods
-    ``warm()`` and ``warm_later()``, the kernel template calls them before it forks the kernels
-    (see :func:`run_reports`). ``input_files``, ``files_parameter``, ``private`` and ``report``
+    ``kernel_needs()`` and ``warm_later()``, the kernel template makes what they ask for before it forks the kernels
+    (see :func:`_warm_template_for`). ``input_files``, ``files_parameter``, ``private`` and ``report``
     are as in :func:`run_report`.
     """
 
@@ -127,7 +127,7 @@ def run_reports(
     # reads the export that several reports read, and makes what the jobs' hooks ask it to make
     # (e.g. each review's analysis), before it forks their kernels.
     with _warm_kernels() if warm else contextlib.nullcontext() as address:
-        _warm_template_for(address, job_list, order, first=int(max_workers))
+        kernel_needs = _warm_template_for(address, job_list, order)
         for job in job_list:
             check_parameters(job.notebook_path, job.parameters)
         outcomes: list[ReportResult | EscalationAnalysisError | None] = [None] * len(job_list)
@@ -146,7 +146,7 @@ def run_reports(
             if workers == 1:
                 try:
                     for i in order:
-                        outcomes[i] = _run_job_safely(job_list[i], address, keep_browser)
+                        outcomes[i] = _run_job_safely(job_list[i], address, keep_browser, after=kernel_needs[i])
                         bar.update(1)
                 finally:
                     close_kept_browsers()
@@ -157,7 +157,8 @@ def run_reports(
                 with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                     futures = {
                         pool.submit(
-                            _run_job_safely, job_list[i], address, keep_browser, environ, os.getpid()
+                            _run_job_safely, job_list[i], address, keep_browser, environ, os.getpid(),
+                            kernel_needs[i],
                         ): i
                         for i in order
                     }
@@ -191,25 +192,37 @@ def run_reports(
     return [o for o in outcomes if isinstance(o, ReportResult)]
 
 
-def _warm_template_for(address: str | None, jobs: list[ReportJob], order: list[int], first: int) -> None:
-    """Ask the kernel template to prepare what the jobs' kernels (and hooks) will use.
+def _warm_template_for(address: str | None, jobs: list[ReportJob], order: list[int]) -> list[tuple[str, ...]]:
+    """Ask the kernel template to prepare what the jobs' kernels (and hooks) will use; return,
+    for each job, the names of the preparations its kernel is to be forked after.
 
-    It reads the exports that two or more jobs read; then, in the order the jobs start, it
-    calls each job's ``before_publish.warm()`` if there is one (what its kernel needs first,
-    e.g. the analysis of its period), then each ``before_publish.warm_later()`` (e.g. a
-    disclosure plan its finisher needs). Only the ``first`` jobs' kernels (those that start at
-    once) wait for their ``warm``; the rest is made while no kernel waits.
+    The template reads at once the exports that two or more jobs read. A job's
+    ``before_publish.kernel_needs()``, if it has one, lists what its kernel needs (e.g. the
+    analysis of its period, then the disclosure plan of its pages): the template makes them
+    while nothing waits, or as soon as the kernel asks for them, and forks the kernel after
+    them, so that the kernel inherits them. They are queued step by step in the order the jobs
+    start: every job's first step, then every second step, so that a kernel waiting for its
+    first step is not kept behind another's last. ``before_publish.warm_later()``, if any, is
+    made while no kernel waits.
     """
+    needs: list[tuple[str, ...]] = [()] * len(jobs)
     if address is None:
-        return
+        return needs
     for files in _shared_exports(jobs):
         warm_template_with(address, read_export, files)
-    hooks = [(n >= first, jobs[i].before_publish) for n, i in enumerate(order) if jobs[i].kernel_name is None]
-    calls = [(later, getattr(hook, "warm", None)) for later, hook in hooks]
-    calls += [(True, getattr(hook, "warm_later", None)) for _, hook in hooks]
-    for later, call in sorted(calls, key=lambda c: c[0]):  # (stable: the first jobs' warm, then the rest in order)
-        if callable(call):
-            warm_template_with(address, call, later=later)
+    steps: list[tuple[float, int, str, Callable[[], Any]]] = []
+    for position, i in enumerate(order):
+        hook = jobs[i].before_publish
+        if jobs[i].kernel_name is not None or hook is None:
+            continue
+        kernel_steps = list(hook.kernel_needs()) if callable(getattr(hook, "kernel_needs", None)) else []
+        needs[i] = tuple(f"job {i} step {k}" for k in range(len(kernel_steps)))
+        steps += [(k, position, name, step) for k, (name, step) in enumerate(zip(needs[i], kernel_steps, strict=True))]
+        if callable(getattr(hook, "warm_later", None)):
+            steps.append((float("inf"), position, f"job {i} later", hook.warm_later))
+    for _, _, name, step in sorted(steps, key=lambda s: s[:2]):
+        warm_template_with(address, step, name=name)
+    return needs
 
 
 def _shared_exports(jobs: list[ReportJob]) -> list[dict[str, str]]:
@@ -311,6 +324,7 @@ def _run_job_safely(
     keep_browser: bool = False,
     environ: Mapping[str, str] | None = None,
     caller: int | None = None,
+    after: Sequence[str] = (),
 ) -> ReportResult | EscalationAnalysisError:
     """Worker entry point: return the error instead of raising, so it crosses processes.
 
@@ -325,7 +339,7 @@ def _run_job_safely(
     try:
         with (
             _environment(environ),
-            _using_warm_kernels(warm_kernel_address),
+            _using_warm_kernels(warm_kernel_address, after),
             keeping_browser(keep_browser),
         ):
             return _run_job(job)

@@ -215,31 +215,51 @@ def _disclosure_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis
                       key: bytes | None, companions: tuple[tuple[str, ReviewInputs], ...],
                       plans: SharedPlans | None = None) -> None:
     """audit.json beside an outside report, over every outside report of the run; an unsafe
-    run withholds the report (:class:`DisclosureWithheld`).
+    run withholds the report (:class:`DisclosureWithheld`)."""
+    from ..reviews.disclosure import DisclosureError, plan_for, write_audit
+
+    result = _run_audit(kind, inputs, analysis, key, companions, plans)
+    try:
+        write_audit(staging.folder / "audit.json", result, plan_for(analysis, _policy(kind, inputs)), report=kind.name)
+    except DisclosureError as exc:
+        raise DisclosureWithheld(str(exc)) from None
+
+
+def _run_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, key: bytes | None,
+               companions: tuple[tuple[str, ReviewInputs], ...], plans: SharedPlans | None = None,
+               *, wait: bool = True) -> AuditResult | None:
+    """The disclosure audit of an outside report together with the run's other outside reports.
 
     The run's reports are audited together in one order (that of :data:`KINDS`), whichever
     report's finisher asks, so every report of the run gets the same audit, and a run that
-    shares its plans makes that audit once (:meth:`SharedPlans.audit`)."""
-    from ..reviews.disclosure import DisclosureError, plan_for, write_audit
+    shares its plans makes that audit once (:meth:`SharedPlans.audit`). Without ``wait``, None
+    if another process of the run is making it at that moment."""
+    from ..reviews.disclosure import plan_for
 
     policy = _policy(kind, inputs)
     own = plan_for(analysis, policy)
+    if not companions:
+        return own.audit()  # (made once per plan)
     run = sorted(((kind.name, inputs), *companions), key=lambda report: list(KINDS).index(report[0]))
     scope = [f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}" for name, i in run]
 
     def audit_together() -> AuditResult:
-        run_plans = [own if name == kind.name else plans.plan(i, key, policy) if plans is not None
+        run_plans = [own if name == kind.name else plans.plan(i, key, policy, wait=wait) if plans is not None
                      else plan_for(i.analyse(key), policy) for name, i in run]
+        if None in run_plans:  # (another process is making one: leave the audit to the finishers)
+            raise _Busy
         return run_plans[0].audit(*run_plans[1:], scope=scope)
 
-    if not companions:
-        result = own.audit()  # (made once per plan)
-    else:
-        result = plans.audit(scope, policy, audit_together) if plans is not None else audit_together()
-    try:
-        write_audit(staging.folder / "audit.json", result, own, report=kind.name)
-    except DisclosureError as exc:
-        raise DisclosureWithheld(str(exc)) from None
+    if plans is not None and not wait:
+        with contextlib.suppress(_Busy):
+            return plans.audit(scope, policy, audit_together, wait=False)
+        return None
+
+    return plans.audit(scope, policy, audit_together) if plans is not None else audit_together()
+
+
+class _Busy(Exception):
+    """Another process of the run holds what this one would wait for."""
 
 
 @dataclass(frozen=True)
@@ -264,31 +284,37 @@ class SharedPlans:
     folder: Path
 
     def plan(self, inputs: ReviewInputs, key: bytes | None, policy: DisclosurePolicy,
-             analysis: Analysis | None = None) -> DisclosurePlan:
+             analysis: Analysis | None = None, *, wait: bool = True) -> DisclosurePlan | None:
         """The run's plan of ``inputs``' period under ``policy``; with ``analysis`` (of that
         period) it is also the plan :func:`~escalation_analysis.reviews.disclosure.plan_for`
-        gives for it in this process."""
+        gives for it in this process. Without ``wait``: None while another process is making it."""
         from ..reviews.disclosure import adopt_plan, plan_for
 
         plan, read = self._made_once(f"{inputs.start:%Y%m%d}-{inputs.end:%Y%m%d}-{policy.name}",
-                                     lambda: plan_for(analysis if analysis is not None else inputs.analyse(key), policy))
+                                     lambda: plan_for(analysis if analysis is not None else inputs.analyse(key), policy),
+                                     wait=wait)
         if read and analysis is not None:
             adopt_plan(analysis, plan)
         return plan
 
-    def audit(self, scope: list[str], policy: DisclosurePolicy, make: Callable[[], AuditResult]) -> AuditResult:
+    def audit(self, scope: list[str], policy: DisclosurePolicy, make: Callable[[], AuditResult], *,
+              wait: bool = True) -> AuditResult | None:
         """The run's disclosure audit of the reports named in ``scope`` (made by ``make`` once
-        for the run): about a second of CPU that each outside report's finisher used to spend."""
+        for the run): about a second of CPU that each outside report's finisher used to spend.
+        Without ``wait``: None while another process is making it."""
         digest = hashlib.sha256("\n".join(scope).encode("utf-8")).hexdigest()[:16]
-        return self._made_once(f"audit-{digest}-{policy.name}", make)[0]
+        return self._made_once(f"audit-{digest}-{policy.name}", make, wait=wait)[0]
 
-    def _made_once(self, name: str, make: Callable[[], Any]) -> tuple[Any, bool]:
+    def _made_once(self, name: str, make: Callable[[], Any], *, wait: bool = True) -> tuple[Any, bool]:
         """What ``make`` makes, made by the first process of the run to ask and read by the
-        others from ``folder``; and whether it was read."""
+        others from ``folder``; and whether it was read. Without ``wait``: (None, False) while
+        another process is making it."""
         import pickle
 
         path = self.folder / f"{name}.pickle"
-        with _waiting_lock(path.with_suffix(".lock")):
+        with _waiting_lock(path.with_suffix(".lock"), wait=wait) as held:
+            if not held:
+                return None, False
             if path.is_file():
                 return pickle.loads(path.read_bytes()), True  # written by this run's own processes
             made = make()
@@ -299,8 +325,9 @@ class SharedPlans:
 
 
 @contextlib.contextmanager
-def _waiting_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if needed), waiting for another holder.
+def _waiting_lock(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (created if needed), waiting for another holder
+    (without ``wait``, give False at once instead); gives True once held.
 
     It waits by trying again every 20 ms, so Ctrl-C (or the run's end) stops the wait at once;
     the operating system lets go of a lock whose process ended.
@@ -314,8 +341,11 @@ def _waiting_lock(path: Path) -> Iterator[None]:
                 _lock(fd)
                 break
             except BlockingIOError:
+                if not wait:
+                    yield False
+                    return
                 time.sleep(0.02)
-        yield
+        yield True
     finally:
         os.close(fd)
 
@@ -331,9 +361,8 @@ class FinishReview:
     run wrote; a leak withholds the whole report.
 
     While the reports' kernels are forked from a template (:mod:`~escalation_analysis.publish.kernels`),
-    the template analyses the report's period before it forks the kernel (:meth:`warm`) and
-    makes an outside report's disclosure plan while nothing waits (:meth:`warm_later`), and
-    the finisher runs in a fork of the template (a process that has never run a notebook's
+    the template analyses the report's period and makes an outside report's disclosure plan
+    before it forks the kernel (:meth:`kernel_needs`), and the finisher runs in a fork of the template (a process that has never run a notebook's
     code), which inherits them: nothing is read or analysed twice. Elsewhere it runs in the
     report's own process.
     """
@@ -362,19 +391,34 @@ class FinishReview:
         _finish(KINDS[self.kind], self.inputs, analysis, staging, self.parameters, self.key, self.companions,
                 self.plans)
 
-    def warm(self) -> None:
-        """In the kernel template, before it forks this report's kernel: analyse the report's
-        period, which the kernel and this finisher (forked from it too) then inherit."""
+    def kernel_needs(self) -> list[Callable[[], None]]:
+        """What this report's kernel needs, for the kernel template to make before it forks it:
+        the analysis of the report's period, then an outside report's disclosure plan. The
+        kernel and this finisher (forked from the template too) inherit them."""
+        needs = [self.analyse_period]
+        if KINDS[self.kind].audience != "internal":
+            needs.append(self.make_plan)
+        return needs
+
+    def analyse_period(self) -> None:
+        """Analyse the report's period (in the kernel template; see :meth:`kernel_needs`)."""
         self.inputs.analyse(self.key)
 
-    def warm_later(self) -> None:
-        """In the kernel template, while nothing waits for it: an outside report's disclosure
-        plan, which its finisher (and a kernel forked after it) then inherit."""
-        kind = KINDS[self.kind]
-        if kind.audience != "internal":
-            from ..reviews.disclosure import plan_for
+    def make_plan(self) -> None:
+        """An outside report's disclosure plan (in the kernel template; see :meth:`kernel_needs`)."""
+        from ..reviews.disclosure import plan_for
 
-            plan_for(self.inputs.analyse(self.key), _policy(kind, self.inputs))
+        plan_for(self.inputs.analyse(self.key), _policy(KINDS[self.kind], self.inputs))
+
+    def warm_later(self) -> None:
+        """In the kernel template, while no kernel waits: the disclosure audit of the run's
+        outside reports together, which this finisher would otherwise make (about a second)
+        before it can publish. Left to the finisher if one of the run's processes is making it
+        already (the template never waits for a report's process)."""
+        kind = KINDS[self.kind]
+        if kind.audience != "internal" and self.companions and self.plans is not None:
+            _run_audit(kind, self.inputs, self.inputs.analyse(self.key), self.key, self.companions, self.plans,
+                       wait=False)
 
 
 #: The order the demo's reports start in, longest first (seconds each, with its PDF and

@@ -40,7 +40,7 @@ from .kpis import previous_period
 from .labels import VALUES, interval_text
 from .mdc_summary import MdcSummary, mdc_summary, outside_plan
 
-__all__ = ["Finding", "FrontSheet", "build_front_sheet", "front_sheet_html", "review_mdc_summary", "section_id"]
+__all__ = ["Finding", "FrontSheet", "actions_by_theme", "build_front_sheet", "front_sheet_html", "review_mdc_summary", "section_id"]
 
 #: How many findings page 1 holds at most.
 MAX_FINDINGS = 5
@@ -272,7 +272,7 @@ def _actions_finding(analysis: Analysis, plan) -> Finding | None:
     """Overdue learning actions, by the barrier theme of the episode each came from."""
     if analysis.actions is None:
         return None
-    themes = headlines.overdue_by_theme(analysis.actions_frame, analysis.all_episodes, analysis.as_of)
+    themes = headlines.overdue_in(actions_by_theme(analysis))
     when = _date(analysis.as_of)
     if themes.empty:
         return Finding("learning_actions", f"No learning action was overdue at {when}.", "learning_actions")
@@ -375,10 +375,19 @@ def review_mdc_summary(analysis: Analysis, audience: str, *, team: str | None = 
 def _overdue_shown(analysis: Analysis, plan) -> object:
     """Overdue learning actions at the end of the period, as this audience may see the count."""
     if plan is None:
-        return int(action_status(analysis.actions_frame, analysis.all_episodes, analysis.as_of)["overdue"].sum())
+        return analysis.kept("overdue_actions", lambda: int(
+            action_status(analysis.actions_frame, analysis.all_episodes, analysis.as_of)["overdue"].sum()))
     published = plan.table("learning_actions").frame
     everything = published[published["actions"] == "all actions"]
     return everything["overdue"].iloc[0] if len(everything) else None
+
+
+def actions_by_theme(analysis: Analysis) -> pd.DataFrame:
+    """:func:`~escalation_analysis.measures.headlines.actions_by_theme` of the analysis, made once:
+    the front sheet's finding and the near-miss review's table read the same one (shared: do
+    not change it in place)."""
+    return analysis.kept("actions_by_theme", lambda: headlines.actions_by_theme(
+        analysis.actions_frame, analysis.all_episodes, analysis.as_of))
 
 
 def front_sheet_html(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 
-from ..measures import casemix, comparisons, headlines, learning, trends
+from ..measures import casemix, comparisons, learning, trends
 from ..measures import near_misses as patterns
 from ..measures.analysis import Analysis
 from ..measures.timeliness import TimelinessTables
 from . import charts, labels, narrative
-from .front_sheet import front_sheet_html
+from .front_sheet import actions_by_theme, front_sheet_html
 from .kinds import kind as kind_named
 from .review import Review, Sections
 from .summary import Summary, build_summary
@@ -157,7 +157,7 @@ def _barriers(s: Sections, episodes) -> None:
 
 def _actions_by_theme(analysis: Analysis):
     """Learning actions by status and theme, in readers' words (themes as the pathway questions name them)."""
-    table = headlines.actions_by_theme(analysis.actions_frame, analysis.all_episodes, analysis.as_of)
+    table = actions_by_theme(analysis)
     return table.assign(theme=table["theme"].map(lambda t: labels.VALUES.get(t, "No theme recorded"))).rename(
         columns={"theme": "Theme", "actions": "Actions", "overdue": "Overdue", "open_on_time": "Open, not yet due",
                  "closed": "Closed"})
