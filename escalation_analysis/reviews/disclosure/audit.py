@@ -23,6 +23,7 @@ its result (``audit.json``) is safe to publish beside the report.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import math
 from collections import defaultdict
@@ -416,6 +417,10 @@ class AttackModel:
                 raise ValueError(f"No family {cell.family!r} is declared for the audit.")
         self._variables: dict[tuple, int] = {}
         self._points: list[np.ndarray] = []
+        self._stacked: np.ndarray | None = None  # _points as one array, made again only after a new point
+        self._expressions: dict[tuple[tuple[float, Cell], ...], dict[int, float]] = {}
+        self._atoms_of: dict[tuple[tuple[str, str | None], Period], list[int]] = {}
+        self._periods: dict[tuple[str, str | None, tuple[str, ...]], set[Period]] | None = None
         self._atoms: dict[tuple[str, str | None], list[tuple[dt.date, dt.date]]] = {}
         self._lay_out_time(cells)
         eq_rows: list[dict[int, float]] = []
@@ -486,12 +491,18 @@ class AttackModel:
                         self._variables[(family_name, dimension, group, atom, outcome)] = len(self._variables)
 
     def _atoms_in(self, key: tuple[str, str | None], period: Period) -> list[int]:
-        atoms = self._atoms[key]
-        if period == ALL_TIME:
-            return list(range(len(atoms)))
-        start, stop = period[0], _day_after(period[1])
-        inside = [i for i, (a, b) in enumerate(atoms) if a >= start and b <= stop]
-        return inside
+        """The atoms of ``key`` inside ``period`` (found once per breakdown and period: a plan's
+        cells share a few dozen periods)."""
+        found = self._atoms_of.get((key, period))
+        if found is None:
+            atoms = self._atoms[key]
+            if period == ALL_TIME:
+                found = list(range(len(atoms)))
+            else:
+                start, stop = period[0], _day_after(period[1])
+                found = [i for i, (a, b) in enumerate(atoms) if a >= start and b <= stop]
+            self._atoms_of[(key, period)] = found
+        return found
 
     def _relations(self, eq_rows: list[dict[int, float]], ub_rows: list[dict[int, float]]) -> None:
         for (family_name, dimension_name), atoms in self._atoms.items():
@@ -521,7 +532,15 @@ class AttackModel:
     # -- expressions and bounds ---------------------------------------------------------------
 
     def expression(self, terms: Iterable[tuple[float, Cell]]) -> dict[int, float]:
-        """Coefficients over the unknowns of a linear combination of cells."""
+        """Coefficients over the unknowns of a linear combination of cells (worked out once per
+        combination: an audit asks for a count's several times; not to be changed by the caller)."""
+        terms = tuple(terms)
+        known = self._expressions.get(terms)
+        if known is None:
+            known = self._expressions[terms] = self._expression(terms)
+        return known
+
+    def _expression(self, terms: tuple[tuple[float, Cell], ...]) -> dict[int, float]:
         out: dict[int, float] = defaultdict(float)
         for coefficient, cell in terms:
             family = self.families[cell.family]
@@ -539,11 +558,14 @@ class AttackModel:
 
     def periods_containing(self, cell: Cell) -> list[Period]:
         """Longer published periods of the same count of the same group (a month's quarter)."""
+        if self._periods is None:  # published periods by count and group, gathered once
+            self._periods = defaultdict(set)
+            for figure in self.figures:
+                for _, c in figure.terms:
+                    self._periods[(c.family, c.dimension, c.groups)].add(c.period)
         start, end = cell.period
-        found = {c.period for f in self.figures for _, c in f.terms
-                 if c.family == cell.family and c.dimension == cell.dimension and c.groups == cell.groups
-                 and c.period != cell.period and c.period[0] <= start and c.period[1] >= end}
-        return sorted(found)
+        published = self._periods.get((cell.family, cell.dimension, cell.groups), ())
+        return sorted(p for p in published if p != cell.period and p[0] <= start and p[1] >= end)
 
     def pinned(self, binding: Iterable[int]) -> tuple[tuple[str, ...], tuple[Cell, ...]]:
         """Labels and count cells of the figures at the given positions."""
@@ -570,7 +592,7 @@ class AttackModel:
         for weights in signs:
             result = self._solve(weights @ vectors, fast=fast)
             if result.status == 0:
-                self._points.append(result.x)
+                self._keep(result.x)
 
     def _solve(self, objective: np.ndarray, *, fast: bool = False) -> _Solution:
         """A cold solve, as linprog's; ``fast``: warm-started from the last fast one (a different
@@ -583,6 +605,10 @@ class AttackModel:
             self._programme = _Programme(len(self._variables), self._a_ub, self._b_ub, self._a_eq)
         return self._programme.solve(objective)
 
+    def _keep(self, point: np.ndarray) -> None:
+        self._points.append(point)
+        self._stacked = None
+
     def seen(self, cell: Cell) -> tuple[float, float]:
         """Lowest and highest value of ``cell`` among the solutions found so far (inf, -inf if none)."""
         return self.seen_of([(1.0, cell)])
@@ -594,7 +620,9 @@ class AttackModel:
         vector = np.zeros(len(self._variables))
         for index, coefficient in self.expression(terms).items():
             vector[index] = coefficient
-        values = np.asarray(self._points) @ vector
+        if self._stacked is None:
+            self._stacked = np.asarray(self._points)
+        values = self._stacked @ vector
         return float(values.min()), float(values.max())
 
     def bounds(self, cell: Cell, *, minimise_only: bool = False, maximise_only: bool = False, fast: bool = False
@@ -624,7 +652,7 @@ class AttackModel:
                     results.append(cold[0] if sign > 0 else cold[1])
                     continue
                 results.append(sign * result.fun)
-                self._points.append(result.x)
+                self._keep(result.x)
                 continue
             if result.status == 3:  # unbounded: nothing limits it from this side
                 results.append(math.inf * -sign)
@@ -634,7 +662,7 @@ class AttackModel:
                     "The published figures contradict each other, so the disclosure audit cannot check them "
                     f"({result.message}); the tables were not all made from the same data.")
             results.append(sign * result.fun)
-            self._points.append(result.x)
+            self._keep(result.x)
             marginals = result.marginals
             if marginals is not None:
                 binding += [self._figure_of_row[i] for i in np.flatnonzero(np.abs(marginals) > 1e-9)
@@ -739,5 +767,6 @@ def _matrix(rows: list[dict[int, float]], n: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), n))
 
 
+@functools.lru_cache(maxsize=4096)
 def _day_after(day: dt.date) -> dt.date:
     return dt.date.max if day >= dt.date.max - dt.timedelta(days=1) else day + dt.timedelta(days=1)
