@@ -121,6 +121,40 @@ class TestStyle:
         with pytest.raises(ValueError):
             fig.update_layout(height=-1)
 
+    def test_layout_updates_give_plotly_s_own_figure_and_still_check_values(self):
+        # charts._update writes plotly's batched edits itself: the same layout, keys in the same order
+        def both(build, *updates):
+            ours, plotlys = build(), build()
+            for method, spec in updates:
+                getattr(charts, f"_{method}")(ours, **spec)
+                getattr(plotlys, method)(**spec)
+            assert ours.to_json() == plotlys.to_json()
+            return ours
+
+        def figure():
+            fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4], name="a"))
+            charts._house_template(fig)
+            return fig
+
+        both(figure,
+             ("update_layout", {"title": {"text": "T", "x": 0, "pad": {"l": 12}, "subtitle": {"text": "S"}},
+                                "height": 300, "margin": {"t": 80, "b": 60, "autoexpand": True}, "showlegend": False,
+                                "legend": {"x": 0.1, "xref": "container"}, "meta": {"ea_text": {"rows": [["a", "1"]]}}}),
+             ("update_xaxes", {"title_text": "X", "range": [0, 5], "type": "linear"}),
+             ("update_yaxes", {"title_text": None, "ticksuffix": "%", "categoryorder": "array",
+                               "categoryarray": ["b", "a"]}),
+             ("update_layout", {"height": 400, "title": {"text": "U"}, "margin": {"t": 90}, "barmode": "group"}),
+             ("update_layout", {"meta": {"ea_text": {"rows": []}}, "showlegend": None}))
+        checked, plotlys = figure(), figure()
+        with pytest.raises(ValueError):
+            charts._update_layout(checked, height=300, width=-1)
+        with pytest.raises(ValueError):
+            plotlys.update_layout(height=300, width=-1)
+        with pytest.raises(ValueError):
+            charts._update_xaxes(checked, no_such_property=1)
+        assert checked.to_json() == plotlys.to_json()  # the edits before the bad value are kept, as plotly keeps them
+        assert not checked._in_batch_mode and not checked._batch_layout_edits
+
     def test_config_hides_the_plotly_logo(self):
         assert charts.PLOTLY_CONFIG["displaylogo"] is False
 

@@ -34,7 +34,7 @@ from report_reader import chart_texts, small_counts_in
 from escalation_analysis import reviews
 from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.reviews.disclosure import EXACT_SECONDARY, NHS_ROUNDED, policy_for
-from escalation_analysis.reviews.disclosure.audit import audit
+from escalation_analysis.reviews.disclosure.audit import audit, unsafe_findings
 from escalation_analysis.reviews.disclosure.cells import Cell, Check, Dimension, Family, count_figure
 from escalation_analysis.reviews.disclosure.engine import Rate, RowKey, TableSpec, control
 from escalation_analysis.reviews.disclosure.plan import EPISODE_COLUMNS, EPISODE_OUTCOMES, build_plan, plan_for
@@ -488,6 +488,27 @@ def test_no_count_from_1_to_7_is_recovered_from_random_exports(tmp_path_factory,
         assert narrowed <= flagged  # the audit agrees: whatever the attack narrows, it withholds
         if result.safe:  # a report is published only when its audit finds nothing
             assert not narrowed
+
+
+@pytest.mark.slow  # builds a plan twice and audits it three times per example
+@pytest.mark.parametrize(("seed", "policy"), [(1, NHS_ROUNDED), (4, NHS_ROUNDED), (2, EXACT_SECONDARY), (3, EXACT_SECONDARY)])
+def test_a_plans_verdict_finds_exactly_the_audits_unsafe_counts(tmp_path, monkeypatch, seed, policy):
+    """A plan settles what to withhold by :func:`unsafe_findings` (warm-started solves), not by
+    the full audit: its unsafe findings must be the audit's, in every detail (bounds, reason,
+    the figures that pin each down), and every other count settled; before secondary
+    suppression (many unsafe counts) and after."""
+    from escalation_analysis.reviews.disclosure import plan as plan_module
+
+    analysis = analysis_of(tmp_path, random_records([2, 5, 9, 30], seed))
+    plans = [build_plan(analysis, policy)]
+    monkeypatch.setattr(plan_module, "_protect", lambda *args, **kwargs: None)
+    plans.append(build_plan(analysis, policy))  # as the first pass found it
+    for plan in plans:
+        families, figures, checks = plan.all_families(), plan.figures(), plan.checks()
+        full = audit(families, figures, checks, policy)
+        settled: set[Cell] = set()
+        assert unsafe_findings(families, figures, checks, policy, settled) == full.unsafe
+        assert settled == {c.cell for c in checks} - {f.check.cell for f in full.unsafe}
 
 
 # -- the shipped sample ----------------------------------------------------------------------------

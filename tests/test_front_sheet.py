@@ -14,6 +14,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,6 +65,24 @@ class TestHeadlines:
 
     def test_the_ratio_is_the_same_every_time_the_report_runs(self, quarter):
         assert headlines.delay_ratio(quarter.episodes) == headlines.delay_ratio(quarter.episodes)
+
+    @pytest.mark.parametrize("n", [10, 11, 191, 420, 5_000, 40_000])
+    def test_the_bootstrap_medians_are_numpys_medians_of_the_same_draws(self, n):
+        # read off ranks instead of np.median per resample: the same numbers, bit for bit
+        # (odd and even counts, tied values, several blocks, ranks too many for int16)
+        values = np.random.default_rng(n).exponential(60, n).round(0 if n % 2 else 1)
+        samples = 30 if n > 10_000 else 2_000
+
+        def numpys(rng):
+            out = np.empty(samples)
+            block = max(1, 4_000_000 // n)
+            for first in range(0, samples, block):
+                size = min(block, samples - first)
+                out[first:first + size] = np.median(values[rng.integers(0, n, size=(size, n))], axis=1)
+            return out
+
+        ours = headlines._bootstrap_medians(values, np.random.default_rng(1), samples)
+        assert ours.tobytes() == numpys(np.random.default_rng(1)).tobytes()
 
     def test_no_ratio_from_a_handful_of_episodes(self, quarter):
         few = quarter.episodes.head(12)

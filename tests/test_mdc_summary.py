@@ -155,7 +155,49 @@ class TestSummaryTable:
         assert all(isinstance(v, str) or pd.isna(v) or v == 0 or v % 5 == 0 for v in counts)  # rounded to 5
 
 
+def _groups_chart_by_chart(history: pd.DataFrame, start: dt.date, by: str = "team", target_pct=None,
+                           min_months: int = 6) -> pd.DataFrame:
+    """special_cause_groups as it was written: each group's own rows, its own compliance p-chart."""
+    import numpy as np
+
+    rows = []
+    for group in sorted(history[by].dropna().astype("str").unique()):
+        subset = history[history[by].astype("str") == group]
+        if group == "Not recorded" or subset["month"].nunique() < min_months:
+            continue
+        points = trends.compliance_p_chart(subset, target_pct=target_pct).points
+        concern = (points["point_type"] == "special_cause_concern").to_numpy()
+        flagged = np.flatnonzero(concern & (pd.to_datetime(points["x"]) >= pd.Timestamp(start)).to_numpy())
+        if not len(flagged):
+            continue
+        last = first = int(flagged[-1])
+        while first > 0 and concern[first - 1]:
+            first -= 1
+        rows.append({"group": group, "from_month": pd.Timestamp(points["x"].iloc[first]),
+                     "to_month": pd.Timestamp(points["x"].iloc[last]), "months": last - first + 1,
+                     "latest_pct": 100 * float(points["y"].iloc[last]), "mean_pct": 100 * float(points["mean"].iloc[last]),
+                     "rule": str(points["special_cause_type"].iloc[first])})
+    columns = ["group", "from_month", "to_month", "months", "latest_pct", "mean_pct", "rule"]
+    return pd.DataFrame(rows, columns=columns).sort_values("latest_pct", ignore_index=True)
+
+
 class TestSpecialCauseGroups:
+    def test_counting_every_group_at_once_finds_what_each_group_s_own_chart_finds(self, quarter):
+        # one count of every group and month, as each group's chart from its own rows: to the last bit
+        history = quarter.history
+        shuffled = history.sample(frac=0.6, random_state=3)
+        odd = shuffled.assign(team=shuffled["team"].astype("object").where(shuffled.index % 7 != 0, None))
+        cases = [(history, "team", 90, 6), (history, "team", None, 3), (history, "trigger", 90, 2),
+                 (shuffled, "team", 90, 4), (odd, "team", None, 2), (history.assign(team=history["team"].astype("category")), "team", 90, 3),
+                 (history.iloc[:0], "team", 90, 6)]
+        found = 0
+        for frame, by, target, months in cases:
+            ours = special_cause_groups(frame, quarter.start, by=by, target_pct=target, min_months=months)
+            pd.testing.assert_frame_equal(ours, _groups_chart_by_chart(frame, quarter.start, by, target, months),
+                                          check_exact=True)
+            found += len(ours)
+        assert found >= 3
+
     def test_the_deteriorating_team_is_found_with_the_month_it_began(self, quarter):
         groups = special_cause_groups(quarter.history, quarter.start, target_pct=90)
         assert groups["group"].tolist() == ["Riverside CMHT"]

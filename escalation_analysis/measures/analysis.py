@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -28,6 +29,8 @@ from .prepared import validate_prepared
 from .timeliness import exclude_outside, in_period, prepare_episodes
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -60,6 +63,15 @@ class Analysis:
     sources: dict[str, str] = field(default_factory=dict)
     identifiers: IdentifierValues = field(default_factory=IdentifierValues, repr=False)
     """The export's identifiers, pseudonyms and free text, for the privacy gate (see ingest.identifiers)."""
+    _kept: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def kept(self, name: str, make: Callable[[], _T]) -> _T:
+        """``make()``, made once for this analysis: a figure of the analysis alone that a review
+        reads in several places (its front sheet and its sections). Like the analysis, what it
+        hands out is shared: read it, do not change it in place."""
+        if name not in self._kept:
+            self._kept[name] = make()
+        return self._kept[name]
 
     def episodes_between(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Prepared episodes of the whole export whose risk was identified from ``start`` to ``end``."""
@@ -68,8 +80,11 @@ class Analysis:
 
     @property
     def history(self) -> pd.DataFrame:
-        """Prepared episodes from the start of the export to the end of the period (for trends)."""
-        return self.episodes_between(dt.date.min, self.end)
+        """Prepared episodes from the start of the export to the end of the period (for trends).
+
+        Made once (a review reads it for its front sheet, its Making Data Count table and its
+        charts); shared, so do not change it in place."""
+        return self.kept("history", lambda: self.episodes_between(dt.date.min, self.end))
 
     @property
     def steps_frame(self) -> pd.DataFrame | None:

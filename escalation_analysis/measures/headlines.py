@@ -34,6 +34,7 @@ __all__ = [
     "delay_ratio",
     "lone_working_barriers",
     "overdue_by_theme",
+    "overdue_in",
 ]
 
 BOOTSTRAP_SAMPLES = 2000
@@ -67,12 +68,29 @@ class DelayRatio:
 
 
 def _bootstrap_medians(values: np.ndarray, rng: np.random.Generator, samples: int) -> np.ndarray:
-    """Medians of ``samples`` resamples, drawn in blocks so memory stays small for big exports."""
+    """Medians of ``samples`` resamples, drawn in blocks so memory stays small for big exports.
+
+    The medians ``np.median`` gives, bit for bit, a few times faster: a resample's middle
+    values are read off its draws' ranks among ``values`` (sorted as small integers, a radix
+    sort) rather than found among its values (a partition of floats per resample). The
+    values in rank order never decrease, so the k-th smallest rank is the k-th smallest
+    value's place; an even count averages the two middle values as ``np.median`` does.
+    """
+    n = len(values)
     out = np.empty(samples)
-    block = max(1, int(4_000_000 // max(len(values), 1)))
+    if n == 0:  # (empty resamples: NaN medians, with numpy's warning, as before)
+        return np.median(values[rng.integers(0, 0, size=(samples, 0))], axis=1)
+    order = np.argsort(values, kind="stable")
+    in_order = values[order]
+    rank = np.empty(n, dtype=np.int16 if n < 2**15 else np.int64)
+    rank[order] = np.arange(n)
+    middle = n // 2
+    block = max(1, int(4_000_000 // n))
     for first in range(0, samples, block):
         size = min(block, samples - first)
-        out[first:first + size] = np.median(values[rng.integers(0, len(values), size=(size, len(values)))], axis=1)
+        ranks = np.sort(rank[rng.integers(0, n, size=(size, n))], axis=1, kind="stable")
+        high = in_order[ranks[:, middle]]
+        out[first:first + size] = high if n % 2 else (in_order[ranks[:, middle - 1]] + high) / 2
     return out
 
 
@@ -98,7 +116,8 @@ def delay_ratio(episodes: pd.DataFrame, *, seed: int = 20251001, samples: int = 
                       len(inside), len(outside))
 
 
-def lone_working_barriers(episodes: pd.DataFrame, *, min_episodes: int = 5, top: int = 3) -> pd.DataFrame:
+def lone_working_barriers(episodes: pd.DataFrame, *, min_episodes: int = 5, top: int = 3,
+                          frequency: pd.DataFrame | None = None) -> pd.DataFrame:
     """Barriers met far more by lone workers than by accompanied staff, most excess first.
 
     Returns
@@ -108,9 +127,10 @@ def lone_working_barriers(episodes: pd.DataFrame, *, min_episodes: int = 5, top:
         their share of all lone workers' episodes), ``accompanied`` and ``accompanied_pct``,
         ``excess_pp`` (lone minus accompanied share); barriers met by at least
         ``min_episodes`` lone workers' episodes and at least twice as often by lone workers,
-        at most ``top`` of them.
+        at most ``top`` of them. ``frequency`` is ``barrier_frequency(episodes, "lone_worker")``
+        when the caller has it already.
     """
-    table = barrier_frequency(episodes, "lone_worker")
+    table = barrier_frequency(episodes, "lone_worker") if frequency is None else frequency
     columns = ["barrier", "lone", "lone_pct", "accompanied", "accompanied_pct", "excess_pp"]
     if table.empty:
         return pd.DataFrame(columns=columns)
@@ -178,6 +198,10 @@ def overdue_by_theme(actions: pd.DataFrame | None, all_episodes: pd.DataFrame, a
     DataFrame
         ``theme`` and ``overdue`` (actions).
     """
-    table = actions_by_theme(actions, all_episodes, as_of)
-    table = table[table["overdue"] > 0][["theme", "overdue"]]
+    return overdue_in(actions_by_theme(actions, all_episodes, as_of))
+
+
+def overdue_in(by_theme: pd.DataFrame) -> pd.DataFrame:
+    """:func:`overdue_by_theme` from the :func:`actions_by_theme` table already made."""
+    table = by_theme[by_theme["overdue"] > 0][["theme", "overdue"]]
     return table.sort_values(["overdue", "theme"], ascending=[False, True], ignore_index=True)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .agencies import agency_responses
 from .spc import SPCResult, p_chart, xmr
-from .trends import compliance_p_chart
+from .trends import compliance_p_chart, monthly_p_chart
 
 Unit = Literal["percent", "minutes", "count"]
 
@@ -194,13 +194,21 @@ def special_cause_groups(
     columns = ["group", "from_month", "to_month", "months", "latest_pct", "mean_pct", "rule"]
     rows = []
     start_ts = pd.Timestamp(start)
+    labels = history[by].astype("str")
+    counted = _months_by_group(history, labels)
     for group in sorted(history[by].dropna().astype("str").unique()):
         if group == "Not recorded":
             continue
-        subset = history[history[by].astype("str") == group]
-        if subset["month"].nunique() < min_months:
-            continue
-        points = compliance_p_chart(subset, target_pct=target_pct).points
+        if counted is None:
+            subset = history[labels == group]
+            if subset["month"].nunique() < min_months:
+                continue
+            points = compliance_p_chart(subset, target_pct=target_pct).points
+        else:
+            monthly = counted(group)
+            if len(monthly) < min_months:
+                continue
+            points = monthly_p_chart(monthly, target_pct=target_pct).points
         concern = (points["point_type"] == "special_cause_concern").to_numpy()
         in_period = (pd.to_datetime(points["x"]) >= start_ts).to_numpy()
         flagged = np.flatnonzero(concern & in_period)
@@ -220,3 +228,33 @@ def special_cause_groups(
             "rule": str(points["special_cause_type"].iloc[first]),
         })
     return pd.DataFrame(rows, columns=columns).sort_values("latest_pct", ignore_index=True)
+
+
+def _months_by_group(history: pd.DataFrame, labels: pd.Series) -> Callable[[str], pd.DataFrame] | None:
+    """Each group's months as :func:`~escalation_analysis.measures.trends.monthly_counts` counts
+    them for its chart (``within_target``, ``n``, ``month_start``; months with episodes, in
+    order), from one count of every group and month instead of a table per group.
+
+    None unless the months are text with none missing and ``within_target`` is boolean (the
+    prepared episodes always are): the charts are then made from each group's rows as before.
+    """
+    month, within = history["month"], history["within_target"]
+    if month.dtype != "str" or month.isna().any() or within.dtype != bool:
+        return None
+    month_codes, months = pd.factorize(month, sort=True)
+    group_codes, groups = pd.factorize(labels)  # a missing label is no group (-1)
+    cells = len(groups) * len(months)
+    cell = group_codes.astype(np.int64) * len(months) + month_codes
+    named = group_codes >= 0
+    n = np.bincount(cell[named], minlength=cells).reshape(len(groups), len(months))
+    within_target = np.bincount(cell[named & within.to_numpy()], minlength=cells).reshape(len(groups), len(months))
+    month_start = pd.to_datetime(pd.Series(months, dtype="str") + "-01", format="%Y-%m-%d")
+    position = {group: i for i, group in enumerate(groups)}
+
+    def months_of(group: str) -> pd.DataFrame:
+        counts = n[position[group]]
+        seen = counts > 0
+        return pd.DataFrame({"within_target": within_target[position[group]][seen], "n": counts[seen],
+                             "month_start": month_start[seen].reset_index(drop=True)})
+
+    return months_of

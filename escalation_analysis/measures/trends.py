@@ -47,7 +47,13 @@ def compliance_p_chart(
     The points' ``y``, ``mean`` and limits are proportions in [0, 1]; multiply by 100 to show
     percentages.
     """
-    monthly = monthly_counts(prepared, team)
+    return monthly_p_chart(monthly_counts(prepared, team), target_pct=target_pct, rebase_at=rebase_at)
+
+
+def monthly_p_chart(monthly: pd.DataFrame, *, target_pct: float | None = None,
+                    rebase_at: Sequence | None = None) -> SPCResult:
+    """:func:`compliance_p_chart` of the months already counted: ``within_target``, ``n`` and
+    ``month_start`` of :func:`monthly_counts` (all the chart reads)."""
     return p_chart(
         "within_target", "n", "month_start", data=monthly, improvement="increase",
         target=None if target_pct is None else target_pct / 100,

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.basedatatypes import BaseFigure
 
 from ..measures.timeliness import financial_quarter
 from .disclosure.policy import NHS_ROUNDED, PROTECTED_MARK, SMALL_MARK
@@ -491,7 +492,7 @@ def _finish(
         title_spec["subtitle"] = {"text": "<br>".join(subtitle_lines),
                                   "font": {"size": 13, "color": NHS_GREY}}
     _house_template(fig)
-    fig.update_layout(
+    _update_layout(fig,
         title=title_spec,
         height=height,
         margin={"t": top, "b": bottom, "l": left, "r": right, "autoexpand": True},
@@ -561,6 +562,47 @@ def _house_template(fig: go.Figure) -> None:
         layout._validate = fig._validate
 
 
+def _update(fig: go.Figure, part: Any, spec: Mapping[str, Any]) -> None:
+    """``part.update(**spec)`` for the layout of ``fig`` or a part of it (an axis), less the
+    checks plotly makes again when it applies its own edits.
+
+    plotly validates each value as it is set, holds the edits back (a "batch"), and at the
+    end of the batch checks each edit's path again, writes it into the layout, and tells the
+    figure's listeners (a plain figure has none), which together cost twice the setting. Here
+    the edits are written with the same function (``BaseFigure._set_in``) in the same order,
+    so the layout, and the order of its keys, are plotly's own (tests/test_charts.py compares).
+    """
+    fig._in_batch_mode = True  # as plotly's batch_update: values are validated and held back
+    try:
+        BaseFigure._perform_update(part, dict(spec))
+    finally:  # (as there, the edits made before a value fails are written too)
+        fig._in_batch_mode = False
+        edits = dict(fig._batch_layout_edits)
+        fig._batch_layout_edits.clear()
+        for path, value in edits.items():
+            BaseFigure._set_in(fig._layout, path, value)
+
+
+def _update_layout(fig: go.Figure, **spec: Any) -> go.Figure:
+    """``fig.update_layout(**spec)`` (see :func:`_update`)."""
+    _update(fig, fig.layout, spec)
+    return fig
+
+
+def _update_xaxes(fig: go.Figure, **spec: Any) -> go.Figure:
+    """``fig.update_xaxes(**spec)`` (see :func:`_update`)."""
+    for axis in fig.select_xaxes():
+        _update(fig, axis, spec)
+    return fig
+
+
+def _update_yaxes(fig: go.Figure, **spec: Any) -> go.Figure:
+    """``fig.update_yaxes(**spec)`` (see :func:`_update`)."""
+    for axis in fig.select_yaxes():
+        _update(fig, axis, spec)
+    return fig
+
+
 def _line_labels(fig: go.Figure, labels: list[tuple[float, str, str]], x: Any, y_range: tuple[float, float]) -> None:
     """Label horizontal lines at the right-hand end, nudged apart so that none overlap; a line
     that is missing or outside the y range gets no label."""
@@ -626,7 +668,7 @@ def _describe(fig: go.Figure, summary: str, columns: Sequence[str], rows: Iterab
         "columns": [_plain(c) for c in columns],
         "rows": [[_plain(v) for v in row] for row in rows],
     }
-    fig.update_layout(meta=meta)
+    _update_layout(fig, meta=meta)
     return fig
 
 
@@ -753,7 +795,7 @@ def _with_changes(fig: go.Figure, marked: list[str]) -> go.Figure:
     changes = "; ".join(marked)
     text["summary"] = text["summary"].rstrip(".") + f"; pathway change{'s' if len(marked) > 1 else ''} marked: {changes}."
     meta["ea_text"] = text
-    fig.update_layout(meta=meta)
+    _update_layout(fig, meta=meta)
     return fig
 
 
@@ -962,11 +1004,11 @@ def spc_chart(
         fig, title=title, subtitle=subtitle, height=height, legend=bool(present), notes=notes,
         badges=badges, right=118, bottom_axis=64 if date_format == "%b %Y" else 56,
     )
-    fig.update_xaxes(title_text=_esc(x_title), **_x_axis_for(date_format, len(x)))
+    _update_xaxes(fig, title_text=_esc(x_title), **_x_axis_for(date_format, len(x)))
     if date_format is not None:
         half = pd.Timedelta(days=16 if date_format == "%b %Y" else 1)
-        fig.update_xaxes(range=[x.iloc[0] - half, x.iloc[-1] + half])
-    fig.update_yaxes(title_text=_esc(y_title), range=list(y_range), ticksuffix=suffix)
+        _update_xaxes(fig, range=[x.iloc[0] - half, x.iloc[-1] + half])
+    _update_yaxes(fig, title_text=_esc(y_title), range=list(y_range), ticksuffix=suffix)
     last = len(x) - 1
     labels = [
         (mean[last], f"Mean {_fmt_number(mean[last], 1, suffix)}", NHS_GREY),
@@ -1132,9 +1174,9 @@ def control_chart(
         x_title = _x_title(date_format)
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=bool(sigma.any()),
             notes=notes, right=118, bottom_axis=64 if date_format == "%b %Y" else 56)
-    fig.update_xaxes(title_text=_esc(x_title), **({"type": "linear"} if in_order else _x_axis_for(date_format, len(x))))
+    _update_xaxes(fig, title_text=_esc(x_title), **({"type": "linear"} if in_order else _x_axis_for(date_format, len(x))))
     y_range = _padded_range([y, cl, ucl, lcl])
-    fig.update_yaxes(title_text=_esc(y_title), range=list(y_range), ticksuffix=suffix)
+    _update_yaxes(fig, title_text=_esc(y_title), range=list(y_range), ticksuffix=suffix)
     last = len(x) - 1
     labels = [(cl[last], f"Centre {_fmt_number(cl[last], decimals, suffix)}", NHS_GREY)]
     if has_limits:
@@ -1338,7 +1380,7 @@ def funnel_plot(
         "outside the 95% limits, possibly by chance."
     )
     _finish(fig, title=title, subtitle=subtitle, height=height, legend=True, notes=notes)
-    fig.update_xaxes(title_text=_esc(x_title), range=[0, x_max], rangemode="tozero")
+    _update_xaxes(fig, title_text=_esc(x_title), range=[0, x_max], rangemode="tozero")
     labelled = (positions != "within") if label == "outliers" else np.full(len(units), label == "all")
 
     def name_points() -> None:  # once the y axis has its range
@@ -1357,7 +1399,7 @@ def funnel_plot(
         shown = shown[np.isfinite(shown)]
         lo, hi = min(float(shown.min()), 0.8), max(float(shown.max()), 1.2)
         pad = (hi - lo) * 0.08
-        fig.update_yaxes(title_text=_esc(y_title), range=[max(lo - pad, 0), hi + pad])
+        _update_yaxes(fig, title_text=_esc(y_title), range=[max(lo - pad, 0), hi + pad])
         name_points()
         columns = ["Team", "Expected", *(["Observed"] if counts else []), "Observed / expected", "Position"]
         rows = [[_label(u), _fmt_number(e, 1), *([_fmt_count(o)] if counts else []), f"{r:.2f}",
@@ -1366,7 +1408,7 @@ def funnel_plot(
                                            units["ratio"], units["position"], strict=False)]
         sentence = f"{_plain(title)}: {len(units):,} teams around the ratio of 1 expected; {tail}"
         return _describe(fig, sentence, columns, rows)
-    fig.update_yaxes(title_text=_esc(y_title), range=[-2, 102], ticksuffix="%")
+    _update_yaxes(fig, title_text=_esc(y_title), range=[-2, 102], ticksuffix="%")
     name_points()
     columns = ["Team", *(["Episodes", "Within target"] if counts else []), "Within target (%)", "Position"]
     rows = [[_label(u), *([_fmt_count(d), _fmt_count(n)] if counts else []), _fmt_number(p * 100, 1, "%"),
@@ -1501,10 +1543,10 @@ def delay_distribution(
         # a target tick as tall as a box, its time written above the box
         row_px = _plot_height(fig) / max(rows, 1)
         fig.update_traces(selector={"name": "Target"}, marker_size=max(10, 0.55 * row_px))
-        fig.update_yaxes(title_text=None, type="category", categoryorder="array",
+        _update_yaxes(fig, title_text=None, type="category", categoryorder="array",
                          categoryarray=[names[g] for g in order], autorange="reversed",
                          showgrid=False)
-        fig.update_xaxes(title_text="Delay to escalate (log scale)",
+        _update_xaxes(fig, title_text="Delay to escalate (log scale)",
                          **_minute_axis(max(drawn.min(), 1) if len(drawn) else 1,
                                         drawn.max() if len(drawn) else 1440))
         return _describe_delays(fig, title, delays, groups, order, names, not_escalated)
@@ -1535,8 +1577,8 @@ def delay_distribution(
     fig.add_scatter(x=[None], y=[None], name="Target", mode="lines",
                     line={"color": TARGET_RED, "dash": "dot", "width": 1.5}, hoverinfo="skip")
     _finish(fig, title=title, subtitle=subtitle, height=height or 440, legend=True, notes=notes)
-    fig.update_xaxes(title_text="Delay to escalate (log scale)", **_minute_axis(lo, hi))
-    fig.update_yaxes(title_text="Escalated episodes (% of group)", ticksuffix="%",
+    _update_xaxes(fig, title_text="Delay to escalate (log scale)", **_minute_axis(lo, hi))
+    _update_yaxes(fig, title_text="Escalated episodes (% of group)", ticksuffix="%",
                      rangemode="tozero")
     return _describe_delays(fig, title, delays, groups, order, names, not_escalated)
 
@@ -1676,15 +1718,15 @@ def km_curves(
             notes=["Shaded bands: 95% confidence intervals."] if ci and order else [])
     if log_time:
         start = float(frame["time"].min()) if len(frame) else 1.0
-        fig.update_xaxes(title_text="Time since risk was identified (log scale)",
+        _update_xaxes(fig, title_text="Time since risk was identified (log scale)",
                          **_minute_axis(max(start, 1.0), end))
     else:
-        fig.update_xaxes(
+        _update_xaxes(fig,
             title_text="Hours since risk was identified" if in_hours
             else "Minutes since risk was identified",
             range=[0, end / unit], dtick=_nice_hours(end / 60) if in_hours else None,
         )
-    fig.update_yaxes(title_text="Escalated (% of episodes)", range=[0, 100.5], ticksuffix="%",
+    _update_yaxes(fig, title_text="Escalated (% of episodes)", range=[0, 100.5], ticksuffix="%",
                      dtick=20)
     times = sorted({t for t, _ in target_items}) or [60.0, 240.0, 1440.0]
     return _describe_km(fig, title, km_frame, order, labels, times)
@@ -1806,11 +1848,11 @@ def late_heatmap(
     _finish(fig, title=title or "When late escalations happen: hour of the week",
             subtitle=subtitle or f"{default_title}, by when risk was identified (local time)",
             height=height, notes=notes, right=90)
-    fig.update_xaxes(title_text="Hour of the day when risk was identified",
+    _update_xaxes(fig, title_text="Hour of the day when risk was identified",
                      tickvals=list(range(0, 24, 3)),
                      ticktext=[f"{h:02d}:00" for h in range(0, 24, 3)], showgrid=False,
                      showline=False, range=[-0.5, 23.5])
-    fig.update_yaxes(title_text=None, type="category", categoryorder="array",
+    _update_yaxes(fig, title_text=None, type="category", categoryorder="array",
                      categoryarray=list(_WEEKDAYS), autorange="reversed", showgrid=False,
                      showline=False)
     ordered = frame.assign(_day=frame["weekday"].map({d: i for i, d in enumerate(_WEEKDAYS)}))
@@ -1914,9 +1956,9 @@ def barrier_cooccurrence(
     _finish(fig, title=title, subtitle=subtitle, notes=notes, right=20,
             height=height or 190 + max(n, 3) * max(34, 16 * lines + 8),
             left=_left_for(y_labels), bottom_axis=30)
-    fig.update_xaxes(title_text=None, type="category", side="bottom", showgrid=False,
+    _update_xaxes(fig, title_text=None, type="category", side="bottom", showgrid=False,
                      showline=False, tickangle=0, ticks="")
-    fig.update_yaxes(title_text=None, type="category", autorange="reversed", showgrid=False,
+    _update_yaxes(fig, title_text=None, type="category", autorange="reversed", showgrid=False,
                      showline=False, ticks="")
     rows = [[f"{i + 1}. {names[i]}"] + text[i] for i in range(n)]
     pairs = [(counts[i, j], i, j) for i in range(n) for j in range(i + 1, min(n, len(column_names)))
@@ -2060,8 +2102,8 @@ def compliance_by_group(
         fig.add_annotation(x=float(target_pct), xref="x", y=1, yref="paper", yanchor="bottom",
                            text=f"Target {float(target_pct):g}%", showarrow=False,
                            font={"size": 12, "color": TARGET_RED}, name="target")
-    fig.update_xaxes(title_text=_esc(x_title), range=[0, 100], ticksuffix="%", dtick=20)
-    fig.update_yaxes(title_text=None, type="category", categoryorder="array",
+    _update_xaxes(fig, title_text=_esc(x_title), range=[0, 100], ticksuffix="%", dtick=20)
+    _update_yaxes(fig, title_text=None, type="category", categoryorder="array",
                      categoryarray=[names[i] for i in order], autorange="reversed",
                      showgrid=False)
     rows = []
@@ -2259,11 +2301,11 @@ def bar_counts(
     cat_axis = {"title_text": None, "type": "category", "categoryorder": "array",
                 "categoryarray": [names[i] for i in order], "showgrid": False}
     if horizontal:
-        fig.update_xaxes(**value_axis)
-        fig.update_yaxes(**cat_axis, autorange="reversed")
+        _update_xaxes(fig, **value_axis)
+        _update_yaxes(fig, **cat_axis, autorange="reversed")
     else:
-        fig.update_yaxes(**value_axis)
-        fig.update_xaxes(**cat_axis)
+        _update_yaxes(fig, **value_axis)
+        _update_xaxes(fig, **cat_axis)
     if has_line:
         line = {"color": TARGET_RED, "dash": "dash", "width": 2}
         text = f"{_esc(target_label)} {fmt(line_value)}"
@@ -2353,9 +2395,9 @@ def group_shares(
     _finish(fig, title=title, subtitle=subtitle, height=height or 170 + 22 * len(groups) * max(rows, 2),
             legend=True, left=_left_for(names))
     top_value = float(wide.to_numpy().max()) if wide.size else 1.0
-    fig.update_layout(barmode="group", bargap=0.25)
-    fig.update_xaxes(title_text=_esc(value_title), range=[0, top_value * 1.18 or 1], ticksuffix="%")
-    fig.update_yaxes(title_text=None, type="category", categoryorder="array", categoryarray=names,
+    _update_layout(fig, barmode="group", bargap=0.25)
+    _update_xaxes(fig, title_text=_esc(value_title), range=[0, top_value * 1.18 or 1], ticksuffix="%")
+    _update_yaxes(fig, title_text=None, type="category", categoryorder="array", categoryarray=names,
                      autorange="reversed", showgrid=False)
     rows_out = [[n, *[_fmt_number(v, 1, "%") for v in wide.loc[c, groups]]] for n, c in zip(names, wide.index, strict=True)]
     if len(groups) >= 2 and rows:
@@ -2476,9 +2518,9 @@ def trend_line(
             bottom_axis=64 if date_format == "%b %Y" else 56,
             right=28 if target is None else 30 + int(_text_px(f"Target {target:g}{suffix}")),
             notes=["Shaded band: 95% confidence interval."] if lower and upper else [])
-    fig.update_xaxes(title_text=_esc(x_title), **_x_axis_for(date_format, len(work)))
+    _update_xaxes(fig, title_text=_esc(x_title), **_x_axis_for(date_format, len(work)))
     if date_format is None:
-        fig.update_xaxes(categoryorder="array", categoryarray=list(dict.fromkeys(xs)))
+        _update_xaxes(fig, categoryorder="array", categoryarray=list(dict.fromkeys(xs)))
     pool = [values_all]
     if lower and upper:
         pool += [_numbers(work[lower]), _numbers(work[upper])]
@@ -2489,7 +2531,7 @@ def trend_line(
     hi = float(allv.max()) if len(allv) else 1.0
     lo = 0.0 if from_zero else (float(allv.min()) if len(allv) else 0.0)
     pad = (hi - lo) * 0.12 or 1.0
-    fig.update_yaxes(title_text=_esc(y_title), ticksuffix=suffix,
+    _update_yaxes(fig, title_text=_esc(y_title), ticksuffix=suffix,
                      range=[lo if from_zero else lo - pad, hi + pad])
     if target is not None:
         fig.add_hline(y=float(target), line={"color": TARGET_RED, "dash": "dash", "width": 2})

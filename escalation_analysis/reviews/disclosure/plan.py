@@ -40,7 +40,7 @@ from ...measures.equity import EQUITY_FIELDS, available_equity_fields
 from ...measures.learning import action_status, trained_within_year
 from ...measures.near_misses import pathway_themes
 from ...measures.timeliness import TimelinessTables
-from .audit import AuditResult, audit, unsafe_findings
+from .audit import AuditResult, Finding, audit, unsafe_findings
 from .cells import ALL_TIME, Cell, Check, Dimension, Family, Figure, Period
 from .engine import PROTECTED, SHOWN, SMALL, ControlledTable, Draft, Rate, RowKey, TableSpec, control
 from .policy import DisclosurePolicy
@@ -152,6 +152,9 @@ class DisclosurePlan:
     extra_checks: tuple[Check, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
     _audit: AuditResult | None = field(default=None, repr=False)
+    _audited: tuple[dict[str, Family], list[Figure], list[Check]] | None = field(default=None, repr=False, compare=False)
+    """What the plan's own audit covers, as its build had it (families, figures, checks), when
+    the build withheld nothing further: the audit, when asked for, is of exactly these."""
 
     def table(self, name: str) -> ControlledTable:
         if name not in self.tables:
@@ -187,7 +190,7 @@ class DisclosurePlan:
         if others:
             return audit_plans([self, *others], scope=scope)
         if self._audit is None:
-            self._audit = audit_plans([self])
+            self._audit = audit(*self._audited, self.policy) if self._audited else audit_plans([self])
         return self._audit
 
 
@@ -326,17 +329,20 @@ def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool =
     def checks() -> list[Check]:
         return [*(c for d in drafts for c in d.checks()), *(quality.checks() if quality else []), *outside_checks]
 
-    verdict = audit(every_family, figures(), checks(), policy)
-    if not verdict.safe:
-        _protect(drafts, quality, figures, checks, every_family, policy, verdict)
-        verdict = None  # audited again when asked, with the withheld figures
+    # only the verdict: the plan's own audit is made when asked for (a run of several reports
+    # publishes their joint audit instead)
+    settled: set[Cell] = set()
+    unsafe = unsafe_findings(every_family, figures(), checks(), policy, settled)
+    audited = (every_family, figures(), checks()) if previous and not unsafe else None
+    if unsafe:
+        _protect(drafts, quality, figures, checks, every_family, policy, unsafe, settled)
     tables = {d.name: d.finish() for d in drafts}
     overall = tables["timeliness_overall"].frame if "timeliness_overall" in tables else pd.DataFrame()
     published_quality = quality.published(overall.iloc[0]["n"] if len(overall) else 0) if quality else {}
     plan = DisclosurePlan(policy, period, tables, published_quality, {**families, **builder.extra_families}, before,
                           tuple(quality.figures()) if quality else (), tuple(quality.checks()) if quality else (),
                           dict(analysis.sources))
-    plan._audit = verdict if previous else None
+    plan._audited = audited
     return plan
 
 
@@ -806,7 +812,7 @@ def _clip(period: Period, within: Period) -> Period:
 
 
 def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, checks: Any,
-             families: dict[str, Family], policy: DisclosurePolicy, verdict: AuditResult, *,
+             families: dict[str, Family], policy: DisclosurePolicy, findings: list[Finding], settled: set[Cell], *,
              limit: int = 200) -> None:
     """Withhold published counts until the audit finds nothing: each time the cheapest that pins one.
 
@@ -816,8 +822,8 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
     threshold (those keep their own marks), so ``[c]`` outside a small group means at least
     ``threshold + 1``, which the audit takes into account. Checks found safe stay safe, since
     withholding only widens what can be derived. ``figures`` and ``checks`` give the current
-    figures and checks of everything published with the drafts; ``verdict`` is the audit of
-    them as they are (its unsafe findings are the first pass's, so that audit is not run twice).
+    figures and checks of everything published with the drafts; ``findings`` and ``settled``
+    are the first pass of :func:`unsafe_findings` over them as they are.
     """
     def hiders() -> dict[str, tuple[tuple[int, ...], Any]]:
         by_cell: dict[Cell, list[tuple[Draft, int, str]]] = defaultdict(list)
@@ -839,9 +845,6 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
                 out[d.cell_label(r, c)] = (draft.headline_cost(row, column), hide)
         return out
 
-    findings = verdict.unsafe
-    pinned = {f.check.cell for f in findings}
-    settled: set[Cell] = {c.cell for c in checks() if c.cell not in pinned}  # as unsafe_findings leaves it
     for attempt in range(limit):
         if attempt:
             findings = unsafe_findings(families, figures(), checks(), policy, settled)
