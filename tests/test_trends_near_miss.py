@@ -162,6 +162,22 @@ def test_barrier_frequency_counts_episodes_once(episodes):
     assert (frequency["group_episodes"] == len(episodes)).all()
 
 
+@pytest.mark.parametrize("by", [None, "lone_worker", "team", "band"])
+def test_barrier_frequency_counts_each_groups_distinct_episodes(episodes, by):
+    # counted as group sizes: the distinct episodes per barrier and group, also when an episode
+    # records a barrier twice, and the same table from an explosion made already
+    twice = episodes.assign(barriers=episodes["barriers"].map(
+        lambda b: None if b is None else [*b, *b[:1]], na_action="ignore").astype(episodes["barriers"].dtype))
+    for frame in (episodes, twice):
+        exploded = explode_barriers(frame)
+        table = barrier_frequency(frame, by)
+        keys = ["barrier"] + ([by] if by else [])
+        distinct = exploded.groupby(keys, sort=True)["episode"].nunique().reset_index(drop=True)
+        pd.testing.assert_series_equal(table.sort_values(keys, ignore_index=True)["episodes"], distinct,
+                                       check_names=False)
+        pd.testing.assert_frame_equal(barrier_frequency(frame, by, exploded=exploded), table)
+
+
 def test_repeat_service_users_match_a_direct_groupby(episodes):
     table = repeat_service_users(episodes, min_episodes=3).set_index("service_user_id")
     people = episodes.dropna(subset=["service_user_id"]).groupby("service_user_id")

@@ -116,7 +116,8 @@ def delay_ratio(episodes: pd.DataFrame, *, seed: int = 20251001, samples: int = 
                       len(inside), len(outside))
 
 
-def lone_working_barriers(episodes: pd.DataFrame, *, min_episodes: int = 5, top: int = 3) -> pd.DataFrame:
+def lone_working_barriers(episodes: pd.DataFrame, *, min_episodes: int = 5, top: int = 3,
+                          frequency: pd.DataFrame | None = None) -> pd.DataFrame:
     """Barriers met far more by lone workers than by accompanied staff, most excess first.
 
     Returns
@@ -126,9 +127,10 @@ def lone_working_barriers(episodes: pd.DataFrame, *, min_episodes: int = 5, top:
         their share of all lone workers' episodes), ``accompanied`` and ``accompanied_pct``,
         ``excess_pp`` (lone minus accompanied share); barriers met by at least
         ``min_episodes`` lone workers' episodes and at least twice as often by lone workers,
-        at most ``top`` of them.
+        at most ``top`` of them. ``frequency`` is ``barrier_frequency(episodes, "lone_worker")``
+        when the caller has it already.
     """
-    table = barrier_frequency(episodes, "lone_worker")
+    table = barrier_frequency(episodes, "lone_worker") if frequency is None else frequency
     columns = ["barrier", "lone", "lone_pct", "accompanied", "accompanied_pct", "excess_pp"]
     if table.empty:
         return pd.DataFrame(columns=columns)

@@ -34,13 +34,15 @@ import pandas as pd
 from ..measures import headlines
 from ..measures.analysis import Analysis
 from ..measures.learning import action_status
+from ..measures.near_misses import barrier_frequency, explode_barriers
 from .disclosure import DisclosurePlan
 from .display import Html, table_html
 from .kpis import previous_period
 from .labels import VALUES, interval_text
 from .mdc_summary import MdcSummary, mdc_summary, outside_plan
 
-__all__ = ["Finding", "FrontSheet", "actions_by_theme", "build_front_sheet", "front_sheet_html", "review_mdc_summary", "section_id"]
+__all__ = ["Finding", "FrontSheet", "actions_by_theme", "barriers_by_lone_working", "build_front_sheet",
+           "episode_barriers", "front_sheet_html", "review_mdc_summary", "section_id"]
 
 #: How many findings page 1 holds at most.
 MAX_FINDINGS = 5
@@ -250,8 +252,8 @@ def _barrier_words(barrier: str) -> str:
     return barrier[:1].lower() + barrier[1:] if barrier[1:2].islower() else barrier
 
 
-def _lone_finding(episodes: pd.DataFrame, external: bool) -> Finding | None:
-    table = headlines.lone_working_barriers(episodes)
+def _lone_finding(episodes: pd.DataFrame, external: bool, frequency: pd.DataFrame | None = None) -> Finding | None:
+    table = headlines.lone_working_barriers(episodes, frequency=frequency)
     if table.empty:
         return None
     only = bool((table["accompanied"] == 0).all())
@@ -349,7 +351,7 @@ def build_front_sheet(
     candidates = [
         _team_finding(analysis, history, plan, team),
         _ratio_finding(chosen),
-        _lone_finding(chosen, external),
+        _lone_finding(chosen, external, barriers_by_lone_working(analysis) if episodes is None else None),
         _actions_finding(analysis, plan) if team is None else None,
         _quality_finding(analysis, external),
     ]
@@ -388,6 +390,19 @@ def actions_by_theme(analysis: Analysis) -> pd.DataFrame:
     not change it in place)."""
     return analysis.kept("actions_by_theme", lambda: headlines.actions_by_theme(
         analysis.actions_frame, analysis.all_episodes, analysis.as_of))
+
+
+def episode_barriers(analysis: Analysis) -> pd.DataFrame:
+    """:func:`~escalation_analysis.measures.near_misses.explode_barriers` of the period's episodes,
+    made once for the front sheet and the near-miss review's barrier tables and charts (shared)."""
+    return analysis.kept("episode_barriers", lambda: explode_barriers(analysis.episodes))
+
+
+def barriers_by_lone_working(analysis: Analysis) -> pd.DataFrame:
+    """``barrier_frequency(episodes, "lone_worker")`` of the period's episodes, made once: the front
+    sheet's lone-working finding and the near-miss review's chart read the same table (shared)."""
+    return analysis.kept("barriers_by_lone_working", lambda: barrier_frequency(
+        analysis.episodes, "lone_worker", exploded=episode_barriers(analysis)))
 
 
 def front_sheet_html(

@@ -15,7 +15,7 @@ from ..measures import near_misses as patterns
 from ..measures.analysis import Analysis
 from ..measures.timeliness import TimelinessTables
 from . import charts, labels, narrative
-from .front_sheet import actions_by_theme, front_sheet_html
+from .front_sheet import actions_by_theme, barriers_by_lone_working, episode_barriers, front_sheet_html
 from .kinds import kind as kind_named
 from .review import Review, Sections
 from .summary import Summary, build_summary
@@ -82,12 +82,12 @@ def build(analysis: Analysis, audience: str = "internal") -> Review:
         s.chart("near_misses", charts.trend_line, ratio, x="quarter", y="ratio",
                 title="Near misses reported per incident, by quarter", y_title="Near misses per incident",
                 changes=analysis.pathway.changes)
-    _barriers(s, episodes)
+    _barriers(s, analysis)
     s.table("repeat_users", patterns.repeat_service_users(episodes, min_episodes=3).head(15),
             "Three or more episodes in the period", if_empty="No service user had three or more episodes in the period.")
     s.table("cases", patterns.cases_to_review(episodes, limit=12), "Cases to review",
             if_empty="No escalation in the period was late or missed.")
-    themes = patterns.pathway_themes(episodes)
+    themes = patterns.pathway_themes(episodes, exploded=episode_barriers(analysis))
     s.table("pathway_questions", themes[["theme", "episodes", "late_pct", "question"]], "Themes and questions",
             percent=["late_pct"], if_empty="No recorded barrier matches a pathway theme in this period.")
     s.text("learning_actions", narrative.learning_actions(analysis))
@@ -134,16 +134,17 @@ def _teams(s: Sections, analysis: Analysis) -> None:
             changes=analysis.pathway.changes)
 
 
-def _barriers(s: Sections, episodes) -> None:
+def _barriers(s: Sections, analysis: Analysis) -> None:
     """Barriers met, overall and by lone working, and which barriers occur together."""
-    if patterns.explode_barriers(episodes).empty:
+    episodes, exploded = analysis.episodes, episode_barriers(analysis)
+    if exploded.empty:
         s.text("barriers", "No barriers were recorded for the episodes in this period (or the export has no "
                            "barriers column).")
         return
-    frequency = patterns.barrier_frequency(episodes)
+    frequency = patterns.barrier_frequency(episodes, exploded=exploded)
     s.chart("barriers", charts.bar_counts, frequency.head(10), x="barrier", y="episodes",
             title="Most frequent barriers", value_title="Episodes")
-    by_lone_working = patterns.barrier_frequency(episodes, "lone_worker")
+    by_lone_working = barriers_by_lone_working(analysis)
     by_lone_working = by_lone_working[by_lone_working["lone_worker"] != "not recorded"]
     if by_lone_working["lone_worker"].nunique() >= 2:
         s.chart("barriers", charts.group_shares, by_lone_working, "barrier", "lone_worker", "episodes_pct",
@@ -152,7 +153,7 @@ def _barriers(s: Sections, episodes) -> None:
     else:
         s.text("barriers", "Lone working is not recorded for both lone workers and accompanied staff in this "
                            "period, so their barriers cannot be compared.")
-    s.chart("barriers", charts.barrier_cooccurrence, patterns.barrier_cooccurrence(episodes))
+    s.chart("barriers", charts.barrier_cooccurrence, patterns.barrier_cooccurrence(episodes, exploded=exploded))
 
 
 def _actions_by_theme(analysis: Analysis):
