@@ -332,8 +332,9 @@ def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool =
     # only the verdict: the plan's own audit is made when asked for (a run of several reports
     # publishes their joint audit instead)
     settled: set[Cell] = set()
-    unsafe = unsafe_findings(every_family, figures(), checks(), policy, settled)
-    audited = (every_family, figures(), checks()) if previous and not unsafe else None
+    shown, checked = figures(), checks()
+    unsafe = unsafe_findings(every_family, shown, checked, policy, settled)
+    audited = (every_family, shown, checked) if previous and not unsafe else None
     if unsafe:
         _protect(drafts, quality, figures, checks, every_family, policy, unsafe, settled)
     tables = {d.name: d.finish() for d in drafts}
