@@ -181,6 +181,28 @@ def _groups_chart_by_chart(history: pd.DataFrame, start: dt.date, by: str = "tea
     return pd.DataFrame(rows, columns=columns).sort_values("latest_pct", ignore_index=True)
 
 
+class TestCrisisResponseTrend:
+    def test_the_crisis_team_s_chart_is_read_from_every_agency_s_responses(self, quarter):
+        # the chart takes the crisis team's steps only: the same months and counts as from every agency's table
+        from escalation_analysis.measures.agencies import agency_responses
+        from escalation_analysis.measures.kpi_trends import _crisis_response_chart
+
+        history, steps = quarter.history, quarter.steps_frame
+        for target_minutes in (30, 60, 240):
+            responses = agency_responses(history, steps)
+            crisis = responses[(responses["agency"] == "crisis_team") & responses["response_minutes"].notna()]
+            months = history.drop_duplicates("incident_id").set_index("incident_id")["month"]
+            within = crisis["response_minutes"] <= target_minutes
+            counted = pd.DataFrame({"month": crisis["incident_id"].map(months), "within": within})
+            monthly = counted.groupby("month", observed=True)["within"].agg(["size", "sum"])
+            chart = _crisis_response_chart(history, steps, target_minutes, 90)
+            assert chart.points["denominator"].tolist() == monthly["size"].tolist()
+            assert chart.points["numerator"].tolist() == monthly["sum"].tolist()
+        others = steps[steps["agency"] != "crisis_team"]
+        assert len(others) and _crisis_response_chart(history, others, 60, 90) is None  # not read from the export
+        assert _crisis_response_chart(history, None, 60, 90) is not None  # no step log: the export's first contact
+
+
 class TestSpecialCauseGroups:
     def test_counting_every_group_at_once_finds_what_each_group_s_own_chart_finds(self, quarter):
         # one count of every group and month, as each group's chart from its own rows: to the last bit

@@ -96,11 +96,17 @@ def _xmr(monthly: pd.DataFrame, kpi: str, target: float | None) -> SPCResult:
 
 def _crisis_response_chart(history: pd.DataFrame, steps: pd.DataFrame | None, target_minutes: float,
                            target_pct: float | None) -> SPCResult | None:
+    if steps is not None and not steps.empty:
+        # each agency's contacts and responses are matched on their own: the crisis team's steps give
+        # its rows (with no crisis team step there are none, as in the table of every agency)
+        steps = steps[steps["agency"] == "crisis_team"]
+        if steps.empty:
+            return None
     responses = agency_responses(history, steps)
     crisis = responses[(responses["agency"] == "crisis_team") & responses["response_minutes"].notna()]
     if crisis.empty:
         return None
-    months = history.drop_duplicates("incident_id").set_index("incident_id")["month"]
+    months = history[["incident_id", "month"]].drop_duplicates("incident_id").set_index("incident_id")["month"]
     crisis = crisis.assign(month=crisis["incident_id"].map(months),
                            within=crisis["response_minutes"] <= target_minutes)
     monthly = crisis.groupby("month", observed=True).agg(n=("within", "size"), within=("within", "sum"))
