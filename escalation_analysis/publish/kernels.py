@@ -631,9 +631,12 @@ def _template_serve(listener_fd: int) -> dict | None:
                     with contextlib.suppress(OSError):
                         os.killpg(key.data, signal.SIGKILL)
         if waiting:
-            # Make what a waiting fork needs: first for the one that needs least, then fork every
-            # fork that needs nothing more, in the order they were asked for.
-            prepare(min((pending(request) for _, request, _ in waiting), key=len)[0])
+            # Make what a waiting fork needs, the first of it in the queue (each job's first step
+            # is queued before any job's second: a kernel waiting for its analysis is not kept
+            # behind another's disclosure plan), then fork every fork that needs nothing more, in
+            # the order they were asked for.
+            needed = {name for _, request, _ in waiting for name in pending(request)}
+            prepare(next(name for name, _ in later if name in needed))
             for connection, request, fds in [w for w in waiting if not pending(w[1])]:
                 waiting.remove((connection, request, fds))
                 if (child := fork(connection, request, fds)) is not None:
