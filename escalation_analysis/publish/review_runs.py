@@ -362,9 +362,10 @@ class FinishReview:
 
     While the reports' kernels are forked from a template (:mod:`~escalation_analysis.publish.kernels`),
     the template analyses the report's period and makes an outside report's disclosure plan
-    before it forks the kernel (:meth:`kernel_needs`), and the finisher runs in a fork of the template (a process that has never run a notebook's
-    code), which inherits them: nothing is read or analysed twice. Elsewhere it runs in the
-    report's own process.
+    before it forks the kernel (:meth:`kernel_needs`), makes the run's joint disclosure audit
+    while no kernel waits (:meth:`warm_later`), and the finisher runs in a fork of the template
+    (a process that has never run a notebook's code), which inherits them: nothing is read or
+    analysed twice. Elsewhere it runs in the report's own process.
     """
 
     kind: str
