@@ -88,7 +88,7 @@ def analyse_kept(files: InputFiles, start: dt.date | str, end: dt.date | str, *,
     its name is the one given here (a report's kernel reads its files through links named for
     the report). When the process also keeps the period's analysis of files of the same names
     (the template analyses each report's period before it forks the kernel: a review's
-    ``warm``), that analysis itself is handed out.
+    ``kernel_needs``), that analysis itself is handed out.
     """
     start, end = check_period(start, end)
     kept = None

@@ -523,7 +523,7 @@ def _template_serve(listener_fd: int) -> dict | None:
     selector.register(sys.stdin.fileno(), selectors.EVENT_READ, "lifeline")
     selector.register(wake_read, selectors.EVENT_READ, "wake")
     kernels: dict[int, socket.socket | None] = {}  # None once the asker has gone (kernels and calls)
-    later: list[tuple[str | None, str]] = []  # preparations (name, call) to make while no fork waits for them
+    later: list[tuple[str, str]] = []  # preparations (name, call) to make while no fork waits for them
     waiting: list[tuple[socket.socket, dict, list[int]]] = []  # forks asked for, each waiting for a preparation
 
     def pending(request: dict) -> list[str]:
@@ -602,8 +602,8 @@ def _template_serve(listener_fd: int) -> dict | None:
                 connection, request, fds = received
                 if "warm" in request:  # no kernel: prepare what the kernels to come will use
                     connection.close()
-                    if available and (request.get("later") or request.get("name")):
-                        later.append((request.get("name"), request["warm"]))
+                    if available and request.get("name"):
+                        later.append((request["name"], request["warm"]))
                     elif available:
                         _warm_template(request["warm"])
                     continue
@@ -673,23 +673,21 @@ def read_export(files: dict[str, str]) -> None:
     keep_export(InputFiles(**files))
 
 
-def warm_template_with(address: str | None, function: Callable[..., Any], *args: Any, later: bool = False,
-                       name: str | None = None) -> None:
+def warm_template_with(address: str | None, function: Callable[..., Any], *args: Any, name: str | None = None) -> None:
     """Ask the template at ``address`` to call ``function(*args)`` for the forks to come to inherit.
 
     ``function`` and ``args`` must be picklable (a module-level function, or a method of an
-    instance of a module-level class). The request is queued before any kernel's. By default
-    the template makes it at once, so every kernel of the run inherits it. With ``later``, it
-    is made only while no fork is waiting for the template, so forks that come first do not
-    wait (and do the work themselves if they need it). With a ``name``, it is made later too,
-    but first, before the forks, if a fork asked for after it (its asker's
-    :func:`_using_warm_kernels` ``after`` names it). Nothing fails if it cannot be done: a fork
-    that asked for after it is then forked without it, and makes it itself.
+    instance of a module-level class). The request is queued before any kernel's. Without a
+    ``name`` the template makes it at once, so every kernel of the run inherits it. With a
+    ``name`` it is made while no fork is waiting for the template, or first, before the forks,
+    if a fork asked for after it (its asker's :func:`_using_warm_kernels` ``after`` names it).
+    Nothing fails if it cannot be done: a fork that asked for after it is then forked without
+    it, and makes it itself.
     """
     if address is None:
         return
     try:
-        request = json.dumps({"warm": _packed(function, args), "later": later, "name": name}).encode("utf-8")
+        request = json.dumps({"warm": _packed(function, args), "name": name}).encode("utf-8")
     except Exception:  # (not picklable: the forks make it themselves)
         return
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
