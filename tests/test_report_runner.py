@@ -1037,6 +1037,36 @@ def test_a_kept_browser_prints_the_same_pdf_as_a_browser_started_for_it(fixture_
     assert pages(kept) == pages(one_shot) != []
 
 
+@needs_browser
+@posix_only
+def test_a_worker_starts_its_kept_browser_before_its_first_print_and_the_print_uses_it(fixture_run, tmp_path):
+    # A worker starts its browser while it waits for its kernel; the first PDF is printed in it.
+    pdf_printing.start_kept_browser()  # not keeping a browser: nothing starts
+    assert pdf_printing._kept_browsers == {}
+    try:
+        with pdf_printing.keeping_browser(True):
+            pdf_printing.start_kept_browser()
+            started = {path: b.pid for path, b in pdf_printing._kept_browsers.items()}
+            pdf_printing.start_kept_browser()  # already started: the same one
+            assert {path: b.pid for path, b in pdf_printing._kept_browsers.items()} == started
+            pdf_printing.print_report_pdf(fixture_run["result"].html, tmp_path / "r.pdf", BROWSER)
+            assert list(started) == [BROWSER]
+            assert pdf_printing._kept_browsers[BROWSER].pid == started[BROWSER]
+        assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
+    finally:
+        pdf_printing.close_kept_browsers()
+    assert _gone(list(started.values()))
+
+
+@posix_only
+def test_starting_a_kept_browser_with_a_wrong_browser_setting_starts_nothing_and_says_nothing(monkeypatch):
+    # The error belongs to the report's own PDF step, which names the setting.
+    monkeypatch.setenv(pdf_printing.BROWSER_ENV_VAR, "/no/such/browser")
+    with pdf_printing.keeping_browser(True):
+        pdf_printing.start_kept_browser()
+    assert pdf_printing._kept_browsers == {}
+
+
 @pytest.mark.slow
 @needs_browser
 @posix_only

@@ -3,11 +3,11 @@
 It spends as little as it can around the notebooks themselves: each kernel is forked from one
 process that has already imported ipykernel, pandas and the analysis modules (a "warm" kernel,
 :mod:`~escalation_analysis.publish.kernels`: still a process of its own, started afresh for its
-report), each worker process keeps one headless browser for all the PDFs it prints, and a job's
-``before_publish`` step (a review's summary and privacy gate) runs right after its report is
-made, before it is published (a review's in a fork of the kernel template, which has its
-analysis already). Ctrl-C stops every worker; each discards the report it
-was making, so no output folder changes.
+report), each worker process keeps one headless browser for all the PDFs it prints (started
+while the worker waits for its first kernel), and a job's ``before_publish`` step (a review's
+summary and privacy gate) runs right after its report is made, before it is published (a
+review's in a fork of the kernel template, which has its analysis already). Ctrl-C stops every
+worker; each discards the report it was making, so no output folder changes.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .kernels import _using_warm_kernels, _warm_kernels, process_alive, read_exp
 from .one_report import ReportResult, run_report
 from .outputs import Staging
 from .parameters import check_parameters
-from .pdf_printing import close_kept_browsers, keeping_browser
+from .pdf_printing import close_kept_browsers, keeping_browser, start_kept_browser
 from .report_errors import ReportError, ReportsFailedError
 
 __all__ = ["ReportJob", "run_reports"]
@@ -342,6 +342,8 @@ def _run_job_safely(
             _using_warm_kernels(warm_kernel_address, after),
             keeping_browser(keep_browser),
         ):
+            if job.pdf:
+                start_kept_browser()
             return _run_job(job)
     except EscalationAnalysisError as exc:
         return exc
