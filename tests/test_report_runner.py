@@ -1111,6 +1111,71 @@ def _kernel_stopping_at_start(times: int):
     return mock.patch.object(NBClientEngine, "execute_managed_notebook", classmethod(execute)), calls
 
 
+def _connection_file_with_a_taken_port(folder: Path, port_name: str):
+    """A kernel connection file one of whose ports another program is listening on (the socket)."""
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    names = ["shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"]
+    free = []
+    for _ in names:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        free.append(s)
+    info = {name: s.getsockname()[1] for name, s in zip(names, free, strict=True)}
+    for s in free:
+        s.close()
+    info[port_name] = taken.getsockname()[1]
+    info.update(ip="127.0.0.1", key="a-key", transport="tcp", signature_scheme="hmac-sha256", kernel_name="")
+    path = folder / "kernel.json"
+    path.write_text(json.dumps(info))
+    return path, taken
+
+
+def _ends_within(process, seconds: float) -> int | None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        return process.wait(timeout=seconds)
+    process.kill()
+    process.wait()
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("port_name", ["iopub_port", "shell_port"])
+def test_a_kernel_whose_port_another_program_took_ends_at_once(tmp_path, port_name):
+    # ipykernel's own launcher waits for ever once it has failed to bind IOPub or heartbeat; the
+    # report would wait 60 s and fail, where a kernel that ends is started again on other ports.
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    manager = kernels._current_interpreter_kernel_manager_class()().kernel_spec_manager
+    assert isinstance(manager, KernelSpecManager)
+    connection, taken = _connection_file_with_a_taken_port(tmp_path, port_name)
+    argv = [a.replace("{connection_file}", str(connection)) for a in manager.get_kernel_spec("python3").argv]
+    try:
+        kernel = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+        assert _ends_within(kernel, 20) == 1
+        assert "Address already in use" in kernel.stderr.read().decode()
+    finally:
+        taken.close()
+
+
+@pytest.mark.slow
+@posix_only
+def test_a_warm_kernel_whose_port_another_program_took_ends_at_once(tmp_path):
+    connection, taken = _connection_file_with_a_taken_port(tmp_path, "iopub_port")
+    prefix = kernels._kernel_launch_prefix()
+    try:
+        with kernels._warm_kernels() as address:
+            kernel = kernels._fork_warm_kernel(address, [*prefix, *kernels._LAUNCHER, "-f", str(connection)],
+                                               {"cwd": str(tmp_path)})
+            assert kernel is not None  # forked from the template, not started the standard way
+            assert _ends_within(kernel, 20) == 1
+    finally:
+        taken.close()
+
+
 @pytest.mark.slow
 def test_a_report_whose_kernel_stops_as_it_starts_is_made_with_another(tmp_path, caplog):
     patch, calls = _kernel_stopping_at_start(times=1)

@@ -55,6 +55,7 @@ def _current_interpreter_kernel_manager_class() -> type:
     class CurrentInterpreterKernelSpecManager(KernelSpecManager):
         def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
             spec = get_kernel_dict()  # argv: [sys.executable, "-m", "ipykernel_launcher", ...]
+            spec["argv"] = _kernel_argv(spec["argv"])  # ... started through launch_kernel
             return KernelSpec(resource_dir=RESOURCES, name=kernel_name, **spec)
 
     class CurrentInterpreterKernelManager(AsyncKernelManager):
@@ -64,7 +65,7 @@ def _current_interpreter_kernel_manager_class() -> type:
 
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
             # jupyter_client keeps a provisioner that is already set; the default one is a
-            # LocalProvisioner, which starts `python -m ipykernel_launcher` with Popen.
+            # LocalProvisioner, which starts the kernelspec's argv (launch_kernel) with Popen.
             if self.provisioner is None and _warm_kernel_address is not None:
                 self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
                 provisioner = warm_provisioner(
@@ -94,7 +95,7 @@ def _current_interpreter_kernel_manager_class() -> type:
 # Starting a kernel and importing pandas, scipy, pandera and plotly costs each report about
 # two seconds before its first line of analysis. While several reports run, one "kernel
 # template" process imports all that once; each kernel is a fork of it that then becomes
-# `python -m ipykernel_launcher ...` with the environment, working directory and standard
+# the kernel (:func:`launch_kernel`) with the environment, working directory and standard
 # output of the report's process. Every report still gets a kernel of its own, started
 # afresh and never reused. The template is POSIX-only; wherever it is missing or fails, the
 # kernel is started the standard way.
@@ -161,7 +162,14 @@ _warm_kernel_address: str | None = None
 _warm_kernel_after: tuple[str, ...] = ()
 
 _TEMPLATE_CODE = "from escalation_analysis.publish.kernels import _template_main; _template_main()"
-_LAUNCHER = ["-m", "ipykernel_launcher"]
+_IPYKERNEL_LAUNCHER = ["-m", "ipykernel_launcher"]
+#: How a report's kernel is started: ipykernel, as ``-m ipykernel_launcher`` starts it (the
+#: working folder out of ``sys.path`` while it imports), through :func:`launch_kernel`.
+_LAUNCHER = [
+    "-c",
+    "import sys; sys.path[:1] == [''] and sys.path.pop(0); "
+    "from escalation_analysis.publish.kernels import launch_kernel; launch_kernel()",
+]
 
 
 def _kernel_launch_prefix() -> list[str] | None:
@@ -173,9 +181,42 @@ def _kernel_launch_prefix() -> list[str] | None:
     except Exception:
         return None
     for i in range(len(argv) - 1):
-        if argv[i : i + 2] == _LAUNCHER:
+        if argv[i : i + 2] == _IPYKERNEL_LAUNCHER:
             return argv[:i]
     return None
+
+
+def _kernel_argv(argv: list[str]) -> list[str]:
+    """ipykernel's kernelspec ``argv``, starting the kernel through :func:`launch_kernel`."""
+    for i in range(len(argv) - 1):
+        if argv[i : i + 2] == _IPYKERNEL_LAUNCHER:
+            return [*argv[:i], *_LAUNCHER, *argv[i + 2 :]]
+    return argv
+
+
+def launch_kernel() -> None:
+    """Start ipykernel with this process's arguments, as ``python -m ipykernel_launcher`` does,
+    but end at once, with code 1, if it cannot start.
+
+    ipykernel, when another program has taken its IOPub or heartbeat port (jupyter_client picks
+    free ports and lets them go before the kernel binds them), raises while it starts, then
+    waits for ever at exit for the sockets it opened. The report's process would wait 60 s for
+    it and give up; a kernel that ends is started again on other ports
+    (:data:`~escalation_analysis.publish.papermill_engine.KERNEL_START_ATTEMPTS`).
+    """
+    from ipykernel import kernelapp
+
+    app = kernelapp.IPKernelApp.instance()
+    try:
+        app.initialize()
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(1)
+    app.start()
 
 
 def _warm_kernels_supported() -> bool:
@@ -472,7 +513,7 @@ def _template_main() -> None:
 
     code = 0
     try:
-        kernelapp.launch_new_instance()
+        launch_kernel()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:
