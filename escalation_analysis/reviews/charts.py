@@ -151,6 +151,11 @@ _AXIS = {
     "tickfont": {"size": 12, "color": NHS_TEXT},
     "title": {"font": {"size": 13, "color": NHS_TEXT}, "standoff": 8},
     "automargin": True,
+    # plotly.js otherwise measures every tick label against the chart's edges, each time it
+    # draws an axis, to hide any that would cross them: a tenth of its drawing time, in the
+    # browser and in every PDF. The reports' labels fit (automargin and the margins make room);
+    # one that did not would be cut at the edge rather than left out.
+    "ticklabeloverflow": "allow",
 }
 
 TEMPLATE = go.layout.Template(
