@@ -32,7 +32,7 @@ from conftest import browser, needs_browser, needs_poppler
 
 from escalation_analysis.publish import html_export, kernels, pdf_printing
 from escalation_analysis.publish.html_export import check_report_html
-from escalation_analysis.publish.many_reports import ReportJob, run_reports
+from escalation_analysis.publish.many_reports import ReportJob, run_alone, run_reports
 from escalation_analysis.publish.one_report import ReportResult, run_report
 from escalation_analysis.publish.parameters import check_parameters
 from escalation_analysis.publish.pdf_printing import find_browser
@@ -800,10 +800,11 @@ Path(output_dir, "analysed.json").write_text(json.dumps({
 @pytest.mark.slow
 @posix_only
 @pytest.mark.parametrize(("report", "plans"), [("near-miss-review", []), ("contract-monitoring", ["nhs-rounded"])])
-def test_a_review_s_period_is_analysed_once_in_the_template_for_its_kernel_and_finisher(tmp_path, report, plans):
-    """The demo's way: each review's kernel inherits its period's analysis (and an outside
-    report's disclosure plan), and its summary and privacy gate run in a fork of the template
-    that has them too."""
+@pytest.mark.parametrize("alone", [False, True], ids=["several", "alone"])
+def test_a_review_s_period_is_analysed_once_in_the_template_for_its_kernel_and_finisher(tmp_path, report, plans, alone):
+    """The demo's way, and a single report's (``escalation-review report``, :func:`run_alone`):
+    each review's kernel inherits its period's analysis (and an outside report's disclosure
+    plan), and its summary and privacy gate run in a fork of the template that has them too."""
     import datetime
 
     from escalation_analysis.ingest.inputs import InputFiles
@@ -822,11 +823,24 @@ def test_a_review_s_period_is_analysed_once_in_the_template_for_its_kernel_and_f
                       parameters=f'output_dir = ""\ninputs = {{}}\nstart = "{start}"\nend = "{end}"')
     jobs = [ReportJob(probe, tmp_path / f"r{i}", pdf=False, input_files=files, files_parameter="inputs", private=not plans,
                       report=report, before_publish=FinishReview(report, inputs, load_key(), {})) for i in range(2)]
-    results = run_reports(jobs, max_workers=2, progress=False)
+    results = [run_alone(jobs[0])] if alone else run_reports(jobs, max_workers=2, progress=False)
     found = [json.loads((r.out_dir / "analysed.json").read_text()) for r in results]
-    assert found == [{"analysed": 1, "inherited": True, "reads": 0, "plans": plans}] * 2
-    for result in results:  # each finisher wrote the review's summary beside its report
+    assert found == [{"analysed": 1, "inherited": True, "reads": 0, "plans": plans}] * len(results)
+    for result in results:  # each finisher wrote the review's summary (and an outside one's audit) beside its report
         assert json.loads((result.out_dir / "summary.json").read_text())["report"] == report
+        assert (result.out_dir / "audit.json").is_file() == bool(plans)
+
+
+@pytest.mark.slow
+@posix_only
+def test_warm_kernels_inside_warm_kernels_use_the_template_already_started():
+    # (a single report starts the template before it checks its inputs, then runs the report)
+    with kernels._warm_kernels() as outer:
+        assert outer is not None
+        with kernels._warm_kernels() as inner:
+            assert inner == outer
+        assert kernels.call_in_template(outer, os.getpid) not in (None, kernels.NOT_CALLED)  # still there
+    assert kernels._warm_kernel_address is None
 
 
 @pytest.mark.slow

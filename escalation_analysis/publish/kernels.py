@@ -97,8 +97,10 @@ def _current_interpreter_kernel_manager_class() -> type:
 # template" process imports all that once; each kernel is a fork of it that then becomes
 # the kernel (:func:`launch_kernel`) with the environment, working directory and standard
 # output of the report's process. Every report still gets a kernel of its own, started
-# afresh and never reused. The template is POSIX-only; wherever it is missing or fails, the
-# kernel is started the standard way.
+# afresh and never reused. A single review report uses a template too: it imports on the
+# second core while the report's process checks the inputs, then analyses the period once for
+# the kernel and the finisher (many_reports.run_alone). The template is POSIX-only; wherever
+# it is missing or fails, the kernel is started the standard way.
 #
 # When two or more of a run's reports read one export, the template also reads it (with its
 # mapping and pathway) before it forks their kernels, at the caller's request: each kernel
@@ -275,9 +277,14 @@ def _warm_kernels() -> Iterator[str | None]:
     """Reports run in this process inside the block get warm kernels; yields the address.
 
     The address (None when warm kernels are not available here) can be handed to worker
-    processes, which set :data:`_warm_kernel_address` to it while they run a report.
+    processes, which set :data:`_warm_kernel_address` to it while they run a report. Inside
+    another such block, this one uses the same template (started earlier, so that it imports
+    while this process does other work).
     """
     global _warm_kernel_address
+    if _warm_kernel_address is not None:
+        yield _warm_kernel_address
+        return
     template = _KernelTemplate.start()
     previous = _warm_kernel_address
     _warm_kernel_address = template.address if template else None
@@ -546,6 +553,8 @@ def _template_serve(listener_fd: int) -> dict | None:
     listener = socket.socket(fileno=listener_fd)  # requests wait on it while the imports run
     available = True
     for name in WARM_KERNEL_MODULES:
+        if select.select([sys.stdin], [], [], 0)[0] and not os.read(sys.stdin.fileno(), 4096):
+            os._exit(0)  # the lifeline closed while importing: the run ended (e.g. its inputs were refused)
         try:
             importlib.import_module(name)
         except Exception:

@@ -34,7 +34,7 @@ from .parameters import check_parameters
 from .pdf_printing import close_kept_browsers, keeping_browser, start_kept_browser
 from .report_errors import ReportError, ReportsFailedError
 
-__all__ = ["ReportJob", "run_reports"]
+__all__ = ["ReportJob", "run_alone", "run_reports"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +190,32 @@ def run_reports(
             f"{len(failures)} of {len(job_list)} reports failed. {lines}", results=list(outcomes)
         )
     return [o for o in outcomes if isinstance(o, ReportResult)]
+
+
+def run_alone(job: ReportJob | Mapping[str, Any], warm_kernels: bool = True) -> ReportResult:
+    """Run one report as :func:`run_reports` runs each, in this process, raising its error as
+    :func:`run_report` does.
+
+    Its kernel is forked from a kernel template (see ``warm_kernels`` there), after what the
+    job's ``before_publish`` asks the template to make (its period's analysis, its disclosure
+    plan), and its finisher runs in a fork of the template too; its PDF is printed by a browser
+    started before the kernel. The template and the browser start up on the second core while
+    this process and the kernel work on the first. Inside a :func:`~.kernels._warm_kernels`
+    block (entered before this process reads and checks the inputs, say) it uses that block's
+    template, which has imported meanwhile.
+    """
+    job = _job(job)
+    check_parameters(job.notebook_path, job.parameters)
+    warm = warm_kernels and job.kernel_name is None
+    with _warm_kernels() if warm else contextlib.nullcontext() as address:
+        after = _warm_template_for(address, [job], [0])[0]
+        try:
+            with _using_warm_kernels(address, after), keeping_browser(bool(job.pdf)):
+                if job.pdf:
+                    start_kept_browser()
+                return _run_job(job)
+        finally:
+            close_kept_browsers()
 
 
 def _warm_template_for(address: str | None, jobs: list[ReportJob], order: list[int]) -> list[tuple[str, ...]]:

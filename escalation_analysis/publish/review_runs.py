@@ -41,8 +41,9 @@ from ..errors import EscalationAnalysisError
 from ..ingest.inputs import InputFiles
 from ..reviews.kinds import KINDS, ReviewKind
 from ..reviews.kinds import kind as _kind
-from .many_reports import ReportJob, run_reports
-from .one_report import ReportResult, run_report
+from .kernels import _warm_kernels
+from .many_reports import ReportJob, run_alone, run_reports
+from .one_report import ReportResult
 from .outputs import (
     OutputFolderError,
     OutputsWithheld,
@@ -132,20 +133,23 @@ def run_review(kind_name: str, inputs: ReviewInputs, out_dir: str | Path, *, pdf
 
     Nothing is published unless all of it is made and passes the privacy gate; ``out_dir`` may
     not be, or contain, one of the inputs (see :mod:`~escalation_analysis.publish.outputs`).
+    The kernel template starts first and imports while the inputs are checked here; the report
+    is then run as :func:`~escalation_analysis.publish.many_reports.run_alone` runs it.
     """
     from ..ingest.pseudonym_key import load_key
 
     kind = _kind(kind_name)
     check_out_dir(out_dir, inputs.input_files().values())  # before the work, not after it
     key = load_key()
-    analysis = inputs.analyse(key)  # fails fast, in one sentence, on bad inputs
-    parameters = _notebook_parameters(kind, inputs, key)
-    if kind.name == "supervision":
-        _check_selection(analysis, parameters, inputs)
-    return run_report(
-        notebooks_dir() / kind.notebook, out_dir, parameters, pdf=pdf, title=kind.title,
-        **_publishing(kind, inputs, FinishReview(kind.name, inputs, key, parameters, analysis)),
-    )
+    with _warm_kernels():  # the kernel template imports while this process checks the inputs
+        analysis = inputs.analyse(key)  # fails fast, in one sentence, on bad inputs
+        parameters = _notebook_parameters(kind, inputs, key)
+        if kind.name == "supervision":
+            _check_selection(analysis, parameters, inputs)
+        return run_alone(ReportJob(
+            notebooks_dir() / kind.notebook, out_dir, parameters, pdf=pdf, title=kind.title,
+            **_publishing(kind, inputs, FinishReview(kind.name, inputs, key, parameters)),
+        ))
 
 
 def _publishing(kind: ReviewKind, inputs: ReviewInputs, finish: FinishReview) -> dict[str, Any]:
@@ -412,12 +416,16 @@ class FinishReview:
         plan_for(self.inputs.analyse(self.key), _policy(KINDS[self.kind], self.inputs))
 
     def warm_later(self) -> None:
-        """In the kernel template, while no kernel waits: the disclosure audit of the run's
-        outside reports together, which this finisher would otherwise make (about a second)
-        before it can publish. Left to the finisher if one of the run's processes is making it
-        already (the template never waits for a report's process)."""
+        """In the kernel template, while no kernel waits: an outside report's disclosure audit
+        (of the run's outside reports together), which this finisher would otherwise make
+        (about a second) before it can publish. Left to the finisher if one of the run's
+        processes is making it already (the template never waits for a report's process)."""
         kind = KINDS[self.kind]
-        if kind.audience != "internal" and self.companions and self.plans is not None:
+        if kind.audience == "internal":
+            return
+        if not self.companions:  # (kept with the plan, which the finisher inherits)
+            _run_audit(kind, self.inputs, self.inputs.analyse(self.key), self.key, ())
+        elif self.plans is not None:
             _run_audit(kind, self.inputs, self.inputs.analyse(self.key), self.key, self.companions, self.plans,
                        wait=False)
 
