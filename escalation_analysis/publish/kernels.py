@@ -200,11 +200,12 @@ def launch_kernel() -> None:
     """Start ipykernel with this process's arguments, as ``python -m ipykernel_launcher`` does,
     but end at once, with code 1, if it cannot start.
 
-    ipykernel, when another program has taken its IOPub or heartbeat port (jupyter_client picks
-    free ports and lets them go before the kernel binds them), raises while it starts, then
-    waits for ever at exit for the sockets it opened. The report's process would wait 60 s for
-    it and give up; a kernel that ends is started again on other ports
-    (:data:`~escalation_analysis.publish.papermill_engine.KERNEL_START_ATTEMPTS`).
+    ipykernel, when another program has taken its IOPub port (jupyter_client picks free ports
+    and lets them go before the kernel binds them), raises while it starts, then waits for ever
+    at exit for the sockets it opened. The report's process would wait 60 s for it and give up;
+    a kernel that ends is started again on other ports
+    (:data:`~escalation_analysis.publish.papermill_engine.KERNEL_START_ATTEMPTS`). (A taken
+    heartbeat port stops only ipykernel's heartbeat thread; the kernel works.)
     """
     from ipykernel import kernelapp
 
