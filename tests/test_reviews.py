@@ -291,3 +291,24 @@ def test_a_leaking_report_in_the_demo_is_not_published_and_the_others_are(tmp_pa
         assert (out / kind / "report.html").is_file()
         summary = json.loads((out / kind / "summary.json").read_text())
         assert summary["report"] == kind and summary["audience"] == KINDS[kind].audience
+
+
+def test_a_summary_made_ahead_is_taken_once_by_the_finisher_and_only_for_its_own_analysis(sample_quarter):
+    # The kernel template makes a report's summary while its kernel runs; the finisher forked from
+    # it writes that one, and never one made from another analysis (another period, or data changed).
+    import dataclasses
+
+    from escalation_analysis.ingest.inputs import InputFiles
+    from escalation_analysis.publish import review_runs
+
+    kind = KINDS["near-miss-review"]
+    inputs = review_runs.ReviewInputs(InputFiles.in_folder(Path(__file__).parents[1] / "data" / "sample"),
+                                      sample_quarter.start, sample_quarter.end)
+    ahead = review_runs._summary(kind, inputs, sample_quarter, {}, ahead=True)
+    assert review_runs._summary(kind, inputs, sample_quarter, {}) is ahead
+    again = review_runs._summary(kind, inputs, sample_quarter, {})  # taken once: made anew
+    assert again is not ahead and again.data == ahead.data
+    review_runs._summary(kind, inputs, sample_quarter, {}, ahead=True)
+    other = dataclasses.replace(sample_quarter)
+    assert review_runs._summary(kind, inputs, other, {}) is not ahead
+    assert review_runs._summaries_made_ahead == {}

@@ -180,15 +180,11 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging:
     its ``companions``: the run's other outside reports), then run the gate on everything the
     run wrote there. ``plans``, if given, holds the run's disclosure plans, built once for all
     its reports."""
-    from .. import reviews
     from .gate import PrivacyGate
 
-    options = {k: parameters[k] for k in ("team", "staff_pseudonym", "staff_name") if parameters and k in parameters}
-    if kind.audience != "internal" and inputs.options.get("disclosure"):
-        options["disclosure"] = inputs.options["disclosure"]
     if kind.audience != "internal" and plans is not None:  # the summary below takes the run's plan
         plans.plan(inputs, key, _policy(kind, inputs), analysis)
-    reviews.summarise(kind.name, analysis, kind.audience, **options).write(staging.folder / "summary.json")
+    _summary(kind, inputs, analysis, parameters).write(staging.folder / "summary.json")
     if kind.audience != "internal":
         _disclosure_audit(kind, inputs, analysis, staging, key, companions, plans)
     # the name a supervisor typed for the practitioner is shown on their own (internal) pack
@@ -197,6 +193,30 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging:
                              machine_folders(*inputs.input_files().values(), staging.out),
                              allowed=(typed,) if typed else ())
     gate.check(staging.folder, staging.manifest())
+
+
+#: Summaries the kernel template made while the kernel ran (:meth:`FinishReview.warm_later`), each
+#: taken once by the finisher forked from it, by kind and options: (analysis, summary).
+_summaries_made_ahead: dict[tuple[str, tuple], tuple[Analysis, Any]] = {}
+
+
+def _summary(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, parameters: dict[str, Any] | None,
+             *, ahead: bool = False) -> Any:
+    """The review's summary (summary.json and its tables), with the kind's audience and the
+    report's options; one made ahead for this analysis if there is one. ``ahead``: make it
+    now and keep it for the finisher."""
+    from .. import reviews
+
+    options = {k: parameters[k] for k in ("team", "staff_pseudonym", "staff_name") if parameters and k in parameters}
+    if kind.audience != "internal" and inputs.options.get("disclosure"):
+        options["disclosure"] = inputs.options["disclosure"]
+    key = (kind.name, tuple(sorted(options.items())))
+    made = _summaries_made_ahead.pop(key, None)
+    if made is None or made[0] is not analysis:
+        made = (analysis, reviews.summarise(kind.name, analysis, kind.audience, **options))
+    if ahead:
+        _summaries_made_ahead[key] = made
+    return made[1]
 
 
 class DisclosureWithheld(OutputsWithheld):
@@ -416,18 +436,19 @@ class FinishReview:
         plan_for(self.inputs.analyse(self.key), _policy(KINDS[self.kind], self.inputs))
 
     def warm_later(self) -> None:
-        """In the kernel template, while no kernel waits: an outside report's disclosure audit
-        (of the run's outside reports together), which this finisher would otherwise make
-        (about a second) before it can publish. Left to the finisher if one of the run's
-        processes is making it already (the template never waits for a report's process)."""
+        """In the kernel template, while no kernel waits: what this finisher would otherwise
+        make before it can publish. An outside report's disclosure audit (of the run's outside
+        reports together: about a second), left to the finisher if one of the run's processes
+        is making it already (the template never waits for a report's process); and, for a
+        report made alone, its summary (a quarter of a second), while its kernel runs."""
         kind = KINDS[self.kind]
-        if kind.audience == "internal":
-            return
-        if not self.companions:  # (kept with the plan, which the finisher inherits)
-            _run_audit(kind, self.inputs, self.inputs.analyse(self.key), self.key, ())
-        elif self.plans is not None:
-            _run_audit(kind, self.inputs, self.inputs.analyse(self.key), self.key, self.companions, self.plans,
-                       wait=False)
+        analysis = self.inputs.analyse(self.key)
+        if kind.audience != "internal" and not self.companions:  # (kept with the plan, which the finisher inherits)
+            _run_audit(kind, self.inputs, analysis, self.key, ())
+        elif kind.audience != "internal" and self.plans is not None:
+            _run_audit(kind, self.inputs, analysis, self.key, self.companions, self.plans, wait=False)
+        if self.plans is None:  # (with the run's shared plans, the summary takes the run's plan: the finisher's)
+            _summary(kind, self.inputs, analysis, self.parameters, ahead=True)
 
 
 #: The order the demo's reports start in, longest first (seconds each, with its PDF and
