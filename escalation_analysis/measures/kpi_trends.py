@@ -202,7 +202,7 @@ def special_cause_groups(
     start_ts = pd.Timestamp(start)
     labels = history[by].astype("str")
     counted = _months_by_group(history, labels)
-    for group in sorted(history[by].dropna().astype("str").unique()):
+    for group in sorted(labels.dropna().unique()):
         if group == "Not recorded":
             continue
         if counted is None:

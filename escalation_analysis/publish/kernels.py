@@ -174,6 +174,11 @@ _LAUNCHER = [
 ]
 
 
+def _ipykernel_launcher_at(argv: list[str]) -> int | None:
+    """Where ``-m ipykernel_launcher`` starts in a kernelspec's ``argv`` (None: not there)."""
+    return next((i for i in range(len(argv) - 1) if argv[i : i + 2] == _IPYKERNEL_LAUNCHER), None)
+
+
 def _kernel_launch_prefix() -> list[str] | None:
     """``[python, interpreter options]`` of ipykernel's own kernelspec, before ``-m``."""
     try:
@@ -182,18 +187,14 @@ def _kernel_launch_prefix() -> list[str] | None:
         argv = list(get_kernel_dict()["argv"])
     except Exception:
         return None
-    for i in range(len(argv) - 1):
-        if argv[i : i + 2] == _IPYKERNEL_LAUNCHER:
-            return argv[:i]
-    return None
+    i = _ipykernel_launcher_at(argv)
+    return None if i is None else argv[:i]
 
 
 def _kernel_argv(argv: list[str]) -> list[str]:
     """ipykernel's kernelspec ``argv``, starting the kernel through :func:`launch_kernel`."""
-    for i in range(len(argv) - 1):
-        if argv[i : i + 2] == _IPYKERNEL_LAUNCHER:
-            return [*argv[:i], *_LAUNCHER, *argv[i + 2 :]]
-    return argv
+    i = _ipykernel_launcher_at(argv)
+    return argv if i is None else [*argv[:i], *_LAUNCHER, *argv[i + 2 :]]
 
 
 def launch_kernel() -> None:
