@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -27,6 +28,8 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import PROFILE, SAMPLE, TEST_KEY, csv_bytes, row
+from foreign_exports import ISO_VENDOR
+from foreign_exports import write_export as write_layout
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from report_reader import chart_texts, small_counts_in
@@ -606,3 +609,36 @@ def test_a_team_of_3_beside_a_team_of_9_is_not_recovered(tmp_path):
         low, high = attack[key]
         assert high - low + 1 >= 4
         assert teams.loc["Large", "within_target_pct"] is not None  # a big team keeps its headline
+
+
+def test_a_small_total_split_into_small_counts_withholds_their_column_not_the_report(tmp_path):
+    """Six teams of 20, each with one episode not escalated: the total (6, shown *) is pinned to 6
+    or 7 by six *, one per team, and no one shown count would free it. The teams' not-escalated
+    column goes as a whole, the key says so, and the report is published, not withheld."""
+    start = dt.datetime(2025, 10, 6, 10, 0)
+    teams = ["North", "South", "East", "West", "Central", "Coast"]
+    records = [r for team in teams for r in episodes(team, 20, start=start, within=10, late=9, prefix=team[:2])]
+    analysis = analysis_of(tmp_path, records)
+    for policy in (NHS_ROUNDED, EXACT_SECONDARY):
+        plan = build_plan(analysis, policy)
+        result = plan.audit()
+        assert result.safe, result.message()
+        by_team = plan.table("timeliness_by_team").frame.set_index("team")
+        assert list(by_team["not_escalated"]) == [C] * 6
+        assert plan.table("timeliness_overall").frame.loc[0, "not_escalated"] == STAR
+        assert any("withheld as a whole" in line and "0 included" in line for line in plan.key())
+        low, high = differencing_attack([plan], policy)[(Q3, None, None, "not_escalated")]
+        assert high - low + 1 >= 4
+
+
+def test_a_one_team_quarter_whose_few_missed_escalations_spread_over_age_bands_is_published(tmp_path):
+    """A one-team service's quarter (the vendor layout, ISO date-times): its 6 or 7 episodes
+    with no escalation fall one or two to each age band and trigger. The contract-monitoring
+    report's plan withholds those columns and passes its audit."""
+    layout = dataclasses.replace(ISO_VENDOR, name="one team", one_team="Riverside CMHT")
+    written = write_layout(layout, tmp_path / f"export.{layout.format}")
+    analysis = analyse(written.path, written.mapping_file(tmp_path), SAMPLE / "pathway.yaml", *Q3, key=TEST_KEY)
+    plan = plan_for(analysis, NHS_ROUNDED)
+    assert plan.audit().safe, plan.audit().message()
+    assert plan.table("timeliness_overall").frame.loc[0, "not_escalated"] == STAR
+    assert set(plan.table("timeliness_by_age_band").frame["not_escalated"]) == {C}

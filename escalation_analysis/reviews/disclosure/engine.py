@@ -137,6 +137,9 @@ class Draft:
     """Every group with members in the period has a row (as in a breakdown), except ``left_out``:
     a reader then knows a group without a row has none, and the audit does too."""
     left_out: tuple[str, ...] = ()
+    whole_column: np.ndarray | None = None
+    """Cells withheld with the rest of their column, whatever their value (rows x ``columns``;
+    None: none): unlike a ``[c]`` withheld on its own, such a cell may be 0 or 1 to the threshold."""
     _said: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
     """figures() and checks() as of the current states: the audit asks again after every withholding."""
 
@@ -161,12 +164,28 @@ class Draft:
                      self.labels[mask].reset_index(drop=True), self.statistics[mask].reset_index(drop=True),
                      self.columns, self.truth[mask], self.state[mask],
                      {renumber[r]: g for r, g in self.merged_rows.items() if r in renumber},
-                     {k: {renumber[r] for r in v if r in renumber} for k, v in self.not_applicable.items()})
+                     {k: {renumber[r] for r in v if r in renumber} for k, v in self.not_applicable.items()},
+                     whole_column=None if self.whole_column is None else self.whole_column[mask])
         # (a report showing a few rows says nothing about the groups it does not show)
 
     def hide(self, row: int, column: str) -> None:
         """Withhold a shown count to protect another (secondary suppression)."""
         self.state[row, self.col(column)] = PROTECTED
+        self._said.clear()
+
+    def hide_whatever_value(self, row: int, column: str) -> None:
+        """Withhold a count with the rest of its column, whether it is 0, small or shown.
+
+        For a small count that other small counts add up to: six age bands each with 1 to 7
+        episodes not escalated pin the total to 6 or 7, and no one shown count frees it. A reader
+        learns nothing of such a cell (the audit takes it as any count from 0), so the column's
+        small counts no longer add up to anything.
+        """
+        if self.whole_column is None:
+            self.whole_column = np.zeros(self.state.shape, dtype=bool)
+        j = self.col(column)
+        self.state[row, j] = PROTECTED
+        self.whole_column[row, j] = True
         self._said.clear()
 
     def label(self, row: int) -> str:
@@ -199,6 +218,8 @@ class Draft:
             high[is_shown] = np.where(shown[is_shown] == 0, 0, shown[is_shown] + half_high)
         low[is_small], high[is_small] = 1, policy.threshold
         secondary = (self.state == PROTECTED) & ~self.small_groups[:, None]
+        if self.whole_column is not None:
+            secondary &= ~self.whole_column
         low[secondary] = policy.smallest_shown
         return low, high
 
@@ -340,7 +361,8 @@ class Draft:
             states[name] = np.where(withheld, PROTECTED, SHOWN)
         frame = _object_frame(columns, len(self.keys))
         return ControlledTable(self.name, frame, pd.DataFrame(states, index=frame.index), self.policy,
-                               tuple(self.figures()), tuple(self.checks()), merged=bool(self.merged_rows))
+                               tuple(self.figures()), tuple(self.checks()), merged=bool(self.merged_rows),
+                               whole_columns=self.whole_column is not None and bool(self.whole_column.any()))
 
 
 def _object_frame(columns: Mapping[str, Any], rows: int) -> pd.DataFrame:
@@ -413,6 +435,8 @@ class ControlledTable:
     figures: tuple[Figure, ...] = ()
     checks: tuple[Check, ...] = ()
     merged: bool = False
+    whole_columns: bool = False
+    """Some of its counts were withheld with the rest of their column (:meth:`Draft.hide_whatever_value`)."""
 
     @property
     def empty(self) -> bool:

@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import logging
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +182,8 @@ class DisclosurePlan:
 
     def key(self) -> list[str]:
         """The key every report using this plan prints."""
-        return self.policy.key(self.marks_used(), merged=any(t.merged for t in self.tables.values()))
+        return self.policy.key(self.marks_used(), merged=any(t.merged for t in self.tables.values()),
+                               whole_columns=any(t.whole_columns for t in self.tables.values()))
 
     def audit(self, *others: DisclosurePlan, scope: Iterable[str] = ()) -> AuditResult:
         """The disclosure audit of this plan together with other plans published in the same run
@@ -821,19 +822,20 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
     cheapest by :meth:`Draft.headline_cost` is withheld (``[c]``), so a big group's headline
     figures go only when nothing else would do. A withheld count is never 0 and never 1 to the
     threshold (those keep their own marks), so ``[c]`` outside a small group means at least
-    ``threshold + 1``, which the audit takes into account. Checks found safe stay safe, since
-    withholding only widens what can be derived. ``figures`` and ``checks`` give the current
-    figures and checks of everything published with the drafts; ``findings`` and ``settled``
-    are the first pass of :func:`unsafe_findings` over them as they are.
+    ``threshold + 1``, which the audit takes into account.
+
+    When only small counts pin it (a total of 6 or 7 split over six age bands, each ``*``), no
+    one count would free it: the breakdown column holding most of them is withheld as a whole
+    (:func:`_whole_columns`), and the audit then takes each of its cells as any count from 0.
+
+    Checks found safe stay safe, since withholding only widens what can be derived. ``figures``
+    and ``checks`` give the current figures and checks of everything published with the
+    drafts; ``findings`` and ``settled`` are the first pass of :func:`unsafe_findings` over them
+    as they are.
     """
-    def hiders() -> dict[str, tuple[tuple[int, ...], Any]]:
-        by_cell: dict[Cell, list[tuple[Draft, int, str]]] = defaultdict(list)
-        for draft in drafts:
-            for row in range(len(draft.keys)):
-                for column in draft.spec.counts:
-                    by_cell[draft.cell(row, column)].append((draft, row, column))
+    def hiders(places_of: dict[Cell, list[tuple[Draft, int, str]]]) -> dict[str, tuple[tuple[int, ...], Any]]:
         out = dict(quality.hiders()) if quality is not None else {}
-        for places in by_cell.values():
+        for places in places_of.values():
             draft, row, column = places[0]
             j = draft.col(column)
             if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:
@@ -851,16 +853,90 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
             findings = unsafe_findings(families, figures(), checks(), policy, settled)
         if not findings:
             return
-        available = hiders()
+        places_of = _places_of(drafts)
+        available = hiders(places_of)
+        columns = _whole_columns(drafts, places_of)
         used: set[str] = set()
         for finding in findings:  # one count for each unsafe one, unless this pass already helped it
             if used & set(finding.pinned_by):
                 continue
             candidates = [(available[label][0], label) for label in finding.pinned_by if label in available]
-            if not candidates:
+            if candidates:
+                _, label = min(candidates)
+                available[label][1]()
+                used.add(label)
+                _log.debug("withheld %s to protect %s", label, finding.check.label)
+                continue
+            pinning = Counter(columns[label] for label in finding.pinned_by if label in columns)
+            if not pinning:
                 settled.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
                 continue
-            _, label = min(candidates)
-            available[label][1]()
-            used.add(label)
-            _log.debug("withheld %s to protect %s", label, finding.check.label)
+            column = max(pinning, key=lambda c: (not c.headline, pinning[c], -c.rows, c.name))
+            column.withhold()
+            used.update(column.labels)
+            _log.debug("withheld the column %s of %s to protect %s", column.column, column.table,
+                       finding.check.label)
+
+
+def _places_of(drafts: list[Draft]) -> dict[Cell, list[tuple[Draft, int, str]]]:
+    """Every place a count is published: the same count is withheld in every table showing it."""
+    by_cell: dict[Cell, list[tuple[Draft, int, str]]] = defaultdict(list)
+    for draft in drafts:
+        for row in range(len(draft.keys)):
+            for column in draft.spec.counts:
+                by_cell[draft.cell(row, column)].append((draft, row, column))
+    return by_cell
+
+
+@dataclass(frozen=True, eq=False)
+class _WholeColumn:
+    """A count column of a breakdown that may be withheld as a whole (for :func:`_protect`)."""
+
+    draft: Draft
+    column: str
+    places: tuple[tuple[Draft, int, str], ...]
+    labels: frozenset[str]
+
+    @property
+    def table(self) -> str:
+        return self.draft.name
+
+    @property
+    def name(self) -> tuple[str, str]:
+        return (self.draft.name, self.column)
+
+    @property
+    def rows(self) -> int:
+        return len(self.draft.keys)
+
+    @property
+    def headline(self) -> bool:
+        return self.column in self.draft.spec.headline
+
+    def withhold(self) -> None:
+        for draft, row, column in self.places:
+            draft.hide_whatever_value(row, column)
+
+
+def _whole_columns(drafts: list[Draft], places_of: dict[Cell, list[tuple[Draft, int, str]]]
+                   ) -> dict[str, _WholeColumn]:
+    """Label of each small count in a breakdown -> its column, to withhold as a whole.
+
+    Breakdowns only (a table of groups, not one total), and never the column of the groups'
+    sizes: a ``*`` there says the group is small, and its other figures are ``[c]`` already.
+    """
+    out: dict[str, _WholeColumn] = {}
+    for draft in drafts:
+        if not any(key.dimension is not None for key in draft.keys):
+            continue
+        for column in draft.spec.counts:
+            j = draft.col(column)
+            small = np.flatnonzero(draft.state[:, j] == SMALL)
+            if column == draft.spec.size or not len(small):
+                continue
+            places = tuple(p for row in range(len(draft.keys)) for p in places_of[draft.cell(row, column)])
+            labels = frozenset(d.cell_label(r, c) for d, r, c in places)
+            whole = _WholeColumn(draft, column, places, labels)
+            for row in small:
+                out[draft.cell_label(int(row), column)] = whole
+    return out

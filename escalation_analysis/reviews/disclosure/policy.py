@@ -137,7 +137,7 @@ class DisclosurePolicy:
         """The row that small groups are added into: 'Other teams (fewer than 8 each)'."""
         return f"Other {noun_plural} (fewer than {self.smallest_shown} each)"
 
-    def key(self, marks_used: Iterable[str] = (), *, merged: bool = False) -> list[str]:
+    def key(self, marks_used: Iterable[str] = (), *, merged: bool = False, whole_columns: bool = False) -> list[str]:
         """The key a report prints: what each mark means and how counts were treated."""
         used = set(marks_used)
         lines = []
@@ -148,6 +148,12 @@ class DisclosurePolicy:
                 f"{self.marks.protected}: withheld so that a count from 1 to {self.threshold} cannot be seen or "
                 "worked out (a figure of a small group, a median of fewer than "
                 f"{self.smallest_shown} values, or a figure that would reveal a small count by subtraction)."
+            )
+        if whole_columns:
+            lines.append(
+                f"Where a column of a table is {self.marks.protected} in every row, it was withheld as a whole, "
+                f"because its counts of 1 to {self.threshold} would add up to reveal a total: there "
+                f"{self.marks.protected} may stand for any count, 0 included."
             )
         if merged:
             lines.append(f"Groups with fewer than {self.smallest_shown} episodes are added together into one "
