@@ -36,6 +36,7 @@ from report_reader import chart_texts, small_counts_in
 
 from escalation_analysis import reviews
 from escalation_analysis.measures.analysis import analyse
+from escalation_analysis.reviews import kpis
 from escalation_analysis.reviews.disclosure import EXACT_SECONDARY, NHS_ROUNDED, policy_for
 from escalation_analysis.reviews.disclosure.audit import audit, unsafe_findings
 from escalation_analysis.reviews.disclosure.cells import Cell, Check, Dimension, Family, count_figure
@@ -631,14 +632,29 @@ def test_a_small_total_split_into_small_counts_withholds_their_column_not_the_re
         assert high - low + 1 >= 4
 
 
-def test_a_one_team_quarter_whose_few_missed_escalations_spread_over_age_bands_is_published(tmp_path):
-    """A one-team service's quarter (the vendor layout, ISO date-times): its 6 or 7 episodes
-    with no escalation fall one or two to each age band and trigger. The contract-monitoring
-    report's plan withholds those columns and passes its audit."""
+@pytest.fixture(scope="module")
+def one_team_quarter(tmp_path_factory):
+    """A one-team service's quarter (the vendor layout, ISO date-times): analysis and external plan."""
+    folder = tmp_path_factory.mktemp("one-team")
     layout = dataclasses.replace(ISO_VENDOR, name="one team", one_team="Riverside CMHT")
-    written = write_layout(layout, tmp_path / f"export.{layout.format}")
-    analysis = analyse(written.path, written.mapping_file(tmp_path), SAMPLE / "pathway.yaml", *Q3, key=TEST_KEY)
-    plan = plan_for(analysis, NHS_ROUNDED)
+    written = write_layout(layout, folder / f"export.{layout.format}")
+    analysis = analyse(written.path, written.mapping_file(folder), SAMPLE / "pathway.yaml", *Q3, key=TEST_KEY)
+    return analysis, plan_for(analysis, NHS_ROUNDED)
+
+
+def test_a_one_team_quarter_whose_few_missed_escalations_spread_over_age_bands_is_published(one_team_quarter):
+    """Its 6 or 7 episodes with no escalation fall one or two to each age band and trigger. The
+    contract-monitoring report's plan withholds those columns and passes its audit."""
+    _, plan = one_team_quarter
     assert plan.audit().safe, plan.audit().message()
     assert plan.table("timeliness_overall").frame.loc[0, "not_escalated"] == STAR
     assert set(plan.table("timeliness_by_age_band").frame["not_escalated"]) == {C}
+
+
+def test_a_withheld_kpi_reads_as_its_mark_not_as_a_dash(one_team_quarter):
+    """Imminent risk: 1 to 7 of 45 episodes within target, so its rate is withheld. The KPI table
+    says [c], as the trigger table does, not "–" (which reads as no data)."""
+    analysis, plan = one_team_quarter
+    assert plan.table("timeliness_by_trigger").frame.set_index("trigger").loc["imminent_risk", "within_target"] == STAR
+    shown = kpis.for_display(kpis._published_kpis(analysis, plan)).set_index("Indicator")
+    assert shown.loc["Imminent risk: escalated within target"].iloc[0] == C

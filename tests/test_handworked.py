@@ -551,11 +551,12 @@ class TestKpis:
 
     def test_the_outside_table_as_readers_see_it(self, handworked):
         # As worked in test_report_known_answers.py (KPI_ROWS): 15 of 25 = 60.0%; small counts "*"; the
-        # learning log of 5 actions withheld as a small group; no change can be shown.
+        # learning log of 5 actions withheld as a small group; no change can be shown. Withheld rates
+        # and medians read [c], as in the tables.
         shown = kpis.for_display(kpis.kpi_table(handworked, policy=kpis.EXTERNAL_POLICY))
         assert shown.iloc[:, 1:4].to_numpy().tolist() == [
-            ["60.0%", "–", "–"], ["–", "–", "–"], ["–", "–", "–"], ["*", "*", "–"], ["70 min", "–", "–"],
-            ["180 min", "–", "–"], ["10", "*", "–"], ["–", "–", "–"], ["[c]", "[c]", "–"]]
+            ["60.0%", "[c]", "–"], ["[c]", "[c]", "–"], ["[c]", "[c]", "–"], ["*", "*", "–"], ["70 min", "[c]", "–"],
+            ["180 min", "[c]", "–"], ["10", "*", "–"], ["[c]", "[c]", "–"], ["[c]", "[c]", "–"]]
 
     def test_no_target_is_met_and_a_kpi_without_a_target_is_not_judged(self, handworked):
         table = kpis.kpi_table(handworked).set_index("kpi")

@@ -235,14 +235,15 @@ KPI_ROWS = {
     # misses 10 stay 10. The median and 90th percentile rest on 21 escalated delays (70, 180);
     # the previous period's on 7: withheld. Crisis team 5 of 7 responses: small. The learning
     # log holds 5 actions, a group of fewer than 8: its overdue counts (3, and 0 before) are [c].
-    "Escalations within target": ("60.0%", "–", "–", "90%", "No", "Hand-worked contract, KPI 1"),
-    "Imminent risk: escalated within target": ("–", "–", "–", "95%", "–", "Hand-worked contract, KPI 2"),
-    "Out of hours: escalated within target": ("–", "–", "–", "90%", "–", "Hand-worked contract, KPI 3"),
+    # A withheld rate or median reads [c], as in the tables; "–" is only for no figure at all.
+    "Escalations within target": ("60.0%", "[c]", "–", "90%", "No", "Hand-worked contract, KPI 1"),
+    "Imminent risk: escalated within target": ("[c]", "[c]", "–", "95%", "–", "Hand-worked contract, KPI 2"),
+    "Out of hours: escalated within target": ("[c]", "[c]", "–", "90%", "–", "Hand-worked contract, KPI 3"),
     "Episodes with no escalation recorded": ("*", "*", "–", "–", "–", "No target set"),
-    "Median delay to escalate": ("70 min", "–", "–", "60 min", "No", "Pathway file, version 1"),
-    "90th percentile delay to escalate": ("180 min", "–", "–", "–", "–", "No target set"),
+    "Median delay to escalate": ("70 min", "[c]", "–", "60 min", "No", "Pathway file, version 1"),
+    "90th percentile delay to escalate": ("180 min", "[c]", "–", "–", "–", "No target set"),
     "Near misses reported": ("10", "*", "–", "–", "–", "No target set"),
-    "Crisis team responded within target": ("–", "–", "–", "90%", "–", "Hand-worked contract, KPI 4"),
+    "Crisis team responded within target": ("[c]", "[c]", "–", "90%", "–", "Hand-worked contract, KPI 4"),
     "Learning actions overdue": ("[c]", "[c]", "–", "0", "–", "Hand-worked incident response plan"),
 }
 KPI_HEADER = ["Indicator", "This period (01/10/2025 to 31/12/2025)", "Previous period (01/07/2025 to 30/09/2025)",

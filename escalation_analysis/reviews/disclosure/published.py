@@ -137,19 +137,20 @@ def median_delay_xmr(plan: DisclosurePlan) -> SPCResult | None:
 
 
 def kpi_values(plan: DisclosurePlan) -> dict[str, Any]:
-    """Each KPI of a period as published: a number, a mark, or None (withheld or not defined).
+    """Each KPI of a period as published: a number, a mark, or None (not defined).
 
     Read from the same tables as everything else, so the KPI table, ``summary.json`` and the
-    charts agree figure for figure.
+    charts agree figure for figure. A withheld rate or median is its mark (``[c]``), as in the
+    tables, not a dash a reader would take for "no data".
     """
     def row(table: str, label: str, value: str) -> dict[str, Any] | None:
         if table not in plan.tables:
             return None
-        frame = plan.table(table).frame
+        frame = plan.table(table).for_readers()
         matches = frame[frame[label] == value]
         return None if matches.empty else matches.iloc[0].to_dict()
 
-    overall = plan.table("timeliness_overall").frame
+    overall = plan.table("timeliness_overall").for_readers()
     first = overall.iloc[0].to_dict() if len(overall) else {}
     imminent = row("timeliness_by_trigger", "trigger", "imminent_risk") or {}
     out_of_hours = row("timeliness_by_band", "band", "out_of_hours") or {}
