@@ -820,9 +820,9 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
 
     Candidates are the published counts whose figures bind the unsafe count's bounds; the
     cheapest by :meth:`Draft.headline_cost` is withheld (``[c]``), so a big group's headline
-    figures go only when nothing else would do. A withheld count is never 0 and never 1 to the
-    threshold (those keep their own marks), so ``[c]`` outside a small group means at least
-    ``threshold + 1``, which the audit takes into account.
+    figures go only when nothing else would do. A count withheld on its own is never 0 and never
+    1 to the threshold (those keep their own marks), so such a ``[c]`` outside a small group
+    means at least ``threshold + 1``, which the audit takes into account.
 
     When only small counts pin it (a total of 6 or 7 split over six age bands, each ``*``), no
     one count would free it: the breakdown column holding most of them is withheld as a whole
