@@ -156,6 +156,15 @@ class TestAgenciesByHand:
         assert responses.loc["T-001", "response_minutes"] == 60  # 02:10 BST to 03:10 BST
         assert pd.isna(responses.loc["T-002", "response_minutes"])
 
+    def test_without_a_step_log_an_escalation_naming_no_agency_is_not_recorded(self, tiny):
+        episodes = tiny.episodes.copy()
+        named = {"T-001": ["crisis_team", "police"], "T-002": [], "T-003": ["police"]}  # T-003 never escalated
+        episodes["escalated_to"] = pd.Series(pd.array([named[i] for i in episodes["incident_id"]],
+                                                      dtype=episodes["escalated_to"].dtype), index=episodes.index)
+        responses = agency_responses(episodes, None).set_index("incident_id")
+        assert responses["agency"].to_dict() == {"T-001": "crisis_team", "T-002": "not recorded"}
+        assert list(responses["agency"].cat.categories) == ["crisis_team", "not recorded"]  # of escalations only
+
     def test_handoffs_are_gaps_between_consecutive_contacts(self, tiny):
         handoffs = handoff_delays(tiny.episodes, step_log(*TINY_STEPS))
         assert handoffs[["incident_id", "from_agency", "to_agency", "minutes"]].values.tolist() == [

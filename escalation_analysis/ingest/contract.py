@@ -197,22 +197,6 @@ def lists_as_text(values: pd.Series, separator: str = "; ") -> pd.Series:
     return text.where(~pd.Series(arrow.is_null().to_numpy(zero_copy_only=False), index=values.index), "").fillna("")
 
 
-def first_in_list(values: pd.Series) -> pd.Series:
-    """The first element of each list (missing for empty or missing lists), vectorised."""
-    import numpy as np
-    import pyarrow.compute as pc
-
-    from .files import text_series
-
-    arrow = pa_arrow.array(values.array)
-    heads = pc.list_slice(arrow, 0, 1)
-    firsts = pc.list_flatten(heads)
-    owners = pc.list_parent_indices(heads).to_numpy()
-    at = np.full(len(values), -1, dtype=np.int64)
-    at[owners] = np.arange(len(firsts))
-    return text_series(firsts.take(pa_arrow.array(at, mask=at < 0)), values.index)
-
-
 def validate_episodes(episodes: pd.DataFrame, timezone: str = "Europe/London") -> pd.DataFrame:
     """Check loaded episodes against the contract (:func:`episode_schema`), every row of it.
 
