@@ -259,6 +259,20 @@ def test_a_supervision_pack_about_nobody_is_refused_before_running(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_supervision_pack_for_a_team_with_no_episodes_in_the_period_says_when_it_has_them(tmp_path):
+    from escalation_analysis.errors import EscalationAnalysisError
+    from escalation_analysis.ingest.inputs import InputFiles
+    from escalation_analysis.publish.review_runs import ReviewInputs, run_review
+
+    # Coastal Outreach, spelt right: its five episodes fall outside January to March 2025
+    inputs = ReviewInputs(InputFiles.in_folder(SAMPLE),
+                          pd.Timestamp("2025-01-01").date(), pd.Timestamp("2025-03-31").date(),
+                          options={"team": "Coastal Outreach"})
+    with pytest.raises(EscalationAnalysisError, match="in this export they run from 23/10/2024 to 13/10/2025"):
+        run_review("supervision", inputs, tmp_path / "out", pdf=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_supervision_summary_describes_the_team_chosen(demo):
     summary = json.loads((demo / "supervision" / "summary.json").read_text())
     assert list(summary["timeliness"]["by_team"]) == ["Riverside CMHT"]

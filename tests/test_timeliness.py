@@ -279,8 +279,11 @@ class TestPeriod:
         assert accounting.rows_read == accounting.rows_analysed + accounting.rows_excluded
         assert len(kept) == accounting.rows_analysed == 1
 
-    def test_no_episode_in_the_period_is_an_error_naming_the_dates(self, written, sample_pathway):
-        with pytest.raises(NothingUsableError, match="01/06/2025"):
+    def test_no_episode_in_the_period_is_an_error_naming_the_dates_and_where_the_episodes_are(
+            self, written, sample_pathway):
+        # (local dates: AFTER is 23:30 on 30 April in UTC)
+        said = r"between 01/06/2025 and 30/06/2025 in 'period.csv', whose episodes run from 31/03/2025 to 01/05/2025"
+        with pytest.raises(NothingUsableError, match=said):
             analyse(written, MappingProfile.model_validate(PROFILE), sample_pathway,
                     "2025-06-01", "2025-06-30", key=TEST_KEY)
 

@@ -169,13 +169,24 @@ def analyse(
     EscalationAnalysisError
         For unreadable files or settings (one sentence saying what to fix), or
         :class:`NothingUsableError` when no episode falls in the period and
-        ``require_episodes`` is true (reports pass false: an empty quarter is a finding,
-        and each section says so).
+        ``require_episodes`` is true (reports' notebooks pass false: their runner has
+        already checked).
     """
     start, end = check_period(start, end)
     return analyse_period(load_inputs(export, mapping, pathway, key=key), start, end,
                           {"steps": steps, "actions": actions, "training": training},
                           key=key, require_episodes=require_episodes)
+
+
+def _nothing_in_period(episodes: pd.DataFrame, start: dt.date, end: dt.date, timezone: str, export: str) -> str:
+    """Why there is nothing to report, saying where the export's episodes are: a period outside
+    them is most often a mistyped year, and one inside them a quiet quarter."""
+    if episodes.empty:
+        return f"No usable episodes in '{export}'; run 'escalation-review validate' to see why."
+    local = episodes["risk_identified_at"].dt.tz_convert(timezone)
+    first, last = local.min().date(), local.max().date()
+    return (f"No usable episodes fall between {start:%d/%m/%Y} and {end:%d/%m/%Y} in '{export}', whose episodes run "
+            f"from {first:%d/%m/%Y} to {last:%d/%m/%Y}; check the dates or run 'escalation-review validate'.")
 
 
 def check_period(start: dt.date | str, end: dt.date | str) -> tuple[dt.date, dt.date]:
@@ -196,10 +207,7 @@ def analyse_period(inputs: LoadedInputs, start: dt.date, end: dt.date,
     inside = in_period(loaded.episodes, start, end, path_way.timezone)
     accounting = exclude_outside(loaded.episodes, loaded.accounting, inside, start, end)
     if require_episodes and accounting.rows_analysed == 0:
-        raise NothingUsableError(
-            f"No usable episodes fall between {start:%d/%m/%Y} and {end:%d/%m/%Y} in '{inputs.export.name}'; "
-            "check the dates or run 'escalation-review validate'."
-        )
+        raise NothingUsableError(_nothing_in_period(loaded.episodes, start, end, path_way.timezone, inputs.export.name))
     # (a shallow copy when the whole export is in the period: copy-on-write keeps them apart)
     prepared = all_prepared.copy(deep=False) if inside.all() else all_prepared[inside].reset_index(drop=True)
     accounting.fitness = (  # the export's checks hold when the period takes every episode

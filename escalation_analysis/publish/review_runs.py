@@ -159,17 +159,25 @@ def _publishing(kind: ReviewKind, inputs: ReviewInputs, finish: FinishReview) ->
 
 
 def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: ReviewInputs) -> None:
-    """A supervision pack about nobody is a mistake in --team or --staff: say so before running."""
+    """A supervision pack about nobody is a mistake in --team or --staff, or the wrong period:
+    say which before running."""
     from ..reviews.supervision import select
 
     team, staff = parameters["team"], parameters["staff_pseudonym"]
-    if (team or staff) and select(analysis.episodes, team=team, staff_pseudonym=staff).empty:
-        who = " and ".join(filter(None, [f"team '{team}'" if team else "", "that practitioner" if staff else ""]))
-        teams = ", ".join(sorted(analysis.episodes["team"].unique())[:20])
+    if not (team or staff) or not select(analysis.episodes, team=team, staff_pseudonym=staff).empty:
+        return
+    who = " and ".join(filter(None, [f"team '{team}'" if team else "", "that practitioner" if staff else ""]))
+    period = f"between {inputs.start:%d/%m/%Y} and {inputs.end:%d/%m/%Y}"
+    elsewhere = select(analysis.all_episodes, team=team, staff_pseudonym=staff)
+    if not elsewhere.empty:  # spelt right: a quiet period, or the wrong one
+        local = elsewhere["risk_identified_at"].dt.tz_convert(analysis.pathway.timezone)
         raise EscalationAnalysisError(
-            f"No episodes for {who} between {inputs.start:%d/%m/%Y} and {inputs.end:%d/%m/%Y}; write the name "
-            f"exactly as in the export (teams in this period: {teams})."
-        )
+            f"No episodes for {who} {period}; in this export they run from {local.min():%d/%m/%Y} to "
+            f"{local.max():%d/%m/%Y}: choose a period with episodes to discuss.")
+    teams = ", ".join(sorted(analysis.episodes["team"].unique())[:20])
+    raise EscalationAnalysisError(
+        f"No episodes for {who} {period}; write the name exactly as in the export (teams in this period: {teams})."
+    )
 
 
 def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
