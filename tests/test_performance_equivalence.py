@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from escalation_analysis.ingest import datetimes, transcoding
 from escalation_analysis.ingest import files as read
-from escalation_analysis.ingest.contract import as_text
+from escalation_analysis.ingest.contract import as_text, text_is
 from escalation_analysis.ingest.export import load_export
 from escalation_analysis.ingest.mapping import DEFAULT_MISSING_VALUES, MappingProfile
 from escalation_analysis.ingest.pseudonyms import _keyed_digests, nhs_number_is_valid, pseudonymise
@@ -160,6 +160,23 @@ class TestText:
         values = pd.Series(pd.Categorical(["b", None, "a", "b"], categories=["b", "a", "zz"]), name="x")
 
         pd.testing.assert_series_equal(as_text(values), values.astype("str"))
+
+    @pytest.mark.parametrize("text", ["b", "a", "zz", "missing"])
+    def test_a_categorical_compared_with_text_is_its_text_compared(self, text):
+        values = pd.Series(pd.Categorical(["b", None, "a", "b"], categories=["b", "a", "zz"]), index=[4, 3, 2, 1])
+
+        assert text_is(values, text).tolist() == (values.astype("str") == text).tolist()
+        assert text_is(values, text).index.equals(values.index)
+
+    def test_first_agencies_are_astype_category_of_the_first_of_each_list(self):
+        from escalation_analysis.ingest.contract import LIST_DTYPE
+        from escalation_analysis.measures.agencies import first_agencies
+
+        lists = pd.Series(pd.array([["b", "a"], [], None, ["c"], ["a"], ["b"]], dtype=LIST_DTYPE))
+        rows = np.array([True, True, True, False, True, True])
+        plain = pd.Series([v[0] if isinstance(v, list) and v else "none" for v in lists.tolist()], dtype="str")[rows]
+        pd.testing.assert_series_equal(first_agencies(lists, rows, index=plain.index, missing="none"),
+                                       plain.astype("category"))
 
 
 class TestDistinctParsing:

@@ -176,6 +176,18 @@ def as_text(values: pd.Series) -> pd.Series:
     return text.rename(values.name)
 
 
+def text_is(values: pd.Series, text: str) -> pd.Series:
+    """``as_text(values) == text`` (missing: False), for a categorical column compared once per
+    label and spread to the rows by code, never written out as a million strings."""
+    if not isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.cat.categories):
+        return values.astype("str") == text
+    import numpy as np
+
+    labels = np.asarray(values.cat.categories.to_numpy(dtype=object) == text, dtype=bool)
+    codes = values.cat.codes.to_numpy()
+    return pd.Series(np.append(labels, False)[codes], index=values.index, name=values.name)  # code -1 reads False
+
+
 def lists_as_text(values: pd.Series, separator: str = "; ") -> pd.Series:
     """A list column as text ("a; b"), each value once, vectorised in Arrow; missing lists become "".
 

@@ -15,7 +15,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from ..ingest.contract import as_text
+from ..ingest.contract import as_text, text_is
 from .statistics import (
     Comparison,
     compare_delays,
@@ -88,8 +88,8 @@ def _by_text(frame: pd.DataFrame, column: str):
 def compare_factor(prepared: pd.DataFrame, factor: str, as_of: dt.date) -> dict[str, Comparison]:
     """Delays, time to escalate and compliance compared across the two levels of a factor."""
     column, ref, other, ref_label, other_label = FACTORS[factor]
-    values = as_text(prepared[column])
-    return _compare_masks(prepared, values == ref, values == other, ref_label, other_label, as_of)
+    values = prepared[column]
+    return _compare_masks(prepared, text_is(values, ref), text_is(values, other), ref_label, other_label, as_of)
 
 
 def compare_team(prepared: pd.DataFrame, team: str, as_of: dt.date) -> dict[str, Comparison]:
