@@ -8,11 +8,14 @@
   (slow) the chart JSON embedded in every outside report's HTML, of the demo and of a small
   export;
 * ``audit.json`` is written beside an outside report, and a run whose reports together narrow a
-  small count is withheld with a message naming the figure.
+  small count is withheld with a message naming the figure;
+* a one-team quarter whose few missed escalations spread one or two to each age band is
+  published from the command line, those columns withheld as a whole.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLE
+from foreign_exports import ISO_VENDOR, write_export
 from report_reader import HtmlReport, chart_texts, small_counts_in
 from test_disclosure import OUTSIDE, Published, analysis_of, differencing_attack, episodes, said_in_charts
 
@@ -215,6 +219,24 @@ def _cli_report(kind: str, export: Path, mapping: Path, pathway: Path, out: Path
         [sys.executable, "-m", "escalation_analysis.cli", "report", kind, "--data", str(export), "--mapping",
          str(mapping), "--pathway", str(pathway), "--start", start, "--end", end, "--out", str(out), "--no-pdf", *extra],
         capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.mark.slow
+def test_a_one_team_quarter_s_contract_monitoring_report_is_published_not_withheld(tmp_path):
+    """The vendor layout's Riverside CMHT alone, 2025/26 Q3: its 6 or 7 episodes with no
+    escalation fall one or two to each age band and trigger. The report is published, those
+    columns read [c] with the key's sentence, and no count from 1 to 7 is in its text or charts."""
+    written = write_export(dataclasses.replace(ISO_VENDOR, one_team="Riverside CMHT"), tmp_path / "export.csv")
+    out = tmp_path / "q3"
+    made = _cli_report("contract-monitoring", written.path, written.mapping_file(tmp_path), SAMPLE / "pathway.yaml", out)
+    assert made.returncode == 0, made.stderr[-2000:]
+    page = HtmlReport.read(out / "report.html")
+    assert page.charts and not [c for t in page.chart_texts() for c in small_counts_in(t)]
+    assert not small_counts_in(page.text)
+    by_age = page.table("By age band").as_dicts()
+    assert by_age and {row["No escalation recorded"] for row in by_age} == {"[c]"}
+    assert "it was withheld as a whole" in page.text
+    assert json.loads((out / "audit.json").read_text(encoding="utf-8"))["safe"] is True
 
 
 @pytest.mark.slow
