@@ -855,7 +855,7 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
             return
         places_of = _places_of(drafts)
         available = hiders(places_of)
-        columns = _whole_columns(drafts, places_of)
+        columns: dict[str, _WholeColumn] | None = None  # made when a finding needs them (rarely)
         used: set[str] = set()
         for finding in findings:  # one count for each unsafe one, unless this pass already helped it
             if used & set(finding.pinned_by):
@@ -867,6 +867,7 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
                 used.add(label)
                 _log.debug("withheld %s to protect %s", label, finding.check.label)
                 continue
+            columns = columns if columns is not None else _whole_columns(drafts, places_of)
             pinning = Counter(columns[label] for label in finding.pinned_by if label in columns)
             if not pinning:
                 settled.add(finding.check.cell)  # nothing left to withhold: the audit will withhold the report
