@@ -159,6 +159,11 @@ def episode_schema(timezone: str = "Europe/London") -> pa.DataFrameSchema:
 EPISODE_COLUMNS = tuple(["row", *FIELDS])
 
 
+def _text_categories(values: pd.Series) -> bool:
+    """Whether ``values`` is a categorical of text labels (worked on by label, not by row)."""
+    return isinstance(values.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(values.cat.categories)
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """``values.astype("str")``, without converting a categorical column value by value.
 
@@ -166,7 +171,7 @@ def as_text(values: pd.Series) -> pd.Series:
     Arrow), which is what ``astype("str")`` means but hundreds of times faster on a million
     rows. Other columns are converted with ``astype`` as usual.
     """
-    if not isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.cat.categories):
+    if not _text_categories(values):
         return values.astype("str")  # (numeric labels are written as astype writes them)
     from .files import text_series
 
@@ -179,7 +184,7 @@ def as_text(values: pd.Series) -> pd.Series:
 def text_is(values: pd.Series, text: str) -> pd.Series:
     """``as_text(values) == text`` (missing: False), for a categorical column compared once per
     label and spread to the rows by code, never written out as a million strings."""
-    if not isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.cat.categories):
+    if not _text_categories(values):
         return values.astype("str") == text
     import numpy as np
 

@@ -65,16 +65,14 @@ def first_agencies(lists: pd.Series, rows: np.ndarray, *, index: pd.Index | None
     encoded = pc.dictionary_encode(pc.list_flatten(heads))
     codes = np.full(len(lists), -1, dtype=np.int64)
     codes[pc.list_parent_indices(heads).to_numpy()] = pc.fill_null(encoded.indices.cast(pa.int64()), -1).to_numpy()
-    names = np.array([*encoded.dictionary.to_pylist(), missing], dtype=object)
+    names = encoded.dictionary.to_pylist()
+    if missing not in names:
+        names.append(missing)
     chosen = codes[rows]
-    chosen[chosen < 0] = len(names) - 1  # an empty list, or a blank first agency
-    present = np.unique(chosen)
-    categories = sorted(set(names[present]))
-    position = {name: i for i, name in enumerate(categories)}
-    recode = np.full(len(names), -1, dtype=np.int64)
-    recode[present] = [position[name] for name in names[present]]
-    return pd.Series(pd.Categorical.from_codes(recode[chosen], categories=pd.Index(categories, dtype="str")),
-                     index=index)
+    chosen[chosen < 0] = names.index(missing)  # an empty list, or a blank first agency
+    agency = pd.Categorical.from_codes(chosen, categories=pd.Index(names, dtype="str"))
+    used = sorted(agency.remove_unused_categories().categories)
+    return pd.Series(agency.set_categories(pd.Index(used, dtype="str")), index=index)
 
 
 def _first_response(contacted: pd.DataFrame, responded: pd.DataFrame) -> pd.api.extensions.ExtensionArray:

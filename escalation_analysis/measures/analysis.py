@@ -26,7 +26,7 @@ from ..ingest.logs import LoadedLog, load_actions, load_step_log, load_training
 from ..ingest.mapping import MappingProfile, read_mapping
 from ..ingest.pathway import Pathway, read_pathway
 from .prepared import validate_prepared
-from .timeliness import exclude_outside, in_period, prepare_episodes
+from .timeliness import exclude_outside, first_and_last_dates, in_period, prepare_episodes
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +183,7 @@ def _nothing_in_period(episodes: pd.DataFrame, start: dt.date, end: dt.date, tim
     them is most often a mistyped year, and one inside them a quiet quarter."""
     if episodes.empty:
         return f"No usable episodes in '{export}'; run 'escalation-review validate' to see why."
-    local = episodes["risk_identified_at"].dt.tz_convert(timezone)
-    first, last = local.min().date(), local.max().date()
+    first, last = first_and_last_dates(episodes, timezone)
     return (f"No usable episodes fall between {start:%d/%m/%Y} and {end:%d/%m/%Y} in '{export}', whose episodes run "
             f"from {first:%d/%m/%Y} to {last:%d/%m/%Y}; check the dates or run 'escalation-review validate'.")
 

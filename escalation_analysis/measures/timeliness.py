@@ -153,6 +153,13 @@ def in_period(episodes: pd.DataFrame, start: dt.date, end: dt.date, timezone: st
     return (values >= first) & (values < after)
 
 
+def first_and_last_dates(episodes: pd.DataFrame, timezone: str = "Europe/London") -> tuple[dt.date, dt.date]:
+    """The local dates of the first and last risk identified (episodes not empty): the earliest
+    instant has the earliest local date, so only the two ends are converted."""
+    when = episodes["risk_identified_at"]
+    return when.min().tz_convert(timezone).date(), when.max().tz_convert(timezone).date()
+
+
 def exclude_outside(
     episodes: pd.DataFrame, accounting: RowAccounting, inside: np.ndarray, start: dt.date, end: dt.date
 ) -> RowAccounting:

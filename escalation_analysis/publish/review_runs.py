@@ -161,6 +161,7 @@ def _publishing(kind: ReviewKind, inputs: ReviewInputs, finish: FinishReview) ->
 def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: ReviewInputs) -> None:
     """A supervision pack about nobody is a mistake in --team or --staff, or the wrong period:
     say which before running."""
+    from ..measures.timeliness import first_and_last_dates
     from ..reviews.supervision import select
 
     team, staff = parameters["team"], parameters["staff_pseudonym"]
@@ -170,10 +171,10 @@ def _check_selection(analysis: Analysis, parameters: dict[str, Any], inputs: Rev
     period = f"between {inputs.start:%d/%m/%Y} and {inputs.end:%d/%m/%Y}"
     elsewhere = select(analysis.all_episodes, team=team, staff_pseudonym=staff)
     if not elsewhere.empty:  # spelt right: a quiet period, or the wrong one
-        local = elsewhere["risk_identified_at"].dt.tz_convert(analysis.pathway.timezone)
+        first, last = first_and_last_dates(elsewhere, analysis.pathway.timezone)
         raise EscalationAnalysisError(
-            f"No episodes for {who} {period}; in this export they run from {local.min():%d/%m/%Y} to "
-            f"{local.max():%d/%m/%Y}: choose a period with episodes to discuss.")
+            f"No episodes for {who} {period}; in this export they run from {first:%d/%m/%Y} to "
+            f"{last:%d/%m/%Y}: choose a period with episodes to discuss.")
     teams = ", ".join(sorted(analysis.episodes["team"].unique())[:20])
     raise EscalationAnalysisError(
         f"No episodes for {who} {period}; write the name exactly as in the export (teams in this period: {teams})."

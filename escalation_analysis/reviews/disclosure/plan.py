@@ -875,7 +875,7 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
             column = max(pinning, key=lambda c: (not c.headline, pinning[c], -c.rows, c.name))
             column.withhold()
             used.update(column.labels)
-            _log.debug("withheld the column %s of %s to protect %s", column.column, column.table,
+            _log.debug("withheld the column %s of %s to protect %s", column.column, column.draft.name,
                        finding.check.label)
 
 
@@ -897,10 +897,6 @@ class _WholeColumn:
     column: str
     places: tuple[tuple[Draft, int, str], ...]
     labels: frozenset[str]
-
-    @property
-    def table(self) -> str:
-        return self.draft.name
 
     @property
     def name(self) -> tuple[str, str]:
