@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -30,12 +30,13 @@ start = "2025-10-01"  # first day of the reporting period
 end = "2025-12-31"  # last day of the reporting period
 audience = ""  # set by the report runner from the report kind (blank: the kind sets it)
 disclosure = ""  # small-number policy: "nhs-rounded" (blank: the default) or "exact-secondary"
+alongside = []  # set by the runner: outside reports published with this one, before it, as "kind start end"
 
 # %%
 from escalation_analysis import reviews
 
 # %%
-review = reviews.open("contract-monitoring", inputs, start, end, audience=audience, disclosure=disclosure)
+review = reviews.open("contract-monitoring", inputs, start, end, audience=audience, disclosure=disclosure, alongside=alongside)
 
 # %%
 review.show("front_sheet")

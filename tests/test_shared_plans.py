@@ -83,9 +83,9 @@ def test_a_finisher_waits_for_the_plan_another_is_building(tmp_path, monkeypatch
     built = []
     real = plan_module.build_plan
 
-    def counting(analysis, policy, *, previous=True):
+    def counting(analysis, policy, *, previous=True, alongside=()):
         built.append(previous)  # the plan, then (previous=False) that of the period before
-        return real(analysis, policy, previous=previous)
+        return real(analysis, policy, previous=previous, alongside=alongside)
 
     monkeypatch.setattr(plan_module, "build_plan", counting)
     result = []

@@ -31,7 +31,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,10 +105,15 @@ class ReviewInputs:
         return analyse_once(self.files, self.start, self.end, key=key)
 
 
-def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes) -> dict[str, Any]:
+def _notebook_parameters(kind: ReviewKind, inputs: ReviewInputs, key: bytes,
+                         earlier: Sequence[tuple[str, ReviewInputs]] = ()) -> dict[str, Any]:
+    """The notebook's parameters; ``earlier``: the run's outside reports published before this
+    one (see :func:`_earlier`), whose disclosure plans the report's plan is built alongside."""
     parameters = {**inputs.parameters(), "audience": kind.audience}
     if kind.audience != "internal":
         parameters["disclosure"] = inputs.options.get("disclosure") or ""
+        if earlier:
+            parameters["alongside"] = [f"{name} {i.start.isoformat()} {i.end.isoformat()}" for name, i in earlier]
     if kind.name == "supervision":
         team = inputs.options.get("team") or ""
         staff = inputs.options.get("staff") or ""
@@ -191,9 +196,10 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging:
     its reports."""
     from .gate import PrivacyGate
 
-    if kind.audience != "internal" and plans is not None:  # the summary below takes the run's plan
-        plans.plan(inputs, key, _policy(kind, inputs), analysis)
-    _summary(kind, inputs, analysis, parameters).write(staging.folder / "summary.json")
+    alongside: tuple[DisclosurePlan, ...] = ()
+    if kind.audience != "internal" and (plans is not None or companions):  # the summary below takes the run's plan
+        alongside = tuple(_own_plans(kind, inputs, analysis, key, companions, plans)[:-1])
+    _summary(kind, inputs, analysis, parameters, alongside=alongside).write(staging.folder / "summary.json")
     if kind.audience != "internal":
         _disclosure_audit(kind, inputs, analysis, staging, key, companions, plans)
     # the name a supervisor typed for the practitioner is shown on their own (internal) pack
@@ -210,16 +216,19 @@ _summaries_made_ahead: dict[tuple[str, tuple], tuple[Analysis, Any]] = {}
 
 
 def _summary(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, parameters: dict[str, Any] | None,
-             *, ahead: bool = False) -> Any:
+             *, ahead: bool = False, alongside: tuple[DisclosurePlan, ...] = ()) -> Any:
     """The review's summary (summary.json and its tables), with the kind's audience and the
     report's options; one made ahead for this analysis if there is one. ``ahead``: make it
-    now and keep it for the finisher."""
+    now and keep it for the finisher. ``alongside``: the plans of the run's outside reports
+    published before this one."""
     from .. import reviews
 
     options = {k: parameters[k] for k in ("team", "staff_pseudonym", "staff_name") if parameters and k in parameters}
     if kind.audience != "internal" and inputs.options.get("disclosure"):
         options["disclosure"] = inputs.options["disclosure"]
-    key = (kind.name, tuple(sorted(options.items())))
+    key = (kind.name, tuple(sorted(options.items())), tuple(p.identity() for p in alongside))
+    if alongside:
+        options["alongside"] = alongside
     made = _summaries_made_ahead.pop(key, None)
     if made is None or made[0] is not analysis:
         made = (analysis, reviews.summarise(kind.name, analysis, kind.audience, **options))
@@ -249,11 +258,12 @@ def _disclosure_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis
                       plans: SharedPlans | None = None) -> None:
     """audit.json beside an outside report, over every outside report of the run; an unsafe
     run withholds the report (:class:`DisclosureWithheld`)."""
-    from ..reviews.disclosure import DisclosureError, plan_for, write_audit
+    from ..reviews.disclosure import DisclosureError, write_audit
 
     result = _run_audit(kind, inputs, analysis, key, companions, plans)
+    own = _own_plans(kind, inputs, analysis, key, companions, plans)[-1]
     try:
-        write_audit(staging.folder / "audit.json", result, plan_for(analysis, _policy(kind, inputs)), report=kind.name)
+        write_audit(staging.folder / "audit.json", result, own, report=kind.name)
     except DisclosureError as exc:
         raise DisclosureWithheld(str(exc)) from None
 
@@ -270,16 +280,14 @@ def _run_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, key: 
     from ..reviews.disclosure import plan_for
 
     policy = _policy(kind, inputs)
-    own = plan_for(analysis, policy)
     if not companions:
-        return own.audit()  # (made once per plan)
-    run = sorted(((kind.name, inputs), *companions), key=lambda report: list(KINDS).index(report[0]))
+        return plan_for(analysis, policy).audit()  # (made once per plan)
+    run = _in_run_order(((kind.name, inputs), *companions))
     scope = [f"{name} {i.start:%d/%m/%Y} to {i.end:%d/%m/%Y}" for name, i in run]
 
     def audit_together() -> AuditResult:
-        run_plans = [own if name == kind.name else plans.plan(i, key, policy, wait=wait) if plans is not None
-                     else plan_for(i.analyse(key), policy) for name, i in run]
-        if None in run_plans:  # (another process is making one: leave the audit to the finishers)
+        run_plans = _run_plans(run, key, policy, plans, known=(kind.name, analysis), wait=wait)
+        if run_plans is None:  # (another process is making one: leave the audit to the finishers)
             raise _Busy
         return run_plans[0].audit(*run_plans[1:], scope=scope)
 
@@ -293,6 +301,48 @@ def _run_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, key: 
 
 class _Busy(Exception):
     """Another process of the run holds what this one would wait for."""
+
+
+def _in_run_order(reports: Iterable[tuple[str, ReviewInputs]]) -> list[tuple[str, ReviewInputs]]:
+    """A run's reports in the order they are published (that of :data:`KINDS`)."""
+    return sorted(reports, key=lambda report: list(KINDS).index(report[0]))
+
+
+def _earlier(kind_name: str, companions: Iterable[tuple[str, ReviewInputs]]) -> list[tuple[str, ReviewInputs]]:
+    """The run's outside reports published before ``kind_name``'s: its disclosure plan is built
+    alongside theirs, so that nothing their figures and its own give away together is shown."""
+    order = list(KINDS)
+    return [c for c in _in_run_order(companions) if order.index(c[0]) < order.index(kind_name)]
+
+
+def _run_plans(reports: Sequence[tuple[str, ReviewInputs]], key: bytes | None, policy: DisclosurePolicy,
+               plans: SharedPlans | None = None, *, known: tuple[str, Analysis] | None = None,
+               wait: bool = True) -> list[DisclosurePlan] | None:
+    """The disclosure plans of a run's outside ``reports`` (in the run's order), each built
+    alongside those before it (:func:`~escalation_analysis.reviews.plans_alongside`, as a
+    report's notebook builds them), through the run's shared ``plans`` when it has them.
+    ``known``: a report's analysis at hand. Without ``wait``: None while another process is
+    making one."""
+    from ..reviews.disclosure import plan_for
+
+    made: list[DisclosurePlan] = []
+    for name, inputs in reports:
+        analysis = known[1] if known is not None and known[0] == name else None
+        if plans is None:
+            plan = plan_for(analysis if analysis is not None else inputs.analyse(key), policy, tuple(made))
+        else:
+            plan = plans.plan(inputs, key, policy, analysis, alongside=tuple(made), wait=wait)
+            if plan is None:
+                return None
+        made.append(plan)
+    return made
+
+
+def _own_plans(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, key: bytes | None,
+               companions: Iterable[tuple[str, ReviewInputs]], plans: SharedPlans | None = None) -> list[DisclosurePlan]:
+    """The plans of the run's outside reports published before this one, then this report's own."""
+    reports = [*_earlier(kind.name, companions), (kind.name, inputs)]
+    return _run_plans(reports, key, _policy(kind, inputs), plans, known=(kind.name, analysis))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -317,15 +367,20 @@ class SharedPlans:
     folder: Path
 
     def plan(self, inputs: ReviewInputs, key: bytes | None, policy: DisclosurePolicy,
-             analysis: Analysis | None = None, *, wait: bool = True) -> DisclosurePlan | None:
-        """The run's plan of ``inputs``' period under ``policy``; with ``analysis`` (of that
-        period) it is also the plan :func:`~escalation_analysis.reviews.disclosure.plan_for`
-        gives for it in this process. Without ``wait``: None while another process is making it."""
+             analysis: Analysis | None = None, *, alongside: tuple[DisclosurePlan, ...] = (),
+             wait: bool = True) -> DisclosurePlan | None:
+        """The run's plan of ``inputs``' period under ``policy`` (built ``alongside`` the plans of
+        the run's reports before it); with ``analysis`` (of that period) it is also the plan
+        :func:`~escalation_analysis.reviews.disclosure.plan_for` gives for it in this process.
+        Without ``wait``: None while another process is making it."""
         from ..reviews.disclosure import adopt_plan, plan_for
 
-        plan, read = self._made_once(f"{inputs.start:%Y%m%d}-{inputs.end:%Y%m%d}-{policy.name}",
-                                     lambda: plan_for(analysis if analysis is not None else inputs.analyse(key), policy),
-                                     wait=wait)
+        name = f"{inputs.start:%Y%m%d}-{inputs.end:%Y%m%d}-{policy.name}"
+        if alongside:
+            name += "-" + hashlib.sha256(repr([p.identity() for p in alongside]).encode("utf-8")).hexdigest()[:16]
+        plan, read = self._made_once(
+            name, lambda: plan_for(analysis if analysis is not None else inputs.analyse(key), policy, alongside),
+            wait=wait)
         if read and analysis is not None:
             adopt_plan(analysis, plan)
         return plan
@@ -439,10 +494,9 @@ class FinishReview:
         self.inputs.analyse(self.key)
 
     def make_plan(self) -> None:
-        """An outside report's disclosure plan (in the kernel template; see :meth:`kernel_needs`)."""
-        from ..reviews.disclosure import plan_for
-
-        plan_for(self.inputs.analyse(self.key), _policy(KINDS[self.kind], self.inputs))
+        """An outside report's disclosure plan, with those of the run's outside reports before it
+        (in the kernel template; see :meth:`kernel_needs`)."""
+        _own_plans(KINDS[self.kind], self.inputs, self.inputs.analyse(self.key), self.key, self.companions)
 
     def warm_later(self) -> None:
         """In the kernel template, while no kernel waits: what this finisher would otherwise
@@ -484,14 +538,14 @@ def run_demo(sample_dir: str | Path, out_dir: str | Path, *, pdf: bool = True, m
     periods = {"pathway-review": (dt.date(2025, 4, 1), dt.date(2026, 3, 31))}
     out = check_out_dir(out_dir, base.input_files().values())
     key = load_key()
-    planned = []
+    runs = []
     for name, kind in KINDS.items():
         start, end = periods.get(name, (base.start, base.end))
         options = {"team": "Riverside CMHT"} if name == "supervision" else {"disclosure": disclosure}
-        inputs = ReviewInputs(base.files, start, end, options)
-        parameters = _notebook_parameters(kind, inputs, key)
-        planned.append((name, kind, inputs, parameters))
-    outside = [(name, inputs) for name, kind, inputs, _ in planned if kind.audience != "internal"]
+        runs.append((name, kind, ReviewInputs(base.files, start, end, options)))
+    outside = [(name, inputs) for name, kind, inputs in runs if kind.audience != "internal"]
+    planned = [(name, kind, inputs, _notebook_parameters(kind, inputs, key, _earlier(name, outside)))
+               for name, kind, inputs in runs]
     out.mkdir(parents=True, exist_ok=True)
     plans = SharedPlans(Path(tempfile.mkdtemp(prefix="escalation-plans-")))  # private to this user (0700)
     jobs = [ReportJob(notebooks_dir() / kind.notebook, out / name, parameters, pdf=pdf, title=kind.title,

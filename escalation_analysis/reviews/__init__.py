@@ -7,13 +7,15 @@ returning a :class:`~escalation_analysis.reviews.review.Review` and ``summary(an
 (summary, disclosure control, KPIs, narrative, labels, definitions, charts, display).
 
 Notebooks start with :func:`open`; scripts that already hold an analysis use :func:`build`.
+A run that publishes several outside reports builds each one's disclosure plan alongside those
+of the reports before it (:func:`plans_alongside`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +24,11 @@ from .kinds import KINDS, ReviewKind, kind
 if TYPE_CHECKING:
     from ..ingest.inputs import InputFiles
     from ..measures.analysis import Analysis
+    from .disclosure import DisclosurePlan
     from .review import Review
     from .summary import Summary
 
-__all__ = ["KINDS", "ReviewKind", "build", "kind", "open", "summarise"]
+__all__ = ["KINDS", "ReviewKind", "build", "kind", "open", "plans_alongside", "summarise"]
 
 
 def build(kind_name: str, analysis: Analysis, audience: str | None = None, **options: Any) -> Review:
@@ -64,7 +67,9 @@ def open(
     ``inputs`` is a notebook's ``inputs`` parameter: a folder laid out as ``escalation-review
     sample`` writes it, or the files by name (``export``, ``mapping``, ``pathway``, and optionally
     ``steps``, ``actions``, ``training``; "" or a missing name means not supplied). Blank
-    options mean the kind's defaults (notebook parameters are literals). Only the review is
+    options mean the kind's defaults (notebook parameters are literals). An outside report's
+    ``alongside`` option names the outside reports its run publishes before it, from the same
+    inputs, as ``"kind start end"`` texts (see :func:`plans_alongside`). Only the review is
     returned: the loaded rows stay inside this call, so an external notebook's namespace never
     holds them.
     """
@@ -74,4 +79,27 @@ def open(
     files = InputFiles.given(inputs)
     # (a report's warm kernel inherits the export its template read: the same rows, not read again)
     analysis = analyse_kept(files, start, end, require_episodes=False)
-    return build(kind_name, analysis, audience or None, **{k: v for k, v in options.items() if v != ""})
+    chosen = {k: v for k, v in options.items() if v != "" and k != "alongside"}
+    if options.get("alongside"):
+        chosen["alongside"] = plans_alongside(
+            [report.split() for report in options["alongside"]],
+            lambda first, last: analyse_kept(files, first, last, require_episodes=False),
+            chosen.get("disclosure"))
+    return build(kind_name, analysis, audience or None, **chosen)
+
+
+def plans_alongside(reports: Sequence[Sequence[Any]], analyse: Callable[[Any, Any], Analysis],
+                    disclosure: str | None = None) -> tuple[DisclosurePlan, ...]:
+    """The disclosure plans of ``reports`` (``(kind, start, end)`` each, in the run's order), each
+    built alongside those before it: what a report published after them is built alongside.
+
+    ``analyse(start, end)`` gives the analysis of a period of the run's export; ``disclosure``
+    is the run's policy name (blank: each audience's default).
+    """
+    from .disclosure import plan_for, policy_for
+
+    plans: list[DisclosurePlan] = []
+    for kind_name, start, end in reports:
+        policy = policy_for(kind(kind_name).audience, disclosure or None)
+        plans.append(plan_for(analyse(start, end), policy, tuple(plans)))
+    return tuple(plans)

@@ -10,6 +10,8 @@ audit's statement; the review keeps no episode rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from ..measures import trends
@@ -33,22 +35,25 @@ FRONT_SHEET_LINKS = {
 }
 
 
-def _plan(analysis: Analysis, audience: str, disclosure: str | None) -> DisclosurePlan:
+def _plan(analysis: Analysis, audience: str, disclosure: str | None,
+          alongside: Sequence[DisclosurePlan] = ()) -> DisclosurePlan:
     if audience == "internal":
         raise ValueError("The contract-monitoring report is for commissioners: build it for external readers.")
-    return plan_for(analysis, policy_for(audience, disclosure))
+    return plan_for(analysis, policy_for(audience, disclosure), alongside)
 
 
-def summary(analysis: Analysis, audience: str = "external", *, disclosure: str | None = None) -> Summary:
+def summary(analysis: Analysis, audience: str = "external", *, disclosure: str | None = None,
+            alongside: Sequence[DisclosurePlan] = ()) -> Summary:
     """The review's ``summary.json`` and tables without its pages (what the runner writes beside it)."""
-    return build_summary(analysis, report=KIND, audience=audience, plan=_plan(analysis, audience, disclosure))
+    return build_summary(analysis, report=KIND, audience=audience, plan=_plan(analysis, audience, disclosure, alongside))
 
 
-def build(analysis: Analysis, audience: str = "external", *, disclosure: str | None = None) -> Review:
+def build(analysis: Analysis, audience: str = "external", *, disclosure: str | None = None,
+          alongside: Sequence[DisclosurePlan] = ()) -> Review:
     """The contract-monitoring review of ``analysis`` for ``audience`` (external or partners),
     under the audience's disclosure policy (or ``disclosure``, a policy's name)."""
-    plan = _plan(analysis, audience, disclosure)
-    figures = summary(analysis, audience, disclosure=disclosure)
+    plan = _plan(analysis, audience, disclosure, alongside)
+    figures = summary(analysis, audience, disclosure=disclosure, alongside=alongside)
     target = analysis.pathway.kpi_targets.value("compliance_pct")  # from the pathway file; None: no target
     mdc = review_mdc_summary(analysis, audience, plan=plan)  # the front sheet's table and the trend charts: one source
     s = Sections()

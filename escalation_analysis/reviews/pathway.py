@@ -9,6 +9,7 @@ audit's statement; no identifiers or free text.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -108,25 +109,28 @@ def _readable(table: pd.DataFrame, column: str) -> pd.DataFrame:
     return table.assign(**{column: routes_for_readers(table[column])}) if len(table) else table
 
 
-def _plan(analysis: Analysis, audience: str, disclosure: str | None) -> DisclosurePlan:
+def _plan(analysis: Analysis, audience: str, disclosure: str | None,
+          alongside: Sequence[DisclosurePlan] = ()) -> DisclosurePlan:
     if audience == "internal":
         raise ValueError("The pathway review is shared with partners: build it for partner readers.")
-    return plan_for(analysis, policy_for(audience, disclosure))
+    return plan_for(analysis, policy_for(audience, disclosure), alongside)
 
 
-def summary(analysis: Analysis, audience: str = "partners", *, disclosure: str | None = None) -> Summary:
+def summary(analysis: Analysis, audience: str = "partners", *, disclosure: str | None = None,
+            alongside: Sequence[DisclosurePlan] = ()) -> Summary:
     """The review's ``summary.json`` and tables without its pages (what the runner writes beside it)."""
-    return build_summary(analysis, report=KIND, audience=audience, plan=_plan(analysis, audience, disclosure))
+    return build_summary(analysis, report=KIND, audience=audience, plan=_plan(analysis, audience, disclosure, alongside))
 
 
-def build(analysis: Analysis, audience: str = "partners", *, disclosure: str | None = None) -> Review:
+def build(analysis: Analysis, audience: str = "partners", *, disclosure: str | None = None,
+          alongside: Sequence[DisclosurePlan] = ()) -> Review:
     """The pathway review with partners, under the audience's disclosure policy (or ``disclosure``)."""
-    plan = _plan(analysis, audience, disclosure)
+    plan = _plan(analysis, audience, disclosure, alongside)
     tables = PathwayTables.build(analysis, plan=plan)
     ci = ["passed_pct", "ci95_low_pct", "ci95_high_pct"]
     no_steps = "No step log was supplied, so the steps taken cannot be checked."
     s = Sections()
-    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS))
+    s.add("front_sheet", front_sheet_html(analysis, kind_named(KIND).title, audience, FRONT_SHEET_LINKS, plan=plan))
     s.text("headline", narrative.headline(analysis, external=True, plan=plan))
     s.text("headline", published.key_markdown(plan))
     s.text("headline", adherence_summary_text(tables, analysis.pathway.max_approvals_before_action))

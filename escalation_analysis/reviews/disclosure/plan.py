@@ -13,6 +13,12 @@ between two reports recovers anything the audit has not already accounted for.
 Under a policy with secondary suppression the plan asks the audit which published counts pin
 a small count down and withholds the cheapest of them, until none does.
 
+A run that publishes several outside reports of one export (the demo: contract monitoring for a
+quarter, the pathway review for the year around it) builds their plans in the run's order, each
+*alongside* the plans before it: their figures are published too, so a plan also withholds what
+its own figures would give away together with theirs (a month the quarter's report withheld is
+withheld in the year's report as well). The first report's plan is the one it has alone.
+
 The plan keeps no true count: only what is published, how, and the audit's view of it.
 """
 
@@ -151,6 +157,8 @@ class DisclosurePlan:
     extra_figures: tuple[Figure, ...] = ()
     extra_checks: tuple[Check, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
+    alongside: tuple[DisclosurePlan, ...] = ()
+    """The plans of the run's outside reports published before this one, which it was built alongside."""
     _audit: AuditResult | None = field(default=None, repr=False)
     _audited: tuple[dict[str, Family], list[Figure], list[Check]] | None = field(default=None, repr=False, compare=False)
     """What the plan's own audit covers, as its build had it (families, figures, checks), when
@@ -179,6 +187,12 @@ class DisclosurePlan:
                   self.data_quality.get("rows_analysed"), self.data_quality.get("rows_excluded")]
         used |= {v for v in values if isinstance(v, str)}
         return used
+
+    def identity(self) -> tuple:
+        """What tells this plan from another plan of the same export: its period, its policy and
+        the plans it was built alongside (the same after a plan is copied to another process)."""
+        return (self.period, self.policy.name, self.sources.get("export_sha256"),
+                tuple(p.identity() for p in self.alongside))
 
     def key(self) -> list[str]:
         """The key every report using this plan prints."""
@@ -266,32 +280,40 @@ def merge_families(*many: dict[str, Family]) -> dict[str, Family]:
     return out
 
 
-_PLANS: dict[int, tuple[weakref.ref, dict[str, DisclosurePlan]]] = {}
+_PLANS: dict[int, tuple[weakref.ref, dict[tuple, DisclosurePlan]]] = {}
 
 
-def plan_for(analysis: Analysis, policy: DisclosurePolicy) -> DisclosurePlan:
-    """The plan of ``analysis``'s export and period under ``policy``, built once per analysis."""
+def plan_for(analysis: Analysis, policy: DisclosurePolicy, alongside: Sequence[DisclosurePlan] = ()) -> DisclosurePlan:
+    """The plan of ``analysis``'s export and period under ``policy``, built once per analysis;
+    ``alongside``: the plans of the run's outside reports published before this one (see the
+    module's docstring), in the run's order."""
     plans = _plans_of(analysis)
-    if policy.name not in plans:
-        plans[policy.name] = build_plan(analysis, policy)
-    return plans[policy.name]
+    key = _plan_key(policy, alongside)
+    if key not in plans:
+        plans[key] = build_plan(analysis, policy, alongside=tuple(alongside))
+    return plans[key]
 
 
 def adopt_plan(analysis: Analysis, plan: DisclosurePlan) -> None:
-    """From now on :func:`plan_for` of ``analysis`` under ``plan``'s policy returns ``plan``.
+    """From now on :func:`plan_for` of ``analysis`` under ``plan``'s policy (alongside the plans
+    it was built alongside) returns ``plan``.
 
     For a plan of the same export and period built by another process of the same run (the
     demo's report finishers share theirs), so that this process does not build it again; a
-    plan is a function of the analysis and the policy, so it is the plan this process would
-    have built.
+    plan is a function of the analysis, the policy and the plans alongside, so it is the plan
+    this process would have built.
     """
     if plan.period != (analysis.start, analysis.end):
         raise ValueError("A disclosure plan can stand only for an analysis of its own period.")
-    _plans_of(analysis).setdefault(plan.policy.name, plan)
+    _plans_of(analysis).setdefault(_plan_key(plan.policy, plan.alongside), plan)
 
 
-def _plans_of(analysis: Analysis) -> dict[str, DisclosurePlan]:
-    """The plans built for ``analysis`` by policy name, kept while the analysis lives."""
+def _plan_key(policy: DisclosurePolicy, alongside: Sequence[DisclosurePlan]) -> tuple:
+    return (policy.name, tuple(p.identity() for p in alongside))
+
+
+def _plans_of(analysis: Analysis) -> dict[tuple, DisclosurePlan]:
+    """The plans built for ``analysis`` by policy and plans alongside, kept while the analysis lives."""
     key = id(analysis)
     entry = _PLANS.get(key)
     if entry is None or entry[0]() is not analysis:
@@ -303,7 +325,8 @@ def _plans_of(analysis: Analysis) -> dict[str, DisclosurePlan]:
     return entry[1]
 
 
-def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool = True) -> DisclosurePlan:
+def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool = True,
+               alongside: tuple[DisclosurePlan, ...] = ()) -> DisclosurePlan:
     """Build the plan (prefer :func:`plan_for`, which builds it once)."""
     from ..kpis import previous_period
 
@@ -320,30 +343,39 @@ def build_plan(analysis: Analysis, policy: DisclosurePolicy, *, previous: bool =
         view = _PeriodView(analysis, prev_start, prev_end)
         before = build_plan(view, policy, previous=False)  # type: ignore[arg-type]
     # the audit's verdict drives further withholding, under every policy
-    every_family = merge_families(families, builder.extra_families, before.all_families() if before else {})
+    every_family = merge_families(families, builder.extra_families, before.all_families() if before else {},
+                                  *(p.all_families() for p in alongside))
     outside = before.figures() if before else []
     outside_checks = before.checks() if before else []
+    # the figures of the plans alongside are published too, and their small counts must stay
+    # safe from this plan's figures; only this plan's own counts can be withheld
+    published_alongside = list(dict.fromkeys(f for p in alongside for f in p.figures()))
+    checked_alongside = list(dict.fromkeys(c for p in alongside for c in p.checks()))
 
     def figures() -> list[Figure]:
-        return [*(f for d in drafts for f in d.figures()), *(quality.figures() if quality else []), *outside]
+        return [*(f for d in drafts for f in d.figures()), *(quality.figures() if quality else []), *outside,
+                *published_alongside]
 
     def checks() -> list[Check]:
-        return [*(c for d in drafts for c in d.checks()), *(quality.checks() if quality else []), *outside_checks]
+        return [*(c for d in drafts for c in d.checks()), *(quality.checks() if quality else []), *outside_checks,
+                *checked_alongside]
 
     # only the verdict: the plan's own audit is made when asked for (a run of several reports
     # publishes their joint audit instead)
     settled: set[Cell] = set()
     shown, checked = figures(), checks()
     unsafe = unsafe_findings(every_family, shown, checked, policy, settled)
-    audited = (every_family, shown, checked) if previous and not unsafe else None
+    # (the plan's own audit is of its own figures: with plans alongside, made afresh when asked for)
+    audited = (every_family, shown, checked) if previous and not unsafe and not alongside else None
     if unsafe:
-        _protect(drafts, quality, figures, checks, every_family, policy, unsafe, settled)
+        shown_alongside = {f.cell for f in published_alongside if f.cell is not None and np.isfinite(f.high)}
+        _protect(drafts, quality, figures, checks, every_family, policy, unsafe, settled, fixed=shown_alongside)
     tables = {d.name: d.finish() for d in drafts}
     overall = tables["timeliness_overall"].frame if "timeliness_overall" in tables else pd.DataFrame()
     published_quality = quality.published(overall.iloc[0]["n"] if len(overall) else 0) if quality else {}
     plan = DisclosurePlan(policy, period, tables, published_quality, {**families, **builder.extra_families}, before,
                           tuple(quality.figures()) if quality else (), tuple(quality.checks()) if quality else (),
-                          dict(analysis.sources))
+                          dict(analysis.sources), alongside)
     plan._audited = audited
     return plan
 
@@ -815,7 +847,7 @@ def _clip(period: Period, within: Period) -> Period:
 
 def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, checks: Any,
              families: dict[str, Family], policy: DisclosurePolicy, findings: list[Finding], settled: set[Cell], *,
-             limit: int = 200) -> None:
+             fixed: set[Cell] = frozenset(), limit: int = 200) -> None:
     """Withhold published counts until the audit finds nothing: each time the cheapest that pins one.
 
     Candidates are the published counts whose figures bind the unsafe count's bounds; the
@@ -831,11 +863,14 @@ def _protect(drafts: list[Draft], quality: _DataQuality | None, figures: Any, ch
     Checks found safe stay safe, since withholding only widens what can be derived. ``figures``
     and ``checks`` give the current figures and checks of everything published with the
     drafts; ``findings`` and ``settled`` are the first pass of :func:`unsafe_findings` over them
-    as they are.
+    as they are. ``fixed``: counts another report of the run shows, which withholding them here
+    would not hide.
     """
     def hiders(places_of: dict[Cell, list[tuple[Draft, int, str]]]) -> dict[str, tuple[tuple[int, ...], Any]]:
         out = dict(quality.hiders()) if quality is not None else {}
-        for places in places_of.values():
+        for cell, places in places_of.items():
+            if cell in fixed:
+                continue
             draft, row, column = places[0]
             j = draft.col(column)
             if draft.state[row, j] != SHOWN or int(draft.truth[row, j]) <= policy.threshold:

@@ -182,7 +182,7 @@ NHS_ROUNDED = DisclosurePolicy(
 )
 EXACT_SECONDARY = DisclosurePolicy(
     name="exact-secondary",
-    title="Exact counts with secondary suppression: 1 to 7 shown as *, small groups merged, "
+    title="the exact-count method with secondary suppression: 1 to 7 shown as *, small groups merged, "
           "further figures withheld as [c]",
     round_to=None,
     secondary_suppression=True,
