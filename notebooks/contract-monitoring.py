@@ -17,8 +17,8 @@
 # # Crisis escalation: contract-monitoring report
 #
 # **For:** commissioners. **Audience:** external. This report contains no identifiers and no free
-# text; counts from 1 to 7 are shown as \*, other counts are rounded to the nearest 5, and [c]
-# marks a figure withheld so that a small count cannot be worked out (the key is below).
+# text; counts from 1 to 7 are shown as \*, and [c] marks a figure withheld so that a small count
+# cannot be worked out (the key below says how the other counts are shown).
 #
 # It reports how quickly the provider's community mental health staff escalated crisis risk
 # along the agreed pathway, against the pathway file's targets and the previous period, with

@@ -18,8 +18,8 @@
 #
 # **For:** the pathway owner with partners (local authority safeguarding, crisis services,
 # police). **Audience:** partners — no identifiers and no free text; counts from 1 to 7 are
-# shown as \*, other counts rounded to the nearest 5, and [c] marks a figure withheld so that a
-# small count cannot be worked out (the key is below).
+# shown as \*, and [c] marks a figure withheld so that a small count cannot be worked out (the
+# key below says how the other counts are shown).
 #
 # Is the pathway followed as written, and where does it slow people down? The step log records
 # each contact in order and each service's response.

@@ -9,6 +9,9 @@
   export;
 * ``audit.json`` is written beside an outside report, and a run whose reports together narrow a
   small count is withheld with a message naming the figure;
+* a run plans its outside reports in order, each alongside those before it: under exact counts
+  the demo's pathway review withholds the months its contract-monitoring quarter withheld, and
+  the demo publishes both reports (it withheld both), pages and tables from the same plan;
 * a one-team quarter whose few missed escalations spread one or two to each age band is
   published from the command line, those columns withheld as a whole.
 """
@@ -24,17 +27,30 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE
+from conftest import SAMPLE, TEST_KEY
 from foreign_exports import ISO_VENDOR, write_export
 from report_reader import HtmlReport, chart_texts, small_counts_in
 from test_disclosure import OUTSIDE, Published, analysis_of, differencing_attack, episodes, said_in_charts
 
 from escalation_analysis import reviews
+from escalation_analysis.measures.analysis import analyse
 from escalation_analysis.reviews.disclosure import EXACT_SECONDARY, NHS_ROUNDED, DisclosureError, audit_run, plan_for
+from escalation_analysis.reviews.disclosure.plan import build_plan
+from escalation_analysis.reviews.disclosure.published import methods_statement
 from escalation_analysis.reviews.review import Chart
+from escalation_analysis.reviews.summary import build_summary
 from escalation_analysis.synthetic import DETERIORATING_TEAM
 
 Q3 = (dt.date(2025, 10, 1), dt.date(2025, 12, 31))
+PATHWAY_YEAR = (dt.date(2025, 4, 1), dt.date(2026, 3, 31))
+"""The demo's pathway review's period (its contract-monitoring report is of Q3)."""
+
+
+def _sample_analysis(start: dt.date, end: dt.date, key: bytes | None = None):
+    """The shipped sample's analysis of a period, with every log."""
+    return analyse(SAMPLE / "incidents.csv", SAMPLE / "mapping.yaml", SAMPLE / "pathway.yaml", start, end,
+                   steps=SAMPLE / "steps.csv", actions=SAMPLE / "learning_actions.csv",
+                   training=SAMPLE / "training.csv", key=key)
 
 # -- counts in chart text -----------------------------------------------------------------------
 
@@ -180,6 +196,28 @@ def test_a_run_whose_reports_together_narrow_a_small_count_is_withheld(tmp_path)
     assert written["safe"] is False and written["problems"]
 
 
+@pytest.mark.slow
+def test_the_pathway_year_planned_alongside_the_contract_quarter_is_safe_with_it(sample_quarter):
+    # the demo's two outside reports under exact counts: each plan alone is safe, together they gave a
+    # month's small count away (the quarter withheld a month the year showed); the year's plan built
+    # alongside the quarter's withholds that month too, and the quarter's own plan does not change
+    year = _sample_analysis(*PATHWAY_YEAR, key=TEST_KEY)
+    quarter = plan_for(sample_quarter, EXACT_SECONDARY)
+    alone = build_plan(year, EXACT_SECONDARY)
+    assert quarter.audit().safe and alone.audit().safe
+    assert not quarter.audit(alone).safe  # what the demo withheld
+    alongside = plan_for(year, EXACT_SECONDARY, (quarter,))
+    assert alongside.alongside == (quarter,) and alongside.audit().safe
+    together = quarter.audit(alongside, scope=["quarter", "year"])
+    assert together.safe, together.message("demo")
+    # what changed: the months the quarter withheld are withheld in the year's report too
+    months = alongside.table("trend_out_of_hours_by_month").frame.set_index("month")["not_escalated"]
+    assert months["2025-10"] == "[c]" and months["2025-12"] == "[c]"
+    assert alone.table("trend_out_of_hours_by_month").frame.set_index("month")["not_escalated"]["2025-12"] != "[c]"
+    # the plan is found again by what it is, as another process of the run rebuilds or reads it
+    assert plan_for(year, EXACT_SECONDARY, (plan_for(sample_quarter, EXACT_SECONDARY),)) is alongside
+
+
 # -- the published HTML --------------------------------------------------------------------------------
 
 
@@ -219,6 +257,37 @@ def _cli_report(kind: str, export: Path, mapping: Path, pathway: Path, out: Path
         [sys.executable, "-m", "escalation_analysis.cli", "report", kind, "--data", str(export), "--mapping",
          str(mapping), "--pathway", str(pathway), "--start", start, "--end", end, "--out", str(out), "--no-pdf", *extra],
         capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.mark.slow
+def test_the_demo_under_exact_counts_publishes_both_outside_reports(tmp_path):
+    # it withheld both: the pathway review's year showed months the contract-monitoring quarter withheld
+    result = subprocess.run([sys.executable, "-m", "escalation_analysis.cli", "demo", "--no-pdf", "--disclosure",
+                             "exact-secondary", "--out", str(tmp_path / "demo")],
+                            capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for kind in OUTSIDE:
+        audit = json.loads((tmp_path / "demo" / kind / "audit.json").read_text(encoding="utf-8"))
+        assert audit["safe"] is True and audit["policy"]["name"] == "exact-secondary" and len(audit["scope"]) == 2
+        page = HtmlReport.read(tmp_path / "demo" / kind / "report.html")
+        assert not [c for t in page.chart_texts() for c in small_counts_in(t)], kind
+        assert "rounded to the nearest 5" not in page.text, kind  # the front sheet too is under exact counts
+    # the pathway review's pages (its kernel) and its tables (the runner) take the plan built alongside
+    notebook = json.loads((tmp_path / "demo" / "pathway-review" / "report.ipynb").read_text(encoding="utf-8"))
+    assert 'alongside = ["contract-monitoring 2025-10-01 2025-12-31"]' in "".join(
+        "".join(c["source"]) for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+    page = HtmlReport.read(tmp_path / "demo" / "pathway-review" / "report.html")
+    year, quarter = _sample_analysis(*PATHWAY_YEAR), _sample_analysis(*Q3)  # (with the demo's key)
+    plans = {"alone": build_plan(year, EXACT_SECONDARY),
+             "alongside": plan_for(year, EXACT_SECONDARY, (plan_for(quarter, EXACT_SECONDARY),))}
+    said = {k: re.search(r"In this report's figures .* withheld as \[c\]", methods_statement(plan)).group(0)
+            for k, plan in plans.items()}
+    assert said["alongside"] != said["alone"] and said["alongside"] in page.text, page.sentence_with("In this report")
+    build_summary(year, report="pathway-review", audience="partners", plan=plans["alongside"]).write(
+        tmp_path / "here" / "summary.json")
+    for table in ("timeliness_by_ooh_sub_band", "timeliness_by_band", "timeliness_by_month"):
+        published = (tmp_path / "demo" / "pathway-review" / "tables" / f"{table}.csv").read_bytes()
+        assert published == (tmp_path / "here" / "tables" / f"{table}.csv").read_bytes(), table
 
 
 @pytest.mark.slow

@@ -89,7 +89,7 @@ def build(analysis: Analysis, audience: str = "external", *, disclosure: str | N
     s.table("data_quality", narrative.data_quality_table(analysis, external=True, plan=plan),
             "Rows excluded and warnings", if_empty="No row was excluded and no kept row carries a warning.")
     s.text("definitions", published.methods_markdown(plan))
-    s.table("definitions", definitions.register_table(list(definitions.CONTRACT_MONITORING)), "Definitions",
+    s.table("definitions", definitions.register_table(list(definitions.CONTRACT_MONITORING), policy=plan.policy.name), "Definitions",
             if_empty="")
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(), figures)
 

@@ -354,10 +354,22 @@ COMPUTED_BY: dict[str, str] = {
 REGISTER = {name: dataclasses.replace(d, computed_by=COMPUTED_BY.get(name, "")) for name, d in REGISTER.items()}
 
 
-def register_table(names: list[str] | None = None) -> pd.DataFrame:
+#: How small numbers are shown under a policy other than the default (the register's own entry).
+SUPPRESSION_UNDER = {
+    "exact-secondary": dataclasses.replace(
+        REGISTER["suppression"],
+        numerator="In this report counts are exact: counts from 1 to 7 are shown as *, groups of fewer than 8 are "
+                  "added together, and [c] marks a figure withheld so that a small count cannot be seen or worked out",
+        notes="Percentages come from the exact counts; every figure of a group of 1 to 7, and a median of fewer "
+              "than 8 values, is withheld. An audit (audit.json) checks nothing narrows a small count."),
+}
+
+
+def register_table(names: list[str] | None = None, *, policy: str | None = None) -> pd.DataFrame:
     """The register (or part of it) as a table for a report appendix ("–" where a measure has no
-    denominator)."""
-    entries = [REGISTER[n] for n in names] if names else list(REGISTER.values())
+    denominator); ``policy``: the report's disclosure policy, whose way with small numbers it gives."""
+    register = {**REGISTER, "suppression": SUPPRESSION_UNDER.get(policy or "", REGISTER["suppression"])}
+    entries = [register[n] for n in names] if names else list(register.values())
     return pd.DataFrame(
         [{"Measure": d.label, "Counted": d.numerator, "Out of": "–" if d.denominator == "-" else d.denominator,
           "Notes": d.notes} for d in entries]
