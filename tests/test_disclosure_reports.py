@@ -216,6 +216,13 @@ def test_the_pathway_year_planned_alongside_the_contract_quarter_is_safe_with_it
     assert alone.table("trend_out_of_hours_by_month").frame.set_index("month")["not_escalated"]["2025-12"] != "[c]"
     # the plan is found again by what it is, as another process of the run rebuilds or reads it
     assert plan_for(year, EXACT_SECONDARY, (plan_for(sample_quarter, EXACT_SECONDARY),)) is alongside
+    # the review's pages and its summary take the plan built alongside
+    review = reviews.build("pathway-review", year, disclosure="exact-secondary", alongside=(quarter,))
+    bands = review.summary().tables["timeliness_by_ooh_sub_band"].set_index("ooh_sub_band")["not_within_target"]
+    assert bands.to_dict() == alongside.table("timeliness_by_ooh_sub_band").frame.set_index(
+        "ooh_sub_band")["not_within_target"].to_dict()
+    assert bands.to_dict() != alone.table("timeliness_by_ooh_sub_band").frame.set_index(
+        "ooh_sub_band")["not_within_target"].to_dict()
 
 
 # -- the published HTML --------------------------------------------------------------------------------

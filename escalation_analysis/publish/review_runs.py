@@ -196,12 +196,12 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging:
     its reports."""
     from .gate import PrivacyGate
 
-    alongside: tuple[DisclosurePlan, ...] = ()
-    if kind.audience != "internal" and (plans is not None or companions):  # the summary below takes the run's plan
-        alongside = tuple(_own_plans(kind, inputs, analysis, key, companions, plans)[:-1])
-    _summary(kind, inputs, analysis, parameters, alongside=alongside).write(staging.folder / "summary.json")
-    if kind.audience != "internal":
-        _disclosure_audit(kind, inputs, analysis, staging, key, companions, plans)
+    if kind.audience == "internal":
+        _summary(kind, inputs, analysis, parameters).write(staging.folder / "summary.json")
+    else:  # the summary takes the run's plan: built alongside those of the run's outside reports before it
+        *alongside, own = _own_plans(kind, inputs, analysis, key, companions, plans)
+        _summary(kind, inputs, analysis, parameters, alongside=tuple(alongside)).write(staging.folder / "summary.json")
+        _disclosure_audit(kind, inputs, analysis, staging, key, companions, plans, own)
     # the name a supervisor typed for the practitioner is shown on their own (internal) pack
     typed = (parameters or {}).get("staff_name") or ""
     gate = PrivacyGate.build(analysis.identifiers, kind.audience,
@@ -255,13 +255,13 @@ def _policy(kind: ReviewKind, inputs: ReviewInputs) -> DisclosurePolicy:
 
 def _disclosure_audit(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging: Staging,
                       key: bytes | None, companions: tuple[tuple[str, ReviewInputs], ...],
-                      plans: SharedPlans | None = None) -> None:
-    """audit.json beside an outside report, over every outside report of the run; an unsafe
-    run withholds the report (:class:`DisclosureWithheld`)."""
+                      plans: SharedPlans | None = None, own: DisclosurePlan | None = None) -> None:
+    """audit.json beside an outside report (of ``own``, its plan, if the caller has it), over
+    every outside report of the run; an unsafe run withholds the report (:class:`DisclosureWithheld`)."""
     from ..reviews.disclosure import DisclosureError, write_audit
 
     result = _run_audit(kind, inputs, analysis, key, companions, plans)
-    own = _own_plans(kind, inputs, analysis, key, companions, plans)[-1]
+    own = own if own is not None else _own_plans(kind, inputs, analysis, key, companions, plans)[-1]
     try:
         write_audit(staging.folder / "audit.json", result, own, report=kind.name)
     except DisclosureError as exc:

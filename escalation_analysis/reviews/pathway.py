@@ -160,4 +160,4 @@ def build(analysis: Analysis, audience: str = "partners", *, disclosure: str | N
             "Rows excluded and warnings", if_empty="No row was excluded and no kept row carries a warning.")
     s.text("data_quality", published.methods_markdown(plan))
     return Review(KIND, audience, kind_named(KIND).title, analysis.start, analysis.end, s.result(),
-                  functools.partial(summary, analysis, audience, disclosure=disclosure))
+                  functools.partial(summary, analysis, audience, disclosure=disclosure, alongside=alongside))
