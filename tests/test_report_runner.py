@@ -793,7 +793,7 @@ result = analysis_cache.analyse_kept(InputFiles.given(inputs), start, end)
 from escalation_analysis.reviews.disclosure import plan
 Path(output_dir, "analysed.json").write_text(json.dumps({
     "analysed": len(analysed), "inherited": any(result is a for a in analysed), "reads": len(reads),
-    "plans": sorted(plan._plans_of(result))}))
+    "plans": sorted(policy for policy, alongside in plan._plans_of(result) if not alongside)}))
 """
 
 
