@@ -196,6 +196,19 @@ def test_a_run_whose_reports_together_narrow_a_small_count_is_withheld(tmp_path)
     assert written["safe"] is False and written["problems"]
 
 
+@pytest.mark.parametrize(("named", "said"), [
+    (["contract-monitoring", "2025-10-01"], "write its kind, first day and last day"),
+    (["near-miss-review", "2025-10-01", "2025-12-31"], "is internal: nothing of it is published outside"),
+])
+def test_a_report_named_alongside_that_cannot_be_is_refused_in_a_sentence(named, said):
+    # the runner writes the notebook's ``alongside``; someone editing it by hand is told what is wrong
+    def never(start, end):
+        raise AssertionError("nothing is analysed for a report that cannot be planned alongside")
+
+    with pytest.raises(ValueError, match=said):
+        reviews.plans_alongside([named], never)
+
+
 @pytest.mark.slow
 def test_the_pathway_year_planned_alongside_the_contract_quarter_is_safe_with_it(sample_quarter):
     # the demo's two outside reports under exact counts: each plan alone is safe, together they gave a

@@ -99,7 +99,14 @@ def plans_alongside(reports: Sequence[Sequence[Any]], analyse: Callable[[Any, An
     from .disclosure import plan_for, policy_for
 
     plans: list[DisclosurePlan] = []
-    for kind_name, start, end in reports:
+    for report in reports:
+        if len(report) != 3:
+            raise ValueError(f"{' '.join(map(str, report))!r} does not name a report published alongside: "
+                             "write its kind, first day and last day, as 'contract-monitoring 2025-10-01 2025-12-31'.")
+        kind_name, start, end = report
+        if kind(kind_name).audience == "internal":
+            raise ValueError(f"The {kind_name} report is internal: nothing of it is published outside, so no "
+                             "outside report is planned alongside it.")
         policy = policy_for(kind(kind_name).audience, disclosure or None)
         plans.append(plan_for(analyse(start, end), policy, tuple(plans)))
     return tuple(plans)
