@@ -115,8 +115,9 @@ review.show("data_quality")
 # ## Appendix: definitions and methods
 #
 # Compliance intervals are Wilson 95% intervals. SPC charts follow NHS England's Making Data
-# Count rules as implemented by NHSRplotthedots (XmR) and qicharts2 (p-charts), from the published
-# (rounded) monthly counts; a month whose count is withheld is not drawn as a point.
+# Count rules as implemented by NHSRplotthedots (XmR) and qicharts2 (p-charts), from the monthly
+# counts as published (rounded, unless the key says otherwise); a month whose count is withheld is
+# not drawn as a point.
 
 # %%
 review.show("definitions")

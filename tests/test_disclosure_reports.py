@@ -292,6 +292,7 @@ def test_the_demo_under_exact_counts_publishes_both_outside_reports(tmp_path):
         page = HtmlReport.read(tmp_path / "demo" / kind / "report.html")
         assert not [c for t in page.chart_texts() for c in small_counts_in(t)], kind
         assert "rounded to the nearest 5" not in page.text, kind  # the front sheet too is under exact counts
+        assert "rounded counts as ranges" not in page.text and "each * as 1 to 7" in page.text, kind  # the methods
     # the pathway review's pages (its kernel) and its tables (the runner) take the plan built alongside
     notebook = json.loads((tmp_path / "demo" / "pathway-review" / "report.ipynb").read_text(encoding="utf-8"))
     assert 'alongside = ["contract-monitoring 2025-10-01 2025-12-31"]' in "".join(

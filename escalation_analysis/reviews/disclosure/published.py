@@ -389,12 +389,14 @@ def methods_statement(plan: DisclosurePlan) -> str:
     small = sum(int((t.states == SMALL).to_numpy().sum()) for t in plan.tables.values())
     protected = sum(int((t.states == PROTECTED).to_numpy().sum()) for t in plan.tables.values())
     policy = plan.policy
+    ranges = ("rounded counts as ranges" if policy.round_to else
+              f"each {policy.marks.small} as 1 to {policy.threshold}")  # (exact counts are not ranges)
     return (
         f"Small numbers follow {policy.title} ({'; '.join(policy.sources[:1])}). "
         f"In this report's figures {small:,} are shown as {policy.marks.small} and {protected:,} are withheld as "
         f"{policy.marks.protected}. Before the report was published, an audit used linear programming over how every "
-        "figure published from this export in the same run adds up (groups to totals, months to the period, rounded "
-        f"counts as ranges) to find how far each withheld figure can be narrowed: no count from 1 to "
+        f"figure published from this export in the same run adds up (groups to totals, months to the period, {ranges}) "
+        f"to find how far each withheld figure can be narrowed: no count from 1 to "
         f"{policy.threshold} can be narrowed to fewer than {policy.min_possible_values} possible values, or the report "
         "would have been withheld. The ranges are in audit.json beside the report."
     )
