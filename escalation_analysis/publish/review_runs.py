@@ -211,8 +211,9 @@ def _finish(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, staging:
 
 
 #: Summaries the kernel template made while the kernel ran (:meth:`FinishReview.warm_later`), each
-#: taken once by the finisher forked from it, by kind and options: (analysis, summary).
-_summaries_made_ahead: dict[tuple[str, tuple], tuple[Analysis, Any]] = {}
+#: taken once by the finisher forked from it, by kind, options and the plans alongside (their
+#: identities): (analysis, summary).
+_summaries_made_ahead: dict[tuple[str, tuple, tuple], tuple[Analysis, Any]] = {}
 
 
 def _summary(kind: ReviewKind, inputs: ReviewInputs, analysis: Analysis, parameters: dict[str, Any] | None,
